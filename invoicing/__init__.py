@@ -1,0 +1,1 @@
+"""invoicing: nightly PDF invoice batching on a Celery chord."""

@@ -1,0 +1,103 @@
+"""The Celery app, so `celery -A invoicing worker` and `celery -A invoicing beat` work.
+
+Settings are chosen for long, CPU-bound tasks whose loss would mean a missing invoice:
+- task_acks_late + task_reject_on_worker_lost: a message is acknowledged only after its
+  task finished; a worker killed mid-task leaves it to be redelivered, not dropped.
+  Every step is idempotent, so running a batch twice is harmless.
+- worker_prefetch_multiplier=1: a worker holds one batch per process, so an idle
+  worker is never starved while a busy one sits on a backlog.
+- visibility_timeout: how long Redis keeps an unacknowledged message invisible before
+  handing it to another worker; far longer than any batch takes.
+- result_expires: chord results are only needed until the body runs; run state lives
+  in the database, so a day is plenty.
+- result_chord_join_timeout: the body's join of header results on non-Redis backends.
+- JSON only: a worker never unpickles a message it received.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.schedules import crontab
+from celery.signals import worker_process_init
+
+from invoicing.config import Settings, get_settings
+
+app = Celery("invoicing", include=["invoicing.tasks"])
+
+
+def crontab_from(expression: str) -> crontab:
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"INVOICING_RUN_SCHEDULE needs 5 cron fields, got {expression!r}")
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
+                   month_of_year=month_of_year, day_of_week=day_of_week)
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    timeout = settings.connect_timeout_s
+    transport = {
+        "visibility_timeout": settings.visibility_timeout_s,
+        "socket_connect_timeout": timeout,
+        "socket_timeout": 30,
+        "retry_on_timeout": True,
+    }
+    config: dict[str, Any] = {
+        "broker_url": settings.broker_url or "memory://",
+        "result_backend": settings.effective_result_backend,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "result_expires": 24 * 3600,
+        "result_chord_join_timeout": 120.0,
+        "result_extended": False,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "redis_socket_connect_timeout": timeout,
+        "redis_socket_timeout": 30,
+        "redis_retry_on_timeout": True,
+        "broker_connection_timeout": timeout,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        "worker_max_memory_per_child": 400_000,  # KiB; a leaking child is replaced
+        "task_default_queue": "invoicing",
+        "timezone": settings.timezone,
+        "enable_utc": True,
+        # Flower and `celery events` read these; nothing in the run depends on them.
+        "worker_send_task_events": not settings.embedded,
+        "task_send_sent_event": not settings.embedded,
+        "beat_schedule": {
+            "nightly-billing-run": {
+                "task": "invoicing.start_billing_run",
+                "schedule": crontab_from(settings.run_schedule),
+            },
+            "reconcile-billing-runs": {
+                "task": "invoicing.reconcile_runs",
+                "schedule": 300.0,
+            },
+        },
+    }
+    return config
+
+
+def configure(settings: Settings | None = None) -> Celery:
+    """(Re)apply settings to the app; the CLI and tests call this after changing them."""
+    app.conf.update(celery_config(settings or get_settings()))
+    return app
+
+
+@worker_process_init.connect
+def _fresh_connections(**_kwargs: Any) -> None:
+    # A forked pool process must not share the parent's database connections.
+    from invoicing.db import dispose_engines
+
+    dispose_engines()
+
+
+configure()

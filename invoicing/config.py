@@ -1,0 +1,120 @@
+"""Settings from INVOICING_* environment variables (and a .env file in the working directory).
+
+One place that knows every knob; everything else asks `get_settings()`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, field_validator
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A setting that cannot work; the message is one line a user can act on."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="INVOICING_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite:///./invoicing.db"
+    # Unset: chords run on an in-process worker (memory transport, in-memory results).
+    broker_url: str | None = None
+    # Unset: the broker URL when it is Redis, otherwise none (and chords are refused).
+    result_backend: str | None = None
+    output_dir: Path = Path("./output")
+
+    # Seller printed on every invoice.
+    seller_name: str = "Northwind Telecom GmbH"
+    seller_address: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["Friedrichstraße 123", "10117 Berlin", "Germany"]
+    )
+    seller_tax_id: str = "DE 123 456 789"
+    seller_email: str = "billing@northwind.example"
+    seller_bank: str = "Musterbank Berlin"
+    seller_iban: str = "DE89 3704 0044 0532 0130 00"
+    seller_bic: str = "COBADEFFXXX"
+    seller_logo: Path | None = None
+    payment_terms_days: int = Field(default=14, ge=0, le=365)
+    invoice_prefix: str = Field(default="INV", pattern=r"^[A-Z0-9]{1,10}$")
+
+    # Invoices per header task; 0 sizes batches from the run size and worker count.
+    batch_size: int = Field(default=0, ge=0, le=10_000)
+    # Embedded worker threads (no broker configured).
+    embedded_concurrency: int = Field(default=1, ge=1, le=64)
+    # Nightly run (Celery beat), cron fields "minute hour day month weekday".
+    run_schedule: str = "0 2 * * *"
+    timezone: str = "UTC"
+    # A run with no progress for this long is reported stalled and may be resumed.
+    stall_after_s: int = Field(default=600, ge=10)
+    # Seconds an unacknowledged Redis message stays invisible before redelivery;
+    # must exceed the longest task (a batch of invoices takes seconds).
+    visibility_timeout_s: int = Field(default=3600, ge=60)
+    connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
+
+    @field_validator("broker_url", "result_backend", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("seller_address", mode="before")
+    @classmethod
+    def _address_lines(cls, value: object) -> object:
+        # Accept "line 1|line 2" in an environment variable as well as a JSON list.
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split("|") if part.strip()]
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        return self.broker_url is None
+
+    @property
+    def effective_result_backend(self) -> str | None:
+        if self.result_backend:
+            return self.result_backend
+        if self.broker_url is None:
+            return "cache+memory://"
+        if urlsplit(self.broker_url).scheme in ("redis", "rediss"):
+            return self.broker_url
+        return None
+
+    def check_chords(self) -> None:
+        """Chords need a result backend to count finished header tasks."""
+        if self.effective_result_backend is None:
+            raise ConfigError(
+                f"chords need a result backend, and broker {redact(self.broker_url)} has none: "
+                "set INVOICING_RESULT_BACKEND (e.g. redis://127.0.0.1:6379/1)"
+            )
+
+
+def redact(url: str | None) -> str:
+    """The URL with any password replaced, for messages and logs."""
+    if not url:
+        return "(unset)"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable URL)"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

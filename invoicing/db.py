@@ -1,0 +1,165 @@
+"""Engine, sessions and migrations.
+
+SQLite (the embedded default) gets WAL mode and a busy timeout so several worker
+processes can write to one file; PostgreSQL gets a connect timeout so an unreachable
+server is reported in seconds, not after a TCP timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from invoicing.config import get_settings, redact
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+
+
+class DatabaseError(Exception):
+    """The database cannot be used; the message is one line without credentials."""
+
+
+def get_engine(url: str | None = None) -> Engine:
+    url = url or get_settings().database_url
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = _create_engine(url)
+        return engine
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"INVOICING_DATABASE_URL is not a database URL: {redact(url)}") from None
+    timeout = get_settings().connect_timeout_s
+    connect_args: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        # The busy timeout makes concurrent writers wait for the lock instead of failing.
+        connect_args["timeout"] = 30
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    elif parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = max(1, int(timeout))
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise DatabaseError(f"unsupported database URL {redact(url)}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def dispose_engines() -> None:
+    """Forget pooled connections, e.g. in a freshly forked worker process."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose(close=False)
+
+
+_factories: dict[str, sessionmaker[Session]] = {}
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error."""
+    engine = get_engine(url)
+    factory = _factories.get(str(engine.url))
+    if factory is None:
+        factory = _factories[str(engine.url)] = sessionmaker(engine, expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line, credential-free description of a database error."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        message = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+    else:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return message
+
+
+def check_database(url: str | None = None) -> None:
+    """Connect once and make sure the schema is there, or raise DatabaseError."""
+    settings_url = url or get_settings().database_url
+    try:
+        engine = get_engine(settings_url)
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot reach the database {redact(settings_url)}: {describe(exc)}"
+        ) from None
+    if "billing_runs" not in tables:
+        raise DatabaseError(
+            f"the database {redact(settings_url)} has no schema yet: run `invoicing db init`"
+        )
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # Percent signs in passwords would be taken for interpolation by configparser.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def init_db(url: str | None = None) -> str:
+    """Create or upgrade the schema to the newest migration; returns the revision."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    url = url or get_settings().database_url
+    engine = get_engine(url)
+    try:
+        with engine.begin() as connection:
+            config = _alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        with engine.connect() as connection:
+            revision = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot reach the database {redact(url)}: {describe(exc)}") from None
+    return revision or ""
+
+
+def ping(url: str | None = None) -> None:
+    url = url or get_settings().database_url
+    try:
+        with get_engine(url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot reach the database {redact(url)}: {describe(exc)}") from None

@@ -1,0 +1,398 @@
+"""`db seed`: validate a whole data set, then insert it in one transaction.
+
+A file with any invalid row imports nothing; every bad row is reported with its
+section, position and reason, so a billing team fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import list_currencies
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from invoicing.billing import parse_period
+from invoicing.models import Charge, Plan, Subscriber
+
+MAX_ERRORS_SHOWN = 50
+
+
+class ImportError_(Exception):  # noqa: N801 - "ImportError" is a builtin
+    """The data set is invalid; `problems` lists every bad row."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} invalid row(s); nothing was imported")
+
+
+# --- field checks -------------------------------------------------------------------
+
+
+def _text(max_len: int) -> Any:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, got {_json_type(value)}")
+        if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+            raise ValueError("contains control characters")
+        stripped = value.strip()
+        if not stripped:
+            raise ValueError("must not be empty")
+        if len(stripped) > max_len:
+            raise ValueError(f"longer than {max_len} characters ({len(stripped)})")
+        return stripped
+
+    return BeforeValidator(check)
+
+
+def _decimal(integer_digits: int, decimals: int) -> Any:
+    def check(value: Any) -> Decimal:
+        # JSON numbers would arrive as float and be off by a rounding error already.
+        if not isinstance(value, str):
+            raise ValueError(f"must be a decimal string like \"9.90\", got {_json_type(value)}")
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"not a number: {value!r}") from None
+        if not number.is_finite():
+            raise ValueError(f"must be a finite number, got {value!r}")
+        sign, digits, exponent = number.as_tuple()
+        assert isinstance(exponent, int)
+        places = max(0, -exponent)
+        if places > decimals:
+            raise ValueError(f"more than {decimals} decimal places: {value!r}")
+        if len(digits) + min(exponent, 0) > integer_digits or (
+            exponent > 0 and len(digits) + exponent > integer_digits
+        ):
+            raise ValueError(f"more than {integer_digits} digits before the decimal point: {value!r}")
+        return number
+
+    return BeforeValidator(check)
+
+
+def _non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+def _date(value: Any) -> date:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a date string YYYY-MM-DD, got {_json_type(value)}")
+    try:
+        return date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else _bad_date(value)
+    except ValueError:
+        raise ValueError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def _bad_date(value: str) -> date:
+    raise ValueError(value)
+
+
+def _period(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a period string YYYY-MM, got {_json_type(value)}")
+    parse_period(value)  # raises ValueError with a clear message
+    return value
+
+
+@lru_cache(maxsize=1)
+def _currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+@lru_cache(maxsize=1)
+def _countries() -> frozenset[str]:
+    return frozenset(code for code in Locale("en").territories if re.fullmatch(r"[A-Z]{2}", code))
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or value not in _currencies():
+        raise ValueError(f"unknown currency {value!r} (ISO 4217 code like EUR)")
+    return value
+
+
+def _country(value: Any) -> str:
+    if not isinstance(value, str) or value not in _countries():
+        raise ValueError(f"unknown country {value!r} (ISO 3166 alpha-2 code like DE)")
+    return value
+
+
+@lru_cache(maxsize=512)
+def _known_locale(value: str) -> bool:
+    if not re.fullmatch(r"[a-z]{2,3}(_[A-Za-z]{4})?(_[A-Z]{2}|_\d{3})?", value):
+        return False
+    try:
+        Locale.parse(value)
+    except (UnknownLocaleError, ValueError):
+        return False
+    return True
+
+
+def _locale(value: Any) -> str:
+    if not isinstance(value, str) or not _known_locale(value):
+        raise ValueError(f"unknown locale {value!r} (like de_DE)")
+    return value
+
+
+def _account(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
+        raise ValueError(f"must be 1-64 characters of A-Z a-z 0-9 . _ -, got {_short(value)}")
+    return value
+
+
+def _address(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("must be a list of 1 to 6 address lines")
+    if len(value) > 6:
+        raise ValueError(f"at most 6 address lines, got {len(value)}")
+    check = _text(200).func
+    lines = []
+    for index, line in enumerate(value):
+        try:
+            lines.append(check(line))
+        except ValueError as exc:
+            raise ValueError(f"line {index + 1}: {exc}") from None
+    return lines
+
+
+def _email(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value) or len(value) > 254:
+        raise ValueError(f"not an email address: {_short(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "true/false", type(None): "null",
+            int: "a number", float: "a number", Decimal: "a number", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+Text200 = Annotated[str, _text(200)]
+Code = Annotated[str, BeforeValidator(_account)]
+Price = Annotated[Decimal, _decimal(12, 6), AfterValidator(_non_negative)]
+Quantity = Annotated[Decimal, _decimal(12, 4)]
+UnitPrice = Annotated[Decimal, _decimal(12, 6)]  # negative: a credit or discount line
+TaxRate = Annotated[Decimal, _decimal(3, 3), AfterValidator(_non_negative)]
+Currency = Annotated[str, BeforeValidator(_currency)]
+Day = Annotated[date, BeforeValidator(_date)]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlanRow(_Row):
+    code: Code
+    name: Text200
+    monthly_fee: Price
+    currency: Currency
+
+
+class SubscriberRow(_Row):
+    account: Code
+    name: Text200
+    email: Annotated[str, BeforeValidator(_email)]
+    address: Annotated[list[str], BeforeValidator(_address)]
+    country: Annotated[str, BeforeValidator(_country)]
+    locale: Annotated[str, BeforeValidator(_locale)]
+    currency: Currency
+    tax_rate: TaxRate
+    plan: Code
+    active_from: Day
+    active_to: Day | None = Field(default=None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SubscriberRow:
+        if self.tax_rate > 100:
+            raise ValueError(f"tax_rate: must be between 0 and 100, got {self.tax_rate}")
+        if self.active_to is not None and self.active_to < self.active_from:
+            raise ValueError("active_to: before active_from")
+        return self
+
+
+class ChargeRow(_Row):
+    account: Code
+    period: Annotated[str, BeforeValidator(_period)]
+    description: Text200
+    quantity: Quantity
+    unit_price: UnitPrice
+
+
+SECTIONS: dict[str, type[_Row]] = {"plans": PlanRow, "subscribers": SubscriberRow, "charges": ChargeRow}
+KEYS = {"plans": "code", "subscribers": "account", "charges": "account"}
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    plans: int
+    subscribers: int
+    charges: int
+
+
+# --- reading and validating -----------------------------------------------------------
+
+
+def load_file(path: Path) -> Any:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ImportError_([f"{path}: no such file"]) from None
+    except IsADirectoryError:
+        raise ImportError_([f"{path}: is a directory, not a JSON file"]) from None
+    except OSError as exc:
+        raise ImportError_([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportError_([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+    try:
+        # Floats would lose cents before we ever saw them; keep numbers exact for the message.
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ImportError_([f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
+    except ValueError as exc:
+        raise ImportError_([f"{path}: {exc}"]) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in an import file")
+
+
+def _describe_error(section: str, index: int, raw: Any, exc: ValidationError) -> list[str]:
+    key = KEYS[section]
+    ident = ""
+    if isinstance(raw, dict) and isinstance(raw.get(key), str) and len(raw[key]) <= 64:
+        ident = f" ({key} {raw[key]!r})"
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "value_error":
+            message = str(error["ctx"]["error"])
+        elif error["type"] == "missing":
+            message = "missing"
+        elif error["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif error["type"] == "model_type":
+            message = f"must be an object, got {_json_type(raw)}"
+        else:
+            message = error["msg"]
+        where = f"{section}[{index}]{ident}"
+        problems.append(f"{where}: {field}: {message}" if field else f"{where}: {message}")
+    return problems
+
+
+def validate(data: Any, session: Session | None = None) -> tuple[list[PlanRow], list[SubscriberRow], list[ChargeRow]]:
+    """Every row checked on its own, then references across rows and the database."""
+    if not isinstance(data, dict):
+        raise ImportError_([f"the file must hold a JSON object with plans, subscribers and charges, got {_json_type(data)}"])
+    problems: list[str] = []
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        problems.append(f"unknown section(s): {', '.join(map(str, unknown))} (expected plans, subscribers, charges)")
+    parsed: dict[str, list[Any]] = {}
+    for section, model in SECTIONS.items():
+        rows = data.get(section, [])
+        if not isinstance(rows, list):
+            problems.append(f"{section}: must be a list, got {_json_type(rows)}")
+            parsed[section] = []
+            continue
+        good = []
+        for index, raw in enumerate(rows):
+            try:
+                good.append((index, model.model_validate(raw)))
+            except ValidationError as exc:
+                problems.extend(_describe_error(section, index, raw, exc))
+        parsed[section] = good
+
+    existing_plans: dict[str, str] = {}
+    existing_accounts: set[str] = set()
+    if session is not None:
+        existing_plans = dict(session.execute(select(Plan.code, Plan.currency)).tuples().all())
+        existing_accounts = set(session.scalars(select(Subscriber.account)).all())
+
+    plan_currency = dict(existing_plans)
+    for index, plan in parsed["plans"]:
+        if plan.code in plan_currency:
+            origin = "the database" if plan.code in existing_plans else "this file"
+            problems.append(f"plans[{index}] (code {plan.code!r}): duplicate plan code, already in {origin}")
+            continue
+        plan_currency[plan.code] = plan.currency
+
+    accounts = set(existing_accounts)
+    for index, sub in parsed["subscribers"]:
+        where = f"subscribers[{index}] (account {sub.account!r})"
+        if sub.account in accounts:
+            origin = "the database" if sub.account in existing_accounts else "this file"
+            problems.append(f"{where}: duplicate account, already in {origin}")
+            continue
+        accounts.add(sub.account)
+        if sub.plan not in plan_currency:
+            problems.append(f"{where}: plan: unknown plan {sub.plan!r}")
+        elif plan_currency[sub.plan] != sub.currency:
+            problems.append(
+                f"{where}: currency: {sub.currency} differs from plan {sub.plan!r} priced in {plan_currency[sub.plan]}"
+            )
+    for index, charge in parsed["charges"]:
+        if charge.account not in accounts:
+            problems.append(f"charges[{index}] (account {charge.account!r}): account: unknown account")
+
+    if problems:
+        raise ImportError_(problems)
+    return ([p for _, p in parsed["plans"]], [s for _, s in parsed["subscribers"]],
+            [c for _, c in parsed["charges"]])
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def import_data(session: Session, data: Any) -> ImportSummary:
+    """Validate everything, then insert everything in the caller's transaction."""
+    plans, subscribers, charges = validate(data, session)
+    if plans:
+        session.execute(insert(Plan), [p.model_dump() for p in plans])
+    plan_ids = dict(session.execute(select(Plan.code, Plan.id)).tuples().all())
+    for chunk in _chunks(subscribers, 5000):
+        session.execute(
+            insert(Subscriber),
+            [
+                {**s.model_dump(exclude={"plan"}), "plan_id": plan_ids[s.plan]}
+                for s in chunk
+            ],
+        )
+    if charges:
+        wanted = {c.account for c in charges}
+        subscriber_ids = {
+            account: id_
+            for account, id_ in session.execute(select(Subscriber.account, Subscriber.id)).tuples()
+            if account in wanted
+        }
+        for chunk in _chunks(charges, 5000):
+            session.execute(
+                insert(Charge),
+                [
+                    {**c.model_dump(exclude={"account"}), "subscriber_id": subscriber_ids[c.account]}
+                    for c in chunk
+                ],
+            )
+    return ImportSummary(len(plans), len(subscribers), len(charges))
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,122 @@
+"""Where chords run: an in-process worker (no broker configured) or remote workers.
+
+Also the fail-fast checks, so a user sees one clear line instead of a hang or Celery's
+`NotImplementedError: Starting chords requires a result backend to be configured`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+from invoicing.celery import app, configure
+from invoicing.config import Settings, get_settings, redact
+
+
+class BrokerError(Exception):
+    """The broker or result backend cannot be reached; one line, no credentials."""
+
+
+def identity(settings: Settings) -> str:
+    if settings.embedded:
+        return f"embedded:{socket.gethostname()}:{os.getpid()}"
+    return f"celery:{socket.gethostname()}"
+
+
+def embedded_owner_alive(owner: str | None) -> bool:
+    """Whether the process that ran an embedded chord still exists (same host only)."""
+    if not owner or not owner.startswith("embedded:"):
+        return True
+    _, host, pid = owner.split(":", 2)
+    if host != socket.gethostname():
+        return True  # cannot tell; fall back to the stall timeout
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+def check_backends(settings: Settings | None = None) -> None:
+    """Refuse before anything is sent: chords need a result backend, both must answer."""
+    settings = settings or get_settings()
+    settings.check_chords()
+    if settings.embedded:
+        return
+    _ping(settings.broker_url or "", settings, "broker")
+    backend = settings.effective_result_backend or ""
+    if backend != settings.broker_url:
+        _ping(backend, settings, "result backend")
+
+
+def _ping(url: str, settings: Settings, what: str) -> None:
+    scheme = urlsplit(url).scheme
+    timeout = settings.connect_timeout_s
+    if scheme in ("redis", "rediss"):
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
+        except redis.exceptions.RedisError as exc:
+            raise BrokerError(f"cannot reach the {what} {redact(url)}: {_first_line(exc)}") from None
+        return
+    if what == "broker":
+        from kombu import Connection
+
+        try:
+            with Connection(url, connect_timeout=timeout) as connection:
+                connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+        except Exception as exc:  # kombu raises transport-specific errors
+            raise BrokerError(f"cannot reach the {what} {redact(url)}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def live_workers(timeout: float = 1.0) -> int:
+    """How many worker processes answer on the broker (0 if none)."""
+    try:
+        stats = app.control.inspect(timeout=timeout).stats() or {}
+    except Exception:
+        return 0
+    total = 0
+    for node in stats.values():
+        pool = node.get("pool", {}) if isinstance(node, dict) else {}
+        total += int(pool.get("max-concurrency", 1) or 1)
+    return total
+
+
+@contextmanager
+def workers(settings: Settings | None = None) -> Iterator[int]:
+    """Make sure someone executes the chords sent inside; yields the worker count.
+
+    Embedded: start Celery's own in-process worker (memory transport, in-memory
+    results) for the duration. With a broker: check it answers and count workers.
+    """
+    settings = settings or get_settings()
+    configure(settings)
+    check_backends(settings)
+    if not settings.embedded:
+        yield live_workers()
+        return
+    from celery.contrib.testing.worker import start_worker
+
+    concurrency = settings.embedded_concurrency
+    logging.getLogger("celery").setLevel(logging.WARNING)
+    with start_worker(
+        app,
+        pool="solo" if concurrency == 1 else "threads",
+        concurrency=concurrency,
+        perform_ping_check=False,
+        shutdown_timeout=120.0,
+        loglevel="WARNING",
+    ):
+        yield concurrency

@@ -1,0 +1,256 @@
+"""The steps of a billing run as plain functions over the database and the output folder.
+
+`tasks` wraps them for Celery; tests and the benchmark's baseline call them directly.
+Every step is idempotent: running it twice (a redelivered message, a retry, a resumed
+run) gives the same files and the same rows.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import joinedload, selectinload
+
+from invoicing.billing import count_by_status, document_for, seller_from
+from invoicing.config import Settings, get_settings
+from invoicing.db import session_scope
+from invoicing.merge import MergeError, Part, merge_pdfs
+from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
+from invoicing.render import render_invoice
+
+log = logging.getLogger(__name__)
+
+try:  # the Redis client is optional for the embedded mode, present with celery[redis]
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    _REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError)
+except ImportError:  # pragma: no cover
+    _REDIS_ERRORS = ()
+
+# Errors worth retrying: the database or Redis went away or is busy. Anything else
+# (bad data, a rendering bug, a full disk) is permanent and recorded on the invoice.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, *_REDIS_ERRORS)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+def run_dir(settings: Settings, period: str) -> Path:
+    return settings.output_dir / period
+
+
+def invoice_path(settings: Settings, period: str, number: str) -> Path:
+    # Names come from the invoice number (prefix, period, sequence), never from
+    # subscriber-supplied text; the check guards against a misconfigured prefix.
+    path = run_dir(settings, period) / f"{number}.pdf"
+    if path.parent.resolve() != run_dir(settings, period).resolve() or "/" in number or "\\" in number:
+        raise ValueError(f"invoice number {number!r} is not a safe file name")
+    return path
+
+
+def merged_path(settings: Settings, period: str, run_id: int) -> Path:
+    return run_dir(settings, period) / f"billing-run-{run_id}.pdf"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    invoice_id: int
+    status: str  # rendered | failed | missing
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"id": self.invoice_id, "status": self.status, "error": self.error}
+
+
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename: readers see all of it or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _already_rendered(invoice: Invoice) -> bool:
+    if invoice.status != InvoiceStatus.RENDERED or not invoice.pdf_path or not invoice.sha256:
+        return False
+    try:
+        data = Path(invoice.pdf_path).read_bytes()
+    except OSError:
+        return False
+    return hashlib.sha256(data).hexdigest() == invoice.sha256
+
+
+def _page_count(pdf: bytes) -> int:
+    # reportlab writes one "/Type /Page" object per page (and "/Type /Pages" for the tree).
+    return pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") + pdf.count(b"/Type /Page>")
+
+
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write the PDF: disk full ({exc.filename or 'output folder'})"
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write the PDF: output folder not writable ({exc.filename or ''})".rstrip(" ()")
+    if isinstance(exc, OSError):
+        return f"cannot write the PDF: {exc.strerror or exc}"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def render_invoices(invoice_ids: list[int], settings: Settings | None = None) -> list[Outcome]:
+    """Render a batch of invoices to their files and record each outcome.
+
+    Transient errors propagate (the caller retries the batch; what was rendered is
+    skipped or rewritten identically). Permanent errors are recorded per invoice and
+    the rest of the batch goes on.
+    """
+    settings = settings or get_settings()
+    seller = seller_from(settings)
+    outcomes: list[Outcome] = []
+    with session_scope() as session:
+        invoices = {
+            inv.id: inv
+            for inv in session.scalars(
+                select(Invoice)
+                .where(Invoice.id.in_(invoice_ids))
+                .options(selectinload(Invoice.lines), joinedload(Invoice.subscriber))
+            )
+        }
+        now = datetime.now(UTC)
+        for invoice_id in invoice_ids:
+            invoice = invoices.get(invoice_id)
+            if invoice is None:
+                outcomes.append(Outcome(invoice_id, "missing", "no such invoice"))
+                continue
+            if _already_rendered(invoice):
+                outcomes.append(Outcome(invoice_id, "rendered"))
+                continue
+            invoice.attempts += 1
+            try:
+                pdf = render_invoice(document_for(invoice, seller))
+                path = invoice_path(settings, invoice.period, invoice.number)
+                write_file_atomically(path, pdf)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                reason = describe_failure(exc)
+                log.warning("invoice %s failed: %s", invoice.number, reason)
+                invoice.status = InvoiceStatus.FAILED
+                invoice.error = reason
+                invoice.rendered_at = now
+                outcomes.append(Outcome(invoice_id, "failed", reason))
+                continue
+            invoice.status = InvoiceStatus.RENDERED
+            invoice.pdf_path = str(path)
+            invoice.sha256 = hashlib.sha256(pdf).hexdigest()
+            invoice.pages = _page_count(pdf)
+            invoice.error = None
+            invoice.rendered_at = now
+            outcomes.append(Outcome(invoice_id, "rendered"))
+    return outcomes
+
+
+def record_batch_failure(invoice_ids: list[int], reason: str) -> None:
+    """After retries ran out: the batch's unfinished invoices fail, so the body still runs."""
+    with session_scope() as session:
+        session.execute(
+            update(Invoice)
+            .where(Invoice.id.in_(invoice_ids), Invoice.status == InvoiceStatus.PENDING)
+            .values(status=InvoiceStatus.FAILED, error=reason, rendered_at=datetime.now(UTC))
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    status: str
+    invoices: int
+    failed: int
+    pages: int | None
+    output: str | None
+    sha256: str | None
+
+
+def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
+    """Merge every rendered invoice of the run, in number order, and record the result."""
+    settings = settings or get_settings()
+    with session_scope() as session:
+        run = session.get(BillingRun, run_id)
+        if run is None:
+            raise LookupError(f"no billing run {run_id}")
+        run.status = RunStatus.MERGING
+        period = run.period
+    with session_scope() as session:
+        rows = session.execute(
+            select(Invoice.number, Invoice.pdf_path, Subscriber.name)
+            .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+            .where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED)
+            .order_by(Invoice.seq)
+        ).all()
+        counts = count_by_status(session, run_id)
+    parts = [Part(Path(path), f"{number} — {name}", number) for number, path, name in rows]
+    output = merged_path(settings, period, run_id)
+    merged = None
+    error = None
+    if parts:
+        try:
+            merged = merge_pdfs(parts, output)
+        except MergeError as exc:
+            error = str(exc)
+    failed = counts[InvoiceStatus.FAILED]
+    pending = counts[InvoiceStatus.PENDING]
+    with session_scope() as session:
+        run = session.get(BillingRun, run_id)
+        assert run is not None
+        run.failed_count = failed
+        run.finished_at = datetime.now(UTC)
+        if merged is not None:
+            run.output_path = str(merged.path)
+            run.sha256 = merged.sha256
+            run.pages = merged.pages
+        if error is not None:
+            run.status = RunStatus.FAILED
+            run.error = error
+        elif pending:
+            # Some header task has not reported yet (a redelivered message, a lost
+            # task); the run stays open and `retry` or the reconciler finishes it.
+            run.status = RunStatus.RENDERING
+            run.error = f"{pending} invoice(s) still pending when the merge ran"
+        elif merged is None:
+            run.status = RunStatus.FAILED if counts[InvoiceStatus.FAILED] else RunStatus.COMPLETED
+            run.error = "every invoice failed" if failed else None
+        else:
+            run.status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
+            run.error = None
+        return _result(run)
+
+
+def _result(run: BillingRun) -> RunResult:
+    return RunResult(
+        run_id=run.id,
+        status=run.status.value,
+        invoices=run.invoice_count,
+        failed=run.failed_count,
+        pages=run.pages,
+        output=run.output_path,
+        sha256=run.sha256,
+    )
