@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from invoicing.config import Settings
 from invoicing.documents import InvoiceDocument, InvoiceLine, Seller
+from invoicing.errors import UsageError
 from invoicing.models import (
     BillingRun,
     Charge,
@@ -36,7 +37,7 @@ from invoicing.models import (
 PERIOD_RE = re.compile(r"(\d{4})-(\d{2})")
 
 
-class BillingError(Exception):
+class BillingError(UsageError):
     """A billing request that cannot be served as asked (bad period, unknown account)."""
 
 
@@ -308,7 +309,7 @@ def periods_with_data(session: Session) -> list[str]:
 def count_by_status(session: Session, run_id: int) -> dict[InvoiceStatus, int]:
     rows = session.execute(
         select(Invoice.status, func.count()).where(Invoice.run_id == run_id).group_by(Invoice.status)
-    ).tuples()
+    )
     counts = {status: 0 for status in InvoiceStatus}
     counts.update(dict(rows))
     return counts

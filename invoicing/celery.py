@@ -44,6 +44,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_timeout": 30,
         "retry_on_timeout": True,
     }
+    backend_transport: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout_s}
+    if settings.redis_prefix:
+        transport["global_keyprefix"] = settings.redis_prefix
+        backend_transport["global_keyprefix"] = settings.redis_prefix
     config: dict[str, Any] = {
         "broker_url": settings.broker_url or "memory://",
         "result_backend": settings.effective_result_backend,
@@ -58,7 +62,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_chord_join_timeout": 120.0,
         "result_extended": False,
         "broker_transport_options": transport,
-        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "result_backend_transport_options": backend_transport,
         "redis_socket_connect_timeout": timeout,
         "redis_socket_timeout": 30,
         "redis_retry_on_timeout": True,
@@ -66,7 +70,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "worker_max_memory_per_child": 400_000,  # KiB; a leaking child is replaced
-        "task_default_queue": "invoicing",
+        "task_default_queue": settings.queue,
         "timezone": settings.timezone,
         "enable_utc": True,
         # Flower and `celery events` read these; nothing in the run depends on them.

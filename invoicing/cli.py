@@ -19,7 +19,14 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,32 +55,29 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from sqlalchemy.exc import OperationalError
 
-        from invoicing.billing import BillingError
-        from invoicing.config import ConfigError, get_settings, redact
-        from invoicing.db import DatabaseError, describe
-        from invoicing.importer import ImportError_
-        from invoicing.merge import MergeError
-        from invoicing.runtime import BrokerError
-        from invoicing.workflow import MergeRequestError, RunBusy
+        from invoicing.config import get_settings, redact
+        from invoicing.db import describe
+        from invoicing.errors import InvoicingError
+        from invoicing.importer import ImportProblems
 
         try:
             return func(*args, **kwargs)
         except Exit as exc:
             _error(str(exc))
             sys.exit(exc.code)
-        except ImportError_ as exc:
+        except ImportProblems as exc:
             for problem in exc.problems[:50]:
                 err.print(f"  {problem}", markup=False)
             if len(exc.problems) > 50:
                 err.print(f"  ... and {len(exc.problems) - 50} more", markup=False)
             _error(str(exc))
-            sys.exit(EXIT_USAGE)
-        except (ConfigError, BillingError, MergeRequestError, ValueError) as exc:
+            sys.exit(exc.exit_code)
+        except InvoicingError as exc:
+            _error(str(exc))
+            sys.exit(exc.exit_code)
+        except ValueError as exc:  # a malformed period and the like, from plain functions
             _error(str(exc))
             sys.exit(EXIT_USAGE)
-        except (DatabaseError, BrokerError, MergeError, RunBusy) as exc:
-            _error(str(exc))
-            sys.exit(EXIT_FAILED)
         except OperationalError as exc:
             _error(f"database error ({redact(get_settings().database_url)}): {describe(exc)}")
             sys.exit(EXIT_FAILED)

@@ -8,15 +8,16 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
-from typing import Annotated
-
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from invoicing.errors import UsageError
 
-class ConfigError(Exception):
+
+class ConfigError(UsageError):
     """A setting that cannot work; the message is one line a user can act on."""
 
 
@@ -59,6 +60,10 @@ class Settings(BaseSettings):
     # must exceed the longest task (a batch of invoices takes seconds).
     visibility_timeout_s: int = Field(default=3600, ge=60)
     connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    # Prefix for every Redis key (broker and results), to share a Redis server safely.
+    redis_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9:._-]*$")
+    # Queue the billing tasks go to; workers started with `celery -A invoicing worker` use it.
+    queue: str = Field(default="invoicing", pattern=r"^[A-Za-z0-9._-]+$")
 
     @field_validator("broker_url", "result_backend", mode="before")
     @classmethod

@@ -15,10 +15,16 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from invoicing.config import get_settings, redact
+from invoicing.errors import InvoicingError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,7 +32,7 @@ _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 
 
-class DatabaseError(Exception):
+class DatabaseError(InvoicingError):
     """The database cannot be used; the message is one line without credentials."""
 
 

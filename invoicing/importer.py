@@ -19,17 +19,26 @@ from typing import Annotated, Any
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import list_currencies
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from invoicing.billing import parse_period
+from invoicing.errors import UsageError
 from invoicing.models import Charge, Plan, Subscriber
 
 MAX_ERRORS_SHOWN = 50
 
 
-class ImportError_(Exception):  # noqa: N801 - "ImportError" is a builtin
+class ImportProblems(UsageError):
     """The data set is invalid; `problems` lists every bad row."""
 
     def __init__(self, problems: list[str]) -> None:
@@ -252,22 +261,22 @@ def load_file(path: Path) -> Any:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ImportError_([f"{path}: no such file"]) from None
+        raise ImportProblems([f"{path}: no such file"]) from None
     except IsADirectoryError:
-        raise ImportError_([f"{path}: is a directory, not a JSON file"]) from None
+        raise ImportProblems([f"{path}: is a directory, not a JSON file"]) from None
     except OSError as exc:
-        raise ImportError_([f"{path}: cannot read: {exc.strerror}"]) from None
+        raise ImportProblems([f"{path}: cannot read: {exc.strerror}"]) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ImportError_([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+        raise ImportProblems([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
     try:
         # Floats would lose cents before we ever saw them; keep numbers exact for the message.
         return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise ImportError_([f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
+        raise ImportProblems([f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
     except ValueError as exc:
-        raise ImportError_([f"{path}: {exc}"]) from None
+        raise ImportProblems([f"{path}: {exc}"]) from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -300,12 +309,14 @@ def _describe_error(section: str, index: int, raw: Any, exc: ValidationError) ->
 def validate(data: Any, session: Session | None = None) -> tuple[list[PlanRow], list[SubscriberRow], list[ChargeRow]]:
     """Every row checked on its own, then references across rows and the database."""
     if not isinstance(data, dict):
-        raise ImportError_([f"the file must hold a JSON object with plans, subscribers and charges, got {_json_type(data)}"])
+        raise ImportProblems([f"the file must hold a JSON object with plans, subscribers and charges, got {_json_type(data)}"])
     problems: list[str] = []
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         problems.append(f"unknown section(s): {', '.join(map(str, unknown))} (expected plans, subscribers, charges)")
     parsed: dict[str, list[Any]] = {}
+    # Keys of rows already reported invalid: rows referring to them get no second error.
+    rejected: dict[str, set[str]] = {section: set() for section in SECTIONS}
     for section, model in SECTIONS.items():
         rows = data.get(section, [])
         if not isinstance(rows, list):
@@ -318,12 +329,14 @@ def validate(data: Any, session: Session | None = None) -> tuple[list[PlanRow], 
                 good.append((index, model.model_validate(raw)))
             except ValidationError as exc:
                 problems.extend(_describe_error(section, index, raw, exc))
+                if isinstance(raw, dict) and isinstance(raw.get(KEYS[section]), str):
+                    rejected[section].add(raw[KEYS[section]])
         parsed[section] = good
 
     existing_plans: dict[str, str] = {}
     existing_accounts: set[str] = set()
     if session is not None:
-        existing_plans = dict(session.execute(select(Plan.code, Plan.currency)).tuples().all())
+        existing_plans = dict(session.execute(select(Plan.code, Plan.currency)).all())
         existing_accounts = set(session.scalars(select(Subscriber.account)).all())
 
     plan_currency = dict(existing_plans)
@@ -342,6 +355,8 @@ def validate(data: Any, session: Session | None = None) -> tuple[list[PlanRow], 
             problems.append(f"{where}: duplicate account, already in {origin}")
             continue
         accounts.add(sub.account)
+        if sub.plan in rejected["plans"]:
+            continue
         if sub.plan not in plan_currency:
             problems.append(f"{where}: plan: unknown plan {sub.plan!r}")
         elif plan_currency[sub.plan] != sub.currency:
@@ -349,11 +364,11 @@ def validate(data: Any, session: Session | None = None) -> tuple[list[PlanRow], 
                 f"{where}: currency: {sub.currency} differs from plan {sub.plan!r} priced in {plan_currency[sub.plan]}"
             )
     for index, charge in parsed["charges"]:
-        if charge.account not in accounts:
+        if charge.account not in accounts and charge.account not in rejected["subscribers"]:
             problems.append(f"charges[{index}] (account {charge.account!r}): account: unknown account")
 
     if problems:
-        raise ImportError_(problems)
+        raise ImportProblems(problems)
     return ([p for _, p in parsed["plans"]], [s for _, s in parsed["subscribers"]],
             [c for _, c in parsed["charges"]])
 
@@ -366,7 +381,7 @@ def import_data(session: Session, data: Any) -> ImportSummary:
     plans, subscribers, charges = validate(data, session)
     if plans:
         session.execute(insert(Plan), [p.model_dump() for p in plans])
-    plan_ids = dict(session.execute(select(Plan.code, Plan.id)).tuples().all())
+    plan_ids = dict(session.execute(select(Plan.code, Plan.id)).all())
     for chunk in _chunks(subscribers, 5000):
         session.execute(
             insert(Subscriber),
@@ -379,7 +394,7 @@ def import_data(session: Session, data: Any) -> ImportSummary:
         wanted = {c.account for c in charges}
         subscriber_ids = {
             account: id_
-            for account, id_ in session.execute(select(Subscriber.account, Subscriber.id)).tuples()
+            for account, id_ in session.execute(select(Subscriber.account, Subscriber.id))
             if account in wanted
         }
         for chunk in _chunks(charges, 5000):

@@ -15,8 +15,10 @@ from pathlib import Path
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import PyPdfError
 
+from invoicing.errors import InvoicingError
 
-class MergeError(Exception):
+
+class MergeError(InvoicingError):
     """A part cannot be read or the output cannot be written; one line for the user."""
 
 

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 from invoicing.celery import app, configure
 from invoicing.config import Settings, get_settings, redact
+from invoicing.errors import InvoicingError
 
 
-class BrokerError(Exception):
+class BrokerError(InvoicingError):
     """The broker or result backend cannot be reached; one line, no credentials."""
 
 

@@ -21,9 +21,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from invoicing import steps
-from invoicing.billing import BillingError, count_by_status, create_run, parse_period, previous_period
+from invoicing.billing import (
+    BillingError,
+    count_by_status,
+    create_run,
+    parse_period,
+    previous_period,
+)
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
+from invoicing.errors import InvoicingError, UsageError
 from invoicing.merge import Merged, MergeError, Part, merge_pdfs
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.runtime import embedded_owner_alive, identity
@@ -34,7 +41,7 @@ EMBEDDED_MAX_TASKS = 1000  # the in-memory result backend keeps at most 5,000 en
 REDIS_MAX_BATCH = 50
 
 
-class RunBusy(Exception):
+class RunBusy(InvoicingError):
     """The run is still being worked on; doing more now would render twice."""
 
 
@@ -346,7 +353,7 @@ def progress(run_id: int) -> tuple[str, dict[InvoiceStatus, int], int]:
 # --- one-off merge --------------------------------------------------------------------------
 
 
-class MergeRequestError(Exception):
+class MergeRequestError(UsageError):
     """Bad accounts or output for `invoicing merge`; nothing was written."""
 
 

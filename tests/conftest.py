@@ -1,0 +1,218 @@
+"""Shared fixtures: a throw-away database and output folder per test, real Redis with
+this test run's own database number and key prefix, real worker processes, and a
+fresh PostgreSQL database where concurrency matters.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "invoicing.json"
+REDIS_HOST = "127.0.0.1"
+REDIS_PORT = 6379
+REDIS_DB = int(os.environ.get("INVOICING_TEST_REDIS_DB", "13"))
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Env:
+    """Environment for one test: what a user would export before running commands."""
+
+    path: Path
+    vars: dict[str, str] = field(default_factory=dict)
+
+    def environ(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INVOICING_")}
+        env.update(self.vars)
+        env.update(extra)
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def cli(self, *args: str, timeout: float = 240, check: bool = False, **extra: str) -> subprocess.CompletedProcess[str]:
+        """Run the real `invoicing` command in its own process."""
+        proc = subprocess.run(
+            [str(BIN / "invoicing"), *args],
+            cwd=self.path,
+            env=self.environ(**extra),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"invoicing {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def apply(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Use this environment in the test process too (settings and the Celery app)."""
+        for key in list(os.environ):
+            if key.startswith("INVOICING_"):
+                monkeypatch.delenv(key)
+        for key, value in self.vars.items():
+            monkeypatch.setenv(key, value)
+        reset_settings()
+
+
+def reset_settings() -> None:
+    from invoicing.celery import configure
+    from invoicing.config import get_settings
+
+    get_settings.cache_clear()
+    configure()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """Embedded mode: SQLite file and output folder in tmp_path, no broker."""
+    e = Env(
+        tmp_path,
+        {
+            "INVOICING_DATABASE_URL": f"sqlite:///{tmp_path / 'invoicing.db'}",
+            "INVOICING_OUTPUT_DIR": str(tmp_path / "output"),
+        },
+    )
+    e.apply(monkeypatch)
+    yield e
+    from invoicing.db import _engines
+
+    for engine in list(_engines.values()):
+        engine.dispose()
+    _engines.clear()
+    monkeypatch.undo()
+    reset_settings()
+
+
+def redis_available() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """Broker and results on the shared Redis, in our own database under our own prefix."""
+    import redis
+
+    if not redis_available():
+        pytest.fail("Redis is not answering on 127.0.0.1:6379 (CI starts it; see .ci/run)")
+    prefix = f"invoicing-test-{uuid.uuid4().hex[:10]}:"
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+    env.vars.update(
+        {
+            "INVOICING_BROKER_URL": url,
+            "INVOICING_REDIS_PREFIX": prefix,
+            "INVOICING_QUEUE": f"q-{prefix.rstrip(':')}",
+        }
+    )
+    env.apply(monkeypatch)
+    yield env
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    # kombu keeps fanout/binding keys without the prefix too; only touch our own.
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+def pg_env(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """A fresh PostgreSQL database for this test, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    name = f"invoicing_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - report the real reason
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not usable: {exc}")
+    env.vars["INVOICING_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    env.apply(monkeypatch)
+    yield env
+    from invoicing.db import _engines
+
+    for engine in list(_engines.values()):
+        engine.dispose()
+    _engines.clear()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+class Workers:
+    """Real `celery -A invoicing worker` processes, as a user would start them."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Path] = []
+
+    def start(self, count: int = 1, concurrency: int = 2, pool: str = "prefork", **extra: str) -> None:
+        for _ in range(count):
+            index = len(self.procs)
+            log = self.env.path / f"worker-{index}.log"
+            queue = self.env.vars.get("INVOICING_QUEUE", "invoicing")
+            proc = subprocess.Popen(
+                [str(BIN / "celery"), "-A", "invoicing", "worker", "-Q", queue, "--pool", pool,
+                 "-c", str(concurrency), "-n", f"w{index}-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO",
+                 "--without-gossip", "--without-mingle"],
+                cwd=self.env.path,
+                env=self.env.environ(**extra),
+                stdout=open(log, "wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self.procs.append(proc)
+            self.logs.append(log)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = sum(1 for log in self.logs if b"ready." in log.read_bytes())
+            if ready == len(self.logs):
+                return
+            for proc, log in zip(self.procs, self.logs, strict=True):
+                if proc.poll() is not None:
+                    raise AssertionError(f"worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        raise AssertionError("workers did not become ready:\n" + "\n".join(l.read_text()[-2000:] for l in self.logs))
+
+    def log_text(self) -> str:
+        return "\n".join(log.read_text(errors="replace") for log in self.logs)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def workers(redis_env: Env) -> Iterator[Workers]:
+    group = Workers(redis_env)
+    yield group
+    group.stop()
+
+
+def seed_fixtures(env: Env) -> None:
+    env.cli("db", "init", check=True)
+    env.cli("db", "seed", "--fixtures", str(FIXTURES), check=True)
