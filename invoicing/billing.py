@@ -311,6 +311,6 @@ def count_by_status(session: Session, run_id: int) -> dict[InvoiceStatus, int]:
         select(Invoice.status, func.count()).where(Invoice.run_id == run_id).group_by(Invoice.status)
     )
     counts = {status: 0 for status in InvoiceStatus}
-    counts.update(dict(rows))
+    counts.update(dict(rows.all()))
     return counts
 

@@ -44,12 +44,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_timeout": 30,
         "retry_on_timeout": True,
     }
+    if settings.embedded:
+        # The in-process memory transport is polled; the default 1 s poll would make
+        # each hop of a chord (and the worker's shutdown) wait a second.
+        transport["polling_interval"] = 0.01
     backend_transport: dict[str, Any] = {"visibility_timeout": settings.visibility_timeout_s}
     if settings.redis_prefix:
         transport["global_keyprefix"] = settings.redis_prefix
         backend_transport["global_keyprefix"] = settings.redis_prefix
     config: dict[str, Any] = {
-        "broker_url": settings.broker_url or "memory://",
+        "broker_url": settings.broker_url or "memory://localhost/",
         "result_backend": settings.effective_result_backend,
         "task_serializer": "json",
         "result_serializer": "json",

@@ -34,7 +34,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 RUN_EXIT = {"completed": EXIT_OK, "completed_with_errors": EXIT_PARTIAL, "failed": EXIT_FAILED}
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 
@@ -138,7 +138,24 @@ def main() -> None:
     INVOICING_BROKER_URL everything runs in this process; with a Redis broker, start
     workers with `celery -A invoicing worker`.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Log records without tracebacks: a user sees what failed, not Python's stack.
+
+    The embedded worker logs a failing task's traceback; INVOICING_DEBUG=1 keeps it.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        if os.environ.get("INVOICING_DEBUG"):
+            return super().format(record)
+        record = logging.makeLogRecord(record.__dict__)
+        record.exc_info = record.exc_text = None
+        record.stack_info = None
+        return super().format(record).splitlines()[0]
 
 
 # --- db -----------------------------------------------------------------------------------

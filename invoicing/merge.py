@@ -56,7 +56,7 @@ def merge_pdfs(parts: Sequence[Part], output: Path) -> Merged:
         writer.set_page_label(page, page + count - 1, style="/D", prefix=f"{part.label} p.", start=1)
         page += count
     # Invoices share font subsets and images byte for byte; keep one copy of each.
-    writer.compress_identical_objects(remove_identicals=True, remove_orphans=True)
+    writer.compress_identical_objects(remove_duplicates=True, remove_unreferenced=True)
     writer.add_metadata({"/Title": output.stem, "/Producer": "invoicing"})
     return write_atomically(output, writer, pages=page)
 

@@ -120,4 +120,18 @@ def workers(settings: Settings | None = None) -> Iterator[int]:
         shutdown_timeout=120.0,
         loglevel="WARNING",
     ):
-        yield concurrency
+        try:
+            yield concurrency
+        finally:
+            _wake_for_shutdown()
+
+
+def _wake_for_shutdown() -> None:
+    """The embedded consumer blocks up to 2 s waiting for a message before it checks
+    for shutdown, and runs one more such cycle after it noticed; flag the shutdown and
+    hand it two no-op messages so it stops at once."""
+    from celery.worker import state
+
+    state.should_terminate = 0
+    for _ in range(2):
+        app.send_task("invoicing.wake", ignore_result=True)

@@ -49,7 +49,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def run_dir(settings: Settings, period: str) -> Path:
-    return settings.output_dir / period
+    return settings.output_dir.resolve() / period
 
 
 def invoice_path(settings: Settings, period: str, number: str) -> Path:

@@ -28,6 +28,11 @@ def backoff(retries: int) -> float:
     return min(2**retries, 64) * (0.5 + random.random() / 2)
 
 
+@app.task(name="invoicing.wake", ignore_result=True)
+def wake() -> None:
+    """Nothing; wakes a stopping embedded worker (see runtime.workers)."""
+
+
 # --- the demo chord: power in the header, amass in the body ----------------------------
 
 

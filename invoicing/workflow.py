@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import chord, group
-from celery.exceptions import ChordError
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult, GroupResult
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -430,11 +430,14 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float = 120) -> 
     """The classic chord: power(i, 2) for i in range(count) in the header, amass in the body."""
     result = chord(power.s(i, 2, fail_at, delay) for i in range(count))(amass.s())
     try:
-        return DemoResult(int(result.get(timeout=timeout, disable_sync_subtasks=False)))
-    except ChordError as exc:
+        return DemoResult(int(result.get(timeout=timeout, interval=0.05, disable_sync_subtasks=False)))
+    except CeleryTimeoutError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the header's own exception, re-raised by get()
+        # get() re-raises the failed header task's exception (or a ChordError naming it).
         header = result.parent
         culprit = _failed_member(header) if isinstance(header, GroupResult) else None
-        return DemoResult(None, culprit, str(exc))
+        return DemoResult(None, culprit, f"{type(exc).__name__}: {exc}")
 
 
 def _failed_member(header: GroupResult) -> str | None:
