@@ -103,16 +103,7 @@ def _error(message: str) -> None:
 def _settings() -> Any:
     from invoicing.config import get_settings
 
-    try:
-        return get_settings()
-    except Exception as exc:  # pydantic ValidationError: a bad INVOICING_* value
-        from pydantic import ValidationError
-
-        if isinstance(exc, ValidationError):
-            first = exc.errors()[0]
-            name = "INVOICING_" + str(first["loc"][0]).upper() if first["loc"] else "INVOICING_*"
-            fail(f"{name}: {first['msg']}")
-        raise
+    return get_settings()
 
 
 def _ready(database: bool = True) -> Any:

@@ -1,0 +1,89 @@
+"""The power/amass smoke-test chord, embedded and on real Redis with real workers,
+and the fail-fast paths a user meets before anything is sent."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import Env, Workers
+
+
+def test_demo_embedded_prints_285(env: Env) -> None:
+    proc = env.cli("demo")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "285"
+
+
+def test_demo_embedded_count(env: Env) -> None:
+    proc = env.cli("demo", "--count", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(sum(i * i for i in range(20)))
+
+
+def test_demo_embedded_failed_header_task_means_no_body(env: Env) -> None:
+    proc = env.cli("demo", "--fail-at", "7")
+    assert proc.returncode == 1
+    assert "power(7, 2) failed on purpose" in proc.stderr
+    assert "the chord body (amass) never ran" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_demo_on_redis_with_real_workers(workers: Workers) -> None:
+    # given two worker processes of two pool processes each
+    workers.start(count=2, concurrency=2)
+    # when
+    ok = workers.env.cli("demo", "--delay")
+    failed = workers.env.cli("demo", "--fail-at", "3")
+    # then: the sum, computed across the worker processes
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "285"
+    assert failed.returncode == 1
+    assert "power(3, 2) failed on purpose" in failed.stderr
+    assert "never ran" in failed.stderr and "Traceback" not in failed.stderr
+    log = workers.log_text()
+    assert log.count("invoicing.power[") >= 20 and "invoicing.amass[" in log
+
+
+def test_demo_on_redis_without_workers_says_so(redis_env: Env) -> None:
+    proc = redis_env.cli("demo")
+    assert proc.returncode == 1
+    assert "no worker answered" in proc.stderr and "celery -A invoicing worker" in proc.stderr
+
+
+def test_broker_without_result_backend_is_refused_before_sending(env: Env) -> None:
+    proc = env.cli("demo", INVOICING_BROKER_URL="amqp://guest:s3cret@127.0.0.1:5672//")
+    assert proc.returncode == 2
+    assert "chords need a result backend" in proc.stderr
+    assert "INVOICING_RESULT_BACKEND" in proc.stderr
+    assert "NotImplementedError" not in proc.stderr and "Traceback" not in proc.stderr
+    assert "s3cret" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_redis_is_reported_quickly(env: Env) -> None:
+    started = time.monotonic()
+    proc = env.cli("demo", INVOICING_BROKER_URL="redis://:hunter2@127.0.0.1:1/0")
+    assert proc.returncode == 1
+    assert "cannot reach the broker redis://:***@127.0.0.1:1/0" in proc.stderr
+    assert "hunter2" not in proc.stderr + proc.stdout
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.postgres
+def test_unreachable_database_is_reported_quickly(env: Env) -> None:
+    started = time.monotonic()
+    proc = env.cli("run", "--period", "2026-10",
+                   INVOICING_DATABASE_URL="postgresql+psycopg://billing:hunter2@127.0.0.1:1/x")
+    assert proc.returncode == 1
+    assert "cannot reach the database postgresql+psycopg://billing:***@127.0.0.1:1/x" in proc.stderr
+    assert "hunter2" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
+    assert time.monotonic() - started < 20
+
+
+def test_bad_setting_is_one_line(env: Env) -> None:
+    proc = env.cli("status", INVOICING_BATCH_SIZE="lots")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("invoicing: error: INVOICING_BATCH_SIZE:")
+    assert "Traceback" not in proc.stderr
