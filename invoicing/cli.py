@@ -382,20 +382,20 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
     if as_json:
         out.print(json.dumps(rep.summary(), ensure_ascii=False), markup=False)
         return
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
     state = rep.status + (" (stalled: run `invoicing retry`)" if rep.stalled else "")
-    table.add_row("run", f"{rep.run_id} for {rep.period}: {state}")
-    table.add_row("invoices", f"{rep.invoices} ({rep.rendered} rendered, {rep.failed} failed, {rep.pending} pending)")
-    table.add_row("pages", "-" if rep.pages is None else str(rep.pages))
-    table.add_row("output", rep.output or "-")
-    table.add_row("sha256", rep.sha256 or "-")
+    rows = [
+        ("run", f"{rep.run_id} for {rep.period}: {state}"),
+        ("invoices", f"{rep.invoices} ({rep.rendered} rendered, {rep.failed} failed, {rep.pending} pending)"),
+        ("pages", "-" if rep.pages is None else str(rep.pages)),
+        ("output", rep.output or "-"),
+        ("sha256", rep.sha256 or "-"),
+    ]
     if elapsed is not None:
-        table.add_row("elapsed", f"{elapsed:.1f} s")
+        rows.append(("elapsed", f"{elapsed:.1f} s"))
     if rep.error:
-        table.add_row("note", rep.error)
-    out.print(table)
+        rows.append(("note", rep.error))
+    for label, value in rows:
+        out.print(f"{label:<9} {value}", markup=False)
     if rep.failures:
         failures = Table(title="failed invoices", title_justify="left")
         for column in ("number", "account", "reason"):

@@ -1,0 +1,329 @@
+"""The billing run end to end: the chord of invoice batches and its merging body,
+embedded and on real Redis with real worker processes, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select, text, update
+
+from invoicing.db import session_scope
+from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
+from tests.conftest import BIN, FIXTURES, Env, TcpProxy, Workers, pdf_outline, seed_fixtures
+
+SUMMARY_KEYS = {"run_id", "period", "status", "invoices", "failed", "pages", "output", "sha256"}
+
+
+def run_json(env: Env, *args: str, expect: int = 0, **extra: str) -> dict:
+    proc = env.cli("run", "--json", *args, **extra)
+    assert proc.returncode == expect, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) == SUMMARY_KEYS
+    return data
+
+
+def invoices_of(run_id: int) -> list[Invoice]:
+    with session_scope() as session:
+        return list(
+            session.scalars(select(Invoice).where(Invoice.run_id == run_id).order_by(Invoice.seq)).all()
+        )
+
+
+def names_by_subscriber() -> dict[int, str]:
+    with session_scope() as session:
+        return dict(session.execute(select(Subscriber.id, Subscriber.name)).all())
+
+
+def assert_run_consistent(summary: dict, expected_invoices: int, failed: int = 0) -> None:
+    """The billing run's guarantees, checked on the files themselves."""
+    invoices = invoices_of(summary["run_id"])
+    period = summary["period"]
+    # one invoice per billable subscriber, numbered 1..N without gaps
+    assert len(invoices) == expected_invoices == summary["invoices"]
+    assert [i.seq for i in invoices] == list(range(1, expected_invoices + 1))
+    assert [i.number for i in invoices] == [f"INV-{period}-{n:06d}" for n in range(1, expected_invoices + 1)]
+    assert len({i.subscriber_id for i in invoices}) == expected_invoices
+    rendered = [i for i in invoices if i.status == InvoiceStatus.RENDERED]
+    assert len(rendered) == expected_invoices - failed == expected_invoices - summary["failed"]
+    # every invoice file is what the database says it is
+    for invoice in rendered:
+        data = Path(invoice.pdf_path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == invoice.sha256
+        assert Path(invoice.pdf_path).name == f"{invoice.number}.pdf"
+        assert len(PdfReader(invoice.pdf_path).pages) == invoice.pages
+    # the merged file: every rendered invoice exactly once, in number order, bookmarked
+    merged = Path(summary["output"])
+    assert merged.name == f"billing-run-{summary['run_id']}.pdf"
+    assert hashlib.sha256(merged.read_bytes()).hexdigest() == summary["sha256"]
+    reader = PdfReader(merged)
+    names = names_by_subscriber()
+    assert pdf_outline(merged) == [f"{i.number} — {names[i.subscriber_id]}" for i in rendered]
+    assert len(reader.pages) == summary["pages"] == sum(i.pages for i in rendered)
+    page = 0
+    for invoice in rendered:
+        assert invoice.number in reader.pages[page].extract_text()
+        assert reader.page_labels[page] == f"{invoice.number} p.1"
+        page += invoice.pages
+
+
+# --- embedded (no server) ------------------------------------------------------------------
+
+
+def test_run_on_fixtures_embedded(env: Env) -> None:
+    # given the bundled fixtures (19 subscribers billable in October)
+    seed_fixtures(env)
+    # when
+    summary = run_json(env, "--period", "2026-10")
+    # then
+    assert summary["status"] == "completed" and summary["failed"] == 0
+    assert_run_consistent(summary, 19)
+    # and `status` reports the same from the database
+    status = json.loads(env.cli("status", "--json", check=True).stdout)
+    assert {k: status[k] for k in SUMMARY_KEYS} == summary
+    assert status["failures"] == [] and status["stalled"] is False
+
+
+def test_human_output_and_progress(env: Env) -> None:
+    seed_fixtures(env)
+    proc = env.cli("run", "--period", "2026-10")
+    assert proc.returncode == 0, proc.stderr
+    assert "billing run 1 for 2026-10: issued 19 invoices" in proc.stderr
+    assert "19/19" in proc.stderr  # the progress bar's last state
+    assert "completed" in proc.stdout and "billing-run-1.pdf" in proc.stdout
+    runs = env.cli("runs", check=True)
+    assert "2026-10" in runs.stdout and "completed" in runs.stdout
+
+
+def test_second_run_of_a_period_bills_nobody_twice(env: Env) -> None:
+    seed_fixtures(env)
+    first = run_json(env, "--period", "2026-10")
+    before = {(i.number, i.subscriber_id, i.sha256) for i in invoices_of(first["run_id"])}
+    # when the same period is run again
+    again = env.cli("run", "--period", "2026-10", "--json")
+    # then it is the same run, already complete, with the same invoices
+    assert again.returncode == 0 and json.loads(again.stdout) == first
+    assert {(i.number, i.subscriber_id, i.sha256) for i in invoices_of(first["run_id"])} == before
+    # when an invoice file went missing, a new `run` renders just that one and merges again
+    victim = invoices_of(first["run_id"])[4]
+    Path(victim.pdf_path).unlink()
+    proc = env.cli("run", "--period", "2026-10", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "resuming: 1 of 19 invoices to render" in proc.stderr or json.loads(proc.stdout)["run_id"] == 1
+    third = json.loads(proc.stdout)
+    assert third["run_id"] == first["run_id"]
+    assert {(i.number, i.subscriber_id, i.sha256) for i in invoices_of(first["run_id"])} == before
+    assert_run_consistent(third, 19)
+    with session_scope() as session:
+        assert session.scalar(select(text("count(*)")).select_from(BillingRun)) == 1
+
+
+def test_a_bad_subscriber_never_sinks_the_run_and_retry_completes_it(env: Env) -> None:
+    # given a subscriber whose data makes its invoice fail (a locale nobody knows)
+    seed_fixtures(env)
+    with session_scope() as session:
+        session.execute(update(Subscriber).where(Subscriber.account == "A-0003").values(locale="xx_XX"))
+    # when
+    summary = run_json(env, "--period", "2026-10", expect=3)
+    # then the run completes with errors, and the merged file holds all the others
+    assert summary["status"] == "completed_with_errors" and summary["failed"] == 1
+    assert_run_consistent(summary, 19, failed=1)
+    status = json.loads(env.cli("status", str(summary["run_id"]), "--json").stdout)
+    assert [f["account"] for f in status["failures"]] == ["A-0003"]
+    assert "unknown locale 'xx_XX'" in status["failures"][0]["error"]
+    human = env.cli("status")
+    assert human.returncode == 3 and "A-0003" in human.stdout and "unknown locale" in human.stdout
+    # when the data is fixed and the run retried
+    with session_scope() as session:
+        session.execute(update(Subscriber).where(Subscriber.account == "A-0003").values(locale="de_DE"))
+    proc = env.cli("retry", str(summary["run_id"]), "--json")
+    # then it completes, with the same numbers, and the file now holds every invoice
+    assert proc.returncode == 0, proc.stderr
+    fixed = json.loads(proc.stdout)
+    assert fixed["status"] == "completed" and fixed["failed"] == 0 and fixed["run_id"] == summary["run_id"]
+    assert_run_consistent(fixed, 19)
+
+
+def test_run_usage_errors(env: Env) -> None:
+    seed_fixtures(env)
+    bad = env.cli("run", "--period", "2026-13")
+    assert bad.returncode == 2 and "not a period (YYYY-MM): '2026-13'" in bad.stderr
+    no_wait = env.cli("run", "--period", "2026-10", "--no-wait")
+    assert no_wait.returncode == 2 and "--no-wait needs a broker" in no_wait.stderr
+    unknown = env.cli("status", "42")
+    assert unknown.returncode == 2 and "no billing run 42" in unknown.stderr
+    retry = env.cli("retry", "42")
+    assert retry.returncode == 2 and "no billing run 42" in retry.stderr
+    with session_scope() as session:
+        assert session.scalar(select(text("count(*)")).select_from(BillingRun)) == 0
+
+
+def test_period_without_billable_subscribers(env: Env) -> None:
+    seed_fixtures(env)
+    summary = run_json(env, "--period", "2020-01")
+    assert summary["status"] == "completed" and summary["invoices"] == 0 and summary["output"] is None
+
+
+# --- one-off merge --------------------------------------------------------------------------
+
+
+def test_merge_given_accounts_in_the_given_order(env: Env, tmp_path: Path) -> None:
+    seed_fixtures(env)
+    run_json(env, "--period", "2026-10")
+    numbers = {}
+    with session_scope() as session:
+        for account, number in session.execute(
+            select(Subscriber.account, Invoice.number).join(Invoice, Invoice.subscriber_id == Subscriber.id)
+        ):
+            numbers[account] = number
+    # an invoice whose file is gone is rendered again through the same tasks
+    Path(invoices_of(1)[0].pdf_path).unlink()
+    first_account = next(a for a, n in numbers.items() if n.endswith("000001"))
+    order = ["A-0007", first_account, "A-0002"]
+    out = tmp_path / "batch.pdf"
+    proc = env.cli("merge", "--accounts", ",".join(order), "--period", "2026-10", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    titles = pdf_outline(out)
+    assert [t.split(" — ")[0] for t in titles] == [numbers[a] for a in order]
+    # an existing file is kept unless --force
+    again = env.cli("merge", "--accounts", "A-0001", "--period", "2026-10", "-o", str(out))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert len(pdf_outline(out)) == 3
+    accounts_file = tmp_path / "accounts.txt"
+    accounts_file.write_text("# print shop batch\nA-0002\n\nA-0001\n", encoding="utf-8")
+    forced = env.cli("merge", "--from-file", str(accounts_file), "--period", "2026-10", "-o", str(out), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert [t.split(" — ")[0] for t in pdf_outline(out)] == [numbers["A-0002"], numbers["A-0001"]]
+
+
+def test_merge_unknown_accounts_writes_nothing(env: Env, tmp_path: Path) -> None:
+    seed_fixtures(env)
+    run_json(env, "--period", "2026-10")
+    out = tmp_path / "x.pdf"
+    proc = env.cli("merge", "--accounts", "A-0001,NOPE-1,A-0002,NOPE-2", "--period", "2026-10", "-o", str(out))
+    assert proc.returncode == 2
+    assert "unknown account(s): NOPE-1, NOPE-2" in proc.stderr
+    assert not out.exists() and "Traceback" not in proc.stderr
+    as_dir = env.cli("merge", "--accounts", "A-0001", "--period", "2026-10", "-o", str(tmp_path))
+    assert as_dir.returncode == 2 and "is a directory" in as_dir.stderr
+    no_period = env.cli("merge", "--accounts", "A-0001", "--period", "2026-08", "-o", str(out))
+    assert no_period.returncode == 2 and "no invoice for 2026-08" in no_period.stderr and not out.exists()
+
+
+# --- preview -----------------------------------------------------------------------------------
+
+
+def test_render_preview(env: Env, tmp_path: Path) -> None:
+    seed_fixtures(env)
+    out = tmp_path / "preview.pdf"
+    proc = env.cli("render", "--account", "A-0001", "--period", "2026-10", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text_ = PdfReader(out).pages[0].extract_text()
+    assert "DRAFT-2026-10" in text_
+    with session_scope() as session:
+        assert session.scalar(select(text("count(*)")).select_from(Invoice)) == 0
+    missing = tmp_path / "none.pdf"
+    unknown = env.cli("render", "--account", "NOPE", "--period", "2026-10", "-o", str(missing))
+    assert unknown.returncode == 2 and "unknown account 'NOPE'" in unknown.stderr and not missing.exists()
+    inactive = env.cli("render", "--account", "A-0001", "--period", "2019-01", "-o", str(missing))
+    assert inactive.returncode == 2 and "not billable in 2019-01" in inactive.stderr and not missing.exists()
+
+
+# --- real Redis, real worker processes ---------------------------------------------------------
+
+
+def test_run_on_redis_with_worker_processes_on_sqlite(workers: Workers) -> None:
+    """Two worker processes (two pool processes each) writing one SQLite file (WAL)."""
+    env = workers.env
+    env.cli("db", "init", check=True)
+    env.cli("db", "seed", "--generate", "120", "--period", "2026-10", "--seed", "5", check=True)
+    workers.start(count=2, concurrency=2)
+    summary = run_json(env, "--period", "2026-10", INVOICING_BATCH_SIZE="7")
+    assert summary["status"] == "completed"
+    assert_run_consistent(summary, 120)
+    log = workers.log_text()
+    # the header really was spread over batches and processes
+    assert log.count("invoicing.render_batch[") >= 2 * 18
+    assert "invoicing.merge_run[" in log
+
+
+@pytest.mark.postgres
+def test_no_wait_then_status_on_postgres(pg_env: Env, workers: Workers) -> None:
+    env = workers.env
+    seed_fixtures(env)
+    workers.start(count=1, concurrency=2)
+    dispatched = run_json(env, "--period", "2026-10", "--no-wait")
+    assert dispatched["status"] == "rendering" and dispatched["invoices"] == 19
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = json.loads(env.cli("status", str(dispatched["run_id"]), "--json").stdout)
+        if status["status"] == "completed":
+            break
+        time.sleep(0.5)
+    assert status["status"] == "completed"
+    assert_run_consistent({k: status[k] for k in SUMMARY_KEYS}, 19)
+
+
+@pytest.mark.postgres
+def test_two_runs_started_at_once_make_one_run(pg_env: Env, workers: Workers) -> None:
+    env = workers.env
+    env.cli("db", "init", check=True)
+    env.cli("db", "seed", "--generate", "150", "--period", "2026-10", check=True)
+    workers.start(count=1, concurrency=2)
+    # when two `invoicing run` commands start at the same instant
+    procs = [
+        subprocess.Popen([str(BIN / "invoicing"), "run", "--period", "2026-10", "--json"], cwd=env.path,
+                         env=env.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=240) for p in procs]
+    # then both follow the one run, and nobody is billed twice
+    for proc, (out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+    summaries = [json.loads(out) for out, _ in results]
+    assert summaries[0]["run_id"] == summaries[1]["run_id"]
+    with session_scope() as session:
+        assert session.scalar(select(text("count(*)")).select_from(BillingRun)) == 1
+        assert session.scalar(select(text("count(*)")).select_from(Invoice)) == 150
+    assert_run_consistent(summaries[0], 150)
+
+
+@pytest.mark.postgres
+def test_transient_database_outage_is_retried(pg_env: Env, workers: Workers) -> None:
+    """The workers lose the database for a while; their tasks retry and the run completes."""
+    env = workers.env
+    seed_fixtures(env)
+    database_url = env.vars["INVOICING_DATABASE_URL"]
+    proxy = TcpProxy(5432)
+    try:
+        workers.start(count=1, concurrency=2,
+                      INVOICING_DATABASE_URL=database_url.replace(":5432/", f":{proxy.port}/"))
+        proxy.cut()
+        # when the run is dispatched while the workers cannot reach the database
+        dispatched = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="5")
+        deadline = time.monotonic() + 60
+        while "transient error, retrying" not in workers.log_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "transient error, retrying" in workers.log_text()
+        proxy.restore()
+        # then the retries succeed once it is back
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            status = json.loads(env.cli("status", str(dispatched["run_id"]), "--json").stdout)
+            if status["status"] not in ("rendering", "merging"):
+                break
+            time.sleep(1)
+    finally:
+        proxy.close()
+    assert status["status"] == "completed", status
+    assert_run_consistent({k: status[k] for k in SUMMARY_KEYS}, 19)
+
+
+def test_fixtures_file_is_where_the_readme_says() -> None:
+    assert FIXTURES.is_file()
