@@ -10,11 +10,12 @@ from __future__ import annotations
 import calendar
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from typing import Any
 
 from babel.numbers import get_currency_precision
 from sqlalchemy import func, insert, or_, select
@@ -78,9 +79,8 @@ class Totals:
     total: Decimal
 
 
-def compute_totals(
-    plan: Plan, charges: Sequence[Charge], subscriber: Subscriber, period: str
-) -> Totals:
+def compute_totals(plan: Plan, charges: Sequence[Any], subscriber: Any, period: str) -> Totals:
+    """Charges and subscriber may be ORM objects or plain rows with the same fields."""
     start, end = parse_period(period)
     currency = subscriber.currency
     lines = [_plan_line(plan, subscriber, start, end)]
@@ -161,20 +161,22 @@ def create_run(session: Session, settings: Settings, period: str) -> BillingRun:
     session.add(run)
     session.flush()
 
-    subscribers = billable_subscribers(session, period)
     plans = {plan.id: plan for plan in session.scalars(select(Plan))}
-    charges: dict[int, list[Charge]] = defaultdict(list)
-    for charge in session.scalars(
-        select(Charge).where(Charge.period == period).order_by(Charge.subscriber_id, Charge.id)
-    ):
-        charges[charge.subscriber_id].append(charge)
     issued, due = issue_dates(settings, period)
-
-    for chunk_start in range(0, len(subscribers), 2000):
-        chunk = subscribers[chunk_start : chunk_start + 2000]
+    seq = 0
+    # Plain rows in keyset-paged chunks, not ORM objects: 100,000 subscribers must not
+    # pile up in the session's identity map.
+    for chunk in _billable_chunks(session, period, ISSUE_CHUNK):
+        charges: dict[int, list[Any]] = defaultdict(list)
+        for charge in session.execute(
+            select(Charge.subscriber_id, Charge.description, Charge.quantity, Charge.unit_price)
+            .where(Charge.period == period, Charge.subscriber_id.in_([s.id for s in chunk]))
+            .order_by(Charge.subscriber_id, Charge.id)
+        ):
+            charges[charge.subscriber_id].append(charge)
         rows, line_sets = [], []
-        for offset, subscriber in enumerate(chunk):
-            seq = chunk_start + offset + 1
+        for subscriber in chunk:
+            seq += 1
             totals = compute_totals(plans[subscriber.plan_id], charges[subscriber.id], subscriber, period)
             rows.append(
                 {
@@ -213,9 +215,34 @@ def create_run(session: Session, settings: Settings, period: str) -> BillingRun:
                 for position, line in enumerate(lines, 1)
             ],
         )
-    run.invoice_count = len(subscribers)
+    run.invoice_count = seq
     session.flush()
     return run
+
+
+ISSUE_CHUNK = 2000
+
+
+def _billable_chunks(session: Session, period: str, size: int) -> Iterator[list[Any]]:
+    start, end = parse_period(period)
+    columns = (Subscriber.id, Subscriber.account, Subscriber.plan_id, Subscriber.currency,
+               Subscriber.tax_rate, Subscriber.active_from, Subscriber.active_to)
+    last = ""
+    while True:
+        chunk = session.execute(
+            select(*columns)
+            .where(
+                Subscriber.account > last,
+                Subscriber.active_from <= end,
+                or_(Subscriber.active_to.is_(None), Subscriber.active_to >= start),
+            )
+            .order_by(Subscriber.account)
+            .limit(size)
+        ).all()
+        if not chunk:
+            return
+        yield chunk
+        last = chunk[-1].account
 
 
 def seller_from(settings: Settings) -> Seller:

@@ -529,5 +529,51 @@ def merge(accounts: str | None, from_file: Path | None, period: str, output: Pat
               markup=False)
 
 
+# --- benchmark ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--subscribers", type=click.IntRange(1, 1_000_000), default=2000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Worker processes to start.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def bench(subscribers: int, workers: int, as_json: bool) -> None:
+    """Measure the billing run through Celery against a plain single-process loop.
+
+    Uses a throw-away database and output folder, and W real worker processes on
+    Redis (INVOICING_BROKER_URL, default redis://127.0.0.1:6379/0).
+
+    Example: invoicing bench --subscribers 2000 --workers 2
+    """
+    from invoicing.bench import run_bench
+
+    _settings()
+    result = run_bench(subscribers, workers, say=lambda text: None if as_json else err.print(text, markup=False))
+    if as_json:
+        out.print(json.dumps(result.as_dict()), markup=False)
+        return
+    table = Table(title=f"{subscribers:,} subscribers, {workers} worker process(es)", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("baseline (render + merge loop, 1 process)", f"{result.baseline_s:.2f} s"),
+        ("  of which merge", f"{result.baseline_merge_s:.2f} s"),
+        ("billing run through Celery", f"{result.celery_s:.2f} s"),
+        ("ratio billing run / baseline", f"{result.ratio:.2f}"),
+        ("invoices per second", f"{result.invoices_per_s:,.1f}"),
+        ("dispatch the chord", f"{result.dispatch_s:.2f} s"),
+        ("issue the run (DB transaction)", f"{result.issue_s:.2f} s"),
+        ("invoices per header task", str(result.batch_size)),
+        ("merged file, bytes per invoice", f"{result.bytes_per_invoice:,.0f}"),
+        ("merge step peak RSS", f"{result.merge_peak_rss_mb:.0f} MB"),
+        ("worker processes peak RSS", f"{result.worker_peak_rss_mb:.0f} MB"),
+        ("pdfunite on the same files", "-" if result.pdfunite_s is None else f"{result.pdfunite_s:.2f} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -105,6 +105,25 @@ def _page_count(pdf: bytes) -> int:
     return pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") + pdf.count(b"/Type /Page>")
 
 
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """VmHWM: a process's peak resident set size, in MiB (Linux; 0 elsewhere)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def reset_peak_rss() -> None:
+    """Start a fresh VmHWM measurement for this process (Linux; best effort)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"cannot write the PDF: disk full ({exc.filename or 'output folder'})"
@@ -179,6 +198,12 @@ def record_batch_failure(invoice_ids: list[int], reason: str) -> None:
         )
 
 
+class PendingInvoices(Exception):
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} invoice(s) not rendered yet")
+        self.count = count
+
+
 @dataclass(frozen=True)
 class RunResult:
     run_id: int
@@ -188,6 +213,7 @@ class RunResult:
     pages: int | None
     output: str | None
     sha256: str | None
+    peak_rss_mb: float = 0.0  # of the merging process, for `invoicing bench`
 
 
 def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
@@ -197,6 +223,11 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
         run = session.get(BillingRun, run_id)
         if run is None:
             raise LookupError(f"no billing run {run_id}")
+        pending = count_by_status(session, run_id)[InvoiceStatus.PENDING]
+        if pending:
+            # The chord counted a redelivered task twice, or a resumed run's tasks are
+            # still going: merging now would leave invoices out of the file.
+            raise PendingInvoices(pending)
         run.status = RunStatus.MERGING
         period = run.period
     with session_scope() as session:
@@ -209,6 +240,7 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
         counts = count_by_status(session, run_id)
     parts = [Part(Path(path), f"{number} — {name}", number) for number, path, name in rows]
     output = merged_path(settings, period, run_id)
+    reset_peak_rss()
     merged = None
     error = None
     if parts:
@@ -217,7 +249,6 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
         except MergeError as exc:
             error = str(exc)
     failed = counts[InvoiceStatus.FAILED]
-    pending = counts[InvoiceStatus.PENDING]
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
         assert run is not None
@@ -230,21 +261,16 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
         if error is not None:
             run.status = RunStatus.FAILED
             run.error = error
-        elif pending:
-            # Some header task has not reported yet (a redelivered message, a lost
-            # task); the run stays open and `retry` or the reconciler finishes it.
-            run.status = RunStatus.RENDERING
-            run.error = f"{pending} invoice(s) still pending when the merge ran"
         elif merged is None:
             run.status = RunStatus.FAILED if counts[InvoiceStatus.FAILED] else RunStatus.COMPLETED
             run.error = "every invoice failed" if failed else None
         else:
             run.status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
             run.error = None
-        return _result(run)
+        return _result(run, peak_rss_mb())
 
 
-def _result(run: BillingRun) -> RunResult:
+def _result(run: BillingRun, peak_rss: float = 0.0) -> RunResult:
     return RunResult(
         run_id=run.id,
         status=run.status.value,
@@ -253,4 +279,5 @@ def _result(run: BillingRun) -> RunResult:
         pages=run.pages,
         output=run.output_path,
         sha256=run.sha256,
+        peak_rss_mb=round(peak_rss, 1),
     )

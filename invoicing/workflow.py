@@ -102,6 +102,7 @@ def start_or_resume(period: str | None = None, workers: int = 2, settings: Setti
                 ids = list(
                     session.scalars(select(Invoice.id).where(Invoice.run_id == run_id).order_by(Invoice.seq))
                 )
+        # Committed: the invoices exist before any task that refers to them is sent.
     except IntegrityError:
         existing = _run_id_for(period)
         if existing is None:
@@ -113,6 +114,11 @@ def start_or_resume(period: str | None = None, workers: int = 2, settings: Setti
         return Started(run_id, period, "created", 0)
     dispatch(run_id, ids, workers, settings)
     return Started(run_id, period, "created", count, dispatched=len(ids))
+
+
+def ids_of_run(run_id: int) -> list[int]:
+    with session_scope() as session:
+        return list(session.scalars(select(Invoice.id).where(Invoice.run_id == run_id).order_by(Invoice.seq)))
 
 
 def _run_id_for(period: str) -> int | None:
