@@ -56,7 +56,6 @@ from reportlab.pdfbase.ttfonts import (
     FF_SYMBOLIC,
     SUBSETN,
     TTFont,
-    makeToUnicodeCMap,
 )
 from reportlab.pdfgen.canvas import Canvas
 
@@ -158,9 +157,47 @@ def _deflated_stream(data: bytes, **entries: int) -> bytes:
     return head + b"\nstream\n" + data + b"endstream\n"
 
 
+def _utf16_hex(code: int) -> str:
+    if code <= 0xFFFF:
+        return f"{code:04X}"
+    code -= 0x10000
+    return f"{0xD800 + (code >> 10):04X}{0xDC00 + (code & 0x3FF):04X}"
+
+
+def _to_unicode_cmap(font_name: str, subset: list[int]) -> bytes:
+    """ToUnicode CMap for one subset.
+
+    Like reportlab's ``makeToUnicodeCMap``, but code points beyond the BMP are
+    written as UTF-16 surrogate pairs (reportlab writes an invalid odd-length hex
+    string) and entries come in blocks of at most 100, as the PDF spec asks.
+    """
+    entries = [f"<{i:02X}> <{_utf16_hex(code)}>" for i, code in enumerate(subset)]
+    lines = [
+        "/CIDInit /ProcSet findresource begin",
+        "12 dict begin",
+        "begincmap",
+        "/CIDSystemInfo",
+        f"<< /Registry ({font_name})",
+        f"/Ordering ({font_name})",
+        "/Supplement 0",
+        ">> def",
+        f"/CMapName /{font_name} def",
+        "/CMapType 2 def",
+        "1 begincodespacerange",
+        f"<00> <{len(subset) - 1:02X}>",
+        "endcodespacerange",
+    ]
+    for start in range(0, len(entries), 100):
+        block = entries[start : start + 100]
+        lines += [f"{len(block)} beginbfchar", *block, "endbfchar"]
+    lines += ["endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end"]
+    return "\n".join(lines).encode("latin-1")
+
+
 @dataclass(frozen=True)
 class _SubsetObjects:
-    font: tuple[bytes | str, ...]  # slots: ToUnicode, FontDescriptor
+    font: tuple[bytes | str, ...]  # slots: Widths, ToUnicode, FontDescriptor
+    widths: tuple[bytes]  # array object
     descriptor: tuple[bytes | str, ...]  # slot: FontFile2
     to_unicode: tuple[bytes]  # complete stream object
     program: tuple[bytes]  # complete stream object: the deflated TrueType subset
@@ -200,7 +237,7 @@ class _InvoiceFont(TTFont):
         face = self.face
         base_name = (b"".join((SUBSETN(n), b"+", face.name, face.subfontNameX))).decode("pdfdoc")
         program = face.makeSubset(subset)
-        cmap = makeToUnicodeCMap(base_name, subset).encode("latin-1")
+        cmap = _to_unicode_cmap(base_name, subset)
         font = pdfdoc.PDFDictionary(
             {
                 "Type": pdfdoc.PDFName("Font"),
@@ -209,7 +246,7 @@ class _InvoiceFont(TTFont):
                 "BaseFont": pdfdoc.PDFName(base_name),
                 "FirstChar": 0,
                 "LastChar": len(subset) - 1,
-                "Widths": pdfdoc.PDFArray([face.getCharWidth(c) for c in subset]),
+                "Widths": _Slot("Widths"),
                 "ToUnicode": _Slot("ToUnicode"),
                 "FontDescriptor": _Slot("FontDescriptor"),
             }
@@ -231,6 +268,7 @@ class _InvoiceFont(TTFont):
         ).format(_FORMAT_DOC)
         return _SubsetObjects(
             font=_template_parts(font),
+            widths=(pdfdoc.PDFArray([face.getCharWidth(c) for c in subset]).format(_FORMAT_DOC),),
             descriptor=_template_parts(descriptor),
             to_unicode=(_deflated_stream(zlib.compress(cmap)),),
             program=(_deflated_stream(zlib.compress(program), Length1=len(program)),),
@@ -249,7 +287,12 @@ class _InvoiceFont(TTFont):
             descriptor = doc.Reference(
                 _Template(cached.descriptor, {"FontFile2": program}), "fontDescriptor:" + tag
             )
-            font = _Template(cached.font, {"ToUnicode": to_unicode, "FontDescriptor": descriptor})
+            # Widths as its own object (reportlab inlines it): leaf objects are what a
+            # single pypdf compress_identical_objects pass can merge across invoices.
+            widths = doc.Reference(_Template(cached.widths), "widths:" + tag)
+            font = _Template(
+                cached.font, {"Widths": widths, "ToUnicode": to_unicode, "FontDescriptor": descriptor}
+            )
             doc.Reference(font, internal_name)
             fonts[internal_name] = font
         del self.state[doc]
@@ -387,7 +430,9 @@ def _runs(text: str, base: _Face) -> list[tuple[str, str]]:
         elif unicodedata.category(ch) == "Cf":
             continue  # invisible format character neither font has: don't draw a box
         else:
-            font = name  # nobody has it: DejaVu's .notdef box; the text still extracts
+            # Nobody has a glyph: print U+FFFD (both DejaVu faces have it), which
+            # shows and extracts as "�" rather than as a box that extracts as NUL.
+            font, ch = name, "\ufffd"
         if font != current and buf:
             runs.append((current, "".join(buf)))
             buf = []
@@ -471,24 +516,47 @@ class _Text:
     escaping, so ``<b>``, ``&amp;`` and friends print literally.
     """
 
-    __slots__ = ("style", "runs", "natural", "_lines", "_width")
+    __slots__ = ("style", "runs", "natural", "max_lines", "_lines", "_width")
 
-    def __init__(self, text: str, style: _Style):
+    def __init__(self, text: str, style: _Style, max_lines: int = 2):
         regular, bold = _base_faces()
         self.style = style
         self.runs = _runs(text, bold if style.font == BOLD else regular)
         self.natural = sum(_width(t, f) for f, t in self.runs) * style.size * 0.001
+        self.max_lines = max_lines  # more is cut, ending in "…": no block outgrows a page
         self._lines: list[_Line] = []
         self._width: float | None = None
 
     def lines(self, width: float) -> list[_Line]:
         if self._width != width:
             if self.natural <= width:
-                self._lines = [(self.runs, self.natural)] if self.runs else []
+                lines = [(self.runs, self.natural)] if self.runs else []
             else:
-                self._lines = _break_lines(self.runs, self.style.size, max(width, 1.0))
+                lines = _break_lines(self.runs, self.style.size, max(width, 1.0))
+                if len(lines) > self.max_lines:
+                    lines = lines[: self.max_lines]
+                    lines[-1] = self._ellipsize(lines[-1], width)
+            self._lines = lines
             self._width = width
         return self._lines
+
+    def _ellipsize(self, line: _Line, width: float) -> _Line:
+        base = self.style.font
+        scale = self.style.size * 0.001
+        chars = [(f, c) for f, chunk in line[0] for c in chunk]
+        used = line[1]
+        ellipsis = _width("…", base) * scale
+        while chars and (used + ellipsis > width or chars[-1][1] == " "):
+            f, c = chars.pop()
+            used -= _width(c, f) * scale
+        chars.append((base, "…"))
+        runs: list[tuple[str, str]] = []
+        for f, c in chars:
+            if runs and runs[-1][0] == f:
+                runs[-1] = (f, runs[-1][1] + c)
+            else:
+                runs.append((f, c))
+        return runs, used + ellipsis
 
     def height(self, width: float) -> float:
         return max(len(self.lines(width)), 1) * self.style.leading
@@ -531,12 +599,13 @@ ST_GRAND_V = _Style(font=BOLD, size=11, leading=14, color=INK, right=True)
 ST_FOOT = _Style(size=7, leading=9, color=MUTED)
 ST_PAGE = _Style(size=7.5, leading=9, color=MUTED, right=True)
 
-# Length caps for untrusted fields: keep every block well inside one page.
-MAX_NAME = 150
+# Caps for untrusted fields (characters; then wrapped lines, see _Text.max_lines):
+# every block stays well inside one page whatever the data.
+MAX_NAME = 300
 MAX_ADDRESS_LINES = 6
-MAX_LINE = 150
+MAX_LINE = 300
 MAX_DESCRIPTION = 1000
-MAX_SHORT = 60
+MAX_SHORT = 100
 
 
 # ---------------------------------------------------------------------- pages
@@ -591,6 +660,7 @@ class _Page:
         pdf = canvas._doc
         fill = None
         current = None
+        emboldened = False
         for item, x, top, width in self.texts:
             style = item.style
             if style.color != fill:
@@ -603,6 +673,14 @@ class _Page:
                 out.append(f"1 0 0 1 {_num(x0)} {_num(y)} Tm")
                 for font_name, chunk in runs:
                     font = _FONTS[font_name]
+                    # No bold CJK face: fake it with fill + thin stroke (Tr 2).
+                    embolden = style.font == BOLD and font_name == CJK
+                    if embolden != emboldened:
+                        if embolden:
+                            out.append(f"2 Tr {_rgb(style.color)} RG {_num(style.size * 0.04)} w")
+                        else:
+                            out.append("0 Tr")
+                        emboldened = embolden
                     for subset, data in font.splitString(chunk, pdf):
                         key = (font_name, subset, size)
                         if key != current:
@@ -610,7 +688,7 @@ class _Page:
                             current = key
                         out.append(f"({escapePDF(data)}) Tj")
                 y -= style.leading
-        out.append("ET Q")
+        out.append("0 Tr ET Q" if emboldened else "ET Q")
         canvas.addLiteral("\n".join(out))
 
 
@@ -790,9 +868,9 @@ class _Layout:
                 )
             )
             y -= logo.height + 3 * mm
-            items = [_Text(clean_text(seller.name, MAX_NAME), ST_SELLER)]
+            items = [_Text(clean_text(seller.name, MAX_NAME), ST_SELLER, 3)]
         else:
-            items = [_Text(clean_text(seller.name, MAX_NAME), ST_WORDMARK)]
+            items = [_Text(clean_text(seller.name, MAX_NAME), ST_WORDMARK, 3)]
         items += [_Text(clean_text(a, MAX_LINE), ST_SMALL) for a in seller.address[:MAX_ADDRESS_LINES]]
         extra = []
         if seller.tax_id:
@@ -813,8 +891,14 @@ class _Layout:
         key_w = 28 * mm
         left_w = CONTENT_W - meta_w - 8 * mm
         top = self.y
-        bill = [_Text("BILL TO", ST_LABEL), _Text(clean_text(doc.name, MAX_NAME), ST_NAME)]
-        bill += [_Text(clean_text(a, MAX_LINE), ST_BODY) for a in doc.address[:MAX_ADDRESS_LINES]]
+        bill = [_Text("BILL TO", ST_LABEL), _Text(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
+        budget = 24  # wrapped address lines in all: absurd data can't fill the page
+        for address_line in doc.address[:MAX_ADDRESS_LINES]:
+            if budget <= 0:
+                break
+            item = _Text(clean_text(address_line, MAX_LINE), ST_BODY, budget)
+            budget -= len(item.lines(left_w))
+            bill.append(item)
         left_h = _column(page, bill, MARGIN_X, top, left_w)
         rows = [
             ("Invoice number", clean_text(doc.number, MAX_SHORT)),
@@ -844,7 +928,7 @@ class _Layout:
         self._table_head(head, head_h)
         for line in self.doc.lines:
             cells = [
-                _Text(clean_text(line.description, MAX_DESCRIPTION), ST_TD),
+                _Text(clean_text(line.description, MAX_DESCRIPTION), ST_TD, 30),
                 _Text(fmt.qty(line.quantity), ST_TD_R),
                 _Text(fmt.price(line.unit_price), ST_TD_R),
                 _Text(fmt.money(line.amount), ST_TD_R),
@@ -861,7 +945,7 @@ class _Layout:
         self.y -= height
 
     def closing(self) -> None:
-        """Totals and payment instructions, kept together on one page."""
+        """Totals, then payment instructions; each block is kept on one page."""
         doc, fmt = self.doc, self.fmt
         totals = [
             (_Text("Subtotal", ST_TOTAL_K), _Text(fmt.money(doc.subtotal), ST_TOTAL_V)),
@@ -870,7 +954,7 @@ class _Layout:
         ]
         key_w = _TOTALS_W - _AMOUNT_W - 6 * mm
         val_w = _TOTALS_W - key_w
-        totals_h = 4 * mm + sum(max(k.height(key_w), v.height(val_w)) + 6 for k, v in totals) + 5
+        totals_h = 4 * mm + sum(max(k.height(key_w), v.height(val_w)) + 6 for k, v in totals) + 9
 
         number = clean_text(doc.number, MAX_SHORT)
         box_w = CONTENT_W - 2 * _BOX_PAD
@@ -879,6 +963,7 @@ class _Layout:
             f"Please transfer {fmt.money(doc.total)} by {fmt.date(doc.due_date)}, "
             f"quoting the reference {number}.",
             ST_BODY,
+            4,
         )
         details = []
         if doc.seller.bank:
@@ -898,10 +983,9 @@ class _Layout:
         )
         box_h = box_inner + 2 * _BOX_PAD - 2 * mm
 
-        if self.y - (totals_h + 8 * mm + box_h) < BOTTOM_Y:
+        if self.y - totals_h < BOTTOM_Y:
             self._new_page()
         page = self.page
-
         y = self.y - 4 * mm
         x = RIGHT_X - _TOTALS_W
         for i, (k, v) in enumerate(totals):
@@ -912,7 +996,9 @@ class _Layout:
             h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y, val_w))
             y -= h + 6
         y -= 8 * mm
-
+        if y - box_h < BOTTOM_Y:
+            page = self._new_page()
+            y = self.y
         box_top = y
         page.rects.append((MARGIN_X, box_top - box_h, CONTENT_W, box_h, SHADE))
         x = MARGIN_X + _BOX_PAD
@@ -932,6 +1018,7 @@ class _Layout:
         continued = _Text(
             f"Invoice {clean_text(doc.number, MAX_SHORT)} · {clean_text(doc.name, MAX_NAME)} (continued)",
             ST_SMALL,
+            1,
         )
         total = len(self.pages)
         for number, page in enumerate(self.pages, 1):

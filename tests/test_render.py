@@ -1,0 +1,426 @@
+"""invoicing.render: real PDFs, opened and read back with pypdf."""
+
+from __future__ import annotations
+
+import io
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from babel.dates import format_date
+from babel.numbers import format_currency
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pypdf import PdfReader
+
+from invoicing.documents import InvoiceDocument, InvoiceLine, Seller
+from invoicing.render import RenderError, render_invoice
+
+# ---------------------------------------------------------------- factory
+
+SELLER = Seller(
+    name="Nordlicht Telecom GmbH",
+    address=("Hafenstraße 12", "20457 Hamburg", "Germany"),
+    tax_id="DE123456789",
+    email="billing@nordlicht.example",
+    iban="DE89370400440532013000",
+    bic="COBADEFFXXX",
+    bank="Commerzbank Hamburg",
+)
+
+
+def line(description: str, quantity: str, unit_price: str, amount: str) -> InvoiceLine:
+    return InvoiceLine(description, Decimal(quantity), Decimal(unit_price), Decimal(amount))
+
+
+def invoice(
+    *,
+    name: str = "Jürgen Müller-Lüdenscheidt",
+    address: tuple[str, ...] = ("Lindenallee 5", "10115 Berlin"),
+    locale: str = "de_DE",
+    currency: str = "EUR",
+    lines: tuple[InvoiceLine, ...] | None = None,
+    number: str = "INV-2026-10-000042",
+    account: str = "ACC-0042-7781",
+    tax_rate: str = "19",
+    exponent: str = "0.01",
+    seller: Seller = SELLER,
+) -> InvoiceDocument:
+    if lines is None:
+        lines = (
+            line("Business Fibre 500 — monthly fee", "1", "49.90", "49.90"),
+            line("Outbound calls to mobile networks", "137", "0.0250", "3.43"),
+            line("SMS to foreign networks", "12.0000", "0.09", "1.08"),
+        )
+    subtotal = sum((item.amount for item in lines), Decimal("0"))
+    tax = (subtotal * Decimal(tax_rate) / 100).quantize(Decimal(exponent))
+    return InvoiceDocument(
+        number=number,
+        issue_date=date(2026, 11, 1),
+        due_date=date(2026, 11, 15),
+        period_start=date(2026, 10, 1),
+        period_end=date(2026, 10, 31),
+        account=account,
+        name=name,
+        address=address,
+        country="DE",
+        locale=locale,
+        currency=currency,
+        lines=lines,
+        subtotal=subtotal,
+        tax_rate=Decimal(tax_rate),
+        tax=tax,
+        total=subtotal + tax,
+        seller=seller,
+    )
+
+
+# ---------------------------------------------------------------- helpers
+
+_SPACES = re.compile("[\u00a0\u202f\u2009 ]+")
+
+
+def norm(text: str) -> str:
+    """Collapse babel's (narrow) no-break spaces and runs of spaces to one space."""
+    return _SPACES.sub(" ", text)
+
+
+def reader(pdf: bytes) -> PdfReader:
+    return PdfReader(io.BytesIO(pdf))
+
+
+def page_texts(pdf: bytes) -> list[str]:
+    return [norm(page.extract_text()) for page in reader(pdf).pages]
+
+
+def all_text(pdf: bytes) -> str:
+    return "\n".join(page_texts(pdf))
+
+
+def font_files(pdf: bytes) -> dict[str, bytes]:
+    """BaseFont -> decoded /FontFile2 data, for every font on every page."""
+    out: dict[str, bytes] = {}
+    for page in reader(pdf).pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            out[font["/BaseFont"]] = font["/FontDescriptor"]["/FontFile2"].get_data()
+    return out
+
+
+# ---------------------------------------------------------------- content
+
+
+def test_every_field_is_in_the_text():
+    doc = invoice()
+    text = all_text(render_invoice(doc))
+    for needle in [
+        "INVOICE",
+        doc.number,
+        doc.account,
+        doc.name,
+        *doc.address,
+        SELLER.name,
+        *SELLER.address,
+        "Tax ID DE123456789",
+        "billing@nordlicht.example",
+        "01.11.2026",  # issue date, de_DE medium format
+        "15.11.2026",  # due date
+        "01.10.2026 – 31.10.2026",  # billing period
+        *(item.description for item in doc.lines),
+        "Subtotal 54,41 €",
+        "Tax (19 %) 10,34 €",
+        "Total (EUR) 64,75 €",
+        "Commerzbank Hamburg",
+        "DE89 3704 0044 0532 0130 00",
+        "COBADEFFXXX",
+        f"Reference {doc.number}",
+        "Please transfer 64,75 € by 15.11.2026",
+        "Page 1 of 1",
+    ]:
+        assert norm(needle) in text, needle
+
+
+def test_line_items_are_formatted():
+    text = all_text(render_invoice(invoice()))
+    # quantity without trailing-zero noise; unit price keeps its sub-cent precision
+    assert "Outbound calls to mobile networks 137 0,025 € 3,43 €" in text
+    assert "SMS to foreign networks 12 0,09 € 1,08 €" in text
+    assert "Business Fibre 500 — monthly fee 1 49,90 € 49,90 €" in text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Zoë Ångström-Łukasiewicz",  # Latin with diacritics
+        "Şükrü Çağlayan",
+        "Иван Петрович Сидоров",  # Cyrillic
+        "Γιώργος Παπαδόπουλος",  # Greek
+        "山田 太郎",  # Japanese (kanji)
+        "やまだ たろう カタカナ",  # Japanese (kana)
+        "王小明",  # Chinese
+        "김민준",  # Korean
+    ],
+)
+def test_names_and_descriptions_verbatim_in_every_script(name):
+    doc = invoice(
+        name=name,
+        address=(f"{name} Straße 1",),
+        lines=(line("Plan fee", "1", "10.00", "10.00"), line(f"Usage {name}", "1", "1.00", "1.00")),
+    )
+    text = all_text(render_invoice(doc))
+    assert name in text
+    assert f"{name} Straße 1" in text
+    assert f"Usage {name}" in text
+
+
+def test_cjk_runs_use_the_cjk_font():
+    pdf = render_invoice(invoice(name="山田 太郎 김민준 王小明"))
+    fonts = font_files(pdf)
+    assert any("DroidSansFallback" in name for name in fonts)
+    assert any("DejaVuSans" in name for name in fonts)
+
+
+def test_latin_only_invoice_does_not_embed_the_cjk_font():
+    fonts = font_files(render_invoice(invoice()))
+    assert fonts and all("DejaVuSans" in name for name in fonts)
+
+
+# ---------------------------------------------------------------- locales
+
+
+def test_de_de_format():
+    doc = invoice(lines=(line("Plan", "1", "1234.56", "1234.56"),))
+    text = all_text(render_invoice(doc))
+    assert norm(format_currency(Decimal("1234.56"), "EUR", locale="de_DE")) == "1.234,56 €"
+    assert "1.234,56 €" in text
+
+
+def test_ru_ru_format():
+    doc = invoice(
+        locale="ru_RU",
+        currency="RUB",
+        lines=(line("Тариф «Бизнес»", "1", "1234.56", "1234.56"),),
+        tax_rate="20",
+    )
+    text = all_text(render_invoice(doc))
+    assert "Тариф «Бизнес» 1 1 234,56 ₽ 1 234,56 ₽" in text
+    assert norm(format_date(doc.issue_date, "medium", locale="ru_RU")) in text
+    assert "Total (RUB) 1 481,47 ₽" in text
+
+
+def test_jpy_has_no_decimals():
+    doc = invoice(
+        locale="ja_JP",
+        currency="JPY",
+        lines=(line("ビジネス光 月額料金", "1", "1500", "1500"),),
+        tax_rate="10",
+        exponent="1",
+    )
+    text = all_text(render_invoice(doc))
+    assert "￥1,500" in text
+    assert "Total (JPY) ￥1,650" in text
+    assert "￥1,650." not in text and "1,650.00" not in text
+    assert "2026/11/01" in text
+
+
+def test_unknown_locale_raises_render_error():
+    with pytest.raises(RenderError) as err:
+        render_invoice(invoice(locale="xx_YY"))
+    assert str(err.value) == "unknown locale 'xx_YY'"
+    for bad in ["", "de-DE!", "not a locale"]:
+        with pytest.raises(RenderError):
+            render_invoice(invoice(locale=bad))
+
+
+def test_unknown_currency_raises_render_error():
+    with pytest.raises(RenderError, match="unknown currency 'XXQ'"):
+        render_invoice(invoice(currency="XXQ"))
+
+
+def test_non_finite_amount_raises_render_error():
+    doc = replace(invoice(), total=Decimal("NaN"))
+    with pytest.raises(RenderError, match="total"):
+        render_invoice(doc)
+
+
+# ---------------------------------------------------------------- logo
+
+
+def test_missing_logo_raises_render_error(tmp_path):
+    missing = tmp_path / "nope.png"
+    doc = invoice(seller=replace(SELLER, logo_path=str(missing)))
+    with pytest.raises(RenderError) as err:
+        render_invoice(doc)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "logo" in message and "nope.png" in message
+
+
+def test_unreadable_logo_raises_render_error(tmp_path):
+    junk = tmp_path / "logo.png"
+    junk.write_bytes(b"this is not an image")
+    with pytest.raises(RenderError, match="not a PNG/JPEG image"):
+        render_invoice(invoice(seller=replace(SELLER, logo_path=str(junk))))
+
+
+def test_logo_is_drawn(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "logo.png"
+    Image.new("RGB", (240, 60), (29, 78, 137)).save(path)
+    pdf = render_invoice(invoice(seller=replace(SELLER, logo_path=str(path))))
+    page = reader(pdf).pages[0]
+    assert list(page["/Resources"]["/XObject"].keys())
+    assert SELLER.name in norm(page.extract_text())
+
+
+# ---------------------------------------------------------------- pagination
+
+
+def test_300_lines_flow_over_pages_with_header_and_page_numbers():
+    lines = (line("Business Fibre 500 — monthly fee", "1", "49.90", "49.90"),) + tuple(
+        line(f"Call detail {i:03d}", "3", "0.10", "0.30") for i in range(299)
+    )
+    texts = page_texts(render_invoice(invoice(lines=lines)))
+    total = len(texts)
+    assert total >= 3
+    for number, text in enumerate(texts, 1):
+        assert f"Page {number} of {total}" in text
+        if number < total or "Call detail" in text:
+            assert "DESCRIPTION QTY UNIT PRICE AMOUNT" in text
+    joined = "\n".join(texts)
+    for i in range(299):
+        assert f"Call detail {i:03d} 3 0,10 € 0,30 €" in joined
+    assert "Total (EUR)" in texts[-1]
+    assert "Page 1 of 3" in texts[0] or total != 3
+
+
+def test_invoice_with_only_the_plan_fee_is_one_page():
+    pdf = render_invoice(invoice(lines=(line("Business Fibre 500 — monthly fee", "1", "49.90", "49.90"),)))
+    assert len(reader(pdf).pages) == 1
+    assert "Page 1 of 1" in page_texts(pdf)[0]
+
+
+# ---------------------------------------------------------------- determinism
+
+
+def test_same_document_same_bytes():
+    assert render_invoice(invoice()) == render_invoice(invoice())
+
+
+def test_different_document_different_bytes():
+    assert render_invoice(invoice()) != render_invoice(invoice(name="Erika Mustermann"))
+    assert render_invoice(invoice()) != render_invoice(invoice(number="INV-2026-10-000043"))
+
+
+def test_concurrent_renders_match_sequential_renders():
+    docs = [
+        invoice(name=f"Kunde {i} {script}", number=f"INV-2026-10-{i:06d}")
+        for i, script in enumerate(["Ölberg", "Пётр", "Σοφία", "山田", "김민준", "王"] * 4)
+    ]
+    expected = [render_invoice(doc) for doc in docs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(render_invoice, docs)) == expected
+
+
+def test_metadata_and_file_id_come_from_the_invoice():
+    doc = invoice()
+    pdf = render_invoice(doc)
+    meta = reader(pdf).metadata
+    assert meta.title == doc.number
+    assert meta.author == SELLER.name
+    assert meta.subject == "Invoice for 01.10.2026 – 31.10.2026"
+    assert meta["/CreationDate"] == "D:20261101000000+00'00'"
+    assert meta.creation_date.date() == doc.issue_date
+    trailer_id = reader(pdf).trailer["/ID"]
+    same = reader(render_invoice(replace(doc, name="Somebody Else"))).trailer["/ID"]
+    other = reader(render_invoice(replace(doc, number="INV-2026-10-000099"))).trailer["/ID"]
+    assert trailer_id == same
+    assert trailer_id != other
+
+
+def test_font_programs_are_identical_across_subscribers():
+    """Seeded subsets: different Latin/Cyrillic/Greek names embed byte-identical fonts."""
+    a = font_files(render_invoice(invoice(name="Jürgen Müller", address=("Lindenallee 5",))))
+    b = font_files(
+        render_invoice(
+            invoice(
+                name="Мария Смирнова",
+                address=("ул. Ленина, д. 7", "Οδός Ερμού 22"),
+                number="INV-2026-10-000777",
+                locale="ru_RU",
+                currency="RUB",
+            )
+        )
+    )
+    assert set(a) == set(b) and len(a) == 4  # regular + bold, two seeded subsets each
+    for base_font in a:
+        assert a[base_font] == b[base_font], base_font
+
+
+# ---------------------------------------------------------------- untrusted text
+
+ESCAPING_CORPUS = [
+    "<b>bold</b>",
+    '<font name="x">font</font>',
+    '<img src="/etc/passwd"/>',
+    "&amp; &lt; &#65; &nbsp;",
+    "Tom & Jerry <tom@example.com>",
+    "\"double\" and 'single' quotes",
+    "back\\slash (paren) [bracket] {brace}",
+    "<para><br/></para> <![CDATA[x]]> <!-- c -->",
+    "%PDF-1.4 endobj stream ) Tj",
+]
+
+
+@pytest.mark.parametrize("text", ESCAPING_CORPUS)
+def test_markup_like_text_is_printed_literally(text):
+    doc = invoice(
+        name=text,
+        address=(text,),
+        lines=(line("Plan", "1", "1.00", "1.00"), line(text, "1", "1.00", "1.00")),
+    )
+    extracted = all_text(render_invoice(doc)).replace("\n", " ")  # undo line wrapping
+    assert extracted.count(norm(text)) >= 3  # name, address, description
+
+
+def test_control_characters_and_surrogates_are_dropped():
+    doc = invoice(
+        name="Ann\x00a\x07 Smith\x7f",
+        address=("Line\tone\nstill one", "lone \ud800surrogate \udfff here"),
+        lines=(line("Plan\x1b[31m red", "1", "1.00", "1.00"),),
+    )
+    text = all_text(render_invoice(doc))
+    assert "Anna Smith" in text
+    assert "Line one still one" in text
+    assert "lone surrogate here" in text
+    assert "Plan[31m red" in text
+
+
+def test_very_long_word_wraps_inside_the_column():
+    word = "W" * 300  # the widest Latin letter
+    mixed = "Donaudampfschifffahrtsgesellschaftskapitänsmützen" * 6
+    pdf = render_invoice(invoice(name=word, address=(mixed,), lines=(line(word, "1", "1.00", "1.00"),)))
+    text = all_text(pdf)
+    pieces = [ln for ln in text.splitlines() if "WWW" in ln and "(continued)" not in ln]
+    assert len(pieces) > 2 and all(ln.count("W") < 60 for ln in pieces)  # wrapped, not overflowing
+    flat = re.sub(r"\s+", "", "\n".join(ln for ln in text.splitlines() if "(continued)" not in ln))
+    assert flat.count(word) == 2  # name and description, nothing lost or cut
+    assert mixed in flat
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.text(),
+    address=st.lists(st.text(), max_size=4).map(tuple),
+    descriptions=st.lists(st.text(), min_size=1, max_size=5),
+)
+def test_arbitrary_unicode_always_renders(name, address, descriptions):
+    lines = tuple(line(d, "1", "1.00", "1.00") for d in descriptions)
+    pdf = render_invoice(invoice(name=name, address=address, lines=lines))
+    pdf_reader = reader(pdf)
+    assert len(pdf_reader.pages) >= 1
+    pdf_reader.pages[0].extract_text()
