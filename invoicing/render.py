@@ -1,13 +1,20 @@
 """Render one `InvoiceDocument` to PDF bytes with reportlab.
 
 Pure function of the document: no clock, no database, no Celery. The same document
-always gives the same bytes (invariant mode; creation date and file ID come from the
-invoice).
+always gives the same bytes (invariant mode; creation date and trailer /ID come from
+the invoice).
+
+Layout
+    A small layout of its own on a reportlab canvas (not platypus): text blocks are
+    measured and wrapped, line items flow over pages with the column header repeated,
+    then every page is painted knowing the page count ("Page x of y"). Text is never
+    parsed as markup; it reaches the PDF only through PDF string escaping.
 
 Fonts
     DejaVu Sans (regular, bold) for Latin, Cyrillic and Greek; Droid Sans Fallback for
     every run of characters that DejaVu Sans lacks (Japanese, Chinese, Korean, ￥, ...).
-    Both are bundled in ``invoicing/fonts`` and parsed once per process, lazily.
+    Both are bundled in ``invoicing/fonts``, parsed once per process, lazily, under a
+    lock; renders may run in threads.
 
 Merge-friendly embedding
     reportlab subsets a TrueType font per document, giving characters subset codes
@@ -18,20 +25,23 @@ Merge-friendly embedding
     256-code subsets. Invoices that only use seeded characters therefore embed
     byte-identical font objects, which pypdf's ``compress_identical_objects``
     collapses when the nightly batch is merged. Other characters go into later,
-    per-invoice subsets.
+    per-invoice subsets. One pass of ``compress_identical_objects`` merges the leaf
+    objects (font programs, CMaps, widths); repeating it until nothing changes also
+    merges the Font and FontDescriptor dictionaries that point at them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import threading
 import unicodedata
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from itertools import repeat
@@ -47,9 +57,8 @@ from babel.numbers import (
 )
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.units import mm
 from reportlab.lib.rl_accel import escapePDF
-from reportlab.lib.utils import ImageReader
+from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfbase.ttfonts import (
     FF_NONSYMBOLIC,
@@ -98,6 +107,7 @@ def _codes(*ranges: tuple[int, int] | int) -> list[int]:
 # layout). 413 non-ASCII characters = exactly two subsets (159 free codes in subset 0,
 # 254 in each further one). Changing this list changes every embedded font program,
 # so change it rarely and as a whole.
+# fmt: off
 _SEED_CODES = _codes(
     (0x00A1, 0x00FF),  # Latin-1 letters, signs (£ ¥ § © « » ...)
     (0x0100, 0x0137), (0x0139, 0x0148), (0x014A, 0x017E),  # Latin Ext-A (not ĸ ŉ ſ)
@@ -110,6 +120,7 @@ _SEED_CODES = _codes(
     0x2212, 0x2116,  # minus sign (babel, some locales), numero sign
     0x20AC, 0x20BD, 0x20A9, 0x20B9, 0x20BA, 0x20B4, 0x20B8,  # € ₽ ₩ ₹ ₺ ₴ ₸
 )
+# fmt: on
 # Used only if a face lacks some seed character, to keep the seeded subsets full.
 _PAD_CODES = _codes((0x1EA0, 0x1EF9), (0x0180, 0x024F), (0x0500, 0x052F), (0x2190, 0x21FF))
 
@@ -361,12 +372,7 @@ def _base_faces() -> tuple[_Face, _Face]:
     if base is None:
         with _font_lock:
             if _base is None:
-                regular = _load_face(REGULAR, seeded=True)
-                bold = _load_face(BOLD, seeded=True)
-                pdfmetrics.registerFontFamily(
-                    REGULAR, normal=REGULAR, bold=BOLD, italic=REGULAR, boldItalic=BOLD
-                )
-                _base = (regular, bold)
+                _base = (_load_face(REGULAR, seeded=True), _load_face(BOLD, seeded=True))
             base = _base
     return base
 
@@ -377,9 +383,7 @@ def _cjk_face() -> _Face:
     if face is None:
         with _font_lock:
             if _cjk is None:
-                loaded = _load_face(CJK, seeded=False)
-                pdfmetrics.registerFontFamily(CJK, normal=CJK, bold=CJK, italic=CJK, boldItalic=CJK)
-                _cjk = loaded
+                _cjk = _load_face(CJK, seeded=False)
             face = _cjk
     return face
 
@@ -462,7 +466,7 @@ def _break_lines(runs: list[tuple[str, str]], size: float, width: float) -> list
     widths: list[float] = []
     scale = size * 0.001
     for font_name, text in runs:
-        face = pdfmetrics.getFont(font_name).face
+        face = _FONTS[font_name].face
         char_widths, default = face.charWidths, face.defaultWidth
         for ch in text:
             chars.append(ch)
@@ -699,10 +703,6 @@ def _column(page: _Page, items: list[_Text], x: float, top: float, width: float)
     return top - y
 
 
-def _column_height(items: list[_Text], width: float) -> float:
-    return sum(item.height(width) for item in items)
-
-
 # ------------------------------------------------------------------ formatting
 
 
@@ -778,37 +778,113 @@ def _iban(value: str) -> str:
 
 _LOGO_MAX_W = 55 * mm
 _LOGO_MAX_H = 18 * mm
+_LOGO_MAX_PX = 1200  # larger logos are scaled down once, when first loaded
 
 
 @dataclass(frozen=True)
 class _Logo:
-    image: ImageReader
-    width: float
+    """A logo file, decoded and compressed once per process (per file version)."""
+
+    name: str  # XObject name, from a digest of the file
+    width: float  # points on the page
     height: float
+    image: tuple[bytes | str, ...]  # stream object template; slot "SMask" if alpha
+    smask: bytes | None  # complete alpha stream object
+
+
+_logo_lock = threading.Lock()
+_logo_cache: OrderedDict[tuple, _Logo] = OrderedDict()
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _image_stream(width: int, height: int, color_space: str, filt: str, data: bytes, smask: bool) -> bytes:
+    entries = {
+        "Type": pdfdoc.PDFName("XObject"),
+        "Subtype": pdfdoc.PDFName("Image"),
+        "Width": width,
+        "Height": height,
+        "BitsPerComponent": 8,
+        "ColorSpace": pdfdoc.PDFName(color_space),
+        "Filter": pdfdoc.PDFName(filt),
+        "Length": len(data),
+    }
+    if smask:
+        entries["SMask"] = _Slot("SMask")
+    head = pdfdoc.PDFDictionary(entries).format(_FORMAT_DOC)
+    return head + b"\nstream\n" + data + b"\nendstream\n"
+
+
+def _load_logo(path: str, data: bytes) -> _Logo:
+    from PIL import Image as PILImage  # reportlab depends on Pillow
+
+    try:
+        im = PILImage.open(io.BytesIO(data))
+        im.load()
+        if im.width <= 0 or im.height <= 0:
+            raise ValueError("empty image")
+        if max(im.size) > _LOGO_MAX_PX:
+            im.thumbnail((_LOGO_MAX_PX, _LOGO_MAX_PX))
+        if im.format == "JPEG" and im.mode in ("RGB", "L"):
+            space = "DeviceRGB" if im.mode == "RGB" else "DeviceGray"
+            body, filt, alpha = data, "DCTDecode", None
+        else:
+            has_alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+            rgba = im.convert("RGBA") if has_alpha else None
+            rgb = (rgba or im).convert("RGB")
+            space, filt = "DeviceRGB", "FlateDecode"
+            body = zlib.compress(rgb.tobytes())
+            alpha = rgba.getchannel("A") if rgba is not None else None
+            if alpha is not None and alpha.getextrema() == (255, 255):
+                alpha = None
+    except Exception as exc:  # PIL raises many types for bad data
+        reason = f"not a PNG/JPEG image ({_one_line(exc)})"
+        raise RenderError(f"cannot read logo file {path!r}: {reason}") from None
+    w, h = im.size
+    smask = None
+    if alpha is not None:
+        smask = _image_stream(w, h, "DeviceGray", "FlateDecode", zlib.compress(alpha.tobytes()), False)
+    scale = min(_LOGO_MAX_W / w, _LOGO_MAX_H / h)
+    digest = hashlib.md5(data, usedforsecurity=False).hexdigest()[:16]
+    image = _template_parts(_image_stream(w, h, space, filt, body, smask is not None))
+    return _Logo(f"Logo{digest}", w * scale, h * scale, image, smask)
+
+
 def _logo(path: str) -> _Logo:
     try:
+        st = os.stat(path)
+        key = (path, st.st_mtime_ns, st.st_size, st.st_ino)
+        with _logo_lock:
+            hit = _logo_cache.get(key)
+        if hit is not None:
+            return hit
         with open(path, "rb") as fh:
             data = fh.read()
     except (OSError, ValueError, TypeError) as exc:
         reason = getattr(exc, "strerror", None) or _one_line(exc)
         raise RenderError(f"cannot read logo file {path!r}: {reason}") from None
-    try:
-        image = ImageReader(io.BytesIO(data))
-        w, h = image.getSize()
-        if w <= 0 or h <= 0:
-            raise ValueError("empty image")
-    except Exception as exc:  # PIL raises many types for bad data
-        raise RenderError(
-            f"cannot read logo file {path!r}: not a PNG/JPEG image ({_one_line(exc)})"
-        ) from None
-    scale = min(_LOGO_MAX_W / w, _LOGO_MAX_H / h)
-    return _Logo(image, w * scale, h * scale)
+    logo = _load_logo(path, data)
+    with _logo_lock:
+        _logo_cache[key] = logo
+        while len(_logo_cache) > 8:
+            _logo_cache.popitem(last=False)
+    return logo
+
+
+def _draw_logo(canvas: Canvas, logo: _Logo, x: float, y: float) -> None:
+    """Register the cached image objects in this document and draw them."""
+    pdf = canvas._doc
+    reg_name = pdf.getXObjectName(logo.name)
+    if reg_name not in pdf.idToObject:
+        refs = {}
+        if logo.smask is not None:
+            refs["SMask"] = pdf.Reference(_Template((logo.smask,)), reg_name + ".SMask")
+        pdf.Reference(_Template(logo.image, refs), reg_name)
+    canvas._formsinuse.append(logo.name)  # page /Resources /XObject entry
+    canvas._currentPageHasImages = 1
+    canvas.addLiteral(f"q {_num(logo.width)} 0 0 {_num(logo.height)} {_num(x)} {_num(y)} cm /{reg_name} Do Q")
 
 
 # ---------------------------------------------------------------------- layout
@@ -827,14 +903,15 @@ _COLS = (  # x, width of description, quantity, unit price, amount
 _CELL_PAD = 4.5
 _TOTALS_W = 84 * mm
 _BOX_PAD = 6 * mm
+_BOX_PAD_Y = 4.5 * mm
 
 
 def _row_height(cells: list[_Text]) -> float:
-    return max(cell.height(w) for cell, (_, w) in zip(cells, _COLS)) + 2 * _CELL_PAD
+    return max(cell.height(w) for cell, (_, w) in zip(cells, _COLS, strict=True)) + 2 * _CELL_PAD
 
 
 def _draw_row(page: _Page, cells: list[_Text], top: float, height: float, rule: float, color) -> None:
-    for cell, (x, w) in zip(cells, _COLS):
+    for cell, (x, w) in zip(cells, _COLS, strict=True):
         page.text(cell, x, top - _CELL_PAD, w)
     page.line(MARGIN_X, top - height, RIGHT_X, rule, color)
 
@@ -862,11 +939,7 @@ class _Layout:
         y = top
         if seller.logo_path:
             logo = _logo(seller.logo_path)
-            page.images.append(
-                lambda c, y=y: c.drawImage(
-                    logo.image, MARGIN_X, y - logo.height, logo.width, logo.height, mask="auto"
-                )
-            )
+            page.images.append(lambda c, y=y: _draw_logo(c, logo, MARGIN_X, y - logo.height))
             y -= logo.height + 3 * mm
             items = [_Text(clean_text(seller.name, MAX_NAME), ST_SELLER, 3)]
         else:
@@ -981,7 +1054,7 @@ class _Layout:
             + 2 * mm
             + sum(max(k.height(pay_key_w), v.height(box_w - pay_key_w)) + 1.5 for k, v in detail_items)
         )
-        box_h = box_inner + 2 * _BOX_PAD - 2 * mm
+        box_h = box_inner + 2 * _BOX_PAD_Y
 
         if self.y - totals_h < BOTTOM_Y:
             self._new_page()
@@ -1002,7 +1075,7 @@ class _Layout:
         box_top = y
         page.rects.append((MARGIN_X, box_top - box_h, CONTENT_W, box_h, SHADE))
         x = MARGIN_X + _BOX_PAD
-        y = box_top - _BOX_PAD + 2 * mm
+        y = box_top - _BOX_PAD_Y
         y -= page.text(label, x, y, box_w)
         y -= page.text(intro, x, y, box_w) + 2 * mm
         for k, v in detail_items:
@@ -1038,7 +1111,7 @@ class _FixedTimeStamp:
     """What PDFDocument reads from reportlab's TimeStamp, pinned to a date (UTC)."""
 
     def __init__(self, day: date):
-        moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
         self.t = moment.timestamp()
         self.lt = moment.timetuple()
         self.YMDhms = (day.year, day.month, day.day, 0, 0, 0)

@@ -266,14 +266,33 @@ def test_unreadable_logo_raises_render_error(tmp_path):
         render_invoice(invoice(seller=replace(SELLER, logo_path=str(junk))))
 
 
-def test_logo_is_drawn(tmp_path):
+@pytest.mark.parametrize(
+    "filename, mode, options",
+    [
+        ("logo.png", "RGB", {}),
+        ("logo.png", "RGBA", {}),  # alpha -> soft mask
+        ("logo.png", "P", {"transparency": 0}),
+        ("logo.jpg", "RGB", {"quality": 90}),
+        ("big.png", "RGB", {}),  # scaled down when loaded
+    ],
+)
+def test_logo_is_drawn(tmp_path, filename, mode, options):
     from PIL import Image
 
-    path = tmp_path / "logo.png"
-    Image.new("RGB", (240, 60), (29, 78, 137)).save(path)
-    pdf = render_invoice(invoice(seller=replace(SELLER, logo_path=str(path))))
+    path = tmp_path / filename
+    size = (3000, 900) if filename == "big.png" else (240, 60)
+    image = Image.new("RGBA", size, (29, 78, 137, 255))
+    image.paste((0, 0, 0, 0), (0, 0, size[0] // 4, size[1]))
+    image.convert(mode).save(path, **options)
+    doc = invoice(seller=replace(SELLER, logo_path=str(path)))
+    pdf = render_invoice(doc)
+    assert pdf == render_invoice(doc)
     page = reader(pdf).pages[0]
-    assert list(page["/Resources"]["/XObject"].keys())
+    (xobject,) = page["/Resources"]["/XObject"].values()
+    xobject = xobject.get_object()
+    assert xobject["/Subtype"] == "/Image"
+    assert max(xobject["/Width"], xobject["/Height"]) <= 1200
+    assert ("/SMask" in xobject) == (mode in ("RGBA", "P"))
     assert SELLER.name in norm(page.extract_text())
 
 
