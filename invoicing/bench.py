@@ -138,7 +138,8 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
     from sqlalchemy.orm import joinedload, selectinload
 
     from invoicing import steps
-    from invoicing.billing import create_run, document_for, seller_from
+    from invoicing.billing import create_run
+    from invoicing.celery import app, document_for, seller_from
     from invoicing.config import get_settings
     from invoicing.db import init_db, session_scope
     from invoicing.importer import import_data
@@ -175,9 +176,9 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
             try:
                 say("billing run through Celery")
                 started = time.perf_counter()
-                body = dispatch(run_id, ids, workers, settings)
+                body_id = dispatch(run_id, ids, workers, settings)
                 dispatch_s = time.perf_counter() - started
-                merge_result = body.get(timeout=24 * 3600, interval=0.2, propagate=True)
+                merge_result = app.AsyncResult(body_id).get(timeout=24 * 3600, interval=0.2, propagate=True)
                 celery_s = time.perf_counter() - started
                 worker_peak = max(peak_rss_mb(pid) for pid in _worker_pids(proc))
             finally:

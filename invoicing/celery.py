@@ -43,6 +43,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": timeout,
         "socket_timeout": 30,
         "retry_on_timeout": True,
+        # Sweep for messages of dead workers whose visibility timeout ran out.
+        "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_s // 10)),
+        "unacked_restore_throttle": 1,
     }
     if settings.embedded:
         # The in-process memory transport is polled; the default 1 s poll would make
@@ -87,7 +90,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             },
             "reconcile-billing-runs": {
                 "task": "invoicing.reconcile_runs",
-                "schedule": 300.0,
+                "schedule": settings.reconcile_every_s,
             },
         },
     }

@@ -475,7 +475,7 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
         fail("--no-wait needs a broker: the embedded worker stops when this command exits")
     started_at = time.perf_counter()
     with workers(settings) as available:
-        started = resume(run_id, workers=max(available, 1), settings=settings, force=True)
+        started = resume(run_id, workers=max(available, 1), settings=settings, busy_is_error=True)
         if not as_json:
             _say_started(started)
         if no_wait or started.action == "complete":

@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     stall_after_s: int = Field(default=600, ge=10)
     # Seconds an unacknowledged Redis message stays invisible before redelivery;
     # must exceed the longest task (a batch of invoices takes seconds).
-    visibility_timeout_s: int = Field(default=3600, ge=60)
+    visibility_timeout_s: int = Field(default=3600, ge=1)
+    # How often beat's reconciler looks for stalled runs to resume.
+    reconcile_every_s: float = Field(default=300.0, ge=1)
     connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
     # Prefix for every Redis key (broker and results), to share a Redis server safely.
     redis_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9:._-]*$")

@@ -248,6 +248,8 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
             merged = merge_pdfs(parts, output)
         except MergeError as exc:
             error = str(exc)
+        except OSError as exc:  # the output folder is full, gone or not writable
+            error = f"cannot write {output}: {exc.strerror or exc}"
     failed = counts[InvoiceStatus.FAILED]
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
@@ -260,7 +262,9 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
             run.pages = merged.pages
         if error is not None:
             run.status = RunStatus.FAILED
-            run.error = error
+            run.error = f"merge failed: {error}"
+            run.output_path = run.sha256 = None
+            run.pages = None
         elif merged is None:
             run.status = RunStatus.FAILED if counts[InvoiceStatus.FAILED] else RunStatus.COMPLETED
             run.error = "every invoice failed" if failed else None

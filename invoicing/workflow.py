@@ -16,7 +16,8 @@ from typing import Any
 
 from celery import chord, group
 from celery.exceptions import TimeoutError as CeleryTimeoutError
-from celery.result import AsyncResult, GroupResult
+from celery.result import GroupResult
+from kombu.utils.uuid import uuid
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -34,6 +35,7 @@ from invoicing.errors import InvoicingError, UsageError
 from invoicing.merge import Merged, MergeError, Part, merge_pdfs
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.runtime import embedded_owner_alive, identity
+from invoicing.celery import app
 from invoicing.tasks import amass, chord_failed, merge_run, power, render_batch
 
 FINAL = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_ERRORS, RunStatus.FAILED)
@@ -126,18 +128,30 @@ def _run_id_for(period: str) -> int | None:
         return session.scalar(select(BillingRun.id).where(BillingRun.period == period))
 
 
-def dispatch(run_id: int, invoice_ids: Sequence[int], workers: int, settings: Settings) -> AsyncResult:
+def dispatch(run_id: int, invoice_ids: Sequence[int], workers: int, settings: Settings) -> str:
+    """Send the chord; returns the id of its body (the merge)."""
     size = batch_size(len(invoice_ids), workers, settings)
-    header = [render_batch.si(chunk) for chunk in batches(invoice_ids, size)]
+    header = [render_batch.si(chunk).set(task_id=uuid()) for chunk in batches(invoice_ids, size)]
     body = merge_run.si(run_id).on_error(chord_failed.s(run_id))
-    result = chord(header)(body)
+    body_id = chord(header)(body).id
+    _unsubscribe([body_id, *(sig.id for sig in header)])
     with session_scope() as session:
         session.execute(
             update(BillingRun)
             .where(BillingRun.id == run_id)
-            .values(chord_id=result.id, dispatched_at=datetime.now(UTC), dispatched_by=identity(settings))
+            .values(chord_id=body_id, dispatched_at=datetime.now(UTC), dispatched_by=identity(settings))
         )
-    return result
+    return body_id
+
+
+def _unsubscribe(task_ids: Iterable[str]) -> None:
+    """Runs are followed in the database, not the result backend, but Redis' backend
+    subscribes to the result of every task sent. Drop those subscriptions now rather
+    than in AsyncResult.__del__ at interpreter exit, when Redis can't be reached."""
+    consumer = getattr(app.backend, "result_consumer", None)
+    if consumer is not None:
+        for task_id in task_ids:
+            consumer.cancel_for(task_id)
 
 
 def last_activity(session: Any, run: BillingRun) -> datetime:
@@ -152,7 +166,10 @@ def _aware(moment: datetime) -> datetime:
 
 
 def is_stalled(session: Any, run: BillingRun, settings: Settings) -> bool:
-    """Open (rendering/merging) but nobody is working on it any more."""
+    """Open (rendering/merging) but nobody is working on it any more, or every invoice
+    is done and the merged file is missing because the merge failed."""
+    if run.status == RunStatus.FAILED and run.output_path is None:
+        return bool(count_by_status(session, run.id)[InvoiceStatus.RENDERED])
     if run.status in FINAL:
         return False
     if not embedded_owner_alive(run.dispatched_by):
@@ -161,11 +178,11 @@ def is_stalled(session: Any, run: BillingRun, settings: Settings) -> bool:
     return idle > timedelta(seconds=settings.stall_after_s)
 
 
-def resume(run_id: int, workers: int = 2, settings: Settings | None = None, force: bool = False) -> Started:
+def resume(run_id: int, workers: int = 2, settings: Settings | None = None, busy_is_error: bool = False) -> Started:
     """Render what is missing or failed, then merge again; never issues new invoices.
 
     A run that is still being worked on is left alone (action "attached") unless
-    `force`: dispatching it a second time would only render invoices twice.
+    `busy_is_error` (then RunBusy): dispatching it twice would only render twice.
     """
     settings = settings or get_settings()
     with session_scope() as session:
@@ -173,9 +190,9 @@ def resume(run_id: int, workers: int = 2, settings: Settings | None = None, forc
         if run is None:
             raise BillingError(f"no billing run {run_id}")
         period, count = run.period, run.invoice_count
-        if run.status not in FINAL and not force and not is_stalled(session, run, settings):
+        if run.status not in FINAL and not busy_is_error and not is_stalled(session, run, settings):
             return Started(run_id, period, "attached", count)
-        if run.status not in FINAL and force and not is_stalled(session, run, settings):
+        if run.status not in FINAL and busy_is_error and not is_stalled(session, run, settings):
             raise RunBusy(
                 f"billing run {run_id} is still {run.status.value} (last progress "
                 f"{_ago(last_activity(session, run))}); wait for it, or retry once it is stalled"
@@ -197,9 +214,10 @@ def resume(run_id: int, workers: int = 2, settings: Settings | None = None, forc
     if todo:
         dispatch(run_id, todo, workers, settings)
         return Started(run_id, period, "resumed", count, dispatched=len(todo))
-    result = merge_run.apply_async((run_id,), link_error=chord_failed.s(run_id))
+    body_id = merge_run.apply_async((run_id,), link_error=chord_failed.s(run_id)).id
+    _unsubscribe([body_id])
     with session_scope() as session:
-        session.execute(update(BillingRun).where(BillingRun.id == run_id).values(chord_id=result.id))
+        session.execute(update(BillingRun).where(BillingRun.id == run_id).values(chord_id=body_id))
     return Started(run_id, period, "merging", count)
 
 
@@ -253,8 +271,13 @@ def reconcile(settings: Settings | None = None) -> list[Started]:
     """Resume every open run nobody is working on any more."""
     settings = settings or get_settings()
     with session_scope() as session:
-        open_runs = session.scalars(select(BillingRun).where(BillingRun.status.not_in(FINAL))).all()
-        stalled = [run.id for run in open_runs if is_stalled(session, run, settings)]
+        candidates = session.scalars(
+            select(BillingRun).where(
+                BillingRun.status.not_in(FINAL)
+                | ((BillingRun.status == RunStatus.FAILED) & BillingRun.output_path.is_(None))
+            )
+        ).all()
+        stalled = [run.id for run in candidates if is_stalled(session, run, settings)]
     return [resume(run_id, settings=settings) for run_id in stalled]
 
 

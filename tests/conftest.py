@@ -157,6 +157,7 @@ class Workers:
 
     def __init__(self, env: Env) -> None:
         self.env = env
+        self.beat: subprocess.Popen[bytes] | None = None
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
 
@@ -177,24 +178,50 @@ class Workers:
             )
             self.procs.append(proc)
             self.logs.append(log)
-        self.wait_ready()
+        self.wait_ready(list(zip(self.procs[-count:], self.logs[-count:], strict=True)))
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    @staticmethod
+    def wait_ready(started: list[tuple[subprocess.Popen[bytes], Path]], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ready = sum(1 for log in self.logs if b"ready." in log.read_bytes())
-            if ready == len(self.logs):
+            if all(b"ready." in log.read_bytes() for _, log in started):
                 return
-            for proc, log in zip(self.procs, self.logs, strict=True):
+            for proc, log in started:
                 if proc.poll() is not None:
                     raise AssertionError(f"worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        raise AssertionError("workers did not become ready:\n" + "\n".join(l.read_text()[-2000:] for l in self.logs))
+        raise AssertionError("workers did not become ready:\n"
+                             + "\n".join(log.read_text()[-2000:] for _, log in started))
+
+    def kill_pool_processes(self, index: int = 0) -> list[int]:
+        """SIGKILL the pool processes of one worker (the tasks they were running)."""
+        children = child_pids(self.procs[index].pid)
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        return children
+
+    def kill_node(self, index: int = 0) -> None:
+        """SIGKILL a whole worker: its main process and its pool, no goodbye."""
+        os.killpg(self.procs[index].pid, signal.SIGKILL)
+        self.procs[index].wait()
 
     def log_text(self) -> str:
-        return "\n".join(log.read_text(errors="replace") for log in self.logs)
+        logs = self.logs + ([self.beat_log] if self.beat is not None else [])
+        return "\n".join(log.read_text(errors="replace") for log in logs)
+
+    def start_beat(self, **extra: str) -> None:
+        log = self.beat_log = self.env.path / "beat.log"
+        self.beat = subprocess.Popen(
+            [str(BIN / "celery"), "-A", "invoicing", "beat", "--loglevel", "INFO",
+             "--schedule", str(self.env.path / "beat-schedule")],
+            cwd=self.env.path, env=self.env.environ(**extra), stdout=open(log, "wb"),
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
 
     def stop(self) -> None:
+        if self.beat is not None and self.beat.poll() is None:
+            os.killpg(self.beat.pid, signal.SIGKILL)
+            self.beat.wait()
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -209,6 +236,14 @@ class Workers:
 @pytest.fixture
 def workers(redis_env: Env) -> Iterator[Workers]:
     group = Workers(redis_env)
+    yield group
+    group.stop()
+
+
+@pytest.fixture
+def private_workers(private_redis: "PrivateRedis", env: Env) -> Iterator[Workers]:
+    """Workers on this test's own redis-server (for tests that restart it)."""
+    group = Workers(env)
     yield group
     group.stop()
 
@@ -301,3 +336,74 @@ def pdf_outline(path: Path) -> list[str]:
     from pypdf import PdfReader
 
     return [item.title for item in PdfReader(path).outline]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a loopback port, so it can be restarted
+    without touching the shared instance on 6379. No persistence, like the CI one."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=0.5).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise AssertionError("private redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, down_for: float = 1.0) -> None:
+        self.kill()
+        time.sleep(down_for)
+        self.start()
+
+
+@pytest.fixture
+def private_redis(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[PrivateRedis]:
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (.ci/run installs it)")
+    server = PrivateRedis(env.path)
+    server.start()
+    env.vars["INVOICING_BROKER_URL"] = server.url
+    env.vars["INVOICING_QUEUE"] = "invoicing"
+    env.apply(monkeypatch)
+    yield server
+    server.kill()
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []

@@ -1,0 +1,226 @@
+"""Faults: killed workers, a restarted Redis, a lost or failing chord body, bad data in
+5% of the invoices, a full disk. Whatever happens, each subscriber is billed once and
+each invoice is in the merged file exactly once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from invoicing.db import session_scope
+from invoicing.models import Invoice, InvoiceStatus, Subscriber
+from tests.conftest import Env, PrivateRedis, Workers, seed_fixtures
+from tests.test_run import SUMMARY_KEYS, assert_run_consistent, run_json
+
+pytestmark = pytest.mark.slow
+
+
+def status_of(env: Env, run_id: int) -> dict:
+    proc = env.cli("status", str(run_id), "--json")
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def rendered_count(run_id: int) -> int:
+    with session_scope() as session:
+        return len(session.scalars(
+            select(Invoice.id).where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED)
+        ).all())
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def wait_final(env: Env, run_id: int, timeout: float) -> dict:
+    status: dict = {}
+
+    def final() -> bool:
+        nonlocal status
+        status = status_of(env, run_id)
+        return status["status"] not in ("rendering", "merging")
+
+    wait_until(final, timeout, interval=0.5)
+    return status
+
+
+def summary(status: dict) -> dict:
+    return {k: status[k] for k in SUMMARY_KEYS}
+
+
+def generate(env: Env, count: int) -> None:
+    env.cli("db", "init", check=True)
+    env.cli("db", "seed", "--generate", str(count), "--period", "2026-10", "--seed", "11", check=True)
+
+
+@pytest.mark.postgres
+def test_killed_pool_processes_mid_run_are_redelivered(pg_env: Env, workers: Workers) -> None:
+    env = workers.env
+    generate(env, 400)
+    workers.start(count=1, concurrency=2)
+    run_id = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="20")["run_id"]
+    # when both pool processes are killed while they render
+    assert wait_until(lambda: rendered_count(run_id) >= 60, 60)
+    killed = workers.kill_pool_processes(0)
+    assert killed
+    # then their batches are redelivered to the respawned pool and the run completes
+    status = wait_final(env, run_id, 180)
+    assert status["status"] == "completed", status
+    assert_run_consistent(summary(status), 400)
+    assert "WorkerLostError" in workers.log_text()
+
+
+def test_killed_worker_is_recovered_by_the_visibility_timeout(workers: Workers) -> None:
+    env = workers.env
+    generate(env, 300)
+    # two workers; unacknowledged messages go back to the queue 5 s after delivery
+    workers.start(count=2, concurrency=1, INVOICING_VISIBILITY_TIMEOUT_S="5")
+    run_id = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="15")["run_id"]
+    assert wait_until(lambda: rendered_count(run_id) >= 45, 60)
+    # when a whole worker dies (main process and pool) holding a batch
+    workers.kill_node(0)
+    # then the other one picks its batch up and the run completes by itself
+    status = wait_final(env, run_id, 180)
+    assert status["status"] == "completed", status
+    assert_run_consistent(summary(status), 300)
+
+
+@pytest.mark.postgres
+def test_stalled_run_is_finished_by_the_reconciler(pg_env: Env, workers: Workers) -> None:
+    """A worker dies holding messages that will not be redelivered for an hour: the
+    chord can never complete and its body never fires. Beat's reconciler notices the
+    stalled run and resumes it without a person."""
+    env = workers.env
+    generate(env, 300)
+    stall = {"INVOICING_STALL_AFTER_S": "10", "INVOICING_RECONCILE_EVERY_S": "2"}
+    workers.start(count=1, concurrency=2, **stall)
+    run_id = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="15")["run_id"]
+    assert wait_until(lambda: rendered_count(run_id) >= 30, 60)
+    workers.kill_node(0)
+    # a fresh worker takes what is still queued; the dead one's batches stay invisible
+    workers.start(count=1, concurrency=2, **stall)
+    workers.start_beat(**stall)
+    status = wait_final(env, run_id, 180)
+    assert status["status"] == "completed", (status, workers.log_text()[-3000:])
+    assert_run_consistent(summary(status), 300)
+    assert "invoicing.reconcile_runs" in workers.log_text()
+
+
+def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_workers: Workers) -> None:
+    """Redis (no persistence) restarts mid-run: queued batches and the chord counter are
+    gone. The run is reported stalled and `invoicing retry` completes it."""
+    env = private_workers.env
+    env.vars["INVOICING_STALL_AFTER_S"] = "10"
+    generate(env, 300)
+    private_workers.start(count=1, concurrency=2)
+    run_id = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="10")["run_id"]
+    assert wait_until(lambda: rendered_count(run_id) >= 30, 60)
+    private_redis.restart(down_for=1.0)
+    # nothing moves any more once what the workers held is done
+    time.sleep(2)
+    before = rendered_count(run_id)
+    stalled = wait_until(lambda: status_of(env, run_id)["stalled"]
+                         or status_of(env, run_id)["status"] == "completed", 60, interval=1)
+    assert stalled
+    if status_of(env, run_id)["status"] != "completed":
+        assert rendered_count(run_id) < 300 or before == 300
+        proc = env.cli("retry", str(run_id), "--json")
+        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    status = status_of(env, run_id)
+    assert status["status"] == "completed", status
+    assert_run_consistent(summary(status), 300)
+
+
+def test_five_percent_bad_invoices_with_workers(workers: Workers) -> None:
+    env = workers.env
+    generate(env, 200)
+    with session_scope() as session:
+        accounts = session.scalars(select(Subscriber.account).order_by(Subscriber.account)).all()
+        broken = accounts[3::20]  # 10 of 200
+        session.execute(update(Subscriber).where(Subscriber.account.in_(broken)).values(locale="zz_ZZ"))
+    workers.start(count=1, concurrency=2)
+    result = run_json(env, "--period", "2026-10", expect=3)
+    assert result["status"] == "completed_with_errors" and result["failed"] == len(broken)
+    assert_run_consistent(result, 200, failed=len(broken))
+    status = status_of(env, result["run_id"])
+    assert sorted(f["account"] for f in status["failures"]) == sorted(broken)
+    assert all("unknown locale 'zz_ZZ'" in f["error"] for f in status["failures"])
+    # after the data is fixed, retry completes the run
+    with session_scope() as session:
+        session.execute(update(Subscriber).where(Subscriber.account.in_(broken)).values(locale="en_GB"))
+    proc = env.cli("retry", str(result["run_id"]), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert_run_consistent(json.loads(proc.stdout), 200)
+
+
+def test_failing_merge_is_reported_and_retry_merges(env: Env) -> None:
+    seed_fixtures(env)
+    # a folder where the merged file must go makes the body's write fail
+    blocker = Path(env.vars["INVOICING_OUTPUT_DIR"]) / "2026-10" / "billing-run-1.pdf"
+    (blocker / "in-the-way").mkdir(parents=True)
+    failed = run_json(env, "--period", "2026-10", expect=1)
+    assert failed["status"] == "failed" and failed["output"] is None
+    status = status_of(env, failed["run_id"])
+    assert status["error"].startswith("merge failed: cannot write") and status["stalled"] is True
+    assert status["rendered"] == 19
+    human = env.cli("status")
+    assert "stalled" in human.stdout and "merge failed" in human.stdout
+    (blocker / "in-the-way").rmdir()
+    blocker.rmdir()
+    proc = env.cli("retry", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    fixed = json.loads(proc.stdout)
+    assert fixed["status"] == "completed"
+    assert_run_consistent(fixed, 19)
+
+
+def test_unwritable_output_folder_fails_invoices_with_a_reason(env: Env) -> None:
+    seed_fixtures(env)
+    output = Path(env.vars["INVOICING_OUTPUT_DIR"])
+    output.mkdir()
+    (output / "2026-10").write_text("a file where the period's folder should be")
+    result = run_json(env, "--period", "2026-10", expect=1)
+    assert result["status"] == "failed" and result["failed"] == 19
+    status = status_of(env, result["run_id"])
+    assert all(f["error"].startswith("cannot write the PDF") for f in status["failures"]), status["failures"]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Path:
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_disk_full_leaves_no_truncated_pdf(env: Env, tiny_disk: Path) -> None:
+    seed_fixtures(env)
+    result = run_json(env, "--period", "2026-10", INVOICING_OUTPUT_DIR=str(tiny_disk), expect=1)
+    status = status_of(env, result["run_id"])
+    reasons = {f["error"] for f in status["failures"]}
+    assert status["failed"] > 0 and any("disk full" in r for r in reasons), reasons
+    # every file left in the folder is a whole PDF the database knows, no temp files
+    with session_scope() as session:
+        known = {Path(p).name: sha for p, sha in session.execute(
+            select(Invoice.pdf_path, Invoice.sha256).where(Invoice.status == InvoiceStatus.RENDERED))}
+    import hashlib
+
+    for path in (tiny_disk / "2026-10").iterdir():
+        assert not path.name.startswith("."), f"temp file left behind: {path.name}"
+        if path.name.startswith("billing-run-"):
+            continue
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == known[path.name]
