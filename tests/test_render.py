@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from babel.dates import format_date
@@ -156,6 +161,7 @@ def test_line_items_are_formatted():
     [
         "Zoë Ångström-Łukasiewicz",  # Latin with diacritics
         "Şükrü Çağlayan",
+        "Nguyễn Văn Ánh",  # Vietnamese: outside the seeded subsets
         "Иван Петрович Сидоров",  # Cyrillic
         "Γιώργος Παπαδόπουλος",  # Greek
         "山田 太郎",  # Japanese (kanji)
@@ -328,6 +334,20 @@ def test_invoice_with_only_the_plan_fee_is_one_page():
 
 def test_same_document_same_bytes():
     assert render_invoice(invoice()) == render_invoice(invoice())
+
+
+def test_same_bytes_in_a_fresh_process_with_another_hash_seed():
+    """Workers re-render in other processes; the stored sha256 must still match."""
+    code = (
+        "import sys, hashlib; from tests.test_render import invoice; "
+        "from invoicing.render import render_invoice; "
+        "sys.stdout.write(hashlib.sha256(render_invoice(invoice(name='Пётр 山田'))).hexdigest())"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == hashlib.sha256(render_invoice(invoice(name="Пётр 山田"))).hexdigest()
 
 
 def test_different_document_different_bytes():
