@@ -127,14 +127,16 @@ def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_w
     assert wait_until(lambda: rendered_count(run_id) >= 30, 60)
     private_redis.restart(down_for=1.0)
     # nothing moves any more once what the workers held is done
-    time.sleep(2)
-    before = rendered_count(run_id)
     stalled = wait_until(lambda: status_of(env, run_id)["stalled"]
                          or status_of(env, run_id)["status"] == "completed", 60, interval=1)
     assert stalled
-    if status_of(env, run_id)["status"] != "completed":
-        assert rendered_count(run_id) < 300 or before == 300
+    for _ in range(3):
+        if status_of(env, run_id)["status"] == "completed":
+            break
         proc = env.cli("retry", str(run_id), "--json")
+        if proc.returncode == 1 and "wait for it" in proc.stderr:
+            time.sleep(5)  # a late batch moved it again; retry once it is stalled
+            continue
         assert proc.returncode == 0, (proc.stdout, proc.stderr)
     status = status_of(env, run_id)
     assert status["status"] == "completed", status
