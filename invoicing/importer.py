@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -306,108 +305,125 @@ def _describe_error(section: str, index: int, raw: Any, exc: ValidationError) ->
     return problems
 
 
-def validate(data: Any, session: Session | None = None) -> tuple[list[PlanRow], list[SubscriberRow], list[ChargeRow]]:
-    """Every row checked on its own, then references across rows and the database."""
+def import_data(session: Session, data: Any) -> ImportSummary:
+    """Validate every row and insert the data set in the caller's transaction.
+
+    One streaming pass: rows are checked one by one and inserted in chunks while no
+    problem has been found, so 100,000 subscribers never sit in memory as models.
+    Any problem means ImportProblems listing every bad row, and the caller's
+    transaction (`session_scope`) rolls back whatever was inserted: all or nothing.
+    """
     if not isinstance(data, dict):
-        raise ImportProblems([f"the file must hold a JSON object with plans, subscribers and charges, got {_json_type(data)}"])
-    problems: list[str] = []
+        raise ImportProblems(
+            [f"the file must hold a JSON object with plans, subscribers and charges, got {_json_type(data)}"]
+        )
+    load = _Loader(session)
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
-        problems.append(f"unknown section(s): {', '.join(map(str, unknown))} (expected plans, subscribers, charges)")
-    parsed: dict[str, list[Any]] = {}
-    # Keys of rows already reported invalid: rows referring to them get no second error.
-    rejected: dict[str, set[str]] = {section: set() for section in SECTIONS}
-    for section, model in SECTIONS.items():
-        rows = data.get(section, [])
+        load.problems.append(
+            f"unknown section(s): {', '.join(map(str, unknown))} (expected plans, subscribers, charges)"
+        )
+    counts = {section: load.section(section, data.get(section, [])) for section in SECTIONS}
+    if load.problems:
+        raise ImportProblems(load.problems)
+    return ImportSummary(counts["plans"], counts["subscribers"], counts["charges"])
+
+
+class _Loader:
+    """Checks rows against each other and the database; inserts while all is well."""
+
+    CHUNK = 5000
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.problems: list[str] = []
+        self.existing_plans = dict(session.execute(select(Plan.code, Plan.currency)).all())
+        self.existing_accounts = set(session.scalars(select(Subscriber.account)).all())
+        self.plan_currency = dict(self.existing_plans)
+        self.accounts = set(self.existing_accounts)
+        # Keys of rows already reported invalid: rows referring to them get no second error.
+        self.rejected: dict[str, set[str]] = {section: set() for section in SECTIONS}
+        self.plan_ids: dict[str, int] = {}
+        self.subscriber_ids: dict[str, int] = {}
+
+    def section(self, section: str, rows: Any) -> int:
         if not isinstance(rows, list):
-            problems.append(f"{section}: must be a list, got {_json_type(rows)}")
-            parsed[section] = []
-            continue
-        good = []
+            self.problems.append(f"{section}: must be a list, got {_json_type(rows)}")
+            return 0
+        model = SECTIONS[section]
+        check = getattr(self, f"_check_{section}")
+        buffer: list[dict[str, Any]] = []
+        count = 0
         for index, raw in enumerate(rows):
             try:
-                good.append((index, model.model_validate(raw)))
+                row = model.model_validate(raw)
             except ValidationError as exc:
-                problems.extend(_describe_error(section, index, raw, exc))
+                self.problems.extend(_describe_error(section, index, raw, exc))
                 if isinstance(raw, dict) and isinstance(raw.get(KEYS[section]), str):
-                    rejected[section].add(raw[KEYS[section]])
-        parsed[section] = good
+                    self.rejected[section].add(raw[KEYS[section]])
+                continue
+            values = check(index, row)
+            if values is None:
+                continue
+            count += 1
+            if not self.problems:
+                buffer.append(values)
+                if len(buffer) >= self.CHUNK:
+                    self._insert(section, buffer)
+        if buffer and not self.problems:
+            self._insert(section, buffer)
+        return count
 
-    existing_plans: dict[str, str] = {}
-    existing_accounts: set[str] = set()
-    if session is not None:
-        existing_plans = dict(session.execute(select(Plan.code, Plan.currency)).all())
-        existing_accounts = set(session.scalars(select(Subscriber.account)).all())
+    def _insert(self, section: str, buffer: list[dict[str, Any]]) -> None:
+        if section == "plans":
+            self.session.execute(insert(Plan), buffer)
+        elif section == "subscribers":
+            if not self.plan_ids:
+                self.plan_ids = dict(self.session.execute(select(Plan.code, Plan.id)).all())
+            for values in buffer:
+                values["plan_id"] = self.plan_ids[values.pop("plan")]
+            self.session.execute(insert(Subscriber), buffer)
+        else:
+            if not self.subscriber_ids:
+                self.subscriber_ids = dict(self.session.execute(select(Subscriber.account, Subscriber.id)).all())
+            for values in buffer:
+                values["subscriber_id"] = self.subscriber_ids[values.pop("account")]
+            self.session.execute(insert(Charge), buffer)
+        buffer.clear()
 
-    plan_currency = dict(existing_plans)
-    for index, plan in parsed["plans"]:
-        if plan.code in plan_currency:
-            origin = "the database" if plan.code in existing_plans else "this file"
-            problems.append(f"plans[{index}] (code {plan.code!r}): duplicate plan code, already in {origin}")
-            continue
-        plan_currency[plan.code] = plan.currency
+    def _check_plans(self, index: int, plan: PlanRow) -> dict[str, Any] | None:
+        if plan.code in self.plan_currency:
+            origin = "the database" if plan.code in self.existing_plans else "this file"
+            self.problems.append(f"plans[{index}] (code {plan.code!r}): duplicate plan code, already in {origin}")
+            return None
+        self.plan_currency[plan.code] = plan.currency
+        return plan.model_dump()
 
-    accounts = set(existing_accounts)
-    for index, sub in parsed["subscribers"]:
+    def _check_subscribers(self, index: int, sub: SubscriberRow) -> dict[str, Any] | None:
         where = f"subscribers[{index}] (account {sub.account!r})"
-        if sub.account in accounts:
-            origin = "the database" if sub.account in existing_accounts else "this file"
-            problems.append(f"{where}: duplicate account, already in {origin}")
-            continue
-        accounts.add(sub.account)
-        if sub.plan in rejected["plans"]:
-            continue
-        if sub.plan not in plan_currency:
-            problems.append(f"{where}: plan: unknown plan {sub.plan!r}")
-        elif plan_currency[sub.plan] != sub.currency:
-            problems.append(
-                f"{where}: currency: {sub.currency} differs from plan {sub.plan!r} priced in {plan_currency[sub.plan]}"
+        if sub.account in self.accounts:
+            origin = "the database" if sub.account in self.existing_accounts else "this file"
+            self.problems.append(f"{where}: duplicate account, already in {origin}")
+            return None
+        self.accounts.add(sub.account)
+        if sub.plan in self.rejected["plans"]:
+            self.rejected["subscribers"].add(sub.account)
+            return None
+        if sub.plan not in self.plan_currency:
+            self.problems.append(f"{where}: plan: unknown plan {sub.plan!r}")
+            return None
+        if self.plan_currency[sub.plan] != sub.currency:
+            self.problems.append(
+                f"{where}: currency: {sub.currency} differs from plan {sub.plan!r} priced in "
+                f"{self.plan_currency[sub.plan]}"
             )
-    for index, charge in parsed["charges"]:
-        if charge.account not in accounts and charge.account not in rejected["subscribers"]:
-            problems.append(f"charges[{index}] (account {charge.account!r}): account: unknown account")
+            return None
+        return sub.model_dump()
 
-    if problems:
-        raise ImportProblems(problems)
-    return ([p for _, p in parsed["plans"]], [s for _, s in parsed["subscribers"]],
-            [c for _, c in parsed["charges"]])
+    def _check_charges(self, index: int, charge: ChargeRow) -> dict[str, Any] | None:
+        if charge.account not in self.accounts:
+            if charge.account not in self.rejected["subscribers"]:
+                self.problems.append(f"charges[{index}] (account {charge.account!r}): account: unknown account")
+            return None
+        return charge.model_dump()
 
-
-# --- writing ---------------------------------------------------------------------------
-
-
-def import_data(session: Session, data: Any) -> ImportSummary:
-    """Validate everything, then insert everything in the caller's transaction."""
-    plans, subscribers, charges = validate(data, session)
-    if plans:
-        session.execute(insert(Plan), [p.model_dump() for p in plans])
-    plan_ids = dict(session.execute(select(Plan.code, Plan.id)).all())
-    for chunk in _chunks(subscribers, 5000):
-        session.execute(
-            insert(Subscriber),
-            [
-                {**s.model_dump(exclude={"plan"}), "plan_id": plan_ids[s.plan]}
-                for s in chunk
-            ],
-        )
-    if charges:
-        wanted = {c.account for c in charges}
-        subscriber_ids = {
-            account: id_
-            for account, id_ in session.execute(select(Subscriber.account, Subscriber.id))
-            if account in wanted
-        }
-        for chunk in _chunks(charges, 5000):
-            session.execute(
-                insert(Charge),
-                [
-                    {**c.model_dump(exclude={"account"}), "subscriber_id": subscriber_ids[c.account]}
-                    for c in chunk
-                ],
-            )
-    return ImportSummary(len(plans), len(subscribers), len(charges))
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
