@@ -139,7 +139,8 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
 
     from invoicing import steps
     from invoicing.billing import create_run
-    from invoicing.celery import app, document_for, seller_from
+    from invoicing.billing import document_for, seller_from
+    from invoicing.celery import app
     from invoicing.config import get_settings
     from invoicing.db import init_db, session_scope
     from invoicing.importer import import_data
