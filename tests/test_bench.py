@@ -1,0 +1,27 @@
+"""`invoicing bench` really runs both paths and reports every figure (timings are
+checked by people reading its output, not asserted here)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import Env
+
+
+def test_bench_reports_both_paths(redis_env: Env) -> None:
+    proc = redis_env.cli("bench", "--subscribers", "40", "--workers", "1", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert {"subscribers", "workers", "baseline_s", "celery_s", "ratio", "invoices_per_s", "dispatch_s",
+            "bytes_per_invoice", "merge_peak_rss_mb"} <= set(result)
+    assert result["subscribers"] == 40 and result["workers"] == 1
+    assert result["baseline_s"] > 0 and result["celery_s"] > 0
+    assert abs(result["ratio"] - result["celery_s"] / result["baseline_s"]) < 0.01
+    assert 500 < result["bytes_per_invoice"] < 20_000
+    assert 0 < result["merge_peak_rss_mb"] < 512
+
+
+def test_bench_without_redis_says_so(env: Env) -> None:
+    proc = env.cli("bench", "--subscribers", "5", INVOICING_BROKER_URL="redis://127.0.0.1:1/0")
+    assert proc.returncode == 1
+    assert "cannot reach the broker redis://127.0.0.1:1/0" in proc.stderr and "Traceback" not in proc.stderr
