@@ -138,8 +138,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
     from sqlalchemy.orm import joinedload, selectinload
 
     from invoicing import steps
-    from invoicing.billing import create_run
-    from invoicing.billing import document_for, seller_from
+    from invoicing.billing import create_run, document_for, seller_from
     from invoicing.celery import app
     from invoicing.config import get_settings
     from invoicing.db import init_db, session_scope

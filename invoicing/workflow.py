@@ -29,13 +29,13 @@ from invoicing.billing import (
     parse_period,
     previous_period,
 )
+from invoicing.celery import app
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import InvoicingError, UsageError
 from invoicing.merge import Merged, MergeError, Part, merge_pdfs
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.runtime import embedded_owner_alive, identity
-from invoicing.celery import app
 from invoicing.tasks import amass, chord_failed, merge_run, power, render_batch
 
 FINAL = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_ERRORS, RunStatus.FAILED)

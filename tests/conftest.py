@@ -241,7 +241,7 @@ def workers(redis_env: Env) -> Iterator[Workers]:
 
 
 @pytest.fixture
-def private_workers(private_redis: "PrivateRedis", env: Env) -> Iterator[Workers]:
+def private_workers(private_redis: PrivateRedis, env: Env) -> Iterator[Workers]:
     """Workers on this test's own redis-server (for tests that restart it)."""
     group = Workers(env)
     yield group
@@ -407,3 +407,16 @@ def child_pids(pid: int) -> list[int]:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # AsyncResults of tasks the tests sent unsubscribe from Redis in __del__; collect
+    # them now, while Redis still answers, not at interpreter exit.
+    import gc
+
+    from celery.result import AsyncResult
+
+    gc.collect()
+    for result in [o for o in gc.get_objects() if isinstance(o, AsyncResult)]:
+        if hasattr(result.backend, "result_consumer"):
+            result.backend.remove_pending_result(result)

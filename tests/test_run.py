@@ -284,7 +284,7 @@ def test_two_runs_started_at_once_make_one_run(pg_env: Env, workers: Workers) ->
     ]
     results = [p.communicate(timeout=240) for p in procs]
     # then both follow the one run, and nobody is billed twice
-    for proc, (out, err) in zip(procs, results, strict=True):
+    for proc, (_out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
     summaries = [json.loads(out) for out, _ in results]
     assert summaries[0]["run_id"] == summaries[1]["run_id"]
@@ -327,3 +327,37 @@ def test_transient_database_outage_is_retried(pg_env: Env, workers: Workers) -> 
 
 def test_fixtures_file_is_where_the_readme_says() -> None:
     assert FIXTURES.is_file()
+
+
+@pytest.mark.slow
+def test_embedded_run_larger_than_the_in_memory_result_cache(env: Env) -> None:
+    """The embedded result backend is an LRU of 5,000 entries shared by the process; a
+    chord of one task per invoice would lose results to eviction past that. Batching
+    bounds the header, so a 5,200-invoice embedded run completes."""
+    env.cli("db", "init", check=True)
+    env.cli("db", "seed", "--generate", "5200", "--period", "2026-10", "--seed", "2", check=True)
+    summary = run_json(env, "--period", "2026-10")
+    assert summary["status"] == "completed"
+    with session_scope() as session:
+        rendered = session.scalars(select(Invoice.pdf_path).where(Invoice.status == InvoiceStatus.RENDERED)).all()
+    assert len(rendered) == 5200
+    reader = PdfReader(summary["output"])
+    assert len(reader.pages) == summary["pages"] >= 5200 and len(reader.outline) == 5200
+
+
+def test_beat_entry_starts_and_completes_the_previous_period(workers: Workers) -> None:
+    """What Celery beat sends at 02:00: the task issues and dispatches the run itself."""
+    from invoicing.celery import app
+
+    env = workers.env
+    seed_fixtures(env)
+    workers.start(count=1, concurrency=2)
+    started = app.send_task("invoicing.start_billing_run", args=["2026-10"]).get(timeout=60)
+    assert started["action"] == "created" and started["period"] == "2026-10"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = json.loads(env.cli("status", str(started["run_id"]), "--json").stdout)
+        if status["status"] == "completed":
+            break
+        time.sleep(0.5)
+    assert_run_consistent({k: status[k] for k in SUMMARY_KEYS}, 19)

@@ -5,11 +5,10 @@ Revises:
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from invoicing.models import Exact  # decimal strings on SQLite, NUMERIC elsewhere
-
 
 revision = '0001'
 down_revision = None
