@@ -16,6 +16,7 @@ Settings are chosen for long, CPU-bound tasks whose loss would mean a missing in
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import Celery
@@ -98,8 +99,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def configure(settings: Settings | None = None) -> Celery:
-    """(Re)apply settings to the app; the CLI and tests call this after changing them."""
+    """(Re)apply settings to the app; the CLI, `bench` and tests call this after changing them."""
     app.conf.update(celery_config(settings or get_settings()))
+    # Celery builds its connection pool, queue declarations and result backend lazily
+    # from the configuration and then keeps them; drop them so that a reconfiguration
+    # in the same process really talks to the new broker, queue and backend.
+    app._pool = None
+    app.__dict__.pop("amqp", None)
+    app._backend_cache = None
+    app._local = threading.local()
     return app
 
 
