@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from invoicing.db import session_scope
 from invoicing.models import Invoice, InvoiceStatus, Subscriber
 from tests.conftest import Env, PrivateRedis, Workers, seed_fixtures
-from tests.test_run import SUMMARY_KEYS, assert_run_consistent, run_json
+from tests.test_run import SUMMARY_KEYS, assert_run_consistent, run_json, wait_for_final_status
 
 pytestmark = pytest.mark.slow
 
@@ -42,18 +42,6 @@ def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:  # noq
     return False
 
 
-def wait_final(env: Env, run_id: int, timeout: float) -> dict:
-    status: dict = {}
-
-    def final() -> bool:
-        nonlocal status
-        status = status_of(env, run_id)
-        return status["status"] not in ("rendering", "merging")
-
-    wait_until(final, timeout, interval=0.5)
-    return status
-
-
 def summary(status: dict) -> dict:
     return {k: status[k] for k in SUMMARY_KEYS}
 
@@ -74,7 +62,7 @@ def test_killed_pool_processes_mid_run_are_redelivered(pg_env: Env, workers: Wor
     killed = workers.kill_pool_processes(0)
     assert killed
     # then their batches are redelivered to the respawned pool and the run completes
-    status = wait_final(env, run_id, 180)
+    status = wait_for_final_status(env, run_id, 180)
     assert status["status"] == "completed", status
     assert_run_consistent(summary(status), 400)
     assert "WorkerLostError" in workers.log_text()
@@ -90,7 +78,7 @@ def test_killed_worker_is_recovered_by_the_visibility_timeout(workers: Workers) 
     # when a whole worker dies (main process and pool) holding a batch
     workers.kill_node(0)
     # then the other one picks its batch up and the run completes by itself
-    status = wait_final(env, run_id, 180)
+    status = wait_for_final_status(env, run_id, 180)
     assert status["status"] == "completed", status
     assert_run_consistent(summary(status), 300)
 
@@ -110,7 +98,7 @@ def test_stalled_run_is_finished_by_the_reconciler(pg_env: Env, workers: Workers
     # a fresh worker takes what is still queued; the dead one's batches stay invisible
     workers.start(count=1, concurrency=2, **stall)
     workers.start_beat(**stall)
-    status = wait_final(env, run_id, 180)
+    status = wait_for_final_status(env, run_id, 180)
     assert status["status"] == "completed", (status, workers.log_text()[-3000:])
     assert_run_consistent(summary(status), 300)
     assert "invoicing.reconcile_runs" in workers.log_text()

@@ -29,6 +29,16 @@ def run_json(env: Env, *args: str, expect: int = 0, **extra: str) -> dict:
     return data
 
 
+def wait_for_final_status(env: Env, run_id: int, timeout: float) -> dict:
+    """`invoicing status --json` once the run is no longer rendering or merging."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = json.loads(env.cli("status", str(run_id), "--json").stdout)
+        if status["status"] not in ("rendering", "merging") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.5)
+
+
 def invoices_of(run_id: int) -> list[Invoice]:
     with session_scope() as session:
         return list(
@@ -260,12 +270,7 @@ def test_no_wait_then_status_on_postgres(pg_env: Env, workers: Workers) -> None:
     workers.start(count=1, concurrency=2)
     dispatched = run_json(env, "--period", "2026-10", "--no-wait")
     assert dispatched["status"] == "rendering" and dispatched["invoices"] == 19
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        status = json.loads(env.cli("status", str(dispatched["run_id"]), "--json").stdout)
-        if status["status"] == "completed":
-            break
-        time.sleep(0.5)
+    status = wait_for_final_status(env, dispatched["run_id"], 120)
     assert status["status"] == "completed"
     assert_run_consistent({k: status[k] for k in SUMMARY_KEYS}, 19)
 
@@ -313,12 +318,7 @@ def test_transient_database_outage_is_retried(pg_env: Env, workers: Workers) -> 
         assert "transient error, retrying" in workers.log_text()
         proxy.restore()
         # then the retries succeed once it is back
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
-            status = json.loads(env.cli("status", str(dispatched["run_id"]), "--json").stdout)
-            if status["status"] not in ("rendering", "merging"):
-                break
-            time.sleep(1)
+        status = wait_for_final_status(env, dispatched["run_id"], 150)
     finally:
         proxy.close()
     assert status["status"] == "completed", status
@@ -354,10 +354,5 @@ def test_beat_entry_starts_and_completes_the_previous_period(workers: Workers) -
     workers.start(count=1, concurrency=2)
     started = app.send_task("invoicing.start_billing_run", args=["2026-10"]).get(timeout=60)
     assert started["action"] == "created" and started["period"] == "2026-10"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        status = json.loads(env.cli("status", str(started["run_id"]), "--json").stdout)
-        if status["status"] == "completed":
-            break
-        time.sleep(0.5)
+    status = wait_for_final_status(env, started["run_id"], 120)
     assert_run_consistent({k: status[k] for k in SUMMARY_KEYS}, 19)
