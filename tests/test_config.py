@@ -96,3 +96,13 @@ def test_schedule() -> None:
     assert schedule.hour == {1} and schedule.minute == {30}
     with pytest.raises(ValueError, match="5 cron fields"):
         crontab_from("daily")
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        variable = f"INVOICING_{name.upper()}"
+        short = "_" + name.upper().removeprefix("SELLER_")
+        assert variable in readme or (name.startswith("seller_") and short in readme), variable
