@@ -115,14 +115,6 @@ def merge_pdfs(parts: Sequence[Part], output: Path) -> Merged:
     return Merged(output, merger.pages, digest, size)
 
 
-def write_atomically(output: Path, writer: Any, pages: int) -> Merged:
-    """Write anything with a ``write(binary_file)`` method (a pypdf PdfWriter) atomically."""
-    with _atomic_file(output) as handle:
-        writer.write(handle)
-    digest, size = file_sha256(output)
-    return Merged(output, pages, digest, size)
-
-
 def file_sha256(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
