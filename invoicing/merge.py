@@ -105,7 +105,7 @@ def merge_pdfs(parts: Sequence[Part], output: Path) -> Merged:
     if not parts:
         raise MergeError("nothing to merge: no rendered invoices")
     output = Path(output)
-    with _atomic_file(output) as handle:
+    with atomic_file(output) as handle:
         sink = _Sink(handle, output)
         merger = _Merger(sink)
         for part in parts:
@@ -126,7 +126,7 @@ def file_sha256(path: Path) -> tuple[str, int]:
 
 
 @contextmanager
-def _atomic_file(output: Path) -> Iterator[BinaryIO]:
+def atomic_file(output: Path) -> Iterator[BinaryIO]:
     """A temp file next to `output`, fsynced and renamed over it on success, removed on error."""
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)

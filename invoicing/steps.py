@@ -10,9 +10,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +22,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from invoicing.billing import count_by_status, document_for, seller_from
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
-from invoicing.merge import MergeError, Part, merge_pdfs
+from invoicing.merge import MergeError, Part, atomic_file, merge_pdfs
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.render import render_invoice
 
@@ -77,18 +75,9 @@ class Outcome:
 
 
 def write_file_atomically(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: readers see all of it or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    """Readers see all of the file or none of it (see merge.atomic_file)."""
+    with atomic_file(path) as handle:
+        handle.write(data)
 
 
 def _already_rendered(invoice: Invoice) -> bool:
