@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from babel.numbers import get_currency_precision
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from invoicing.config import Settings
@@ -115,18 +115,17 @@ def _plan_line(plan: Plan, subscriber: Subscriber, start: date, end: date) -> In
     )
 
 
-def billable_subscribers(session: Session, period: str) -> list[Subscriber]:
+def active_in(period: str) -> ColumnElement[bool]:
+    """Billable in a period: active at any time during the month."""
     start, end = parse_period(period)
-    return list(
-        session.scalars(
-            select(Subscriber)
-            .where(
-                Subscriber.active_from <= end,
-                or_(Subscriber.active_to.is_(None), Subscriber.active_to >= start),
-            )
-            .order_by(Subscriber.account)
-        )
+    return and_(
+        Subscriber.active_from <= end,
+        or_(Subscriber.active_to.is_(None), Subscriber.active_to >= start),
     )
+
+
+def billable_subscribers(session: Session, period: str) -> list[Subscriber]:
+    return list(session.scalars(select(Subscriber).where(active_in(period)).order_by(Subscriber.account)))
 
 
 def invoice_number(settings: Settings, period: str, seq: int) -> str:
@@ -224,18 +223,13 @@ ISSUE_CHUNK = 2000
 
 
 def _billable_chunks(session: Session, period: str, size: int) -> Iterator[list[Any]]:
-    start, end = parse_period(period)
     columns = (Subscriber.id, Subscriber.account, Subscriber.plan_id, Subscriber.currency,
                Subscriber.tax_rate, Subscriber.active_from, Subscriber.active_to)
     last = ""
     while True:
         chunk = session.execute(
             select(*columns)
-            .where(
-                Subscriber.account > last,
-                Subscriber.active_from <= end,
-                or_(Subscriber.active_to.is_(None), Subscriber.active_to >= start),
-            )
+            .where(Subscriber.account > last, active_in(period))
             .order_by(Subscriber.account)
             .limit(size)
         ).all()
@@ -299,7 +293,7 @@ def draft_document(session: Session, settings: Settings, account: str, period: s
     )
     if issued is not None:
         return document_for(issued, seller_from(settings))
-    if not (subscriber.active_from <= end and (subscriber.active_to is None or subscriber.active_to >= start)):
+    if session.scalar(select(Subscriber.id).where(Subscriber.id == subscriber.id, active_in(period))) is None:
         raise BillingError(f"account {account!r} is not billable in {period} (not active in that month)")
     charges = session.scalars(
         select(Charge)
@@ -327,10 +321,6 @@ def draft_document(session: Session, settings: Settings, account: str, period: s
         total=totals.total,
         seller=seller_from(settings),
     )
-
-
-def periods_with_data(session: Session) -> list[str]:
-    return list(session.scalars(select(Charge.period).distinct().order_by(Charge.period)))
 
 
 def count_by_status(session: Session, run_id: int) -> dict[InvoiceStatus, int]:
