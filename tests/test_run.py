@@ -356,3 +356,15 @@ def test_beat_entry_starts_and_completes_the_previous_period(workers: Workers) -
     assert started["action"] == "created" and started["period"] == "2026-10"
     status = wait_for_final_status(env, started["run_id"], 120)
     assert_run_consistent({k: status[k] for k in SUMMARY_KEYS}, 19)
+
+
+def test_status_and_runs_from_the_outside(env: Env) -> None:
+    seed_fixtures(env)
+    empty = env.cli("status")
+    assert empty.returncode == 2 and "no billing runs yet" in empty.stderr and "Traceback" not in empty.stderr
+    summary = run_json(env, "--period", "2026-10")
+    listed = json.loads(env.cli("runs", "--json", check=True).stdout)
+    assert [(r["run_id"], r["period"], r["status"], r["invoices"]) for r in listed] == [
+        (summary["run_id"], "2026-10", "completed", 19)
+    ]
+    assert listed[0]["output"] == summary["output"] and PdfReader(summary["output"]).outline
