@@ -217,21 +217,20 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
         run = session.get(BillingRun, run_id)
         if run is None:
             raise LookupError(f"no billing run {run_id}")
-        pending = count_by_status(session, run_id)[InvoiceStatus.PENDING]
+        counts = count_by_status(session, run_id)
+        pending = counts[InvoiceStatus.PENDING]
         if pending:
             # The chord counted a redelivered task twice, or a resumed run's tasks are
             # still going: merging now would leave invoices out of the file.
             raise PendingInvoices(pending)
         run.status = RunStatus.MERGING
         period = run.period
-    with session_scope() as session:
         rows = session.execute(
             select(Invoice.number, Invoice.pdf_path, Subscriber.name)
             .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
             .where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED)
             .order_by(Invoice.seq)
         ).all()
-        counts = count_by_status(session, run_id)
     parts = [Part(Path(path), f"{number} — {name}", number) for number, path, name in rows]
     output = merged_path(settings, period, run_id)
     reset_peak_rss()
