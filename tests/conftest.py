@@ -158,6 +158,7 @@ class Workers:
     def __init__(self, env: Env) -> None:
         self.env = env
         self.beat: subprocess.Popen[bytes] | None = None
+        self.replaced: set[int] = set()
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
 
@@ -192,6 +193,15 @@ class Workers:
             time.sleep(0.2)
         raise AssertionError("workers did not become ready:\n"
                              + "\n".join(log.read_text()[-2000:] for _, log in started))
+
+    def replace_exited(self, concurrency: int = 2) -> int:
+        """Start a new worker for each one that exited, as a process supervisor would
+        (docker compose's `restart: unless-stopped`); returns how many."""
+        exited = [p for p in self.procs if p.poll() is not None and p.pid not in self.replaced]
+        self.replaced.update(p.pid for p in exited)
+        if exited:
+            self.start(count=len(exited), concurrency=concurrency)
+        return len(exited)
 
     def kill_pool_processes(self, index: int = 0) -> list[int]:
         """SIGKILL the pool processes of one worker (the tasks they were running)."""
