@@ -46,6 +46,9 @@ class BenchResult:
     batch_size: int
     worker_peak_rss_mb: float
     pdfunite_s: float | None
+    celery_merge_s: float  # of celery_s: the chord body's merge, serial
+    worker_cpu_s: float  # CPU the worker processes used during the billing run
+    prelinked: int  # invoices the body took from the header's pre-linked fragments
 
     def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
@@ -114,6 +117,18 @@ def _worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
     return pids
 
 
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (Linux; 0 elsewhere)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -175,11 +190,14 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
             proc = _start_workers(env, workers, root)
             try:
                 say("billing run through Celery")
+                pids = _worker_pids(proc)
+                cpu_before = _cpu_s(pids)
                 started = time.perf_counter()
                 body_id = dispatch(run_id, ids, workers, settings)
                 dispatch_s = time.perf_counter() - started
                 merge_result = app.AsyncResult(body_id).get(timeout=24 * 3600, interval=0.2, propagate=True)
                 celery_s = time.perf_counter() - started
+                worker_cpu_s = _cpu_s(pids) - cpu_before
                 worker_peak = max(peak_rss_mb(pid) for pid in _worker_pids(proc))
             finally:
                 _stop(proc)
@@ -195,18 +213,22 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
             seller = seller_from(settings)
             parts: list[Part] = []
             started = time.perf_counter()
-            for start in range(0, len(ids), 500):
+            for start in range(0, len(ids), size):  # the header's batches, written the header's way
+                staged = steps.StagedFiles()
                 with session_scope() as session:
                     invoices = session.scalars(
                         select(Invoice)
-                        .where(Invoice.id.in_(ids[start : start + 500]))
+                        .where(Invoice.id.in_(ids[start : start + size]))
                         .options(selectinload(Invoice.lines), joinedload(Invoice.subscriber))
                         .order_by(Invoice.seq)
                     ).all()
                     for invoice in invoices:
                         path = baseline_dir / f"{invoice.number}.pdf"
-                        steps.write_file_atomically(path, render_invoice(document_for(invoice, seller)))
-                        parts.append(Part(path, f"{invoice.number} — {invoice.subscriber.name}", invoice.number))
+                        staged.write(invoice.id, path, render_invoice(document_for(invoice, seller)))
+                        title = f"{invoice.number} — {invoice.subscriber.name}"
+                        parts.append(Part(path, title, invoice.number))
+                if staged.commit():
+                    raise InvoicingError(f"bench: cannot write the baseline's invoices in {baseline_dir}")
             baseline_render_s = time.perf_counter() - started
             started = time.perf_counter()
             merge_pdfs(parts, baseline_dir / "merged.pdf")
@@ -237,6 +259,9 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
         batch_size=size,
         worker_peak_rss_mb=round(worker_peak, 1),
         pdfunite_s=None if pdfunite_s is None else round(pdfunite_s, 3),
+        celery_merge_s=round(float(merge_result.get("merge_s", 0.0)), 3),
+        worker_cpu_s=round(worker_cpu_s, 3),
+        prelinked=int(merge_result.get("prelinked", 0)),
     )
 
 

@@ -560,6 +560,8 @@ def bench(subscribers: int, workers: int, as_json: bool) -> None:
         ("baseline (render + merge loop, 1 process)", f"{result.baseline_s:.2f} s"),
         ("  of which merge", f"{result.baseline_merge_s:.2f} s"),
         ("billing run through Celery", f"{result.celery_s:.2f} s"),
+        ("  of which the body's merge", f"{result.celery_merge_s:.2f} s"),
+        ("  invoices pre-linked by the header", f"{result.prelinked:,}"),
         ("ratio billing run / baseline", f"{result.ratio:.2f}"),
         ("invoices per second", f"{result.invoices_per_s:,.1f}"),
         ("dispatch the chord", f"{result.dispatch_s:.2f} s"),

@@ -7,13 +7,20 @@ run) gives the same files and the same rows.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import logging
+import os
 import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -22,7 +29,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from invoicing.billing import count_by_status, document_for, seller_from
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
-from invoicing.merge import MergeError, Part, atomic_file, merge_pdfs
+from invoicing.merge import MergeError, Part, atomic_file, merge_pdfs, sync_directory, write_fragments
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.render import render_invoice
 
@@ -64,6 +71,11 @@ def merged_path(settings: Settings, period: str, run_id: int) -> Path:
     return run_dir(settings, period) / f"billing-run-{run_id}.pdf"
 
 
+def fragments_dir(settings: Settings, period: str) -> Path:
+    """Pre-linked invoices (merge.write_fragments), one file per rendered batch."""
+    return run_dir(settings, period) / ".prelinked"
+
+
 @dataclass(frozen=True)
 class Outcome:
     invoice_id: int
@@ -74,20 +86,111 @@ class Outcome:
         return {"id": self.invoice_id, "status": self.status, "error": self.error}
 
 
-def write_file_atomically(path: Path, data: bytes) -> None:
+def write_file_atomically(path: Path, data: bytes, sync_dir: bool = True) -> None:
     """Readers see all of the file or none of it (see merge.atomic_file)."""
-    with atomic_file(path) as handle:
+    with atomic_file(path, sync_dir=sync_dir) as handle:
         handle.write(data)
 
 
-def _already_rendered(invoice: Invoice) -> bool:
-    if invoice.status != InvoiceStatus.RENDERED or not invoice.pdf_path or not invoice.sha256:
+def _syncfs(directory: Path) -> bool:
+    """Flush the whole file system holding `directory` in one call; False where unsupported."""
+    if _SYNCFS is None:
         return False
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return _SYNCFS(fd) == 0
+    finally:
+        os.close(fd)
+
+
+try:  # Linux syncfs(2); the os module has only fsync and a system-wide sync
+    _SYNCFS: Callable[[int], int] | None = ctypes.CDLL(None, use_errno=True).syncfs
+except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
+    _SYNCFS = None
+
+
+class StagedFiles:
+    """A batch's files: written to temp files, made durable together, then renamed into place.
+
+    The same guarantee as one `atomic_file` per file (a reader or a crash never leaves part
+    of a file under its name) for one syncfs per batch instead of one fsync per file, which
+    on this project's machine was about a fifth of the time a header task spent per invoice.
+    Where syncfs is missing or reports an error, each file is fsynced, so an error names its file.
+    """
+
+    def __init__(self) -> None:
+        self._staged: dict[Any, tuple[Path, Path]] = {}
+
+    def write(self, key: Any, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._staged[key] = (tmp, path)
+
+    def commit(self) -> dict[Any, OSError]:
+        """Make every staged file durable and rename it into place; the files that failed."""
+        failed: dict[Any, OSError] = {}
+        folders = {path.parent for _, path in self._staged.values()}
+        if not all(_syncfs(folder) for folder in folders):
+            for key, (tmp, _) in self._staged.items():
+                try:
+                    with open(tmp, "rb") as handle:
+                        os.fsync(handle.fileno())
+                except OSError as exc:
+                    failed[key] = exc
+        for key, (tmp, path) in self._staged.items():
+            if key not in failed:
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    failed[key] = exc
+        for folder in folders:
+            sync_directory(folder)
+        self.discard()
+        return failed
+
+    def discard(self) -> None:
+        for tmp, _ in self._staged.values():
+            tmp.unlink(missing_ok=True)
+        self._staged.clear()
+
+
+def _rendered_file(invoice: Invoice) -> bytes | None:
+    """The invoice's file if an earlier attempt rendered it and it is intact."""
+    if invoice.status != InvoiceStatus.RENDERED or not invoice.pdf_path or not invoice.sha256:
+        return None
     try:
         data = Path(invoice.pdf_path).read_bytes()
     except OSError:
-        return False
-    return hashlib.sha256(data).hexdigest() == invoice.sha256
+        return None
+    return data if hashlib.sha256(data).hexdigest() == invoice.sha256 else None
+
+
+def prelink(pdfs: list[bytes], shas: list[str], settings: Settings, period: str) -> None:
+    """Pre-link a batch's invoices for the run's merge, here in parallel rather than in the body.
+
+    Only an optimisation: the merge uses an entry only for a file whose recorded sha256
+    it matches, and parses the file itself otherwise. So a failure here is logged, not
+    raised. The name comes from the contents, so a redelivered batch rewrites the same file.
+    """
+    name = hashlib.sha256("".join(shas).encode()).hexdigest()[:32]
+    path = fragments_dir(settings, period) / f"{name}.frag"
+    if path.is_file():
+        return
+    try:
+        write_fragments(pdfs, path)
+    except (MergeError, OSError) as exc:
+        log.warning("could not pre-link %d invoice(s); the merge will parse them: %s", len(pdfs),
+                    describe_failure(exc))
 
 
 _PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
@@ -138,48 +241,69 @@ def render_invoices(invoice_ids: list[int], settings: Settings | None = None) ->
     """
     settings = settings or get_settings()
     seller = seller_from(settings)
-    outcomes: list[Outcome] = []
-    with session_scope() as session:
-        invoices = {
-            inv.id: inv
-            for inv in session.scalars(
-                select(Invoice)
-                .where(Invoice.id.in_(invoice_ids))
-                .options(selectinload(Invoice.lines), joinedload(Invoice.subscriber))
-            )
-        }
-        now = datetime.now(UTC)
-        for invoice_id in invoice_ids:
-            invoice = invoices.get(invoice_id)
-            if invoice is None:
-                outcomes.append(Outcome(invoice_id, "missing", "no such invoice"))
-                continue
-            if _already_rendered(invoice):
-                outcomes.append(Outcome(invoice_id, "rendered"))
-                continue
-            invoice.attempts += 1
-            try:
-                pdf = render_invoice(document_for(invoice, seller))
-                path = invoice_path(settings, invoice.period, invoice.number)
-                write_file_atomically(path, pdf)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                reason = describe_failure(exc)
-                log.warning("invoice %s failed: %s", invoice.number, reason)
-                invoice.status = InvoiceStatus.FAILED
-                invoice.error = reason
+    outcomes: dict[int, Outcome] = {}
+    staged = StagedFiles()
+    try:
+        with session_scope() as session:
+            invoices = {
+                inv.id: inv
+                for inv in session.scalars(
+                    select(Invoice)
+                    .where(Invoice.id.in_(invoice_ids))
+                    .options(selectinload(Invoice.lines), joinedload(Invoice.subscriber))
+                )
+            }
+            now = datetime.now(UTC)
+            pdfs: dict[int, bytes] = {}  # the batch's rendered files, for pre-linking
+            for invoice_id in invoice_ids:
+                invoice = invoices.get(invoice_id)
+                if invoice is None:
+                    outcomes[invoice_id] = Outcome(invoice_id, "missing", "no such invoice")
+                    continue
+                earlier = _rendered_file(invoice)
+                if earlier is not None:
+                    pdfs[invoice_id] = earlier
+                    outcomes[invoice_id] = Outcome(invoice_id, "rendered")
+                    continue
+                invoice.attempts += 1
+                try:
+                    pdf = render_invoice(document_for(invoice, seller))
+                    path = invoice_path(settings, invoice.period, invoice.number)
+                    staged.write(invoice_id, path, pdf)
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise
+                    outcomes[invoice_id] = _failed(invoice, exc, now)
+                    continue
+                invoice.status = InvoiceStatus.RENDERED
+                invoice.pdf_path = str(path)
+                invoice.sha256 = hashlib.sha256(pdf).hexdigest()
+                invoice.pages = _page_count(pdf)
+                invoice.error = None
                 invoice.rendered_at = now
-                outcomes.append(Outcome(invoice_id, "failed", reason))
-                continue
-            invoice.status = InvoiceStatus.RENDERED
-            invoice.pdf_path = str(path)
-            invoice.sha256 = hashlib.sha256(pdf).hexdigest()
-            invoice.pages = _page_count(pdf)
-            invoice.error = None
-            invoice.rendered_at = now
-            outcomes.append(Outcome(invoice_id, "rendered"))
-    return outcomes
+                outcomes[invoice_id] = Outcome(invoice_id, "rendered")
+                pdfs[invoice_id] = pdf
+            # The files are in place and durable before the rows saying so commit.
+            for invoice_id, exc in staged.commit().items():
+                outcomes[invoice_id] = _failed(invoices[invoice_id], exc, now)
+                del pdfs[invoice_id]
+            by_period: dict[str, list[int]] = {}
+            for invoice_id in pdfs:
+                by_period.setdefault(invoices[invoice_id].period, []).append(invoice_id)
+            for period, ids in by_period.items():
+                prelink([pdfs[i] for i in ids], [str(invoices[i].sha256) for i in ids], settings, period)
+    finally:
+        staged.discard()
+    return list(outcomes.values())
+
+
+def _failed(invoice: Invoice, exc: BaseException, now: datetime) -> Outcome:
+    reason = describe_failure(exc)
+    log.warning("invoice %s failed: %s", invoice.number, reason)
+    invoice.status = InvoiceStatus.FAILED
+    invoice.error = reason
+    invoice.rendered_at = now
+    return Outcome(invoice.id, "failed", reason)
 
 
 def record_batch_failure(invoice_ids: list[int], reason: str) -> None:
@@ -208,6 +332,8 @@ class RunResult:
     output: str | None
     sha256: str | None
     peak_rss_mb: float = 0.0  # of the merging process, for `invoicing bench`
+    merge_s: float = 0.0  # the merge itself, for `invoicing bench`
+    prelinked: int = 0  # invoices taken from the header's pre-linked fragments
 
 
 def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
@@ -226,23 +352,26 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
         run.status = RunStatus.MERGING
         period = run.period
         rows = session.execute(
-            select(Invoice.number, Invoice.pdf_path, Subscriber.name)
+            select(Invoice.number, Invoice.pdf_path, Invoice.sha256, Subscriber.name)
             .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
             .where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED)
             .order_by(Invoice.seq)
         ).all()
-    parts = [Part(Path(path), f"{number} — {name}", number) for number, path, name in rows]
+    parts = [Part(Path(path), f"{number} — {name}", number, sha) for number, path, sha, name in rows]
     output = merged_path(settings, period, run_id)
+    prelinked = fragments_dir(settings, period)
     reset_peak_rss()
     merged = None
     error = None
+    started = time.perf_counter()
     if parts:
         try:
-            merged = merge_pdfs(parts, output)
+            merged = merge_pdfs(parts, output, sorted(prelinked.glob("*.frag")))
         except MergeError as exc:
             error = str(exc)
         except OSError as exc:  # the output folder is full, gone or not writable
             error = f"cannot write {output}: {exc.strerror or exc}"
+    merge_s = time.perf_counter() - started
     failed = counts[InvoiceStatus.FAILED]
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
@@ -264,10 +393,16 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
         else:
             run.status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
             run.error = None
-        return _result(run, peak_rss_mb())
+        result = _result(run, peak_rss_mb(), merge_s, merged.prelinked if merged else 0)
+    if result.status == RunStatus.COMPLETED.value:
+        # Nothing is left to retry: the fragments have served their purpose.
+        shutil.rmtree(prelinked, ignore_errors=True)
+    return result
 
 
-def _result(run: BillingRun, peak_rss: float = 0.0) -> RunResult:
+def _result(
+    run: BillingRun, peak_rss: float = 0.0, merge_s: float = 0.0, prelinked: int = 0
+) -> RunResult:
     return RunResult(
         run_id=run.id,
         status=run.status.value,
@@ -277,4 +412,6 @@ def _result(run: BillingRun, peak_rss: float = 0.0) -> RunResult:
         output=run.output_path,
         sha256=run.sha256,
         peak_rss_mb=round(peak_rss, 1),
+        merge_s=round(merge_s, 3),
+        prelinked=prelinked,
     )

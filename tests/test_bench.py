@@ -19,6 +19,9 @@ def test_bench_reports_both_paths(redis_env: Env) -> None:
     assert abs(result["ratio"] - result["celery_s"] / result["baseline_s"]) < 0.01
     assert 500 < result["bytes_per_invoice"] < 20_000
     assert 0 < result["merge_peak_rss_mb"] < 512
+    # The header pre-linked every invoice, so the body parsed none of them.
+    assert result["prelinked"] == 40
+    assert 0 < result["celery_merge_s"] < result["celery_s"]
 
 
 def test_bench_without_redis_says_so(env: Env) -> None:

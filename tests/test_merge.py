@@ -345,15 +345,30 @@ def test_nothing_to_merge(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- memory
 
-_PEAK_RSS = """
-import json, resource, sys
+# The child's own peak RSS, in KiB. Not ru_maxrss: after fork and exec it still counts
+# the parent's peak (pytest's, with the rendered samples), which would hide the child's.
+_PEAK_KB = """
+def peak_kb():
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+
+_PEAK_RSS = (
+    _PEAK_KB
+    + """
+import json, sys
 from pathlib import Path
 from invoicing.merge import Part, merge_pdfs
 files, count, out = json.loads(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 parts = [Part(Path(files[i % len(files)]), f"INV {i} — ü", f"INV-{i}") for i in range(count)]
 merged = merge_pdfs(parts, out)
-print(json.dumps([merged.pages, merged.size, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))
+print(json.dumps([merged.pages, merged.size, peak_kb()]))
 """
+)
 
 
 def test_memory_does_not_grow_with_invoice_count(samples, tmp_path: Path) -> None:
@@ -428,3 +443,275 @@ def test_inherited_resources_and_indirect_lengths(tmp_path: Path) -> None:
     fonts = [p["/Resources"]["/Font"].raw_get("/F1") for p in reader.pages]
     assert fonts[0] == fonts[1]
     check_with_poppler_pages_only(merged.path, 2)
+
+
+# ------------------------------------------------------------------- fragments
+
+
+def with_sha(part: Part) -> Part:
+    return Part(part.path, part.title, part.label, file_sha256(part.path)[0])
+
+
+def write_batches(parts: list[Part], folder: Path, size: int) -> list[Path]:
+    """Fragment files as the render workers write them: one per batch of `size` parts."""
+    paths = []
+    for start in range(0, len(parts), size):
+        path = folder / f"batch-{start:04d}.frag"
+        batch = [p.path.read_bytes() for p in parts[start : start + size]]
+        assert merge.write_fragments(batch, path) == len(set(batch))
+        paths.append(path)
+    return paths
+
+
+def plain_merge(parts: list[Part], folder: Path) -> bytes:
+    merged = merge_pdfs([Part(p.path, p.title, p.label) for p in parts], folder / "plain" / "run.pdf")
+    assert merged.prelinked == 0
+    return merged.path.read_bytes()
+
+
+def test_fragments_give_the_same_bytes(samples, tmp_path: Path) -> None:
+    """Seeded, CJK and multi-page invoices: linked from fragments, from their files, or
+    some of each, the merged file is byte-for-byte the same."""
+    parts = [with_sha(s.part) for s in samples["mixed"]]
+    expected = plain_merge(parts, tmp_path)
+    frags = write_batches(parts, tmp_path / "frags", 7)
+
+    merged = merge_pdfs(parts, tmp_path / "all" / "run.pdf", frags)
+    assert merged.prelinked == len(parts)
+    assert merged.path.read_bytes() == expected
+    assert (merged.sha256, merged.size) == file_sha256(merged.path)
+
+    # Every third part without a recorded sha256 is parsed; so are the parts whose
+    # batch has no fragment file (the 3rd and 5th).
+    mixed = [Part(p.path, p.title, p.label) if i % 3 == 0 else p for i, p in enumerate(parts)]
+    some = frags[:2] + frags[3:4] + frags[5:]
+    merged = merge_pdfs(mixed, tmp_path / "mixed" / "run.pdf", some)
+    in_some = {i for i in range(len(parts)) if i // 7 in (0, 1, 3) or i // 7 >= 5}
+    assert merged.prelinked == len([i for i in in_some if i % 3]) < len(parts)
+    assert merged.path.read_bytes() == expected
+
+    # The order of the fragment files does not matter, nor a part repeated.
+    again = parts + parts[:3]
+    merged = merge_pdfs(again, tmp_path / "rev" / "run.pdf", frags[::-1])
+    assert merged.prelinked == len(again)
+    assert merged.path.read_bytes() == plain_merge(again, tmp_path / "again")
+
+
+def test_fragments_of_odd_object_graphs(samples, tmp_path: Path) -> None:
+    """Reference cycles, inherited resources and indirect /Length through fragments."""
+    cyclic_pdf(tmp_path / "c1.pdf", "First cyclic")
+    cyclic_pdf(tmp_path / "c2.pdf", "Second cyclic")
+    content = b"BT /F1 16 Tf 20 100 Td (Hand page) Tj ET"
+    handwritten_pdf(
+        tmp_path / "h.pdf",
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [ 3 0 R ] /Count 1 /MediaBox [ 0 0 300 200 ]"
+            b" /Resources << /Font << /F1 4 0 R >> >> >>",
+            b"<< /Type /Page /Parent 2 0 R /Contents 5 0 R >>",
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            b"<< /Length 6 0 R >>\nstream\n" + content + b"\nendstream",
+            b"%d" % len(content),
+        ],
+    )
+    parts = [
+        with_sha(Part(tmp_path / "c1.pdf", "c1", "C1")),
+        with_sha(samples["seeded"][0].part),
+        with_sha(Part(tmp_path / "h.pdf", "h", "H")),
+        with_sha(Part(tmp_path / "c2.pdf", "c2", "C2")),
+    ]
+    expected = plain_merge(parts, tmp_path)
+    merged = merge_pdfs(parts, tmp_path / "f" / "run.pdf", write_batches(parts, tmp_path, 4))
+    assert merged.prelinked == 4
+    assert merged.path.read_bytes() == expected
+    reader = PdfReader(merged.path)
+    assert [reader.pages[i].extract_text().strip() for i in (0, 2, 3)] == [
+        "First cyclic",
+        "Hand page",
+        "Second cyclic",
+    ]
+
+
+def test_fragment_file_stores_shared_objects_once(samples, tmp_path: Path) -> None:
+    seeded = [s.part.path.read_bytes() for s in samples["seeded"][:20]]
+    path = tmp_path / "batch.frag"
+    assert merge.write_fragments(seeded + seeded[:5], path) == 20  # keyed by content
+    # One copy of the fonts (~130 KB, as in one invoice), then a page and its content.
+    assert path.stat().st_size <= len(seeded[0]) + 20 * 3072
+    data = path.read_bytes()
+    assert merge.write_fragments(seeded + seeded[:5], tmp_path / "again.frag") == 20
+    assert (tmp_path / "again.frag").read_bytes() == data  # deterministic
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.frag", "batch.frag"]  # no temp files
+    assert merge.write_fragments([], tmp_path / "empty.frag") == 0
+
+
+def entry_span(path: Path, pdf: Path) -> tuple[int, int]:
+    """(start, length) in the fragment file of the entry for the PDF `pdf`."""
+    data = path.read_bytes()
+    header = merge._header(data)
+    assert header is not None
+    entries, _, blob = header
+    offset, length, _ = entries[hashlib.sha256(pdf.read_bytes()).digest()]
+    return blob + offset, length
+
+
+def largest_shared_record(path: Path) -> tuple[int, int]:
+    header = merge._header(path.read_bytes())
+    assert header is not None
+    _, shared, blob = header
+    _, offset, length = max(shared, key=lambda record: record[2])
+    return blob + offset, length
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "truncated",
+        "entry byte",
+        "shared byte",
+        "header byte",
+        "magic",
+        "old version",
+        "garbage",
+        "empty",
+        "missing",
+    ],
+)
+def test_damaged_fragment_files_are_skipped(samples, tmp_path: Path, damage: str) -> None:
+    """A damaged file, or entry, is skipped: those parts are parsed from their files,
+    with the same output and no error."""
+    parts = [with_sha(s.part) for s in samples["mixed"][18:30]]  # seeded, multi-page, CJK
+    expected = plain_merge(parts, tmp_path)
+    good, bad = write_batches(parts, tmp_path / "frags", 6)
+    data = bytearray(bad.read_bytes())
+    if damage == "truncated":
+        del data[len(data) // 2 :]
+    elif damage == "entry byte":
+        start, length = entry_span(bad, parts[8].path)
+        data[start + length // 2] ^= 0x01
+    elif damage == "shared byte":  # a font program, which every entry of the file needs
+        start, length = largest_shared_record(bad)
+        data[start + length - 100] ^= 0x80
+    elif damage == "header byte":
+        data[len(merge._MAGIC) + 20] ^= 0x01
+    elif damage == "magic":
+        data[1:10] = b"INVOICING"
+    elif damage == "garbage":
+        data = bytearray(b"hello, not a fragment file\n" * 100)
+    elif damage == "empty":
+        data = bytearray()
+    elif damage == "old version":  # a sound header of another version
+        count = len(merge._MAGIC) + 4
+        data[len(merge._MAGIC) : count] = (merge._VERSION - 1).to_bytes(4, "little")
+        size = merge._PREFIX + int.from_bytes(data[count : count + 4], "little") * merge._ENTRY_INDEX.size
+        size += int.from_bytes(data[count + 4 : count + 8], "little") * merge._SHARED_INDEX.size
+        data[size : size + 32] = hashlib.sha256(data[:size]).digest()
+    if damage == "missing":
+        bad.unlink()
+    else:
+        bad.write_bytes(bytes(data))
+
+    merged = merge_pdfs(parts, tmp_path / "run.pdf", [good, bad])
+    assert merged.path.read_bytes() == expected
+    from_bad = merged.prelinked - 6
+    assert 0 <= from_bad < 6
+    if damage == "entry byte":
+        assert from_bad == 5  # only the damaged entry was skipped
+    elif damage != "truncated":
+        assert from_bad == 0
+
+
+def test_fragment_entries_are_trusted_by_recorded_sha256_only(samples, tmp_path: Path) -> None:
+    """An entry stands in for a part only if the part's recorded sha256 is its key."""
+    first, second = samples["seeded"][0], samples["seeded"][1]
+    frags = write_batches([first.part], tmp_path / "frags", 1)
+    path = tmp_path / "in" / "INV.pdf"
+    path.parent.mkdir()
+    path.write_bytes(second.part.path.read_bytes())  # the file now holds another invoice
+    recorded = file_sha256(first.part.path)[0]
+
+    def text(sha: str | None) -> tuple[str, int]:
+        merged = merge_pdfs([Part(path, "t", "T", sha)], tmp_path / "run.pdf", frags)
+        return PdfReader(merged.path).pages[0].extract_text(), merged.prelinked
+
+    page, prelinked = text(None)
+    assert second.number in page and prelinked == 0
+    page, prelinked = text(file_sha256(path)[0])
+    assert second.number in page and prelinked == 0
+    page, prelinked = text(recorded.upper())
+    assert first.number in page and prelinked == 1
+    page, prelinked = text("not hex")
+    assert second.number in page and prelinked == 0
+
+    # The same entry in two files (a redelivered batch) is fine.
+    twice = frags + write_batches([first.part], tmp_path / "again", 1)
+    merged = merge_pdfs([with_sha(first.part)] * 2, tmp_path / "twice.pdf", twice)
+    assert merged.prelinked == 2
+
+
+def test_write_fragments_bad_pdf(samples, tmp_path: Path) -> None:
+    good = samples["seeded"][0].part.path.read_bytes()
+    output = tmp_path / "batch.frag"
+    output.write_bytes(b"previous")
+    for bad in (good[: len(good) // 2], b"", b"hello, not a PDF\n"):
+        with pytest.raises(MergeError) as info:
+            merge.write_fragments([good, bad], output)
+        message = str(info.value)
+        assert "PDF 2 of 2" in message and hashlib.sha256(bad).hexdigest()[:16] in message
+        assert "\n" not in message
+        assert output.read_bytes() == b"previous"
+        assert [p.name for p in tmp_path.iterdir()] == ["batch.frag"]
+
+
+def test_atomic_file_without_directory_sync(tmp_path: Path) -> None:
+    for i in range(3):
+        with merge.atomic_file(tmp_path / f"f{i}", sync_dir=False) as handle:
+            handle.write(b"x")
+    merge.sync_directory(tmp_path)
+    merge.sync_directory(tmp_path / "gone")  # best effort
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f0", "f1", "f2"]
+
+
+_LINK_PEAK_RSS = (
+    _PEAK_KB
+    + """
+import json, sys
+from pathlib import Path
+from invoicing.merge import Part, merge_pdfs
+setup, count, out = json.loads(Path(sys.argv[1]).read_text()), int(sys.argv[2]), Path(sys.argv[3])
+keys, frags = setup["keys"], [Path(f) for f in setup["frags"]]
+# No files: every part must come from a fragment entry.
+parts = [Part(Path(f"/nonexistent/{i}.pdf"), f"INV {i} — ü", f"INV-{i}", keys[i]) for i in range(count)]
+merged = merge_pdfs(parts, out, frags)
+print(json.dumps([merged.pages, merged.prelinked, peak_kb()]))
+"""
+)
+
+
+def test_linking_fragments_in_flat_memory(samples, tmp_path: Path) -> None:
+    """2,000 distinct entries in 40 files link in the memory that 200 take."""
+    base = [s.part.path.read_bytes() for s in samples["mixed"][:12]]
+    # Distinct files (so distinct keys) with the same objects: a comment after %%EOF.
+    pdfs = [base[i % len(base)] + b"%% %d\n" % i for i in range(2000)]
+    frags = []
+    for start in range(0, len(pdfs), 50):
+        frags.append(str(tmp_path / f"b{start}.frag"))
+        merge.write_fragments(pdfs[start : start + 50], Path(frags[-1]))
+    setup = tmp_path / "setup.json"
+    setup.write_text(json.dumps({"keys": [hashlib.sha256(pdf).hexdigest() for pdf in pdfs], "frags": frags}))
+
+    def peak_kb(count: int) -> int:
+        proc = subprocess.run(
+            [sys.executable, "-c", _LINK_PEAK_RSS, str(setup), str(count), str(tmp_path / "m.pdf")],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+            timeout=120,
+        )
+        pages, prelinked, peak = json.loads(proc.stdout)
+        assert prelinked == count and pages >= count
+        return peak
+
+    small, large = peak_kb(200), peak_kb(2000)
+    assert large - small < 10 * 1024, (small, large)

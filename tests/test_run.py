@@ -14,6 +14,7 @@ from pypdf import PdfReader
 from sqlalchemy import select, text, update
 
 from invoicing.db import session_scope
+from invoicing.merge import Part, merge_pdfs
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
 from tests.conftest import BIN, FIXTURES, Env, TcpProxy, Workers, pdf_outline, seed_fixtures
 
@@ -81,6 +82,24 @@ def assert_run_consistent(summary: dict, expected_invoices: int, failed: int = 0
         assert invoice.number in reader.pages[page].extract_text()
         assert reader.page_labels[page] == f"{invoice.number} p.1"
         page += invoice.pages
+    # the header's pre-linked fragments are kept for `retry` until the run is complete
+    fragments = merged.parent / ".prelinked"
+    if summary["status"] == "completed":
+        assert not fragments.exists()
+    elif rendered:
+        assert any(fragments.glob("*.frag"))
+
+
+def assert_same_as_parsing_every_file(summary: dict, tmp_path: Path) -> None:
+    """The body linked fragments; parsing every invoice file instead gives the same bytes."""
+    names = names_by_subscriber()
+    parts = [
+        Part(Path(i.pdf_path), f"{i.number} — {names[i.subscriber_id]}", i.number)
+        for i in invoices_of(summary["run_id"])
+        if i.status == InvoiceStatus.RENDERED
+    ]
+    merged = merge_pdfs(parts, tmp_path / Path(summary["output"]).name)
+    assert merged.prelinked == 0 and merged.sha256 == summary["sha256"]
 
 
 # --- embedded (no server) ------------------------------------------------------------------
@@ -134,7 +153,7 @@ def test_second_run_of_a_period_bills_nobody_twice(env: Env) -> None:
         assert session.scalar(select(text("count(*)")).select_from(BillingRun)) == 1
 
 
-def test_a_bad_subscriber_never_sinks_the_run_and_retry_completes_it(env: Env) -> None:
+def test_a_bad_subscriber_never_sinks_the_run_and_retry_completes_it(env: Env, tmp_path: Path) -> None:
     # given a subscriber whose data makes its invoice fail (a locale nobody knows)
     seed_fixtures(env)
     with session_scope() as session:
@@ -144,6 +163,7 @@ def test_a_bad_subscriber_never_sinks_the_run_and_retry_completes_it(env: Env) -
     # then the run completes with errors, and the merged file holds all the others
     assert summary["status"] == "completed_with_errors" and summary["failed"] == 1
     assert_run_consistent(summary, 19, failed=1)
+    assert_same_as_parsing_every_file(summary, tmp_path / "first")
     status = json.loads(env.cli("status", str(summary["run_id"]), "--json").stdout)
     assert [f["account"] for f in status["failures"]] == ["A-0003"]
     assert "unknown locale 'xx_XX'" in status["failures"][0]["error"]
@@ -158,6 +178,7 @@ def test_a_bad_subscriber_never_sinks_the_run_and_retry_completes_it(env: Env) -
     fixed = json.loads(proc.stdout)
     assert fixed["status"] == "completed" and fixed["failed"] == 0 and fixed["run_id"] == summary["run_id"]
     assert_run_consistent(fixed, 19)
+    assert_same_as_parsing_every_file(fixed, tmp_path / "fixed")
 
 
 def test_run_usage_errors(env: Env) -> None:
