@@ -48,6 +48,7 @@ class BenchResult:
     pdfunite_s: float | None
     celery_merge_s: float  # of celery_s: the chord body's merge, serial
     worker_cpu_s: float  # CPU the worker processes used during the billing run
+    bench_peak_rss_mb: float  # this command: the baseline's loop and merge
     prelinked: int  # invoices the body took from the header's pre-linked fragments
 
     def as_dict(self) -> dict[str, float | int | None]:
@@ -261,6 +262,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
         pdfunite_s=None if pdfunite_s is None else round(pdfunite_s, 3),
         celery_merge_s=round(float(merge_result.get("merge_s", 0.0)), 3),
         worker_cpu_s=round(worker_cpu_s, 3),
+        bench_peak_rss_mb=round(peak_rss_mb(), 1),
         prelinked=int(merge_result.get("prelinked", 0)),
     )
 

@@ -570,6 +570,8 @@ def bench(subscribers: int, workers: int, as_json: bool) -> None:
         ("merged file, bytes per invoice", f"{result.bytes_per_invoice:,.0f}"),
         ("merge step peak RSS", f"{result.merge_peak_rss_mb:.0f} MB"),
         ("worker processes peak RSS", f"{result.worker_peak_rss_mb:.0f} MB"),
+        ("this command's peak RSS (baseline)", f"{result.bench_peak_rss_mb:.0f} MB"),
+        ("worker CPU during the billing run", f"{result.worker_cpu_s:.1f} s"),
         ("pdfunite on the same files", "-" if result.pdfunite_s is None else f"{result.pdfunite_s:.2f} s"),
     ]
     for name, value in rows:

@@ -206,12 +206,8 @@ def file_sha256(path: Path) -> tuple[str, int]:
 
 
 @contextmanager
-def atomic_file(output: Path, sync_dir: bool = True) -> Iterator[BinaryIO]:
-    """A temp file next to `output`, fsynced and renamed over it on success, removed on error.
-
-    sync_dir=False leaves the directory fsync, which makes the rename durable, to the
-    caller (one `sync_directory` after writing many files in one folder).
-    """
+def atomic_file(output: Path) -> Iterator[BinaryIO]:
+    """A temp file next to `output`, fsynced and renamed over it on success, removed on error."""
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     tmp = Path(tmp_name)
@@ -224,8 +220,7 @@ def atomic_file(output: Path, sync_dir: bool = True) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if sync_dir:
-        sync_directory(output.parent)
+    sync_directory(output.parent)  # makes the rename itself durable
 
 
 def sync_directory(path: Path) -> None:

@@ -663,15 +663,6 @@ def test_write_fragments_bad_pdf(samples, tmp_path: Path) -> None:
         assert [p.name for p in tmp_path.iterdir()] == ["batch.frag"]
 
 
-def test_atomic_file_without_directory_sync(tmp_path: Path) -> None:
-    for i in range(3):
-        with merge.atomic_file(tmp_path / f"f{i}", sync_dir=False) as handle:
-            handle.write(b"x")
-    merge.sync_directory(tmp_path)
-    merge.sync_directory(tmp_path / "gone")  # best effort
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f0", "f1", "f2"]
-
-
 _LINK_PEAK_RSS = (
     _PEAK_KB
     + """
