@@ -233,7 +233,7 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def render_invoices(invoice_ids: list[int], settings: Settings | None = None) -> list[Outcome]:
-    """Render a batch of invoices to their files and record each outcome.
+    """Render a batch of invoices to their files, pre-link them for the merge, record each outcome.
 
     Transient errors propagate (the caller retries the batch; what was rendered is
     skipped or rewritten identically). Permanent errors are recorded per invoice and
