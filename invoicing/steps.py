@@ -189,8 +189,10 @@ def prelink(pdfs: list[bytes], shas: list[str], settings: Settings, period: str)
     try:
         write_fragments(pdfs, path)
     except (MergeError, OSError) as exc:
-        log.warning("could not pre-link %d invoice(s); the merge will parse them: %s", len(pdfs),
-                    describe_failure(exc))
+        reason = str(exc)
+        if isinstance(exc, OSError):
+            reason = f"cannot write {exc.filename or path}: {exc.strerror or exc}"
+        log.warning("could not pre-link %d invoice(s), the merge will parse them: %s", len(pdfs), reason)
 
 
 _PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![A-Za-z])")

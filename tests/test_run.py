@@ -181,6 +181,23 @@ def test_a_bad_subscriber_never_sinks_the_run_and_retry_completes_it(env: Env, t
     assert_same_as_parsing_every_file(fixed, tmp_path / "fixed")
 
 
+def test_run_completes_when_pre_linking_fails(env: Env, tmp_path: Path) -> None:
+    # given something in the way of the folder the header pre-links into
+    seed_fixtures(env)
+    blocker = Path(env.vars["INVOICING_OUTPUT_DIR"]) / "2026-10" / ".prelinked"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a folder")
+    # when
+    proc = env.cli("run", "--period", "2026-10", "--json")
+    # then pre-linking is only an optimisation: the body parses every invoice instead
+    assert proc.returncode == 0, proc.stderr
+    assert f"cannot write {blocker}: File exists" in proc.stderr and "Traceback" not in proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "completed" and summary["invoices"] == 19
+    assert_same_as_parsing_every_file(summary, tmp_path / "parsed")
+    assert blocker.read_text() == "not a folder"
+
+
 def test_run_usage_errors(env: Env) -> None:
     seed_fixtures(env)
     bad = env.cli("run", "--period", "2026-13")
