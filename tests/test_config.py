@@ -106,3 +106,18 @@ def test_every_setting_is_in_the_readme() -> None:
         variable = f"INVOICING_{name.upper()}"
         short = "_" + name.upper().removeprefix("SELLER_")
         assert variable in readme or (name.startswith("seller_") and short in readme), variable
+
+
+def test_every_test_the_readme_cites_exists() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    cited = set(re.findall(r"`(test_\w+)`", readme))
+    defined = {
+        name
+        for path in (root / "tests").glob("test_*.py")
+        for name in re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.M)
+    }
+    assert len(cited) > 10 and cited <= defined, sorted(cited - defined)
