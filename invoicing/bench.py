@@ -153,11 +153,11 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
     from sqlalchemy import select
     from sqlalchemy.orm import joinedload, selectinload
 
-    from invoicing import steps
     from invoicing.billing import create_run, document_for, seller_from
     from invoicing.celery import app
     from invoicing.config import get_settings
     from invoicing.db import init_db, session_scope
+    from invoicing.files import StagedFiles
     from invoicing.importer import import_data
     from invoicing.merge import Part, merge_pdfs
     from invoicing.models import BillingRun, Invoice
@@ -215,7 +215,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
             parts: list[Part] = []
             started = time.perf_counter()
             for start in range(0, len(ids), size):  # the header's batches, written the header's way
-                staged = steps.StagedFiles()
+                staged = StagedFiles()
                 with session_scope() as session:
                     invoices = session.scalars(
                         select(Invoice)

@@ -266,8 +266,8 @@ def render(account: str, period: str, output: Path, force: bool) -> None:
     """
     from invoicing.billing import draft_document
     from invoicing.db import session_scope
+    from invoicing.files import atomic_file
     from invoicing.render import RenderError, render_invoice
-    from invoicing.steps import write_file_atomically
     from invoicing.workflow import check_output
 
     settings = _ready()
@@ -278,7 +278,8 @@ def render(account: str, period: str, output: Path, force: bool) -> None:
         pdf = render_invoice(document)
     except RenderError as exc:
         fail(f"cannot render {account}: {exc}", EXIT_FAILED)
-    write_file_atomically(output, pdf)
+    with atomic_file(output) as handle:
+        handle.write(pdf)
     err.print(f"wrote {output} ({document.number}, {len(pdf):,} bytes)", markup=False)
 
 

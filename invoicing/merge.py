@@ -55,17 +55,14 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
-import os
 import re
 import struct
-import tempfile
 import threading
 import zlib
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -84,6 +81,7 @@ from pypdf.generic import (
 )
 
 from invoicing.errors import InvoicingError
+from invoicing.files import atomic_file
 
 
 class MergeError(InvoicingError):
@@ -112,7 +110,6 @@ _FANOUT = 256  # kids per /Pages tree node
 _CACHE_ENTRIES = 16384  # per digest map (~200 bytes an entry)
 _TEMPLATE_BYTES = 32 << 20  # serialized shared objects the pre-linker keeps for later parts
 _MAX_OFFSET = 9_999_999_999  # a classic xref entry has ten digits
-_WRITE_BUFFER = 1 << 20
 # Exceptions pypdf raises on damaged input besides its own.
 _READ_ERRORS = (
     PyPdfError, OSError, ValueError, KeyError, TypeError, AttributeError, IndexError,
@@ -193,48 +190,6 @@ def _thread_prelinker() -> _Prelinker:
 
 
 _THREAD = threading.local()
-
-
-def file_sha256(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
-
-
-@contextmanager
-def atomic_file(output: Path) -> Iterator[BinaryIO]:
-    """A temp file next to `output`, fsynced and renamed over it on success, removed on error."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, output)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    sync_directory(output.parent)  # makes the rename itself durable
-
-
-def sync_directory(path: Path) -> None:
-    """fsync a directory so that renames in it are durable (best effort)."""
-    try:
-        dir_fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -7,20 +7,15 @@ run) gives the same files and the same rows.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import hashlib
 import logging
-import os
 import re
 import shutil
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -29,7 +24,8 @@ from sqlalchemy.orm import joinedload, selectinload
 from invoicing.billing import count_by_status, document_for, seller_from
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
-from invoicing.merge import MergeError, Part, atomic_file, merge_pdfs, sync_directory, write_fragments
+from invoicing.files import StagedFiles
+from invoicing.merge import MergeError, Part, merge_pdfs, write_fragments
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.render import render_invoice
 
@@ -84,84 +80,6 @@ class Outcome:
 
     def as_dict(self) -> dict[str, object]:
         return {"id": self.invoice_id, "status": self.status, "error": self.error}
-
-
-def write_file_atomically(path: Path, data: bytes) -> None:
-    """Readers see all of the file or none of it (see merge.atomic_file)."""
-    with atomic_file(path) as handle:
-        handle.write(data)
-
-
-def _syncfs(directory: Path) -> bool:
-    """Flush the whole file system holding `directory` in one call; False where unsupported."""
-    if _SYNCFS is None:
-        return False
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        return _SYNCFS(fd) == 0
-    finally:
-        os.close(fd)
-
-
-try:  # Linux syncfs(2); the os module has only fsync and a system-wide sync
-    _SYNCFS: Callable[[int], int] | None = ctypes.CDLL(None, use_errno=True).syncfs
-except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
-    _SYNCFS = None
-
-
-class StagedFiles:
-    """A batch's files: written to temp files, made durable together, then renamed into place.
-
-    The same guarantee as one `atomic_file` per file (a reader or a crash never leaves part
-    of a file under its name) for one syncfs per batch instead of one fsync per file, which
-    on this project's machine was about a fifth of the time a header task spent per invoice.
-    Where syncfs is missing or reports an error, each file is fsynced, so an error names its file.
-    """
-
-    def __init__(self) -> None:
-        self._staged: dict[Any, tuple[Path, Path]] = {}
-
-    def write(self, key: Any, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        self._staged[key] = (tmp, path)
-
-    def commit(self) -> dict[Any, OSError]:
-        """Make every staged file durable and rename it into place; the files that failed."""
-        failed: dict[Any, OSError] = {}
-        folders = {path.parent for _, path in self._staged.values()}
-        if not all(_syncfs(folder) for folder in folders):
-            for key, (tmp, _) in self._staged.items():
-                try:
-                    with open(tmp, "rb") as handle:
-                        os.fsync(handle.fileno())
-                except OSError as exc:
-                    failed[key] = exc
-        for key, (tmp, path) in self._staged.items():
-            if key not in failed:
-                try:
-                    os.replace(tmp, path)
-                except OSError as exc:
-                    failed[key] = exc
-        for folder in folders:
-            sync_directory(folder)
-        self.discard()
-        return failed
-
-    def discard(self) -> None:
-        for tmp, _ in self._staged.values():
-            tmp.unlink(missing_ok=True)
-        self._staged.clear()
 
 
 def _rendered_file(invoice: Invoice) -> bytes | None:

@@ -242,7 +242,7 @@ def _needs_rendering(session: Any, run_id: int) -> list[int]:
 def _sha_matches(path: Path, expected: str | None) -> bool:
     if not expected or not path.is_file():
         return False
-    from invoicing.merge import file_sha256
+    from invoicing.files import file_sha256
 
     return file_sha256(path)[0] == expected
 

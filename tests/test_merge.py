@@ -26,7 +26,8 @@ from pypdf.generic import (
 
 from invoicing import merge
 from invoicing.documents import InvoiceDocument, InvoiceLine, Seller
-from invoicing.merge import MergeError, Part, file_sha256, merge_pdfs
+from invoicing.files import file_sha256
+from invoicing.merge import MergeError, Part, merge_pdfs
 from invoicing.render import render_invoice
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""steps.StagedFiles: a batch's invoice files appear whole or not at all, with one flush."""
+"""files.StagedFiles: a batch's invoice files appear whole or not at all, with one flush."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from invoicing import steps
-from invoicing.steps import StagedFiles
+from invoicing import files
+from invoicing.files import StagedFiles
 
 
 @pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
 def test_files_appear_only_on_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, syncfs: bool) -> None:
     if not syncfs:
-        monkeypatch.setattr(steps, "_SYNCFS", None)
+        monkeypatch.setattr(files, "_SYNCFS", None)
     staged = StagedFiles()
     for i in range(3):
         staged.write(i, tmp_path / "out" / f"INV-{i}.pdf", b"%PDF-" + bytes([65 + i]) * 1000)
