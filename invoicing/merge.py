@@ -142,18 +142,21 @@ def merge_pdfs(parts: Sequence[Part], output: Path, fragments: Sequence[Path] = 
     return Merged(output, linker.pages, digest, size, store.used)
 
 
-def write_fragments(pdfs: Sequence[bytes], output: Path) -> int:
+def write_fragments(pdfs: Sequence[bytes], output: Path, shas: Sequence[str] | None = None) -> int:
     """Pre-link each PDF into one fragment file, written atomically; returns its entry count.
 
-    Entries are keyed by the sha256 of the PDF's bytes (a repeated PDF is stored once).
-    A PDF that cannot be pre-linked raises MergeError and nothing is written.
+    Entries are keyed by the sha256 of the PDF's bytes (a repeated PDF is stored once);
+    a caller that has just hashed the PDFs passes the hex digests as `shas`. A PDF that
+    cannot be pre-linked raises MergeError and nothing is written.
     """
+    if shas is not None and len(shas) != len(pdfs):
+        raise ValueError("one sha256 per PDF")
     prelinker = _thread_prelinker()
     table: dict[bytes, int] = {}  # shared digest -> index in the file
     records: list[tuple[bytes, bytes]] = []  # (digest, encoded record), children first
     entries: dict[bytes, bytes] = {}
     for i, pdf in enumerate(pdfs):
-        key = hashlib.sha256(pdf).digest()
+        key = bytes.fromhex(shas[i]) if shas is not None else hashlib.sha256(pdf).digest()
         if key in entries:
             continue
         fragment = prelinker.fragment(pdf, f"PDF {i + 1} of {len(pdfs)} (sha256 {key.hex()[:16]})")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from invoicing.billing import count_by_status, document_for, seller_from
 from invoicing.config import Settings, get_settings
@@ -93,19 +93,20 @@ def _rendered_file(invoice: Invoice) -> bytes | None:
     return data if hashlib.sha256(data).hexdigest() == invoice.sha256 else None
 
 
-def prelink(pdfs: list[bytes], shas: list[str], settings: Settings, period: str) -> None:
-    """Pre-link a batch's invoices for the run's merge, here in parallel rather than in the body.
+def prelink(pdfs: dict[str, bytes], settings: Settings, period: str) -> None:
+    """Pre-link a batch's invoices (by sha256) for the run's merge, here in parallel rather
+    than in the body.
 
     Only an optimisation: the merge uses an entry only for a file whose recorded sha256
     it matches, and parses the file itself otherwise. So a failure here is logged, not
     raised. The name comes from the contents, so a redelivered batch rewrites the same file.
     """
-    name = hashlib.sha256("".join(shas).encode()).hexdigest()[:32]
+    name = hashlib.sha256("".join(pdfs).encode()).hexdigest()[:32]
     path = fragments_dir(settings, period) / f"{name}.frag"
     if path.is_file():
         return
     try:
-        write_fragments(pdfs, path)
+        write_fragments(list(pdfs.values()), path, list(pdfs))
     except (MergeError, OSError) as exc:
         reason = str(exc)
         if isinstance(exc, OSError):
@@ -153,68 +154,82 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def render_invoices(invoice_ids: list[int], settings: Settings | None = None) -> list[Outcome]:
-    """Render a batch of invoices to their files, pre-link them for the merge, record each outcome.
+    """Render a batch of invoices to their files, record each outcome, pre-link them for the merge.
 
     Transient errors propagate (the caller retries the batch; what was rendered is
     skipped or rewritten identically). Permanent errors are recorded per invoice and
     the rest of the batch goes on.
     """
     settings = settings or get_settings()
-    seller = seller_from(settings)
-    outcomes: dict[int, Outcome] = {}
     staged = StagedFiles()
     try:
         with session_scope() as session:
-            invoices = {
-                inv.id: inv
-                for inv in session.scalars(
-                    select(Invoice)
-                    .where(Invoice.id.in_(invoice_ids))
-                    .options(selectinload(Invoice.lines), joinedload(Invoice.subscriber))
-                )
-            }
-            now = datetime.now(UTC)
-            pdfs: dict[int, bytes] = {}  # the batch's rendered files, for pre-linking
-            for invoice_id in invoice_ids:
-                invoice = invoices.get(invoice_id)
-                if invoice is None:
-                    outcomes[invoice_id] = Outcome(invoice_id, "missing", "no such invoice")
-                    continue
-                earlier = _rendered_file(invoice)
-                if earlier is not None:
-                    pdfs[invoice_id] = earlier
-                    outcomes[invoice_id] = Outcome(invoice_id, "rendered")
-                    continue
-                invoice.attempts += 1
-                try:
-                    pdf = render_invoice(document_for(invoice, seller))
-                    path = invoice_path(settings, invoice.period, invoice.number)
-                    staged.write(invoice_id, path, pdf)
-                except Exception as exc:
-                    if is_transient(exc):
-                        raise
-                    outcomes[invoice_id] = _failed(invoice, exc, now)
-                    continue
-                invoice.status = InvoiceStatus.RENDERED
-                invoice.pdf_path = str(path)
-                invoice.sha256 = hashlib.sha256(pdf).hexdigest()
-                invoice.pages = _page_count(pdf)
-                invoice.error = None
-                invoice.rendered_at = now
-                outcomes[invoice_id] = Outcome(invoice_id, "rendered")
-                pdfs[invoice_id] = pdf
-            # The files are in place and durable before the rows saying so commit.
-            for invoice_id, exc in staged.commit().items():
-                outcomes[invoice_id] = _failed(invoices[invoice_id], exc, now)
-                del pdfs[invoice_id]
-            by_period: dict[str, list[int]] = {}
-            for invoice_id in pdfs:
-                by_period.setdefault(invoices[invoice_id].period, []).append(invoice_id)
-            for period, ids in by_period.items():
-                prelink([pdfs[i] for i in ids], [str(invoices[i].sha256) for i in ids], settings, period)
+            outcomes, rendered = _render_batch(session, invoice_ids, settings, staged)
     finally:
         staged.discard()
-    return list(outcomes.values())
+    # After the commit: pre-linking needs no transaction, and a worker lost here only
+    # costs the merge a parse.
+    for period, pdfs in rendered.items():
+        prelink(pdfs, settings, period)
+    return outcomes
+
+
+def _render_batch(
+    session: Session, invoice_ids: list[int], settings: Settings, staged: StagedFiles
+) -> tuple[list[Outcome], dict[str, dict[str, bytes]]]:
+    """Render into `staged`, put the files in place, set the rows (the caller commits).
+
+    Returns the outcomes and, by period, the batch's rendered PDFs by sha256.
+    """
+    seller = seller_from(settings)
+    invoices = {
+        inv.id: inv
+        for inv in session.scalars(
+            select(Invoice)
+            .where(Invoice.id.in_(invoice_ids))
+            .options(selectinload(Invoice.lines), joinedload(Invoice.subscriber))
+        )
+    }
+    now = datetime.now(UTC)
+    outcomes: dict[int, Outcome] = {}
+    pdfs: dict[int, bytes] = {}
+    for invoice_id in invoice_ids:
+        invoice = invoices.get(invoice_id)
+        if invoice is None:
+            outcomes[invoice_id] = Outcome(invoice_id, "missing", "no such invoice")
+            continue
+        earlier = _rendered_file(invoice)
+        if earlier is not None:
+            pdfs[invoice_id] = earlier
+            outcomes[invoice_id] = Outcome(invoice_id, "rendered")
+            continue
+        invoice.attempts += 1
+        try:
+            pdf = render_invoice(document_for(invoice, seller))
+            path = invoice_path(settings, invoice.period, invoice.number)
+            staged.write(invoice_id, path, pdf)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            outcomes[invoice_id] = _failed(invoice, exc, now)
+            continue
+        invoice.status = InvoiceStatus.RENDERED
+        invoice.pdf_path = str(path)
+        invoice.sha256 = hashlib.sha256(pdf).hexdigest()
+        invoice.pages = _page_count(pdf)
+        invoice.error = None
+        invoice.rendered_at = now
+        outcomes[invoice_id] = Outcome(invoice_id, "rendered")
+        pdfs[invoice_id] = pdf
+    # The files are in place and durable before the rows saying so commit.
+    for invoice_id, exc in staged.commit().items():
+        outcomes[invoice_id] = _failed(invoices[invoice_id], exc, now)
+        del pdfs[invoice_id]
+    rendered: dict[str, dict[str, bytes]] = {}
+    for invoice_id, pdf in pdfs.items():
+        invoice = invoices[invoice_id]
+        rendered.setdefault(invoice.period, {})[str(invoice.sha256)] = pdf
+    return list(outcomes.values()), rendered
 
 
 def _failed(invoice: Invoice, exc: BaseException, now: datetime) -> Outcome:

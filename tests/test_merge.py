@@ -542,6 +542,11 @@ def test_fragment_file_stores_shared_objects_once(samples, tmp_path: Path) -> No
     data = path.read_bytes()
     assert merge.write_fragments(seeded + seeded[:5], tmp_path / "again.frag") == 20
     assert (tmp_path / "again.frag").read_bytes() == data  # deterministic
+    # a caller that has hashed the PDFs already passes the digests: the same file
+    shas = [hashlib.sha256(pdf).hexdigest() for pdf in seeded + seeded[:5]]
+    assert merge.write_fragments(seeded + seeded[:5], tmp_path / "hashed.frag", shas) == 20
+    assert (tmp_path / "hashed.frag").read_bytes() == data
+    (tmp_path / "hashed.frag").unlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.frag", "batch.frag"]  # no temp files
     assert merge.write_fragments([], tmp_path / "empty.frag") == 0
 
