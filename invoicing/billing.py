@@ -124,10 +124,6 @@ def active_in(period: str) -> ColumnElement[bool]:
     )
 
 
-def billable_subscribers(session: Session, period: str) -> list[Subscriber]:
-    return list(session.scalars(select(Subscriber).where(active_in(period)).order_by(Subscriber.account)))
-
-
 def invoice_number(settings: Settings, period: str, seq: int) -> str:
     """INV-2026-10-000001: one gapless series per period, starting at 1."""
     return f"{settings.invoice_prefix}-{period}-{seq:06d}"
