@@ -117,7 +117,9 @@ def test_create_run_bills_the_active_subscribers_with_gapless_numbers(env: Env) 
         ]:
             session.add(subscriber(account=account, plan_id=plan.id, active_from=start, active_to=end))
     with session_scope() as session:
-        billable = session.scalars(select(Subscriber.account).where(active_in("2026-10")).order_by(Subscriber.account))
+        billable = session.scalars(
+            select(Subscriber.account).where(active_in("2026-10")).order_by(Subscriber.account)
+        )
         assert list(billable) == ["A", "C", "E"]
         run = create_run(session, Settings(_env_file=None), "2026-10")
         assert run.invoice_count == 3
