@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from invoicing.documents import Seller
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "invoicing.json"
 REDIS_HOST = "127.0.0.1"
@@ -24,6 +26,16 @@ REDIS_PORT = 6379
 REDIS_DB = int(os.environ.get("INVOICING_TEST_REDIS_DB", "13"))
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BIN = Path(sys.executable).parent
+# The seller on the invoices the render and merge tests make.
+SELLER = Seller(
+    name="Nordlicht Telecom GmbH",
+    address=("Hafenstraße 12", "20457 Hamburg", "Germany"),
+    tax_id="DE123456789",
+    email="billing@nordlicht.example",
+    iban="DE89370400440532013000",
+    bic="COBADEFFXXX",
+    bank="Commerzbank Hamburg",
+)
 
 
 @dataclass

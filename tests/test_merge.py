@@ -25,22 +25,12 @@ from pypdf.generic import (
 )
 
 from invoicing import merge
-from invoicing.documents import InvoiceDocument, InvoiceLine, Seller
+from invoicing.documents import InvoiceDocument, InvoiceLine
 from invoicing.files import file_sha256
 from invoicing.merge import MergeError, Part, merge_pdfs
 from invoicing.render import render_invoice
+from tests.conftest import ROOT, SELLER
 
-ROOT = Path(__file__).resolve().parent.parent
-
-SELLER = Seller(
-    name="Nordlicht Telecom GmbH",
-    address=("Hafenstraße 12", "20457 Hamburg", "Germany"),
-    tax_id="DE123456789",
-    email="billing@nordlicht.example",
-    iban="DE89370400440532013000",
-    bic="COBADEFFXXX",
-    bank="Commerzbank Hamburg",
-)
 # Seeded characters only (Latin with diacritics, Cyrillic, Greek) ...
 SEEDED_NAMES = [
     "Jürgen Müller-Lüdenscheidt",
@@ -372,19 +362,24 @@ print(json.dumps([merged.pages, merged.size, peak_kb()]))
 )
 
 
+def run_child(script: str, *args: str) -> list:
+    """Run `script` in a fresh interpreter (its own peak RSS); what it printed as JSON."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(proc.stdout)
+
+
 def test_memory_does_not_grow_with_invoice_count(samples, tmp_path: Path) -> None:
     files = json.dumps([str(s.part.path) for s in samples["mixed"][:12]])
 
     def peak_kb(count: int) -> int:
-        proc = subprocess.run(
-            [sys.executable, "-c", _PEAK_RSS, files, str(count), str(tmp_path / f"m{count}.pdf")],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=True,
-            timeout=120,
-        )
-        pages, size, peak = json.loads(proc.stdout)
+        pages, size, peak = run_child(_PEAK_RSS, files, str(count), str(tmp_path / f"m{count}.pdf"))
         assert pages == count
         assert size / count <= 4096  # bytes per one-page invoice at a batch's scale
         return peak
@@ -698,15 +693,7 @@ def test_linking_fragments_in_flat_memory(samples, tmp_path: Path) -> None:
     setup.write_text(json.dumps({"keys": [hashlib.sha256(pdf).hexdigest() for pdf in pdfs], "frags": frags}))
 
     def peak_kb(count: int) -> int:
-        proc = subprocess.run(
-            [sys.executable, "-c", _LINK_PEAK_RSS, str(setup), str(count), str(tmp_path / "m.pdf")],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            check=True,
-            timeout=120,
-        )
-        pages, prelinked, peak = json.loads(proc.stdout)
+        pages, prelinked, peak = run_child(_LINK_PEAK_RSS, str(setup), str(count), str(tmp_path / "m.pdf"))
         assert prelinked == count and pages >= count
         return peak
 

@@ -23,18 +23,10 @@ from pypdf import PdfReader
 
 from invoicing.documents import InvoiceDocument, InvoiceLine, Seller
 from invoicing.render import RenderError, render_invoice
+from tests.conftest import SELLER
 
 # ---------------------------------------------------------------- factory
 
-SELLER = Seller(
-    name="Nordlicht Telecom GmbH",
-    address=("Hafenstraße 12", "20457 Hamburg", "Germany"),
-    tax_id="DE123456789",
-    email="billing@nordlicht.example",
-    iban="DE89370400440532013000",
-    bic="COBADEFFXXX",
-    bank="Commerzbank Hamburg",
-)
 
 
 def line(description: str, quantity: str, unit_price: str, amount: str) -> InvoiceLine:
