@@ -28,3 +28,14 @@ def test_bench_without_redis_says_so(env: Env) -> None:
     proc = env.cli("bench", "--subscribers", "5", INVOICING_BROKER_URL="redis://127.0.0.1:1/0")
     assert proc.returncode == 1
     assert "cannot reach the broker redis://127.0.0.1:1/0" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bench_table_for_people(redis_env: Env) -> None:
+    proc = redis_env.cli("bench", "--subscribers", "12", "--workers", "1", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "12 subscribers, 1 worker process(es)" in proc.stdout
+    for row in ("ratio billing run / baseline", "of which the body's merge", "invoices pre-linked by the header",
+                "merged file, bytes per invoice", "worker CPU during the billing run"):
+        assert row in proc.stdout, row
+    assert "seeding 12 subscribers" in proc.stderr  # progress goes to stderr, the table to stdout

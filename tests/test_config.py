@@ -6,6 +6,7 @@ import pytest
 
 from invoicing.celery import celery_config, crontab_from
 from invoicing.config import ConfigError, Settings, get_settings, redact
+from tests.conftest import ROOT
 
 
 def test_defaults_are_embedded() -> None:
@@ -99,9 +100,7 @@ def test_schedule() -> None:
 
 
 def test_every_setting_is_in_the_readme() -> None:
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name in Settings.model_fields:
         variable = f"INVOICING_{name.upper()}"
         short = "_" + name.upper().removeprefix("SELLER_")
@@ -110,14 +109,12 @@ def test_every_setting_is_in_the_readme() -> None:
 
 def test_every_test_the_readme_cites_exists() -> None:
     import re
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     cited = set(re.findall(r"`(test_\w+)`", readme))
     defined = {
         name
-        for path in (root / "tests").glob("test_*.py")
+        for path in (ROOT / "tests").glob("test_*.py")
         for name in re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.M)
     }
     assert len(cited) > 10 and cited <= defined, sorted(cited - defined)
