@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from invoicing.errors import InvoicingError
-from invoicing.steps import peak_rss_mb
+from invoicing.run.steps import peak_rss_mb
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
@@ -153,21 +153,21 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
     from sqlalchemy import select
     from sqlalchemy.orm import joinedload, selectinload
 
-    from invoicing.billing import create_run, document_for, seller_from
+    from invoicing.billing import Period, create_run, document_for, seller_from
+    from invoicing.billing.importer import import_data
     from invoicing.celery import app
     from invoicing.config import get_settings
     from invoicing.db import init_db, session_scope
     from invoicing.files import StagedFiles
-    from invoicing.importer import import_data
-    from invoicing.merge import Part, merge_pdfs
     from invoicing.models import BillingRun, Invoice
-    from invoicing.render import render_invoice
-    from invoicing.runtime import check_backends
+    from invoicing.pdf.merge import Part, merge_pdfs
+    from invoicing.pdf.render import render_invoice
+    from invoicing.run.runtime import check_backends
+    from invoicing.run.workflow import FINAL, batch_size, dispatch, ids_of_run
     from invoicing.synthetic import synthetic_dataset
-    from invoicing.workflow import FINAL, batch_size, dispatch, ids_of_run
 
     broker_url = get_settings().broker_url or DEFAULT_BROKER
-    period = "2026-10"
+    period = Period(2026, 10)
     prefix = f"invoicing-bench-{uuid.uuid4().hex[:8]}:"
     root = Path(tempfile.mkdtemp(prefix="invoicing-bench-"))
     try:
@@ -177,7 +177,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
             say(f"seeding {subscribers:,} subscribers into {root}")
             init_db()
             with session_scope() as session:
-                import_data(session, synthetic_dataset(subscribers, period, seed=1))
+                import_data(session, synthetic_dataset(subscribers, str(period), seed=1))
 
             say("issuing the run")
             started = time.perf_counter()

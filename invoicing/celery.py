@@ -25,7 +25,7 @@ from celery.signals import worker_process_init
 
 from invoicing.config import Settings, get_settings
 
-app = Celery("invoicing", include=["invoicing.tasks"])
+app = Celery("invoicing", include=["invoicing.run.tasks"])
 
 
 def crontab_from(expression: str) -> crontab:

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -28,6 +28,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from invoicing.billing import Period
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,10 +58,10 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from sqlalchemy.exc import OperationalError
 
+        from invoicing.billing.importer import ImportProblems
         from invoicing.config import get_settings, redact
         from invoicing.db import describe
         from invoicing.errors import InvoicingError
-        from invoicing.importer import ImportProblems
 
         try:
             return func(*args, **kwargs)
@@ -115,8 +118,26 @@ def _ready(database: bool = True) -> Any:
     return settings
 
 
+class PeriodParam(click.ParamType):
+    """`--period YYYY-MM`, parsed once here into a billing Period."""
+
+    name = "period"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from invoicing.billing import BillingError, Period
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return Period.parse(value)
+        except BillingError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def _period_option(required: bool = True) -> Callable[[F], F]:
-    return click.option("--period", required=required, metavar="YYYY-MM", help="Billing period (month).")
+    return click.option(
+        "--period", type=PeriodParam(), required=required, metavar="YYYY-MM", help="Billing period (month)."
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -178,15 +199,15 @@ def db_init() -> None:
 @_period_option(required=False)
 @click.option("--seed", "seed", type=int, default=0, show_default=True, help="Random seed for --generate.")
 @handle_errors
-def db_seed(fixtures: Path | None, generate: int | None, period: str | None, seed: int) -> None:
+def db_seed(fixtures: Path | None, generate: int | None, period: Period | None, seed: int) -> None:
     """Import plans, subscribers and charges, all or nothing.
 
     Example: invoicing db seed --fixtures fixtures/invoicing.json
 
     Example: invoicing db seed --generate 2000 --period 2026-10 --seed 7
     """
+    from invoicing.billing.importer import import_data, load_file
     from invoicing.db import session_scope
-    from invoicing.importer import import_data, load_file
 
     if (fixtures is None) == (generate is None):
         fail("give exactly one of --fixtures FILE or --generate N")
@@ -197,11 +218,9 @@ def db_seed(fixtures: Path | None, generate: int | None, period: str | None, see
     else:
         if period is None:
             fail("--generate needs --period YYYY-MM")
-        from invoicing.billing import parse_period
         from invoicing.synthetic import synthetic_dataset
 
-        parse_period(period)
-        data = synthetic_dataset(generate, period, seed)
+        data = synthetic_dataset(generate, str(period), seed)
         source = f"{generate} synthetic subscribers (seed {seed})"
     started = time.perf_counter()
     with session_scope() as session:
@@ -229,8 +248,8 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
     """
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    from invoicing.runtime import workers
-    from invoicing.workflow import demo as run_demo
+    from invoicing.run.runtime import workers
+    from invoicing.run.workflow import demo as run_demo
 
     settings = _settings()
     with workers(settings) as available:
@@ -256,7 +275,7 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
 @click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="PDF file to write.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @handle_errors
-def render(account: str, period: str, output: Path, force: bool) -> None:
+def render(account: str, period: Period, output: Path, force: bool) -> None:
     """Render one subscriber's invoice for a period, without a billing run.
 
     Shows the issued invoice if the period was billed, otherwise a DRAFT computed
@@ -267,8 +286,8 @@ def render(account: str, period: str, output: Path, force: bool) -> None:
     from invoicing.billing import draft_document
     from invoicing.db import session_scope
     from invoicing.files import atomic_file
-    from invoicing.render import RenderError, render_invoice
-    from invoicing.workflow import check_output
+    from invoicing.pdf.render import RenderError, render_invoice
+    from invoicing.run.workflow import check_output
 
     settings = _ready()
     check_output(output, force)
@@ -291,7 +310,7 @@ def render(account: str, period: str, output: Path, force: bool) -> None:
 @click.option("--no-wait", is_flag=True, help="Dispatch and return (needs a broker and workers).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
-def run(period: str | None, no_wait: bool, as_json: bool) -> None:
+def run(period: Period | None, no_wait: bool, as_json: bool) -> None:
     """Issue and render the period's invoices and merge them into one PDF.
 
     The default period is the previous calendar month. Running it again for the same
@@ -300,13 +319,12 @@ def run(period: str | None, no_wait: bool, as_json: bool) -> None:
 
     Example: invoicing run --period 2026-10
     """
-    from invoicing.billing import parse_period, previous_period
-    from invoicing.runtime import workers
-    from invoicing.workflow import report, start_or_resume
+    from invoicing.billing import Period
+    from invoicing.run.runtime import workers
+    from invoicing.run.workflow import report, start_or_resume
 
     settings = _ready()
-    period = period or previous_period()
-    parse_period(period)
+    period = period or Period.previous()
     if no_wait and settings.embedded:
         fail("--no-wait needs a broker: the embedded worker stops when this command exits "
              "(set INVOICING_BROKER_URL, e.g. redis://127.0.0.1:6379/0)")
@@ -339,7 +357,7 @@ def _say_started(started: Any) -> None:
 def _wait(run_id: int, as_json: bool, settings: Any) -> Any:
     """Follow the run in the database until it is final, with a live progress bar."""
     from invoicing.models import InvoiceStatus
-    from invoicing.workflow import FINAL, progress, report
+    from invoicing.run.workflow import FINAL, progress, report
 
     final_values = {s.value for s in FINAL}
     last_change, last_seen = time.monotonic(), None
@@ -415,7 +433,7 @@ def status(run_id: int | None, as_json: bool) -> None:
 
     Example: invoicing status 3 --json
     """
-    from invoicing.workflow import report
+    from invoicing.run.workflow import report
 
     _ready()
     rep = report(run_id)
@@ -439,7 +457,7 @@ def runs(limit: int, as_json: bool) -> None:
 
     Example: invoicing runs --limit 5
     """
-    from invoicing.workflow import list_runs
+    from invoicing.run.workflow import list_runs
 
     _ready()
     items = list_runs(limit)
@@ -468,8 +486,8 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
 
     Example: invoicing retry 3
     """
-    from invoicing.runtime import workers
-    from invoicing.workflow import report, resume
+    from invoicing.run.runtime import workers
+    from invoicing.run.workflow import report, resume
 
     settings = _ready()
     if no_wait and settings.embedded:
@@ -498,16 +516,15 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
 @click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="PDF file to write.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @handle_errors
-def merge(accounts: str | None, from_file: Path | None, period: str, output: Path, force: bool) -> None:
+def merge(accounts: str | None, from_file: Path | None, period: Period, output: Path, force: bool) -> None:
     """Merge the given subscribers' invoices for a period into one PDF, in the order given.
 
     Invoices not rendered yet are rendered now, through the same tasks as the run.
 
     Example: invoicing merge --accounts A-0003,A-0001 --period 2026-10 -o batch.pdf
     """
-    from invoicing.billing import parse_period
-    from invoicing.runtime import workers
-    from invoicing.workflow import check_output, iter_accounts, merge_accounts
+    from invoicing.run.runtime import workers
+    from invoicing.run.workflow import check_output, iter_accounts, merge_accounts
 
     if (accounts is None) == (from_file is None):
         fail("give exactly one of --accounts A,B,C or --from-file FILE")
@@ -521,7 +538,6 @@ def merge(accounts: str | None, from_file: Path | None, period: str, output: Pat
     wanted = list(dict.fromkeys(iter_accounts(text)))
     if not wanted:
         fail("no accounts given")
-    parse_period(period)
     settings = _ready()
     check_output(output, force)
     with workers(settings) as available:

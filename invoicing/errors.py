@@ -14,3 +14,7 @@ class UsageError(InvoicingError):
     """Bad usage or bad input; nothing was changed (exit code 2)."""
 
     exit_code = 2
+
+
+class BillingError(UsageError):
+    """A billing request that cannot be served as asked (bad period, unknown account)."""

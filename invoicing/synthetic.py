@@ -15,10 +15,8 @@ Self-contained (standard library only) so it can run anywhere, e.g. to make a lo
 from __future__ import annotations
 
 import argparse
-import calendar
 import json
 import random
-import re
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -26,9 +24,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
+from invoicing.billing.period import Period
+from invoicing.errors import BillingError
+
 __all__ = ["synthetic_dataset", "PLANS", "COUNTRIES"]
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 # --------------------------------------------------------------------------- plans
 
@@ -787,16 +787,6 @@ _COMPANY_MAILBOX = ("billing", "accounts", "invoices", "office", "finance")
 # ------------------------------------------------------------------------ generation
 
 
-def _parse_period(period: str) -> tuple[str, date, date]:
-    # Accepts what invoicing.billing.parse_period accepts, with the same message.
-    match = _PERIOD.match(period.strip()) if isinstance(period, str) else None
-    if not match or int(match[1]) < 1900:
-        raise ValueError(f"not a period (YYYY-MM): {period!r}")
-    year, month = int(match[1]), int(match[2])
-    first = date(year, month, 1)
-    return f"{first:%Y-%m}", first, date(year, month, calendar.monthrange(year, month)[1])
-
-
 def synthetic_dataset(count: int, period: str, seed: int = 0) -> dict:
     """`count` subscribers billable in `period` ("YYYY-MM") with 0-4 usage charges each.
 
@@ -805,7 +795,8 @@ def synthetic_dataset(count: int, period: str, seed: int = 0) -> dict:
     """
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ValueError(f"count must be a non-negative int, got {count!r}")
-    period, first, last = _parse_period(period)
+    parsed = Period.parse(period)
+    period, first, last = str(parsed), parsed.start, parsed.end
     rng = random.Random(seed)
     choice, rand, randint = rng.choice, rng.random, rng.randint
 
@@ -900,7 +891,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         data = synthetic_dataset(args.count, args.period, args.seed)
-    except ValueError as exc:
+    except (ValueError, BillingError) as exc:
         parser.error(str(exc))
     text = json.dumps(data, ensure_ascii=False, indent=1)
     if args.output:

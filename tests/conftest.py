@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from invoicing.documents import Seller
+from invoicing.pdf.documents import Seller
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "invoicing.json"

@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from invoicing.billing import (
+    BillingError,
+    Period,
     active_in,
     compute_totals,
     create_run,
     invoice_number,
     issue_dates,
-    parse_period,
-    previous_period,
     round_money,
 )
 from invoicing.config import Settings
@@ -41,17 +41,24 @@ def charge(quantity: str, unit_price: str, description: str = "usage") -> Charge
 PLAN = Plan(code="basic", name="Basic", monthly_fee=D("9.90"), currency="EUR")
 
 
+OCT = Period(2026, 10)
+
+
 def test_parse_period() -> None:
-    assert parse_period("2026-10") == (date(2026, 10, 1), date(2026, 10, 31))
-    assert parse_period("2028-02") == (date(2028, 2, 1), date(2028, 2, 29))
-    for bad in ("2026-13", "2026-1", "26-10", "2026/10", "", "2026-00"):
-        with pytest.raises(ValueError, match="not a period"):
-            parse_period(bad)
+    october, february = Period.parse("2026-10"), Period.parse("2028-02")
+    assert (october.start, october.end) == (date(2026, 10, 1), date(2026, 10, 31))
+    assert (february.start, february.end) == (date(2028, 2, 1), date(2028, 2, 29))
+    assert str(Period.parse(" 2026-10 ")) == "2026-10"
+    for bad in ("2026-13", "2026-1", "26-10", "2026/10", "", "2026-00", None, 202610):
+        with pytest.raises(BillingError, match="not a period"):
+            Period.parse(bad)
 
 
-def test_previous_period() -> None:
-    assert previous_period(date(2026, 11, 1)) == "2026-10"
-    assert previous_period(date(2027, 1, 15)) == "2026-12"
+def test_previous_and_next_period() -> None:
+    assert str(Period.previous(date(2026, 11, 1))) == "2026-10"
+    assert str(Period.previous(date(2027, 1, 15))) == "2026-12"
+    assert str(Period(2026, 12).next()) == "2027-01" and str(OCT.next()) == "2026-11"
+    assert Period(2026, 9) < OCT < Period(2027, 1)
 
 
 def test_round_half_up_per_currency() -> None:
@@ -65,7 +72,7 @@ def test_round_half_up_per_currency() -> None:
 
 def test_lines_rounded_then_summed_then_taxed() -> None:
     # given three lines that each round up: 3 x 0.125 would be 0.375 -> 0.38 unrounded
-    totals = compute_totals(PLAN, [charge("1", "0.125")] * 3, subscriber(), "2026-10")
+    totals = compute_totals(PLAN, [charge("1", "0.125")] * 3, subscriber(), OCT)
     # then: each line 0.13, subtotal is the sum of printed lines, tax on the subtotal
     assert [line.amount for line in totals.lines] == [D("9.90"), D("0.13"), D("0.13"), D("0.13")]
     assert totals.subtotal == D("10.29")
@@ -76,7 +83,7 @@ def test_lines_rounded_then_summed_then_taxed() -> None:
 
 def test_zero_decimal_currency() -> None:
     plan = Plan(code="jp", name="Basic JP", monthly_fee=D("1500"), currency="JPY")
-    totals = compute_totals(plan, [charge("3", "33.3")], subscriber(currency="JPY", tax_rate=D("10")), "2026-10")
+    totals = compute_totals(plan, [charge("3", "33.3")], subscriber(currency="JPY", tax_rate=D("10")), OCT)
     assert totals.lines[1].amount == D("100")
     assert totals.subtotal == D("1600") and totals.tax == D("160") and totals.total == D("1760")
     assert totals.total.as_tuple().exponent == 0
@@ -84,22 +91,22 @@ def test_zero_decimal_currency() -> None:
 
 def test_partial_month_is_prorated_by_day() -> None:
     sub = subscriber(active_from=date(2026, 10, 15))
-    totals = compute_totals(PLAN, [], sub, "2026-10")
+    totals = compute_totals(PLAN, [], sub, OCT)
     # 17 of 31 days of 9.90 = 5.429 -> 5.43
     assert totals.lines[0].amount == D("5.43")
     assert "17 of 31 days" in totals.lines[0].description
 
 
 def test_no_usage_is_the_plan_fee_only() -> None:
-    totals = compute_totals(PLAN, [], subscriber(), "2026-10")
+    totals = compute_totals(PLAN, [], subscriber(), OCT)
     assert len(totals.lines) == 1 and totals.subtotal == D("9.90")
 
 
 def test_invoice_numbers_and_dates() -> None:
     s = Settings(_env_file=None)
-    assert invoice_number(s, "2026-10", 1) == "INV-2026-10-000001"
-    assert invoice_number(s, "2026-10", 1234567) == "INV-2026-10-1234567"
-    assert issue_dates(s, "2026-10") == (date(2026, 11, 1), date(2026, 11, 15))
+    assert invoice_number(s, OCT, 1) == "INV-2026-10-000001"
+    assert invoice_number(s, OCT, 1234567) == "INV-2026-10-1234567"
+    assert issue_dates(s, OCT) == (date(2026, 11, 1), date(2026, 11, 15))
 
 
 def test_create_run_bills_the_active_subscribers_with_gapless_numbers(env: Env) -> None:
@@ -118,10 +125,10 @@ def test_create_run_bills_the_active_subscribers_with_gapless_numbers(env: Env) 
             session.add(subscriber(account=account, plan_id=plan.id, active_from=start, active_to=end))
     with session_scope() as session:
         billable = session.scalars(
-            select(Subscriber.account).where(active_in("2026-10")).order_by(Subscriber.account)
+            select(Subscriber.account).where(active_in(OCT)).order_by(Subscriber.account)
         )
         assert list(billable) == ["A", "C", "E"]
-        run = create_run(session, Settings(_env_file=None), "2026-10")
+        run = create_run(session, Settings(_env_file=None), OCT)
         assert run.invoice_count == 3
     with session_scope() as session:
         invoices = session.scalars(select(Invoice).order_by(Invoice.seq)).all()

@@ -49,7 +49,7 @@ def test_celery_commands_name_the_real_app_and_queue() -> None:
 
 
 def test_beat_schedule_exists_for_the_tasks_it_names() -> None:
-    import invoicing.tasks  # noqa: F401 - registers the tasks
+    import invoicing.run.tasks  # noqa: F401 - registers the tasks
     from invoicing.celery import app, celery_config
 
     schedule = celery_config(Settings(run_schedule=SERVICES["beat"]["environment"]["INVOICING_RUN_SCHEDULE"]))

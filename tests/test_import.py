@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from invoicing.billing.importer import ImportProblems, import_data
 from invoicing.db import init_db, session_scope
-from invoicing.importer import ImportProblems, import_data
 from invoicing.models import Charge, Plan, Subscriber
 from tests.conftest import FIXTURES, Env
 

@@ -1,4 +1,4 @@
-"""invoicing.merge: streamed merge of real rendered invoices, read back with pypdf and poppler."""
+"""invoicing.pdf.merge: streamed merge of real rendered invoices, read back with pypdf and poppler."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from pypdf.generic import (
     NumberObject,
 )
 
-from invoicing import merge
-from invoicing.documents import InvoiceDocument, InvoiceLine
 from invoicing.files import file_sha256
-from invoicing.merge import MergeError, Part, merge_pdfs
-from invoicing.render import render_invoice
+from invoicing.pdf import merge
+from invoicing.pdf.documents import InvoiceDocument, InvoiceLine
+from invoicing.pdf.merge import MergeError, Part, merge_pdfs
+from invoicing.pdf.render import render_invoice
 from tests.conftest import ROOT, SELLER
 
 # Seeded characters only (Latin with diacritics, Cyrillic, Greek) ...
@@ -353,7 +353,7 @@ _PEAK_RSS = (
     + """
 import json, sys
 from pathlib import Path
-from invoicing.merge import Part, merge_pdfs
+from invoicing.pdf.merge import Part, merge_pdfs
 files, count, out = json.loads(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 parts = [Part(Path(files[i % len(files)]), f"INV {i} — ü", f"INV-{i}") for i in range(count)]
 merged = merge_pdfs(parts, out)
@@ -669,7 +669,7 @@ _LINK_PEAK_RSS = (
     + """
 import json, sys
 from pathlib import Path
-from invoicing.merge import Part, merge_pdfs
+from invoicing.pdf.merge import Part, merge_pdfs
 setup, count, out = json.loads(Path(sys.argv[1]).read_text()), int(sys.argv[2]), Path(sys.argv[3])
 keys, frags = setup["keys"], [Path(f) for f in setup["frags"]]
 # No files: every part must come from a fragment entry.

@@ -19,6 +19,7 @@ import pytest
 from babel import Locale
 from babel.numbers import is_currency
 
+from invoicing.errors import BillingError
 from invoicing.synthetic import synthetic_dataset
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "invoicing.json"
@@ -222,7 +223,7 @@ def test_locale_country_currency_consistent(thousand):
 
 @pytest.mark.parametrize("period", ["2026-13", "2026-00", "2026-1", "26-10", "1899-12", "", None])
 def test_bad_period(period):
-    with pytest.raises(ValueError, match=r"not a period \(YYYY-MM\)"):
+    with pytest.raises(BillingError, match=r"not a period \(YYYY-MM\)"):
         synthetic_dataset(1, period)
 
 

@@ -68,7 +68,7 @@ from reportlab.pdfbase.ttfonts import (
 )
 from reportlab.pdfgen.canvas import Canvas
 
-from invoicing.documents import InvoiceDocument
+from invoicing.pdf.documents import InvoiceDocument
 
 __all__ = ["RenderError", "render_invoice"]
 

@@ -21,22 +21,16 @@ from kombu.utils.uuid import uuid
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from invoicing import steps
-from invoicing.billing import (
-    BillingError,
-    count_by_status,
-    create_run,
-    parse_period,
-    previous_period,
-)
+from invoicing.billing import BillingError, Period, count_by_status, create_run
 from invoicing.celery import app
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import InvoicingError, UsageError
-from invoicing.merge import Merged, MergeError, Part, merge_pdfs
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
-from invoicing.runtime import embedded_owner_alive, identity
-from invoicing.tasks import amass, chord_failed, merge_run, power, render_batch
+from invoicing.pdf.merge import Merged, MergeError, Part, merge_pdfs
+from invoicing.run import steps
+from invoicing.run.runtime import embedded_owner_alive, identity
+from invoicing.run.tasks import amass, chord_failed, merge_run, power, render_batch
 
 FINAL = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_ERRORS, RunStatus.FAILED)
 EMBEDDED_MAX_TASKS = 1000  # the in-memory result backend keeps at most 5,000 entries
@@ -83,20 +77,19 @@ class Started:
     dispatched: int = 0  # invoices sent to workers now
 
 
-def start_or_resume(period: str | None = None, workers: int = 2, settings: Settings | None = None) -> Started:
+def start_or_resume(period: Period | None = None, workers: int = 2, settings: Settings | None = None) -> Started:
     """Issue the period's run and dispatch it, or resume the run the period already has.
 
     The unique period on billing_runs makes a concurrent second start fail its insert;
     it then resumes (or attaches to) the winner's run instead of billing anyone twice.
     """
     settings = settings or get_settings()
-    period = period or previous_period()
-    parse_period(period)
+    period = period or Period.previous()
     ids: list[int] = []
     run_id = count = 0
     try:
         with session_scope() as session:
-            existing = session.scalar(select(BillingRun.id).where(BillingRun.period == period))
+            existing = session.scalar(select(BillingRun.id).where(BillingRun.period == str(period)))
             if existing is None:
                 run = create_run(session, settings, period)
                 run.dispatched_by = identity(settings)
@@ -106,16 +99,16 @@ def start_or_resume(period: str | None = None, workers: int = 2, settings: Setti
                 )
         # Committed: the invoices exist before any task that refers to them is sent.
     except IntegrityError:
-        existing = _run_id_for(period)
+        existing = _run_id_for(str(period))
         if existing is None:
             raise
     if existing is not None:
         return resume(existing, workers=workers, settings=settings)
     if not ids:
         steps.merge_run(run_id, settings)
-        return Started(run_id, period, "created", 0)
+        return Started(run_id, str(period), "created", 0)
     dispatch(run_id, ids, workers, settings)
-    return Started(run_id, period, "created", count, dispatched=len(ids))
+    return Started(run_id, str(period), "created", count, dispatched=len(ids))
 
 
 def ids_of_run(run_id: int) -> list[int]:
@@ -387,18 +380,17 @@ class MergeRequestError(UsageError):
 
 
 def merge_accounts(
-    accounts: Sequence[str], period: str, output: Path, force: bool, workers: int = 2,
+    accounts: Sequence[str], period: Period, output: Path, force: bool, workers: int = 2,
     settings: Settings | None = None, timeout: float = 3600,
 ) -> Merged:
     """The given subscribers' invoices for the period, in the order given, in one file."""
     settings = settings or get_settings()
-    parse_period(period)
     check_output(output, force)
     with session_scope() as session:
         rows = session.execute(
             select(Subscriber.account, Subscriber.name, Invoice.id, Invoice.number, Invoice.status,
                    Invoice.pdf_path)
-            .outerjoin(Invoice, (Invoice.subscriber_id == Subscriber.id) & (Invoice.period == period))
+            .outerjoin(Invoice, (Invoice.subscriber_id == Subscriber.id) & (Invoice.period == str(period)))
             .where(Subscriber.account.in_(set(accounts)))
         ).all()
     found = {row.account: row for row in rows}

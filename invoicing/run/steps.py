@@ -25,9 +25,9 @@ from invoicing.billing import count_by_status, document_for, seller_from
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.files import StagedFiles
-from invoicing.merge import MergeError, Part, merge_pdfs, write_fragments
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
-from invoicing.render import render_invoice
+from invoicing.pdf.merge import MergeError, Part, merge_pdfs, write_fragments
+from invoicing.pdf.render import render_invoice
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from pydantic import (
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from invoicing.billing import parse_period
-from invoicing.errors import UsageError
+from invoicing.billing.period import Period
+from invoicing.errors import BillingError, UsageError
 from invoicing.models import Charge, Plan, Subscriber
 
 MAX_ERRORS_SHOWN = 50
@@ -111,8 +111,10 @@ def _bad_date(value: str) -> date:
 def _period(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a period string YYYY-MM, got {_json_type(value)}")
-    parse_period(value)  # raises ValueError with a clear message
-    return value
+    try:
+        return str(Period.parse(value))
+    except BillingError as exc:
+        raise ValueError(str(exc)) from None
 
 
 @lru_cache(maxsize=1)

@@ -15,8 +15,8 @@ from typing import Any
 from celery import Task
 from celery.exceptions import ChordError, Retry
 
-from invoicing import steps
 from invoicing.celery import app
+from invoicing.run import steps
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def chord_failed(request: Any, exc: BaseException, traceback: Any, run_id: int) 
     down) stops Celery from calling the body; merge what there is so the night's file
     exists, and leave the unfinished invoices failed for `invoicing retry`.
     """
-    from invoicing import workflow
+    from invoicing.run import workflow
 
     if isinstance(exc, ChordError):
         log.error("billing run %s: a header task failed (%s); merging the rest", run_id, exc)
@@ -132,15 +132,16 @@ def chord_failed(request: Any, exc: BaseException, traceback: Any, run_id: int) 
 @app.task(name="invoicing.start_billing_run")
 def start_billing_run(period: str | None = None) -> dict[str, Any]:
     """Celery beat's nightly entry: issue and dispatch the previous month's run."""
-    from invoicing import workflow
+    from invoicing.billing import Period
+    from invoicing.run import workflow
 
-    started = workflow.start_or_resume(period)
+    started = workflow.start_or_resume(Period.parse(period) if period else None)
     return {"run_id": started.run_id, "period": started.period, "action": started.action}
 
 
 @app.task(name="invoicing.reconcile_runs")
 def reconcile_runs() -> list[dict[str, Any]]:
     """Periodic: finish runs whose chord body was lost (stalled) without a person."""
-    from invoicing import workflow
+    from invoicing.run import workflow
 
     return [{"run_id": s.run_id, "action": s.action} for s in workflow.reconcile()]

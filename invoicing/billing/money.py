@@ -1,0 +1,74 @@
+"""What an invoice totals.
+
+Money rule (printed totals always add up): each line is rounded to the currency's minor
+unit (ROUND_HALF_UP), the subtotal is the sum of the rounded lines, tax is computed on
+the subtotal and rounded once, and total = subtotal + tax. Money is Decimal throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from typing import Any
+
+from babel.numbers import get_currency_precision
+
+from invoicing.billing.period import Period
+from invoicing.pdf.documents import InvoiceLine
+
+
+@lru_cache(maxsize=64)
+def minor_unit(currency: str) -> Decimal:
+    """Decimal('0.01') for EUR, Decimal('1') for JPY, Decimal('0.001') for KWD."""
+    return Decimal(1).scaleb(-get_currency_precision(currency))
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"money must be Decimal, got {type(amount).__name__}")
+    return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Totals:
+    lines: tuple[InvoiceLine, ...]
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+def compute_totals(plan: Any, charges: Sequence[Any], subscriber: Any, period: Period) -> Totals:
+    """Plan, charges and subscriber may be ORM objects or plain rows with the same fields."""
+    currency = subscriber.currency
+    lines = [_plan_line(plan, subscriber, period)]
+    for charge in charges:
+        lines.append(
+            InvoiceLine(
+                description=charge.description,
+                quantity=charge.quantity,
+                unit_price=charge.unit_price,
+                amount=round_money(charge.quantity * charge.unit_price, currency),
+            )
+        )
+    subtotal = sum((line.amount for line in lines), Decimal(0))
+    tax = round_money(subtotal * subscriber.tax_rate / 100, currency)
+    return Totals(tuple(lines), subtotal, tax, subtotal + tax)
+
+
+def _plan_line(plan: Any, subscriber: Any, period: Period) -> InvoiceLine:
+    """The monthly fee, pro rata by day when the subscription covers part of the month."""
+    first = max(period.start, subscriber.active_from)
+    last = min(period.end, subscriber.active_to) if subscriber.active_to else period.end
+    days, active = period.days, (last - first).days + 1
+    fee = round_money(plan.monthly_fee, subscriber.currency)
+    if active >= days:
+        return InvoiceLine(f"{plan.name}, monthly fee", Decimal(1), fee, fee)
+    prorated = round_money(plan.monthly_fee * active / days, subscriber.currency)
+    return InvoiceLine(
+        f"{plan.name}, {first:%d %b}–{last:%d %b %Y} ({active} of {days} days)",
+        Decimal(1),
+        prorated,
+        prorated,
+    )

@@ -1,0 +1,54 @@
+"""The billing period: one calendar month, parsed once where it enters (CLI, import, beat)."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+
+from invoicing.errors import BillingError
+
+_PERIOD = re.compile(r"(\d{4})-(\d{2})")
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A month, written `YYYY-MM` in the database, in file names and on the command line."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: object) -> Period:
+        """'2026-10' (surrounding blanks allowed) -> Period(2026, 10); BillingError otherwise."""
+        match = _PERIOD.fullmatch(text.strip()) if isinstance(text, str) else None
+        if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1900:
+            raise BillingError(f"not a period (YYYY-MM): {text!r}")
+        return cls(int(match[1]), int(match[2]))
+
+    @classmethod
+    def previous(cls, today: date | None = None) -> Period:
+        """The month before `today` (UTC): what the nightly run bills."""
+        today = today or datetime.now(UTC).date()
+        last = today.replace(day=1) - timedelta(days=1)
+        return cls(last.year, last.month)
+
+    @cached_property
+    def start(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @cached_property
+    def end(self) -> date:
+        return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
+
+    @property
+    def days(self) -> int:
+        return self.end.day
+
+    def next(self) -> Period:
+        return Period(self.year + self.month // 12, self.month % 12 + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"

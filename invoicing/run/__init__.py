@@ -1,0 +1,1 @@
+"""Running the billing: Celery tasks, dispatch and recovery, run state, output paths."""
