@@ -33,8 +33,13 @@ def crontab_from(expression: str) -> crontab:
     if len(fields) != 5:
         raise ValueError(f"INVOICING_RUN_SCHEDULE needs 5 cron fields, got {expression!r}")
     minute, hour, day_of_month, month_of_year, day_of_week = fields
-    return crontab(minute=minute, hour=hour, day_of_month=day_of_month,
-                   month_of_year=month_of_year, day_of_week=day_of_week)
+    return crontab(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+    )
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

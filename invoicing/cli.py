@@ -326,13 +326,18 @@ def run(period: Period | None, no_wait: bool, as_json: bool) -> None:
     settings = _ready()
     period = period or Period.previous()
     if no_wait and settings.embedded:
-        fail("--no-wait needs a broker: the embedded worker stops when this command exits "
-             "(set INVOICING_BROKER_URL, e.g. redis://127.0.0.1:6379/0)")
+        fail(
+            "--no-wait needs a broker: the embedded worker stops when this command exits "
+            "(set INVOICING_BROKER_URL, e.g. redis://127.0.0.1:6379/0)"
+        )
     started_at = time.perf_counter()
     with workers(settings) as available:
         if not settings.embedded and not available and not no_wait:
-            err.print("warning: no worker answered yet; invoices render once one runs "
-                      "(`celery -A invoicing worker`)", markup=False)
+            err.print(
+                "warning: no worker answered yet; invoices render once one runs "
+                "(`celery -A invoicing worker`)",
+                markup=False,
+            )
         started = start_or_resume(period, workers=max(available, 1), settings=settings)
         if not as_json:
             _say_started(started)
@@ -378,16 +383,25 @@ def _wait(run_id: int, as_json: bool, settings: Any) -> Any:
             status, counts, total = progress(run_id)
             done = counts[InvoiceStatus.RENDERED] + counts[InvoiceStatus.FAILED]
             elapsed = max(time.monotonic() - started, 1e-6)
-            bar.update(task, total=total, completed=done, failed=counts[InvoiceStatus.FAILED],
-                       description=status, rate=f"{done / elapsed:.1f}/s")
+            bar.update(
+                task,
+                total=total,
+                completed=done,
+                failed=counts[InvoiceStatus.FAILED],
+                description=status,
+                rate=f"{done / elapsed:.1f}/s",
+            )
             if status in final_values:
                 break
             seen = (status, done)
             if seen != last_seen:
                 last_change, last_seen = time.monotonic(), seen
             elif time.monotonic() - last_change > settings.stall_after_s:
-                fail(f"billing run {run_id} made no progress for {settings.stall_after_s} s; "
-                     f"see `invoicing status {run_id}`, then `invoicing retry {run_id}`", EXIT_FAILED)
+                fail(
+                    f"billing run {run_id} made no progress for {settings.stall_after_s} s; "
+                    f"see `invoicing status {run_id}`, then `invoicing retry {run_id}`",
+                    EXIT_FAILED,
+                )
             time.sleep(0.25)
     return report(run_id)
 
@@ -439,8 +453,11 @@ def status(run_id: int | None, as_json: bool) -> None:
     rep = report(run_id)
     if as_json:
         data = rep.summary() | {
-            "rendered": rep.rendered, "pending": rep.pending, "stalled": rep.stalled,
-            "error": rep.error, "failures": rep.failures,
+            "rendered": rep.rendered,
+            "pending": rep.pending,
+            "stalled": rep.stalled,
+            "error": rep.error,
+            "failures": rep.failures,
         }
         out.print(json.dumps(data, ensure_ascii=False), markup=False)
     else:
@@ -468,8 +485,16 @@ def runs(limit: int, as_json: bool) -> None:
     for column in ("run", "period", "status", "invoices", "failed", "pages", "created", "output"):
         table.add_column(column)
     for r in items:
-        table.add_row(str(r["run_id"]), r["period"], r["status"], str(r["invoices"]), str(r["failed"]),
-                      "-" if r["pages"] is None else str(r["pages"]), r["created_at"], r["output"] or "-")
+        table.add_row(
+            str(r["run_id"]),
+            r["period"],
+            r["status"],
+            str(r["invoices"]),
+            str(r["failed"]),
+            "-" if r["pages"] is None else str(r["pages"]),
+            r["created_at"],
+            r["output"] or "-",
+        )
     out.print(table)
 
 
@@ -510,8 +535,12 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
 
 @main.command()
 @click.option("--accounts", help="Comma-separated accounts, merged in this order.")
-@click.option("--from-file", "from_file", type=click.Path(path_type=Path),
-              help="File with one account per line (# comments allowed).")
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.Path(path_type=Path),
+    help="File with one account per line (# comments allowed).",
+)
 @_period_option()
 @click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="PDF file to write.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
@@ -542,8 +571,10 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
     check_output(output, force)
     with workers(settings) as available:
         merged = merge_accounts(wanted, period, output, force, workers=max(available, 1), settings=settings)
-    err.print(f"wrote {merged.path}: {len(wanted)} invoices, {merged.pages} pages, {merged.size:,} bytes",
-              markup=False)
+    err.print(
+        f"wrote {merged.path}: {len(wanted)} invoices, {merged.pages} pages, {merged.size:,} bytes",
+        markup=False,
+    )
 
 
 # --- benchmark ------------------------------------------------------------------------------
@@ -551,8 +582,9 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
 
 @main.command()
 @click.option("--subscribers", type=click.IntRange(1, 1_000_000), default=2000, show_default=True)
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Worker processes to start.")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes to start."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
 def bench(subscribers: int, workers: int, as_json: bool) -> None:
@@ -566,7 +598,9 @@ def bench(subscribers: int, workers: int, as_json: bool) -> None:
     from invoicing.bench import run_bench
 
     _settings()
-    result = run_bench(subscribers, workers, say=lambda text: None if as_json else err.print(text, markup=False))
+    result = run_bench(
+        subscribers, workers, say=lambda text: None if as_json else err.print(text, markup=False)
+    )
     if as_json:
         out.print(json.dumps(result.as_dict()), markup=False)
         return

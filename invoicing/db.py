@@ -124,13 +124,9 @@ def check_database(url: str | None = None) -> None:
         with engine.connect() as connection:
             tables = set(inspect(connection).get_table_names())
     except OperationalError as exc:
-        raise DatabaseError(
-            f"cannot reach the database {redact(settings_url)}: {describe(exc)}"
-        ) from None
+        raise DatabaseError(f"cannot reach the database {redact(settings_url)}: {describe(exc)}") from None
     if "billing_runs" not in tables:
-        raise DatabaseError(
-            f"the database {redact(settings_url)} has no schema yet: run `invoicing db init`"
-        )
+        raise DatabaseError(f"the database {redact(settings_url)} has no schema yet: run `invoicing db init`")
 
 
 def _alembic_config(url: str) -> Any:

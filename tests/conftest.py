@@ -52,7 +52,9 @@ class Env:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def cli(self, *args: str, timeout: float = 240, check: bool = False, **extra: str) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 240, check: bool = False, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real `invoicing` command in its own process."""
         proc = subprocess.run(
             [str(BIN / "invoicing"), *args],
@@ -63,7 +65,9 @@ class Env:
             timeout=timeout,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"invoicing {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"invoicing {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def apply(self, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,9 +184,24 @@ class Workers:
             log = self.env.path / f"worker-{index}.log"
             queue = self.env.vars.get("INVOICING_QUEUE", "invoicing")
             proc = subprocess.Popen(
-                [str(BIN / "celery"), "-A", "invoicing", "worker", "-Q", queue, "--pool", pool,
-                 "-c", str(concurrency), "-n", f"w{index}-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "INFO",
-                 "--without-gossip", "--without-mingle"],
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "invoicing",
+                    "worker",
+                    "-Q",
+                    queue,
+                    "--pool",
+                    pool,
+                    "-c",
+                    str(concurrency),
+                    "-n",
+                    f"w{index}-{uuid.uuid4().hex[:6]}@%h",
+                    "--loglevel",
+                    "INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
                 cwd=self.env.path,
                 env=self.env.environ(**extra),
                 stdout=open(log, "wb"),
@@ -203,8 +222,9 @@ class Workers:
                 if proc.poll() is not None:
                     raise AssertionError(f"worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        raise AssertionError("workers did not become ready:\n"
-                             + "\n".join(log.read_text()[-2000:] for _, log in started))
+        raise AssertionError(
+            "workers did not become ready:\n" + "\n".join(log.read_text()[-2000:] for _, log in started)
+        )
 
     def replace_exited(self, concurrency: int = 2) -> int:
         """Start a new worker for each one that exited, as a process supervisor would
@@ -234,10 +254,21 @@ class Workers:
     def start_beat(self, **extra: str) -> None:
         log = self.beat_log = self.env.path / "beat.log"
         self.beat = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "invoicing", "beat", "--loglevel", "INFO",
-             "--schedule", str(self.env.path / "beat-schedule")],
-            cwd=self.env.path, env=self.env.environ(**extra), stdout=open(log, "wb"),
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "invoicing",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(self.env.path / "beat-schedule"),
+            ],
+            cwd=self.env.path,
+            env=self.env.environ(**extra),
+            stdout=open(log, "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def stop(self) -> None:
@@ -385,9 +416,21 @@ class PrivateRedis:
         import redis
 
         self.proc = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

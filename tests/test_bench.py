@@ -12,8 +12,17 @@ def test_bench_reports_both_paths(redis_env: Env) -> None:
     proc = redis_env.cli("bench", "--subscribers", "40", "--workers", "1", "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert {"subscribers", "workers", "baseline_s", "celery_s", "ratio", "invoices_per_s", "dispatch_s",
-            "bytes_per_invoice", "merge_peak_rss_mb"} <= set(result)
+    assert {
+        "subscribers",
+        "workers",
+        "baseline_s",
+        "celery_s",
+        "ratio",
+        "invoices_per_s",
+        "dispatch_s",
+        "bytes_per_invoice",
+        "merge_peak_rss_mb",
+    } <= set(result)
     assert result["subscribers"] == 40 and result["workers"] == 1
     assert result["baseline_s"] > 0 and result["celery_s"] > 0
     assert abs(result["ratio"] - result["celery_s"] / result["baseline_s"]) < 0.01
@@ -35,7 +44,12 @@ def test_bench_table_for_people(redis_env: Env) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "12 subscribers, 1 worker process(es)" in proc.stdout
-    for row in ("ratio billing run / baseline", "of which the body's merge", "invoices pre-linked by the header",
-                "merged file, bytes per invoice", "worker CPU during the billing run"):
+    for row in (
+        "ratio billing run / baseline",
+        "of which the body's merge",
+        "invoices pre-linked by the header",
+        "merged file, bytes per invoice",
+        "worker CPU during the billing run",
+    ):
         assert row in proc.stdout, row
     assert "seeding 12 subscribers" in proc.stderr  # progress goes to stderr, the table to stdout

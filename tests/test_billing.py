@@ -27,15 +27,31 @@ D = Decimal
 
 
 def subscriber(**kw) -> Subscriber:
-    base = dict(account="A-1", name="N", email="n@example.org", address=["x"], country="DE", locale="de_DE",
-                currency="EUR", tax_rate=D("19"), plan_id=1, active_from=date(2026, 1, 1), active_to=None)
+    base = dict(
+        account="A-1",
+        name="N",
+        email="n@example.org",
+        address=["x"],
+        country="DE",
+        locale="de_DE",
+        currency="EUR",
+        tax_rate=D("19"),
+        plan_id=1,
+        active_from=date(2026, 1, 1),
+        active_to=None,
+    )
     base.update(kw)
     return Subscriber(**base)
 
 
 def charge(quantity: str, unit_price: str, description: str = "usage") -> Charge:
-    return Charge(subscriber_id=1, period="2026-10", description=description, quantity=D(quantity),
-                  unit_price=D(unit_price))
+    return Charge(
+        subscriber_id=1,
+        period="2026-10",
+        description=description,
+        quantity=D(quantity),
+        unit_price=D(unit_price),
+    )
 
 
 PLAN = Plan(code="basic", name="Basic", monthly_fee=D("9.90"), currency="EUR")

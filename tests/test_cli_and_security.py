@@ -41,21 +41,46 @@ def test_every_command_has_help_with_an_example(name: str, command: click.Comman
 
 def test_contract_commands_exist() -> None:
     names = {name for name, _ in all_commands(main)}
-    assert {"db init", "db seed", "demo", "render", "run", "status", "retry", "merge", "bench", "runs"} <= names
+    assert {
+        "db init",
+        "db seed",
+        "demo",
+        "render",
+        "run",
+        "status",
+        "retry",
+        "merge",
+        "bench",
+        "runs",
+    } <= names
 
 
 def test_usage_errors_are_exit_2(env: Env, tmp_path: Path) -> None:
     seed_fixtures(env)
     cases = [
-        (("render", "--account", "A-0001", "--period", "2026-10", "-o", str(tmp_path / "no" / "x.pdf")),
-         "does not exist"),
+        (
+            ("render", "--account", "A-0001", "--period", "2026-10", "-o", str(tmp_path / "no" / "x.pdf")),
+            "does not exist",
+        ),
         (("render", "--account", "A-0001", "--period", "2026-10", "-o", str(tmp_path)), "is a directory"),
-        (("render", "--account", "A-0001", "--period", "10/2026", "-o", str(tmp_path / "x.pdf")),
-         "not a period"),
+        (
+            ("render", "--account", "A-0001", "--period", "10/2026", "-o", str(tmp_path / "x.pdf")),
+            "not a period",
+        ),
         (("merge", "--period", "2026-10", "-o", str(tmp_path / "x.pdf")), "give exactly one of --accounts"),
         (("merge", "--accounts", " , ", "--period", "2026-10", "-o", str(tmp_path / "x.pdf")), "no accounts"),
-        (("merge", "--from-file", str(tmp_path / "none.txt"), "--period", "2026-10", "-o", str(tmp_path / "x.pdf")),
-         "cannot read"),
+        (
+            (
+                "merge",
+                "--from-file",
+                str(tmp_path / "none.txt"),
+                "--period",
+                "2026-10",
+                "-o",
+                str(tmp_path / "x.pdf"),
+            ),
+            "cannot read",
+        ),
         (("db", "seed"), "give exactly one of --fixtures"),
         (("db", "seed", "--generate", "5"), "--generate needs --period"),
         (("status", "abc"), "is not a valid integer"),
@@ -74,8 +99,11 @@ def test_subscriber_text_never_becomes_a_path(env: Env) -> None:
     seed_fixtures(env)
     with session_scope() as session:
         # written straight to the database, past the importer's checks
-        session.execute(update(Subscriber).where(Subscriber.account == "A-0001")
-                        .values(account="../../escape", name="../../../etc/passwd"))
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.account == "A-0001")
+            .values(account="../../escape", name="../../../etc/passwd")
+        )
     summary = run_json(env, "--period", "2026-10")
     output = Path(env.vars["INVOICING_OUTPUT_DIR"]).resolve()
     written = [p for p in Path(env.path).rglob("*.pdf")]
@@ -110,7 +138,10 @@ def test_huge_import_with_one_bad_row_imports_nothing(env: Env, tmp_path: Path) 
     big.write_text(json.dumps(data), encoding="utf-8")
     proc = env.cli("db", "seed", "--fixtures", str(big))
     assert proc.returncode == 2
-    assert "charges[25000] (account 'A-0001'): quantity: more than 12 digits before the decimal point" in proc.stderr
+    assert (
+        "charges[25000] (account 'A-0001'): quantity: more than 12 digits before the decimal point"
+        in proc.stderr
+    )
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Charge)) == 0
 

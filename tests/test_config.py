@@ -42,7 +42,9 @@ def test_blank_broker_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_env_and_dotenv(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / ".env").write_text("INVOICING_OUTPUT_DIR=/srv/out\nINVOICING_SELLER_ADDRESS=Main St 1|Springfield\n")
+    (tmp_path / ".env").write_text(
+        "INVOICING_OUTPUT_DIR=/srv/out\nINVOICING_SELLER_ADDRESS=Main St 1|Springfield\n"
+    )
     monkeypatch.setenv("INVOICING_PAYMENT_TERMS_DAYS", "30")
     s = Settings()
     assert str(s.output_dir) == "/srv/out"

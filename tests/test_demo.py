@@ -74,8 +74,12 @@ def test_unreachable_redis_is_reported_quickly(env: Env) -> None:
 @pytest.mark.postgres
 def test_unreachable_database_is_reported_quickly(env: Env) -> None:
     started = time.monotonic()
-    proc = env.cli("run", "--period", "2026-10",
-                   INVOICING_DATABASE_URL="postgresql+psycopg://billing:hunter2@127.0.0.1:1/x")
+    proc = env.cli(
+        "run",
+        "--period",
+        "2026-10",
+        INVOICING_DATABASE_URL="postgresql+psycopg://billing:hunter2@127.0.0.1:1/x",
+    )
     assert proc.returncode == 1
     assert "cannot reach the database postgresql+psycopg://billing:***@127.0.0.1:1/x" in proc.stderr
     assert "hunter2" not in proc.stderr + proc.stdout and "Traceback" not in proc.stderr

@@ -28,9 +28,11 @@ def status_of(env: Env, run_id: int) -> dict:
 
 def rendered_count(run_id: int) -> int:
     with session_scope() as session:
-        return len(session.scalars(
-            select(Invoice.id).where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED)
-        ).all())
+        return len(
+            session.scalars(
+                select(Invoice.id).where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED)
+            ).all()
+        )
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:  # noqa: ANN001
@@ -115,8 +117,11 @@ def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_w
     assert wait_until(lambda: rendered_count(run_id) >= 30, 60)
     private_redis.restart(down_for=1.0)
     # nothing moves any more once what the workers held is done
-    stalled = wait_until(lambda: status_of(env, run_id)["stalled"]
-                         or status_of(env, run_id)["status"] == "completed", 60, interval=1)
+    stalled = wait_until(
+        lambda: status_of(env, run_id)["stalled"] or status_of(env, run_id)["status"] == "completed",
+        60,
+        interval=1,
+    )
     assert stalled
     for _ in range(3):
         if status_of(env, run_id)["status"] == "completed":
@@ -194,8 +199,9 @@ def test_unwritable_output_folder_fails_invoices_with_a_reason(env: Env) -> None
 def tiny_disk(tmp_path: Path) -> Path:
     mount = tmp_path / "tiny"
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {proc.stderr.strip()}")
     yield mount
@@ -210,8 +216,12 @@ def test_disk_full_leaves_no_truncated_pdf(env: Env, tiny_disk: Path) -> None:
     assert status["failed"] > 0 and any("disk full" in r for r in reasons), reasons
     # every file left in the folder is a whole PDF the database knows, no temp files
     with session_scope() as session:
-        known = {Path(p).name: sha for p, sha in session.execute(
-            select(Invoice.pdf_path, Invoice.sha256).where(Invoice.status == InvoiceStatus.RENDERED))}
+        known = {
+            Path(p).name: sha
+            for p, sha in session.execute(
+                select(Invoice.pdf_path, Invoice.sha256).where(Invoice.status == InvoiceStatus.RENDERED)
+            )
+        }
     import hashlib
 
     for path in (tiny_disk / "2026-10").iterdir():

@@ -33,8 +33,13 @@ GOOD = {
         }
     ],
     "charges": [
-        {"account": "A-0001", "period": "2026-10", "description": "Roaming data 2 GB",
-         "quantity": "2", "unit_price": "3.50"}
+        {
+            "account": "A-0001",
+            "period": "2026-10",
+            "description": "Roaming data 2 GB",
+            "quantity": "2",
+            "unit_price": "3.50",
+        }
     ],
 }
 
@@ -125,13 +130,19 @@ def test_bundled_fixtures_import(db: Env) -> None:
         ("charges", {"period": "2026-13"}, "period: not a period (YYYY-MM): '2026-13'"),
         ("charges", {"period": "October"}, "period: not a period (YYYY-MM): 'October'"),
         ("charges", {"quantity": "1.23456"}, "quantity: more than 4 decimal places"),
-        ("charges", {"unit_price": "1234567890123.5"}, "unit_price: more than 12 digits before the decimal point"),
+        (
+            "charges",
+            {"unit_price": "1234567890123.5"},
+            "unit_price: more than 12 digits before the decimal point",
+        ),
         ("charges", {"unit_price": "1e400"}, "unit_price: more than 12 digits before the decimal point"),
         ("plans", {"monthly_fee": "-5"}, "monthly_fee: must not be negative"),
         ("plans", {"currency": "EURO"}, "currency: unknown currency 'EURO'"),
     ],
 )
-def test_each_bad_row_is_named_with_position_and_reason(db: Env, section: str, changes: dict, expected: str) -> None:
+def test_each_bad_row_is_named_with_position_and_reason(
+    db: Env, section: str, changes: dict, expected: str
+) -> None:
     problems = problems_for(with_change(section, 0, **changes))
     assert any(expected in p for p in problems), problems
 
@@ -190,7 +201,10 @@ def test_unicode_rtl_emoji_and_cjk_text_is_accepted(db: Env) -> None:
         (b"[1, 2]", "must hold a JSON object"),
         (b'{"plans": {}}', "plans: must be a list"),
         (b'{"plans": [], "extra": []}', "unknown section(s): extra"),
-        (b'{"plans": [{"code": "a", "name": "A", "monthly_fee": NaN, "currency": "EUR"}]}', "NaN is not allowed"),
+        (
+            b'{"plans": [{"code": "a", "name": "A", "monthly_fee": NaN, "currency": "EUR"}]}',
+            "NaN is not allowed",
+        ),
         (b'{"plans": ["just a string"]}', "plans[0]: must be an object, got a string"),
     ],
 )

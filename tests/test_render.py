@@ -28,7 +28,6 @@ from tests.conftest import SELLER
 # ---------------------------------------------------------------- factory
 
 
-
 def line(description: str, quantity: str, unit_price: str, amount: str) -> InvoiceLine:
     return InvoiceLine(description, Decimal(quantity), Decimal(unit_price), Decimal(amount))
 

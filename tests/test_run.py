@@ -245,7 +245,9 @@ def test_merge_given_accounts_in_the_given_order(env: Env, tmp_path: Path) -> No
     assert len(pdf_outline(out)) == 3
     accounts_file = tmp_path / "accounts.txt"
     accounts_file.write_text("# print shop batch\nA-0002\n\nA-0001\n", encoding="utf-8")
-    forced = env.cli("merge", "--from-file", str(accounts_file), "--period", "2026-10", "-o", str(out), "--force")
+    forced = env.cli(
+        "merge", "--from-file", str(accounts_file), "--period", "2026-10", "-o", str(out), "--force"
+    )
     assert forced.returncode == 0, forced.stderr
     assert [t.split(" — ")[0] for t in pdf_outline(out)] == [numbers["A-0002"], numbers["A-0001"]]
 
@@ -254,7 +256,9 @@ def test_merge_unknown_accounts_writes_nothing(env: Env, tmp_path: Path) -> None
     seed_fixtures(env)
     run_json(env, "--period", "2026-10")
     out = tmp_path / "x.pdf"
-    proc = env.cli("merge", "--accounts", "A-0001,NOPE-1,A-0002,NOPE-2", "--period", "2026-10", "-o", str(out))
+    proc = env.cli(
+        "merge", "--accounts", "A-0001,NOPE-1,A-0002,NOPE-2", "--period", "2026-10", "-o", str(out)
+    )
     assert proc.returncode == 2
     assert "unknown account(s): NOPE-1, NOPE-2" in proc.stderr
     assert not out.exists() and "Traceback" not in proc.stderr
@@ -321,8 +325,14 @@ def test_two_runs_started_at_once_make_one_run(pg_env: Env, workers: Workers) ->
     workers.start(count=1, concurrency=2)
     # when two `invoicing run` commands start at the same instant
     procs = [
-        subprocess.Popen([str(BIN / "invoicing"), "run", "--period", "2026-10", "--json"], cwd=env.path,
-                         env=env.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [str(BIN / "invoicing"), "run", "--period", "2026-10", "--json"],
+            cwd=env.path,
+            env=env.environ(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     results = [p.communicate(timeout=240) for p in procs]
@@ -345,8 +355,9 @@ def test_transient_database_outage_is_retried(pg_env: Env, workers: Workers) -> 
     database_url = env.vars["INVOICING_DATABASE_URL"]
     proxy = TcpProxy(5432)
     try:
-        workers.start(count=1, concurrency=2,
-                      INVOICING_DATABASE_URL=database_url.replace(":5432/", f":{proxy.port}/"))
+        workers.start(
+            count=1, concurrency=2, INVOICING_DATABASE_URL=database_url.replace(":5432/", f":{proxy.port}/")
+        )
         proxy.cut()
         # when the run is dispatched while the workers cannot reach the database
         dispatched = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="5")
@@ -377,7 +388,9 @@ def test_embedded_run_larger_than_the_in_memory_result_cache(env: Env) -> None:
     summary = run_json(env, "--period", "2026-10")
     assert summary["status"] == "completed"
     with session_scope() as session:
-        rendered = session.scalars(select(Invoice.pdf_path).where(Invoice.status == InvoiceStatus.RENDERED)).all()
+        rendered = session.scalars(
+            select(Invoice.pdf_path).where(Invoice.status == InvoiceStatus.RENDERED)
+        ).all()
     assert len(rendered) == 5200
     reader = PdfReader(summary["output"])
     assert len(reader.pages) == summary["pages"] >= 5200 and len(reader.outline) == 5200

@@ -106,8 +106,19 @@ def check_dataset(data: dict) -> None:
 
     subs = {}
     for sub in data["subscribers"]:
-        assert set(sub) == {"account", "name", "email", "address", "country", "locale",
-                            "currency", "tax_rate", "plan", "active_from", "active_to"}
+        assert set(sub) == {
+            "account",
+            "name",
+            "email",
+            "address",
+            "country",
+            "locale",
+            "currency",
+            "tax_rate",
+            "plan",
+            "active_from",
+            "active_to",
+        }
         account = sub["account"]
         assert ACCOUNT.fullmatch(account), account
         assert account not in subs, f"duplicate account {account}"
@@ -206,8 +217,11 @@ def test_several_scripts(thousand):
         counts.update(scripts_of(sub["name"]))
     assert counts["LATIN"] > counts["CYRILLIC"] > 0
     assert counts["GREEK"] > 0
-    cjk = sum(1 for s in thousand["subscribers"]
-              if scripts_of(s["name"]) & {"CJK", "HIRAGANA", "KATAKANA", "HANGUL"})
+    cjk = sum(
+        1
+        for s in thousand["subscribers"]
+        if scripts_of(s["name"]) & {"CJK", "HIRAGANA", "KATAKANA", "HANGUL"}
+    )
     assert 30 <= cjk <= 200  # about 10 %
     assert counts["HANGUL"] > 0
 

@@ -46,8 +46,7 @@ def document_for(invoice: Invoice, seller: Seller) -> InvoiceDocument:
         locale=subscriber.locale,
         currency=invoice.currency,
         lines=tuple(
-            InvoiceLine(row.description, row.quantity, row.unit_price, row.amount)
-            for row in invoice.lines
+            InvoiceLine(row.description, row.quantity, row.unit_price, row.amount) for row in invoice.lines
         ),
         subtotal=invoice.subtotal,
         tax_rate=invoice.tax_rate,
@@ -95,5 +94,3 @@ def draft_document(session: Session, settings: Settings, account: str, period: P
         total=totals.total,
         seller=seller_from(settings),
     )
-
-

@@ -68,7 +68,7 @@ def _decimal(integer_digits: int, decimals: int) -> Any:
     def check(value: Any) -> Decimal:
         # JSON numbers would arrive as float and be off by a rounding error already.
         if not isinstance(value, str):
-            raise ValueError(f"must be a decimal string like \"9.90\", got {_json_type(value)}")
+            raise ValueError(f'must be a decimal string like "9.90", got {_json_type(value)}')
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
@@ -184,8 +184,16 @@ def _email(value: Any) -> str:
 
 
 def _json_type(value: Any) -> str:
-    return {dict: "an object", list: "a list", bool: "true/false", type(None): "null",
-            int: "a number", float: "a number", Decimal: "a number", str: "a string"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        bool: "true/false",
+        type(None): "null",
+        int: "a number",
+        float: "a number",
+        Decimal: "a number",
+        str: "a string",
+    }.get(type(value), type(value).__name__)
 
 
 def _short(value: Any) -> str:
@@ -275,7 +283,9 @@ def load_file(path: Path) -> Any:
         # Floats would lose cents before we ever saw them; keep numbers exact for the message.
         return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise ImportProblems([f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
+        raise ImportProblems(
+            [f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+        ) from None
     except ValueError as exc:
         raise ImportProblems([f"{path}: {exc}"]) from None
 
@@ -387,7 +397,9 @@ class _Loader:
             self.session.execute(insert(Subscriber), buffer)
         else:
             if not self.subscriber_ids:
-                self.subscriber_ids = dict(self.session.execute(select(Subscriber.account, Subscriber.id)).all())
+                self.subscriber_ids = dict(
+                    self.session.execute(select(Subscriber.account, Subscriber.id)).all()
+                )
             for values in buffer:
                 values["subscriber_id"] = self.subscriber_ids[values.pop("account")]
             self.session.execute(insert(Charge), buffer)
@@ -396,7 +408,9 @@ class _Loader:
     def _check_plans(self, index: int, plan: PlanRow) -> dict[str, Any] | None:
         if plan.code in self.plan_currency:
             origin = "the database" if plan.code in self.existing_plans else "this file"
-            self.problems.append(f"plans[{index}] (code {plan.code!r}): duplicate plan code, already in {origin}")
+            self.problems.append(
+                f"plans[{index}] (code {plan.code!r}): duplicate plan code, already in {origin}"
+            )
             return None
         self.plan_currency[plan.code] = plan.currency
         return plan.model_dump()
@@ -425,7 +439,8 @@ class _Loader:
     def _check_charges(self, index: int, charge: ChargeRow) -> dict[str, Any] | None:
         if charge.account not in self.accounts:
             if charge.account not in self.rejected["subscribers"]:
-                self.problems.append(f"charges[{index}] (account {charge.account!r}): account: unknown account")
+                self.problems.append(
+                    f"charges[{index}] (account {charge.account!r}): account: unknown account"
+                )
             return None
         return charge.model_dump()
-

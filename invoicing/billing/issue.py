@@ -105,9 +105,7 @@ def create_run(session: Session, settings: Settings, period: Period) -> BillingR
                 }
             )
             line_sets.append(totals.lines)
-        ids = session.scalars(
-            insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows
-        ).all()
+        ids = session.scalars(insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows).all()
         session.execute(
             insert(InvoiceLineRow),
             [
@@ -128,10 +126,16 @@ def create_run(session: Session, settings: Settings, period: Period) -> BillingR
     return run
 
 
-
 def _billable_chunks(session: Session, period: Period, size: int) -> Iterator[list[Any]]:
-    columns = (Subscriber.id, Subscriber.account, Subscriber.plan_id, Subscriber.currency,
-               Subscriber.tax_rate, Subscriber.active_from, Subscriber.active_to)
+    columns = (
+        Subscriber.id,
+        Subscriber.account,
+        Subscriber.plan_id,
+        Subscriber.currency,
+        Subscriber.tax_rate,
+        Subscriber.active_from,
+        Subscriber.active_to,
+    )
     last = ""
     while True:
         chunk = session.execute(
@@ -153,4 +157,3 @@ def count_by_status(session: Session, run_id: int) -> dict[InvoiceStatus, int]:
     counts = {status: 0 for status in InvoiceStatus}
     counts.update(dict(rows.all()))
     return counts
-

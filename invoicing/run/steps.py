@@ -336,9 +336,7 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
     return result
 
 
-def _result(
-    run: BillingRun, peak_rss: float = 0.0, merge_s: float = 0.0, prelinked: int = 0
-) -> RunResult:
+def _result(run: BillingRun, peak_rss: float = 0.0, merge_s: float = 0.0, prelinked: int = 0) -> RunResult:
     return RunResult(
         run_id=run.id,
         status=run.status.value,

@@ -90,8 +90,9 @@ MERGE_RETRIES = 120
 PENDING_RECHECK_S = 5.0
 
 
-@app.task(bind=True, name="invoicing.merge_run", max_retries=MERGE_RETRIES, soft_time_limit=3600,
-          time_limit=3700)
+@app.task(
+    bind=True, name="invoicing.merge_run", max_retries=MERGE_RETRIES, soft_time_limit=3600, time_limit=3700
+)
 def merge_run(self: Task, run_id: int) -> dict[str, Any]:
     """Chord body: merge the run's rendered invoices and record the run's result."""
     try:
@@ -101,8 +102,12 @@ def merge_run(self: Task, run_id: int) -> dict[str, Any]:
             log.info("billing run %s: %s; merging again in %.0f s", run_id, exc, PENDING_RECHECK_S)
             raise self.retry(countdown=PENDING_RECHECK_S) from None
         # Left open: `status` shows it stalled and the reconciler or `retry` resumes it.
-        log.error("billing run %s: %s after %d checks; leaving it to the reconciler", run_id, exc,
-                  self.request.retries)
+        log.error(
+            "billing run %s: %s after %d checks; leaving it to the reconciler",
+            run_id,
+            exc,
+            self.request.retries,
+        )
         return {"run_id": run_id, "status": "rendering", "pending": exc.count}
     except Exception as exc:
         if steps.is_transient(exc) and self.request.retries < self.max_retries:

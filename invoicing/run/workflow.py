@@ -77,7 +77,9 @@ class Started:
     dispatched: int = 0  # invoices sent to workers now
 
 
-def start_or_resume(period: Period | None = None, workers: int = 2, settings: Settings | None = None) -> Started:
+def start_or_resume(
+    period: Period | None = None, workers: int = 2, settings: Settings | None = None
+) -> Started:
     """Issue the period's run and dispatch it, or resume the run the period already has.
 
     The unique period on billing_runs makes a concurrent second start fail its insert;
@@ -171,7 +173,9 @@ def is_stalled(session: Any, run: BillingRun, settings: Settings) -> bool:
     return idle > timedelta(seconds=settings.stall_after_s)
 
 
-def resume(run_id: int, workers: int = 2, settings: Settings | None = None, busy_is_error: bool = False) -> Started:
+def resume(
+    run_id: int, workers: int = 2, settings: Settings | None = None, busy_is_error: bool = False
+) -> Started:
     """Render what is missing or failed, then merge again; never issues new invoices.
 
     A run that is still being worked on is left alone (action "attached") unless
@@ -196,9 +200,7 @@ def resume(run_id: int, workers: int = 2, settings: Settings | None = None, busy
             return Started(run_id, period, "complete", count)
         if todo:
             session.execute(
-                update(Invoice)
-                .where(Invoice.id.in_(todo))
-                .values(status=InvoiceStatus.PENDING, error=None)
+                update(Invoice).where(Invoice.id.in_(todo)).values(status=InvoiceStatus.PENDING, error=None)
             )
         run.status = RunStatus.RENDERING if todo else RunStatus.MERGING
         run.error = None
@@ -380,16 +382,27 @@ class MergeRequestError(UsageError):
 
 
 def merge_accounts(
-    accounts: Sequence[str], period: Period, output: Path, force: bool, workers: int = 2,
-    settings: Settings | None = None, timeout: float = 3600,
+    accounts: Sequence[str],
+    period: Period,
+    output: Path,
+    force: bool,
+    workers: int = 2,
+    settings: Settings | None = None,
+    timeout: float = 3600,
 ) -> Merged:
     """The given subscribers' invoices for the period, in the order given, in one file."""
     settings = settings or get_settings()
     check_output(output, force)
     with session_scope() as session:
         rows = session.execute(
-            select(Subscriber.account, Subscriber.name, Invoice.id, Invoice.number, Invoice.status,
-                   Invoice.pdf_path)
+            select(
+                Subscriber.account,
+                Subscriber.name,
+                Invoice.id,
+                Invoice.number,
+                Invoice.status,
+                Invoice.pdf_path,
+            )
             .outerjoin(Invoice, (Invoice.subscriber_id == Subscriber.id) & (Invoice.period == str(period)))
             .where(Subscriber.account.in_(set(accounts)))
         ).all()
@@ -402,10 +415,15 @@ def merge_accounts(
         raise MergeRequestError(
             f"no invoice for {period} (run `invoicing run --period {period}` first): {', '.join(missing)}"
         )
-    todo = sorted({
-        found[a].id for a in accounts
-        if found[a].status != InvoiceStatus.RENDERED or not found[a].pdf_path or not Path(found[a].pdf_path).is_file()
-    })
+    todo = sorted(
+        {
+            found[a].id
+            for a in accounts
+            if found[a].status != InvoiceStatus.RENDERED
+            or not found[a].pdf_path
+            or not Path(found[a].pdf_path).is_file()
+        }
+    )
     if todo:
         size = batch_size(len(todo), workers, settings)
         job = group(render_batch.si(chunk) for chunk in batches(todo, size)).apply_async()
@@ -415,11 +433,15 @@ def merge_accounts(
             inv.id: (inv.status, inv.pdf_path, inv.error)
             for inv in session.scalars(select(Invoice).where(Invoice.id.in_([found[a].id for a in accounts])))
         }
-    failed = [f"{a} ({state[found[a].id][2]})" for a in accounts if state[found[a].id][0] != InvoiceStatus.RENDERED]
+    failed = [
+        f"{a} ({state[found[a].id][2]})" for a in accounts if state[found[a].id][0] != InvoiceStatus.RENDERED
+    ]
     if failed:
         raise MergeError(f"cannot render the invoice of {', '.join(failed)}")
-    parts = [Part(Path(state[found[a].id][1]), f"{found[a].number} — {found[a].name}", found[a].number)
-             for a in accounts]
+    parts = [
+        Part(Path(state[found[a].id][1]), f"{found[a].number} — {found[a].name}", found[a].number)
+        for a in accounts
+    ]
     return merge_pdfs(parts, output)
 
 
