@@ -92,8 +92,9 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             if os.environ.get("INVOICING_DEBUG"):
                 raise
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            _error(f"unexpected {type(exc).__name__}: {text} (set INVOICING_DEBUG=1 for details)")
+            from invoicing.errors import first_line
+
+            _error(f"unexpected {first_line(exc, with_type=True)} (set INVOICING_DEBUG=1 for details)")
             sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]

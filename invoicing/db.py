@@ -24,7 +24,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from invoicing.config import get_settings, redact
-from invoicing.errors import InvoicingError
+from invoicing.errors import InvoicingError, first_line
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -109,11 +109,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
 
 def describe(exc: BaseException) -> str:
     """A one-line, credential-free description of a database error."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        message = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
-    else:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return message
+    return first_line(exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc)
 
 
 def check_database(url: str | None = None) -> None:

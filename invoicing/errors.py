@@ -4,6 +4,19 @@ Library modules raise these; only `cli` turns them into messages and exit codes.
 """
 
 
+def first_line(exc: BaseException, with_type: bool = False) -> str:
+    """An exception as one line a person can read: its message's first line, or its type.
+
+    `with_type` prefixes the class name ("OSError: ..."), for reasons recorded on an
+    invoice or a run, where the kind of failure matters.
+    """
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    if not line:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {line}" if with_type else line
+
+
 class InvoicingError(Exception):
     """Something failed (exit code 1)."""
 

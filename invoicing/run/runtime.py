@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from invoicing.celery import app, configure
 from invoicing.config import Settings, get_settings, redact
-from invoicing.errors import InvoicingError
+from invoicing.errors import InvoicingError, first_line
 
 
 class BrokerError(InvoicingError):
@@ -65,7 +65,7 @@ def _ping(url: str, settings: Settings, what: str) -> None:
         try:
             redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
         except redis.exceptions.RedisError as exc:
-            raise BrokerError(f"cannot reach the {what} {redact(url)}: {_first_line(exc)}") from None
+            raise BrokerError(f"cannot reach the {what} {redact(url)}: {first_line(exc)}") from None
         return
     if what == "broker":
         from kombu import Connection
@@ -74,12 +74,7 @@ def _ping(url: str, settings: Settings, what: str) -> None:
             with Connection(url, connect_timeout=timeout) as connection:
                 connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
         except Exception as exc:  # kombu raises transport-specific errors
-            raise BrokerError(f"cannot reach the {what} {redact(url)}: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+            raise BrokerError(f"cannot reach the {what} {redact(url)}: {first_line(exc)}") from None
 
 
 def live_workers(timeout: float = 1.0) -> int:
