@@ -192,8 +192,63 @@ def db_init() -> None:
     err.print(f"database {redact(settings.database_url)} is at schema revision {revision}", markup=False)
 
 
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def import_command(files: tuple[Path, ...], as_json: bool) -> None:
+    """Import plans, subscribers and charges from JSON or CSV files, all or nothing.
+
+    An upsert: plans match by code and subscribers by account (new ones are created,
+    changed ones updated, identical ones left alone); a charge is never imported twice
+    (its `id`, or its content and occurrence in the file). A charge for a period that is
+    already billed goes on the subscriber's next invoice. A CSV file holds one section,
+    told by its header row.
+
+    Example: invoicing import fixtures/invoicing.json
+
+    Example: invoicing import subscribers.csv charges.csv --json
+    """
+    from invoicing.billing.importer import import_files
+    from invoicing.db import session_scope
+
+    _ready()
+    started = time.perf_counter()
+    with session_scope() as session:
+        summary = import_files(session, list(files))
+    _print_import(summary, ", ".join(map(str, files)), time.perf_counter() - started, as_json)
+
+
+def _print_import(summary: Any, source: str, elapsed: float, as_json: bool) -> None:
+    if as_json:
+        out.print(json.dumps(summary.as_dict(), ensure_ascii=False), markup=False)
+        return
+    table = Table(
+        box=None, pad_edge=False, title=f"imported {source} in {elapsed:.1f} s", title_justify="left"
+    )
+    for column in ("", "created", "updated", "unchanged", "deferred"):
+        table.add_column(column, justify="left" if not column else "right")
+    for section in ("plans", "subscribers", "charges"):
+        counts = getattr(summary, section)
+        deferred = str(counts.deferred) if section == "charges" else "-"
+        table.add_row(section, str(counts.created), str(counts.updated), str(counts.unchanged), deferred)
+    err.print(table)
+    for account, (count, to) in sorted(summary.deferred.items())[:20]:
+        where = (
+            f"the next invoice ({to})" if to else "no later invoice: the subscriber has ended (unbillable)"
+        )
+        err.print(f"  {account}: {count} charge(s) for a billed period go on {where}", markup=False)
+    if len(summary.deferred) > 20:
+        err.print(f"  ... and {len(summary.deferred) - 20} more subscribers", markup=False)
+
+
 @db.command("seed")
-@click.option("--fixtures", "fixtures", type=click.Path(path_type=Path), help="Import a JSON data set.")
+@click.option(
+    "--fixtures",
+    "fixtures",
+    type=click.Path(path_type=Path),
+    help="Import a JSON or CSV file (the same as `invoicing import FILE`).",
+)
 @click.option(
     "--generate",
     type=click.IntRange(1, 10_000_000),
@@ -206,22 +261,27 @@ def db_init() -> None:
     help="With --generate: the month the subscribers are billable in and their charges are for.",
 )
 @click.option("--seed", "seed", type=int, default=0, show_default=True, help="Random seed for --generate.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
-def db_seed(fixtures: Path | None, generate: int | None, period: Period | None, seed: int) -> None:
-    """Import plans, subscribers and charges, all or nothing.
+def db_seed(
+    fixtures: Path | None, generate: int | None, period: Period | None, seed: int, as_json: bool
+) -> None:
+    """Import a data set, or generate a synthetic one; an upsert, all or nothing.
 
     Example: invoicing db seed --fixtures fixtures/invoicing.json
 
     Example: invoicing db seed --generate 2000 --period 2026-10 --seed 7
     """
-    from invoicing.billing.importer import import_data, load_file
+    from invoicing.billing.importer import import_data, import_files
     from invoicing.db import session_scope
 
     if (fixtures is None) == (generate is None):
         fail("give exactly one of --fixtures FILE or --generate N")
     _ready()
+    started = time.perf_counter()
     if fixtures is not None:
-        data = load_file(fixtures)
+        with session_scope() as session:
+            summary = import_files(session, [fixtures])
         source = str(fixtures)
     else:
         if period is None or generate is None:
@@ -229,15 +289,10 @@ def db_seed(fixtures: Path | None, generate: int | None, period: Period | None, 
         from invoicing.synthetic import synthetic_dataset
 
         data = synthetic_dataset(generate, str(period), seed)
+        with session_scope() as session:
+            summary = import_data(session, data)
         source = f"{generate} synthetic subscribers (seed {seed})"
-    started = time.perf_counter()
-    with session_scope() as session:
-        summary = import_data(session, data)
-    err.print(
-        f"imported {summary.plans} plans, {summary.subscribers} subscribers, {summary.charges} charges "
-        f"from {source} in {time.perf_counter() - started:.1f} s",
-        markup=False,
-    )
+    _print_import(summary, source, time.perf_counter() - started, as_json)
 
 
 # --- demo ---------------------------------------------------------------------------------

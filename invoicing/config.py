@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from invoicing.errors import UsageError
@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     seller_logo: Path | None = None
     payment_terms_days: int = Field(default=14, ge=0, le=365)
     invoice_prefix: str = Field(default="INV", pattern=r"^[A-Z0-9]{1,10}$")
+    # Credit notes have a gapless series of their own: CN-2026-10-000001.
+    credit_note_prefix: str = Field(default="CN", pattern=r"^[A-Z0-9]{1,10}$")
 
     # Invoices per header task; 0 sizes batches from the run size and worker count.
     batch_size: int = Field(default=0, ge=0, le=10_000)
@@ -97,6 +99,12 @@ class Settings(BaseSettings):
         minute, hour, day_of_month, month_of_year, day_of_week = fields
         crontab(minute, hour, day_of_week, day_of_month, month_of_year)  # ValueError if a field is bad
         return value
+
+    @model_validator(mode="after")
+    def _series_apart(self) -> Settings:
+        if self.credit_note_prefix == self.invoice_prefix:
+            raise ValueError("INVOICING_CREDIT_NOTE_PREFIX must differ from INVOICING_INVOICE_PREFIX")
+        return self
 
     @property
     def embedded(self) -> bool:

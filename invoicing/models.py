@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -80,6 +81,17 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"  # nothing could be merged
 
 
+class RunKind(enum.StrEnum):
+    BILLING = "billing"  # the period's nightly run: every billable subscriber
+    SUPPLEMENT = "supplement"  # later: subscribers billable in the period who had no invoice yet
+    CREDIT = "credit"  # one credit note, rendered and merged through the same chord
+
+
+class DocumentKind(enum.StrEnum):
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
 class InvoiceStatus(enum.StrEnum):
     PENDING = "pending"  # issued (number, totals) but no PDF yet
     RENDERED = "rendered"
@@ -122,6 +134,12 @@ class Subscriber(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"))
     active_from: Mapped[date] = mapped_column(Date)
     active_to: Mapped[date | None] = mapped_column(Date)
+    # For business customers and e-invoices (EN 16931): all optional.
+    company: Mapped[str | None] = mapped_column(String(200))
+    vat_id: Mapped[str | None] = mapped_column(String(32))
+    buyer_reference: Mapped[str | None] = mapped_column(String(200))
+    einvoice: Mapped[str | None] = mapped_column(String(16))
+    tax_category: Mapped[str | None] = mapped_column(String(2))
 
     plan: Mapped[Plan] = relationship()
 
@@ -132,7 +150,12 @@ class Subscriber(Base):
 
 
 class Charge(Base):
-    """A usage charge for one subscriber in one billing period."""
+    """A usage charge for one subscriber in one billing period.
+
+    `invoice_id` is the invoice that billed it, set when that invoice is issued: a
+    charge is billed once, and one that arrived after its period was billed waits,
+    unbilled, for the subscriber's next invoice.
+    """
 
     __tablename__ = "charges"
 
@@ -142,16 +165,28 @@ class Charge(Base):
     description: Mapped[str] = mapped_column(String(200))
     quantity: Mapped[Decimal] = mapped_column(QUANTITY)
     unit_price: Mapped[Decimal] = mapped_column(PRICE)
+    # "id:<the usage feed's event id>", or "auto:<digest of its content and occurrence in
+    # the file>": what makes importing the same file twice a no-op.
+    source_key: Mapped[str] = mapped_column(String(200))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
 
-    __table_args__ = (Index("ix_charges_period_subscriber", "period", "subscriber_id"),)
+    __table_args__ = (
+        Index("ix_charges_period_subscriber", "period", "subscriber_id"),
+        Index("ix_charges_subscriber_invoice", "subscriber_id", "invoice_id"),
+        UniqueConstraint("source_key", name="uq_charges_source_key"),
+    )
 
 
 class BillingRun(Base):
     __tablename__ = "billing_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # One run per period: the constraint that makes a second `run` resume, never re-bill.
-    period: Mapped[str] = mapped_column(String(7), unique=True)
+    period: Mapped[str] = mapped_column(String(7))
+    # 1 is the period's billing run; supplements and credit runs follow. Unique with the
+    # period: two commands starting the same run at once collide here, and the loser
+    # follows the winner's run instead of billing anyone twice.
+    seq: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[RunKind] = mapped_column(_enum(RunKind, "run_kind"), default=RunKind.BILLING)
     status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "run_status"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -161,23 +196,33 @@ class BillingRun(Base):
     pages: Mapped[int | None] = mapped_column(Integer)
     output_path: Mapped[str | None] = mapped_column(String(1024))
     sha256: Mapped[str | None] = mapped_column(String(64))
-    # Celery id of the chord body; lets `status` tell a lost body from a busy one.
-    chord_id: Mapped[str | None] = mapped_column(String(64))
     # "embedded:<host>:<pid>" or "celery:<host>": an embedded run dies with its process.
     dispatched_by: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(Text)
 
     invoices: Mapped[list[Invoice]] = relationship(back_populates="run")
 
+    __table_args__ = (UniqueConstraint("period", "seq", name="uq_run_period_seq"),)
+
 
 class Invoice(Base):
+    """An invoice or a credit note: issued once, then never changed.
+
+    Number, amounts and the bill-to snapshot (`bill_*`, currency, tax rate) are frozen
+    when it is issued; once it has a PDF, those bytes never change. A correction is a
+    credit note: a row of kind credit_note referring to the invoice it credits.
+    """
+
     __tablename__ = "invoices"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
     period: Mapped[str] = mapped_column(String(7))
-    # Position in the run's gapless series; `number` is its printed form.
+    kind: Mapped[DocumentKind] = mapped_column(
+        _enum(DocumentKind, "document_kind"), default=DocumentKind.INVOICE
+    )
+    # Position in the period's gapless series of its kind; `number` is its printed form.
     seq: Mapped[int] = mapped_column(Integer)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus, "invoice_status"))
@@ -188,24 +233,45 @@ class Invoice(Base):
     tax_rate: Mapped[Decimal] = mapped_column(RATE)
     tax: Mapped[Decimal] = mapped_column(AMOUNT)
     total: Mapped[Decimal] = mapped_column(AMOUNT)
+    # Bill-to, copied from the subscriber when issued (a failed invoice that never had a
+    # PDF takes corrected data on retry: it was never sent).
+    bill_name: Mapped[str] = mapped_column(String(200))
+    bill_address: Mapped[list[str]] = mapped_column(JSON)
+    bill_country: Mapped[str] = mapped_column(String(2))
+    bill_locale: Mapped[str] = mapped_column(String(32))
+    bill_company: Mapped[str | None] = mapped_column(String(200))
+    bill_vat_id: Mapped[str | None] = mapped_column(String(32))
+    # Credit notes: the invoice credited, and why.
+    credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    reason: Mapped[str | None] = mapped_column(Text)
     pdf_path: Mapped[str | None] = mapped_column(String(1024))
     sha256: Mapped[str | None] = mapped_column(String(64))
     pages: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     rendered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     run: Mapped[BillingRun] = relationship(back_populates="invoices")
     subscriber: Mapped[Subscriber] = relationship()
+    credited_invoice: Mapped[Invoice | None] = relationship(remote_side=[id])
     lines: Mapped[list[InvoiceLineRow]] = relationship(
         order_by="InvoiceLineRow.position", cascade="all, delete-orphan"
     )
 
     __table_args__ = (
-        # Nobody is billed twice for a period, whatever races the application loses.
-        UniqueConstraint("subscriber_id", "period", name="uq_invoice_subscriber_period"),
-        UniqueConstraint("run_id", "seq", name="uq_invoice_run_seq"),
+        # Nobody is billed twice for a period, whatever races the application loses
+        # (credit notes are many per invoice, so the rule is for invoices only).
+        Index(
+            "uq_invoice_subscriber_period",
+            "subscriber_id",
+            "period",
+            unique=True,
+            sqlite_where=text("kind = 'invoice'"),
+            postgresql_where=text("kind = 'invoice'"),
+        ),
+        # Gapless series: one number per position, per period and kind.
+        UniqueConstraint("period", "kind", "seq", name="uq_invoice_series_seq"),
         Index("ix_invoices_run_status", "run_id", "status"),
+        Index("ix_invoices_credited", "credited_invoice_id"),
     )
 
 
@@ -215,7 +281,8 @@ class InvoiceLineRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
-    description: Mapped[str] = mapped_column(String(200))
+    # A charge's description (200) plus the period a late charge is for: " (Okt. 2026)".
+    description: Mapped[str] = mapped_column(String(240))
     quantity: Mapped[Decimal] = mapped_column(QUANTITY)
     unit_price: Mapped[Decimal] = mapped_column(PRICE)
     amount: Mapped[Decimal] = mapped_column(AMOUNT)

@@ -10,7 +10,7 @@ from invoicing.billing.money import compute_totals
 from invoicing.billing.period import Period
 from invoicing.config import Settings
 from invoicing.errors import BillingError
-from invoicing.models import Charge, Invoice, Subscriber
+from invoicing.models import Charge, DocumentKind, Invoice, Subscriber
 from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
 
 
@@ -28,22 +28,21 @@ def seller_from(settings: Settings) -> Seller:
 
 
 def document_for(invoice: Invoice, seller: Seller) -> InvoiceDocument:
-    """What gets printed. Amounts and lines are frozen on the invoice when it is issued;
-    name, address and locale come from the subscriber now, so correcting a subscriber
-    and retrying fixes a failed invoice without re-numbering it."""
+    """What gets printed: only what was frozen on the invoice when it was issued (number,
+    dates, lines, amounts, the bill-to copy), so the same invoice always prints the same."""
     period = Period.parse(invoice.period)
-    subscriber = invoice.subscriber
+    credited = invoice.credited_invoice
     return InvoiceDocument(
         number=invoice.number,
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,
         period_start=period.start,
         period_end=period.end,
-        account=subscriber.account,
-        name=subscriber.name,
-        address=tuple(subscriber.address or ()),
-        country=subscriber.country,
-        locale=subscriber.locale,
+        account=invoice.subscriber.account,
+        name=invoice.bill_name,
+        address=tuple(invoice.bill_address or ()),
+        country=invoice.bill_country,
+        locale=invoice.bill_locale,
         currency=invoice.currency,
         lines=tuple(
             InvoiceLine(row.description, row.quantity, row.unit_price, row.amount) for row in invoice.lines
@@ -53,25 +52,28 @@ def document_for(invoice: Invoice, seller: Seller) -> InvoiceDocument:
         tax=invoice.tax,
         total=invoice.total,
         seller=seller,
+        document_type="381" if invoice.kind == DocumentKind.CREDIT_NOTE else "380",
+        preceding_invoice=(credited.number, credited.issue_date) if credited is not None else None,
+        note=invoice.reason,
     )
 
 
 def draft_document(session: Session, settings: Settings, account: str, period: Period) -> InvoiceDocument:
-    """The invoice as it is or would be issued, for `invoicing render`; writes nothing."""
+    """The invoice a subscriber would get for the period if it were issued now, for
+    `invoicing render`; writes nothing. (An issued invoice is its stored file instead.)"""
     subscriber = session.scalar(select(Subscriber).where(Subscriber.account == account))
     if subscriber is None:
         raise BillingError(f"unknown account {account!r}")
-    issued = session.scalar(
-        select(Invoice).where(Invoice.subscriber_id == subscriber.id, Invoice.period == str(period))
-    )
-    if issued is not None:
-        return document_for(issued, seller_from(settings))
     if session.scalar(select(Subscriber.id).where(Subscriber.id == subscriber.id, active_in(period))) is None:
         raise BillingError(f"account {account!r} is not billable in {period} (not active in that month)")
     charges = session.scalars(
         select(Charge)
-        .where(Charge.subscriber_id == subscriber.id, Charge.period == str(period))
-        .order_by(Charge.id)
+        .where(
+            Charge.subscriber_id == subscriber.id,
+            Charge.invoice_id.is_(None),
+            Charge.period <= str(period),
+        )
+        .order_by(Charge.period != str(period), Charge.period, Charge.id)
     ).all()
     totals = compute_totals(subscriber.plan, charges, subscriber, period)
     issue_date, due_date = issue_dates(settings, period)
@@ -93,4 +95,17 @@ def draft_document(session: Session, settings: Settings, account: str, period: P
         tax=totals.tax,
         total=totals.total,
         seller=seller_from(settings),
+    )
+
+
+def issued_invoice(session: Session, account: str, period: Period) -> Invoice | None:
+    """The subscriber's invoice for the period, if one was issued."""
+    return session.scalar(
+        select(Invoice)
+        .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+        .where(
+            Subscriber.account == account,
+            Invoice.period == str(period),
+            Invoice.kind == DocumentKind.INVOICE,
+        )
     )

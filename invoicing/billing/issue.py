@@ -1,29 +1,34 @@
 """Issuing a run: who is billable in a period, invoice numbers and dates, the run's rows.
 
 Numbers are decided here, in the one transaction that creates the run, never in workers:
-one gapless series per period, in account order.
+one gapless series per period, in account order within a run; a supplement (subscribers
+who became billable in the period after its run) numbers on where the series stopped.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from invoicing.billing.money import compute_totals
+from invoicing.billing.money import Totals, compute_totals
 from invoicing.billing.period import Period
 from invoicing.config import Settings
 from invoicing.models import (
     BillingRun,
     Charge,
+    DocumentKind,
     Invoice,
     InvoiceLineRow,
     InvoiceStatus,
     Plan,
+    RunKind,
     RunStatus,
     Subscriber,
 )
@@ -53,14 +58,136 @@ def issue_dates(settings: Settings, period: Period) -> tuple[date, date]:
     return issued, issued + timedelta(days=settings.payment_terms_days)
 
 
-def create_run(session: Session, settings: Settings, period: Period) -> BillingRun:
-    """Issue every billable subscriber's invoice for the period, numbered, in one transaction.
+def next_run_seq(session: Session, period: Period) -> int:
+    return (session.scalar(select(func.max(BillingRun.seq)).where(BillingRun.period == str(period))) or 0) + 1
 
-    The caller commits; a concurrent run of the same period fails the unique
-    constraint on billing_runs.period (or on invoices) and nothing of it is kept.
+
+def _next_series_seq(session: Session, period: Period, kind: DocumentKind) -> int:
+    last = session.scalar(
+        select(func.max(Invoice.seq)).where(Invoice.period == str(period), Invoice.kind == kind)
+    )
+    return (last or 0) + 1
+
+
+def not_yet_invoiced(period: Period) -> ColumnElement[bool]:
+    """The subscriber has no invoice for the period (credit notes don't count)."""
+    return ~(
+        select(Invoice.id)
+        .where(
+            Invoice.subscriber_id == Subscriber.id,
+            Invoice.period == str(period),
+            Invoice.kind == DocumentKind.INVOICE,
+        )
+        .exists()
+    )
+
+
+def unbilled_count(session: Session, period: Period) -> int:
+    """Subscribers billable in the period that have no invoice for it yet."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Subscriber).where(active_in(period), not_yet_invoiced(period))
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One invoice as it would be issued: the run writes it, a dry run only adds it up."""
+
+    subscriber_id: int
+    account: str
+    seq: int
+    number: str
+    currency: str
+    tax_rate: Decimal
+    totals: Totals
+    charge_ids: tuple[int, ...]
+    late_charges: int
+    bill_to: dict[str, Any]
+
+
+def plan_invoices(session: Session, settings: Settings, period: Period) -> Iterator[list[Planned]]:
+    """Chunks of the invoices the period would get now: every subscriber billable in it
+    without an invoice for it, numbered on from the period's last invoice, each with its
+    plan fee and every unbilled charge up to the period (late ones included). Reads only."""
+    plans = {plan.id: plan for plan in session.scalars(select(Plan))}
+    seq = _next_series_seq(session, period, DocumentKind.INVOICE) - 1
+    # Plain rows in keyset-paged chunks, not ORM objects: 100,000 subscribers must not
+    # pile up in the session's identity map.
+    for chunk in _billable_chunks(session, period, ISSUE_CHUNK):
+        charges: dict[int, list[Any]] = defaultdict(list)
+        for charge in session.execute(
+            select(
+                Charge.id,
+                Charge.subscriber_id,
+                Charge.period,
+                Charge.description,
+                Charge.quantity,
+                Charge.unit_price,
+            )
+            .where(
+                Charge.subscriber_id.in_([s.id for s in chunk]),
+                Charge.invoice_id.is_(None),
+                Charge.period <= str(period),
+            )
+            # The period's own charges first, then late ones oldest first.
+            .order_by(Charge.subscriber_id, Charge.period != str(period), Charge.period, Charge.id)
+        ):
+            charges[charge.subscriber_id].append(charge)
+        planned = []
+        for subscriber in chunk:
+            seq += 1
+            own = charges[subscriber.id]
+            totals = compute_totals(plans[subscriber.plan_id], own, subscriber, period)
+            planned.append(
+                Planned(
+                    subscriber_id=subscriber.id,
+                    account=subscriber.account,
+                    seq=seq,
+                    number=invoice_number(settings, period, seq),
+                    currency=subscriber.currency,
+                    tax_rate=subscriber.tax_rate,
+                    totals=totals,
+                    charge_ids=tuple(c.id for c in own),
+                    late_charges=sum(1 for c in own if c.period != str(period)),
+                    bill_to=bill_to(subscriber),
+                )
+            )
+        yield planned
+
+
+def bill_to(subscriber: Any) -> dict[str, Any]:
+    """The invoice's copy of who is billed, as of now."""
+    return {
+        "bill_name": subscriber.name,
+        "bill_address": list(subscriber.address or ()),
+        "bill_country": subscriber.country,
+        "bill_locale": subscriber.locale,
+        "bill_company": subscriber.company,
+        "bill_vat_id": subscriber.vat_id,
+    }
+
+
+def create_run(
+    session: Session,
+    settings: Settings,
+    period: Period,
+    kind: RunKind = RunKind.BILLING,
+    today: date | None = None,
+) -> BillingRun:
+    """Issue the invoices `plan_invoices` gives, numbered, in the caller's transaction.
+
+    The period's first run is issued the day after the period ends; a supplement on the
+    day it is issued (stored, so re-rendering never reads the clock). The caller commits;
+    a concurrent start of the same run fails the unique (period, seq) of billing_runs,
+    or the one invoice per subscriber and period, and nothing of it is kept.
     """
     run = BillingRun(
         period=str(period),
+        seq=next_run_seq(session, period),
+        kind=kind,
         status=RunStatus.RENDERING,
         created_at=datetime.now(UTC),
         invoice_count=0,
@@ -69,42 +196,32 @@ def create_run(session: Session, settings: Settings, period: Period) -> BillingR
     session.add(run)
     session.flush()
 
-    plans = {plan.id: plan for plan in session.scalars(select(Plan))}
     issued, due = issue_dates(settings, period)
-    seq = 0
-    # Plain rows in keyset-paged chunks, not ORM objects: 100,000 subscribers must not
-    # pile up in the session's identity map.
-    for chunk in _billable_chunks(session, period, ISSUE_CHUNK):
-        charges: dict[int, list[Any]] = defaultdict(list)
-        for charge in session.execute(
-            select(Charge.subscriber_id, Charge.description, Charge.quantity, Charge.unit_price)
-            .where(Charge.period == str(period), Charge.subscriber_id.in_([s.id for s in chunk]))
-            .order_by(Charge.subscriber_id, Charge.id)
-        ):
-            charges[charge.subscriber_id].append(charge)
-        rows, line_sets = [], []
-        for subscriber in chunk:
-            seq += 1
-            totals = compute_totals(plans[subscriber.plan_id], charges[subscriber.id], subscriber, period)
-            rows.append(
-                {
-                    "run_id": run.id,
-                    "subscriber_id": subscriber.id,
-                    "period": str(period),
-                    "seq": seq,
-                    "number": invoice_number(settings, period, seq),
-                    "status": InvoiceStatus.PENDING,
-                    "issue_date": issued,
-                    "due_date": due,
-                    "currency": subscriber.currency,
-                    "subtotal": totals.subtotal,
-                    "tax_rate": subscriber.tax_rate,
-                    "tax": totals.tax,
-                    "total": totals.total,
-                    "attempts": 0,
-                }
-            )
-            line_sets.append(totals.lines)
+    if kind == RunKind.SUPPLEMENT:
+        issued = max(issued, today or datetime.now(UTC).date())
+        due = issued + timedelta(days=settings.payment_terms_days)
+    count = 0
+    for chunk in plan_invoices(session, settings, period):
+        rows = [
+            {
+                "run_id": run.id,
+                "subscriber_id": p.subscriber_id,
+                "period": str(period),
+                "kind": DocumentKind.INVOICE,
+                "seq": p.seq,
+                "number": p.number,
+                "status": InvoiceStatus.PENDING,
+                "issue_date": issued,
+                "due_date": due,
+                "currency": p.currency,
+                "subtotal": p.totals.subtotal,
+                "tax_rate": p.tax_rate,
+                "tax": p.totals.tax,
+                "total": p.totals.total,
+                **p.bill_to,
+            }
+            for p in chunk
+        ]
         ids = session.scalars(insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows).all()
         session.execute(
             insert(InvoiceLineRow),
@@ -117,13 +234,43 @@ def create_run(session: Session, settings: Settings, period: Period) -> BillingR
                     "unit_price": line.unit_price,
                     "amount": line.amount,
                 }
-                for invoice_id, lines in zip(ids, line_sets, strict=True)
-                for position, line in enumerate(lines, 1)
+                for invoice_id, p in zip(ids, chunk, strict=True)
+                for position, line in enumerate(p.totals.lines, 1)
             ],
         )
-    run.invoice_count = seq
+        billed = [
+            {"id": charge_id, "invoice_id": invoice_id}
+            for invoice_id, p in zip(ids, chunk, strict=True)
+            for charge_id in p.charge_ids
+        ]
+        if billed:
+            # Each charge names the invoice that billed it: it can never be billed again.
+            session.execute(update(Charge), billed)
+        count += len(chunk)
+    run.invoice_count = count
     session.flush()
     return run
+
+
+def refresh_unsent(session: Session, invoice_ids: Sequence[int]) -> int:
+    """Copy the subscriber's current bill-to data onto those of the invoices that never
+    had a PDF (failed or pending: never sent), before they are rendered again; the
+    number, lines and amounts stay as issued. Returns how many were refreshed."""
+    if not invoice_ids:
+        return 0
+    refreshed = 0
+    rows = session.execute(
+        select(Invoice, Subscriber)
+        .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+        .where(Invoice.id.in_(invoice_ids), Invoice.sha256.is_(None))
+    )
+    for invoice, subscriber in rows:
+        if invoice.kind == DocumentKind.CREDIT_NOTE:
+            continue  # a credit note carries the bill-to of the invoice it corrects
+        for key, value in bill_to(subscriber).items():
+            setattr(invoice, key, value)
+        refreshed += 1
+    return refreshed
 
 
 def _billable_chunks(session: Session, period: Period, size: int) -> Iterator[Sequence[Any]]:
@@ -135,12 +282,18 @@ def _billable_chunks(session: Session, period: Period, size: int) -> Iterator[Se
         Subscriber.tax_rate,
         Subscriber.active_from,
         Subscriber.active_to,
+        Subscriber.name,
+        Subscriber.address,
+        Subscriber.country,
+        Subscriber.locale,
+        Subscriber.company,
+        Subscriber.vat_id,
     )
     last = ""
     while True:
         chunk = session.execute(
             select(*columns)
-            .where(Subscriber.account > last, active_in(period))
+            .where(Subscriber.account > last, active_in(period), not_yet_invoiced(period))
             .order_by(Subscriber.account)
             .limit(size)
         ).all()

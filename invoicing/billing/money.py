@@ -40,13 +40,20 @@ class Totals:
 
 
 def compute_totals(plan: Any, charges: Sequence[Any], subscriber: Any, period: Period) -> Totals:
-    """Plan, charges and subscriber may be ORM objects or plain rows with the same fields."""
+    """Plan, charges and subscriber may be ORM objects or plain rows with the same fields.
+
+    A charge of an earlier period (it arrived after that period was billed) is a line of
+    its own that names its month in the subscriber's language: "Roaming 2 GB (Okt. 2026)".
+    """
     currency = subscriber.currency
     lines = [_plan_line(plan, subscriber, period)]
     for charge in charges:
+        description = charge.description
+        if charge.period != str(period):
+            description = f"{description} ({Period.parse(charge.period).label(subscriber.locale)})"
         lines.append(
             InvoiceLine(
-                description=charge.description,
+                description=description,
                 quantity=charge.quantity,
                 unit_price=charge.unit_price,
                 amount=round_money(charge.quantity * charge.unit_price, currency),
@@ -72,3 +79,14 @@ def _plan_line(plan: Any, subscriber: Any, period: Period) -> InvoiceLine:
         prorated,
         prorated,
     )
+
+
+def split_gross(gross: Decimal, tax_rate: Decimal, currency: str) -> tuple[Decimal, Decimal]:
+    """(net, tax) of an amount that includes tax, e.g. a partial credit of 11.90 EUR at 19 %.
+
+    The net part is rounded to the minor unit and tax is the rest, so net + tax is exactly
+    the amount asked for; tax is then within one minor unit of round(net * rate), the
+    invoice rule, which is as close as an amount fixed in advance allows.
+    """
+    net = round_money(gross / (1 + tax_rate / 100), currency)
+    return net, gross - net

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 
+from babel import UnknownLocaleError
+from babel.dates import format_date
+
 from invoicing.errors import BillingError
 
 _PERIOD = re.compile(r"(\d{4})-(\d{2})")
@@ -49,6 +52,13 @@ class Period:
 
     def next(self) -> Period:
         return Period(self.year + self.month // 12, self.month % 12 + 1)
+
+    def label(self, locale: str) -> str:
+        """The month as a reader of `locale` abbreviates it: "Okt. 2026", "oct. 2026", "2026年10月"."""
+        try:
+            return format_date(self.start, "MMM y", locale=locale)
+        except (UnknownLocaleError, ValueError):
+            return format_date(self.start, "MMM y", locale="en")
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"

@@ -203,7 +203,6 @@ def _render_batch(
             pdfs[invoice_id] = earlier
             outcomes[invoice_id] = Outcome(invoice_id, "rendered")
             continue
-        invoice.attempts += 1
         try:
             pdf = render_invoice(document_for(invoice, seller))
             path = invoice_path(settings, invoice.period, invoice.number)

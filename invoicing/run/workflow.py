@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from invoicing.billing import BillingError, Period, count_by_status, create_run
+from invoicing.billing.issue import refresh_unsent
 from invoicing.celery import app
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
@@ -134,7 +135,7 @@ def dispatch(run_id: int, invoice_ids: Sequence[int], workers: int, settings: Se
         session.execute(
             update(BillingRun)
             .where(BillingRun.id == run_id)
-            .values(chord_id=body_id, dispatched_at=datetime.now(UTC), dispatched_by=identity(settings))
+            .values(dispatched_at=datetime.now(UTC), dispatched_by=identity(settings))
         )
     return body_id
 
@@ -199,6 +200,7 @@ def resume(
         if not todo and run.status in FINAL and output_ok:
             return Started(run_id, period, "complete", count)
         if todo:
+            refresh_unsent(session, todo)
             session.execute(
                 update(Invoice).where(Invoice.id.in_(todo)).values(status=InvoiceStatus.PENDING, error=None)
             )
@@ -211,8 +213,6 @@ def resume(
         return Started(run_id, period, "resumed", count, dispatched=len(todo))
     body_id = merge_run.apply_async((run_id,), link_error=chord_failed.s(run_id)).id
     _unsubscribe([body_id])
-    with session_scope() as session:
-        session.execute(update(BillingRun).where(BillingRun.id == run_id).values(chord_id=body_id))
     return Started(run_id, period, "merging", count)
 
 

@@ -1,0 +1,420 @@
+"""Import as an idempotent upsert, all or nothing, in the caller's transaction.
+
+Plans match by code and subscribers by account: a new one is created, a changed one
+updated, an identical one left alone ("unchanged", never "invalid"). Charges are never
+updated: each has a key, the usage feed's own `id` when it gives one, otherwise a digest
+of its account, period, description, quantity, unit price and its occurrence within the
+file, so importing the same file twice adds nothing. An id seen again with other content
+is an error. A charge for a period already billed for its subscriber is "deferred": it
+goes on the subscriber's next invoice (`billing.issue`), never lost, never billed twice.
+
+One streaming pass in chunks, so 100,000 subscribers never sit in memory as models. Any
+problem means ImportProblems listing every bad row, and the caller's transaction rolls
+back whatever was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from invoicing.billing.importer.rows import (
+    KEYS,
+    SECTIONS,
+    ChargeRow,
+    ImportProblems,
+    PlanRow,
+    SubscriberRow,
+    describe_error,
+)
+from invoicing.billing.importer.sources import Row, Source, from_data
+from invoicing.billing.period import Period
+from invoicing.models import Charge, DocumentKind, Invoice, Plan, Subscriber
+
+CHUNK = 5000
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deferred: int = 0  # charges for a period already billed: they go on the next invoice
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "deferred": self.deferred,
+        }
+
+
+@dataclass
+class ImportSummary:
+    plans: Counts = field(default_factory=Counts)
+    subscribers: Counts = field(default_factory=Counts)
+    charges: Counts = field(default_factory=Counts)
+    # account -> (charges deferred, the period of the invoice they wait for, or None if
+    # the subscriber has ended and will never be billed again)
+    deferred: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plans": self.plans.as_dict(),
+            "subscribers": self.subscribers.as_dict(),
+            "charges": self.charges.as_dict(),
+            "deferred": [
+                {"account": account, "charges": count, "next_invoice": to}
+                for account, (count, to) in sorted(self.deferred.items())
+            ],
+        }
+
+
+def import_data(session: Session, data: Any) -> ImportSummary:
+    """Upsert one data set (a parsed JSON file) in the caller's transaction."""
+    return import_sources(session, [from_data(data)])
+
+
+def import_sources(session: Session, sources: Sequence[Source]) -> ImportSummary:
+    """Upsert the rows of every source: all plans first, then subscribers, then charges."""
+    upsert = _Upsert(session)
+    for source in sources:
+        upsert.problems.extend(source.problems)
+    for section in SECTIONS:
+        rows = (row for source in sources for row in source.sections.get(section, []))
+        getattr(upsert, section)(rows)
+    if upsert.problems:
+        raise ImportProblems(upsert.problems)
+    return upsert.summary
+
+
+def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _canonical(number: Decimal) -> str:
+    # 2, 2.0 and 2.00 are one quantity; the key must not depend on how it was written.
+    return format(number.normalize(), "f") if number else "0"
+
+
+_SUBSCRIBER_FIELDS = tuple(name for name in SubscriberRow.model_fields if name != "plan")
+
+
+class _Upsert:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.problems: list[str] = []
+        self.summary = ImportSummary()
+        self.db_plans: dict[str, Plan] = {plan.code: plan for plan in session.scalars(select(Plan))}
+        self.plan_currency = {code: plan.currency for code, plan in self.db_plans.items()}
+        self.plan_code = {plan.id: code for code, plan in self.db_plans.items()}
+        self.plan_ids: dict[str, int] = {}
+        self.file_plans: set[str] = set()
+        self.db_accounts: set[str] = set(session.scalars(select(Subscriber.account)))
+        self.file_accounts: set[str] = set()
+        # Keys of rows already reported invalid: rows referring to them get no second error.
+        self.rejected: dict[str, set[str]] = {section: set() for section in SECTIONS}
+        self.charge_keys: dict[str, tuple[str, tuple[Any, ...]]] = {}  # this import's, by key
+        self.occurrences: dict[tuple[str, tuple[Any, ...]], int] = defaultdict(int)
+
+    def _rows(self, rows: Iterable[Row], section: str) -> Iterable[tuple[Row, Any]]:
+        """The rows that pass their own field checks; the others become problems."""
+        model = SECTIONS[section]
+        for row in rows:
+            try:
+                yield row, model.model_validate(row.raw)
+            except ValidationError as exc:
+                self.problems.extend(describe_error(row.where, exc, row.raw))
+                key = row.raw.get(KEYS[section]) if isinstance(row.raw, dict) else None
+                if isinstance(key, str):
+                    self.rejected[section].add(key)
+
+    @property
+    def writing(self) -> bool:
+        return not self.problems
+
+    # --- plans (few: all in memory) -------------------------------------------------------
+
+    def plans(self, rows: Iterable[Row]) -> None:
+        counts = self.summary.plans
+        for row, plan in self._rows(rows, "plans"):
+            assert isinstance(plan, PlanRow)
+            if plan.code in self.file_plans:
+                self.problems.append(f"{row.where}: duplicate plan code, already in this file")
+                continue
+            self.file_plans.add(plan.code)
+            existing = self.db_plans.get(plan.code)
+            if existing is None:
+                counts.created += 1
+                self.plan_currency[plan.code] = plan.currency
+                if self.writing:
+                    self.session.add(Plan(**plan.model_dump()))
+                continue
+            changes = {k: v for k, v in plan.model_dump().items() if getattr(existing, k) != v}
+            if "currency" in changes and self._plan_in_use(existing):
+                self.problems.append(
+                    f"{row.where}: currency: {existing.currency} -> {plan.currency}, but subscribers "
+                    f"are priced in {existing.currency} on this plan (make a new plan instead)"
+                )
+                continue
+            self.plan_currency[plan.code] = plan.currency
+            if not changes:
+                counts.unchanged += 1
+            else:
+                counts.updated += 1
+                if self.writing:
+                    for key, value in changes.items():
+                        setattr(existing, key, value)
+        if self.writing:
+            self.session.flush()
+            self.plan_ids = dict(self.session.execute(select(Plan.code, Plan.id)).all())
+
+    def _plan_in_use(self, plan: Plan) -> bool:
+        return (
+            self.session.scalar(select(Subscriber.id).where(Subscriber.plan_id == plan.id).limit(1))
+            is not None
+        )
+
+    # --- subscribers -----------------------------------------------------------------------
+
+    def subscribers(self, rows: Iterable[Row]) -> None:
+        valid = (item for item in self._rows(rows, "subscribers") if self._check_subscriber(*item))
+        for chunk in _chunks(valid):
+            self._upsert_subscribers(chunk)
+
+    def _check_subscriber(self, row: Row, sub: SubscriberRow) -> bool:
+        if sub.account in self.file_accounts:
+            self.problems.append(f"{row.where}: duplicate account, already in this file")
+            return False
+        self.file_accounts.add(sub.account)
+        if sub.plan in self.rejected["plans"]:
+            self.rejected["subscribers"].add(sub.account)
+            return False
+        if sub.plan not in self.plan_currency:
+            self.problems.append(f"{row.where}: plan: unknown plan {sub.plan!r}")
+            self.rejected["subscribers"].add(sub.account)
+            return False
+        if self.plan_currency[sub.plan] != sub.currency:
+            self.problems.append(
+                f"{row.where}: currency: {sub.currency} differs from plan {sub.plan!r} priced in "
+                f"{self.plan_currency[sub.plan]}"
+            )
+            self.rejected["subscribers"].add(sub.account)
+            return False
+        if sub.einvoice and not sub.vat_id:
+            self.problems.append(f"{row.where}: einvoice: {sub.einvoice} needs the buyer's vat_id")
+            return False
+        if sub.tax_category == "AE" and not sub.vat_id:
+            self.problems.append(f"{row.where}: tax_category: AE (reverse charge) needs the buyer's vat_id")
+            return False
+        return True
+
+    def _upsert_subscribers(self, chunk: list[tuple[Row, SubscriberRow]]) -> None:
+        counts = self.summary.subscribers
+        existing = {
+            s.account: s
+            for s in self.session.scalars(
+                select(Subscriber).where(Subscriber.account.in_([sub.account for _, sub in chunk]))
+            )
+        }
+        new = []
+        for _, sub in chunk:
+            values = {name: getattr(sub, name) for name in _SUBSCRIBER_FIELDS}
+            current = existing.get(sub.account)
+            if current is None:
+                counts.created += 1
+                new.append({**values, "plan_id": self.plan_ids.get(sub.plan)})
+                continue
+            changes = {k: v for k, v in values.items() if getattr(current, k) != v}
+            if self.plan_code.get(current.plan_id) != sub.plan:
+                changes["plan_id"] = self.plan_ids.get(sub.plan)
+            if not changes:
+                counts.unchanged += 1
+                continue
+            counts.updated += 1
+            if self.writing:
+                for key, value in changes.items():
+                    setattr(current, key, value)
+        if self.writing:
+            if new:
+                self.session.execute(insert(Subscriber), new)
+            self.session.flush()
+            self.session.expunge_all()  # keep memory flat over 100,000 subscribers
+
+    # --- charges ---------------------------------------------------------------------------
+
+    def charges(self, rows: Iterable[Row]) -> None:
+        keyed = (
+            (row, charge, key)
+            for row, charge in self._rows(rows, "charges")
+            if (key := self._charge_key(row, charge)) is not None
+        )
+        for chunk in _chunks(keyed):
+            self._insert_charges(chunk)
+
+    def _charge_key(self, row: Row, charge: ChargeRow) -> str | None:
+        if charge.account not in self.file_accounts and charge.account not in self.db_accounts:
+            if charge.account not in self.rejected["subscribers"]:
+                self.problems.append(f"{row.where}: account: unknown account")
+            return None
+        if charge.account in self.rejected["subscribers"]:
+            return None
+        content = charge.content()
+        if charge.id is not None:
+            key = f"id:{charge.id}"
+        else:
+            self.occurrences[(row.source, content)] += 1
+            text = "\x1f".join(
+                (
+                    charge.account,
+                    charge.period,
+                    charge.description,
+                    _canonical(charge.quantity),
+                    _canonical(charge.unit_price),
+                    str(self.occurrences[(row.source, content)]),
+                )
+            )
+            key = "auto:" + hashlib.sha256(text.encode()).hexdigest()
+        seen = self.charge_keys.get(key)
+        if seen is not None:
+            if seen[1] != content:
+                self.problems.append(
+                    f"{row.where}: id: {charge.id!r} is used by {seen[0]} with other content"
+                )
+                return None
+            self.summary.charges.unchanged += 1  # the same charge twice in this import
+            return None
+        self.charge_keys[key] = (row.where, content)
+        return key
+
+    def _insert_charges(self, chunk: list[tuple[Row, ChargeRow, str]]) -> None:
+        counts = self.summary.charges
+        stored = {
+            key: (account, period, description, quantity, unit_price)
+            for key, account, period, description, quantity, unit_price in self.session.execute(
+                select(
+                    Charge.source_key,
+                    Subscriber.account,
+                    Charge.period,
+                    Charge.description,
+                    Charge.quantity,
+                    Charge.unit_price,
+                )
+                .join(Subscriber, Subscriber.id == Charge.subscriber_id)
+                .where(Charge.source_key.in_([key for _, _, key in chunk]))
+            )
+        }
+        fresh = []
+        for row, charge, key in chunk:
+            before = stored.get(key)
+            if before is None:
+                fresh.append((charge, key))
+            elif before == charge.content():
+                counts.unchanged += 1
+            else:
+                account, period, description, quantity, unit_price = before
+                self.problems.append(
+                    f"{row.where}: id: {charge.id!r} was imported before with other content "
+                    f"({account}, {period}, {description!r}, {quantity} x {unit_price})"
+                )
+        counts.created += len(fresh)
+        if not fresh or not self.writing:
+            return
+        ids = dict(
+            self.session.execute(
+                select(Subscriber.account, Subscriber.id).where(
+                    Subscriber.account.in_({charge.account for charge, _ in fresh})
+                )
+            ).all()
+        )
+        self.session.execute(
+            insert(Charge),
+            [
+                {
+                    "subscriber_id": ids[charge.account],
+                    "period": charge.period,
+                    "description": charge.description,
+                    "quantity": charge.quantity,
+                    "unit_price": charge.unit_price,
+                    "source_key": key,
+                }
+                for charge, key in fresh
+            ],
+        )
+        self._note_deferred(fresh, ids)
+
+    def _note_deferred(self, fresh: list[tuple[ChargeRow, str]], ids: dict[str, int]) -> None:
+        """Count the new charges whose period is already billed for their subscriber."""
+        invoiced = defaultdict(set)
+        for subscriber_id, period in self.session.execute(
+            select(Invoice.subscriber_id, Invoice.period).where(
+                Invoice.kind == DocumentKind.INVOICE, Invoice.subscriber_id.in_(set(ids.values()))
+            )
+        ):
+            invoiced[subscriber_id].add(period)
+        late: dict[str, int] = defaultdict(int)
+        for charge, _ in fresh:
+            if charge.period in invoiced[ids[charge.account]]:
+                late[charge.account] += 1
+        if not late:
+            return
+        self.summary.charges.deferred += sum(late.values())
+        for account, count in late.items():
+            subscriber_id = ids[account]
+            last = max(invoiced[subscriber_id])
+            self.summary.deferred[account] = (
+                self.summary.deferred.get(account, (0, None))[0] + count,
+                _next_invoice(self.session, subscriber_id, Period.parse(last)),
+            )
+
+
+def _next_invoice(session: Session, subscriber_id: int, last: Period) -> str | None:
+    """The period of the subscriber's next invoice after `last`, None if it ended before."""
+    active_to = session.scalar(select(Subscriber.active_to).where(Subscriber.id == subscriber_id))
+    following = last.next()
+    if active_to is not None and active_to < following.start:
+        return None
+    return str(following)
+
+
+def unbilled_charges(session: Session) -> tuple[int, int]:
+    """Charges that arrived after their period was billed for their subscriber, not billed
+    yet: (waiting for the subscriber's next invoice, unbillable because the subscriber
+    ended before any later invoice)."""
+    last = (
+        select(Invoice.subscriber_id, func.max(Invoice.period).label("last"))
+        .where(Invoice.kind == DocumentKind.INVOICE)
+        .group_by(Invoice.subscriber_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Subscriber.active_to, last.c.last, func.count())
+        .select_from(Charge)
+        .join(last, last.c.subscriber_id == Charge.subscriber_id)
+        .join(Subscriber, Subscriber.id == Charge.subscriber_id)
+        .where(Charge.invoice_id.is_(None), Charge.period <= last.c.last)
+        .group_by(Subscriber.active_to, last.c.last)
+    )
+    waiting = unbillable = 0
+    for active_to, last_period, count in rows:
+        if active_to is not None and active_to < Period.parse(last_period).next().start:
+            unbillable += count
+        else:
+            waiting += count
+    return waiting, unbillable
