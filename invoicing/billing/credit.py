@@ -54,12 +54,9 @@ class Credited:
 
 
 def credited_so_far(session: Session, invoice: Invoice) -> Credited:
-    total, count = session.execute(
-        select(func.coalesce(func.sum(Invoice.total), 0), func.count()).where(
-            Invoice.credited_invoice_id == invoice.id
-        )
-    ).one()
-    return Credited(invoice.total, -Decimal(total), int(count))
+    # Added up here, not with SQL's SUM: SQLite would add the decimal strings as floats.
+    totals = session.scalars(select(Invoice.total).where(Invoice.credited_invoice_id == invoice.id)).all()
+    return Credited(invoice.total, -sum(totals, Decimal(0)), len(totals))
 
 
 def credit_note_number(settings: Settings, period: Period, seq: int) -> str:
