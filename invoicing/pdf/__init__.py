@@ -4,12 +4,16 @@ Imports neither Celery nor the database: it takes `documents` dataclasses and by
 paths, and gives bytes or files. reportlab and pypdf internals stay inside this package.
 Callers outside it import from here.
 
-Rendering: render (the entry point) <- layout (the design) <- page (the painter),
-text (cleaning, font runs, wrapping), format (Babel), logo, fonts (the TrueType faces
-and their seeded subsets) and objects (pre-formatted PDF objects).
+Rendering: `render` (the entry point: checks, metadata, determinism) uses `layout`
+(what the invoice looks like), which places `text` (cleaning, font runs, wrapping) with
+`format` (Babel) and `logo` on `page`s (the content-stream painter); `fonts` holds the
+TrueType faces and their seeded subsets, `objects` the pre-formatted PDF objects that
+fonts and logos are embedded as.
 
-Merging: merge (the linker and streaming writer) <- prelink (pypdf parsing into
-fragments, write_fragments) <- fragments (the fragment type and the .frag file).
+Merging: `merge` (the linker and streaming writer) links fragments that `prelink`
+makes from PDFs with pypdf (also `write_fragments`, for the render workers);
+`fragments` is the fragment type and the .frag file that carries them.
+`errors` holds RenderError and MergeError, below everything that raises them.
 """
 
 from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller

@@ -18,9 +18,9 @@ Seeded subsets
     Greek, the punctuation and currency signs babel prints) that fills exactly two
     256-code subsets. Invoices that only use seeded characters therefore embed
     byte-identical font objects (Font, FontDescriptor, Widths, ToUnicode, FontFile2).
-    That is what keeps a merged batch small: the merge (merge.py, "Shared objects")
-    names every object reached through a page's /Resources by a digest of its bytes
-    and its children's digests, and writes each digest once. Other characters go into
+    That is what keeps a merged batch small: the pre-linker names every object reached
+    through a page's /Resources by a digest of its bytes and its children's digests
+    (prelink.py, "Shared objects"), and the linker writes each digest once. Other characters go into
     later, per-invoice subsets, and the fallback face is never seeded: its subsets are
     per invoice.
 
