@@ -21,8 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
-from invoicing.pdf.render import RenderError, render_invoice
+from invoicing.pdf import InvoiceDocument, InvoiceLine, RenderError, Seller, render_invoice
 from tests.conftest import SELLER
 
 # ---------------------------------------------------------------- factory
@@ -331,7 +330,7 @@ def test_same_bytes_in_a_fresh_process_with_another_hash_seed():
     """Workers re-render in other processes; the stored sha256 must still match."""
     code = (
         "import sys, hashlib; from tests.test_render import invoice; "
-        "from invoicing.pdf.render import render_invoice; "
+        "from invoicing.pdf import render_invoice; "
         "sys.stdout.write(hashlib.sha256(render_invoice(invoice(name='Пётр 山田'))).hexdigest())"
     )
     root = Path(__file__).resolve().parents[1]
