@@ -51,3 +51,7 @@ class InvoiceDocument:
     tax: Decimal  # subtotal * tax_rate / 100, rounded
     total: Decimal  # subtotal + tax
     seller: Seller = field(compare=False)
+    document_type: str = "380"  # UNTDID 1001: 380 invoice, 381 credit note
+    # A credit note's invoice (number, issue date) and the reason it was credited.
+    preceding_invoice: tuple[str, date] | None = None
+    note: str | None = None

@@ -177,6 +177,7 @@ class _Layout:
     def __init__(self, doc: InvoiceDocument, fmt: Formatter):
         self.doc = doc
         self.fmt = fmt
+        self.credit_note = doc.document_type == "381"
         self.pages: list[Page] = []
         self.page = self._new_page()
         self.y = TOP_Y
@@ -209,7 +210,8 @@ class _Layout:
         if extra:
             items.append(Text(" · ".join(extra), ST_SMALL))
         y -= _column(page, items, MARGIN_X, y, SELLER_W)
-        right = [Text("INVOICE", ST_TITLE), Text(clean_text(doc.number, MAX_SHORT), ST_TITLE_NO)]
+        title = "CREDIT NOTE" if self.credit_note else "INVOICE"
+        right = [Text(title, ST_TITLE), Text(clean_text(doc.number, MAX_SHORT), ST_TITLE_NO)]
         right_h = _column(page, right, RIGHT_X - TITLE_W, top, TITLE_W)
         self.y = min(y, top - right_h) - HEADER_GAP
 
@@ -225,13 +227,26 @@ class _Layout:
             budget -= len(item.lines(BILL_TO_W))
             bill.append(item)
         left_h = _column(page, bill, MARGIN_X, top, BILL_TO_W)
-        rows = [
-            ("Invoice number", clean_text(doc.number, MAX_SHORT)),
-            ("Account", clean_text(doc.account, MAX_SHORT)),
-            ("Issue date", fmt.date(doc.issue_date)),
-            ("Due date", fmt.date(doc.due_date)),
-            ("Billing period", f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"),
-        ]
+        if self.credit_note:
+            rows = [("Number", clean_text(doc.number, MAX_SHORT))]
+            if doc.preceding_invoice is not None:
+                number, issued = doc.preceding_invoice
+                rows.append(("Credits invoice", f"{clean_text(number, MAX_SHORT)} of {fmt.date(issued)}"))
+            rows += [
+                ("Account", clean_text(doc.account, MAX_SHORT)),
+                ("Issue date", fmt.date(doc.issue_date)),
+                ("Billing period", f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"),
+            ]
+            if doc.note:
+                rows.append(("Reason", clean_text(doc.note, MAX_LINE)))
+        else:
+            rows = [
+                ("Invoice number", clean_text(doc.number, MAX_SHORT)),
+                ("Account", clean_text(doc.account, MAX_SHORT)),
+                ("Issue date", fmt.date(doc.issue_date)),
+                ("Due date", fmt.date(doc.due_date)),
+                ("Billing period", f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"),
+            ]
         x = RIGHT_X - META_W
         y = top - META_DROP
         for key, value in rows:
@@ -285,22 +300,32 @@ class _Layout:
         )
 
         number = clean_text(doc.number, MAX_SHORT)
-        intro = Text(
-            f"Please transfer {fmt.money(doc.total)} by {fmt.date(doc.due_date)}, "
-            f"quoting the reference {number}.",
-            ST_BODY,
-            4,
-        )
+        if self.credit_note:
+            # Nothing to pay: say what happens to the money instead of bank details.
+            intro = Text(
+                f"{fmt.money(-doc.total)} is credited to your account {clean_text(doc.account, MAX_SHORT)}: "
+                "refunded, or offset against your next invoice.",
+                ST_BODY,
+                4,
+            )
+        else:
+            intro = Text(
+                f"Please transfer {fmt.money(doc.total)} by {fmt.date(doc.due_date)}, "
+                f"quoting the reference {number}.",
+                ST_BODY,
+                4,
+            )
         details = []
-        if doc.seller.bank:
+        if doc.seller.bank and not self.credit_note:
             details.append(("Bank", clean_text(doc.seller.bank, MAX_LINE)))
-        details += [
-            ("IBAN", clean_text(iban(doc.seller.iban), MAX_SHORT)),
-            ("BIC", clean_text(doc.seller.bic, MAX_SHORT)),
-            ("Reference", number),
-        ]
+        if not self.credit_note:
+            details += [
+                ("IBAN", clean_text(iban(doc.seller.iban), MAX_SHORT)),
+                ("BIC", clean_text(doc.seller.bic, MAX_SHORT)),
+                ("Reference", number),
+            ]
         detail_items = [(Text(k, ST_META_K), Text(v, ST_BODY)) for k, v in details]
-        label = Text("PAYMENT", ST_LABEL)
+        label = Text("REFUND" if self.credit_note else "PAYMENT", ST_LABEL)
         box_inner = (
             label.height(BOX_W)
             + intro.height(BOX_W)
@@ -345,7 +370,8 @@ class _Layout:
         parts += [clean_text(a, MAX_LINE) for a in doc.seller.address[:MAX_ADDRESS_LINES]]
         footer = Text(" · ".join(p for p in parts if p.strip()), ST_FOOT)
         continued = Text(
-            f"Invoice {clean_text(doc.number, MAX_SHORT)} · {clean_text(doc.name, MAX_NAME)} (continued)",
+            f"{'Credit note' if self.credit_note else 'Invoice'} {clean_text(doc.number, MAX_SHORT)} · "
+            f"{clean_text(doc.name, MAX_NAME)} (continued)",
             ST_SMALL,
             1,
         )
