@@ -355,7 +355,7 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     from invoicing.billing import draft_document
     from invoicing.db import session_scope
     from invoicing.files import atomic_file
-    from invoicing.pdf.render import RenderError, render_invoice
+    from invoicing.pdf import RenderError, render_invoice
     from invoicing.run.workflow import check_output
 
     settings = _ready()

@@ -26,8 +26,7 @@ from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.files import StagedFiles
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
-from invoicing.pdf.merge import MergeError, Part, merge_pdfs, write_fragments
-from invoicing.pdf.render import render_invoice
+from invoicing.pdf import MergeError, Part, merge_pdfs, render_invoice, write_fragments
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import InvoicingError, UsageError
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
-from invoicing.pdf.merge import Merged, MergeError, Part, merge_pdfs
+from invoicing.pdf import Merged, MergeError, Part, merge_pdfs
 from invoicing.run import steps
 from invoicing.run.runtime import embedded_owner_alive, identity
 from invoicing.run.tasks import amass, chord_failed, merge_run, power, render_batch
