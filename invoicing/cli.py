@@ -345,14 +345,19 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @handle_errors
 def render(account: str, period: Period, output: Path, force: bool) -> None:
-    """Render one subscriber's invoice for a period, without a billing run.
+    """Write one subscriber's invoice for a period, without a billing run.
 
-    Shows the issued invoice if the period was billed, otherwise a DRAFT computed
-    from the current data. Nothing is written to the database.
+    An issued invoice is written exactly as issued: its stored file, byte for byte
+    (or, if that file is gone, rendered again from what was frozen at issue, and only
+    if it gives the recorded sha256). Otherwise a DRAFT computed from the current data.
+    Nothing is written to the database.
 
     Example: invoicing render --account A-0001 --period 2026-10 -o preview.pdf
     """
-    from invoicing.billing import draft_document
+    import hashlib
+
+    from invoicing.billing import document_for, draft_document, seller_from
+    from invoicing.billing.documents import issued_invoice
     from invoicing.db import session_scope
     from invoicing.files import atomic_file
     from invoicing.pdf import RenderError, render_invoice
@@ -361,14 +366,44 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     settings = _ready()
     check_output(output, force)
     with session_scope() as session:
-        document = draft_document(session, settings, account, period)
-    try:
-        pdf = render_invoice(document)
-    except RenderError as exc:
-        fail(f"cannot render {account}: {exc}", EXIT_FAILED)
+        issued = issued_invoice(session, account, period)
+        stored = _stored_pdf(issued.pdf_path, issued.sha256) if issued is not None else None
+        if issued is not None:
+            number, recorded = issued.number, issued.sha256
+            document = document_for(issued, seller_from(settings))
+        else:
+            number, recorded = None, None
+            document = draft_document(session, settings, account, period)
+    if stored is not None:
+        pdf = stored
+    else:
+        try:
+            pdf = render_invoice(document)
+        except RenderError as exc:
+            fail(f"cannot render {account}: {exc}", EXIT_FAILED)
+        if recorded is not None and hashlib.sha256(pdf).hexdigest() != recorded:
+            fail(
+                f"the file of {number} is missing or damaged, and rendering it again does not give "
+                "the bytes that were issued (sha256 differs): restore it from a backup",
+                EXIT_FAILED,
+            )
     with atomic_file(output) as handle:
         handle.write(pdf)
-    err.print(f"wrote {output} ({document.number}, {len(pdf):,} bytes)", markup=False)
+    what = f"{document.number}, as issued" if number else document.number
+    err.print(f"wrote {output} ({what}, {len(pdf):,} bytes)", markup=False)
+
+
+def _stored_pdf(path: str | None, sha256: str | None) -> bytes | None:
+    """An issued invoice's file, if it is there and is what was recorded."""
+    import hashlib
+
+    if not path or not sha256:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == sha256 else None
 
 
 # --- the billing run ----------------------------------------------------------------------
