@@ -35,8 +35,8 @@ Postal addresses
     last line that starts with a postcode ("20457 Hamburg", "A-1010 Wien", "1012 AB
     Amsterdam", "00-950 Warszawa") gives BT-38/BT-37 (53/52 for the buyer); lines
     before it are street lines (BT-35, 36, 162; a fourth and later line is joined onto
-    the third); a last line naming the country is dropped (the country is coded in
-    BT-40/BT-55). With no such line all lines become street lines, which EN 16931
+    the third); a last line naming the country (in English, in the document's language
+    or in the country's own) is dropped, the country being coded in BT-40/BT-55. With no such line all lines become street lines, which EN 16931
     accepts and XRechnung does not (BR-DE-3/4, BR-DE-8/9).
 
 Parties
@@ -234,7 +234,7 @@ _POSTCODE_LINE = re.compile(
 @lru_cache(maxsize=512)
 def _country_names(country: str, locale: str) -> frozenset[str]:
     names = set()
-    for tag in ("en", locale):
+    for tag in ("en", locale, f"und_{country}"):  # English, the reader's, the country's own
         try:
             name = Locale.parse(tag).territories.get(country)
         except (UnknownLocaleError, ValueError, TypeError):
