@@ -192,6 +192,15 @@ def rounding_edges() -> InvoiceDocument:
     )
 
 
+def long_invoice() -> InvoiceDocument:
+    calls = tuple(
+        priced(f"Call to +49 30 {n:07d}, {n % 60 + 1} min", "1", f"0.{n % 90 + 10}") for n in range(90)
+    )
+    return invoice(
+        (priced("Business Fibre 500 — monthly fee", "1", "49.90"), *calls), number="INV-2026-10-000099"
+    )
+
+
 CASES: dict[str, Callable[[], InvoiceDocument]] = {
     "de-company-S-19": german_company,
     "fr-company-S-20": french_company,
@@ -199,6 +208,7 @@ CASES: dict[str, Callable[[], InvoiceDocument]] = {
     "de-public-xrechnung": german_public_buyer,
     "credit-note-381": credit_note,
     "multi-line-rounding": rounding_edges,
+    "multi-page": long_invoice,
 }
 
 
@@ -517,6 +527,54 @@ def test_currency_without_minor_unit_is_valid() -> None:
     assert validate_xml(build_xml(doc)).violations == ()
 
 
+def test_three_decimal_currency_is_refused_as_the_schematron_would() -> None:
+    doc = invoice(
+        (priced("Monthly fee", "1", "12.345", "KWD"),), tax_rate="0", tax_category="Z", currency="KWD"
+    )
+
+    result = validate_xml(build_xml(doc, strict=False))
+
+    three_decimals = {"BR-DEC-09", "BR-DEC-14", "BR-DEC-23"}  # BT-106, BT-112, BT-131
+    assert three_decimals <= set(result.rules)
+    assert three_decimals <= {p.rule for p in check_document(doc)}
+    with pytest.raises(EInvoiceError, match="more than 2 decimals"):
+        build_xml(doc)
+
+
+def test_a_multi_page_invoice_is_one_hybrid() -> None:
+    doc, pdf = hybrid("multi-page")
+
+    pages = len(PdfReader(io.BytesIO(pdf)).pages)
+
+    assert pages == len(PdfReader(io.BytesIO(render_invoice(doc))).pages)
+    assert pages > 2
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB-jpeg"])
+def test_a_logo_keeps_the_file_pdfa(mode: str, tmp_path) -> None:
+    from pikepdf import pdfa
+    from PIL import Image, ImageDraw
+
+    # given: a logo with an alpha channel (a soft mask in the PDF), or a JPEG
+    image = Image.new(
+        "RGBA" if mode == "RGBA" else "RGB", (240, 80), (0, 0, 0, 0) if mode == "RGBA" else "white"
+    )
+    ImageDraw.Draw(image).ellipse(
+        (10, 10, 230, 70), fill=(29, 78, 137, 255) if mode == "RGBA" else (29, 78, 137)
+    )
+    path = tmp_path / ("logo.png" if mode == "RGBA" else "logo.jpg")
+    image.save(path)
+    doc = replace(german_company(), seller=replace(SELLER_DE, logo_path=str(path)))
+
+    # when
+    pdf = render_einvoice(doc)
+
+    # then
+    assert validate_pdf(pdf).ok
+    report = pdfa.validate_written(io.BytesIO(pdf), "3b")
+    assert {f.rule for f in report.findings} <= {"ISO_19005_3:6.6.2.3.1-1"}, report.findings
+
+
 def test_a_plain_invoice_stays_a_plain_pdf() -> None:
     doc = replace(german_company(), einvoice=None)
 
@@ -736,3 +794,31 @@ def test_xrechnung_is_spared_exactly_one_factur_x_rule() -> None:
     found, _ = _svrl_findings(_SCHEMATRON.run(xml))
 
     assert [v.rule for v in found] == ["FX-SCH-A-000556"]
+
+
+def test_validate_file_reads_a_pdf_or_an_xml_and_says_what_it_checked(tmp_path) -> None:
+    from invoicing.pdf.einvoice.validate import format_result, validate_file
+
+    # given
+    doc, pdf = hybrid("de-public-xrechnung")
+    (tmp_path / "invoice.pdf").write_bytes(pdf)
+    (tmp_path / "invoice.xml").write_bytes(embedded(pdf)[1])
+    wrong = replace(austrian_reverse_charge(), buyer_vat_id="")
+    (tmp_path / "wrong.xml").write_bytes(build_xml(wrong, strict=False))
+
+    # when
+    from_pdf = validate_file(tmp_path / "invoice.pdf")
+    from_xml = validate_file(tmp_path / "invoice.xml")
+    failed = validate_file(tmp_path / "wrong.xml")
+
+    # then
+    assert from_pdf.ok and from_xml.ok and not failed.ok
+    assert from_pdf.filename == "xrechnung.xml" and from_xml.filename is None
+    text = format_result(from_pdf).splitlines()
+    assert text[0] == "valid (xrechnung)"
+    assert "checked: EN 16931 Schematron (Factur-X 1.09.2, profile EN 16931)" in text
+    assert any(line.startswith("not checked: KoSIT XRechnung rules") for line in text)
+    report = format_result(failed).splitlines()
+    assert failed.rules == ["BR-AE-02"]  # once per line and once for the breakdown
+    assert report[0].startswith("BR-AE-02: An Invoice that contains an Invoice line (BG-25)")
+    assert f"{len(failed.violations)} violation(s) (factur-x)" in report

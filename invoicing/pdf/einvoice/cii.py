@@ -36,8 +36,9 @@ Postal addresses
     Amsterdam", "00-950 Warszawa") gives BT-38/BT-37 (53/52 for the buyer); lines
     before it are street lines (BT-35, 36, 162; a fourth and later line is joined onto
     the third); a last line naming the country (in English, in the document's language
-    or in the country's own) is dropped, the country being coded in BT-40/BT-55. With no such line all lines become street lines, which EN 16931
-    accepts and XRechnung does not (BR-DE-3/4, BR-DE-8/9).
+    or in the country's own) is dropped, the country being coded in BT-40/BT-55. With
+    no such line all lines become street lines, which EN 16931 accepts and XRechnung
+    does not (BR-DE-3/4, BR-DE-8/9).
 
 Parties
     Seller: name BT-27, registration BT-30 (``registration``), VAT id BT-31
@@ -309,15 +310,17 @@ def check_document(doc: InvoiceDocument, profile: Profile | None = None) -> list
     for i, line in enumerate(doc.lines, 1):
         need(_clean(line.description), "BR-25", f"line {i} has no description (item name, BT-153)")
 
-    amounts = [("subtotal", doc.subtotal), ("tax", doc.tax), ("total", doc.total)]
-    amounts += [(f"line {i} amount", line.amount) for i, line in enumerate(doc.lines, 1)]
-    bad = [label for label, value in amounts if not _is_money(value)]
+    # (label, value, the rule limiting it to 2 decimals)
+    amounts = [("subtotal", doc.subtotal, "BR-DEC-09"), ("tax", doc.tax, "BR-DEC-13")]
+    amounts += [("total", doc.total, "BR-DEC-14")]
+    amounts += [(f"line {i} amount", line.amount, "BR-DEC-23") for i, line in enumerate(doc.lines, 1)]
+    bad = [label for label, value, _ in amounts if not _is_money(value)]
     need(not bad, "invoicing:decimal", f"not finite Decimals: {', '.join(bad)}")
     if bad:
         return out
-    for label, value in amounts:
+    for label, value, rule in amounts:
         if value.as_tuple().exponent < -2:  # type: ignore[operator]
-            out.append(Problem("BR-DEC-23", f"{label} {value} has more than 2 decimals"))
+            out.append(Problem(rule, f"{label} {value} has more than 2 decimals (a 3-decimal currency?)"))
     lines_sum = sum((line.amount for line in doc.lines), Decimal(0))
     need(
         lines_sum == doc.subtotal,
@@ -340,7 +343,7 @@ def check_document(doc: InvoiceDocument, profile: Profile | None = None) -> list
     try:
         category = tax_category(doc)
     except EInvoiceError as exc:
-        out.append(Problem("BR-CO-18", str(exc)))
+        out.append(Problem("invoicing:tax-category", str(exc)))
         return out
     if category not in CATEGORIES:
         out.append(

@@ -11,6 +11,8 @@ What is added
       fx:DocumentType, DocumentFileName, Version, ConformanceLevel;
     * an sRGB OutputIntent (GTS_PDFA1) with the bundled ICC profile (``color/``), which
       makes the DeviceRGB/DeviceGray the renderer paints with device-independent;
+    * /Version /1.7 on the catalog: PDF/A-3 is built on PDF 1.7, and the catalog entry
+      is how an update raises reportlab's %PDF-1.3 header;
     * a new information dictionary mirroring the XMP (reportlab's empty /Keywords and
       /Trapped are dropped, so there is nothing left to disagree), and the trailer /ID:
       the renderer's first element kept, the second a digest of the update.
@@ -27,7 +29,7 @@ How: an incremental update
 
 What the input must be (checked, else PdfAError)
     A classic cross-reference table (reportlab writes one), no encryption, no
-    metadata, output intents, associated files or name tree of its own, and every
+    metadata, output intents, associated files, name tree or /Version of its own, and every
     font embedded (FontFile, FontFile2 or FontFile3): reportlab embeds its TrueType
     subsets, and a standard-14 font (Helvetica...) would make the file fail PDF/A.
 
@@ -215,7 +217,7 @@ class _Input:
             if doc.is_encrypted:
                 raise PdfAError("an encrypted PDF cannot be PDF/A")
             trailer, root = doc.trailer, doc.Root
-            for key in ("/Metadata", "/OutputIntents", "/AF", "/Names"):
+            for key in ("/Metadata", "/OutputIntents", "/AF", "/Names", "/Version"):
                 if key in root:
                     raise PdfAError(f"the rendered PDF already has a catalog {key}: not supported")
             self.size = int(trailer.Size)
@@ -311,7 +313,7 @@ def make_hybrid(pdf: bytes, einvoice: EInvoice) -> bytes:
             src.catalog + b" /Metadata %d 0 R /OutputIntents [ << /Type /OutputIntent /S /GTS_PDFA1"
             b" /OutputConditionIdentifier (%s) /Info (%s) /RegistryName (http://www.color.org)"
             b" /DestOutputProfile %d 0 R >> ] /Names << /EmbeddedFiles << /Names [ (%s) %d 0 R ] >> >>"
-            b" /AF [ %d 0 R ] >>"
+            b" /AF [ %d 0 R ] /Version /1.7 >>"
             % (
                 metadata,
                 OUTPUT_CONDITION.encode(),

@@ -156,8 +156,10 @@ def _svrl_findings(svrl: bytes) -> tuple[list[Violation], list[str]]:
     root = etree.fromstring(svrl, _PARSER)
     violations = []
     for node in root.iter(f"{_SVRL}failed-assert"):
+        rule = node.get("id") or "schematron"
         text = " ".join("".join(node.findtext(f"{_SVRL}text") or "").split())
-        violations.append(Violation(node.get("id") or "schematron", text, node.get("location", "")))
+        text = text.removeprefix(f"[{rule}]-")  # the CEN messages repeat their id
+        violations.append(Violation(rule, text, node.get("location", "")))
     notes = []
     for node in root.iter(f"{_SVRL}successful-report"):
         text = " ".join("".join(node.findtext(f"{_SVRL}text") or "").split())
