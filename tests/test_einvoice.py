@@ -58,6 +58,7 @@ from tests.conftest import ROOT, SELLER
 SELLER_DE = replace(
     SELLER,
     vat_id="DE123456788",
+    tax_id="22/815/08154",  # the Hamburg tax office number (BT-32), next to the VAT id
     country="DE",
     registration="HRB 123456",
     contact_name="Billing team",
@@ -582,6 +583,18 @@ def test_a_plain_invoice_stays_a_plain_pdf() -> None:
     assert einvoice_for(doc) is None
 
 
+@pytest.mark.parametrize(
+    ("vat_id", "rule"),
+    [("DE123456789", "invoicing:vat-id"), ("123456788", "BR-CO-09"), ("ATU12345678", "invoicing:vat-id")],
+)
+def test_a_vat_id_with_wrong_check_digits_or_no_prefix_is_refused(vat_id: str, rule: str) -> None:
+    doc = replace(austrian_reverse_charge(), buyer_vat_id=vat_id)
+
+    assert [p.rule for p in check_document(doc)] == [rule]
+    with pytest.raises(EInvoiceError, match=rule):
+        render_einvoice(doc)
+
+
 def test_rate_zero_without_a_category_is_refused() -> None:
     with pytest.raises(EInvoiceError, match="no tax category"):
         build_xml(invoice(tax_rate="0"))
@@ -639,6 +652,15 @@ def test_a_plain_pdf_is_not_an_e_invoice() -> None:
     result = validate_pdf(render_invoice(german_company()))
 
     assert result.rules == ["invoicing:hybrid-xml"]
+
+
+def test_a_hybrid_is_not_made_hybrid_twice() -> None:
+    doc, pdf = hybrid("de-company-S-19")
+    einvoice = einvoice_for(doc)
+    assert einvoice is not None
+
+    with pytest.raises(PdfAError, match="already has a catalog /Metadata"):
+        make_hybrid(pdf, einvoice)
 
 
 def test_standard_14_fonts_are_refused() -> None:
@@ -822,3 +844,38 @@ def test_validate_file_reads_a_pdf_or_an_xml_and_says_what_it_checked(tmp_path) 
     assert failed.rules == ["BR-AE-02"]  # once per line and once for the breakdown
     assert report[0].startswith("BR-AE-02: An Invoice that contains an Invoice line (BG-25)")
     assert f"{len(failed.violations)} violation(s) (factur-x)" in report
+
+
+def test_hybrids_merge_like_plain_invoices_sharing_their_fonts(tmp_path) -> None:
+    from invoicing.pdf.merge import Part, merge_pdfs, write_fragments
+
+    # given: three hybrid invoices, and the same three plain
+    docs = [german_company(), austrian_reverse_charge(), rounding_edges()]
+    docs = [replace(doc, number=f"INV-2026-10-{i:06d}") for i, doc in enumerate(docs, 1)]
+    pdfs = {"hybrid": [render_einvoice(doc) for doc in docs], "plain": [render_invoice(doc) for doc in docs]}
+    parts: dict[str, list[Part]] = {}
+    for kind, files in pdfs.items():
+        (tmp_path / kind).mkdir()
+        parts[kind] = []
+        for doc, pdf in zip(docs, files, strict=True):
+            path = tmp_path / kind / f"{doc.number}.pdf"
+            path.write_bytes(pdf)
+            parts[kind].append(Part(path, doc.number, doc.number, hashlib.sha256(pdf).hexdigest()))
+    fragments = tmp_path / "hybrid.frag"
+    write_fragments(pdfs["hybrid"], fragments, [p.sha256 or "" for p in parts["hybrid"]])
+    for name in ("prelinked", "parsed", "merged-plain"):
+        (tmp_path / name).mkdir()
+
+    # when: the nightly merge, pre-linked and not
+    prelinked = merge_pdfs(parts["hybrid"], tmp_path / "prelinked" / "run.pdf", [fragments])
+    parsed = merge_pdfs(parts["hybrid"], tmp_path / "parsed" / "run.pdf")
+    plain = merge_pdfs(parts["plain"], tmp_path / "merged-plain" / "run.pdf")
+
+    # then: the pre-linker reads hybrids as it reads plain invoices, the fonts are shared
+    # as much (the hybrid pages only lack reportlab's empty /Trans), and the merged file
+    # is a print file: the XML stays in each invoice's own file
+    assert prelinked.prelinked == 3
+    assert prelinked.sha256 == parsed.sha256
+    assert prelinked.pages == plain.pages == 3
+    assert abs(prelinked.size - plain.size) < 100
+    assert PdfReader(prelinked.path).attachments == {}

@@ -131,7 +131,6 @@ XRECHNUNG = Profile(
 PROFILES = {p.name: p for p in (FACTURX, XRECHNUNG)}
 
 CATEGORIES = frozenset({"S", "Z", "E", "AE", "K", "O"})
-ZERO_RATED = frozenset({"Z", "E", "AE", "K", "O"})  # rate 0, tax 0
 NEEDS_REASON = frozenset({"E", "AE", "K", "O"})  # BR-E-10, BR-AE-10, BR-IC-10, BR-O-10
 # VATEX codes (CEF VAT exemption reason code list) where the category implies one.
 _EXEMPTION_CODES = {"AE": "VATEX-EU-AE", "K": "VATEX-EU-IC", "O": "VATEX-EU-O"}
@@ -276,7 +275,7 @@ def _vat_problem(rule: str, who: str, value: str) -> Problem | None:
     return None
 
 
-_EU_VAT_PREFIXES = frozenset(eu_vat.MEMBER_STATES) | {"EL", "XI"}
+_EU_VAT_PREFIXES = frozenset(c.upper() for c in eu_vat.MEMBER_STATES) | {"EL", "XI"}
 
 
 def _is_money(value: object) -> bool:

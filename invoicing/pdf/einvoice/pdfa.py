@@ -227,7 +227,7 @@ class _Input:
                 raise PdfAError("unexpected catalog syntax")
             self.catalog = catalog[:-2].rstrip()
             info = trailer.get("/Info")
-            self.info_num = info.objgen[0] if info is not None and info.is_indirect else None
+            self.info_ref = info.objgen if info is not None and info.is_indirect else None
             self.info = {
                 key: str(info.get(f"/{key}", "")) if info is not None else ""
                 for key in ("Title", "Author", "Subject", "Creator", "Producer")
@@ -263,8 +263,8 @@ def make_hybrid(pdf: bytes, einvoice: EInvoice) -> bytes:
 
     num = src.size
     icc, metadata, embedded, filespec = num, num + 1, num + 2, num + 3
-    info_num = src.info_num if src.info_num is not None else num + 4
-    size = num + (4 if src.info_num is not None else 5)
+    info_ref = src.info_ref or (num + 4, 0)  # the renderer's info object is replaced
+    size = num + (4 if src.info_ref else 5)
 
     packed = zlib.compress(xml)
     description = f"{einvoice.profile.name} invoice, EN 16931 CII XML".encode("ascii")
@@ -299,8 +299,7 @@ def make_hybrid(pdf: bytes, einvoice: EInvoice) -> bytes:
             b"/EF << /F %d 0 R /UF %d 0 R >> >>" % (filename, filename, description, embedded, embedded),
         ),
         (
-            info_num,
-            0,
+            *info_ref,
             b"<< "
             + b" ".join(
                 b"/%s %s" % (key.encode(), _pdf_string(value)) for key, value in info.items() if value
@@ -326,11 +325,11 @@ def make_hybrid(pdf: bytes, einvoice: EInvoice) -> bytes:
         ),
     ]
     objects += [(objgen[0], objgen[1], body) for objgen, body in src.pages]
-    return _append_update(pdf, src, objects, size, info_num)
+    return _append_update(pdf, src, objects, size, info_ref)
 
 
 def _append_update(
-    pdf: bytes, src: _Input, objects: list[tuple[int, int, bytes]], size: int, info_num: int
+    pdf: bytes, src: _Input, objects: list[tuple[int, int, bytes]], size: int, info: tuple[int, int]
 ) -> bytes:
     out = io.BytesIO()
     out.write(pdf)
@@ -358,8 +357,7 @@ def _append_update(
             out.write(b"%010d %05d n\r\n" % (offset, generation))
         start = end + 1
     out.write(
-        b"trailer\n<< /Size %d /Root %d %d R /Info %d 0 R /Prev %d /ID [ <%s> <%s> ] >>\n"
-        b"startxref\n%d\n%%%%EOF\n"
-        % (size, src.root[0], src.root[1], info_num, src.prev, first_id, second_id, xref)
+        b"trailer\n<< /Size %d /Root %d %d R /Info %d %d R /Prev %d /ID [ <%s> <%s> ] >>\n"
+        b"startxref\n%d\n%%%%EOF\n" % (size, *src.root, *info, src.prev, first_id, second_id, xref)
     )
     return out.getvalue()
