@@ -285,6 +285,18 @@ def test_case_is_a_hybrid_invoice_the_official_rules_accept(case: str) -> None:
     assert pdf.startswith(render_invoice(doc))  # an incremental update: the page bytes untouched
 
 
+@pytest.mark.parametrize("case", ["de-company-S-19", "de-public-xrechnung", "credit-note-381"])
+def test_a_second_reader_finds_the_xml(case: str) -> None:
+    # The factur-x library's own extractor, with its XSD check, as another receiver.
+    from facturx import get_xml_from_pdf
+
+    _, pdf = hybrid(case)
+
+    name, xml = get_xml_from_pdf(pdf, check_xsd=True)
+
+    assert (name, xml) == embedded(pdf)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_case_carries_the_pdfa3_markers(case: str) -> None:
     # given

@@ -4,9 +4,10 @@
 is Decimal and already rounded to the currency's minor unit by `billing`; the renderer
 only formats it.
 
-The fields after the first default of each class are what EN 16931 e-invoices
-(`pdf.einvoice`) need on top of the printed invoice; all are optional so that plain
-invoices are built as before. How the free-form ``address`` lines map onto the EN 16931
+The fields from ``Seller.vat_id`` and from ``InvoiceDocument.buyer_company`` on are what
+EN 16931 e-invoices (`pdf.einvoice`) need on top of the printed invoice; all have
+defaults, so plain invoices are built as before. ``Seller.tax_id`` becomes the seller's
+tax number (BT-32) when it differs from the VAT id. How the free-form ``address`` lines map onto the EN 16931
 postal address is decided in one place, `pdf.einvoice.cii.postal_address`.
 """
 
@@ -47,7 +48,7 @@ class Seller:
     bic: str
     bank: str = ""
     logo_path: str | None = None  # PNG/JPEG file; None prints the name as a word mark
-    vat_id: str = ""  # BT-31, with its ISO country prefix (DE123456789)
+    vat_id: str = ""  # BT-31, with its ISO country prefix ("DE123456788")
     country: str = ""  # BT-40, ISO 3166 alpha-2; required for an e-invoice
     registration: str = ""  # BT-30, legal registration (trade register: "HRB 12345")
     electronic_address: ElectronicAddress | None = None  # BT-34; None: the email, scheme EM

@@ -26,8 +26,13 @@ What is not checked
       ``not_checked``. The builder's own pre-flight (`cii.check_document`) covers the
       XRechnung fields the data decides (BR-DE-3..9, 15 and the electronic addresses).
     * PDF/A conformance of the container beyond the markers above: there is no
-      veraPDF here. The tests run pikepdf's PDF/A-3b validator (built from the veraPDF
-      rule catalogue) and qpdf --check; this module does not.
+      veraPDF here. The tests run pikepdf's PDF/A-3b validator (an allowlist built
+      from the veraPDF rule catalogue, pikepdf.pdfa) and qpdf --check; this module
+      does not. pikepdf's allowlist denies every XMP extension schema on presence,
+      which Factur-X requires, so the tests accept exactly those findings and show
+      that the same file without the fx schema passes.
+    * That the printed page says what the XML says: the figures come from the same
+      Decimal values by construction (`cii`), the texts are not compared.
 """
 
 from __future__ import annotations
