@@ -32,6 +32,7 @@ from pypdf import PdfReader
 from reportlab.pdfgen.canvas import Canvas
 
 from invoicing.billing.money import round_money
+from invoicing.pdf import render_invoice
 from invoicing.pdf.documents import (
     ElectronicAddress,
     InvoiceDocument,
@@ -51,7 +52,6 @@ from invoicing.pdf.einvoice import (
 )
 from invoicing.pdf.einvoice.cii import FACTURX, XRECHNUNG, postal_address
 from invoicing.pdf.einvoice.validate import validate_pdf, validate_xml
-from invoicing.pdf.render import render_invoice
 from tests.conftest import ROOT, SELLER
 
 # VAT ids and the Leitweg-ID below are made up, with valid check digits (python-stdnum).
@@ -859,7 +859,7 @@ def test_validate_file_reads_a_pdf_or_an_xml_and_says_what_it_checked(tmp_path) 
 
 
 def test_hybrids_merge_like_plain_invoices_sharing_their_fonts(tmp_path) -> None:
-    from invoicing.pdf.merge import Part, merge_pdfs, write_fragments
+    from invoicing.pdf import Part, merge_pdfs, write_fragments
 
     # given: three hybrid invoices, and the same three plain
     docs = [german_company(), austrian_reverse_charge(), rounding_edges()]
