@@ -21,7 +21,6 @@ from invoicing.pdf.einvoice.cii import (
     tax_category,
 )
 from invoicing.pdf.einvoice.pdfa import PdfAError, make_hybrid
-from invoicing.pdf.render import render_invoice
 
 __all__ = [
     "FACTURX",
@@ -47,6 +46,10 @@ def render_einvoice(doc: InvoiceDocument) -> bytes:
     The XML is built (and checked) before rendering, so a document that cannot be a
     valid e-invoice costs no render. Raises RenderError (EInvoiceError) for bad data.
     """
+    # Imported here: the layout will want `exemption_text` from this package, and the
+    # renderer imports the layout; a module-level import would make that a cycle.
+    from invoicing.pdf.render import render_invoice
+
     einvoice = einvoice_for(doc)
     pdf = render_invoice(doc)
     return pdf if einvoice is None else make_hybrid(pdf, einvoice)
