@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from invoicing.pdf import InvoiceDocument, InvoiceLine, RenderError, Seller, render_invoice
+from invoicing.pdf.documents import PrecedingInvoice
 from tests.conftest import SELLER
 
 # ---------------------------------------------------------------- factory
@@ -466,7 +467,7 @@ def test_a_credit_note_says_what_it_credits_and_asks_for_no_payment():
         tax=-original.tax,
         total=-original.total,
         document_type="381",
-        preceding_invoice=(original.number, original.issue_date),
+        preceding_invoice=PrecedingInvoice(original.number, original.issue_date),
         note="Duplicate contract",
     )
     # when it is rendered
