@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import envs
-from tests.support.envs import Env
-from tests.support.workers import PrivateRedis, Workers
+# Before tests.support is imported: its assertions report their values as a test's do.
+pytest.register_assert_rewrite("tests.support")
+
+from tests.support import envs  # noqa: E402
+from tests.support.envs import Env  # noqa: E402
+from tests.support.workers import PrivateRedis, Workers  # noqa: E402
 
 # A test that uses one of these fixtures, directly or through another, gets the marks.
 MARKERS_BY_FIXTURE = {
