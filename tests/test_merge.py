@@ -48,7 +48,7 @@ CJK_NAMES = ["山田太郎", "李小龍"]
 
 
 def document(number: int, name: str, lines: int = 3) -> InvoiceDocument:
-    """Invoice `number` of the run, with `lines` monthly fees (130 make three pages)."""
+    """Invoice `number` of the run, with `lines` monthly fees (a hundred or more fill further pages)."""
     return invoice(
         number=f"INV-2026-10-{number:06d}",
         account=f"ACC-{number:06d}",
