@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import Env
+from tests.support.envs import Env
 
 
 def test_bench_reports_both_paths(redis_env: Env) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from invoicing.celery import celery_config, crontab_from
 from invoicing.config import ConfigError, Settings, get_settings, redact
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 
 def test_defaults_are_embedded() -> None:

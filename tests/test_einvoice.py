@@ -52,7 +52,8 @@ from invoicing.pdf.einvoice import (
 )
 from invoicing.pdf.einvoice.cii import FACTURX, XRECHNUNG, postal_address
 from invoicing.pdf.einvoice.validate import validate_pdf, validate_xml
-from tests.conftest import ROOT, SELLER
+from tests.support.factories import SELLER
+from tests.support.paths import ROOT
 
 # VAT ids and the Leitweg-ID below are made up, with valid check digits (python-stdnum).
 SELLER_DE = replace(
