@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -128,6 +129,35 @@ def test_human_output_and_progress(env: Env) -> None:
     assert "completed" in proc.stdout and "billing-run-1.pdf" in proc.stdout
     runs = env.cli("runs", check=True)
     assert "2026-10" in runs.stdout and "completed" in runs.stdout
+
+
+RATE = re.compile(r"\d+\.\d/s")
+
+
+def test_progress_bar_only_when_this_command_renders(env: Env) -> None:
+    # given a completed run, whose command showed the bar and a rate
+    seed_fixtures(env)
+    first = env.cli("run", "--period", "2026-10")
+    assert first.returncode == 0, first.stderr
+    assert "19/19" in first.stderr and RATE.search(first.stderr)
+    # when the period is run again
+    again = env.cli("run", "--period", "2026-10")
+    # then there is nothing to show progress of
+    assert again.returncode == 0 and "already complete; nothing to do" in again.stderr
+    assert "19/19" not in again.stderr and not RATE.search(again.stderr), again.stderr
+    # when only the merged file is missing
+    (Path(env.vars["INVOICING_OUTPUT_DIR"]) / "2026-10" / "billing-run-1.pdf").unlink()
+    merging = env.cli("run", "--period", "2026-10")
+    # then it merges without a bar
+    assert merging.returncode == 0 and "all invoices rendered; merging again" in merging.stderr
+    assert "19/19" not in merging.stderr and not RATE.search(merging.stderr), merging.stderr
+    assert "completed" in merging.stdout
+    # when one invoice's file is missing
+    Path(invoices_of(1)[4].pdf_path).unlink()
+    resumed = env.cli("run", "--period", "2026-10")
+    # then the bar shows, its rate counting the one invoice rendered now
+    assert resumed.returncode == 0 and "resuming: 1 of 19 invoices to render" in resumed.stderr
+    assert "19/19" in resumed.stderr and RATE.search(resumed.stderr), resumed.stderr
 
 
 def test_second_run_of_a_period_bills_nobody_twice(env: Env) -> None:
