@@ -7,7 +7,7 @@ one gapless series per period, in account order.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -125,7 +125,7 @@ def create_run(session: Session, settings: Settings, period: Period) -> BillingR
     return run
 
 
-def _billable_chunks(session: Session, period: Period, size: int) -> Iterator[list[Any]]:
+def _billable_chunks(session: Session, period: Period, size: int) -> Iterator[Sequence[Any]]:
     columns = (
         Subscriber.id,
         Subscriber.account,
