@@ -204,8 +204,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
     from invoicing.db import init_db, session_scope
     from invoicing.files import StagedFiles
     from invoicing.models import BillingRun, Invoice
-    from invoicing.pdf.merge import Part, merge_pdfs
-    from invoicing.pdf.render import render_invoice
+    from invoicing.pdf import Part, merge_pdfs, render_invoice
     from invoicing.run.dispatch import batch_size, dispatch, ids_of_run
     from invoicing.run.runtime import check_backends
     from invoicing.run.state import FINAL

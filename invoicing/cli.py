@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+PROBLEMS_SHOWN = 50  # import problems listed before "... and N more"
 RUN_EXIT = {"completed": EXIT_OK, "completed_with_errors": EXIT_PARTIAL, "failed": EXIT_FAILED}
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -69,18 +70,15 @@ def handle_errors(func: F) -> F:
             _error(str(exc))
             sys.exit(exc.code)
         except ImportProblems as exc:
-            for problem in exc.problems[:50]:
+            for problem in exc.problems[:PROBLEMS_SHOWN]:
                 err.print(f"  {problem}", markup=False)
-            if len(exc.problems) > 50:
-                err.print(f"  ... and {len(exc.problems) - 50} more", markup=False)
+            if len(exc.problems) > PROBLEMS_SHOWN:
+                err.print(f"  ... and {len(exc.problems) - PROBLEMS_SHOWN} more", markup=False)
             _error(str(exc))
             sys.exit(exc.exit_code)
         except InvoicingError as exc:
             _error(str(exc))
             sys.exit(exc.exit_code)
-        except ValueError as exc:  # a malformed period and the like, from plain functions
-            _error(str(exc))
-            sys.exit(EXIT_USAGE)
         except OperationalError as exc:
             _error(f"database error ({redact(get_settings().database_url)}): {describe(exc)}")
             sys.exit(EXIT_FAILED)
@@ -196,8 +194,17 @@ def db_init() -> None:
 
 @db.command("seed")
 @click.option("--fixtures", "fixtures", type=click.Path(path_type=Path), help="Import a JSON data set.")
-@click.option("--generate", type=click.IntRange(1, 10_000_000), help="Generate N synthetic subscribers.")
-@_period_option(required=False)
+@click.option(
+    "--generate",
+    type=click.IntRange(1, 10_000_000),
+    help="Generate N synthetic subscribers billable in --period, with usage charges (needs --period).",
+)
+@click.option(
+    "--period",
+    type=PeriodParam(),
+    metavar="YYYY-MM",
+    help="With --generate: the month the subscribers are billable in and their charges are for.",
+)
 @click.option("--seed", "seed", type=int, default=0, show_default=True, help="Random seed for --generate.")
 @handle_errors
 def db_seed(fixtures: Path | None, generate: int | None, period: Period | None, seed: int) -> None:
@@ -217,7 +224,7 @@ def db_seed(fixtures: Path | None, generate: int | None, period: Period | None, 
         data = load_file(fixtures)
         source = str(fixtures)
     else:
-        if period is None:
+        if period is None or generate is None:
             fail("--generate needs --period YYYY-MM")
         from invoicing.synthetic import synthetic_dataset
 
@@ -240,7 +247,13 @@ def db_seed(fixtures: Path | None, generate: int | None, period: Period | None, 
 @click.option("--count", type=click.IntRange(1, 10_000), default=10, show_default=True, help="Header tasks.")
 @click.option("--fail-at", type=int, default=None, help="Make power(K, 2) raise, to see a chord break.")
 @click.option("--delay", is_flag=True, help="Sleep randomly in each task to make the parallelism visible.")
-@click.option("--timeout", type=click.FloatRange(1, 3600), default=60, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 3600),
+    default=60,
+    show_default=True,
+    help="Seconds to wait for the chord's result.",
+)
 @handle_errors
 def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
     """Smoke test: chord(power(i, 2) for i in range(N))(amass) and print the sum.
@@ -287,7 +300,7 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     from invoicing.billing import draft_document
     from invoicing.db import session_scope
     from invoicing.files import atomic_file
-    from invoicing.pdf.render import RenderError, render_invoice
+    from invoicing.pdf import RenderError, render_invoice
     from invoicing.run.adhoc import check_output
 
     settings = _ready()
@@ -478,7 +491,9 @@ def status(run_id: int | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="Show at most N runs."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list on stdout.")
 @handle_errors
 def runs(limit: int, as_json: bool) -> None:
@@ -493,21 +508,35 @@ def runs(limit: int, as_json: bool) -> None:
     if as_json:
         out.print(json.dumps(items, ensure_ascii=False), markup=False)
         return
-    table = Table()
-    for column in ("run", "period", "status", "invoices", "failed", "pages", "created", "output"):
-        table.add_column(column)
+    out.print(_runs_table(items, _settings().output_dir))
+
+
+def _runs_table(items: list[dict[str, Any]], output_dir: Path) -> Table:
+    """Readable at 80 columns: no column is cut; the merged file's path is shown relative
+    to the output folder (named in the caption) and folds onto a second line if need be."""
+    root = output_dir.resolve()
+    table = Table(box=None, caption=f"files under {root}", caption_justify="left", pad_edge=False)
+    table.add_column("run", justify="right", no_wrap=True)
+    table.add_column("period", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("invoices", justify="right", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=True)
+    table.add_column("output", overflow="fold")
     for r in items:
+        failed = f" ({r['failed']} failed)" if r["failed"] else ""
+        output = r["output"]
+        if output:
+            path = Path(output)
+            output = str(path.relative_to(root)) if path.is_relative_to(root) else output
         table.add_row(
             str(r["run_id"]),
             r["period"],
             r["status"],
-            str(r["invoices"]),
-            str(r["failed"]),
-            "-" if r["pages"] is None else str(r["pages"]),
-            r["created_at"],
-            r["output"] or "-",
+            f"{r['invoices']}{failed}",
+            r["created_at"][:16].replace("T", " "),
+            output or "-",
         )
-    out.print(table)
+    return table
 
 
 @main.command()
@@ -602,7 +631,13 @@ def iter_accounts(text: str) -> Iterable[str]:
 
 
 @main.command()
-@click.option("--subscribers", type=click.IntRange(1, 1_000_000), default=2000, show_default=True)
+@click.option(
+    "--subscribers",
+    type=click.IntRange(1, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="Synthetic subscribers to bill.",
+)
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes to start."
 )

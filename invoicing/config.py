@@ -84,6 +84,20 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split("|") if part.strip()]
         return value
 
+    @field_validator("run_schedule")
+    @classmethod
+    def _cron_fields(cls, value: str) -> str:
+        # Checked here, so a bad schedule is a setting error (exit 2) before any command
+        # runs, not a failure when Celery's app is configured.
+        from celery.schedules import crontab
+
+        fields = value.split()
+        if len(fields) != 5:
+            raise ValueError(f"needs 5 cron fields (minute hour day month weekday), got {len(fields)}")
+        minute, hour, day_of_month, month_of_year, day_of_week = fields
+        crontab(minute, hour, day_of_week, day_of_month, month_of_year)  # ValueError if a field is bad
+        return value
+
     @property
     def embedded(self) -> bool:
         return self.broker_url is None

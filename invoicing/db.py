@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -56,8 +56,6 @@ def _create_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         # The busy timeout makes concurrent writers wait for the lock instead of failing.
         connect_args["timeout"] = 30
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     elif parsed.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = max(1, int(timeout))
         kwargs["pool_pre_ping"] = True
@@ -115,6 +113,10 @@ def describe(exc: BaseException) -> str:
 def check_database(url: str | None = None) -> None:
     """Connect once and make sure the schema is there, or raise DatabaseError."""
     settings_url = url or get_settings().database_url
+    missing = _missing_sqlite_file(settings_url)
+    if missing is not None:
+        # Connecting would create an empty file: a read-only command must leave none behind.
+        raise DatabaseError(f"no database at {missing} yet: run `invoicing db init`")
     try:
         engine = get_engine(settings_url)
         with engine.connect() as connection:
@@ -123,6 +125,23 @@ def check_database(url: str | None = None) -> None:
         raise DatabaseError(f"cannot reach the database {redact(settings_url)}: {describe(exc)}") from None
     if "billing_runs" not in tables:
         raise DatabaseError(f"the database {redact(settings_url)} has no schema yet: run `invoicing db init`")
+
+
+def _sqlite_file(url: str) -> Path | None:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    if parsed.database.startswith("file:"):  # a URI filename: leave it to SQLite
+        return None
+    return Path(parsed.database)
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    path = _sqlite_file(url)
+    return path if path is not None and not path.exists() else None
 
 
 def _alembic_config(url: str) -> Any:
@@ -141,6 +160,9 @@ def init_db(url: str | None = None, revision: str = "head") -> str:
     from alembic.runtime.migration import MigrationContext
 
     url = url or get_settings().database_url
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = get_engine(url)
     try:
         with engine.connect() as connection:
@@ -182,12 +204,3 @@ def _check_foreign_keys(connection: Connection) -> None:
         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
         if broken:
             raise DatabaseError(f"the migration left {len(broken)} row(s) with broken references")
-
-
-def ping(url: str | None = None) -> None:
-    url = url or get_settings().database_url
-    try:
-        with get_engine(url).connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        raise DatabaseError(f"cannot reach the database {redact(url)}: {describe(exc)}") from None

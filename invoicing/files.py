@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,12 +29,29 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, exclusive temp file beside `path`, with the permissions the umask gives.
+
+    Not `tempfile.mkstemp`: its files are always 0600, so a print shop's or web server's
+    user could not read the shared output folder. Created 0666 & ~umask, like any file.
+    """
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temp file beside {path}")
+
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
 @contextmanager
 def _temp_beside(path: Path) -> Iterator[tuple[BinaryIO, Path]]:
     """A new temp file in `path`'s folder, open for writing; removed if the block raises."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(name)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as handle:
             yield handle, tmp

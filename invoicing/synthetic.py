@@ -1112,7 +1112,7 @@ _INTL_DESTS = (
     ("Russia", "call_t3"),
     ("Cuba", "call_t4"),
 )
-_ZONES = (  # (name, price suffix, excluded home countries)
+_ZONES: tuple[tuple[str, str, set[str]], ...] = (  # (name, price suffix, excluded home countries)
     ("EU", "eu", {"DE", "AT", "FR", "PL", "GR"}),
     ("Switzerland", "z1", {"CH"}),
     ("United Kingdom", "z1", {"GB"}),

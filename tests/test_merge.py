@@ -25,10 +25,17 @@ from pypdf.generic import (
 )
 
 from invoicing.files import file_sha256
-from invoicing.pdf import merge
-from invoicing.pdf.documents import InvoiceDocument, InvoiceLine
-from invoicing.pdf.merge import MergeError, Part, merge_pdfs
-from invoicing.pdf.render import render_invoice
+from invoicing.pdf import (
+    InvoiceDocument,
+    InvoiceLine,
+    MergeError,
+    Part,
+    fragments,
+    merge,
+    merge_pdfs,
+    render_invoice,
+    write_fragments,
+)
 from tests.conftest import ROOT, SELLER
 
 # Seeded characters only (Latin with diacritics, Cyrillic, Greek) ...
@@ -353,7 +360,7 @@ _PEAK_RSS = (
     + """
 import json, sys
 from pathlib import Path
-from invoicing.pdf.merge import Part, merge_pdfs
+from invoicing.pdf import Part, merge_pdfs
 files, count, out = json.loads(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 parts = [Part(Path(files[i % len(files)]), f"INV {i} — ü", f"INV-{i}") for i in range(count)]
 merged = merge_pdfs(parts, out)
@@ -454,7 +461,7 @@ def write_batches(parts: list[Part], folder: Path, size: int) -> list[Path]:
     for start in range(0, len(parts), size):
         path = folder / f"batch-{start:04d}.frag"
         batch = [p.path.read_bytes() for p in parts[start : start + size]]
-        assert merge.write_fragments(batch, path) == len(set(batch))
+        assert write_fragments(batch, path) == len(set(batch))
         paths.append(path)
     return paths
 
@@ -531,25 +538,25 @@ def test_fragments_of_odd_object_graphs(samples, tmp_path: Path) -> None:
 def test_fragment_file_stores_shared_objects_once(samples, tmp_path: Path) -> None:
     seeded = [s.part.path.read_bytes() for s in samples["seeded"][:20]]
     path = tmp_path / "batch.frag"
-    assert merge.write_fragments(seeded + seeded[:5], path) == 20  # keyed by content
+    assert write_fragments(seeded + seeded[:5], path) == 20  # keyed by content
     # One copy of the fonts (~130 KB, as in one invoice), then a page and its content.
     assert path.stat().st_size <= len(seeded[0]) + 20 * 3072
     data = path.read_bytes()
-    assert merge.write_fragments(seeded + seeded[:5], tmp_path / "again.frag") == 20
+    assert write_fragments(seeded + seeded[:5], tmp_path / "again.frag") == 20
     assert (tmp_path / "again.frag").read_bytes() == data  # deterministic
     # a caller that has hashed the PDFs already passes the digests: the same file
     shas = [hashlib.sha256(pdf).hexdigest() for pdf in seeded + seeded[:5]]
-    assert merge.write_fragments(seeded + seeded[:5], tmp_path / "hashed.frag", shas) == 20
+    assert write_fragments(seeded + seeded[:5], tmp_path / "hashed.frag", shas) == 20
     assert (tmp_path / "hashed.frag").read_bytes() == data
     (tmp_path / "hashed.frag").unlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.frag", "batch.frag"]  # no temp files
-    assert merge.write_fragments([], tmp_path / "empty.frag") == 0
+    assert write_fragments([], tmp_path / "empty.frag") == 0
 
 
 def entry_span(path: Path, pdf: Path) -> tuple[int, int]:
     """(start, length) in the fragment file of the entry for the PDF `pdf`."""
     data = path.read_bytes()
-    header = merge._header(data)
+    header = fragments.read_header(data)
     assert header is not None
     entries, _, blob = header
     offset, length, _ = entries[hashlib.sha256(pdf.read_bytes()).digest()]
@@ -557,7 +564,7 @@ def entry_span(path: Path, pdf: Path) -> tuple[int, int]:
 
 
 def largest_shared_record(path: Path) -> tuple[int, int]:
-    header = merge._header(path.read_bytes())
+    header = fragments.read_header(path.read_bytes())
     assert header is not None
     _, shared, blob = header
     _, offset, length = max(shared, key=lambda record: record[2])
@@ -594,7 +601,7 @@ def test_damaged_fragment_files_are_skipped(samples, tmp_path: Path, damage: str
         start, length = largest_shared_record(bad)
         data[start + length - 100] ^= 0x80
     elif damage == "header byte":
-        data[len(merge._MAGIC) + 20] ^= 0x01
+        data[len(fragments.MAGIC) + 20] ^= 0x01
     elif damage == "magic":
         data[1:10] = b"INVOICING"
     elif damage == "garbage":
@@ -602,10 +609,13 @@ def test_damaged_fragment_files_are_skipped(samples, tmp_path: Path, damage: str
     elif damage == "empty":
         data = bytearray()
     elif damage == "old version":  # a sound header of another version
-        count = len(merge._MAGIC) + 4
-        data[len(merge._MAGIC) : count] = (merge._VERSION - 1).to_bytes(4, "little")
-        size = merge._PREFIX + int.from_bytes(data[count : count + 4], "little") * merge._ENTRY_INDEX.size
-        size += int.from_bytes(data[count + 4 : count + 8], "little") * merge._SHARED_INDEX.size
+        count = len(fragments.MAGIC) + 4
+        data[len(fragments.MAGIC) : count] = (fragments.VERSION - 1).to_bytes(4, "little")
+        size = (
+            fragments.PREFIX_SIZE
+            + int.from_bytes(data[count : count + 4], "little") * fragments.ENTRY_INDEX.size
+        )
+        size += int.from_bytes(data[count + 4 : count + 8], "little") * fragments.SHARED_INDEX.size
         data[size : size + 32] = hashlib.sha256(data[:size]).digest()
     if damage == "missing":
         bad.unlink()
@@ -656,7 +666,7 @@ def test_write_fragments_bad_pdf(samples, tmp_path: Path) -> None:
     output.write_bytes(b"previous")
     for bad in (good[: len(good) // 2], b"", b"hello, not a PDF\n"):
         with pytest.raises(MergeError) as info:
-            merge.write_fragments([good, bad], output)
+            write_fragments([good, bad], output)
         message = str(info.value)
         assert "PDF 2 of 2" in message and hashlib.sha256(bad).hexdigest()[:16] in message
         assert "\n" not in message
@@ -669,7 +679,7 @@ _LINK_PEAK_RSS = (
     + """
 import json, sys
 from pathlib import Path
-from invoicing.pdf.merge import Part, merge_pdfs
+from invoicing.pdf import Part, merge_pdfs
 setup, count, out = json.loads(Path(sys.argv[1]).read_text()), int(sys.argv[2]), Path(sys.argv[3])
 keys, frags = setup["keys"], [Path(f) for f in setup["frags"]]
 # No files: every part must come from a fragment entry.
@@ -688,7 +698,7 @@ def test_linking_fragments_in_flat_memory(samples, tmp_path: Path) -> None:
     frags = []
     for start in range(0, len(pdfs), 50):
         frags.append(str(tmp_path / f"b{start}.frag"))
-        merge.write_fragments(pdfs[start : start + 50], Path(frags[-1]))
+        write_fragments(pdfs[start : start + 50], Path(frags[-1]))
     setup = tmp_path / "setup.json"
     setup.write_text(json.dumps({"keys": [hashlib.sha256(pdf).hexdigest() for pdf in pdfs], "frags": frags}))
 

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
-from invoicing.pdf.render import RenderError, render_invoice
+from invoicing.pdf import InvoiceDocument, InvoiceLine, RenderError, Seller, render_invoice
+from invoicing.pdf.documents import PrecedingInvoice
 from tests.conftest import SELLER
 
 # ---------------------------------------------------------------- factory
@@ -331,7 +331,7 @@ def test_same_bytes_in_a_fresh_process_with_another_hash_seed():
     """Workers re-render in other processes; the stored sha256 must still match."""
     code = (
         "import sys, hashlib; from tests.test_render import invoice; "
-        "from invoicing.pdf.render import render_invoice; "
+        "from invoicing.pdf import render_invoice; "
         "sys.stdout.write(hashlib.sha256(render_invoice(invoice(name='Пётр 山田'))).hexdigest())"
     )
     root = Path(__file__).resolve().parents[1]
@@ -454,3 +454,33 @@ def test_arbitrary_unicode_always_renders(name, address, descriptions):
     pdf_reader = reader(pdf)
     assert len(pdf_reader.pages) >= 1
     pdf_reader.pages[0].extract_text()
+
+
+def test_a_credit_note_says_what_it_credits_and_asks_for_no_payment():
+    # given a credit note reversing an invoice
+    original = invoice()
+    note = replace(
+        original,
+        number="CN-2026-10-000001",
+        lines=tuple(replace(item, quantity=-item.quantity, amount=-item.amount) for item in original.lines),
+        subtotal=-original.subtotal,
+        tax=-original.tax,
+        total=-original.total,
+        document_type="381",
+        preceding_invoice=PrecedingInvoice(original.number, original.issue_date),
+        note="Duplicate contract",
+    )
+    # when it is rendered
+    text = all_text(render_invoice(note))
+    # then it has its own title, names the invoice and the reason, and shows the refund
+    for needle in [
+        "CREDIT NOTE",
+        "Number CN-2026-10-000001",
+        "Credits invoice INV-2026-10-000042 of 01.11.2026",
+        "Reason Duplicate contract",
+        "Total (EUR) -64,75 €",
+        "REFUND",
+        "64,75 € is credited to your account ACC-0042-7781",
+    ]:
+        assert norm(needle) in text, needle
+    assert "Please transfer" not in text and "IBAN" not in text and "INVOICE " not in text

@@ -16,7 +16,7 @@ from sqlalchemy import select, text, update
 
 from invoicing.db import session_scope
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
-from invoicing.pdf.merge import Part, merge_pdfs
+from invoicing.pdf import Part, merge_pdfs
 from tests.conftest import BIN, FIXTURES, Env, TcpProxy, Workers, pdf_outline, seed_fixtures
 
 SUMMARY_KEYS = {"run_id", "period", "status", "invoices", "failed", "pages", "output", "sha256"}

@@ -34,8 +34,6 @@ from invoicing.billing.period import Period
 from invoicing.errors import BillingError, UsageError
 from invoicing.models import Charge, Plan, Subscriber
 
-MAX_ERRORS_SHOWN = 50
-
 
 class ImportProblems(UsageError):
     """The data set is invalid; `problems` lists every bad row."""
@@ -124,7 +122,7 @@ def _currencies() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _countries() -> frozenset[str]:
-    return frozenset(code for code in Locale("en").territories if re.fullmatch(r"[A-Z]{2}", code))
+    return frozenset(code for code in map(str, Locale("en").territories) if re.fullmatch(r"[A-Z]{2}", code))
 
 
 def _currency(value: Any) -> str:

@@ -2,11 +2,25 @@
 
 Imports neither Celery nor the database: it takes `documents` dataclasses and bytes or
 paths, and gives bytes or files. reportlab and pypdf internals stay inside this package.
+Callers outside it import from here.
+
+Rendering: `render` (the entry point: checks, metadata, determinism) uses `layout`
+(what the invoice looks like), which places `text` (cleaning, font runs, wrapping) with
+`format` (Babel) and `logo` on `page`s (the content-stream painter); `fonts` holds the
+TrueType faces and their seeded subsets, `objects` the pre-formatted PDF objects that
+fonts and logos are embedded as.
+
+Merging: `merge` (the linker and streaming writer) links fragments that `prelink`
+makes from PDFs with pypdf (also `write_fragments`, for the render workers);
+`fragments` is the fragment type and the .frag file that carries them.
+`errors` holds RenderError and MergeError, below everything that raises them.
 """
 
 from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
-from invoicing.pdf.merge import Merged, MergeError, Part, merge_pdfs, write_fragments
-from invoicing.pdf.render import RenderError, render_invoice
+from invoicing.pdf.errors import MergeError, RenderError
+from invoicing.pdf.merge import Merged, Part, merge_pdfs
+from invoicing.pdf.prelink import write_fragments
+from invoicing.pdf.render import render_invoice
 
 __all__ = [
     "InvoiceDocument",

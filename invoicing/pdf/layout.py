@@ -1,0 +1,385 @@
+"""What an invoice looks like: colours, page geometry, type styles, and the blocks drawn
+from the top of the first page down. This is the file to edit to change the design.
+
+Coordinates are PDF points from the bottom-left corner of an A4 page (``mm`` converts);
+``y`` runs upwards, and a block is placed by its top edge. The blocks, in order
+(`lay_out`):
+
+    header    the seller (logo or word mark, address, tax ID, e-mail); "INVOICE" and the number
+    parties   BILL TO (name, address); invoice number, account, dates, billing period
+    items     the line items table; it flows over pages, the column header repeated
+    closing   the totals, then the payment box; each is kept whole on one page
+    footers   on every page: the seller line and "Page x of y"; from page 2 "(continued)"
+
+Untrusted fields are capped (MAX_*, then each text's line limit) so that no block can
+outgrow a page, whatever the data. Any change here changes the bytes of every invoice.
+"""
+
+from __future__ import annotations
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+
+from invoicing.pdf.documents import InvoiceDocument
+from invoicing.pdf.fonts import BOLD
+from invoicing.pdf.format import Formatter, iban
+from invoicing.pdf.logo import load_logo
+from invoicing.pdf.page import Page
+from invoicing.pdf.text import Style, Text, clean_text
+
+__all__ = ["MAX_NAME", "MAX_SHORT", "lay_out"]
+
+# ---------------------------------------------------------------------- colours
+
+INK = colors.HexColor("#1f2933")
+MUTED = colors.HexColor("#66727f")
+RULE = colors.HexColor("#d5dbe1")
+ACCENT = colors.HexColor("#1d4e89")
+SHADE = colors.HexColor("#f2f5f8")
+
+# ------------------------------------------------------------------------- page
+
+PAGE_W, PAGE_H = A4
+MARGIN_X = 18 * mm  # left and right
+CONTENT_W = PAGE_W - 2 * MARGIN_X
+RIGHT_X = PAGE_W - MARGIN_X
+TOP_Y = PAGE_H - 18 * mm  # first page content starts here
+CONT_TOP_Y = PAGE_H - 22 * mm  # later pages, below the "continued" line
+BOTTOM_Y = 26 * mm  # content stays above; the footer lives below
+
+# ----------------------------------------------------------------------- styles
+
+ST_BODY = Style(color=INK)
+ST_SMALL = Style(size=8, leading=10.5, color=MUTED)
+ST_LABEL = Style(font=BOLD, size=7, leading=10, color=MUTED)
+ST_NAME = Style(font=BOLD, size=10.5, leading=14, color=INK)
+ST_SELLER = Style(font=BOLD, size=9.5, leading=13, color=INK)
+ST_WORDMARK = Style(font=BOLD, size=17, leading=21, color=ACCENT)
+ST_TITLE = Style(font=BOLD, size=22, leading=26, color=INK, right=True)
+ST_TITLE_NO = Style(size=10, leading=14, color=MUTED, right=True)
+ST_META_K = Style(size=8.5, leading=12.5, color=MUTED)
+ST_META_V = Style(size=8.5, leading=12.5, color=INK, right=True)
+ST_TH = Style(font=BOLD, size=7.5, leading=10, color=MUTED)
+ST_TH_R = Style(font=BOLD, size=7.5, leading=10, color=MUTED, right=True)
+ST_TD = Style(color=INK)
+ST_TD_R = Style(color=INK, right=True)
+ST_TOTAL_K = Style(color=MUTED)
+ST_TOTAL_V = Style(color=INK, right=True)
+ST_GRAND_K = Style(font=BOLD, size=11, leading=14, color=INK)
+ST_GRAND_V = Style(font=BOLD, size=11, leading=14, color=INK, right=True)
+ST_FOOT = Style(size=7, leading=9, color=MUTED)
+ST_PAGE = Style(size=7.5, leading=9, color=MUTED, right=True)
+
+# Caps for untrusted fields (characters; then wrapped lines, see Text.max_lines):
+# every block stays well inside one page whatever the data.
+MAX_NAME = 300
+MAX_ADDRESS_LINES = 6
+MAX_LINE = 300
+MAX_DESCRIPTION = 1000
+MAX_SHORT = 100
+
+# ------------------------------------------------------------------- the blocks
+
+# header
+SELLER_W = CONTENT_W * 0.62  # the seller's column; "INVOICE" and the number on the right
+TITLE_W = CONTENT_W - SELLER_W
+LOGO_MAX_W = 55 * mm  # the logo is scaled to fit this box
+LOGO_MAX_H = 18 * mm
+LOGO_GAP = 3 * mm  # between the logo and the seller's name
+HEADER_GAP = 10 * mm  # below the header
+
+# parties
+META_W = 84 * mm  # invoice number, account, dates: the right-hand column
+META_KEY_W = 28 * mm
+META_DROP = 10  # the first row lines up with the name, below the BILL TO label
+META_ROW_GAP = 1.5
+BILL_TO_W = CONTENT_W - META_W - 8 * mm
+ADDRESS_LINE_BUDGET = 24  # wrapped address lines in all: absurd data can't fill the page
+PARTIES_GAP = 9 * mm  # below the parties
+
+# items: the line items table
+QTY_W = 20 * mm
+PRICE_W = 32 * mm
+AMOUNT_W = 32 * mm
+COLUMN_GAP = 6
+DESC_W = CONTENT_W - QTY_W - PRICE_W - AMOUNT_W - 3 * COLUMN_GAP
+COLUMNS = (  # x, width of description, quantity, unit price, amount
+    (MARGIN_X, DESC_W),
+    (RIGHT_X - AMOUNT_W - PRICE_W - QTY_W - 2 * COLUMN_GAP, QTY_W),
+    (RIGHT_X - AMOUNT_W - PRICE_W - COLUMN_GAP, PRICE_W),
+    (RIGHT_X - AMOUNT_W, AMOUNT_W),
+)
+CELL_PAD = 4.5  # above and below a cell's text
+HEAD_RULE_W = 0.9  # under the column header
+ROW_RULE_W = 0.4  # under each line item
+DESCRIPTION_LINES = 30
+
+# closing: totals, then the payment box
+TOTALS_W = 84 * mm
+TOTALS_KEY_W = TOTALS_W - AMOUNT_W - 6 * mm
+TOTALS_VALUE_W = TOTALS_W - TOTALS_KEY_W
+TOTALS_TOP_GAP = 4 * mm  # above the totals
+TOTALS_ROW_GAP = 6
+GRAND_RULE_ABOVE = 3  # the rule above the grand total
+GRAND_RULE_BELOW = 6
+GRAND_RULE_W = 0.9
+PAYMENT_GAP = 8 * mm  # between the totals and the payment box
+BOX_PAD = 6 * mm  # inside the payment box, left and right
+BOX_PAD_Y = 4.5 * mm  # top and bottom
+BOX_W = CONTENT_W - 2 * BOX_PAD  # the box's content
+PAY_KEY_W = 24 * mm
+PAY_INTRO_GAP = 2 * mm  # below "Please transfer ..."
+PAY_ROW_GAP = 1.5
+
+# footers
+FOOTER_RULE_Y = 17 * mm
+FOOTER_RULE_W = 0.5
+FOOTER_Y = 15 * mm  # top of the footer line
+PAGE_NO_W = 30 * mm  # "Page x of y", at the right
+CONTINUED_Y = PAGE_H - 12 * mm  # top of the "(continued)" line, from page 2
+
+
+def lay_out(doc: InvoiceDocument, fmt: Formatter) -> list[Page]:
+    """The pages of the invoice, everything placed; `Page.paint` writes them."""
+    layout = _Layout(doc, fmt)
+    layout.header()
+    layout.parties()
+    layout.items()
+    layout.closing()
+    layout.footers()
+    return layout.pages
+
+
+def _column(page: Page, items: list[Text], x: float, top: float, width: float) -> float:
+    """Stack `items` downwards from `top`; returns the height they take."""
+    y = top
+    for item in items:
+        y -= page.text(item, x, y, width)
+    return top - y
+
+
+def _row_height(cells: list[Text]) -> float:
+    return max(cell.height(w) for cell, (_, w) in zip(cells, COLUMNS, strict=True)) + 2 * CELL_PAD
+
+
+def _draw_row(
+    page: Page, cells: list[Text], top: float, height: float, rule: float, color: colors.Color
+) -> None:
+    for cell, (x, w) in zip(cells, COLUMNS, strict=True):
+        page.text(cell, x, top - CELL_PAD, w)
+    page.line(MARGIN_X, top - height, RIGHT_X, rule, color)
+
+
+class _Layout:
+    """Places the blocks one below the other; `y` is the top of the free space on `page`."""
+
+    def __init__(self, doc: InvoiceDocument, fmt: Formatter):
+        self.doc = doc
+        self.fmt = fmt
+        self.credit_note = doc.document_type == "381"
+        self.pages: list[Page] = []
+        self.page = self._new_page()
+        self.y = TOP_Y
+
+    def _new_page(self) -> Page:
+        page = Page()
+        self.pages.append(page)
+        self.page = page
+        self.y = CONT_TOP_Y
+        return page
+
+    def header(self) -> None:
+        doc, seller, page = self.doc, self.doc.seller, self.page
+        top = self.y
+        y = top
+        if seller.logo_path:
+            logo = load_logo(seller.logo_path)
+            width, height = logo.fit(LOGO_MAX_W, LOGO_MAX_H)
+            page.image(logo, MARGIN_X, y - height, width, height)
+            y -= height + LOGO_GAP
+            items = [Text(clean_text(seller.name, MAX_NAME), ST_SELLER, 3)]
+        else:
+            items = [Text(clean_text(seller.name, MAX_NAME), ST_WORDMARK, 3)]
+        items += [Text(clean_text(a, MAX_LINE), ST_SMALL) for a in seller.address[:MAX_ADDRESS_LINES]]
+        extra = []
+        if seller.tax_id:
+            extra.append(f"Tax ID {clean_text(seller.tax_id, MAX_SHORT)}")
+        if seller.email:
+            extra.append(clean_text(seller.email, MAX_LINE))
+        if extra:
+            items.append(Text(" · ".join(extra), ST_SMALL))
+        y -= _column(page, items, MARGIN_X, y, SELLER_W)
+        title = "CREDIT NOTE" if self.credit_note else "INVOICE"
+        right = [Text(title, ST_TITLE), Text(clean_text(doc.number, MAX_SHORT), ST_TITLE_NO)]
+        right_h = _column(page, right, RIGHT_X - TITLE_W, top, TITLE_W)
+        self.y = min(y, top - right_h) - HEADER_GAP
+
+    def parties(self) -> None:
+        doc, fmt, page = self.doc, self.fmt, self.page
+        top = self.y
+        bill = [Text("BILL TO", ST_LABEL), Text(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
+        budget = ADDRESS_LINE_BUDGET
+        for address_line in doc.address[:MAX_ADDRESS_LINES]:
+            if budget <= 0:
+                break
+            item = Text(clean_text(address_line, MAX_LINE), ST_BODY, budget)
+            budget -= len(item.lines(BILL_TO_W))
+            bill.append(item)
+        left_h = _column(page, bill, MARGIN_X, top, BILL_TO_W)
+        if self.credit_note:
+            rows = [("Number", clean_text(doc.number, MAX_SHORT))]
+            if doc.preceding_invoice is not None:
+                credited = clean_text(doc.preceding_invoice.number, MAX_SHORT)
+                issued = doc.preceding_invoice.issue_date
+                rows.append(("Credits invoice", f"{credited} of {fmt.date(issued)}" if issued else credited))
+            rows += [
+                ("Account", clean_text(doc.account, MAX_SHORT)),
+                ("Issue date", fmt.date(doc.issue_date)),
+                ("Billing period", f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"),
+            ]
+            if doc.note:
+                rows.append(("Reason", clean_text(doc.note, MAX_LINE)))
+        else:
+            rows = [
+                ("Invoice number", clean_text(doc.number, MAX_SHORT)),
+                ("Account", clean_text(doc.account, MAX_SHORT)),
+                ("Issue date", fmt.date(doc.issue_date)),
+                ("Due date", fmt.date(doc.due_date)),
+                ("Billing period", f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"),
+            ]
+        x = RIGHT_X - META_W
+        y = top - META_DROP
+        for key, value in rows:
+            k = Text(key, ST_META_K)
+            v = Text(value, ST_META_V)
+            h = max(page.text(k, x, y, META_KEY_W), page.text(v, x + META_KEY_W, y, META_W - META_KEY_W))
+            y -= h + META_ROW_GAP
+        self.y = min(top - left_h, y) - PARTIES_GAP
+
+    def items(self) -> None:
+        fmt = self.fmt
+        head = [
+            Text("DESCRIPTION", ST_TH),
+            Text("QTY", ST_TH_R),
+            Text("UNIT PRICE", ST_TH_R),
+            Text("AMOUNT", ST_TH_R),
+        ]
+        head_h = _row_height(head)
+        self._table_head(head, head_h)
+        for line in self.doc.lines:
+            cells = [
+                Text(clean_text(line.description, MAX_DESCRIPTION), ST_TD, DESCRIPTION_LINES),
+                Text(fmt.qty(line.quantity), ST_TD_R),
+                Text(fmt.price(line.unit_price), ST_TD_R),
+                Text(fmt.money(line.amount), ST_TD_R),
+            ]
+            h = _row_height(cells)
+            if self.y - h < BOTTOM_Y:
+                self._new_page()
+                self._table_head(head, head_h)
+            _draw_row(self.page, cells, self.y, h, ROW_RULE_W, RULE)
+            self.y -= h
+
+    def _table_head(self, head: list[Text], height: float) -> None:
+        _draw_row(self.page, head, self.y, height, HEAD_RULE_W, INK)
+        self.y -= height
+
+    def closing(self) -> None:
+        """Totals, then payment instructions; each block is kept on one page."""
+        doc, fmt = self.doc, self.fmt
+        totals = [
+            (Text("Subtotal", ST_TOTAL_K), Text(fmt.money(doc.subtotal), ST_TOTAL_V)),
+            (Text(f"Tax ({fmt.percent(doc.tax_rate)})", ST_TOTAL_K), Text(fmt.money(doc.tax), ST_TOTAL_V)),
+            (Text(f"Total ({doc.currency})", ST_GRAND_K), Text(fmt.money(doc.total), ST_GRAND_V)),
+        ]
+        key_w, val_w = TOTALS_KEY_W, TOTALS_VALUE_W
+        totals_h = (
+            TOTALS_TOP_GAP
+            + sum(max(k.height(key_w), v.height(val_w)) + TOTALS_ROW_GAP for k, v in totals)
+            + (GRAND_RULE_ABOVE + GRAND_RULE_BELOW)
+        )
+
+        number = clean_text(doc.number, MAX_SHORT)
+        if self.credit_note:
+            # Nothing to pay: say what happens to the money instead of bank details.
+            intro = Text(
+                f"{fmt.money(-doc.total)} is credited to your account {clean_text(doc.account, MAX_SHORT)}: "
+                "refunded, or offset against your next invoice.",
+                ST_BODY,
+                4,
+            )
+        else:
+            intro = Text(
+                f"Please transfer {fmt.money(doc.total)} by {fmt.date(doc.due_date)}, "
+                f"quoting the reference {number}.",
+                ST_BODY,
+                4,
+            )
+        details = []
+        if doc.seller.bank and not self.credit_note:
+            details.append(("Bank", clean_text(doc.seller.bank, MAX_LINE)))
+        if not self.credit_note:
+            details += [
+                ("IBAN", clean_text(iban(doc.seller.iban), MAX_SHORT)),
+                ("BIC", clean_text(doc.seller.bic, MAX_SHORT)),
+                ("Reference", number),
+            ]
+        detail_items = [(Text(k, ST_META_K), Text(v, ST_BODY)) for k, v in details]
+        label = Text("REFUND" if self.credit_note else "PAYMENT", ST_LABEL)
+        box_inner = (
+            label.height(BOX_W)
+            + intro.height(BOX_W)
+            + PAY_INTRO_GAP
+            + sum(
+                max(k.height(PAY_KEY_W), v.height(BOX_W - PAY_KEY_W)) + PAY_ROW_GAP for k, v in detail_items
+            )
+        )
+        box_h = box_inner + 2 * BOX_PAD_Y
+
+        if self.y - totals_h < BOTTOM_Y:
+            self._new_page()
+        page = self.page
+        y = self.y - TOTALS_TOP_GAP
+        x = RIGHT_X - TOTALS_W
+        for i, (k, v) in enumerate(totals):
+            if i == 2:
+                y -= GRAND_RULE_ABOVE
+                page.line(x, y, RIGHT_X, GRAND_RULE_W, INK)
+                y -= GRAND_RULE_BELOW
+            h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y, val_w))
+            y -= h + TOTALS_ROW_GAP
+        y -= PAYMENT_GAP
+        if y - box_h < BOTTOM_Y:
+            page = self._new_page()
+            y = self.y
+        box_top = y
+        page.rect(MARGIN_X, box_top - box_h, CONTENT_W, box_h, SHADE)
+        x = MARGIN_X + BOX_PAD
+        y = box_top - BOX_PAD_Y
+        y -= page.text(label, x, y, BOX_W)
+        y -= page.text(intro, x, y, BOX_W) + PAY_INTRO_GAP
+        for k, v in detail_items:
+            h = max(page.text(k, x, y, PAY_KEY_W), page.text(v, x + PAY_KEY_W, y, BOX_W - PAY_KEY_W))
+            y -= h + PAY_ROW_GAP
+        self.y = box_top - box_h
+
+    def footers(self) -> None:
+        """On every page, now that the page count is known."""
+        doc = self.doc
+        parts = [clean_text(doc.seller.name, MAX_NAME)]
+        parts += [clean_text(a, MAX_LINE) for a in doc.seller.address[:MAX_ADDRESS_LINES]]
+        footer = Text(" · ".join(p for p in parts if p.strip()), ST_FOOT)
+        continued = Text(
+            f"{'Credit note' if self.credit_note else 'Invoice'} {clean_text(doc.number, MAX_SHORT)} · "
+            f"{clean_text(doc.name, MAX_NAME)} (continued)",
+            ST_SMALL,
+            1,
+        )
+        total = len(self.pages)
+        for number, page in enumerate(self.pages, 1):
+            page.line(MARGIN_X, FOOTER_RULE_Y, RIGHT_X, FOOTER_RULE_W, RULE)
+            page.text(footer, MARGIN_X, FOOTER_Y, CONTENT_W - PAGE_NO_W)
+            page.text(Text(f"Page {number} of {total}", ST_PAGE), RIGHT_X - PAGE_NO_W, FOOTER_Y, PAGE_NO_W)
+            if number > 1:
+                page.text(continued, MARGIN_X, CONTINUED_Y, CONTENT_W)
