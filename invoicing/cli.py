@@ -1,4 +1,4 @@
-"""The `invoicing` command: a thin click layer over billing, workflow and runtime.
+"""The `invoicing` command: a thin click layer over billing and run.
 
 Library exceptions become one-line messages and exit codes here, and only here:
 0 success; 1 failure; 2 bad usage or bad input (nothing changed); 3 a run that
@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -262,8 +262,8 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
     """
     from celery.exceptions import TimeoutError as CeleryTimeout
 
+    from invoicing.demo import demo as run_demo
     from invoicing.run.runtime import workers
-    from invoicing.run.workflow import demo as run_demo
 
     settings = _settings()
     with workers(settings) as available:
@@ -301,7 +301,7 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     from invoicing.db import session_scope
     from invoicing.files import atomic_file
     from invoicing.pdf import RenderError, render_invoice
-    from invoicing.run.workflow import check_output
+    from invoicing.run.adhoc import check_output
 
     settings = _ready()
     check_output(output, force)
@@ -334,8 +334,9 @@ def run(period: Period | None, no_wait: bool, as_json: bool) -> None:
     Example: invoicing run --period 2026-10
     """
     from invoicing.billing import Period
+    from invoicing.run.dispatch import start_or_resume
+    from invoicing.run.report import report
     from invoicing.run.runtime import workers
-    from invoicing.run.workflow import report, start_or_resume
 
     settings = _ready()
     period = period or Period.previous()
@@ -358,7 +359,7 @@ def run(period: Period | None, no_wait: bool, as_json: bool) -> None:
         if no_wait:
             _print_report(report(started.run_id), as_json, time.perf_counter() - started_at)
             return
-        final = _wait(started.run_id, as_json, settings)
+        final = _wait(started, as_json, settings)
     _finish(final, as_json, time.perf_counter() - started_at)
 
 
@@ -373,11 +374,19 @@ def _say_started(started: Any) -> None:
     err.print(f"billing run {started.run_id} for {started.period}: {verb}", markup=False)
 
 
-def _wait(run_id: int, as_json: bool, settings: Any) -> Any:
-    """Follow the run in the database until it is final, with a live progress bar."""
+def _wait(started: Any, as_json: bool, settings: Any) -> Any:
+    """Follow the run in the database until it is final, with a live progress bar while
+    invoices render; no bar when this command renders none (a rate would be meaningless)."""
     from invoicing.models import InvoiceStatus
-    from invoicing.run.workflow import FINAL, progress, report
+    from invoicing.run.report import progress, report
+    from invoicing.run.state import FINAL
 
+    run_id = started.run_id
+    _, counts, total = progress(run_id)
+    # What renders while this command follows: what it dispatched, or what is still
+    # pending of a run it attached to. The rate counts only those.
+    to_render = started.dispatched or (counts[InvoiceStatus.PENDING] if started.action == "attached" else 0)
+    done_before = total - to_render
     final_values = {s.value for s in FINAL}
     last_change, last_seen = time.monotonic(), None
     columns = (
@@ -390,20 +399,22 @@ def _wait(run_id: int, as_json: bool, settings: Any) -> Any:
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    started = time.monotonic()
-    with Progress(*columns, console=err, transient=False, disable=as_json) as bar:
-        task = bar.add_task("rendering", total=None, failed=0, rate="")
+    began = time.monotonic()
+    with Progress(*columns, console=err, transient=False, disable=as_json or not to_render) as bar:
+        # Starting from what was done already keeps that out of the ETA's speed estimate.
+        task = bar.add_task("rendering", total=total, completed=done_before, failed=0, rate="")
         while True:
             status, counts, total = progress(run_id)
             done = counts[InvoiceStatus.RENDERED] + counts[InvoiceStatus.FAILED]
-            elapsed = max(time.monotonic() - started, 1e-6)
+            elapsed = max(time.monotonic() - began, 1e-6)
+            rendered_here = done - done_before
             bar.update(
                 task,
                 total=total,
                 completed=done,
                 failed=counts[InvoiceStatus.FAILED],
                 description=status,
-                rate=f"{done / elapsed:.1f}/s",
+                rate=f"{rendered_here / elapsed:.1f}/s" if rendered_here > 0 else "",
             )
             if status in final_values:
                 break
@@ -427,7 +438,7 @@ def _finish(final: Any, as_json: bool, elapsed: float) -> None:
 
 def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None:
     if as_json:
-        out.print(json.dumps(rep.summary(), ensure_ascii=False), markup=False)
+        out.print(json.dumps(rep.as_dict(), ensure_ascii=False), markup=False)
         return
     state = rep.status + (" (stalled: run `invoicing retry`)" if rep.stalled else "")
     rows = [
@@ -461,12 +472,12 @@ def status(run_id: int | None, as_json: bool) -> None:
 
     Example: invoicing status 3 --json
     """
-    from invoicing.run.workflow import report
+    from invoicing.run.report import report
 
     _ready()
     rep = report(run_id)
     if as_json:
-        data = rep.summary() | {
+        data = rep.as_dict() | {
             "rendered": rep.rendered,
             "pending": rep.pending,
             "stalled": rep.stalled,
@@ -490,7 +501,7 @@ def runs(limit: int, as_json: bool) -> None:
 
     Example: invoicing runs --limit 5
     """
-    from invoicing.run.workflow import list_runs
+    from invoicing.run.report import list_runs
 
     _ready()
     items = list_runs(limit)
@@ -541,8 +552,9 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
 
     Example: invoicing retry 3
     """
+    from invoicing.run.dispatch import resume
+    from invoicing.run.report import report
     from invoicing.run.runtime import workers
-    from invoicing.run.workflow import report, resume
 
     settings = _ready()
     if no_wait and settings.embedded:
@@ -556,7 +568,7 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
             rep = report(run_id)
             _print_report(rep, as_json, time.perf_counter() - started_at)
             sys.exit(RUN_EXIT.get(rep.status, EXIT_OK) if started.action == "complete" else EXIT_OK)
-        final = _wait(run_id, as_json, settings)
+        final = _wait(started, as_json, settings)
     _finish(final, as_json, time.perf_counter() - started_at)
 
 
@@ -582,8 +594,8 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
 
     Example: invoicing merge --accounts A-0003,A-0001 --period 2026-10 -o batch.pdf
     """
+    from invoicing.run.adhoc import check_output, merge_accounts
     from invoicing.run.runtime import workers
-    from invoicing.run.workflow import check_output, iter_accounts, merge_accounts
 
     if (accounts is None) == (from_file is None):
         fail("give exactly one of --accounts A,B,C or --from-file FILE")
@@ -605,6 +617,14 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
         f"wrote {merged.path}: {len(wanted)} invoices, {merged.pages} pages, {merged.size:,} bytes",
         markup=False,
     )
+
+
+def iter_accounts(text: str) -> Iterable[str]:
+    """Accounts separated by commas or lines; blank lines and # comments skipped."""
+    for raw in text.replace(",", "\n").splitlines():
+        account = raw.strip()
+        if account and not account.startswith("#"):
+            yield account
 
 
 # --- benchmark ------------------------------------------------------------------------------

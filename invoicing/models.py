@@ -161,8 +161,6 @@ class BillingRun(Base):
     pages: Mapped[int | None] = mapped_column(Integer)
     output_path: Mapped[str | None] = mapped_column(String(1024))
     sha256: Mapped[str | None] = mapped_column(String(64))
-    # Celery id of the chord body; lets `status` tell a lost body from a busy one.
-    chord_id: Mapped[str | None] = mapped_column(String(64))
     # "embedded:<host>:<pid>" or "celery:<host>": an embedded run dies with its process.
     dispatched_by: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(Text)
@@ -192,7 +190,6 @@ class Invoice(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     pages: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     rendered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     run: Mapped[BillingRun] = relationship(back_populates="invoices")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from invoicing.celery import celery_config, crontab_from
+from invoicing.celery import celery_config
 from invoicing.config import ConfigError, Settings, get_settings, redact
+from invoicing.run.schedule import crontab_from
 from tests.support.paths import ROOT
 
 

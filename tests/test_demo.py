@@ -89,3 +89,34 @@ def test_bad_setting_is_one_line(env: Env) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("invoicing: error: INVOICING_BATCH_SIZE:")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_failed_demo_on_redis_exits_without_a_traceback(workers: Workers) -> None:
+    """get() gives up at the first failed header task; the body and the other members
+    were left subscribed on Redis, for AsyncResult.__del__ to drop at interpreter exit."""
+    # given
+    workers.start(count=1, concurrency=2)
+    # when
+    runs = [workers.env.cli("demo", "--fail-at", "7") for _ in range(3)]
+    # then
+    for proc in runs:
+        assert proc.returncode == 1
+        assert "power(7, 2) failed on purpose" in proc.stderr and "never ran" in proc.stderr
+        assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+
+
+def test_demo_leaves_no_result_subscriptions_behind(workers: Workers) -> None:
+    from invoicing.celery import app
+    from invoicing.demo import demo
+
+    # given
+    workers.start(count=1, concurrency=2)
+    consumer = app.backend.result_consumer
+    # when, in this process, the chord fails
+    failed = demo(10, 7, delay=False, timeout=60)
+    # then nothing is left for AsyncResult.__del__ to unsubscribe at exit
+    assert failed.total is None
+    assert consumer.subscribed_to == set()
+    # and when it succeeds
+    assert demo(10, None, delay=False, timeout=60).total == 285
+    assert consumer.subscribed_to == set()

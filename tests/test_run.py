@@ -4,6 +4,7 @@ embedded and on real Redis with real worker processes, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -60,13 +61,42 @@ def issued(run_id: int) -> set[tuple[str, int, str | None]]:
 
 
 def renderings(run_id: int) -> dict[str, tuple[object, ...]]:
-    """By invoice number: when and how often it was rendered, and which file holds it
+    """By invoice number: when it was rendered, and which file holds it
     (a rendering writes a new file and renames it into place: a new inode)."""
     state = {}
     for i in invoices_of(run_id):
         stat = Path(i.pdf_path).stat() if i.pdf_path and Path(i.pdf_path).exists() else None
-        state[i.number] = (i.rendered_at, i.attempts, stat and (stat.st_ino, stat.st_mtime_ns))
+        state[i.number] = (i.rendered_at, stat and (stat.st_ino, stat.st_mtime_ns))
     return state
+
+
+RATE = re.compile(r"\d+\.\d/s")
+
+
+def test_progress_bar_only_when_this_command_renders(env: Env) -> None:
+    # given a completed run, whose command showed the bar and a rate
+    seed_fixtures(env)
+    first = env.cli("run", "--period", "2026-10")
+    assert first.returncode == 0, first.stderr
+    assert "19/19" in first.stderr and RATE.search(first.stderr)
+    # when the period is run again
+    again = env.cli("run", "--period", "2026-10")
+    # then there is nothing to show progress of
+    assert again.returncode == 0 and "already complete; nothing to do" in again.stderr
+    assert "19/19" not in again.stderr and not RATE.search(again.stderr), again.stderr
+    # when only the merged file is missing
+    (Path(env.vars["INVOICING_OUTPUT_DIR"]) / "2026-10" / "billing-run-1.pdf").unlink()
+    merging = env.cli("run", "--period", "2026-10")
+    # then it merges without a bar
+    assert merging.returncode == 0 and "all invoices rendered; merging again" in merging.stderr
+    assert "19/19" not in merging.stderr and not RATE.search(merging.stderr), merging.stderr
+    assert "completed" in merging.stdout
+    # when one invoice's file is missing
+    Path(invoices_of(1)[4].pdf_path).unlink()
+    resumed = env.cli("run", "--period", "2026-10")
+    # then the bar shows, its rate counting the one invoice rendered now
+    assert resumed.returncode == 0 and "resuming: 1 of 19 invoices to render" in resumed.stderr
+    assert "19/19" in resumed.stderr and RATE.search(resumed.stderr), resumed.stderr
 
 
 def test_second_run_of_a_period_bills_nobody_twice(env: Env) -> None:
@@ -89,9 +119,9 @@ def test_second_run_of_a_period_bills_nobody_twice(env: Env) -> None:
     third = json.loads(proc.stdout)
     assert third["run_id"] == first["run_id"]
     after = renderings(first["run_id"])
-    rendered_at, attempts, file = after.pop(victim.number)
+    rendered_at, file = after.pop(victim.number)
     assert after == untouched  # no other invoice rendered again, no other file rewritten
-    assert rendered_at > victim.rendered_at and attempts == victim.attempts + 1 and file is not None
+    assert rendered_at > victim.rendered_at and file is not None
     assert issued(first["run_id"]) == before  # the victim's new file has its old sha256
     assert_run_consistent(third, 19)
     assert count_rows(BillingRun) == 1

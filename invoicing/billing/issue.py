@@ -101,7 +101,6 @@ def create_run(session: Session, settings: Settings, period: Period) -> BillingR
                     "tax_rate": subscriber.tax_rate,
                     "tax": totals.tax,
                     "total": totals.total,
-                    "attempts": 0,
                 }
             )
             line_sets.append(totals.lines)
