@@ -6,10 +6,15 @@ real worker processes on Redis, and measures:
 - billing run: the real path (dispatch the chord, W workers, the merging body).
 Timings on shared machines are noisy, so the figure that matters is the ratio of the
 two, measured side by side.
+
+What only a benchmark wants to know about the chord body (its merge time, its peak
+memory, how many invoices it took pre-linked) is measured by `invoicing.bench_probe`,
+which only the workers started here load; production workers carry no instrumentation.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -24,9 +29,29 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from invoicing.errors import InvoicingError
-from invoicing.run.steps import peak_rss_mb
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+# Where the bench's workers' probe writes the body's figures (see bench_probe).
+PROBE_FIGURES = "INVOICING_BENCH_FIGURES"
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """VmHWM: a process's peak resident set size, in MiB (Linux; 0 elsewhere)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def reset_peak_rss() -> None:
+    """Start a fresh VmHWM measurement for this process (Linux; best effort)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
 
 
 @dataclass
@@ -107,8 +132,10 @@ def _start_workers(env: dict[str, str], count: int, root: Path) -> subprocess.Po
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            "--include",
+            "invoicing.bench_probe",
         ],
-        env={**os.environ, **env},
+        env={**os.environ, **env, PROBE_FIGURES: str(root / "merge-figures.json")},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -178,8 +205,9 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
     from invoicing.files import StagedFiles
     from invoicing.models import BillingRun, Invoice
     from invoicing.pdf import Part, merge_pdfs, render_invoice
+    from invoicing.run.dispatch import batch_size, dispatch, ids_of_run
     from invoicing.run.runtime import check_backends
-    from invoicing.run.workflow import FINAL, batch_size, dispatch, ids_of_run
+    from invoicing.run.state import FINAL
     from invoicing.synthetic import synthetic_dataset
 
     broker_url = get_settings().broker_url or DEFAULT_BROKER
@@ -212,7 +240,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
                 started = time.perf_counter()
                 body_id = dispatch(run_id, ids, workers, settings)
                 dispatch_s = time.perf_counter() - started
-                merge_result = app.AsyncResult(body_id).get(timeout=24 * 3600, interval=0.2, propagate=True)
+                app.AsyncResult(body_id).get(timeout=24 * 3600, interval=0.2, propagate=True)
                 celery_s = time.perf_counter() - started
                 worker_cpu_s = _cpu_s(pids) - cpu_before
                 worker_peak = max(peak_rss_mb(pid) for pid in _worker_pids(proc))
@@ -224,6 +252,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
                 if run.status not in FINAL or run.failed_count:
                     raise InvoicingError(f"bench run ended {run.status.value} with {run.failed_count} failed")
                 merged_size = Path(run.output_path or "").stat().st_size
+            body = _probe_figures(root / "merge-figures.json")
 
             say("baseline: the same invoices in a plain loop")
             baseline_dir = root / "baseline"
@@ -269,18 +298,26 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
         invoices_per_s=round(subscribers / celery_s, 1),
         dispatch_s=round(dispatch_s, 3),
         bytes_per_invoice=round(merged_size / subscribers, 1),
-        merge_peak_rss_mb=round(float(merge_result.get("peak_rss_mb", 0.0)), 1),
+        merge_peak_rss_mb=round(body["peak_rss_mb"], 1),
         issue_s=round(issue_s, 3),
         baseline_render_s=round(baseline_render_s, 3),
         baseline_merge_s=round(baseline_merge_s, 3),
         batch_size=size,
         worker_peak_rss_mb=round(worker_peak, 1),
         pdfunite_s=None if pdfunite_s is None else round(pdfunite_s, 3),
-        celery_merge_s=round(float(merge_result.get("merge_s", 0.0)), 3),
+        celery_merge_s=round(body["merge_s"], 3),
         worker_cpu_s=round(worker_cpu_s, 3),
         bench_peak_rss_mb=round(peak_rss_mb(), 1),
-        prelinked=int(merge_result.get("prelinked", 0)),
+        prelinked=int(body["prelinked"]),
     )
+
+
+def _probe_figures(path: Path) -> dict[str, float]:
+    try:
+        figures: dict[str, float] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvoicingError(f"bench: the workers reported no figures for the merge ({exc})") from None
+    return figures
 
 
 def _time_pdfunite(paths: list[Path], output: Path) -> float | None:

@@ -20,31 +20,18 @@ import threading
 from typing import Any
 
 from celery import Celery
-from celery.schedules import crontab
 from celery.signals import worker_process_init
 
 from invoicing.config import Settings, get_settings
+from invoicing.run.schedule import beat_entries
 
-app = Celery("invoicing", include=["invoicing.run.tasks"])
-
-
-def crontab_from(expression: str) -> crontab:
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(f"INVOICING_RUN_SCHEDULE needs 5 cron fields, got {expression!r}")
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
-    return crontab(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-    )
+# Every module that defines tasks, so that `celery -A invoicing worker` registers them all.
+app = Celery("invoicing", include=["invoicing.run.tasks", "invoicing.demo"])
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     timeout = settings.connect_timeout_s
-    transport = {
+    transport: dict[str, Any] = {
         "visibility_timeout": settings.visibility_timeout_s,
         "socket_connect_timeout": timeout,
         "socket_timeout": 30,
@@ -89,16 +76,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Flower and `celery events` read these; nothing in the run depends on them.
         "worker_send_task_events": not settings.embedded,
         "task_send_sent_event": not settings.embedded,
-        "beat_schedule": {
-            "nightly-billing-run": {
-                "task": "invoicing.start_billing_run",
-                "schedule": crontab_from(settings.run_schedule),
-            },
-            "reconcile-billing-runs": {
-                "task": "invoicing.reconcile_runs",
-                "schedule": settings.reconcile_every_s,
-            },
-        },
+        # Periodic tasks are declared next to their domain; this only applies them.
+        "beat_schedule": beat_entries(settings),
     }
     return config
 

@@ -1,4 +1,4 @@
-"""The `invoicing` command: a thin click layer over billing, workflow and runtime.
+"""The `invoicing` command: a thin click layer over billing and run.
 
 Library exceptions become one-line messages and exit codes here, and only here:
 0 success; 1 failure; 2 bad usage or bad input (nothing changed); 3 a run that
@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -317,8 +317,8 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
     """
     from celery.exceptions import TimeoutError as CeleryTimeout
 
+    from invoicing.demo import demo as run_demo
     from invoicing.run.runtime import workers
-    from invoicing.run.workflow import demo as run_demo
 
     settings = _settings()
     with workers(settings) as available:
@@ -361,7 +361,7 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     from invoicing.db import session_scope
     from invoicing.files import atomic_file
     from invoicing.pdf import RenderError, render_invoice
-    from invoicing.run.workflow import check_output
+    from invoicing.run.adhoc import check_output
 
     settings = _ready()
     check_output(output, force)
@@ -412,23 +412,32 @@ def _stored_pdf(path: str | None, sha256: str | None) -> bytes | None:
 @main.command()
 @_period_option(required=False)
 @click.option("--no-wait", is_flag=True, help="Dispatch and return (needs a broker and workers).")
+@click.option("--dry-run", is_flag=True, help="Show what would be issued; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
-def run(period: Period | None, no_wait: bool, as_json: bool) -> None:
+def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> None:
     """Issue and render the period's invoices and merge them into one PDF.
 
     The default period is the previous calendar month. Running it again for the same
     period resumes that run (renders what is missing or failed) and never bills
-    anyone twice.
+    anyone twice; once it is finished, subscribers added later for the period are
+    issued in a supplement, numbered on in the period's series, with a merged file of
+    its own. Late charges of earlier periods go on these invoices.
 
     Example: invoicing run --period 2026-10
+
+    Example: invoicing run --period 2026-10 --dry-run
     """
     from invoicing.billing import Period
+    from invoicing.run.dispatch import preview, start_or_resume
+    from invoicing.run.report import report
     from invoicing.run.runtime import workers
-    from invoicing.run.workflow import report, start_or_resume
 
     settings = _ready()
     period = period or Period.previous()
+    if dry_run:
+        _print_preview(preview(period, settings).as_dict(), as_json)
+        return
     if no_wait and settings.embedded:
         fail(
             "--no-wait needs a broker: the embedded worker stops when this command exits "
@@ -448,13 +457,41 @@ def run(period: Period | None, no_wait: bool, as_json: bool) -> None:
         if no_wait:
             _print_report(report(started.run_id), as_json, time.perf_counter() - started_at)
             return
-        final = _wait(started.run_id, as_json, settings)
+        final = _wait(started, as_json, settings)
     _finish(final, as_json, time.perf_counter() - started_at)
+
+
+def _print_preview(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        out.print(json.dumps(data, ensure_ascii=False), markup=False)
+        return
+    what = {"billing": "the billing run", "supplement": "a supplement", "none": "nothing"}[data["kind"]]
+    out.print(f"dry run for {data['period']}: would issue {what}; nothing was written", markup=False)
+    if data["note"]:
+        out.print(f"note      {data['note']}", markup=False)
+    if data["invoices"]:
+        out.print(
+            f"invoices  {data['invoices']} ({data['first_number']} .. {data['last_number']})", markup=False
+        )
+        for currency, sums in data["totals"].items():
+            out.print(
+                f"{currency:<9} subtotal {sums['subtotal']}, tax {sums['tax']}, total {sums['total']}",
+                markup=False,
+            )
+        out.print(
+            f"late      {data['deferred_charges']} charge(s) of earlier periods picked up", markup=False
+        )
+    for reason, count in data["skipped"].items():
+        out.print(f"skipped   {count} subscriber(s): {reason}", markup=False)
+    for item in data["skipped_examples"]:
+        out.print(f"          {item['account']}: {item['reason']}", markup=False)
 
 
 def _say_started(started: Any) -> None:
     verb = {
         "created": f"issued {started.invoices} invoices",
+        "supplement": f"supplement: issued {started.invoices} invoices to subscribers added after the run",
+        "credit": "issued the credit note",
         "resumed": f"resuming: {started.dispatched} of {started.invoices} invoices to render",
         "attached": "already in progress; following it",
         "merging": "all invoices rendered; merging again",
@@ -463,11 +500,19 @@ def _say_started(started: Any) -> None:
     err.print(f"billing run {started.run_id} for {started.period}: {verb}", markup=False)
 
 
-def _wait(run_id: int, as_json: bool, settings: Any) -> Any:
-    """Follow the run in the database until it is final, with a live progress bar."""
+def _wait(started: Any, as_json: bool, settings: Any) -> Any:
+    """Follow the run in the database until it is final, with a live progress bar while
+    invoices render; no bar when this command renders none (a rate would be meaningless)."""
     from invoicing.models import InvoiceStatus
-    from invoicing.run.workflow import FINAL, progress, report
+    from invoicing.run.report import progress, report
+    from invoicing.run.state import FINAL
 
+    run_id = started.run_id
+    _, counts, total = progress(run_id)
+    # What renders while this command follows: what it dispatched, or what is still
+    # pending of a run it attached to. The rate counts only those.
+    to_render = started.dispatched or (counts[InvoiceStatus.PENDING] if started.action == "attached" else 0)
+    done_before = total - to_render
     final_values = {s.value for s in FINAL}
     last_change, last_seen = time.monotonic(), None
     columns = (
@@ -480,20 +525,22 @@ def _wait(run_id: int, as_json: bool, settings: Any) -> Any:
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    started = time.monotonic()
-    with Progress(*columns, console=err, transient=False, disable=as_json) as bar:
-        task = bar.add_task("rendering", total=None, failed=0, rate="")
+    began = time.monotonic()
+    with Progress(*columns, console=err, transient=False, disable=as_json or not to_render) as bar:
+        # Starting from what was done already keeps that out of the ETA's speed estimate.
+        task = bar.add_task("rendering", total=total, completed=done_before, failed=0, rate="")
         while True:
             status, counts, total = progress(run_id)
             done = counts[InvoiceStatus.RENDERED] + counts[InvoiceStatus.FAILED]
-            elapsed = max(time.monotonic() - started, 1e-6)
+            elapsed = max(time.monotonic() - began, 1e-6)
+            rendered_here = done - done_before
             bar.update(
                 task,
                 total=total,
                 completed=done,
                 failed=counts[InvoiceStatus.FAILED],
                 description=status,
-                rate=f"{done / elapsed:.1f}/s",
+                rate=f"{rendered_here / elapsed:.1f}/s" if rendered_here > 0 else "",
             )
             if status in final_values:
                 break
@@ -517,7 +564,7 @@ def _finish(final: Any, as_json: bool, elapsed: float) -> None:
 
 def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None:
     if as_json:
-        out.print(json.dumps(rep.summary(), ensure_ascii=False), markup=False)
+        out.print(json.dumps(rep.as_dict(), ensure_ascii=False), markup=False)
         return
     state = rep.status + (" (stalled: run `invoicing retry`)" if rep.stalled else "")
     rows = [
@@ -533,6 +580,21 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
         rows.append(("note", rep.error))
     for label, value in rows:
         out.print(f"{label:<9} {value}", markup=False)
+    others = [r for r in getattr(rep, "period_runs", []) if r["run_id"] != rep.run_id]
+    if others:
+        listed = ", ".join(f"{r['run_id']} ({r['kind']}, {r['status']})" for r in others)
+        out.print(f"{'also':<9} runs of {rep.period}: {listed}", markup=False)
+    for item in getattr(rep, "credited", []):
+        out.print(
+            f"{'credited':<9} {item['number']}: {item['credited']} of {item['total']} ({item['state']})",
+            markup=False,
+        )
+    if getattr(rep, "charges_waiting", 0) or getattr(rep, "charges_unbillable", 0):
+        out.print(
+            f"{'late':<9} {rep.charges_waiting} charge(s) wait for a later invoice; "
+            f"{rep.charges_unbillable} unbillable (their subscriber has ended)",
+            markup=False,
+        )
     if rep.failures:
         failures = Table(title="failed invoices", title_justify="left")
         for column in ("number", "account", "reason"):
@@ -551,19 +613,12 @@ def status(run_id: int | None, as_json: bool) -> None:
 
     Example: invoicing status 3 --json
     """
-    from invoicing.run.workflow import report
+    from invoicing.run.report import report
 
     _ready()
     rep = report(run_id)
     if as_json:
-        data = rep.summary() | {
-            "rendered": rep.rendered,
-            "pending": rep.pending,
-            "stalled": rep.stalled,
-            "error": rep.error,
-            "failures": rep.failures,
-        }
-        out.print(json.dumps(data, ensure_ascii=False), markup=False)
+        out.print(json.dumps(rep.status_dict(), ensure_ascii=False), markup=False)
     else:
         _print_report(rep, False)
     sys.exit(RUN_EXIT.get(rep.status, EXIT_OK))
@@ -580,7 +635,7 @@ def runs(limit: int, as_json: bool) -> None:
 
     Example: invoicing runs --limit 5
     """
-    from invoicing.run.workflow import list_runs
+    from invoicing.run.report import list_runs
 
     _ready()
     items = list_runs(limit)
@@ -631,8 +686,9 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
 
     Example: invoicing retry 3
     """
+    from invoicing.run.dispatch import resume
+    from invoicing.run.report import report
     from invoicing.run.runtime import workers
-    from invoicing.run.workflow import report, resume
 
     settings = _ready()
     if no_wait and settings.embedded:
@@ -646,8 +702,76 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
             rep = report(run_id)
             _print_report(rep, as_json, time.perf_counter() - started_at)
             sys.exit(RUN_EXIT.get(rep.status, EXIT_OK) if started.action == "complete" else EXIT_OK)
-        final = _wait(run_id, as_json, settings)
+        final = _wait(started, as_json, settings)
     _finish(final, as_json, time.perf_counter() - started_at)
+
+
+class AmountParam(click.ParamType):
+    """A money amount, parsed as Decimal (never float)."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from decimal import Decimal, InvalidOperation
+
+        if isinstance(value, Decimal):
+            return value
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            self.fail(f"not an amount: {value!r} (like 12.50)", param, ctx)
+        if not amount.is_finite():
+            self.fail(f"not an amount: {value!r} (like 12.50)", param, ctx)
+        return amount
+
+
+@main.command()
+@click.argument("number")
+@click.option(
+    "--amount", type=AmountParam(), help="Credit this much, tax included (default: all that is left)."
+)
+@click.option("--reason", help="Why, printed on the credit note.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def credit(number: str, amount: Any, reason: str | None, as_json: bool) -> None:
+    """Issue a credit note for an invoice: its own number, referring to the invoice.
+
+    Without --amount the whole invoice (what is left of it) is credited, every line
+    reversed. An issued invoice never changes; this is how it is corrected. The credit
+    note is rendered like an invoice and merged into a file of its own in the period's
+    folder.
+
+    Example: invoicing credit INV-2026-10-000001 --amount 5.00 --reason "Roaming outage"
+    """
+    from invoicing.run.dispatch import start_credit
+    from invoicing.run.report import credit_note_of_run
+    from invoicing.run.runtime import workers
+
+    settings = _ready()
+    with workers(settings) as available:
+        started = start_credit(number, amount, reason, workers=max(available, 1), settings=settings)
+        final = _wait(started, True, settings)
+    note = credit_note_of_run(started.run_id)
+    data = {
+        "number": note.number,
+        "invoice": note.credited,
+        "amount": str(-note.total),
+        "currency": note.currency,
+        "output": note.pdf_path,
+        "sha256": note.sha256,
+    }
+    if as_json:
+        out.print(json.dumps(data, ensure_ascii=False), markup=False)
+    else:
+        out.print(
+            f"credit note {note.number} for {note.credited}: {data['amount']} {note.currency}", markup=False
+        )
+        out.print(f"output    {note.pdf_path or '-'}", markup=False)
+    if final.status != "completed":
+        _error(
+            f"the credit note did not render: {note.error or final.error} (`invoicing retry {final.run_id}`)"
+        )
+        sys.exit(EXIT_FAILED)
 
 
 # --- one-off merge ------------------------------------------------------------------------
@@ -672,8 +796,8 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
 
     Example: invoicing merge --accounts A-0003,A-0001 --period 2026-10 -o batch.pdf
     """
+    from invoicing.run.adhoc import check_output, merge_accounts
     from invoicing.run.runtime import workers
-    from invoicing.run.workflow import check_output, iter_accounts, merge_accounts
 
     if (accounts is None) == (from_file is None):
         fail("give exactly one of --accounts A,B,C or --from-file FILE")
@@ -695,6 +819,14 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
         f"wrote {merged.path}: {len(wanted)} invoices, {merged.pages} pages, {merged.size:,} bytes",
         markup=False,
     )
+
+
+def iter_accounts(text: str) -> Iterable[str]:
+    """Accounts separated by commas or lines; blank lines and # comments skipped."""
+    for raw in text.replace(",", "\n").splitlines():
+        account = raw.strip()
+        if account and not account.startswith("#"):
+            yield account
 
 
 # --- benchmark ------------------------------------------------------------------------------

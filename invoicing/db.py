@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -154,8 +154,8 @@ def _alembic_config(url: str) -> Any:
     return config
 
 
-def init_db(url: str | None = None) -> str:
-    """Create or upgrade the schema to the newest migration; returns the revision."""
+def init_db(url: str | None = None, revision: str = "head") -> str:
+    """Create or upgrade the schema to `revision` (default: the newest); returns the revision."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
@@ -165,12 +165,42 @@ def init_db(url: str | None = None) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = get_engine(url)
     try:
-        with engine.begin() as connection:
-            config = _alembic_config(url)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
         with engine.connect() as connection:
-            revision = MigrationContext.configure(connection).get_current_revision()
+            with _foreign_keys_off_on_sqlite(connection):
+                with connection.begin():
+                    config = _alembic_config(url)
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, revision)
+                    _check_foreign_keys(connection)
+            current = MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
         raise DatabaseError(f"cannot reach the database {redact(url)}: {describe(exc)}") from None
-    return revision or ""
+    return current or ""
+
+
+@contextmanager
+def _foreign_keys_off_on_sqlite(connection: Connection) -> Iterator[None]:
+    """SQLite's own procedure for schema changes. A migration that must copy a table (batch
+    mode) drops the old copy, and with foreign keys on that first deletes its rows and
+    whatever references them: invoice lines cascade. The pragma is ignored inside a
+    transaction, hence outside, before the migration's."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    if connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        raise DatabaseError("cannot turn SQLite's foreign keys off to migrate the schema")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            raise DatabaseError(f"the migration left {len(broken)} row(s) with broken references")

@@ -4,8 +4,11 @@ checked by people reading its output, not asserted here)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
-from tests.conftest import Env
+from tests.support.envs import Env
 
 
 def test_bench_reports_both_paths(redis_env: Env) -> None:
@@ -53,3 +56,19 @@ def test_bench_table_for_people(redis_env: Env) -> None:
     ):
         assert row in proc.stdout, row
     assert "seeding 12 subscribers" in proc.stderr  # progress goes to stderr, the table to stdout
+
+
+def test_the_probe_only_instruments_the_workers_that_ask_for_it(tmp_path: Path) -> None:
+    # given a process that imports the probe as a bench worker does, with and without a file named
+    check = (
+        "import invoicing.bench_probe, invoicing.pdf, invoicing.run.steps as steps;"
+        "print(steps.merge_pdfs is invoicing.pdf.merge_pdfs)"
+    )
+    figures = {"INVOICING_BENCH_FIGURES": str(tmp_path / "figures.json")}
+    # when
+    plain, probed = (
+        subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=True)
+        for env in (Env(tmp_path).environ(), Env(tmp_path).environ(**figures))
+    )
+    # then
+    assert (plain.stdout.strip(), probed.stdout.strip()) == ("True", "False")

@@ -21,7 +21,7 @@ from invoicing.billing import (
 from invoicing.config import Settings
 from invoicing.db import init_db, session_scope
 from invoicing.models import Charge, Invoice, InvoiceLineRow, Plan, Subscriber
-from tests.conftest import Env
+from tests.support.envs import Env
 
 D = Decimal
 

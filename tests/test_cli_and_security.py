@@ -10,15 +10,17 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from invoicing.cli import main
 from invoicing.db import session_scope
 from invoicing.models import Charge, Invoice, Subscriber
-from tests.conftest import ROOT, Env, Workers, seed_fixtures
-from tests.test_import import GOOD
-from tests.test_run import assert_run_consistent, run_json
+from tests.support.checks import assert_run_consistent
+from tests.support.envs import Env
+from tests.support.factories import VALID_IMPORT, seed_fixtures
+from tests.support.paths import ROOT
+from tests.support.runs import count_rows, run_json
+from tests.support.workers import Workers
 
 
 def all_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
@@ -31,9 +33,10 @@ def all_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.
 
 
 @pytest.mark.parametrize(("name", "command"), all_commands(main))
-def test_every_command_has_help_with_an_example(name: str, command: click.Command) -> None:
-    result = CliRunner().invoke(main, [*name.split(), "--help"])
+def test_every_command_has_help_with_an_example(env: Env, name: str, command: click.Command) -> None:
+    result = env.invoke(*name.split(), "--help")
     assert result.exit_code == 0
+    assert f"Usage: invoicing {name} " in result.stdout and result.stderr == ""
     assert command.help and len(command.help.strip()) > 20, name
     if not isinstance(command, click.Group):
         assert "Example:" in command.help, name
@@ -56,6 +59,7 @@ def test_contract_commands_exist() -> None:
 
 
 def test_usage_errors_are_exit_2(env: Env, tmp_path: Path) -> None:
+    # given a database with data, which none of these commands may change
     seed_fixtures(env)
     cases = [
         (
@@ -86,13 +90,34 @@ def test_usage_errors_are_exit_2(env: Env, tmp_path: Path) -> None:
         (("status", "abc"), "is not a valid integer"),
     ]
     for args, message in cases:
-        proc = env.cli(*args)
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert message in proc.stderr, (args, proc.stderr)
-        assert "Traceback" not in proc.stderr
+        result = env.invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.output
     assert not (tmp_path / "x.pdf").exists()
-    with session_scope() as session:
-        assert session.scalar(select(func.count()).select_from(Invoice)) == 0
+    assert count_rows(Invoice) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("render", "--period", "2026-10", "-o", "x.pdf"), "Missing option '--account'"),
+        (("merge", "--accounts", "A-0001", "-o", "x.pdf"), "Missing option '--period'"),
+        (("render", "--account", "A-0001", "--period", "2026-10"), "Missing option '-o'"),
+        (("retry",), "Missing argument 'RUN_ID'"),
+        (("run", "--period"), "Option '--period' requires an argument"),
+        (("runs", "--limit", "0"), "'--limit': 0 is not in the range 1<=x<=10000"),
+        (("db", "seed", "--generate", "0"), "'--generate': 0 is not in the range 1<=x<=10000000"),
+        (("demo", "--count", "many"), "'many' is not a valid integer"),
+        (("run", "--period", "2026-10", "--wait"), "No such option '--wait'. Did you mean '--no-wait'?"),
+        (("invoice",), "No such command 'invoice'"),
+    ],
+)
+def test_missing_and_malformed_arguments_are_exit_2(env: Env, args: tuple[str, ...], message: str) -> None:
+    result = env.invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "Traceback" not in result.output
+    assert result.stdout == ""
 
 
 def test_subscriber_text_never_becomes_a_path(env: Env) -> None:
@@ -130,7 +155,7 @@ def test_sql_goes_through_bound_parameters(env: Env) -> None:
 
 def test_huge_import_with_one_bad_row_imports_nothing(env: Env, tmp_path: Path) -> None:
     env.cli("db", "init", check=True)
-    data = copy.deepcopy(GOOD)
+    data = copy.deepcopy(VALID_IMPORT)
     line = data["charges"][0]
     data["charges"] = [dict(line, description=f"Call {n}") for n in range(30_000)]
     data["charges"][25_000]["quantity"] = "9" * 20
@@ -142,11 +167,9 @@ def test_huge_import_with_one_bad_row_imports_nothing(env: Env, tmp_path: Path) 
         "charges[25000] (account 'A-0001'): quantity: more than 12 digits before the decimal point"
         in proc.stderr
     )
-    with session_scope() as session:
-        assert session.scalar(select(func.count()).select_from(Charge)) == 0
+    assert count_rows(Charge) == 0
 
 
-@pytest.mark.postgres
 def test_passwords_are_never_printed(pg_env: Env, workers: Workers) -> None:
     env = workers.env
     # PostgreSQL here trusts loopback, so any password works, and must never show

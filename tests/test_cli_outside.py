@@ -15,8 +15,7 @@ from click.testing import CliRunner
 
 from invoicing import files
 from invoicing.cli import main
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "invoicing.json"
+from tests.support.factories import FIXTURES
 
 
 @contextmanager

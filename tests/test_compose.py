@@ -4,14 +4,13 @@ command in it names modules, commands and settings that exist."""
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 
 import yaml
 
 from invoicing.cli import main as cli_main
 from invoicing.config import Settings
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
 

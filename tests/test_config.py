@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from invoicing.celery import celery_config, crontab_from
+from invoicing.celery import celery_config
 from invoicing.config import ConfigError, Settings, get_settings, redact
-from tests.conftest import ROOT
+from invoicing.run.schedule import crontab_from
+from tests.support.paths import ROOT
 
 
 def test_defaults_are_embedded() -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from tests.conftest import Env, Workers
+from tests.support.envs import Env
+from tests.support.workers import Workers
 
 
 def test_demo_embedded_prints_285(env: Env) -> None:
@@ -53,13 +52,13 @@ def test_demo_on_redis_without_workers_says_so(redis_env: Env) -> None:
 
 
 def test_broker_without_result_backend_is_refused_before_sending(env: Env) -> None:
-    proc = env.cli("demo", INVOICING_BROKER_URL="amqp://guest:s3cret@127.0.0.1:5672//")
-    assert proc.returncode == 2
-    assert "chords need a result backend" in proc.stderr
-    assert "INVOICING_RESULT_BACKEND" in proc.stderr
-    assert "NotImplementedError" not in proc.stderr and "Traceback" not in proc.stderr
-    assert "s3cret" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    result = env.invoke("demo", INVOICING_BROKER_URL="amqp://guest:s3cret@127.0.0.1:5672//")
+    assert result.exit_code == 2
+    assert "chords need a result backend" in result.stderr
+    assert "INVOICING_RESULT_BACKEND" in result.stderr
+    assert "NotImplementedError" not in result.output and "Traceback" not in result.output
+    assert "s3cret" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
 
 
 def test_unreachable_redis_is_reported_quickly(env: Env) -> None:
@@ -71,7 +70,6 @@ def test_unreachable_redis_is_reported_quickly(env: Env) -> None:
     assert time.monotonic() - started < 20
 
 
-@pytest.mark.postgres
 def test_unreachable_database_is_reported_quickly(env: Env) -> None:
     started = time.monotonic()
     proc = env.cli(
@@ -87,7 +85,38 @@ def test_unreachable_database_is_reported_quickly(env: Env) -> None:
 
 
 def test_bad_setting_is_one_line(env: Env) -> None:
-    proc = env.cli("status", INVOICING_BATCH_SIZE="lots")
-    assert proc.returncode == 2
-    assert proc.stderr.startswith("invoicing: error: INVOICING_BATCH_SIZE:")
-    assert "Traceback" not in proc.stderr
+    result = env.invoke("status", INVOICING_BATCH_SIZE="lots")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("invoicing: error: INVOICING_BATCH_SIZE:")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_failed_demo_on_redis_exits_without_a_traceback(workers: Workers) -> None:
+    """get() gives up at the first failed header task; the body and the other members
+    were left subscribed on Redis, for AsyncResult.__del__ to drop at interpreter exit."""
+    # given
+    workers.start(count=1, concurrency=2)
+    # when
+    runs = [workers.env.cli("demo", "--fail-at", "7") for _ in range(3)]
+    # then
+    for proc in runs:
+        assert proc.returncode == 1
+        assert "power(7, 2) failed on purpose" in proc.stderr and "never ran" in proc.stderr
+        assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+
+
+def test_demo_leaves_no_result_subscriptions_behind(workers: Workers) -> None:
+    from invoicing.celery import app
+    from invoicing.demo import demo
+
+    # given
+    workers.start(count=1, concurrency=2)
+    consumer = app.backend.result_consumer
+    # when, in this process, the chord fails
+    failed = demo(10, 7, delay=False, timeout=60)
+    # then nothing is left for AsyncResult.__del__ to unsubscribe at exit
+    assert failed.total is None
+    assert consumer.subscribed_to == set()
+    # and when it succeeds
+    assert demo(10, None, delay=False, timeout=60).total == 285
+    assert consumer.subscribed_to == set()

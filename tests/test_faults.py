@@ -1,12 +1,17 @@
 """Faults: killed workers, a restarted Redis, a lost or failing chord body, bad data in
 5% of the invoices, a full disk. Whatever happens, each subscriber is billed once and
-each invoice is in the merged file exactly once."""
+each invoice is in the merged file exactly once.
+
+A fault strikes at a known point, never after a sleep or once a count happens to be
+reached: the test holds the lock a batch needs to finish (support/faults.py), waits
+until the workers report which batches their pool processes hold, and acts on those.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -14,78 +19,59 @@ from sqlalchemy import select, update
 
 from invoicing.db import session_scope
 from invoicing.models import Invoice, InvoiceStatus, Subscriber
-from tests.conftest import Env, PrivateRedis, Workers, seed_fixtures
-from tests.test_run import SUMMARY_KEYS, assert_run_consistent, run_json, wait_for_final_status
+from tests.support.checks import assert_run_consistent
+from tests.support.envs import Env
+from tests.support.factories import generate, seed_fixtures
+from tests.support.faults import invoice_writes_held
+from tests.support.runs import run_json, status_of, summary_of, wait_for_final_status, wait_until
+from tests.support.workers import PrivateRedis, Workers
 
 pytestmark = pytest.mark.slow
 
 
-def status_of(env: Env, run_id: int) -> dict:
-    proc = env.cli("status", str(run_id), "--json")
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return json.loads(proc.stdout)
+def dispatch(env: Env, batch_size: int) -> int:
+    """Issue the October run and queue its batches (no worker need be up); its id."""
+    return run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE=str(batch_size))["run_id"]
 
 
-def rendered_count(run_id: int) -> int:
-    with session_scope() as session:
-        return len(
-            session.scalars(
-                select(Invoice.id).where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED)
-            ).all()
-        )
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.1) -> bool:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
-
-
-def summary(status: dict) -> dict:
-    return {k: status[k] for k in SUMMARY_KEYS}
-
-
-def generate(env: Env, count: int) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("db", "seed", "--generate", str(count), "--period", "2026-10", "--seed", "11", check=True)
-
-
-@pytest.mark.postgres
 def test_killed_pool_processes_mid_run_are_redelivered(pg_env: Env, workers: Workers) -> None:
     env = workers.env
     generate(env, 400)
-    workers.start(count=1, concurrency=2)
-    run_id = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="20")["run_id"]
-    # when both pool processes are killed while they render
-    assert wait_until(lambda: rendered_count(run_id) >= 60, 60)
-    killed = workers.kill_pool_processes(0)
-    assert killed
+    run_id = dispatch(env, batch_size=20)
+    with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
+        workers.start(count=1, concurrency=2)
+        # when both pool processes are killed while each holds a batch it cannot finish
+        held = workers.held_batches(0)
+        workers.kill_pool_processes(list(held))
     # then their batches are redelivered to the respawned pool and the run completes
     status = wait_for_final_status(env, run_id, 180)
     assert status["status"] == "completed", status
-    assert_run_consistent(summary(status), 400)
-    assert "WorkerLostError" in workers.log_text()
+    assert_run_consistent(summary_of(status), 400)
+    log = workers.log_text()
+    assert log.count("WorkerLostError('Worker exited prematurely: signal 9 (SIGKILL)") == len(held) == 2
+    for task_id in held.values():
+        assert log.count(f"invoicing.render_batch[{task_id}] received") == 2, task_id
+        assert f"invoicing.render_batch[{task_id}] succeeded" in log, task_id
 
 
 def test_killed_worker_is_recovered_by_the_visibility_timeout(workers: Workers) -> None:
     env = workers.env
     generate(env, 300)
-    # two workers; unacknowledged messages go back to the queue 5 s after delivery
-    workers.start(count=2, concurrency=1, INVOICING_VISIBILITY_TIMEOUT_S="5")
-    run_id = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="15")["run_id"]
-    assert wait_until(lambda: rendered_count(run_id) >= 45, 60)
-    # when a whole worker dies (main process and pool) holding a batch
-    workers.kill_node(0)
+    run_id = dispatch(env, batch_size=15)
+    with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
+        # two workers; unacknowledged messages go back to the queue 5 s after delivery
+        workers.start(count=2, concurrency=1, INVOICING_VISIBILITY_TIMEOUT_S="5")
+        # when a whole worker dies (main process and pool) holding a batch
+        (lost,) = workers.held_batches(0).values()
+        workers.kill_node(0)
     # then the other one picks its batch up and the run completes by itself
     status = wait_for_final_status(env, run_id, 180)
     assert status["status"] == "completed", status
-    assert_run_consistent(summary(status), 300)
+    assert_run_consistent(summary_of(status), 300)
+    survivor = workers.logs[1].read_text(errors="replace")
+    assert f"invoicing.render_batch[{lost}] succeeded" in survivor
 
 
-@pytest.mark.postgres
 def test_stalled_run_is_finished_by_the_reconciler(pg_env: Env, workers: Workers) -> None:
     """A worker dies holding messages that will not be redelivered for an hour: the
     chord can never complete and its body never fires. Beat's reconciler notices the
@@ -93,17 +79,20 @@ def test_stalled_run_is_finished_by_the_reconciler(pg_env: Env, workers: Workers
     env = workers.env
     generate(env, 300)
     stall = {"INVOICING_STALL_AFTER_S": "10", "INVOICING_RECONCILE_EVERY_S": "2"}
-    workers.start(count=1, concurrency=2, **stall)
-    run_id = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="15")["run_id"]
-    assert wait_until(lambda: rendered_count(run_id) >= 30, 60)
-    workers.kill_node(0)
+    run_id = dispatch(env, batch_size=15)
+    with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
+        workers.start(count=1, concurrency=2, **stall)
+        lost = list(workers.held_batches(0).values())
+        workers.kill_node(0)
     # a fresh worker takes what is still queued; the dead one's batches stay invisible
     workers.start(count=1, concurrency=2, **stall)
     workers.start_beat(**stall)
     status = wait_for_final_status(env, run_id, 180)
     assert status["status"] == "completed", (status, workers.log_text()[-3000:])
-    assert_run_consistent(summary(status), 300)
-    assert "invoicing.reconcile_runs" in workers.log_text()
+    assert_run_consistent(summary_of(status), 300)
+    log = workers.log_text()
+    assert f"{{'run_id': {run_id}, 'action': 'resumed'}}" in log  # what reconcile_runs returned
+    assert not [task_id for task_id in lost if f"render_batch[{task_id}] succeeded" in log]
 
 
 def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_workers: Workers) -> None:
@@ -112,33 +101,23 @@ def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_w
     env = private_workers.env
     env.vars["INVOICING_STALL_AFTER_S"] = "10"
     generate(env, 300)
-    private_workers.start(count=1, concurrency=2)
-    run_id = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="10")["run_id"]
-    assert wait_until(lambda: rendered_count(run_id) >= 30, 60)
-    private_redis.restart(down_for=1.0)
-    # nothing moves any more once what the workers held is done
-    stalled = wait_until(
-        lambda: status_of(env, run_id)["stalled"] or status_of(env, run_id)["status"] == "completed",
-        60,
-        interval=1,
-    )
-    assert stalled
-    for _ in range(3):
-        if status_of(env, run_id)["status"] == "completed":
-            break
-        # kombu's Redis transport can die with an "Unrecoverable error" when its
-        # reconnect is refused; a supervisor restarts such a worker
-        private_workers.replace_exited()
-        proc = env.cli("retry", str(run_id), "--json")
-        if proc.returncode == 1 and ("wait for it" in proc.stderr or "made no progress" in proc.stderr):
-            # a late batch moved it again, or the worker was still reconnecting to the
-            # new Redis for longer than the test's 10 s stall limit: retry again
-            time.sleep(5)
-            continue
-        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    run_id = dispatch(env, batch_size=10)
+    with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
+        private_workers.start(count=1, concurrency=2)
+        # when Redis restarts while two of the 30 batches are in the workers' hands
+        assert len(private_workers.held_batches(0)) == 2
+        private_redis.restart(down_for=1.0)
+    # then nothing moves any more once what the workers held is done
+    assert wait_until(lambda: status_of(env, run_id)["stalled"], 60, interval=1)
+    assert status_of(env, run_id)["status"] == "rendering"
+    # kombu's Redis transport can die with an "Unrecoverable error" when its reconnect
+    # is refused; a supervisor restarts such a worker
+    private_workers.wait_answering()
+    proc = env.cli("retry", str(run_id), "--json")
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
     status = status_of(env, run_id)
     assert status["status"] == "completed", status
-    assert_run_consistent(summary(status), 300)
+    assert_run_consistent(summary_of(status), 300)
 
 
 def test_five_percent_bad_invoices_with_workers(workers: Workers) -> None:
@@ -222,8 +201,6 @@ def test_disk_full_leaves_no_truncated_pdf(env: Env, tiny_disk: Path) -> None:
                 select(Invoice.pdf_path, Invoice.sha256).where(Invoice.status == InvoiceStatus.RENDERED)
             )
         }
-    import hashlib
-
     for path in (tiny_disk / "2026-10").iterdir():
         if path.name == ".prelinked":  # the batches pre-linked for the merge: whole files only
             assert all(p.suffix == ".frag" and not p.name.startswith(".") for p in path.iterdir())

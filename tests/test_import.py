@@ -8,49 +8,18 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from invoicing.billing.importer import ImportProblems, import_data
 from invoicing.db import init_db, session_scope
 from invoicing.models import Charge, Plan, Subscriber
-from tests.conftest import FIXTURES, Env
-
-GOOD = {
-    "plans": [{"code": "basic", "name": "Basic 100", "monthly_fee": "9.90", "currency": "EUR"}],
-    "subscribers": [
-        {
-            "account": "A-0001",
-            "name": "Jürgen Müller",
-            "email": "j@example.org",
-            "address": ["Hauptstr. 1", "10115 Berlin"],
-            "country": "DE",
-            "locale": "de_DE",
-            "currency": "EUR",
-            "tax_rate": "19",
-            "plan": "basic",
-            "active_from": "2026-01-01",
-            "active_to": None,
-        }
-    ],
-    "charges": [
-        {
-            "account": "A-0001",
-            "period": "2026-10",
-            "description": "Roaming data 2 GB",
-            "quantity": "2",
-            "unit_price": "3.50",
-        }
-    ],
-}
+from tests.support.envs import Env
+from tests.support.factories import FIXTURES, VALID_IMPORT
+from tests.support.runs import count_rows
 
 
 def counts() -> tuple[int, int, int]:
-    with session_scope() as session:
-        return (
-            session.scalar(select(func.count()).select_from(Plan)) or 0,
-            session.scalar(select(func.count()).select_from(Subscriber)) or 0,
-            session.scalar(select(func.count()).select_from(Charge)) or 0,
-        )
+    return count_rows(Plan), count_rows(Subscriber), count_rows(Charge)
 
 
 def problems_for(data: object) -> list[str]:
@@ -68,7 +37,7 @@ def db(env: Env) -> Env:
 
 
 def with_change(section: str, index: int, **changes: object) -> dict:
-    data = copy.deepcopy(GOOD)
+    data = copy.deepcopy(VALID_IMPORT)
     row = data[section][index]
     for key, value in changes.items():
         if value is ...:
@@ -81,7 +50,7 @@ def with_change(section: str, index: int, **changes: object) -> dict:
 def test_good_data_imports_with_exact_decimals(db: Env) -> None:
     # given / when
     with session_scope() as session:
-        summary = import_data(session, copy.deepcopy(GOOD))
+        summary = import_data(session, copy.deepcopy(VALID_IMPORT))
     # then
     assert (summary.plans.created, summary.subscribers.created, summary.charges.created) == (1, 1, 1)
     with session_scope() as session:
@@ -148,7 +117,7 @@ def test_each_bad_row_is_named_with_position_and_reason(
 
 
 def test_duplicate_account_and_plan(db: Env) -> None:
-    data = copy.deepcopy(GOOD)
+    data = copy.deepcopy(VALID_IMPORT)
     data["subscribers"].append(copy.deepcopy(data["subscribers"][0]))
     data["plans"].append(copy.deepcopy(data["plans"][0]))
     problems = problems_for(data)
@@ -159,10 +128,10 @@ def test_duplicate_account_and_plan(db: Env) -> None:
 def test_importing_the_same_data_again_changes_nothing(db: Env) -> None:
     # given the data set imported once
     with session_scope() as session:
-        import_data(session, copy.deepcopy(GOOD))
+        import_data(session, copy.deepcopy(VALID_IMPORT))
     # when it is imported again
     with session_scope() as session:
-        summary = import_data(session, copy.deepcopy(GOOD))
+        summary = import_data(session, copy.deepcopy(VALID_IMPORT))
     # then every row is unchanged, nothing is added
     assert [summary.plans.unchanged, summary.subscribers.unchanged, summary.charges.unchanged] == [1, 1, 1]
     assert [summary.plans.created, summary.subscribers.created, summary.charges.created] == [0, 0, 0]
@@ -170,7 +139,7 @@ def test_importing_the_same_data_again_changes_nothing(db: Env) -> None:
 
 
 def test_every_bad_row_is_reported_not_just_the_first(db: Env) -> None:
-    data = copy.deepcopy(GOOD)
+    data = copy.deepcopy(VALID_IMPORT)
     data["subscribers"][0]["tax_rate"] = "x"
     data["charges"].append({**data["charges"][0], "quantity": "y"})
     data["charges"].append({**data["charges"][0], "account": "nobody"})
@@ -182,8 +151,8 @@ def test_every_bad_row_is_reported_not_just_the_first(db: Env) -> None:
 
 def test_charges_may_reference_accounts_already_in_the_database(db: Env) -> None:
     with session_scope() as session:
-        import_data(session, copy.deepcopy(GOOD))
-    november = {"charges": [{**GOOD["charges"][0], "period": "2026-11"}]}
+        import_data(session, copy.deepcopy(VALID_IMPORT))
+    november = {"charges": [{**VALID_IMPORT["charges"][0], "period": "2026-11"}]}
     with session_scope() as session:
         summary = import_data(session, november)
     assert summary.charges.created == 1
@@ -215,30 +184,31 @@ def test_unicode_rtl_emoji_and_cjk_text_is_accepted(db: Env) -> None:
 def test_malformed_files_via_cli(db: Env, tmp_path: Path, content: bytes, expected: str) -> None:
     bad = tmp_path / "bad.json"
     bad.write_bytes(content)
-    proc = db.cli("db", "seed", "--fixtures", str(bad))
-    assert proc.returncode == 2, proc.stderr
-    assert expected in proc.stderr
-    assert "Traceback" not in proc.stderr
+    result = db.invoke("db", "seed", "--fixtures", str(bad))
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr
+    assert "Traceback" not in result.output
     assert counts() == (0, 0, 0)
 
 
 def test_seed_cli_reports_every_problem_and_exit_2(db: Env, tmp_path: Path) -> None:
-    data = copy.deepcopy(GOOD)
+    data = copy.deepcopy(VALID_IMPORT)
     data["subscribers"][0]["locale"] = "nope"
     data["charges"][0]["unit_price"] = "1,50"
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data), encoding="utf-8")
-    proc = db.cli("db", "seed", "--fixtures", str(bad))
-    assert proc.returncode == 2
-    assert "subscribers[0] (account 'A-0001'): locale: unknown locale 'nope'" in proc.stderr
-    assert "charges[0] (account 'A-0001'): unit_price: not a number: '1,50'" in proc.stderr
-    assert "2 invalid row(s); nothing was imported" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    result = db.invoke("db", "seed", "--fixtures", str(bad))
+    assert result.exit_code == 2
+    assert "subscribers[0] (account 'A-0001'): locale: unknown locale 'nope'" in result.stderr
+    assert "charges[0] (account 'A-0001'): unit_price: not a number: '1,50'" in result.stderr
+    assert "2 invalid row(s); nothing was imported" in result.stderr
+    assert "Traceback" not in result.output
+    assert counts() == (0, 0, 0)
 
 
 def test_seed_missing_file(db: Env) -> None:
-    proc = db.cli("db", "seed", "--fixtures", "nope.json")
-    assert proc.returncode == 2 and "nope.json: no such file" in proc.stderr
+    result = db.invoke("db", "seed", "--fixtures", "nope.json")
+    assert result.exit_code == 2 and "nope.json: no such file" in result.stderr
 
 
 def test_generate_is_deterministic_and_importable(db: Env) -> None:
@@ -250,6 +220,6 @@ def test_generate_is_deterministic_and_importable(db: Env) -> None:
 
 
 def test_generate_needs_a_valid_period(db: Env) -> None:
-    proc = db.cli("db", "seed", "--generate", "5", "--period", "2026-1")
-    assert proc.returncode == 2 and "not a period (YYYY-MM): '2026-1'" in proc.stderr
+    result = db.invoke("db", "seed", "--generate", "5", "--period", "2026-1")
+    assert result.exit_code == 2 and "not a period (YYYY-MM): '2026-1'" in result.stderr
     assert counts() == (0, 0, 0)

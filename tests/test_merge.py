@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -27,7 +24,6 @@ from pypdf.generic import (
 from invoicing.files import file_sha256
 from invoicing.pdf import (
     InvoiceDocument,
-    InvoiceLine,
     MergeError,
     Part,
     fragments,
@@ -36,7 +32,9 @@ from invoicing.pdf import (
     render_invoice,
     write_fragments,
 )
-from tests.conftest import ROOT, SELLER
+from tests.support.factories import invoice, line
+from tests.support.paths import ROOT
+from tests.support.tools import require_tool
 
 # Seeded characters only (Latin with diacritics, Cyrillic, Greek) ...
 SEEDED_NAMES = [
@@ -56,30 +54,12 @@ CJK_NAMES = ["山田太郎", "李小龍"]
 
 
 def document(number: int, name: str, lines: int = 3) -> InvoiceDocument:
-    items = tuple(
-        InvoiceLine(f"Service {k} — monthly fee", Decimal("1"), Decimal("9.90"), Decimal("9.90"))
-        for k in range(lines)
-    )
-    subtotal = sum((item.amount for item in items), Decimal("0"))
-    tax = (subtotal * Decimal("19") / 100).quantize(Decimal("0.01"))
-    return InvoiceDocument(
+    """Invoice `number` of the run, with `lines` monthly fees (a hundred or more fill further pages)."""
+    return invoice(
         number=f"INV-2026-10-{number:06d}",
-        issue_date=date(2026, 11, 1),
-        due_date=date(2026, 11, 15),
-        period_start=date(2026, 10, 1),
-        period_end=date(2026, 10, 31),
         account=f"ACC-{number:06d}",
         name=name,
-        address=("Lindenallee 5", "10115 Berlin"),
-        country="DE",
-        locale="de_DE",
-        currency="EUR",
-        lines=items,
-        subtotal=subtotal,
-        tax_rate=Decimal("19"),
-        tax=tax,
-        total=subtotal + tax,
-        seller=SELLER,
+        lines=tuple(line(f"Service {k} — monthly fee", "1", "9.90", "9.90") for k in range(lines)),
     )
 
 
@@ -200,21 +180,24 @@ def test_repeated_part_and_deep_trees(samples, tmp_path: Path, monkeypatch: pyte
 
 
 def check_with_poppler(path: Path, pages: int) -> None:
-    if shutil.which("pdfinfo") is None:
-        return
-    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True)
-    assert info.stderr == ""
-    assert f"Pages:           {pages}\n" in info.stdout
-    text = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(path), "-"], capture_output=True, text=True)
+    """poppler, another reader than pypdf, reads the file, its page count and its text
+    (the test is skipped, after its pypdf checks passed, if poppler is not installed)."""
+    check_with_poppler_pages_only(path, pages)
+    pdftotext = require_tool("pdftotext", "poppler-utils", "another reader's text of the merged file")
+    text = subprocess.run([pdftotext, "-f", "1", "-l", "1", str(path), "-"], capture_output=True, text=True)
     assert text.returncode == 0 and text.stderr == "" and "INVOICE" in text.stdout
 
 
 def test_poppler_reads_merged_file(samples, tmp_path: Path) -> None:
     merged = merge_pdfs([s.part for s in samples["mixed"]], tmp_path / "poppler.pdf")
     check_with_poppler(merged.path, merged.pages)
-    if shutil.which("qpdf"):
-        check = subprocess.run(["qpdf", "--check", str(merged.path)], capture_output=True, text=True)
-        assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_qpdf_finds_no_damage_in_the_merged_file(samples, tmp_path: Path) -> None:
+    qpdf = require_tool("qpdf", "qpdf", "the merged file's structure")
+    merged = merge_pdfs([s.part for s in samples["mixed"]], tmp_path / "qpdf.pdf")
+    check = subprocess.run([qpdf, "--check", str(merged.path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 # -------------------------------------------------------------- object graphs
@@ -293,9 +276,9 @@ def test_reference_cycles_and_nested_references(samples, tmp_path: Path) -> None
 
 
 def check_with_poppler_pages_only(path: Path, pages: int) -> None:
-    if shutil.which("pdfinfo") is None:
-        return
-    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True)
+    """poppler's pdfinfo opens the file without a complaint and counts its pages."""
+    pdfinfo = require_tool("pdfinfo", "poppler-utils", "another reader's page count of the merged file")
+    info = subprocess.run([pdfinfo, str(path)], capture_output=True, text=True, check=True)
     assert info.stderr == "" and f"Pages:           {pages}\n" in info.stdout
 
 

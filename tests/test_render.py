@@ -10,9 +10,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from babel.dates import format_date
@@ -21,57 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from invoicing.pdf import InvoiceDocument, InvoiceLine, RenderError, Seller, render_invoice
-from tests.conftest import SELLER
-
-# ---------------------------------------------------------------- factory
-
-
-def line(description: str, quantity: str, unit_price: str, amount: str) -> InvoiceLine:
-    return InvoiceLine(description, Decimal(quantity), Decimal(unit_price), Decimal(amount))
-
-
-def invoice(
-    *,
-    name: str = "Jürgen Müller-Lüdenscheidt",
-    address: tuple[str, ...] = ("Lindenallee 5", "10115 Berlin"),
-    locale: str = "de_DE",
-    currency: str = "EUR",
-    lines: tuple[InvoiceLine, ...] | None = None,
-    number: str = "INV-2026-10-000042",
-    account: str = "ACC-0042-7781",
-    tax_rate: str = "19",
-    exponent: str = "0.01",
-    seller: Seller = SELLER,
-) -> InvoiceDocument:
-    if lines is None:
-        lines = (
-            line("Business Fibre 500 — monthly fee", "1", "49.90", "49.90"),
-            line("Outbound calls to mobile networks", "137", "0.0250", "3.43"),
-            line("SMS to foreign networks", "12.0000", "0.09", "1.08"),
-        )
-    subtotal = sum((item.amount for item in lines), Decimal("0"))
-    tax = (subtotal * Decimal(tax_rate) / 100).quantize(Decimal(exponent))
-    return InvoiceDocument(
-        number=number,
-        issue_date=date(2026, 11, 1),
-        due_date=date(2026, 11, 15),
-        period_start=date(2026, 10, 1),
-        period_end=date(2026, 10, 31),
-        account=account,
-        name=name,
-        address=address,
-        country="DE",
-        locale=locale,
-        currency=currency,
-        lines=lines,
-        subtotal=subtotal,
-        tax_rate=Decimal(tax_rate),
-        tax=tax,
-        total=subtotal + tax,
-        seller=seller,
-    )
-
+from invoicing.pdf import RenderError, render_invoice
+from invoicing.pdf.documents import PrecedingInvoice
+from tests.support.factories import SELLER, invoice, line
+from tests.support.paths import ROOT
 
 # ---------------------------------------------------------------- helpers
 
@@ -329,13 +280,12 @@ def test_same_document_same_bytes():
 def test_same_bytes_in_a_fresh_process_with_another_hash_seed():
     """Workers re-render in other processes; the stored sha256 must still match."""
     code = (
-        "import sys, hashlib; from tests.test_render import invoice; "
-        "from invoicing.pdf import render_invoice; "
+        "import sys, hashlib; from tests.support.factories import invoice; "
+        "from invoicing.pdf.render import render_invoice; "
         "sys.stdout.write(hashlib.sha256(render_invoice(invoice(name='Пётр 山田'))).hexdigest())"
     )
-    root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout == hashlib.sha256(render_invoice(invoice(name="Пётр 山田"))).hexdigest()
 
@@ -466,7 +416,7 @@ def test_a_credit_note_says_what_it_credits_and_asks_for_no_payment():
         tax=-original.tax,
         total=-original.total,
         document_type="381",
-        preceding_invoice=(original.number, original.issue_date),
+        preceding_invoice=PrecedingInvoice(original.number, original.issue_date),
         note="Duplicate contract",
     )
     # when it is rendered

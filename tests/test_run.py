@@ -3,104 +3,29 @@ embedded and on real Redis with real worker processes, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from invoicing.db import session_scope
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
-from invoicing.pdf import Part, merge_pdfs
-from tests.conftest import BIN, FIXTURES, Env, TcpProxy, Workers, pdf_outline, seed_fixtures
-
-SUMMARY_KEYS = {"run_id", "period", "status", "invoices", "failed", "pages", "output", "sha256"}
-
-
-def run_json(env: Env, *args: str, expect: int = 0, **extra: str) -> dict:
-    proc = env.cli("run", "--json", *args, **extra)
-    assert proc.returncode == expect, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr
-    data = json.loads(proc.stdout)
-    assert set(data) == SUMMARY_KEYS
-    return data
-
-
-def wait_for_final_status(env: Env, run_id: int, timeout: float) -> dict:
-    """`invoicing status --json` once the run is no longer rendering or merging."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = json.loads(env.cli("status", str(run_id), "--json").stdout)
-        if status["status"] not in ("rendering", "merging") or time.monotonic() > deadline:
-            return status
-        time.sleep(0.5)
-
-
-def invoices_of(run_id: int) -> list[Invoice]:
-    with session_scope() as session:
-        return list(
-            session.scalars(select(Invoice).where(Invoice.run_id == run_id).order_by(Invoice.seq)).all()
-        )
-
-
-def names_by_subscriber() -> dict[int, str]:
-    with session_scope() as session:
-        return dict(session.execute(select(Subscriber.id, Subscriber.name)).all())
-
-
-def assert_run_consistent(summary: dict, expected_invoices: int, failed: int = 0) -> None:
-    """The billing run's guarantees, checked on the files themselves."""
-    invoices = invoices_of(summary["run_id"])
-    period = summary["period"]
-    # one invoice per billable subscriber, numbered 1..N without gaps
-    assert len(invoices) == expected_invoices == summary["invoices"]
-    assert [i.seq for i in invoices] == list(range(1, expected_invoices + 1))
-    assert [i.number for i in invoices] == [f"INV-{period}-{n:06d}" for n in range(1, expected_invoices + 1)]
-    assert len({i.subscriber_id for i in invoices}) == expected_invoices
-    rendered = [i for i in invoices if i.status == InvoiceStatus.RENDERED]
-    assert len(rendered) == expected_invoices - failed == expected_invoices - summary["failed"]
-    # every invoice file is what the database says it is
-    for invoice in rendered:
-        data = Path(invoice.pdf_path).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == invoice.sha256
-        assert Path(invoice.pdf_path).name == f"{invoice.number}.pdf"
-        assert len(PdfReader(invoice.pdf_path).pages) == invoice.pages
-    # the merged file: every rendered invoice exactly once, in number order, bookmarked
-    merged = Path(summary["output"])
-    assert merged.name == f"billing-run-{summary['run_id']}.pdf"
-    assert hashlib.sha256(merged.read_bytes()).hexdigest() == summary["sha256"]
-    reader = PdfReader(merged)
-    names = names_by_subscriber()
-    assert pdf_outline(merged) == [f"{i.number} — {names[i.subscriber_id]}" for i in rendered]
-    assert len(reader.pages) == summary["pages"] == sum(i.pages for i in rendered)
-    page = 0
-    for invoice in rendered:
-        assert invoice.number in reader.pages[page].extract_text()
-        assert reader.page_labels[page] == f"{invoice.number} p.1"
-        page += invoice.pages
-    # the header's pre-linked fragments are kept for `retry` until the run is complete
-    fragments = merged.parent / ".prelinked"
-    if summary["status"] == "completed":
-        assert not fragments.exists()
-    elif rendered:
-        assert any(fragments.glob("*.frag"))
-
-
-def assert_same_as_parsing_every_file(summary: dict, tmp_path: Path) -> None:
-    """The body linked fragments; parsing every invoice file instead gives the same bytes."""
-    names = names_by_subscriber()
-    parts = [
-        Part(Path(i.pdf_path), f"{i.number} — {names[i.subscriber_id]}", i.number)
-        for i in invoices_of(summary["run_id"])
-        if i.status == InvoiceStatus.RENDERED
-    ]
-    merged = merge_pdfs(parts, tmp_path / Path(summary["output"]).name)
-    assert merged.prelinked == 0 and merged.sha256 == summary["sha256"]
-
+from tests.support.checks import assert_run_consistent, assert_same_as_parsing_every_file, pdf_outline
+from tests.support.envs import Env
+from tests.support.factories import FIXTURES, generate, seed_fixtures
+from tests.support.paths import BIN
+from tests.support.runs import (
+    count_rows,
+    invoices_of,
+    run_json,
+    summary_of,
+    wait_for_final_status,
+)
+from tests.support.workers import TcpProxy, Workers
 
 # --- embedded (no server) ------------------------------------------------------------------
 
@@ -115,7 +40,7 @@ def test_run_on_fixtures_embedded(env: Env) -> None:
     assert_run_consistent(summary, 19)
     # and `status` reports the same from the database
     status = json.loads(env.cli("status", "--json", check=True).stdout)
-    assert {k: status[k] for k in SUMMARY_KEYS} == summary
+    assert summary_of(status) == summary
     assert status["failures"] == [] and status["stalled"] is False
 
 
@@ -130,27 +55,76 @@ def test_human_output_and_progress(env: Env) -> None:
     assert "2026-10" in runs.stdout and "completed" in runs.stdout
 
 
+def issued(run_id: int) -> set[tuple[str, int, str | None]]:
+    """Who was billed under which number, for which file contents."""
+    return {(i.number, i.subscriber_id, i.sha256) for i in invoices_of(run_id)}
+
+
+def renderings(run_id: int) -> dict[str, tuple[object, ...]]:
+    """By invoice number: when it was rendered, and which file holds it
+    (a rendering writes a new file and renames it into place: a new inode)."""
+    state = {}
+    for i in invoices_of(run_id):
+        stat = Path(i.pdf_path).stat() if i.pdf_path and Path(i.pdf_path).exists() else None
+        state[i.number] = (i.rendered_at, stat and (stat.st_ino, stat.st_mtime_ns))
+    return state
+
+
+RATE = re.compile(r"\d+\.\d/s")
+
+
+def test_progress_bar_only_when_this_command_renders(env: Env) -> None:
+    # given a completed run, whose command showed the bar and a rate
+    seed_fixtures(env)
+    first = env.cli("run", "--period", "2026-10")
+    assert first.returncode == 0, first.stderr
+    assert "19/19" in first.stderr and RATE.search(first.stderr)
+    # when the period is run again
+    again = env.cli("run", "--period", "2026-10")
+    # then there is nothing to show progress of
+    assert again.returncode == 0 and "already complete; nothing to do" in again.stderr
+    assert "19/19" not in again.stderr and not RATE.search(again.stderr), again.stderr
+    # when only the merged file is missing
+    (Path(env.vars["INVOICING_OUTPUT_DIR"]) / "2026-10" / "billing-run-1.pdf").unlink()
+    merging = env.cli("run", "--period", "2026-10")
+    # then it merges without a bar
+    assert merging.returncode == 0 and "all invoices rendered; merging again" in merging.stderr
+    assert "19/19" not in merging.stderr and not RATE.search(merging.stderr), merging.stderr
+    assert "completed" in merging.stdout
+    # when one invoice's file is missing
+    Path(invoices_of(1)[4].pdf_path).unlink()
+    resumed = env.cli("run", "--period", "2026-10")
+    # then the bar shows, its rate counting the one invoice rendered now
+    assert resumed.returncode == 0 and "resuming: 1 of 19 invoices to render" in resumed.stderr
+    assert "19/19" in resumed.stderr and RATE.search(resumed.stderr), resumed.stderr
+
+
 def test_second_run_of_a_period_bills_nobody_twice(env: Env) -> None:
     seed_fixtures(env)
     first = run_json(env, "--period", "2026-10")
-    before = {(i.number, i.subscriber_id, i.sha256) for i in invoices_of(first["run_id"])}
+    before = issued(first["run_id"])
     # when the same period is run again
     again = env.cli("run", "--period", "2026-10", "--json")
     # then it is the same run, already complete, with the same invoices
     assert again.returncode == 0 and json.loads(again.stdout) == first
-    assert {(i.number, i.subscriber_id, i.sha256) for i in invoices_of(first["run_id"])} == before
-    # when an invoice file went missing, a new `run` renders just that one and merges again
+    assert issued(first["run_id"]) == before
+    # when an invoice file went missing
     victim = invoices_of(first["run_id"])[4]
+    untouched = renderings(first["run_id"])
+    del untouched[victim.number]
     Path(victim.pdf_path).unlink()
     proc = env.cli("run", "--period", "2026-10", "--json")
+    # then a new `run` renders just that one, to the same bytes, and merges again
     assert proc.returncode == 0, proc.stderr
-    assert "resuming: 1 of 19 invoices to render" in proc.stderr or json.loads(proc.stdout)["run_id"] == 1
     third = json.loads(proc.stdout)
     assert third["run_id"] == first["run_id"]
-    assert {(i.number, i.subscriber_id, i.sha256) for i in invoices_of(first["run_id"])} == before
+    after = renderings(first["run_id"])
+    rendered_at, file = after.pop(victim.number)
+    assert after == untouched  # no other invoice rendered again, no other file rewritten
+    assert rendered_at > victim.rendered_at and file is not None
+    assert issued(first["run_id"]) == before  # the victim's new file has its old sha256
     assert_run_consistent(third, 19)
-    with session_scope() as session:
-        assert session.scalar(select(text("count(*)")).select_from(BillingRun)) == 1
+    assert count_rows(BillingRun) == 1
 
 
 def test_a_bad_subscriber_never_sinks_the_run_and_retry_completes_it(env: Env, tmp_path: Path) -> None:
@@ -200,16 +174,17 @@ def test_run_completes_when_pre_linking_fails(env: Env, tmp_path: Path) -> None:
 
 def test_run_usage_errors(env: Env) -> None:
     seed_fixtures(env)
-    bad = env.cli("run", "--period", "2026-13")
-    assert bad.returncode == 2 and "not a period (YYYY-MM): '2026-13'" in bad.stderr
-    no_wait = env.cli("run", "--period", "2026-10", "--no-wait")
-    assert no_wait.returncode == 2 and "--no-wait needs a broker" in no_wait.stderr
-    unknown = env.cli("status", "42")
-    assert unknown.returncode == 2 and "no billing run 42" in unknown.stderr
+    # refused before anything is dispatched: in this process
+    bad = env.invoke("run", "--period", "2026-13")
+    assert bad.exit_code == 2 and "not a period (YYYY-MM): '2026-13'" in bad.stderr
+    no_wait = env.invoke("run", "--period", "2026-10", "--no-wait")
+    assert no_wait.exit_code == 2 and "--no-wait needs a broker" in no_wait.stderr
+    unknown = env.invoke("status", "42")
+    assert unknown.exit_code == 2 and "no billing run 42" in unknown.stderr
+    # retry starts its embedded worker before it looks the run up: a process of its own
     retry = env.cli("retry", "42")
     assert retry.returncode == 2 and "no billing run 42" in retry.stderr
-    with session_scope() as session:
-        assert session.scalar(select(text("count(*)")).select_from(BillingRun)) == 0
+    assert count_rows(BillingRun) == 0
 
 
 def test_period_without_billable_subscribers(env: Env) -> None:
@@ -278,8 +253,7 @@ def test_render_preview(env: Env, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     text_ = PdfReader(out).pages[0].extract_text()
     assert "DRAFT-2026-10" in text_
-    with session_scope() as session:
-        assert session.scalar(select(text("count(*)")).select_from(Invoice)) == 0
+    assert count_rows(Invoice) == 0
     missing = tmp_path / "none.pdf"
     unknown = env.cli("render", "--account", "NOPE", "--period", "2026-10", "-o", str(missing))
     assert unknown.returncode == 2 and "unknown account 'NOPE'" in unknown.stderr and not missing.exists()
@@ -293,8 +267,7 @@ def test_render_preview(env: Env, tmp_path: Path) -> None:
 def test_run_on_redis_with_worker_processes_on_sqlite(workers: Workers) -> None:
     """Two worker processes (two pool processes each) writing one SQLite file (WAL)."""
     env = workers.env
-    env.cli("db", "init", check=True)
-    env.cli("db", "seed", "--generate", "120", "--period", "2026-10", "--seed", "5", check=True)
+    generate(env, 120, seed=5)
     workers.start(count=2, concurrency=2)
     summary = run_json(env, "--period", "2026-10", INVOICING_BATCH_SIZE="7")
     assert summary["status"] == "completed"
@@ -305,7 +278,6 @@ def test_run_on_redis_with_worker_processes_on_sqlite(workers: Workers) -> None:
     assert "invoicing.merge_run[" in log
 
 
-@pytest.mark.postgres
 def test_no_wait_then_status_on_postgres(pg_env: Env, workers: Workers) -> None:
     env = workers.env
     seed_fixtures(env)
@@ -314,10 +286,9 @@ def test_no_wait_then_status_on_postgres(pg_env: Env, workers: Workers) -> None:
     assert dispatched["status"] == "rendering" and dispatched["invoices"] == 19
     status = wait_for_final_status(env, dispatched["run_id"], 120)
     assert status["status"] == "completed"
-    assert_run_consistent({k: status[k] for k in SUMMARY_KEYS}, 19)
+    assert_run_consistent(summary_of(status), 19)
 
 
-@pytest.mark.postgres
 def test_two_runs_started_at_once_make_one_run(pg_env: Env, workers: Workers) -> None:
     env = workers.env
     env.cli("db", "init", check=True)
@@ -341,13 +312,10 @@ def test_two_runs_started_at_once_make_one_run(pg_env: Env, workers: Workers) ->
         assert proc.returncode == 0, err
     summaries = [json.loads(out) for out, _ in results]
     assert summaries[0]["run_id"] == summaries[1]["run_id"]
-    with session_scope() as session:
-        assert session.scalar(select(text("count(*)")).select_from(BillingRun)) == 1
-        assert session.scalar(select(text("count(*)")).select_from(Invoice)) == 150
+    assert count_rows(BillingRun) == 1 and count_rows(Invoice) == 150
     assert_run_consistent(summaries[0], 150)
 
 
-@pytest.mark.postgres
 def test_transient_database_outage_is_retried(pg_env: Env, workers: Workers) -> None:
     """The workers lose the database for a while; their tasks retry and the run completes."""
     env = workers.env
@@ -361,17 +329,15 @@ def test_transient_database_outage_is_retried(pg_env: Env, workers: Workers) -> 
         proxy.cut()
         # when the run is dispatched while the workers cannot reach the database
         dispatched = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE="5")
-        deadline = time.monotonic() + 60
-        while "transient error, retrying" not in workers.log_text() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert "transient error, retrying" in workers.log_text()
+        # then the workers' batches fail on the database and are retried (what their log says)
+        workers.wait_for_log("transient error, retrying", timeout=60)
         proxy.restore()
         # then the retries succeed once it is back
         status = wait_for_final_status(env, dispatched["run_id"], 150)
     finally:
         proxy.close()
     assert status["status"] == "completed", status
-    assert_run_consistent({k: status[k] for k in SUMMARY_KEYS}, 19)
+    assert_run_consistent(summary_of(status), 19)
 
 
 def test_fixtures_file_is_where_the_readme_says() -> None:
@@ -383,8 +349,7 @@ def test_embedded_run_larger_than_the_in_memory_result_cache(env: Env) -> None:
     """The embedded result backend is an LRU of 5,000 entries shared by the process; a
     chord of one task per invoice would lose results to eviction past that. Batching
     bounds the header, so a 5,200-invoice embedded run completes."""
-    env.cli("db", "init", check=True)
-    env.cli("db", "seed", "--generate", "5200", "--period", "2026-10", "--seed", "2", check=True)
+    generate(env, 5200, seed=2)
     summary = run_json(env, "--period", "2026-10")
     assert summary["status"] == "completed"
     with session_scope() as session:
@@ -406,7 +371,7 @@ def test_beat_entry_starts_and_completes_the_previous_period(workers: Workers) -
     started = app.send_task("invoicing.start_billing_run", args=["2026-10"]).get(timeout=60)
     assert started["action"] == "created" and started["period"] == "2026-10"
     status = wait_for_final_status(env, started["run_id"], 120)
-    assert_run_consistent({k: status[k] for k in SUMMARY_KEYS}, 19)
+    assert_run_consistent(summary_of(status), 19)
 
 
 def test_status_and_runs_from_the_outside(env: Env) -> None:

@@ -13,7 +13,6 @@ import unicodedata
 from collections import Counter
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from babel import Locale
@@ -21,8 +20,7 @@ from babel.numbers import is_currency
 
 from invoicing.errors import BillingError
 from invoicing.synthetic import synthetic_dataset
-
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "invoicing.json"
+from tests.support.factories import FIXTURES
 
 PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 ACCOUNT = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -259,12 +257,12 @@ def test_february_leap_year():
 
 @pytest.fixture(scope="module")
 def fixture_data() -> dict:
-    return loads_strict(FIXTURE.read_text(encoding="utf-8"))
+    return loads_strict(FIXTURES.read_text(encoding="utf-8"))
 
 
 def test_fixture_valid(fixture_data):
     check_dataset(fixture_data)
-    text = FIXTURE.read_text(encoding="utf-8")
+    text = FIXTURES.read_text(encoding="utf-8")
     assert "\\u" not in text  # stored as UTF-8, not escaped
 
 

@@ -11,7 +11,7 @@ from invoicing.billing.period import Period
 from invoicing.config import Settings
 from invoicing.errors import BillingError
 from invoicing.models import Charge, DocumentKind, Invoice, Subscriber
-from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
+from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, PrecedingInvoice, Seller
 
 
 def seller_from(settings: Settings) -> Seller:
@@ -53,7 +53,7 @@ def document_for(invoice: Invoice, seller: Seller) -> InvoiceDocument:
         total=invoice.total,
         seller=seller,
         document_type="381" if invoice.kind == DocumentKind.CREDIT_NOTE else "380",
-        preceding_invoice=(credited.number, credited.issue_date) if credited is not None else None,
+        preceding_invoice=PrecedingInvoice(credited.number, credited.issue_date) if credited else None,
         note=invoice.reason,
     )
 

@@ -3,6 +3,12 @@
 `billing` builds these from the database; `render` turns them into PDF bytes. Money
 is Decimal and already rounded to the currency's minor unit by `billing`; the renderer
 only formats it.
+
+The fields from ``Seller.vat_id`` and from ``InvoiceDocument.buyer_company`` on are what
+EN 16931 e-invoices (`pdf.einvoice`) need on top of the printed invoice; all have
+defaults, so plain invoices are built as before. ``Seller.tax_id`` becomes the seller's
+tax number (BT-32) when it differs from the VAT id. How the free-form ``address`` lines map onto the EN 16931
+postal address is decided in one place, `pdf.einvoice.cii.postal_address`.
 """
 
 from __future__ import annotations
@@ -10,6 +16,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class ElectronicAddress:
+    """Where an e-invoice can be delivered (BT-34 seller, BT-49 buyer).
+
+    ``scheme`` is the EAS code (CEF Electronic Address Scheme): "EM" e-mail, "0204"
+    Leitweg-ID, "9930" German VAT id, "0088" GLN, ...
+    """
+
+    value: str
+    scheme: str = "EM"
+
+
+@dataclass(frozen=True)
+class PrecedingInvoice:
+    """The invoice a credit note corrects (BT-25 number, BT-26 issue date)."""
+
+    number: str
+    issue_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -22,6 +48,12 @@ class Seller:
     bic: str
     bank: str = ""
     logo_path: str | None = None  # PNG/JPEG file; None prints the name as a word mark
+    vat_id: str = ""  # BT-31, with its ISO country prefix ("DE123456788")
+    country: str = ""  # BT-40, ISO 3166 alpha-2; required for an e-invoice
+    registration: str = ""  # BT-30, legal registration (trade register: "HRB 12345")
+    electronic_address: ElectronicAddress | None = None  # BT-34; None: the email, scheme EM
+    contact_name: str = ""  # BT-41, contact point (person or department); XRechnung needs it
+    phone: str = ""  # BT-42; XRechnung needs it
 
 
 @dataclass(frozen=True)
@@ -51,7 +83,13 @@ class InvoiceDocument:
     tax: Decimal  # subtotal * tax_rate / 100, rounded
     total: Decimal  # subtotal + tax
     seller: Seller = field(compare=False)
-    document_type: str = "380"  # UNTDID 1001: 380 invoice, 381 credit note
-    # A credit note's invoice (number, issue date) and the reason it was credited.
-    preceding_invoice: tuple[str, date] | None = None
-    note: str | None = None
+    buyer_company: str = ""  # BT-44 when set; ``name`` then is the buyer's contact (BT-56)
+    buyer_vat_id: str = ""  # BT-48; required for reverse charge (AE) and intra-community (K)
+    buyer_reference: str = ""  # BT-10; the Leitweg-ID for German public buyers (XRechnung)
+    tax_category: str | None = None  # UNCL 5305: S Z E AE K O; None: S when tax_rate > 0
+    exemption_reason: str = ""  # BT-120, printed and encoded for E, AE, K, O
+    document_type: str = "380"  # UNTDID 1001: "380" commercial invoice, "381" credit note
+    preceding_invoice: PrecedingInvoice | None = None  # BT-25/26, what a credit note corrects
+    einvoice: str | None = None  # None (plain PDF), "factur-x" or "xrechnung"
+    buyer_electronic_address: ElectronicAddress | None = None  # BT-49; XRechnung needs it
+    note: str | None = None  # a credit note's reason, printed under its number

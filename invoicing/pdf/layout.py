@@ -230,8 +230,9 @@ class _Layout:
         if self.credit_note:
             rows = [("Number", clean_text(doc.number, MAX_SHORT))]
             if doc.preceding_invoice is not None:
-                number, issued = doc.preceding_invoice
-                rows.append(("Credits invoice", f"{clean_text(number, MAX_SHORT)} of {fmt.date(issued)}"))
+                credited = clean_text(doc.preceding_invoice.number, MAX_SHORT)
+                issued = doc.preceding_invoice.issue_date
+                rows.append(("Credits invoice", f"{credited} of {fmt.date(issued)}" if issued else credited))
             rows += [
                 ("Account", clean_text(doc.account, MAX_SHORT)),
                 ("Issue date", fmt.date(doc.issue_date)),

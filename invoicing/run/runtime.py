@@ -1,15 +1,14 @@
 """Where chords run: an in-process worker (no broker configured) or remote workers.
 
 Also the fail-fast checks, so a user sees one clear line instead of a hang or Celery's
-`NotImplementedError: Starting chords requires a result backend to be configured`.
+`NotImplementedError: Starting chords requires a result backend to be configured`, and
+the clean-up of the result subscriptions a client is left with after it sent a chord.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -20,28 +19,6 @@ from invoicing.errors import InvoicingError, first_line
 
 class BrokerError(InvoicingError):
     """The broker or result backend cannot be reached; one line, no credentials."""
-
-
-def identity(settings: Settings) -> str:
-    if settings.embedded:
-        return f"embedded:{socket.gethostname()}:{os.getpid()}"
-    return f"celery:{socket.gethostname()}"
-
-
-def embedded_owner_alive(owner: str | None) -> bool:
-    """Whether the process that ran an embedded chord still exists (same host only)."""
-    if not owner or not owner.startswith("embedded:"):
-        return True
-    _, host, pid = owner.split(":", 2)
-    if host != socket.gethostname():
-        return True  # cannot tell; fall back to the stall timeout
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, ValueError):
-        return True
-    return True
 
 
 def check_backends(settings: Settings | None = None) -> None:
@@ -75,6 +52,21 @@ def _ping(url: str, settings: Settings, what: str) -> None:
                 connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
         except Exception as exc:  # kombu raises transport-specific errors
             raise BrokerError(f"cannot reach the {what} {redact(url)}: {first_line(exc)}") from None
+
+
+def unsubscribe(task_ids: Iterable[str]) -> None:
+    """Stop listening for these tasks' results.
+
+    Redis' result backend subscribes to the result of every task this process sends,
+    and leaves those it was not asked to wait for, or stopped waiting for, to
+    AsyncResult.__del__. That runs at interpreter exit, when the connection may already
+    be gone and Python cannot import what reconnecting needs: "Exception ignored in
+    AsyncResult.__del__" and a traceback. So drop them while the connection is up.
+    """
+    consumer = getattr(app.backend, "result_consumer", None)
+    if consumer is not None:
+        for task_id in task_ids:
+            consumer.cancel_for(task_id)
 
 
 def live_workers(timeout: float = 1.0) -> int:

@@ -1,6 +1,6 @@
 """The steps of a billing run as plain functions over the database and the output folder.
 
-`tasks` wraps them for Celery; tests and the benchmark's baseline call them directly.
+`tasks` wraps them for Celery; `dispatch` and tests call them directly.
 Every step is idempotent: running it twice (a redelivered message, a retry, a resumed
 run) gives the same files and the same rows.
 """
@@ -12,63 +12,24 @@ import hashlib
 import logging
 import re
 import shutil
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from invoicing.billing import count_by_status, document_for, seller_from
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.files import StagedFiles
-from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
+from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus
 from invoicing.pdf import MergeError, Part, merge_pdfs, render_invoice, write_fragments
+from invoicing.run.paths import fragments_dir, invoice_path, merged_path
+from invoicing.run.report import RunSummary, summary_of
+from invoicing.run.transient import is_transient
 
 log = logging.getLogger(__name__)
-
-try:  # the Redis client is optional for the embedded mode, present with celery[redis]
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    _REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError)
-except ImportError:  # pragma: no cover
-    _REDIS_ERRORS = ()
-
-# Errors worth retrying: the database or Redis went away or is busy. Anything else
-# (bad data, a rendering bug, a full disk) is permanent and recorded on the invoice.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, *_REDIS_ERRORS)
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, TRANSIENT_ERRORS)
-
-
-def run_dir(settings: Settings, period: str) -> Path:
-    return settings.output_dir.resolve() / period
-
-
-def invoice_path(settings: Settings, period: str, number: str) -> Path:
-    # Names come from the invoice number (prefix, period, sequence), never from
-    # subscriber-supplied text; the check guards against a misconfigured prefix.
-    path = run_dir(settings, period) / f"{number}.pdf"
-    if path.parent.resolve() != run_dir(settings, period).resolve() or "/" in number or "\\" in number:
-        raise ValueError(f"invoice number {number!r} is not a safe file name")
-    return path
-
-
-def merged_path(settings: Settings, period: str, run_id: int) -> Path:
-    return run_dir(settings, period) / f"billing-run-{run_id}.pdf"
-
-
-def fragments_dir(settings: Settings, period: str) -> Path:
-    """Pre-linked invoices (merge.write_fragments), one file per rendered batch."""
-    return run_dir(settings, period) / ".prelinked"
 
 
 @dataclass(frozen=True)
@@ -76,9 +37,6 @@ class Outcome:
     invoice_id: int
     status: str  # rendered | failed | missing
     error: str | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {"id": self.invoice_id, "status": self.status, "error": self.error}
 
 
 def _rendered_file(invoice: Invoice) -> bytes | None:
@@ -120,25 +78,6 @@ def _page_count(pdf: bytes) -> int:
     # reportlab writes every page as a plain "/Type /Page" object (no object streams),
     # so counting them avoids parsing the file again; tests check it against pypdf.
     return len(_PAGE_OBJECT.findall(pdf))
-
-
-def peak_rss_mb(pid: int | str = "self") -> float:
-    """VmHWM: a process's peak resident set size, in MiB (Linux; 0 elsewhere)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def reset_peak_rss() -> None:
-    """Start a fresh VmHWM measurement for this process (Linux; best effort)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -220,8 +159,8 @@ def _render_batch(
         outcomes[invoice_id] = Outcome(invoice_id, "rendered")
         pdfs[invoice_id] = pdf
     # The files are in place and durable before the rows saying so commit.
-    for invoice_id, exc in staged.commit().items():
-        outcomes[invoice_id] = _failed(invoices[invoice_id], exc, now)
+    for invoice_id, error in staged.commit().items():
+        outcomes[invoice_id] = _failed(invoices[invoice_id], error, now)
         del pdfs[invoice_id]
     rendered: dict[str, dict[str, bytes]] = {}
     for invoice_id, pdf in pdfs.items():
@@ -255,21 +194,7 @@ class PendingInvoices(Exception):
         self.count = count
 
 
-@dataclass(frozen=True)
-class RunResult:
-    run_id: int
-    status: str
-    invoices: int
-    failed: int
-    pages: int | None
-    output: str | None
-    sha256: str | None
-    peak_rss_mb: float = 0.0  # of the merging process, for `invoicing bench`
-    merge_s: float = 0.0  # the merge itself, for `invoicing bench`
-    prelinked: int = 0  # invoices taken from the header's pre-linked fragments
-
-
-def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
+def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSummary:
     """Merge every rendered invoice of the run, in number order, and record the result."""
     settings = settings or get_settings()
     with session_scope() as session:
@@ -283,21 +208,22 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
             # still going: merging now would leave invoices out of the file.
             raise PendingInvoices(pending)
         run.status = RunStatus.MERGING
-        period = run.period
+        period, kind = run.period, run.kind
         rows = session.execute(
-            select(Invoice.number, Invoice.pdf_path, Invoice.sha256, Subscriber.name)
-            .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+            select(Invoice.number, Invoice.pdf_path, Invoice.sha256, Invoice.bill_name)
             .where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED)
             .order_by(Invoice.seq)
         )
         # Straight into Parts, without a list of rows beside them (100,000 rows: ~60 MB).
-        parts = [Part(Path(path), f"{number} — {name}", number, sha) for number, path, sha, name in rows]
-    output = merged_path(settings, period, run_id)
+        parts: list[Part] = []
+        for number, path, sha, name in rows:
+            if path is None:  # rendered means a file was recorded; never merge around one
+                raise MergeError(f"invoice {number} is rendered but has no file recorded")
+            parts.append(Part(Path(path), f"{number} — {name}", number, sha))
+    output = merged_path(settings, period, run_id, kind)
     prelinked = fragments_dir(settings, period)
-    reset_peak_rss()
     merged = None
     error = None
-    started = time.perf_counter()
     if parts:
         try:
             merged = merge_pdfs(parts, output, sorted(prelinked.glob("*.frag")))
@@ -305,7 +231,6 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
             error = str(exc)
         except OSError as exc:  # the output folder is full, gone or not writable
             error = f"cannot write {output}: {exc.strerror or exc}"
-    merge_s = time.perf_counter() - started
     failed = counts[InvoiceStatus.FAILED]
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
@@ -322,28 +247,13 @@ def merge_run(run_id: int, settings: Settings | None = None) -> RunResult:
             run.output_path = run.sha256 = None
             run.pages = None
         elif merged is None:
-            run.status = RunStatus.FAILED if counts[InvoiceStatus.FAILED] else RunStatus.COMPLETED
+            run.status = RunStatus.FAILED if failed else RunStatus.COMPLETED
             run.error = "every invoice failed" if failed else None
         else:
             run.status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
             run.error = None
-        result = _result(run, peak_rss_mb(), merge_s, merged.prelinked if merged else 0)
-    if result.status == RunStatus.COMPLETED.value:
+        summary = summary_of(run)
+    if summary.status == RunStatus.COMPLETED.value:
         # Nothing is left to retry: the fragments have served their purpose.
         shutil.rmtree(prelinked, ignore_errors=True)
-    return result
-
-
-def _result(run: BillingRun, peak_rss: float = 0.0, merge_s: float = 0.0, prelinked: int = 0) -> RunResult:
-    return RunResult(
-        run_id=run.id,
-        status=run.status.value,
-        invoices=run.invoice_count,
-        failed=run.failed_count,
-        pages=run.pages,
-        output=run.output_path,
-        sha256=run.sha256,
-        peak_rss_mb=round(peak_rss, 1),
-        merge_s=round(merge_s, 3),
-        prelinked=prelinked,
-    )
+    return summary

@@ -1,0 +1,44 @@
+"""Instrumentation for the workers `invoicing bench` starts, and for no others.
+
+The bench starts its workers with `--include invoicing.bench_probe` and names a file
+in INVOICING_BENCH_FIGURES. In those workers the chord body's merge (steps'
+`merge_pdfs`) is wrapped: peak memory is reset before it and read after it, the merge
+is timed, and the figures (with how many invoices it took pre-linked) are written to
+that file for the bench to read. Imported anywhere else, it changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from invoicing.bench import PROBE_FIGURES, peak_rss_mb, reset_peak_rss
+from invoicing.files import atomic_file
+from invoicing.pdf import Merged, Part
+from invoicing.run import steps
+
+
+def _install(target: Path) -> None:
+    merge = steps.merge_pdfs
+
+    def measured_merge(parts: Sequence[Part], output: Path, fragments: Sequence[Path] = ()) -> Merged:
+        reset_peak_rss()
+        started = time.perf_counter()
+        merged = merge(parts, output, fragments)
+        figures = {
+            "merge_s": time.perf_counter() - started,
+            "peak_rss_mb": peak_rss_mb(),
+            "prelinked": merged.prelinked,
+        }
+        with atomic_file(target) as handle:
+            handle.write(json.dumps(figures).encode())
+        return merged
+
+    steps.merge_pdfs = measured_merge
+
+
+if os.environ.get(PROBE_FIGURES):
+    _install(Path(os.environ[PROBE_FIGURES]))

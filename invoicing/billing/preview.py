@@ -1,0 +1,101 @@
+"""`invoicing run --dry-run`: what a run would issue now, computed as the run computes it,
+written nowhere (no rows, no files)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from invoicing.billing.issue import active_in, plan_invoices
+from invoicing.billing.period import Period
+from invoicing.config import Settings
+from invoicing.models import DocumentKind, Invoice, Subscriber
+
+EXAMPLES = 20  # skipped subscribers listed by name; the rest are counted
+
+
+@dataclass
+class Preview:
+    period: str
+    kind: str  # billing | supplement | none (a run is in progress: `run` would follow it)
+    invoices: int = 0
+    first_number: str | None = None
+    last_number: str | None = None
+    # currency -> subtotal, tax, total (Decimal, added up exactly)
+    totals: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    deferred_charges: int = 0  # late charges of earlier periods these invoices would pick up
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> subscribers
+    examples: list[dict[str, str]] = field(default_factory=list)
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "kind": self.kind,
+            "invoices": self.invoices,
+            "first_number": self.first_number,
+            "last_number": self.last_number,
+            "totals": {
+                currency: {key: str(value) for key, value in sums.items()}
+                for currency, sums in sorted(self.totals.items())
+            },
+            "deferred_charges": self.deferred_charges,
+            "skipped": self.skipped,
+            "skipped_examples": self.examples,
+            "note": self.note,
+        }
+
+
+def preview_run(session: Session, settings: Settings, period: Period, kind: str) -> Preview:
+    """What `create_run` would issue for `period` now; reads only."""
+    preview = Preview(str(period), kind)
+    sums: dict[str, dict[str, Decimal]] = defaultdict(
+        lambda: {"subtotal": Decimal(0), "tax": Decimal(0), "total": Decimal(0)}
+    )
+    for chunk in plan_invoices(session, settings, period):
+        for planned in chunk:
+            preview.invoices += 1
+            preview.first_number = preview.first_number or planned.number
+            preview.last_number = planned.number
+            preview.deferred_charges += planned.late_charges
+            money = sums[planned.currency]
+            money["subtotal"] += planned.totals.subtotal
+            money["tax"] += planned.totals.tax
+            money["total"] += planned.totals.total
+    preview.totals = dict(sums)
+    _skipped(session, period, preview)
+    return preview
+
+
+def _skipped(session: Session, period: Period, preview: Preview) -> None:
+    """Subscribers the run leaves out, and why."""
+    reasons: Counter[str] = Counter()
+    rows = session.execute(
+        select(Subscriber.account, Subscriber.active_from, Subscriber.active_to).where(~active_in(period))
+    )
+    for account, active_from, active_to in rows:
+        if active_from > period.end:
+            reason = f"starts later ({active_from})"
+            key = "starts after the period"
+        else:
+            reason = f"ended before the period ({active_to})"
+            key = "ended before the period"
+        reasons[key] += 1
+        if len(preview.examples) < EXAMPLES:
+            preview.examples.append({"account": account, "reason": reason})
+    invoiced = session.execute(
+        select(Subscriber.account, Invoice.number)
+        .join(Invoice, Invoice.subscriber_id == Subscriber.id)
+        .where(Invoice.period == str(period), Invoice.kind == DocumentKind.INVOICE)
+        .order_by(Invoice.seq)
+    )
+    for account, number in invoiced:
+        reasons["already invoiced for the period"] += 1
+        if len(preview.examples) < EXAMPLES:
+            preview.examples.append({"account": account, "reason": f"already invoiced ({number})"})
+    preview.skipped = dict(reasons)

@@ -1,0 +1,55 @@
+"""E-invoices (EN 16931): CII XML for Factur-X / XRechnung, and the hybrid PDF/A-3 file.
+
+``render_einvoice(doc)`` is what a billing run calls: the rendered invoice, made hybrid
+when ``doc.einvoice`` asks for it. `cii` builds the XML, `pdfa` turns reportlab's PDF
+into PDF/A-3b carrying it, `validate` checks either with the official rules (import it
+explicitly: it loads Saxon).
+"""
+
+from invoicing.pdf.documents import InvoiceDocument
+from invoicing.pdf.einvoice.cii import (
+    FACTURX,
+    XRECHNUNG,
+    EInvoice,
+    EInvoiceError,
+    Problem,
+    Profile,
+    build_xml,
+    check_document,
+    einvoice_for,
+    exemption_text,
+    tax_category,
+)
+from invoicing.pdf.einvoice.pdfa import PdfAError, make_hybrid
+
+__all__ = [
+    "FACTURX",
+    "XRECHNUNG",
+    "EInvoice",
+    "EInvoiceError",
+    "PdfAError",
+    "Problem",
+    "Profile",
+    "build_xml",
+    "check_document",
+    "einvoice_for",
+    "exemption_text",
+    "make_hybrid",
+    "render_einvoice",
+    "tax_category",
+]
+
+
+def render_einvoice(doc: InvoiceDocument) -> bytes:
+    """The invoice's PDF: hybrid PDF/A-3b with its XML when ``doc.einvoice`` is set.
+
+    The XML is built (and checked) before rendering, so a document that cannot be a
+    valid e-invoice costs no render. Raises RenderError (EInvoiceError) for bad data.
+    """
+    # Imported here: the layout will want `exemption_text` from this package, and the
+    # renderer imports the layout; a module-level import would make that a cycle.
+    from invoicing.pdf.render import render_invoice
+
+    einvoice = einvoice_for(doc)
+    pdf = render_invoice(doc)
+    return pdf if einvoice is None else make_hybrid(pdf, einvoice)

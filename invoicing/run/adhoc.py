@@ -1,0 +1,127 @@
+"""The one-off merge: given subscribers' invoices for a period, in the order given, in one
+file (`invoicing merge`), for a print shop batch or an accountant's question.
+
+Invoices not rendered yet are rendered first, by the run's own header task.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from celery import group
+from sqlalchemy import select
+
+from invoicing.billing import Period, active_in
+from invoicing.config import Settings, get_settings
+from invoicing.db import session_scope
+from invoicing.errors import UsageError
+from invoicing.models import BillingRun, DocumentKind, Invoice, InvoiceStatus, Subscriber
+from invoicing.pdf import Merged, MergeError, Part, merge_pdfs
+from invoicing.run.dispatch import batch_size, batches, render_batch_signature
+from invoicing.run.runtime import unsubscribe
+
+
+class MergeRequestError(UsageError):
+    """Bad accounts or output for `invoicing merge`; nothing was written."""
+
+
+def merge_accounts(
+    accounts: Sequence[str],
+    period: Period,
+    output: Path,
+    force: bool,
+    workers: int = 2,
+    settings: Settings | None = None,
+    timeout: float = 3600,
+) -> Merged:
+    """The given subscribers' invoices for the period, in the order given, in one file."""
+    settings = settings or get_settings()
+    check_output(output, force)
+    with session_scope() as session:
+        rows = session.execute(
+            select(
+                Subscriber.account,
+                Invoice.bill_name.label("name"),
+                Invoice.id,
+                Invoice.number,
+                Invoice.status,
+                Invoice.pdf_path,
+                active_in(period).label("billable"),
+            )
+            .outerjoin(
+                Invoice,
+                (Invoice.subscriber_id == Subscriber.id)
+                & (Invoice.period == str(period))
+                & (Invoice.kind == DocumentKind.INVOICE),
+            )
+            .where(Subscriber.account.in_(set(accounts)))
+        ).all()
+        period_has_run = session.scalar(
+            select(BillingRun.id).where(BillingRun.period == str(period)).limit(1)
+        )
+    found = {row.account: row for row in rows}
+    unknown = [a for a in accounts if a not in found]
+    if unknown:
+        raise MergeRequestError(f"unknown account(s): {', '.join(unknown)}")
+    not_billable = [a for a in accounts if found[a].id is None and not found[a].billable]
+    if not_billable:
+        raise MergeRequestError(
+            f"not billable in {period} (not active in that month): {', '.join(not_billable)}"
+        )
+    missing = [a for a in accounts if found[a].id is None]
+    if missing:
+        if period_has_run is None:
+            advice = f"the period has no billing run yet: run `invoicing run --period {period}` first"
+        else:
+            advice = (
+                f"added after the period's run: `invoicing run --period {period}` issues them in a supplement"
+            )
+        raise MergeRequestError(f"no invoice for {period} ({advice}): {', '.join(missing)}")
+    todo = sorted(
+        {
+            found[a].id
+            for a in accounts
+            if found[a].status != InvoiceStatus.RENDERED
+            or not found[a].pdf_path
+            or not Path(found[a].pdf_path).is_file()
+        }
+    )
+    if todo:
+        size = batch_size(len(todo), workers, settings)
+        job = group(render_batch_signature(chunk) for chunk in batches(todo, size)).apply_async()
+        try:
+            job.get(timeout=timeout, disable_sync_subtasks=False)
+        finally:
+            unsubscribe(member.id for member in job.results)
+    with session_scope() as session:
+        state = {
+            inv.id: (inv.status, inv.pdf_path, inv.error)
+            for inv in session.scalars(select(Invoice).where(Invoice.id.in_([found[a].id for a in accounts])))
+        }
+    files: dict[str, Path] = {}
+    failed = []
+    for account in accounts:
+        status, pdf_path, error = state[found[account].id]
+        if status == InvoiceStatus.RENDERED and pdf_path:
+            files[account] = Path(pdf_path)
+        else:
+            failed.append(f"{account} ({error})")
+    if failed:
+        raise MergeError(f"cannot render the invoice of {', '.join(failed)}")
+    parts = [Part(files[a], f"{found[a].number} — {found[a].name}", found[a].number) for a in accounts]
+    return merge_pdfs(parts, output)
+
+
+def check_output(output: Path, force: bool) -> None:
+    """Refuse, before any work, an output that is a folder, exists, or cannot be written."""
+    if output.is_dir():
+        raise MergeRequestError(f"-o {output}: is a directory; give a file name")
+    if output.exists() and not force:
+        raise MergeRequestError(f"-o {output}: already exists; use --force to replace it")
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise MergeRequestError(f"-o {output}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise MergeRequestError(f"-o {output}: folder {parent} is not writable")

@@ -1,0 +1,317 @@
+"""Sending the billing run's work: issue and dispatch a run, resume it, reconcile the runs
+nobody is working on, salvage a chord whose header raised.
+
+A run is issued (numbers, totals) in one transaction and committed before any task is
+sent; tasks carry invoice ids only. Tasks are sent by name (`app.signature`), so this
+module never imports `tasks`, which imports it: tasks -> dispatch -> app, one way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from celery import chord
+from kombu.utils.uuid import uuid
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from invoicing.billing import BillingError, Period, create_run
+from invoicing.billing.credit import issue_credit_note
+from invoicing.billing.issue import refresh_unsent, unbilled_count
+from invoicing.billing.preview import Preview, preview_run
+from invoicing.celery import app
+from invoicing.config import Settings, get_settings
+from invoicing.db import session_scope
+from invoicing.errors import InvoicingError
+from invoicing.files import file_sha256
+from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunStatus
+from invoicing.run.runtime import unsubscribe
+from invoicing.run.state import FINAL, identity, is_stalled, last_activity
+from invoicing.run.steps import merge_run_invoices
+
+EMBEDDED_MAX_TASKS = 1000  # the in-memory result backend keeps at most 5,000 entries
+REDIS_MAX_BATCH = 50
+
+
+class RunBusy(InvoicingError):
+    """The run is still being worked on; doing more now would render twice."""
+
+
+# --- the tasks, by name (see tasks.py) -----------------------------------------------------
+
+
+def render_batch_signature(invoice_ids: Sequence[int]) -> Any:
+    return app.signature("invoicing.render_batch", args=(list(invoice_ids),), immutable=True)
+
+
+def _merge_run(run_id: int) -> Any:
+    """The chord body, with the error callback that salvages a broken chord."""
+    body = app.signature("invoicing.merge_run", args=(run_id,), immutable=True)
+    return body.on_error(app.signature("invoicing.chord_failed", args=(run_id,)))
+
+
+# --- batching ------------------------------------------------------------------------------
+
+
+def batch_size(invoices: int, workers: int, settings: Settings) -> int:
+    """Invoices per header task.
+
+    One message per invoice costs more in broker round trips than the render itself,
+    so batch: about eight batches per worker process keeps them all busy to the end,
+    capped so a retry redoes little. The embedded backend is an LRU of 5,000 results,
+    so there the number of header tasks is bounded as well.
+    """
+    if settings.batch_size:
+        size = settings.batch_size
+    else:
+        size = max(1, min(REDIS_MAX_BATCH, math.ceil(invoices / (max(workers, 1) * 8))))
+    if settings.embedded:
+        size = max(size, math.ceil(invoices / EMBEDDED_MAX_TASKS))
+    return size
+
+
+def batches(ids: Sequence[int], size: int) -> list[list[int]]:
+    return [list(ids[start : start + size]) for start in range(0, len(ids), size)]
+
+
+# --- starting, resuming, dispatching --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Started:
+    run_id: int
+    period: str
+    action: str  # created | supplement | credit | resumed | attached | merging | complete
+    invoices: int
+    dispatched: int = 0  # invoices sent to workers now
+
+
+def start_or_resume(
+    period: Period | None = None, workers: int = 2, settings: Settings | None = None
+) -> Started:
+    """Issue the period's run and dispatch it; or, once the period's run is finished and
+    subscribers billable in it still have no invoice (they were added later), issue them
+    in a supplement; or resume the period's latest run.
+
+    The unique (period, seq) of billing_runs makes a concurrent second start fail its
+    insert; it then resumes (or attaches to) the winner's run instead of billing anyone
+    twice.
+    """
+    settings = settings or get_settings()
+    period = period or Period.previous()
+    ids: list[int] = []
+    run_id = count = 0
+    kind = RunKind.BILLING
+    try:
+        with session_scope() as session:
+            latest = latest_run(session, period)
+            existing = latest.id if latest is not None else None
+            if latest is not None and latest.status in FINAL and unbilled_count(session, period):
+                kind, existing = RunKind.SUPPLEMENT, None
+            if existing is None:
+                run = create_run(session, settings, period, kind)
+                run.dispatched_by = identity(settings)
+                run_id, count = run.id, run.invoice_count
+                ids = list(
+                    session.scalars(select(Invoice.id).where(Invoice.run_id == run_id).order_by(Invoice.seq))
+                )
+        # Committed: the invoices exist before any task that refers to them is sent.
+    except IntegrityError:
+        with session_scope() as session:
+            winner = latest_run(session, period)
+        if winner is None:
+            raise
+        existing = winner.id
+    if existing is not None:
+        return resume(existing, workers=workers, settings=settings)
+    action = "created" if kind == RunKind.BILLING else "supplement"
+    if not ids:
+        merge_run_invoices(run_id, settings)
+        return Started(run_id, str(period), action, 0)
+    dispatch(run_id, ids, workers, settings)
+    return Started(run_id, str(period), action, count, dispatched=len(ids))
+
+
+def latest_run(session: Session, period: Period) -> BillingRun | None:
+    """The period's newest billing run or supplement (credit runs are not runs of the period's billing)."""
+    return session.scalar(
+        select(BillingRun)
+        .where(BillingRun.period == str(period), BillingRun.kind != RunKind.CREDIT)
+        .order_by(BillingRun.seq.desc())
+        .limit(1)
+    )
+
+
+def start_credit(
+    number: str,
+    amount: Decimal | None,
+    reason: str | None,
+    workers: int = 2,
+    settings: Settings | None = None,
+) -> Started:
+    """Issue a credit note for invoice `number` in its own run and render it through the chord.
+
+    Two credit runs (or a credit and a supplement) started at once can pick the same run
+    seq; the loser tries again with the next one, so neither is lost.
+    """
+    settings = settings or get_settings()
+    for attempt in range(3):
+        try:
+            with session_scope() as session:
+                run, note = issue_credit_note(session, settings, number, amount, reason)
+                run.dispatched_by = identity(settings)
+                run_id, period, note_id = run.id, run.period, note.id
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    dispatch(run_id, [note_id], workers, settings)
+    return Started(run_id, period, "credit", 1, dispatched=1)
+
+
+def ids_of_run(run_id: int) -> list[int]:
+    with session_scope() as session:
+        return list(session.scalars(select(Invoice.id).where(Invoice.run_id == run_id).order_by(Invoice.seq)))
+
+
+def dispatch(run_id: int, invoice_ids: Sequence[int], workers: int, settings: Settings) -> str:
+    """Send the chord; returns the id of its body (the merge)."""
+    size = batch_size(len(invoice_ids), workers, settings)
+    header = [render_batch_signature(chunk).set(task_id=uuid()) for chunk in batches(invoice_ids, size)]
+    body_id: str = chord(header)(_merge_run(run_id)).id
+    # Runs are followed in the database, not in the result backend.
+    unsubscribe([body_id, *(sig.id for sig in header)])
+    with session_scope() as session:
+        session.execute(
+            update(BillingRun)
+            .where(BillingRun.id == run_id)
+            .values(dispatched_at=datetime.now(UTC), dispatched_by=identity(settings))
+        )
+    return body_id
+
+
+def resume(
+    run_id: int, workers: int = 2, settings: Settings | None = None, busy_is_error: bool = False
+) -> Started:
+    """Render what is missing or failed, then merge again; never issues new invoices.
+
+    A run that is still being worked on is left alone (action "attached") unless
+    `busy_is_error` (then RunBusy): dispatching it twice would only render twice.
+    """
+    settings = settings or get_settings()
+    with session_scope() as session:
+        run = session.get(BillingRun, run_id, with_for_update=True)
+        if run is None:
+            raise BillingError(f"no billing run {run_id}")
+        period, count = run.period, run.invoice_count
+        if run.status not in FINAL and not is_stalled(session, run, settings):
+            if not busy_is_error:
+                return Started(run_id, period, "attached", count)
+            raise RunBusy(
+                f"billing run {run_id} is still {run.status.value} (last progress "
+                f"{_ago(last_activity(session, run))}); wait for it, or retry once it is stalled"
+            )
+        todo = _needs_rendering(session, run_id)
+        output_ok = run.output_path is not None and _sha_matches(Path(run.output_path), run.sha256)
+        if not todo and run.status in FINAL and output_ok:
+            return Started(run_id, period, "complete", count)
+        if todo:
+            # Never sent, so they may take corrected bill-to data; the numbers stay.
+            refresh_unsent(session, todo)
+            session.execute(
+                update(Invoice).where(Invoice.id.in_(todo)).values(status=InvoiceStatus.PENDING, error=None)
+            )
+        run.status = RunStatus.RENDERING if todo else RunStatus.MERGING
+        run.error = None
+        run.dispatched_at = datetime.now(UTC)
+        run.dispatched_by = identity(settings)
+    if todo:
+        dispatch(run_id, todo, workers, settings)
+        return Started(run_id, period, "resumed", count, dispatched=len(todo))
+    unsubscribe([_merge_run(run_id).apply_async().id])
+    return Started(run_id, period, "merging", count)
+
+
+def _ago(moment: datetime) -> str:
+    seconds = int((datetime.now(UTC) - moment).total_seconds())
+    return f"{seconds} s ago" if seconds < 120 else f"{seconds // 60} min ago"
+
+
+def _needs_rendering(session: Session, run_id: int) -> list[int]:
+    rows = session.execute(
+        select(Invoice.id, Invoice.status, Invoice.pdf_path)
+        .where(Invoice.run_id == run_id)
+        .order_by(Invoice.seq)
+    ).all()
+    return [
+        invoice_id
+        for invoice_id, status, pdf_path in rows
+        if status != InvoiceStatus.RENDERED or not pdf_path or not Path(pdf_path).is_file()
+    ]
+
+
+def _sha_matches(path: Path, expected: str | None) -> bool:
+    if not expected or not path.is_file():
+        return False
+    return file_sha256(path)[0] == expected
+
+
+def salvage(run_id: int, reason: str) -> None:
+    """A header task raised: fail its unfinished invoices and merge the rest."""
+    with session_scope() as session:
+        session.execute(
+            update(Invoice)
+            .where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.PENDING)
+            .values(status=InvoiceStatus.FAILED, error=reason[:2000], rendered_at=datetime.now(UTC))
+        )
+    app.send_task("invoicing.merge_run", args=(run_id,))
+
+
+def record_run_error(run_id: int, reason: str) -> None:
+    with session_scope() as session:
+        run = session.get(BillingRun, run_id)
+        if run is not None and run.status not in FINAL:
+            run.status = RunStatus.FAILED
+            run.error = reason[:2000]
+            run.finished_at = datetime.now(UTC)
+
+
+def reconcile(settings: Settings | None = None) -> list[Started]:
+    """Resume every open run nobody is working on any more."""
+    settings = settings or get_settings()
+    with session_scope() as session:
+        candidates = session.scalars(
+            select(BillingRun).where(
+                BillingRun.status.not_in(FINAL)
+                | ((BillingRun.status == RunStatus.FAILED) & BillingRun.output_path.is_(None))
+            )
+        ).all()
+        stalled = [run.id for run in candidates if is_stalled(session, run, settings)]
+    return [resume(run_id, settings=settings) for run_id in stalled]
+
+
+def preview(period: Period, settings: Settings | None = None) -> Preview:
+    """What `start_or_resume(period)` would issue now (`run --dry-run`); writes nothing."""
+    settings = settings or get_settings()
+    with session_scope() as session:
+        latest = latest_run(session, period)
+        if latest is not None and latest.status not in FINAL:
+            return Preview(
+                str(period),
+                "none",
+                note=f"billing run {latest.id} is still {latest.status.value}: `invoicing run` follows it",
+            )
+        kind = RunKind.BILLING if latest is None else RunKind.SUPPLEMENT
+        planned = preview_run(session, settings, period, kind.value)
+        if latest is not None and not planned.invoices:
+            planned.kind = "none"
+            planned.note = f"billing run {latest.id} is {latest.status.value}; nobody is left to bill"
+        session.rollback()  # nothing was written; make sure nothing is
+        return planned

@@ -1,0 +1,233 @@
+"""The read model of billing runs: what `run`, `status`, `runs` and the chord body report.
+
+One `RunSummary` is what a run came to; the body task returns it, `run --json` prints
+it, `status --json` prints it with the report's details, and `runs` lists it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from invoicing.billing import BillingError, count_by_status
+from invoicing.billing.importer import unbilled_charges
+from invoicing.config import Settings, get_settings
+from invoicing.db import session_scope
+from invoicing.models import BillingRun, DocumentKind, Invoice, InvoiceStatus, Subscriber
+from invoicing.run.state import FINAL, aware, is_stalled
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int
+    period: str
+    status: str
+    invoices: int
+    failed: int
+    pages: int | None
+    output: str | None
+    sha256: str | None
+    created_at: str  # ISO 8601, seconds, UTC
+    kind: str  # billing | supplement | credit
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary in `--json` output and the chord body's result."""
+        return {
+            "run_id": self.run_id,
+            "period": self.period,
+            "status": self.status,
+            "invoices": self.invoices,
+            "failed": self.failed,
+            "pages": self.pages,
+            "output": self.output,
+            "sha256": self.sha256,
+        }
+
+    def listing(self) -> dict[str, Any]:
+        """A row of `invoicing runs`."""
+        return {
+            "run_id": self.run_id,
+            "period": self.period,
+            "status": self.status,
+            "invoices": self.invoices,
+            "failed": self.failed,
+            "pages": self.pages,
+            "created_at": self.created_at,
+            "output": self.output,
+            "kind": self.kind,
+        }
+
+
+@dataclass(frozen=True)
+class RunReport(RunSummary):
+    """The summary and what `status` adds: progress, the stall rule, the failed invoices."""
+
+    rendered: int
+    pending: int
+    stalled: bool
+    error: str | None
+    finished_at: str | None
+    failures: list[dict[str, str]]
+    # Every run of the period (its billing run, supplements, credit runs), oldest first.
+    period_runs: list[dict[str, Any]]
+    # This run's invoices that have credit notes: how much is credited, and what is left.
+    credited: list[dict[str, str]]
+    # Charges that arrived after their period was billed, not billed yet (all subscribers).
+    charges_waiting: int
+    charges_unbillable: int
+
+    def status_dict(self) -> dict[str, Any]:
+        """`invoicing status --json`."""
+        return self.as_dict() | {
+            "kind": self.kind,
+            "rendered": self.rendered,
+            "pending": self.pending,
+            "stalled": self.stalled,
+            "error": self.error,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "failures": self.failures,
+            "period_runs": self.period_runs,
+            "credited": self.credited,
+            "charges_waiting": self.charges_waiting,
+            "charges_unbillable": self.charges_unbillable,
+        }
+
+
+def summary_of(run: BillingRun) -> RunSummary:
+    return RunSummary(**_summary_fields(run))
+
+
+def run_summary(run_id: int) -> RunSummary:
+    with session_scope() as session:
+        run = session.get(BillingRun, run_id)
+        if run is None:
+            raise BillingError(f"no billing run {run_id}")
+        return summary_of(run)
+
+
+def _summary_fields(run: BillingRun) -> dict[str, Any]:
+    return {
+        "run_id": run.id,
+        "period": run.period,
+        "status": run.status.value,
+        "invoices": run.invoice_count,
+        "failed": run.failed_count,
+        "pages": run.pages,
+        "output": run.output_path,
+        "sha256": run.sha256,
+        "created_at": aware(run.created_at).isoformat(timespec="seconds"),
+        "kind": run.kind.value,
+    }
+
+
+def report(run_id: int | None = None, settings: Settings | None = None, failures: int = 100) -> RunReport:
+    """One run (default: the latest) with up to `failures` of its failed invoices."""
+    settings = settings or get_settings()
+    with session_scope() as session:
+        if run_id is None:
+            run = session.scalar(select(BillingRun).order_by(BillingRun.id.desc()).limit(1))
+            if run is None:
+                raise BillingError("no billing runs yet: start one with `invoicing run`")
+        else:
+            run = session.get(BillingRun, run_id)
+            if run is None:
+                raise BillingError(f"no billing run {run_id}")
+        counts = count_by_status(session, run.id)
+        failed_rows = session.execute(
+            select(Invoice.number, Subscriber.account, Invoice.error)
+            .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+            .where(Invoice.run_id == run.id, Invoice.status == InvoiceStatus.FAILED)
+            .order_by(Invoice.seq)
+            .limit(failures)
+        ).all()
+        # An open run's failed count is only recorded when it is merged.
+        failed = run.failed_count if run.status in FINAL else counts[InvoiceStatus.FAILED]
+        waiting, unbillable = unbilled_charges(session)
+        return RunReport(
+            **(_summary_fields(run) | {"failed": failed}),
+            rendered=counts[InvoiceStatus.RENDERED],
+            pending=counts[InvoiceStatus.PENDING],
+            stalled=is_stalled(session, run, settings),
+            error=run.error,
+            finished_at=aware(run.finished_at).isoformat(timespec="seconds") if run.finished_at else None,
+            failures=[{"number": n, "account": a, "error": e or ""} for n, a, e in failed_rows],
+            period_runs=[
+                summary_of(r).listing()
+                for r in session.scalars(
+                    select(BillingRun).where(BillingRun.period == run.period).order_by(BillingRun.seq)
+                )
+            ],
+            credited=_credited(session, run.id),
+            charges_waiting=waiting,
+            charges_unbillable=unbillable,
+        )
+
+
+def _credited(session: Session, run_id: int) -> list[dict[str, str]]:
+    notes = aliased(Invoice)
+    rows = session.execute(
+        select(Invoice.id, Invoice.number, Invoice.total, notes.total)
+        .join(notes, notes.credited_invoice_id == Invoice.id)
+        .where(Invoice.run_id == run_id)
+        .order_by(Invoice.seq, notes.seq)
+    ).all()
+    credited: dict[int, list[Any]] = {}
+    for invoice_id, number, total, note_total in rows:
+        entry = credited.setdefault(invoice_id, [number, total, Decimal(0)])
+        entry[2] -= note_total
+    return [
+        {
+            "number": number,
+            "total": str(total),
+            "credited": str(done),
+            "state": "credited" if done >= total else "partly credited",
+        }
+        for number, total, done in credited.values()
+    ]
+
+
+@dataclass(frozen=True)
+class CreditNoteState:
+    number: str
+    credited: str  # the invoice's number
+    total: Decimal
+    currency: str
+    pdf_path: str | None
+    sha256: str | None
+    error: str | None
+
+
+def credit_note_of_run(run_id: int) -> CreditNoteState:
+    """The credit note a credit run issued, as it stands now."""
+    with session_scope() as session:
+        original = aliased(Invoice)
+        row = session.execute(
+            select(Invoice, original.number)
+            .join(original, original.id == Invoice.credited_invoice_id)
+            .where(Invoice.run_id == run_id, Invoice.kind == DocumentKind.CREDIT_NOTE)
+        ).one()
+        note, credited = row
+        return CreditNoteState(
+            note.number, credited, note.total, note.currency, note.pdf_path, note.sha256, note.error
+        )
+
+
+def list_runs(limit: int = 50) -> list[dict[str, Any]]:
+    """The newest runs, as `invoicing runs` lists them."""
+    with session_scope() as session:
+        runs = session.scalars(select(BillingRun).order_by(BillingRun.id.desc()).limit(limit)).all()
+        return [summary_of(run).listing() for run in runs]
+
+
+def progress(run_id: int) -> tuple[str, dict[InvoiceStatus, int], int]:
+    """The run's status, its invoices by status, and how many it has."""
+    with session_scope() as session:
+        run = session.get(BillingRun, run_id)
+        if run is None:
+            raise BillingError(f"no billing run {run_id}")
+        return run.status.value, count_by_status(session, run_id), run.invoice_count

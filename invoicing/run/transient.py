@@ -1,0 +1,55 @@
+"""The transient-error policy, in one place: which errors are worth retrying, how long to
+wait between tries, and the base task class that applies both.
+
+Transient means the database or Redis went away or is busy: trying again later can
+succeed. Anything else (bad data, a rendering bug, a full disk) is permanent; the steps
+record it on the invoice and go on, and use `is_transient` only to let a transient error
+out of a batch so that the task retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import Task
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+log = logging.getLogger(__name__)
+
+try:  # the Redis client is optional for the embedded mode, present with celery[redis]
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    _REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError)
+except ImportError:  # pragma: no cover
+    _REDIS_ERRORS = ()
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, *_REDIS_ERRORS)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+def backoff(retries: int) -> float:
+    """1, 2, 4 ... 64 seconds, jittered so retrying workers don't stampede."""
+    return min(2**retries, 64) * (0.5 + random.random() / 2)
+
+
+class RunTask(Task):
+    """Base of the billing run's tasks (`base=RunTask`): the one place that decides
+    whether a task that failed runs again."""
+
+    def retry_transient(self, exc: BaseException, what: str) -> str | None:
+        """A transient `exc` retries the task later (raises celery's Retry) while retries
+        remain, and once they ran out returns how many were tried; a permanent one
+        returns None. Either way the caller then deals with `exc` itself."""
+        if not is_transient(exc):
+            return None
+        if self.request.retries < self.max_retries:
+            log.warning("%s: transient error, retrying: %s", what, exc)
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
+        return f"gave up after {self.request.retries} retries"

@@ -1,0 +1,332 @@
+"""Real processes and links around the tests: `celery worker` and `celery beat` as a user
+starts them, a redis-server of a test's own, and a TCP relay that can be cut.
+
+Fault tests act on what the workers say about themselves (`inspect active`: which
+pool process holds which task), never on how far a run happens to have got.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from tests.support.envs import Env
+from tests.support.paths import BIN
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Workers:
+    """Real `celery -A invoicing worker` processes, as a user would start them."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.beat: subprocess.Popen[bytes] | None = None
+        self.replaced: set[int] = set()
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Path] = []
+        self.nodes: list[str] = []
+
+    def start(self, count: int = 1, concurrency: int = 2, pool: str = "prefork", **extra: str) -> None:
+        for _ in range(count):
+            index = len(self.procs)
+            log = self.env.path / f"worker-{index}.log"
+            queue = self.env.vars.get("INVOICING_QUEUE", "invoicing")
+            node = f"w{index}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+            proc = subprocess.Popen(
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "invoicing",
+                    "worker",
+                    "-Q",
+                    queue,
+                    "--pool",
+                    pool,
+                    "-c",
+                    str(concurrency),
+                    "-n",
+                    node,
+                    "--loglevel",
+                    "INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                cwd=self.env.path,
+                env=self.env.environ(**extra),
+                stdout=open(log, "wb"),  # noqa: SIM115 - lives as long as the worker
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self.procs.append(proc)
+            self.logs.append(log)
+            self.nodes.append(node)
+        self.wait_ready(list(zip(self.procs[-count:], self.logs[-count:], strict=True)))
+
+    @staticmethod
+    def wait_ready(started: list[tuple[subprocess.Popen[bytes], Path]], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(b"ready." in log.read_bytes() for _, log in started):
+                return
+            for proc, log in started:
+                if proc.poll() is not None:
+                    raise AssertionError(f"worker exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        raise AssertionError(
+            "workers did not become ready:\n" + "\n".join(log.read_text()[-2000:] for _, log in started)
+        )
+
+    def replace_exited(self, concurrency: int = 2) -> int:
+        """Start a new worker for each one that exited, as a process supervisor would
+        (docker compose's `restart: unless-stopped`); returns how many."""
+        exited = [p for p in self.procs if p.poll() is not None and p.pid not in self.replaced]
+        self.replaced.update(p.pid for p in exited)
+        if exited:
+            self.start(count=len(exited), concurrency=concurrency)
+        return len(exited)
+
+    def held_batches(self, index: int = 0, count: int | None = None, timeout: float = 90) -> dict[int, str]:
+        """Wait until `count` pool processes of worker `index` (default: all of them) each
+        hold a render batch; returns {pool process id: task id}, as the worker reports it
+        (`inspect active`: a task is active once a pool process accepted it).
+
+        Only while nothing lets a batch finish (faults.invoice_writes_held) is a batch
+        seen here still held when the test acts on it.
+        """
+        from invoicing.celery import app
+
+        node, proc = self.nodes[index], self.procs[index]
+        deadline = time.monotonic() + timeout
+        held: dict[int, str] = {}
+        while True:
+            pool = set(child_pids(proc.pid))
+            wanted = len(pool) if count is None else count
+            reply = app.control.inspect(destination=[node], timeout=1.0).active() or {}
+            held = {
+                task["worker_pid"]: task["id"]
+                for task in reply.get(node, [])
+                if task["name"] == "invoicing.render_batch" and task.get("worker_pid") in pool
+            }
+            if pool and len(held) >= wanted:
+                return held
+            if proc.poll() is not None:
+                raise AssertionError(f"worker {node} exited with {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"worker {node}: {len(held)} of {wanted} pool processes hold a batch after {timeout} s"
+                )
+
+    def kill_pool_processes(self, pids: list[int]) -> None:
+        """SIGKILL these pool processes (and so the tasks they are running)."""
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+
+    def kill_node(self, index: int = 0) -> None:
+        """SIGKILL a whole worker: its main process and its pool, no goodbye."""
+        os.killpg(self.procs[index].pid, signal.SIGKILL)
+        self.procs[index].wait()
+
+    def wait_answering(self, timeout: float = 90, concurrency: int = 2) -> None:
+        """Wait until a worker answers a ping on the broker, restarting the ones that exited
+        meanwhile, as a supervisor would (a worker may exit on a lost Redis connection)."""
+        from invoicing.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.replace_exited(concurrency)
+            try:
+                if app.control.ping(timeout=1.0):
+                    return
+            except Exception:  # noqa: BLE001 - our own connection to the broker is reconnecting
+                time.sleep(0.5)
+        raise AssertionError(f"no worker answered within {timeout} s:\n{self.log_text()[-3000:]}")
+
+    def log_text(self) -> str:
+        logs = self.logs + ([self.beat_log] if self.beat is not None else [])
+        return "\n".join(log.read_text(errors="replace") for log in logs)
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> None:
+        """Wait until a worker (or beat) has logged `text`."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in the worker logs after {timeout} s")
+            time.sleep(0.2)
+
+    def start_beat(self, **extra: str) -> None:
+        log = self.beat_log = self.env.path / "beat.log"
+        self.beat = subprocess.Popen(
+            [
+                str(BIN / "celery"),
+                "-A",
+                "invoicing",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(self.env.path / "beat-schedule"),
+            ],
+            cwd=self.env.path,
+            env=self.env.environ(**extra),
+            stdout=open(log, "wb"),  # noqa: SIM115 - lives as long as beat
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.beat is not None and self.beat.poll() is None:
+            os.killpg(self.beat.pid, signal.SIGKILL)
+            self.beat.wait()
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+class PrivateRedis:
+    """A redis-server of this test's own on a loopback port, so it can be restarted
+    without touching the shared instance on 6379. No persistence, like the CI one."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=0.5).ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise AssertionError("private redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, down_for: float = 1.0) -> None:
+        """Kill it and start it again empty; it stays down for `down_for` seconds, an
+        outage the workers notice (the length is the fault's, nothing waits on it)."""
+        self.kill()
+        time.sleep(down_for)
+        self.start()
+
+
+class TcpProxy:
+    """A loopback TCP relay the test can cut, to make a real server unreachable for a
+    while (the server itself stays up for everyone else)."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self.target = (target_host, target_port)
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.up = True
+        self.connections: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.connections += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        """Refuse new connections and drop the open ones."""
+        self.up = False
+        with self.lock:
+            for conn in self.connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                    conn.close()
+                except OSError:
+                    pass
+            self.connections.clear()
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self.closed = True
+        self.cut()
+        self.listener.close()
