@@ -18,7 +18,7 @@ from invoicing.db import _alembic_config, get_engine, init_db
 from invoicing.models import Exact
 from tests.support.envs import Env
 
-HEAD = "0002"
+HEAD = "0003"
 DROPPED = {"billing_runs": "chord_id", "invoices": "attempts"}
 D = Decimal
 MOMENT = datetime(2026, 11, 1, 2, 0, 5, tzinfo=UTC)
@@ -44,6 +44,16 @@ sa.Table(
     sa.Column("plan_id", sa.Integer),
     sa.Column("active_from", sa.Date),
     sa.Column("active_to", sa.Date),
+)
+sa.Table(
+    "charges",
+    AT_0001,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("subscriber_id", sa.Integer),
+    sa.Column("period", sa.String),
+    sa.Column("description", sa.String),
+    sa.Column("quantity", Exact(16, 4)),
+    sa.Column("unit_price", Exact(18, 6)),
 )
 sa.Table(
     "billing_runs",
@@ -101,6 +111,11 @@ ROWS: dict[str, list[dict[str, Any]]] = {
             "active_to": None,
         }
         for n, name in ((1, "Jürgen Müller"), (2, "Zoë Ångström"))
+    ],
+    "charges": [
+        # billed by invoice 1 (same subscriber and period); and one for a month never billed
+        {"id": 1, "subscriber_id": 1, "period": "2026-10", "description": "Roaming data 2 GB"},
+        {"id": 2, "subscriber_id": 2, "period": "2026-09", "description": "SMS bundle"},
     ],
     "billing_runs": [
         {
@@ -165,6 +180,10 @@ ROWS: dict[str, list[dict[str, Any]]] = {
         )
     ],
 }
+
+
+for _charge in ROWS["charges"]:
+    _charge.update(quantity=D("2.0000"), unit_price=D("1.750000"))
 
 
 def populate_at_0001(url: str) -> None:
@@ -241,6 +260,31 @@ def check_upgrade_keeps_every_row(env: Env) -> None:
         1,
     )
     assert [f["account"] for f in data["failures"]] == ["A-0002"]
+    check_month_after_month_backfill(url)
+
+
+def check_month_after_month_backfill(url: str) -> None:
+    """0003: each invoice keeps the bill-to it was rendered from, each charge the invoice
+    that billed it and a key of its own; the run is the first of its period."""
+    with get_engine(url).connect() as connection:
+        invoices = connection.execute(
+            sa.text("SELECT id, kind, bill_name, bill_address, bill_locale FROM invoices ORDER BY id")
+        ).all()
+        charges = connection.execute(
+            sa.text("SELECT id, invoice_id, source_key FROM charges ORDER BY id")
+        ).all()
+        runs = connection.execute(sa.text("SELECT id, seq, kind FROM billing_runs")).all()
+    assert [(i.id, i.kind, i.bill_name, i.bill_locale) for i in invoices] == [
+        (1, "invoice", "Jürgen Müller", "de_DE"),
+        (2, "invoice", "Zoë Ångström", "de_DE"),
+    ]
+    assert all(_json(i.bill_address) == ["Hauptstr. 1", "10115 Berlin"] for i in invoices)
+    assert [tuple(c) for c in charges] == [(1, 1, "legacy:1"), (2, None, "legacy:2")]
+    assert [tuple(r) for r in runs] == [(1, 1, "billing")]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def check_downgrade_brings_the_columns_back(env: Env) -> None:

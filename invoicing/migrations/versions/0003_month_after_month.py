@@ -122,4 +122,50 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("0003 has no downgrade: credit notes and supplements cannot be unmade")
+    """Back to one run and one invoice per period, while nothing needs more: a database
+    with credit notes or supplements cannot go back without losing them, so it refuses."""
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    extra = (
+        op.get_bind()
+        .execute(sa.text("SELECT count(*) FROM billing_runs WHERE seq > 1 OR kind != 'billing'"))
+        .scalar()
+    )
+    if extra:
+        raise RuntimeError(f"cannot downgrade below 0003: {extra} supplement or credit run(s) would be lost")
+    with op.batch_alter_table("charges") as batch:
+        batch.drop_index("ix_charges_subscriber_invoice")
+        batch.drop_constraint("uq_charges_source_key", "unique")
+        batch.drop_constraint("fk_charges_invoice", "foreignkey")
+        batch.drop_column("invoice_id")
+        batch.drop_column("source_key")
+    with op.batch_alter_table("invoice_lines") as batch:
+        batch.alter_column("description", existing_type=sa.String(240), type_=sa.String(200))
+    op.drop_index("uq_invoice_subscriber_period", "invoices")
+    with op.batch_alter_table("invoices") as batch:
+        batch.drop_index("ix_invoices_credited")
+        batch.drop_constraint("uq_invoice_series_seq", "unique")
+        batch.create_unique_constraint("uq_invoice_run_seq", ["run_id", "seq"])
+        batch.create_unique_constraint("uq_invoice_subscriber_period", ["subscriber_id", "period"])
+        batch.drop_constraint("fk_invoices_credited", "foreignkey")
+        for column in (
+            "reason",
+            "credited_invoice_id",
+            "bill_vat_id",
+            "bill_locale",
+            "bill_country",
+            "bill_address",
+            "bill_company",
+            "bill_name",
+            "kind",
+        ):
+            batch.drop_column(column)
+    with op.batch_alter_table("billing_runs", naming_convention=_NAMING) as batch:
+        batch.drop_constraint("uq_run_period_seq", "unique")
+        batch.create_unique_constraint(
+            "uq_billing_runs_period" if sqlite else "billing_runs_period_key", ["period"]
+        )
+        batch.drop_column("kind")
+        batch.drop_column("seq")
+    with op.batch_alter_table("subscribers") as batch:
+        for column in ("tax_category", "einvoice", "buyer_reference", "vat_id", "company"):
+            batch.drop_column(column)

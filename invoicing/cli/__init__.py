@@ -1,0 +1,11 @@
+"""The `invoicing` command: a thin click layer over billing and run.
+
+Library exceptions become one-line messages and exit codes in `common`, and only there.
+The commands live by what they touch: `data` (schema, import, render), `runs` (run,
+status, retry, credit, merge), `tools` (demo, bench).
+"""
+
+from invoicing.cli import data, runs, tools  # noqa: F401 - each module registers its commands
+from invoicing.cli.common import main
+
+__all__ = ["main"]

@@ -1,0 +1,176 @@
+"""What every command shares: the `invoicing` group, the one place library errors
+become one-line messages and exit codes, the consoles, and the option types.
+
+Exit codes: 0 success; 1 failure; 2 bad usage or bad input (nothing changed); 3 a run
+that completed with some invoices failed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+
+if TYPE_CHECKING:
+    pass
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+PROBLEMS_SHOWN = 50  # import problems listed before "... and N more"
+RUN_EXIT = {"completed": EXIT_OK, "completed_with_errors": EXIT_PARTIAL, "failed": EXIT_FAILED}
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+class Exit(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    raise Exit(message, code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn every known library error into `invoicing: error: ...` and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import OperationalError
+
+        from invoicing.billing.importer import ImportProblems
+        from invoicing.config import get_settings, redact
+        from invoicing.db import describe
+        from invoicing.errors import InvoicingError
+
+        try:
+            return func(*args, **kwargs)
+        except Exit as exc:
+            say_error(str(exc))
+            sys.exit(exc.code)
+        except ImportProblems as exc:
+            for problem in exc.problems[:PROBLEMS_SHOWN]:
+                err.print(f"  {problem}", markup=False)
+            if len(exc.problems) > PROBLEMS_SHOWN:
+                err.print(f"  ... and {len(exc.problems) - PROBLEMS_SHOWN} more", markup=False)
+            say_error(str(exc))
+            sys.exit(exc.exit_code)
+        except InvoicingError as exc:
+            say_error(str(exc))
+            sys.exit(exc.exit_code)
+        except OperationalError as exc:
+            say_error(f"database error ({redact(get_settings().database_url)}): {describe(exc)}")
+            sys.exit(EXIT_FAILED)
+        except KeyboardInterrupt:
+            say_error("interrupted; the run's state is in the database: `invoicing status`")
+            sys.exit(130)
+        except click.exceptions.ClickException:
+            raise
+        except Exception as exc:
+            if os.environ.get("INVOICING_DEBUG"):
+                raise
+            from invoicing.errors import first_line
+
+            say_error(f"unexpected {first_line(exc, with_type=True)} (set INVOICING_DEBUG=1 for details)")
+            sys.exit(EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def say_error(message: str) -> None:
+    err.print(f"invoicing: error: {message}", markup=False)
+
+
+def current_settings() -> Any:
+    from invoicing.config import get_settings
+
+    return get_settings()
+
+
+def ready(database: bool = True) -> Any:
+    settings = current_settings()
+    if database:
+        from invoicing.db import check_database
+
+        check_database()
+    return settings
+
+
+class PeriodParam(click.ParamType):
+    """`--period YYYY-MM`, parsed once here into a billing Period."""
+
+    name = "period"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from invoicing.billing import BillingError, Period
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return Period.parse(value)
+        except BillingError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def period_option(required: bool = True) -> Callable[[F], F]:
+    return click.option(
+        "--period", type=PeriodParam(), required=required, metavar="YYYY-MM", help="Billing period (month)."
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="invoicing")
+def main() -> None:
+    """Nightly PDF invoice batching: one Celery chord renders every subscriber's invoice
+    and merges them into one file.
+
+    Settings come from INVOICING_* environment variables (see README). With no
+    INVOICING_BROKER_URL everything runs in this process; with a Redis broker, start
+    workers with `celery -A invoicing worker`.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Log records without tracebacks: a user sees what failed, not Python's stack.
+
+    The embedded worker logs a failing task's traceback; INVOICING_DEBUG=1 keeps it.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        if os.environ.get("INVOICING_DEBUG"):
+            return super().format(record)
+        record = logging.makeLogRecord(record.__dict__)
+        record.exc_info = record.exc_text = None
+        record.stack_info = None
+        return super().format(record).splitlines()[0]
+
+
+class AmountParam(click.ParamType):
+    """A money amount, parsed as Decimal (never float)."""
+
+    name = "amount"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from decimal import Decimal, InvalidOperation
+
+        if isinstance(value, Decimal):
+            return value
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            self.fail(f"not an amount: {value!r} (like 12.50)", param, ctx)
+        if not amount.is_finite():
+            self.fail(f"not an amount: {value!r} (like 12.50)", param, ctx)
+        return amount

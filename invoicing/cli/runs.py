@@ -1,0 +1,445 @@
+"""Commands that run the billing: the nightly run (its supplements, its dry run), status,
+retry, credit notes, the one-off merge; and how their results are printed."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from invoicing.billing import Period
+
+
+from invoicing.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    RUN_EXIT,
+    AmountParam,
+    current_settings,
+    err,
+    fail,
+    handle_errors,
+    main,
+    out,
+    period_option,
+    ready,
+    say_error,
+)
+
+# --- the billing run ----------------------------------------------------------------------
+
+
+@main.command()
+@period_option(required=False)
+@click.option("--no-wait", is_flag=True, help="Dispatch and return (needs a broker and workers).")
+@click.option("--dry-run", is_flag=True, help="Show what would be issued; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> None:
+    """Issue and render the period's invoices and merge them into one PDF.
+
+    The default period is the previous calendar month. Running it again for the same
+    period resumes that run (renders what is missing or failed) and never bills
+    anyone twice; once it is finished, subscribers added later for the period are
+    issued in a supplement, numbered on in the period's series, with a merged file of
+    its own. Late charges of earlier periods go on these invoices.
+
+    Example: invoicing run --period 2026-10
+
+    Example: invoicing run --period 2026-10 --dry-run
+    """
+    from invoicing.billing import Period
+    from invoicing.run.dispatch import preview, start_or_resume
+    from invoicing.run.report import report
+    from invoicing.run.runtime import workers
+
+    settings = ready()
+    period = period or Period.previous()
+    if dry_run:
+        _print_preview(preview(period, settings).as_dict(), as_json)
+        return
+    if no_wait and settings.embedded:
+        fail(
+            "--no-wait needs a broker: the embedded worker stops when this command exits "
+            "(set INVOICING_BROKER_URL, e.g. redis://127.0.0.1:6379/0)"
+        )
+    started_at = time.perf_counter()
+    with workers(settings) as available:
+        if not settings.embedded and not available and not no_wait:
+            err.print(
+                "warning: no worker answered yet; invoices render once one runs "
+                "(`celery -A invoicing worker`)",
+                markup=False,
+            )
+        started = start_or_resume(period, workers=max(available, 1), settings=settings)
+        if not as_json:
+            _say_started(started)
+        if no_wait:
+            _print_report(report(started.run_id), as_json, time.perf_counter() - started_at)
+            return
+        final = _wait(started, as_json, settings)
+    _finish(final, as_json, time.perf_counter() - started_at)
+
+
+def _print_preview(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        out.print(json.dumps(data, ensure_ascii=False), markup=False)
+        return
+    what = {"billing": "the billing run", "supplement": "a supplement", "none": "nothing"}[data["kind"]]
+    out.print(f"dry run for {data['period']}: would issue {what}; nothing was written", markup=False)
+    if data["note"]:
+        out.print(f"note      {data['note']}", markup=False)
+    if data["invoices"]:
+        out.print(
+            f"invoices  {data['invoices']} ({data['first_number']} .. {data['last_number']})", markup=False
+        )
+        for currency, sums in data["totals"].items():
+            out.print(
+                f"{currency:<9} subtotal {sums['subtotal']}, tax {sums['tax']}, total {sums['total']}",
+                markup=False,
+            )
+        out.print(
+            f"late      {data['deferred_charges']} charge(s) of earlier periods picked up", markup=False
+        )
+    for reason, count in data["skipped"].items():
+        out.print(f"skipped   {count} subscriber(s): {reason}", markup=False)
+    for item in data["skipped_examples"]:
+        out.print(f"          {item['account']}: {item['reason']}", markup=False)
+
+
+def _say_started(started: Any) -> None:
+    verb = {
+        "created": f"issued {started.invoices} invoices",
+        "supplement": f"supplement: issued {started.invoices} invoices to subscribers added after the run",
+        "credit": "issued the credit note",
+        "resumed": f"resuming: {started.dispatched} of {started.invoices} invoices to render",
+        "attached": "already in progress; following it",
+        "merging": "all invoices rendered; merging again",
+        "complete": "already complete; nothing to do",
+    }[started.action]
+    err.print(f"billing run {started.run_id} for {started.period}: {verb}", markup=False)
+
+
+def _wait(started: Any, as_json: bool, settings: Any) -> Any:
+    """Follow the run in the database until it is final, with a live progress bar while
+    invoices render; no bar when this command renders none (a rate would be meaningless)."""
+    from invoicing.models import InvoiceStatus
+    from invoicing.run.report import progress, report
+    from invoicing.run.state import FINAL
+
+    run_id = started.run_id
+    _, counts, total = progress(run_id)
+    # What renders while this command follows: what it dispatched, or what is still
+    # pending of a run it attached to. The rate counts only those.
+    to_render = started.dispatched or (counts[InvoiceStatus.PENDING] if started.action == "attached" else 0)
+    done_before = total - to_render
+    final_values = {s.value for s in FINAL}
+    last_change, last_seen = time.monotonic(), None
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("failed {task.fields[failed]}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    began = time.monotonic()
+    with Progress(*columns, console=err, transient=False, disable=as_json or not to_render) as bar:
+        # Starting from what was done already keeps that out of the ETA's speed estimate.
+        task = bar.add_task("rendering", total=total, completed=done_before, failed=0, rate="")
+        while True:
+            status, counts, total = progress(run_id)
+            done = counts[InvoiceStatus.RENDERED] + counts[InvoiceStatus.FAILED]
+            elapsed = max(time.monotonic() - began, 1e-6)
+            rendered_here = done - done_before
+            bar.update(
+                task,
+                total=total,
+                completed=done,
+                failed=counts[InvoiceStatus.FAILED],
+                description=status,
+                rate=f"{rendered_here / elapsed:.1f}/s" if rendered_here > 0 else "",
+            )
+            if status in final_values:
+                break
+            seen = (status, done)
+            if seen != last_seen:
+                last_change, last_seen = time.monotonic(), seen
+            elif time.monotonic() - last_change > settings.stall_after_s:
+                fail(
+                    f"billing run {run_id} made no progress for {settings.stall_after_s} s; "
+                    f"see `invoicing status {run_id}`, then `invoicing retry {run_id}`",
+                    EXIT_FAILED,
+                )
+            time.sleep(0.25)
+    return report(run_id)
+
+
+def _finish(final: Any, as_json: bool, elapsed: float) -> None:
+    _print_report(final, as_json, elapsed)
+    sys.exit(RUN_EXIT.get(final.status, EXIT_FAILED))
+
+
+def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None:
+    if as_json:
+        out.print(json.dumps(rep.as_dict(), ensure_ascii=False), markup=False)
+        return
+    state = rep.status + (" (stalled: run `invoicing retry`)" if rep.stalled else "")
+    rows = [
+        ("run", f"{rep.run_id} for {rep.period}: {state}"),
+        ("invoices", f"{rep.invoices} ({rep.rendered} rendered, {rep.failed} failed, {rep.pending} pending)"),
+        ("pages", "-" if rep.pages is None else str(rep.pages)),
+        ("output", rep.output or "-"),
+        ("sha256", rep.sha256 or "-"),
+    ]
+    if elapsed is not None:
+        rows.append(("elapsed", f"{elapsed:.1f} s"))
+    if rep.error:
+        rows.append(("note", rep.error))
+    for label, value in rows:
+        out.print(f"{label:<9} {value}", markup=False)
+    others = [r for r in getattr(rep, "period_runs", []) if r["run_id"] != rep.run_id]
+    if others:
+        listed = ", ".join(f"{r['run_id']} ({r['kind']}, {r['status']})" for r in others)
+        out.print(f"{'also':<9} runs of {rep.period}: {listed}", markup=False)
+    for item in getattr(rep, "credited", []):
+        out.print(
+            f"{'credited':<9} {item['number']}: {item['credited']} of {item['total']} ({item['state']})",
+            markup=False,
+        )
+    if getattr(rep, "charges_waiting", 0) or getattr(rep, "charges_unbillable", 0):
+        out.print(
+            f"{'late':<9} {rep.charges_waiting} charge(s) wait for a later invoice; "
+            f"{rep.charges_unbillable} unbillable (their subscriber has ended)",
+            markup=False,
+        )
+    if rep.failures:
+        failures = Table(title="failed invoices", title_justify="left")
+        for column in ("number", "account", "reason"):
+            failures.add_column(column)
+        for item in rep.failures:
+            failures.add_row(item["number"], item["account"], item["error"])
+        out.print(failures)
+
+
+@main.command()
+@click.argument("run_id", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def status(run_id: int | None, as_json: bool) -> None:
+    """Show one billing run (default: the latest) and its failed invoices.
+
+    Example: invoicing status 3 --json
+    """
+    from invoicing.run.report import report
+
+    ready()
+    rep = report(run_id)
+    if as_json:
+        out.print(json.dumps(rep.status_dict(), ensure_ascii=False), markup=False)
+    else:
+        _print_report(rep, False)
+    sys.exit(RUN_EXIT.get(rep.status, EXIT_OK))
+
+
+@main.command()
+@click.option(
+    "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="Show at most N runs."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list on stdout.")
+@handle_errors
+def runs(limit: int, as_json: bool) -> None:
+    """List billing runs, newest first.
+
+    Example: invoicing runs --limit 5
+    """
+    from invoicing.run.report import list_runs
+
+    ready()
+    items = list_runs(limit)
+    if as_json:
+        out.print(json.dumps(items, ensure_ascii=False), markup=False)
+        return
+    out.print(_runs_table(items, current_settings().output_dir))
+
+
+def _runs_table(items: list[dict[str, Any]], output_dir: Path) -> Table:
+    """Readable at 80 columns: no column is cut; the merged file's path is shown relative
+    to the output folder (named in the caption) and folds onto a second line if need be."""
+    root = output_dir.resolve()
+    table = Table(box=None, caption=f"files under {root}", caption_justify="left", pad_edge=False)
+    table.add_column("run", justify="right", no_wrap=True)
+    table.add_column("period", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("invoices", justify="right", no_wrap=True)
+    table.add_column("created (UTC)", no_wrap=True)
+    table.add_column("output", overflow="fold")
+    for r in items:
+        failed = f" ({r['failed']} failed)" if r["failed"] else ""
+        output = r["output"]
+        if output:
+            path = Path(output)
+            output = str(path.relative_to(root)) if path.is_relative_to(root) else output
+        table.add_row(
+            str(r["run_id"]),
+            r["period"],
+            r["status"],
+            f"{r['invoices']}{failed}",
+            r["created_at"][:16].replace("T", " "),
+            output or "-",
+        )
+    return table
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.option("--no-wait", is_flag=True, help="Dispatch and return (needs a broker and workers).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
+    """Re-render a run's failed or missing invoices and merge again.
+
+    Fix the data first (for example a subscriber's locale); amounts and numbers
+    stay as issued.
+
+    Example: invoicing retry 3
+    """
+    from invoicing.run.dispatch import resume
+    from invoicing.run.report import report
+    from invoicing.run.runtime import workers
+
+    settings = ready()
+    if no_wait and settings.embedded:
+        fail("--no-wait needs a broker: the embedded worker stops when this command exits")
+    started_at = time.perf_counter()
+    with workers(settings) as available:
+        started = resume(run_id, workers=max(available, 1), settings=settings, busy_is_error=True)
+        if not as_json:
+            _say_started(started)
+        if no_wait or started.action == "complete":
+            rep = report(run_id)
+            _print_report(rep, as_json, time.perf_counter() - started_at)
+            sys.exit(RUN_EXIT.get(rep.status, EXIT_OK) if started.action == "complete" else EXIT_OK)
+        final = _wait(started, as_json, settings)
+    _finish(final, as_json, time.perf_counter() - started_at)
+
+
+@main.command()
+@click.argument("number")
+@click.option(
+    "--amount", type=AmountParam(), help="Credit this much, tax included (default: all that is left)."
+)
+@click.option("--reason", help="Why, printed on the credit note.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def credit(number: str, amount: Any, reason: str | None, as_json: bool) -> None:
+    """Issue a credit note for an invoice: its own number, referring to the invoice.
+
+    Without --amount the whole invoice (what is left of it) is credited, every line
+    reversed. An issued invoice never changes; this is how it is corrected. The credit
+    note is rendered like an invoice and merged into a file of its own in the period's
+    folder.
+
+    Example: invoicing credit INV-2026-10-000001 --amount 5.00 --reason "Roaming outage"
+    """
+    from invoicing.run.dispatch import start_credit
+    from invoicing.run.report import credit_note_of_run
+    from invoicing.run.runtime import workers
+
+    settings = ready()
+    with workers(settings) as available:
+        started = start_credit(number, amount, reason, workers=max(available, 1), settings=settings)
+        final = _wait(started, True, settings)
+    note = credit_note_of_run(started.run_id)
+    data = {
+        "number": note.number,
+        "invoice": note.credited,
+        "amount": str(-note.total),
+        "currency": note.currency,
+        "output": note.pdf_path,
+        "sha256": note.sha256,
+    }
+    if as_json:
+        out.print(json.dumps(data, ensure_ascii=False), markup=False)
+    else:
+        out.print(
+            f"credit note {note.number} for {note.credited}: {data['amount']} {note.currency}", markup=False
+        )
+        out.print(f"output    {note.pdf_path or '-'}", markup=False)
+    if final.status != "completed":
+        say_error(
+            f"the credit note did not render: {note.error or final.error} (`invoicing retry {final.run_id}`)"
+        )
+        sys.exit(EXIT_FAILED)
+
+
+# --- one-off merge ------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--accounts", help="Comma-separated accounts, merged in this order.")
+@click.option(
+    "--from-file",
+    "from_file",
+    type=click.Path(path_type=Path),
+    help="File with one account per line (# comments allowed).",
+)
+@period_option()
+@click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="PDF file to write.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@handle_errors
+def merge(accounts: str | None, from_file: Path | None, period: Period, output: Path, force: bool) -> None:
+    """Merge the given subscribers' invoices for a period into one PDF, in the order given.
+
+    Invoices not rendered yet are rendered now, through the same tasks as the run.
+
+    Example: invoicing merge --accounts A-0003,A-0001 --period 2026-10 -o batch.pdf
+    """
+    from invoicing.run.adhoc import check_output, merge_accounts
+    from invoicing.run.runtime import workers
+
+    if (accounts is None) == (from_file is None):
+        fail("give exactly one of --accounts A,B,C or --from-file FILE")
+    if from_file is not None:
+        try:
+            text = from_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"--from-file {from_file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+    else:
+        text = accounts or ""
+    wanted = list(dict.fromkeys(iter_accounts(text)))
+    if not wanted:
+        fail("no accounts given")
+    settings = ready()
+    check_output(output, force)
+    with workers(settings) as available:
+        merged = merge_accounts(wanted, period, output, force, workers=max(available, 1), settings=settings)
+    err.print(
+        f"wrote {merged.path}: {len(wanted)} invoices, {merged.pages} pages, {merged.size:,} bytes",
+        markup=False,
+    )
+
+
+def iter_accounts(text: str) -> Iterable[str]:
+    """Accounts separated by commas or lines; blank lines and # comments skipped."""
+    for raw in text.replace(",", "\n").splitlines():
+        account = raw.strip()
+        if account and not account.startswith("#"):
+            yield account

@@ -1,0 +1,127 @@
+"""The smoke test (the power/amass chord) and the benchmark."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+from rich.table import Table
+
+if TYPE_CHECKING:
+    pass
+
+
+from invoicing.cli.common import (
+    EXIT_FAILED,
+    current_settings,
+    err,
+    fail,
+    handle_errors,
+    main,
+    out,
+    say_error,
+)
+
+# --- demo ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--count", type=click.IntRange(1, 10_000), default=10, show_default=True, help="Header tasks.")
+@click.option("--fail-at", type=int, default=None, help="Make power(K, 2) raise, to see a chord break.")
+@click.option("--delay", is_flag=True, help="Sleep randomly in each task to make the parallelism visible.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 3600),
+    default=60,
+    show_default=True,
+    help="Seconds to wait for the chord's result.",
+)
+@handle_errors
+def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
+    """Smoke test: chord(power(i, 2) for i in range(N))(amass) and print the sum.
+
+    Example: invoicing demo            # prints 285
+    """
+    from celery.exceptions import TimeoutError as CeleryTimeout
+
+    from invoicing.demo import demo as run_demo
+    from invoicing.run.runtime import workers
+
+    settings = current_settings()
+    with workers(settings) as available:
+        if not settings.embedded and not available:
+            fail("no worker answered on the broker: start one with `celery -A invoicing worker`", EXIT_FAILED)
+        try:
+            result = run_demo(count, fail_at, delay, timeout)
+        except CeleryTimeout:
+            fail(f"no result within {timeout:g} s: are the workers running and reachable?", EXIT_FAILED)
+    if result.total is None:
+        say_error(f"header task failed: {result.failed_task or result.error}")
+        say_error("the chord body (amass) never ran: a failed header task stops a plain chord")
+        sys.exit(EXIT_FAILED)
+    out.print(result.total)
+
+
+# --- benchmark ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--subscribers",
+    type=click.IntRange(1, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="Synthetic subscribers to bill.",
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes to start."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def bench(subscribers: int, workers: int, as_json: bool) -> None:
+    """Measure the billing run through Celery against a plain single-process loop.
+
+    Uses a throw-away database and output folder, and W real worker processes on
+    Redis (INVOICING_BROKER_URL, default redis://127.0.0.1:6379/0).
+
+    Example: invoicing bench --subscribers 2000 --workers 2
+    """
+    from invoicing.bench import run_bench
+
+    current_settings()
+    result = run_bench(
+        subscribers, workers, say=lambda text: None if as_json else err.print(text, markup=False)
+    )
+    if as_json:
+        out.print(json.dumps(result.as_dict()), markup=False)
+        return
+    table = Table(title=f"{subscribers:,} subscribers, {workers} worker process(es)", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("baseline (render + merge loop, 1 process)", f"{result.baseline_s:.2f} s"),
+        ("  of which merge", f"{result.baseline_merge_s:.2f} s"),
+        ("billing run through Celery", f"{result.celery_s:.2f} s"),
+        ("  of which the body's merge", f"{result.celery_merge_s:.2f} s"),
+        ("  invoices pre-linked by the header", f"{result.prelinked:,}"),
+        ("ratio billing run / baseline", f"{result.ratio:.2f}"),
+        ("invoices per second", f"{result.invoices_per_s:,.1f}"),
+        ("dispatch the chord", f"{result.dispatch_s:.2f} s"),
+        ("issue the run (DB transaction)", f"{result.issue_s:.2f} s"),
+        ("invoices per header task", str(result.batch_size)),
+        ("merged file, bytes per invoice", f"{result.bytes_per_invoice:,.0f}"),
+        ("merge step peak RSS", f"{result.merge_peak_rss_mb:.0f} MB"),
+        ("worker processes peak RSS", f"{result.worker_peak_rss_mb:.0f} MB"),
+        ("this command's peak RSS (baseline)", f"{result.bench_peak_rss_mb:.0f} MB"),
+        ("worker CPU during the billing run", f"{result.worker_cpu_s:.1f} s"),
+        ("pdfunite on the same files", "-" if result.pdfunite_s is None else f"{result.pdfunite_s:.2f} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
