@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -71,12 +72,13 @@ class BenchResult:
     batch_size: int
     worker_peak_rss_mb: float
     pdfunite_s: float | None
+    pdfunite_skipped: str | None  # why the pdfunite comparison did not run
     celery_merge_s: float  # of celery_s: the chord body's merge, serial
     worker_cpu_s: float  # CPU the worker processes used during the billing run
     bench_peak_rss_mb: float  # this command: the baseline's loop and merge
     prelinked: int  # invoices the body took from the header's pre-linked fragments
 
-    def as_dict(self) -> dict[str, float | int | None]:
+    def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
 
 
@@ -281,7 +283,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
             baseline_merge_s = time.perf_counter() - started
             baseline_s = baseline_render_s + baseline_merge_s
 
-            pdfunite_s = _time_pdfunite([p.path for p in parts], root / "pdfunite.pdf")
+            pdfunite_s, pdfunite_skipped = time_pdfunite([p.path for p in parts], root / "pdfunite.pdf")
     finally:
         try:
             _cleanup_redis(broker_url, prefix)
@@ -305,6 +307,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
         batch_size=size,
         worker_peak_rss_mb=round(worker_peak, 1),
         pdfunite_s=None if pdfunite_s is None else round(pdfunite_s, 3),
+        pdfunite_skipped=pdfunite_skipped,
         celery_merge_s=round(body["merge_s"], 3),
         worker_cpu_s=round(worker_cpu_s, 3),
         bench_peak_rss_mb=round(peak_rss_mb(), 1),
@@ -320,11 +323,35 @@ def _probe_figures(path: Path) -> dict[str, float]:
     return figures
 
 
-def _time_pdfunite(paths: list[Path], output: Path) -> float | None:
-    """pdfunite (poppler) on the same files, as a yardstick for the merge; None if absent."""
+def time_pdfunite(paths: list[Path], output: Path) -> tuple[float | None, str | None]:
+    """pdfunite (poppler) on the same files, as a yardstick for the merge: (seconds, None),
+    or (None, why it could not run). It opens every input at once and takes them all as
+    arguments, so past the open-file or argument limits it is skipped, never fatal: the
+    bench's own figures are what matter."""
     tool = shutil.which("pdfunite")
-    if tool is None or len(paths) > 20_000:  # argv length limits
-        return None
+    if tool is None:
+        return None, "pdfunite not installed (Debian: poppler-utils)"
+    argv = [tool, *map(str, paths), str(output)]
+    room = os.sysconf("SC_ARG_MAX") - sum(len(k) + len(v) + 2 for k, v in os.environ.items()) - 4096
+    needed = sum(len(arg) + 1 for arg in argv)
+    if needed > room:
+        return (
+            None,
+            f"{len(paths):,} file names take {needed:,} bytes of arguments; the limit leaves {room:,}",
+        )
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    files = len(paths) + 64  # its inputs at once, the output, and a margin
+    if hard != resource.RLIM_INFINITY and files > hard:
+        return None, f"pdfunite opens all {len(paths):,} files at once; the open-file limit is {hard:,}"
+
+    def more_files() -> None:  # in the child only
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, hard))
+
     started = time.perf_counter()
-    subprocess.run([tool, *map(str, paths), str(output)], check=True, capture_output=True)
-    return time.perf_counter() - started
+    proc = subprocess.run(argv, capture_output=True, preexec_fn=more_files, check=False)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        text = proc.stderr.decode(errors="replace").strip()
+        reason = text.splitlines()[0][:200] if text else "no message"
+        return None, f"pdfunite failed (exit {proc.returncode}): {reason}"
+    return elapsed, None

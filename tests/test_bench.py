@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from invoicing.pdf import render_invoice
 from tests.support.envs import Env
+from tests.support.factories import invoice
+from tests.support.tools import require_tool
 
 
 def test_bench_reports_both_paths(redis_env: Env) -> None:
@@ -72,3 +77,32 @@ def test_the_probe_only_instruments_the_workers_that_ask_for_it(tmp_path: Path) 
     )
     # then
     assert (plain.stdout.strip(), probed.stdout.strip()) == ("True", "False")
+
+
+def test_pdfunite_comparison_that_cannot_run_is_skipped_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invoicing import bench
+
+    pdfs = []
+    for n in range(3):
+        pdf = tmp_path / f"{n}.pdf"
+        pdf.write_bytes(render_invoice(invoice(number=f"INV-2026-10-00000{n}")))
+        pdfs.append(pdf)
+    require_tool("pdfunite", "poppler-utils", "the pdfunite comparison not run")
+    # given real invoices: pdfunite merges them
+    seconds, skipped = bench.time_pdfunite(pdfs, tmp_path / "all.pdf")
+    assert seconds is not None and skipped is None and (tmp_path / "all.pdf").stat().st_size > 0
+    # given a file that is not a PDF: the failure is a reason, not an exception
+    (tmp_path / "bad.pdf").write_bytes(b"not a pdf")
+    seconds, skipped = bench.time_pdfunite([*pdfs, tmp_path / "bad.pdf"], tmp_path / "x.pdf")
+    assert seconds is None and skipped is not None and skipped.startswith("pdfunite failed (exit ")
+    # given more files than the open-file limit allows
+    monkeypatch.setattr(bench.resource, "getrlimit", lambda _: (64, 64))
+    seconds, skipped = bench.time_pdfunite(pdfs * 40, tmp_path / "y.pdf")
+    assert seconds is None and skipped == "pdfunite opens all 120 files at once; the open-file limit is 64"
+    # given more file names than the argument limit
+    monkeypatch.undo()
+    monkeypatch.setattr(bench.os, "sysconf", lambda _: 4096 + 100)
+    seconds, skipped = bench.time_pdfunite(pdfs, tmp_path / "z.pdf")
+    assert seconds is None and skipped is not None and "bytes of arguments" in skipped

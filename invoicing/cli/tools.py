@@ -116,7 +116,12 @@ def bench(subscribers: int, workers: int, as_json: bool) -> None:
         ("worker processes peak RSS", f"{result.worker_peak_rss_mb:.0f} MB"),
         ("this command's peak RSS (baseline)", f"{result.bench_peak_rss_mb:.0f} MB"),
         ("worker CPU during the billing run", f"{result.worker_cpu_s:.1f} s"),
-        ("pdfunite on the same files", "-" if result.pdfunite_s is None else f"{result.pdfunite_s:.2f} s"),
+        (
+            "pdfunite on the same files",
+            f"skipped: {result.pdfunite_skipped}"
+            if result.pdfunite_s is None
+            else f"{result.pdfunite_s:.2f} s",
+        ),
     ]
     for name, value in rows:
         table.add_row(name, value)
