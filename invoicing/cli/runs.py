@@ -277,7 +277,7 @@ def runs(limit: int, as_json: bool) -> None:
     if as_json:
         out.print(json.dumps(items, ensure_ascii=False), markup=False)
         return
-    out.print(_runs_table(items, current_settings().output_dir))
+    out.print(_runs_table(items, current_settings().output_dir), soft_wrap=False)
 
 
 def _runs_table(items: list[dict[str, Any]], output_dir: Path) -> Table:
