@@ -1,9 +1,10 @@
 """E-invoices (EN 16931): CII XML for Factur-X / XRechnung, and the hybrid PDF/A-3 file.
 
 ``render_einvoice(doc)`` is what a billing run calls: the rendered invoice, made hybrid
-when ``doc.einvoice`` asks for it. `cii` builds the XML, `pdfa` turns reportlab's PDF
+when ``doc.einvoice`` asks for it. `cii` builds the XML (`profiles` is its vocabulary,
+`checks` the pre-flight, `address` the postal addresses), `pdfa` turns reportlab's PDF
 into PDF/A-3b carrying it, `validate` checks either with the official rules (import it
-explicitly: it loads Saxon).
+explicitly: it loads Saxon), `official` says where those rules are.
 """
 
 from invoicing.pdf.documents import InvoiceDocument
@@ -16,7 +17,9 @@ from invoicing.pdf.einvoice.cii import (
     Profile,
     build_xml,
     check_document,
+    default_exemption_reason,
     einvoice_for,
+    en16931_figures,
     exemption_text,
     tax_category,
 )
@@ -32,7 +35,9 @@ __all__ = [
     "Profile",
     "build_xml",
     "check_document",
+    "default_exemption_reason",
     "einvoice_for",
+    "en16931_figures",
     "exemption_text",
     "make_hybrid",
     "render_einvoice",

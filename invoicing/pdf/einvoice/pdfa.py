@@ -49,8 +49,8 @@ from pathlib import Path
 
 import pikepdf
 
-from invoicing.pdf.einvoice.cii import EInvoice
-from invoicing.pdf.render import RenderError
+from invoicing.pdf.einvoice.profiles import EInvoice
+from invoicing.pdf.errors import RenderError
 
 __all__ = ["ICC_PROFILE", "PdfAError", "make_hybrid"]
 

