@@ -206,7 +206,8 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
     from invoicing.db import init_db, session_scope
     from invoicing.files import StagedFiles
     from invoicing.models import BillingRun, Invoice
-    from invoicing.pdf import Part, merge_pdfs, render_invoice
+    from invoicing.pdf import Part, merge_pdfs
+    from invoicing.pdf.einvoice import render_einvoice
     from invoicing.run.dispatch import batch_size, dispatch, ids_of_run
     from invoicing.run.runtime import check_backends
     from invoicing.run.state import FINAL
@@ -272,7 +273,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
                     ).all()
                     for invoice in invoices:
                         path = baseline_dir / f"{invoice.number}.pdf"
-                        staged.write(invoice.id, path, render_invoice(document_for(invoice, seller)))
+                        staged.write(invoice.id, path, render_einvoice(document_for(invoice, seller)))
                         title = f"{invoice.number} — {invoice.subscriber.name}"
                         parts.append(Part(path, title, invoice.number))
                 if staged.commit():

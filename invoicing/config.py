@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -44,6 +44,18 @@ class Settings(BaseSettings):
     seller_iban: str = "DE89 3704 0044 0532 0130 00"
     seller_bic: str = "COBADEFFXXX"
     seller_logo: Path | None = None
+    # What EN 16931 e-invoices need of the seller on top (see README, E-invoices).
+    seller_vat_id: str = ""  # BT-31, country prefix first; checked with python-stdnum
+    seller_country: str = Field(default="", pattern=r"^([A-Z]{2})?$")  # BT-40, ISO 3166 alpha-2
+    seller_registration: str = ""  # BT-30, e.g. "HRB 12345, Amtsgericht Charlottenburg"
+    seller_electronic_address: str = ""  # BT-34; unset: the e-mail address
+    seller_electronic_address_scheme: str = Field(default="EM", pattern=r"^[A-Z0-9]{2,4}$")  # EAS code
+    seller_contact_name: str = ""  # BT-41; XRechnung needs it
+    seller_phone: str = ""  # BT-42; XRechnung needs it
+    # E-invoices for every subscriber with a vat_id who does not name a format himself.
+    einvoice: Literal["factur-x", "xrechnung"] | None = None
+    # The run validates each e-invoice with the EN 16931 XSD and Schematron (a few ms each).
+    einvoice_validate: bool = False
     payment_terms_days: int = Field(default=14, ge=0, le=365)
     invoice_prefix: str = Field(default="INV", pattern=r"^[A-Z0-9]{1,10}$")
     # Credit notes have a gapless series of their own: CN-2026-10-000001.
@@ -69,7 +81,7 @@ class Settings(BaseSettings):
     # Queue the billing tasks go to; workers started with `celery -A invoicing worker` use it.
     queue: str = Field(default="invoicing", pattern=r"^[A-Za-z0-9._-]+$")
 
-    @field_validator("broker_url", "result_backend", mode="before")
+    @field_validator("broker_url", "result_backend", "einvoice", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -85,6 +97,23 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split("|") if part.strip()]
         return value
+
+    @field_validator("seller_vat_id")
+    @classmethod
+    def _vat_id(cls, value: str) -> str:
+        from invoicing.identifiers import compact_vat, vat_id_problem
+
+        if not value.strip():
+            return ""
+        problem = vat_id_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return compact_vat(value)
+
+    @field_validator("seller_country", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("run_schedule")
     @classmethod
@@ -153,6 +182,7 @@ def get_settings() -> Settings:
         for error in exc.errors(include_url=False):
             name = "INVOICING_" + "_".join(str(part) for part in error["loc"]).upper()
             value = error.get("input")
-            shown = "" if isinstance(value, dict) else f" (got {value!r})"
-            problems.append(f"{name}: {error['msg']}{shown}")
+            message = str(error["msg"]).removeprefix("Value error, ")
+            shown = "" if isinstance(value, dict) or repr(value) in message else f" (got {value!r})"
+            problems.append(f"{name}: {message}{shown}")
         raise ConfigError("; ".join(problems)) from None

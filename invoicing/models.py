@@ -140,6 +140,7 @@ class Subscriber(Base):
     buyer_reference: Mapped[str | None] = mapped_column(String(200))
     einvoice: Mapped[str | None] = mapped_column(String(16))
     tax_category: Mapped[str | None] = mapped_column(String(2))
+    exemption_reason: Mapped[str | None] = mapped_column(String(300))  # BT-120; E needs one
 
     plan: Mapped[Plan] = relationship()
 
@@ -241,6 +242,16 @@ class Invoice(Base):
     bill_locale: Mapped[str] = mapped_column(String(32))
     bill_company: Mapped[str | None] = mapped_column(String(200))
     bill_vat_id: Mapped[str | None] = mapped_column(String(32))
+    # What the e-invoice is made from, frozen with the rest: its format (None: a plain
+    # PDF; the subscriber's, else INVOICING_EINVOICE when there is a VAT id), the buyer
+    # reference (BT-10), the e-mail as the buyer's electronic address (BT-49), the VAT
+    # category (None: S when the rate is above 0) and the exemption reason as printed
+    # (the subscriber's, else the standard wording of AE, K and O).
+    bill_einvoice: Mapped[str | None] = mapped_column(String(16))
+    bill_buyer_reference: Mapped[str | None] = mapped_column(String(200))
+    bill_email: Mapped[str | None] = mapped_column(String(254))
+    bill_tax_category: Mapped[str | None] = mapped_column(String(2))
+    bill_exemption_reason: Mapped[str | None] = mapped_column(String(300))
     # Credit notes: the invoice credited, and why.
     credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     reason: Mapped[str | None] = mapped_column(Text)

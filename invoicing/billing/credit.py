@@ -148,6 +148,12 @@ def issue_credit_note(
         bill_locale=invoice.bill_locale,
         bill_company=invoice.bill_company,
         bill_vat_id=invoice.bill_vat_id,
+        # ...and the same e-invoice: a credit note of an e-invoice is one too (type 381).
+        bill_einvoice=invoice.bill_einvoice,
+        bill_buyer_reference=invoice.bill_buyer_reference,
+        bill_email=invoice.bill_email,
+        bill_tax_category=invoice.bill_tax_category,
+        bill_exemption_reason=invoice.bill_exemption_reason,
         credited_invoice_id=invoice.id,
         reason=reason,
     )

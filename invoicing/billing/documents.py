@@ -1,17 +1,30 @@
-"""From billing rows to what the renderer prints (`pdf.documents`); reads, never writes."""
+"""From billing rows to what the renderer prints (`pdf.documents`); reads, never writes.
+
+An issued invoice's document is made only of what was frozen on it (`issue.bill_to`),
+its e-invoice inputs included; the seller is the settings' (INVOICING_SELLER_*).
+A DRAFT (`render` before a run) is always a plain PDF: it is not an invoice, so it
+carries no e-invoice XML, whatever the subscriber would get.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from invoicing.billing.einvoices import buyer_address, exemption_reason
 from invoicing.billing.issue import active_in, issue_dates
 from invoicing.billing.money import compute_totals
 from invoicing.billing.period import Period
 from invoicing.config import Settings
 from invoicing.errors import BillingError
 from invoicing.models import Charge, DocumentKind, Invoice, Subscriber
-from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, PrecedingInvoice, Seller
+from invoicing.pdf.documents import (
+    ElectronicAddress,
+    InvoiceDocument,
+    InvoiceLine,
+    PrecedingInvoice,
+    Seller,
+)
 
 
 def seller_from(settings: Settings) -> Seller:
@@ -24,6 +37,16 @@ def seller_from(settings: Settings) -> Seller:
         bic=settings.seller_bic,
         bank=settings.seller_bank,
         logo_path=str(settings.seller_logo) if settings.seller_logo else None,
+        vat_id=settings.seller_vat_id,
+        country=settings.seller_country,
+        registration=settings.seller_registration,
+        electronic_address=(
+            ElectronicAddress(settings.seller_electronic_address, settings.seller_electronic_address_scheme)
+            if settings.seller_electronic_address
+            else None
+        ),
+        contact_name=settings.seller_contact_name,
+        phone=settings.seller_phone,
     )
 
 
@@ -52,8 +75,17 @@ def document_for(invoice: Invoice, seller: Seller) -> InvoiceDocument:
         tax=invoice.tax,
         total=invoice.total,
         seller=seller,
+        buyer_company=invoice.bill_company or "",
+        buyer_vat_id=invoice.bill_vat_id or "",
+        buyer_reference=invoice.bill_buyer_reference or "",
+        tax_category=invoice.bill_tax_category,
+        exemption_reason=invoice.bill_exemption_reason or "",
         document_type="381" if invoice.kind == DocumentKind.CREDIT_NOTE else "380",
         preceding_invoice=PrecedingInvoice(credited.number, credited.issue_date) if credited else None,
+        einvoice=invoice.bill_einvoice,
+        buyer_electronic_address=buyer_address(
+            invoice.bill_einvoice, invoice.bill_buyer_reference, invoice.bill_email
+        ),
         note=invoice.reason,
     )
 
@@ -95,6 +127,14 @@ def draft_document(session: Session, settings: Settings, account: str, period: P
         tax=totals.tax,
         total=totals.total,
         seller=seller_from(settings),
+        buyer_company=subscriber.company or "",
+        buyer_vat_id=subscriber.vat_id or "",
+        buyer_reference=subscriber.buyer_reference or "",
+        tax_category=subscriber.tax_category,
+        exemption_reason=exemption_reason(
+            subscriber.tax_category, subscriber.tax_rate, subscriber.exemption_reason
+        )
+        or "",
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from invoicing.billing.einvoices import einvoice_format, exemption_reason
 from invoicing.billing.money import Totals, compute_totals
 from invoicing.billing.period import Period
 from invoicing.config import Settings
@@ -152,14 +153,15 @@ def plan_invoices(session: Session, settings: Settings, period: Period) -> Itera
                     totals=totals,
                     charge_ids=tuple(c.id for c in own),
                     late_charges=sum(1 for c in own if c.period != str(period)),
-                    bill_to=bill_to(subscriber),
+                    bill_to=bill_to(subscriber, settings),
                 )
             )
         yield planned
 
 
-def bill_to(subscriber: Any) -> dict[str, Any]:
-    """The invoice's copy of who is billed, as of now."""
+def bill_to(subscriber: Any, settings: Settings) -> dict[str, Any]:
+    """The invoice's copy of who is billed, as of now, and what its e-invoice is made of
+    (`billing.einvoices`: the format is decided here, INVOICING_EINVOICE included)."""
     return {
         "bill_name": subscriber.name,
         "bill_address": list(subscriber.address or ()),
@@ -167,6 +169,13 @@ def bill_to(subscriber: Any) -> dict[str, Any]:
         "bill_locale": subscriber.locale,
         "bill_company": subscriber.company,
         "bill_vat_id": subscriber.vat_id,
+        "bill_einvoice": einvoice_format(subscriber.einvoice, subscriber.vat_id, settings),
+        "bill_buyer_reference": subscriber.buyer_reference,
+        "bill_email": subscriber.email,
+        "bill_tax_category": subscriber.tax_category,
+        "bill_exemption_reason": exemption_reason(
+            subscriber.tax_category, subscriber.tax_rate, subscriber.exemption_reason
+        ),
     }
 
 
@@ -252,7 +261,7 @@ def create_run(
     return run
 
 
-def refresh_unsent(session: Session, invoice_ids: Sequence[int]) -> int:
+def refresh_unsent(session: Session, settings: Settings, invoice_ids: Sequence[int]) -> int:
     """Copy the subscriber's current bill-to data onto those of the invoices that never
     had a PDF (failed or pending: never sent), before they are rendered again; the
     number, lines and amounts stay as issued. Returns how many were refreshed."""
@@ -267,7 +276,7 @@ def refresh_unsent(session: Session, invoice_ids: Sequence[int]) -> int:
     for invoice, subscriber in rows:
         if invoice.kind == DocumentKind.CREDIT_NOTE:
             continue  # a credit note carries the bill-to of the invoice it corrects
-        for key, value in bill_to(subscriber).items():
+        for key, value in bill_to(subscriber, settings).items():
             setattr(invoice, key, value)
         refreshed += 1
     return refreshed
@@ -288,6 +297,11 @@ def _billable_chunks(session: Session, period: Period, size: int) -> Iterator[Se
         Subscriber.locale,
         Subscriber.company,
         Subscriber.vat_id,
+        Subscriber.einvoice,
+        Subscriber.buyer_reference,
+        Subscriber.email,
+        Subscriber.tax_category,
+        Subscriber.exemption_reason,
     )
     last = ""
     while True:

@@ -167,8 +167,9 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
 
     An issued invoice is written exactly as issued: its stored file, byte for byte
     (or, if that file is gone, rendered again from what was frozen at issue, and only
-    if it gives the recorded sha256). Otherwise a DRAFT computed from the current data.
-    Nothing is written to the database.
+    if it gives the recorded sha256), an e-invoice as its hybrid PDF/A-3. Otherwise a
+    DRAFT computed from the current data, always a plain PDF (a draft is not an invoice,
+    so it carries no e-invoice XML). Nothing is written to the database.
 
     Example: invoicing render --account A-0001 --period 2026-10 -o preview.pdf
     """
@@ -178,7 +179,8 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     from invoicing.billing.documents import issued_invoice
     from invoicing.db import session_scope
     from invoicing.files import atomic_file
-    from invoicing.pdf import RenderError, render_invoice
+    from invoicing.pdf import RenderError
+    from invoicing.pdf.einvoice import render_einvoice
     from invoicing.run.adhoc import check_output
 
     settings = ready()
@@ -196,7 +198,7 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
         pdf = stored
     else:
         try:
-            pdf = render_invoice(document)
+            pdf = render_einvoice(document)  # as the run does: hybrid for an e-invoice
         except RenderError as exc:
             fail(f"cannot render {account}: {exc}", EXIT_FAILED)
         if recorded is not None and hashlib.sha256(pdf).hexdigest() != recorded:

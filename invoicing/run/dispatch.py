@@ -224,7 +224,7 @@ def resume(
             return Started(run_id, period, "complete", count)
         if todo:
             # Never sent, so they may take corrected bill-to data; the numbers stay.
-            refresh_unsent(session, todo)
+            refresh_unsent(session, settings, todo)
             session.execute(
                 update(Invoice).where(Invoice.id.in_(todo)).values(status=InvoiceStatus.PENDING, error=None)
             )

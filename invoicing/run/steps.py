@@ -24,7 +24,9 @@ from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.files import StagedFiles
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus
-from invoicing.pdf import MergeError, Part, merge_pdfs, render_invoice, write_fragments
+from invoicing.pdf import MergeError, Part, merge_pdfs, write_fragments
+from invoicing.pdf.documents import InvoiceDocument
+from invoicing.pdf.einvoice import EInvoiceError, render_einvoice
 from invoicing.run.paths import fragments_dir, invoice_path, merged_path
 from invoicing.run.report import RunSummary, summary_of
 from invoicing.run.transient import is_transient
@@ -87,8 +89,23 @@ def describe_failure(exc: BaseException) -> str:
         return f"cannot write the PDF: output folder not writable ({exc.filename or ''})".rstrip(" ()")
     if isinstance(exc, OSError):
         return f"cannot write the PDF: {exc.strerror or exc}"
+    if isinstance(exc, EInvoiceError):  # names its standard and rules itself: "EN 16931 (...): ..."
+        return " ".join(str(exc).split()) or type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def render_file(doc: InvoiceDocument, settings: Settings) -> bytes:
+    """The invoice's file: a plain PDF, or for an e-invoicing subscriber the hybrid PDF/A-3
+    with its XML (built and pre-flighted in process). With INVOICING_EINVOICE_VALIDATE the
+    e-invoice is also run through the EN 16931 XSD and Schematron, and a violation is an
+    EInvoiceError naming the rules: that invoice fails, the batch goes on."""
+    pdf = render_einvoice(doc)
+    if settings.einvoice_validate and doc.einvoice is not None:
+        from invoicing.pdf.einvoice.validate import require_valid  # loads Saxon: only when asked
+
+        require_valid(pdf)
+    return pdf
 
 
 def render_invoices(invoice_ids: list[int], settings: Settings | None = None) -> list[Outcome]:
@@ -142,7 +159,7 @@ def _render_batch(
             outcomes[invoice_id] = Outcome(invoice_id, "rendered")
             continue
         try:
-            pdf = render_invoice(document_for(invoice, seller))
+            pdf = render_file(document_for(invoice, seller), settings)
             path = invoice_path(settings, invoice.period, invoice.number)
             staged.write(invoice_id, path, pdf)
         except Exception as exc:

@@ -17,11 +17,12 @@ from invoicing.billing.importer.upsert import (
     import_sources,
     unbilled_charges,
 )
+from invoicing.config import Settings
 
 
-def import_files(session: Session, paths: list[Path]) -> ImportSummary:
+def import_files(session: Session, paths: list[Path], settings: Settings | None = None) -> ImportSummary:
     """Upsert every file (JSON or CSV) in the caller's transaction."""
-    return import_sources(session, read_files(paths))
+    return import_sources(session, read_files(paths), settings)
 
 
 __all__ = [

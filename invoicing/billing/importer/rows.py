@@ -27,6 +27,7 @@ from pydantic import (
 
 from invoicing.billing.period import Period
 from invoicing.errors import BillingError, UsageError
+from invoicing.identifiers import compact_vat, vat_id_problem
 
 
 class ImportProblems(UsageError):
@@ -204,18 +205,22 @@ def _optional(check: Any) -> Any:
 
 
 def _vat_id(value: Any) -> str | None:
+    """Format and, where the country defines them, check digits (python-stdnum)."""
     value = _optional(_text(32).func)(value)
     if value is None:
         return None
-    compact = re.sub(r"[\s.-]", "", value).upper()
-    if not re.fullmatch(r"[A-Z]{2}[0-9A-Z+*]{2,13}", compact):
-        raise ValueError(f"not a VAT identifier (country prefix and 2-13 characters): {_short(value)}")
-    return compact
+    problem = vat_id_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return compact_vat(value)
 
 
 EINVOICE_FORMATS = ("factur-x", "xrechnung")
 # UNCL 5305 tax categories EN 16931 uses for VAT.
 TAX_CATEGORIES = ("S", "Z", "E", "AE", "K", "G", "O", "L", "M")
+# Those that charge no VAT (BR-<category>-05: rate 0), and those that say why (BT-120).
+ZERO_RATED = frozenset({"Z", "E", "AE", "K", "G", "O"})
+WITH_REASON = frozenset({"E", "AE", "K", "G", "O"})
 
 
 def _one_of(name: str, allowed: tuple[str, ...]) -> Any:
@@ -231,6 +236,7 @@ def _one_of(name: str, allowed: tuple[str, ...]) -> Any:
 
 Text200 = Annotated[str, _text(200)]
 OptionalText200 = Annotated[str | None, BeforeValidator(_optional(_text(200).func))]
+OptionalText300 = Annotated[str | None, BeforeValidator(_optional(_text(300).func))]
 Code = Annotated[str, BeforeValidator(_account)]
 Price = Annotated[Decimal, _decimal(12, 6), AfterValidator(_non_negative)]
 Quantity = Annotated[Decimal, _decimal(12, 4)]
@@ -269,6 +275,7 @@ class SubscriberRow(_Row):
     buyer_reference: OptionalText200 = None
     einvoice: Annotated[str | None, BeforeValidator(_one_of("einvoice", EINVOICE_FORMATS))] = None
     tax_category: Annotated[str | None, BeforeValidator(_one_of("tax_category", TAX_CATEGORIES))] = None
+    exemption_reason: OptionalText300 = None  # BT-120: why no VAT is charged (E needs one)
 
     @model_validator(mode="after")
     def _consistent(self) -> SubscriberRow:
@@ -276,6 +283,18 @@ class SubscriberRow(_Row):
             raise ValueError(f"tax_rate: must be between 0 and 100, got {self.tax_rate}")
         if self.active_to is not None and self.active_to < self.active_from:
             raise ValueError("active_to: before active_from")
+        category = self.tax_category
+        if category in ZERO_RATED and self.tax_rate != 0:
+            raise ValueError(
+                f"tax_category: {category} charges no VAT, so tax_rate must be 0 (got {self.tax_rate})"
+            )
+        if category == "S" and self.tax_rate == 0:
+            raise ValueError("tax_category: S (standard rated) needs a tax_rate above 0")
+        if self.exemption_reason and category not in WITH_REASON:
+            raise ValueError(
+                "exemption_reason: only for a tax_category that charges no VAT for a reason "
+                f"(E, AE, K, G or O), got {category or 'none'}"
+            )
         return self
 
     def columns(self) -> dict[str, Any]:

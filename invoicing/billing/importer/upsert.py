@@ -26,6 +26,8 @@ from pydantic import ValidationError
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from invoicing.billing.documents import seller_from
+from invoicing.billing.einvoices import SELLER_SETTINGS, subscriber_problems
 from invoicing.billing.importer.rows import (
     KEYS,
     SECTIONS,
@@ -37,7 +39,9 @@ from invoicing.billing.importer.rows import (
 )
 from invoicing.billing.importer.sources import Row, Source, from_data
 from invoicing.billing.period import Period
+from invoicing.config import Settings, get_settings
 from invoicing.models import Charge, DocumentKind, Invoice, Plan, Subscriber
+from invoicing.pdf.einvoice.profiles import Problem
 
 CHUNK = 5000
 
@@ -79,14 +83,20 @@ class ImportSummary:
         }
 
 
-def import_data(session: Session, data: Any) -> ImportSummary:
+def import_data(session: Session, data: Any, settings: Settings | None = None) -> ImportSummary:
     """Upsert one data set (a parsed JSON file) in the caller's transaction."""
-    return import_sources(session, [from_data(data)])
+    return import_sources(session, [from_data(data)], settings)
 
 
-def import_sources(session: Session, sources: Sequence[Source]) -> ImportSummary:
-    """Upsert the rows of every source: all plans first, then subscribers, then charges."""
-    upsert = _Upsert(session)
+def import_sources(
+    session: Session, sources: Sequence[Source], settings: Settings | None = None
+) -> ImportSummary:
+    """Upsert the rows of every source: all plans first, then subscribers, then charges.
+
+    `settings` (default: the process's) say which subscribers get e-invoices and who the
+    seller is, for the e-invoice checks (`billing.einvoices`).
+    """
+    upsert = _Upsert(session, settings or get_settings())
     for source in sources:
         upsert.problems.extend(source.problems)
     for section in SECTIONS:
@@ -117,12 +127,18 @@ _SUBSCRIBER_FIELDS = tuple(name for name in SubscriberRow.model_fields if name !
 
 
 class _Upsert:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, settings: Settings) -> None:
         self.session = session
+        self.settings = settings
+        self.seller = seller_from(settings)
         self.problems: list[str] = []
         self.summary = ImportSummary()
         self.db_plans: dict[str, Plan] = {plan.code: plan for plan in session.scalars(select(Plan))}
         self.plan_currency = {code: plan.currency for code, plan in self.db_plans.items()}
+        self.plan_fee = {code: plan.monthly_fee for code, plan in self.db_plans.items()}
+        # Problems of the seller's settings that e-invoicing subscribers meet: each
+        # reported once, with the rows that need it fixed.
+        self.seller_problems: dict[str, tuple[Problem, list[str]]] = {}
         self.plan_code = {plan.id: code for code, plan in self.db_plans.items()}
         self.plan_ids: dict[str, int] = {}
         self.file_plans: set[str] = set()
@@ -160,6 +176,7 @@ class _Upsert:
                 continue
             self.file_plans.add(plan.code)
             existing = self.db_plans.get(plan.code)
+            self.plan_fee[plan.code] = plan.monthly_fee
             if existing is None:
                 counts.created += 1
                 self.plan_currency[plan.code] = plan.currency
@@ -197,6 +214,12 @@ class _Upsert:
         valid = (item for item in self._rows(rows, "subscribers") if self._check_subscriber(*item))
         for chunk in _chunks(valid):
             self._upsert_subscribers(chunk)
+        for problem, rows_needing in self.seller_problems.values():
+            setting = SELLER_SETTINGS.get(problem.rule, "the INVOICING_SELLER_* settings")
+            more = f" and {len(rows_needing) - 1} more" if len(rows_needing) > 1 else ""
+            self.problems.append(
+                f"settings: {setting}: {problem}; the e-invoices of {rows_needing[0]}{more} need it"
+            )
 
     def _check_subscriber(self, row: Row, sub: SubscriberRow) -> bool:
         if sub.account in self.file_accounts:
@@ -220,10 +243,24 @@ class _Upsert:
         if sub.einvoice and not sub.vat_id:
             self.problems.append(f"{row.where}: einvoice: {sub.einvoice} needs the buyer's vat_id")
             return False
-        if sub.tax_category == "AE" and not sub.vat_id:
-            self.problems.append(f"{row.where}: tax_category: AE (reverse charge) needs the buyer's vat_id")
+        if sub.tax_category in ("AE", "K") and not sub.vat_id:
+            what = "AE (reverse charge)" if sub.tax_category == "AE" else "K (intra-community supply)"
+            self.problems.append(f"{row.where}: tax_category: {what} needs the buyer's vat_id")
             return False
-        return True
+        if sub.tax_category in ("AE", "K") and not self.settings.seller_vat_id:
+            rule = "BR-AE-02" if sub.tax_category == "AE" else "BR-IC-02"
+            self._seller_needs(
+                Problem(rule, f"category {sub.tax_category} needs the seller VAT id (BT-31)", seller=True),
+                row,
+            )
+        check = subscriber_problems(sub, self.plan_fee[sub.plan], self.seller, self.settings)
+        self.problems.extend(f"{row.where}: {problem}" for problem in check.problems)
+        for problem in check.seller:
+            self._seller_needs(problem, row)
+        return not check.problems
+
+    def _seller_needs(self, problem: Problem, row: Row) -> None:
+        self.seller_problems.setdefault(str(problem), (problem, []))[1].append(row.where)
 
     def _upsert_subscribers(self, chunk: list[tuple[Row, SubscriberRow]]) -> None:
         counts = self.summary.subscribers

@@ -5,7 +5,8 @@ Revises: 0002
 Create Date: 2026-12-01
 
 Existing data stays valid: every issued invoice gets the bill-to data its subscriber
-has now (what its PDF was rendered from, since until now it was read at render time),
+has now (what its PDF was rendered from, since until now it was read at render time)
+and no e-invoice inputs (it was rendered as a plain PDF),
 every charge is linked to the invoice that billed it (same subscriber and period) and
 gets a key of its own, and every existing run becomes the first run of its period.
 """
@@ -35,6 +36,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("buyer_reference", sa.String(200), nullable=True))
         batch.add_column(sa.Column("einvoice", sa.String(16), nullable=True))
         batch.add_column(sa.Column("tax_category", sa.String(2), nullable=True))
+        batch.add_column(sa.Column("exemption_reason", sa.String(300), nullable=True))
 
     with op.batch_alter_table("billing_runs", naming_convention=_NAMING) as batch:
         batch.add_column(sa.Column("seq", sa.Integer(), nullable=False, server_default="1"))
@@ -64,6 +66,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("bill_country", sa.String(2), nullable=True))
         batch.add_column(sa.Column("bill_locale", sa.String(32), nullable=True))
         batch.add_column(sa.Column("bill_vat_id", sa.String(32), nullable=True))
+        # The e-invoice's inputs; NULL for the invoices issued before: plain PDFs.
+        batch.add_column(sa.Column("bill_einvoice", sa.String(16), nullable=True))
+        batch.add_column(sa.Column("bill_buyer_reference", sa.String(200), nullable=True))
+        batch.add_column(sa.Column("bill_email", sa.String(254), nullable=True))
+        batch.add_column(sa.Column("bill_tax_category", sa.String(2), nullable=True))
+        batch.add_column(sa.Column("bill_exemption_reason", sa.String(300), nullable=True))
         batch.add_column(sa.Column("credited_invoice_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("reason", sa.Text(), nullable=True))
         batch.create_foreign_key("fk_invoices_credited", "invoices", ["credited_invoice_id"], ["id"])
@@ -150,6 +158,11 @@ def downgrade() -> None:
         for column in (
             "reason",
             "credited_invoice_id",
+            "bill_exemption_reason",
+            "bill_tax_category",
+            "bill_email",
+            "bill_buyer_reference",
+            "bill_einvoice",
             "bill_vat_id",
             "bill_locale",
             "bill_country",
@@ -167,5 +180,12 @@ def downgrade() -> None:
         batch.drop_column("kind")
         batch.drop_column("seq")
     with op.batch_alter_table("subscribers") as batch:
-        for column in ("tax_category", "einvoice", "buyer_reference", "vat_id", "company"):
+        for column in (
+            "exemption_reason",
+            "tax_category",
+            "einvoice",
+            "buyer_reference",
+            "vat_id",
+            "company",
+        ):
             batch.drop_column(column)

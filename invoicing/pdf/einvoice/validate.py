@@ -47,7 +47,7 @@ from typing import Any
 from lxml import etree
 
 from invoicing.pdf.einvoice.official import EN16931_SCHEMATRON, EN16931_XSD
-from invoicing.pdf.einvoice.profiles import PROFILES, XRECHNUNG, Profile
+from invoicing.pdf.einvoice.profiles import PROFILES, XRECHNUNG, EInvoiceError, Profile
 
 __all__ = [
     "EN16931_SCHEMATRON",
@@ -56,6 +56,7 @@ __all__ = [
     "Violation",
     "extract_xml",
     "format_result",
+    "require_valid",
     "validate_file",
     "validate_pdf",
     "validate_xml",
@@ -311,3 +312,27 @@ def format_result(result: ValidationResult) -> str:
     lines += [f"checked: {c}" for c in result.checked]
     lines += [f"not checked: {c}" for c in result.not_checked]
     return "\n".join(lines)
+
+
+_MESSAGE_CHARS = 160  # of each rule's message in a run's error: the ids always fit
+
+
+def require_valid(pdf: bytes) -> ValidationResult:
+    """`validate_pdf`, or EInvoiceError naming every violated rule, for a billing run.
+
+    The message is one line: "EN 16931 (factur-x): BR-CO-09, FX-SCH-A-000568: BR-CO-09:
+    <its first message>; FX-SCH-A-000568: ...", the rule ids first.
+    """
+    result = validate_pdf(pdf)
+    if result.ok:
+        return result
+    first: dict[str, Violation] = {}
+    for violation in result.violations:
+        first.setdefault(violation.rule, violation)
+    details = "; ".join(f"{rule}: {_short(first[rule].message)}" for rule in result.rules)
+    raise EInvoiceError(f"EN 16931 ({result.profile}): {', '.join(result.rules)}: {details}")
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MESSAGE_CHARS else text[: _MESSAGE_CHARS - 1] + "…"
