@@ -94,6 +94,7 @@ def issue_credit_note(
     currency = invoice.currency
     if amount is not None:
         _check_amount(amount, currency, done)
+        amount = amount.quantize(minor_unit(currency))  # "100" is 100.00 EUR, as printed
     period = Period.parse(invoice.period)
     today = today or datetime.now(UTC).date()
 

@@ -74,12 +74,20 @@ def prelink(pdfs: dict[str, bytes], settings: Settings, period: str) -> None:
 
 
 _PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+_OBJECT_HEADER = re.compile(rb"(\d+)\s+\d+\s+obj\s*$")
 
 
 def _page_count(pdf: bytes) -> int:
     # reportlab writes every page as a plain "/Type /Page" object (no object streams),
-    # so counting them avoids parsing the file again; tests check it against pypdf.
-    return len(_PAGE_OBJECT.findall(pdf))
+    # so counting them avoids parsing the file again; a hybrid's incremental update
+    # (pdf.einvoice.pdfa) writes some pages again under their numbers, so it is the
+    # distinct object numbers that count. Tests check it against pypdf.
+    numbers = set()
+    for match in _PAGE_OBJECT.finditer(pdf):
+        start = pdf.rfind(b"obj", 0, match.start())
+        header = _OBJECT_HEADER.search(pdf, max(0, start - 24), start + 3)
+        numbers.add(header.group(1) if header else match.start())
+    return len(numbers)
 
 
 def describe_failure(exc: BaseException) -> str:

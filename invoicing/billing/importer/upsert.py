@@ -260,7 +260,9 @@ class _Upsert:
         return not check.problems
 
     def _seller_needs(self, problem: Problem, row: Row) -> None:
-        self.seller_problems.setdefault(str(problem), (problem, []))[1].append(row.where)
+        rows = self.seller_problems.setdefault(str(problem), (problem, []))[1]
+        if row.where not in rows[-1:]:
+            rows.append(row.where)
 
     def _upsert_subscribers(self, chunk: list[tuple[Row, SubscriberRow]]) -> None:
         counts = self.summary.subscribers

@@ -1,0 +1,141 @@
+"""E-invoices as a receiver reads them: the XML out of a PDF with pypdf, its figures as
+Decimals, the PDF/A-3 markers with pikepdf; and the B2B fixtures with the seller settings
+they need."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pikepdf
+from dotenv import dotenv_values
+from lxml import etree
+from pypdf import PdfReader
+from pypdf.generic import DictionaryObject, StreamObject
+
+from tests.support.envs import Env
+from tests.support.factories import FIXTURES
+from tests.support.paths import ROOT
+
+# Four business customers, each with an e-invoice (see fixtures/README.md).
+B2B = ROOT / "fixtures" / "b2b.json"
+SELLER_ENV = ROOT / "fixtures" / "b2b.env"
+B2B_ACCOUNTS = ("B-0001", "B-0002", "B-0003", "B-0004")
+
+RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
+RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+NS = {"ram": RAM, "rsm": RSM}
+FX = "{urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#}"
+
+
+def seller_settings() -> dict[str, str]:
+    """The sample seller's e-invoice settings, as fixtures/b2b.env gives them."""
+    return {k: v for k, v in dotenv_values(SELLER_ENV).items() if v is not None}
+
+
+def with_seller(env: Env) -> Env:
+    """`env` with the seller's e-invoice settings exported, as the README says to."""
+    env.vars.update(seller_settings())
+    return env
+
+
+def seed_b2b(env: Env, *files: Path) -> None:
+    """A database with the bundled fixtures and the B2B ones, by the real commands."""
+    env.cli("db", "init", check=True)
+    env.cli("import", str(FIXTURES), str(B2B), *map(str, files), check=True)
+
+
+def embedded_xml(pdf: bytes | Path) -> tuple[str, bytes]:
+    """The PDF's one embedded file (name, contents), read with pypdf."""
+    data = pdf.read_bytes() if isinstance(pdf, Path) else pdf
+    attachments = PdfReader(io.BytesIO(data)).attachments
+    assert len(attachments) == 1, sorted(attachments)
+    ((name, contents),) = attachments.items()
+    assert len(contents) == 1
+    return name, contents[0]
+
+
+def xpath(xml: bytes, path: str) -> list[str]:
+    return [str(v) for v in etree.fromstring(xml).xpath(path, namespaces=NS)]
+
+
+def xml_figures(xml: bytes) -> dict[str, Any]:
+    """The XML's amounts as Decimals: the totals, the VAT breakdown and each line's amount."""
+    tree = etree.fromstring(xml)
+
+    def one(path: str) -> Decimal:
+        (text,) = tree.xpath(path + "/text()", namespaces=NS)
+        return Decimal(text)
+
+    totals = "//ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:"
+    breakdown = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:"
+    return {
+        "lines": [
+            Decimal(t)
+            for t in tree.xpath(
+                "//ram:SpecifiedLineTradeSettlement//ram:LineTotalAmount/text()", namespaces=NS
+            )
+        ],
+        "line_total": one(totals + "LineTotalAmount"),
+        "tax_basis": one(totals + "TaxBasisTotalAmount"),
+        "tax": one(totals + "TaxTotalAmount"),
+        "grand_total": one(totals + "GrandTotalAmount"),
+        "due": one(totals + "DuePayableAmount"),
+        "breakdown_basis": one(breakdown + "BasisAmount"),
+        "breakdown_tax": one(breakdown + "CalculatedAmount"),
+        "type": tree.xpath(
+            "/rsm:CrossIndustryInvoice/rsm:ExchangedDocument/ram:TypeCode/text()", namespaces=NS
+        )[0],
+    }
+
+
+def assert_figures_are_the_rows(xml: bytes, invoice: Any, sign: int = 1) -> None:
+    """The XML's amounts are the invoice row's Decimal values (negated for a credit note,
+    `sign=-1`, which prints them negative and encodes them positive)."""
+    figures = xml_figures(xml)
+    subtotal, tax, total = (sign * invoice.subtotal, sign * invoice.tax, sign * invoice.total)
+    assert figures["line_total"] == figures["tax_basis"] == figures["breakdown_basis"] == subtotal
+    assert figures["tax"] == figures["breakdown_tax"] == tax
+    assert figures["grand_total"] == figures["due"] == total
+    assert figures["lines"] == [sign * line.amount for line in invoice.lines]
+
+
+def assert_pdfa3_markers(pdf: Path, filename: str, conformance: str) -> None:
+    """XMP declaring PDF/A-3b and the Factur-X schema, an sRGB OutputIntent, the XML as
+    the document's associated file (/AF, /AFRelationship /Alternative), a trailer /ID,
+    every font embedded."""
+    with pikepdf.open(pdf) as doc:
+        meta = doc.open_metadata()
+        assert (meta.get("pdfaid:part"), meta.get("pdfaid:conformance")) == ("3", "B")
+        assert meta.get(f"{FX}DocumentFileName") == filename
+        assert meta.get(f"{FX}ConformanceLevel") == conformance
+        (intent,) = doc.Root.OutputIntents
+        assert intent.S == "/GTS_PDFA1" and intent.DestOutputProfile.N == 3
+        (spec,) = doc.Root.AF
+        assert str(spec.UF) == filename and spec.AFRelationship == "/Alternative"
+        assert spec.EF.F.Subtype == "/text/xml"
+        assert len(doc.trailer.ID) == 2
+        for page in doc.pages:
+            for font in page.Resources.Font.values():
+                descendant = font.DescendantFonts[0] if "/DescendantFonts" in font else font
+                descriptor = descendant.FontDescriptor
+                assert any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3")), font
+
+
+def assert_print_copy(path: Path) -> None:
+    """A merged file carries no e-invoice: no associated or embedded files, no XML."""
+    reader = PdfReader(path)
+    assert reader.attachments == {}
+    root = reader.trailer["/Root"]
+    assert "/AF" not in root
+    assert "/EmbeddedFiles" not in root.get("/Names", {})
+    for generation in reader.xref.values():
+        for number in generation:
+            obj = reader.get_object(number)
+            if isinstance(obj, DictionaryObject):
+                assert obj.get("/Type") not in ("/EmbeddedFile", "/Filespec"), number
+                assert "/AF" not in obj and "/EF" not in obj, number
+            if isinstance(obj, StreamObject):
+                assert b"CrossIndustryInvoice" not in obj.get_data(), number
