@@ -1,4 +1,5 @@
-"""`invoicing bench`: the billing run through Celery against a plain loop, in one run.
+"""`invoicing bench`: the billing run through Celery against a plain loop, in one run;
+`invoicing bench --einvoice`: what an e-invoice adds to each invoice, in this process.
 
 Builds a throw-away database and output folder with N generated subscribers, starts W
 real worker processes on Redis, and measures:
@@ -6,6 +7,12 @@ real worker processes on Redis, and measures:
 - billing run: the real path (dispatch the chord, W workers, the merging body).
 Timings on shared machines are noisy, so the figure that matters is the ratio of the
 two, measured side by side.
+
+The e-invoice bench (`run_einvoice_bench`) renders the same synthetic invoices as plain
+PDFs and times, per invoice and side by side, the two parts a hybrid adds: the XML
+(`einvoice_for`: pre-flight and CII) and the PDF/A-3 update (`make_hybrid`); and,
+separately, what INVOICING_EINVOICE_VALIDATE adds: the EN 16931 XSD and Schematron
+(`validate_pdf`), with the Schematron's one-off compilation per process apart.
 
 What only a benchmark wants to know about the chord body (its merge time, its peak
 memory, how many invoices it took pre-linked) is measured by `invoicing.bench_probe`,
@@ -356,3 +363,143 @@ def time_pdfunite(paths: list[Path], output: Path) -> tuple[float | None, str | 
         reason = text.splitlines()[0][:200] if text else "no message"
         return None, f"pdfunite failed (exit {proc.returncode}): {reason}"
     return elapsed, None
+
+
+@dataclass
+class EInvoiceBenchResult:
+    invoices: int
+    render_ms: float  # median per invoice: the plain PDF (reportlab)
+    xml_ms: float  # median: pre-flight + CII XML
+    pdfa_ms: float  # median: the PDF/A-3 incremental update carrying the XML
+    added_ms: float  # median of xml + pdfa, per invoice: the 2 ms budget
+    added_mean_ms: float
+    added_p95_ms: float
+    added_ratio: float  # added / render, medians
+    validate_ms: float  # median: XSD + Schematron + hybrid markers (INVOICING_EINVOICE_VALIDATE)
+    schematron_compile_s: float  # once per process, before the first validation
+    plain_bytes: float  # mean file size
+    hybrid_bytes: float
+    budget_ms: float = 2.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def run_einvoice_bench(subscribers: int, say: Callable[[str], None] = lambda _: None) -> EInvoiceBenchResult:
+    """Synthetic invoices, plain and hybrid, timed part by part in this process."""
+    import statistics
+    from dataclasses import replace
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload, selectinload
+
+    from invoicing.billing import Period, create_run, document_for, seller_from
+    from invoicing.billing.importer import import_data
+    from invoicing.config import get_settings
+    from invoicing.db import init_db, session_scope
+    from invoicing.models import Invoice
+    from invoicing.pdf import render_invoice
+    from invoicing.pdf.einvoice import einvoice_for, make_hybrid
+    from invoicing.pdf.einvoice.validate import validate_pdf, validate_xml
+    from invoicing.synthetic import synthetic_dataset
+
+    period = Period(2026, 10)
+    root = Path(tempfile.mkdtemp(prefix="invoicing-bench-einvoice-"))
+    saved = {key: os.environ.get(key) for key in ("INVOICING_DATABASE_URL", "INVOICING_OUTPUT_DIR")}
+    try:
+        os.environ["INVOICING_DATABASE_URL"] = f"sqlite:///{root / 'bench.db'}"
+        os.environ["INVOICING_OUTPUT_DIR"] = str(root / "output")
+        get_settings.cache_clear()
+        settings = get_settings()
+        say(f"seeding {subscribers:,} subscribers into {root}")
+        init_db()
+        with session_scope() as session:
+            import_data(session, synthetic_dataset(subscribers, str(period), seed=1), settings)
+        with session_scope() as session:
+            run_id = create_run(session, settings, period).id
+        # The seller's e-invoice settings, or sample identifiers where they are unset.
+        seller = seller_from(settings)
+        seller = replace(
+            seller,
+            vat_id=seller.vat_id or "DE123456788",
+            country=seller.country or "DE",
+            registration=seller.registration or "HRB 123456",
+        )
+        with session_scope() as session:
+            invoices = session.scalars(
+                select(Invoice)
+                .where(Invoice.run_id == run_id)
+                .options(selectinload(Invoice.lines), joinedload(Invoice.subscriber))
+                .order_by(Invoice.seq)
+            ).all()
+            docs = [document_for(invoice, seller) for invoice in invoices]
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        shutil.rmtree(root, ignore_errors=True)
+
+    # Every synthetic invoice as a business customer's: a VAT id, and a category for 0 %.
+    hybrids = [
+        replace(
+            doc,
+            einvoice="factur-x",
+            buyer_company=f"{doc.name} GmbH",
+            buyer_vat_id="DE812345673",
+            tax_category=None if doc.tax_rate > 0 else "Z",
+        )
+        for doc in docs
+    ]
+    say("timing plain render, XML and PDF/A per invoice")
+    render, xml, pdfa, added, plain_size, hybrid_size, files = [], [], [], [], [], [], []
+    for doc in hybrids:
+        started = time.perf_counter()
+        pdf = render_invoice(doc)
+        rendered = time.perf_counter()
+        einvoice = einvoice_for(doc)
+        built = time.perf_counter()
+        assert einvoice is not None
+        hybrid = make_hybrid(pdf, einvoice)
+        done = time.perf_counter()
+        render.append(rendered - started)
+        xml.append(built - rendered)
+        pdfa.append(done - built)
+        added.append(done - rendered)
+        plain_size.append(len(pdf))
+        hybrid_size.append(len(hybrid))
+        files.append(hybrid)
+    say("validating each e-invoice (XSD + Schematron)")
+    first = einvoice_for(hybrids[0])
+    assert first is not None
+    started = time.perf_counter()
+    validate_xml(first.xml)  # the first validation in this process compiles the Schematron
+    compile_s = time.perf_counter() - started
+    checks = []
+    for hybrid in files:
+        started = time.perf_counter()
+        result = validate_pdf(hybrid)
+        checks.append(time.perf_counter() - started)
+        if not result.ok:
+            raise InvoicingError(f"bench: a synthetic e-invoice is invalid: {result.violations[0]}")
+
+    def ms(values: list[float]) -> float:
+        return round(statistics.median(values) * 1000, 3)
+
+    ordered = sorted(added)
+    return EInvoiceBenchResult(
+        invoices=len(hybrids),
+        render_ms=ms(render),
+        xml_ms=ms(xml),
+        pdfa_ms=ms(pdfa),
+        added_ms=ms(added),
+        added_mean_ms=round(statistics.fmean(added) * 1000, 3),
+        added_p95_ms=round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000, 3),
+        added_ratio=round(statistics.median(added) / statistics.median(render), 3),
+        validate_ms=ms(checks),
+        schematron_compile_s=round(compile_s, 3),
+        plain_bytes=round(statistics.fmean(plain_size), 1),
+        hybrid_bytes=round(statistics.fmean(hybrid_size), 1),
+    )

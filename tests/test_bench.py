@@ -63,6 +63,24 @@ def test_bench_table_for_people(redis_env: Env) -> None:
     assert "seeding 12 subscribers" in proc.stderr  # progress goes to stderr, the table to stdout
 
 
+def test_bench_einvoice_reports_each_part_side_by_side(env: Env) -> None:
+    # when (in this process's environment: no Redis, no workers)
+    proc = env.cli("bench", "--einvoice", "--subscribers", "12", "--json", timeout=300)
+    # then every figure is there; the timings are for people to read, not asserted
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["invoices"] == 12 and result["budget_ms"] == 2.0
+    for key in ("render_ms", "xml_ms", "pdfa_ms", "added_ms", "added_p95_ms", "validate_ms"):
+        assert result[key] > 0, key
+    assert result["hybrid_bytes"] > result["plain_bytes"] > 500
+    # and for people, a table on stdout, progress on stderr
+    proc = env.cli("bench", "--einvoice", "--subscribers", "3", timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    for row in ("plain render (median)", "+ XML: pre-flight and CII", "+ PDF/A-3 update", "validation: XSD"):
+        assert row in proc.stdout, row
+    assert "seeding 3 subscribers" in proc.stderr
+
+
 def test_the_probe_only_instruments_the_workers_that_ask_for_it(tmp_path: Path) -> None:
     # given a process that imports the probe as a bench worker does, with and without a file named
     check = (

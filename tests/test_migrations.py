@@ -281,6 +281,19 @@ def check_month_after_month_backfill(url: str) -> None:
     assert all(_json(i.bill_address) == ["Hauptstr. 1", "10115 Berlin"] for i in invoices)
     assert [tuple(c) for c in charges] == [(1, 1, "legacy:1"), (2, None, "legacy:2")]
     assert [tuple(r) for r in runs] == [(1, 1, "billing")]
+    # they were rendered as plain PDFs: no e-invoice inputs, and none for the subscribers
+    with get_engine(url).connect() as connection:
+        frozen = connection.execute(
+            sa.text(
+                "SELECT bill_einvoice, bill_buyer_reference, bill_email, bill_tax_category,"
+                " bill_exemption_reason, bill_company, bill_vat_id FROM invoices"
+            )
+        ).all()
+        subscribers = connection.execute(
+            sa.text("SELECT einvoice, vat_id, tax_category, exemption_reason FROM subscribers")
+        ).all()
+    assert {tuple(row) for row in frozen} == {(None,) * 7}
+    assert {tuple(row) for row in subscribers} == {(None,) * 4}
 
 
 def _json(value: Any) -> Any:
@@ -336,3 +349,15 @@ def test_upgrade_on_postgres(pg_env: Env) -> None:
     # then
     check_upgrade_keeps_every_row(pg_env)
     check_downgrade_brings_the_columns_back(pg_env)
+
+
+def test_the_migrations_make_every_column_the_models_have(env: Env) -> None:
+    """A column added to a model but not to a migration (or the reverse) is caught here."""
+    from invoicing.models import Base
+
+    # given a database the migrations made
+    url = env.vars["INVOICING_DATABASE_URL"]
+    init_db(url)
+    # then each table has exactly the model's columns
+    for table in Base.metadata.sorted_tables:
+        assert columns(url, table.name) == {c.name for c in table.columns}, table.name
