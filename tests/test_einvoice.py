@@ -46,6 +46,7 @@ from invoicing.pdf.einvoice import (
     build_xml,
     check_document,
     einvoice_for,
+    en16931_figures,
     exemption_text,
     make_hybrid,
     render_einvoice,
@@ -741,6 +742,39 @@ def test_any_names_and_amounts_make_valid_hybrids(doc: InvoiceDocument) -> None:
     assert_xml_figures_are_the_documents(xml, doc)
     # the seller's name is in the info dictionary and the XMP: they must agree
     assert pdfa_findings(pdf) == []
+
+
+def as_billing_credits_it(doc: InvoiceDocument) -> InvoiceDocument:
+    """The full credit note billing issues for ``doc``: every line reversed (quantity and
+    amount negated, the price kept), negative totals, type 381 naming the invoice."""
+    return replace(
+        doc,
+        number="CN-" + doc.number,
+        lines=tuple(replace(line, quantity=-line.quantity, amount=-line.amount) for line in doc.lines),
+        subtotal=-doc.subtotal,
+        tax=-doc.tax,
+        total=-doc.total,
+        document_type="381",
+        preceding_invoice=PrecedingInvoice(doc.number, doc.issue_date),
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=documents())
+def test_a_credit_note_printed_negative_is_encoded_positive(doc: InvoiceDocument) -> None:
+    # given the credit note of any invoice, with the negative figures its page prints
+    note = as_billing_credits_it(doc)
+
+    # when
+    _, xml = embedded(render_einvoice(note))
+
+    # then the official rules accept it, and its figures are the page's, signs flipped
+    result = validate_xml(xml)
+    assert result.violations == (), "\n".join(map(str, result.violations))
+    assert xpath(xml, "/rsm:CrossIndustryInvoice/rsm:ExchangedDocument/ram:TypeCode/text()") == ["381"]
+    assert xpath(xml, "//ram:InvoiceReferencedDocument/ram:IssuerAssignedID/text()") == [doc.number]
+    assert_xml_figures_are_the_documents(xml, en16931_figures(note))
+    assert en16931_figures(note).total == -note.total == doc.total
 
 
 # ---------------------------------------------------------------- addresses

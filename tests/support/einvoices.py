@@ -125,11 +125,12 @@ def assert_pdfa3_markers(pdf: Path, filename: str, conformance: str) -> None:
 
 
 def assert_print_copy(path: Path) -> None:
-    """A merged file carries no e-invoice: no associated or embedded files, no XML."""
+    """A merged file carries no e-invoice: no associated or embedded files, no XML, no
+    PDF/A claim (no XMP, no OutputIntent): it is a print copy."""
     reader = PdfReader(path)
     assert reader.attachments == {}
     root = reader.trailer["/Root"]
-    assert "/AF" not in root
+    assert "/AF" not in root and "/Metadata" not in root and "/OutputIntents" not in root  # no PDF/A claim
     assert "/EmbeddedFiles" not in root.get("/Names", {})
     for generation in reader.xref.values():
         for number in generation:
