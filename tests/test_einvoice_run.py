@@ -127,9 +127,13 @@ def test_business_customers_get_hybrid_invoices_the_official_rules_accept(env: E
 
 
 def test_e_invoice_inputs_are_frozen_at_issue(env: Env) -> None:
-    # given an issued run of the business customers
+    # given the business customers: before the run, a preview is a DRAFT, no e-invoice
     with_seller(env)
     seed_b2b(env)
+    draft = env.path / "draft.pdf"
+    env.cli("render", "--account", "B-0001", "--period", "2026-10", "-o", str(draft), check=True)
+    assert "not an e-invoice" in env.cli("validate", str(draft)).stderr
+    # and an issued run
     summary = run_json(env, "--period", "2026-10")
     before = {
         a: (i.sha256, i.bill_vat_id, i.bill_einvoice)

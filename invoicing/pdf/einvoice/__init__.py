@@ -49,7 +49,9 @@ def render_einvoice(doc: InvoiceDocument) -> bytes:
     """The invoice's PDF: hybrid PDF/A-3b with its XML when ``doc.einvoice`` is set.
 
     The XML is built (and checked) before rendering, so a document that cannot be a
-    valid e-invoice costs no render. Raises RenderError (EInvoiceError) for bad data.
+    valid e-invoice costs no render. The page prints the document's figures as they
+    are; a credit note printed negative is encoded positive (`cii.en16931_figures`).
+    Raises RenderError (EInvoiceError) for bad data.
     """
     # Imported here: the layout will want `exemption_text` from this package, and the
     # renderer imports the layout; a module-level import would make that a cycle.

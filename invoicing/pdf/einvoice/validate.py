@@ -23,7 +23,7 @@ What is not checked
       therefore checked against EN 16931 only, and the one Factur-X rule that cannot
       know the XRechnung specification identifier (FX-SCH-A-000556, "Value of
       'ram:ID' is not allowed" for BT-24) is left out for it; the result says so in
-      ``not_checked``. The builder's own pre-flight (`cii.check_document`) covers the
+      ``not_checked``. The builder's own pre-flight (`checks.check_document`) covers the
       XRechnung fields the data decides (BR-DE-3..9, 15 and the electronic addresses).
     * PDF/A conformance of the container beyond the markers above: there is no
       veraPDF here. The tests run pikepdf's PDF/A-3b validator (an allowlist built
