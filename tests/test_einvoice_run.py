@@ -33,6 +33,7 @@ from tests.support.einvoices import (
 )
 from tests.support.envs import Env
 from tests.support.runs import count_rows, run_json, status_of
+from tests.support.workers import Workers
 
 # The bundled 19 billable in 2026-10, then the four B2B ones, numbered in account order.
 BILLABLE = 23
@@ -230,6 +231,26 @@ def test_a_subscriber_the_rules_reject_fails_alone_naming_the_rules_and_retry_co
     # then the run completes
     assert retried.returncode == 0, retried.stderr
     assert json.loads(retried.stdout)["status"] == "completed"
+
+
+def test_worker_processes_make_and_validate_hybrids(workers: Workers) -> None:
+    """On Redis, prefork pool processes: each loads Saxon for itself, after the fork."""
+    # given the customers, and workers that validate every e-invoice they render
+    env = with_seller(workers.env)
+    seed_b2b(env, kosovo_customer(env))
+    workers.start(count=1, concurrency=2, INVOICING_EINVOICE_VALIDATE="1")
+    # when the run is issued giving every VAT id an e-invoice (decided at issue)
+    summary = run_json(
+        env, "--period", "2026-10", expect=3, INVOICING_BATCH_SIZE="3", INVOICING_EINVOICE="factur-x"
+    )
+    # then the one the rules reject failed with its rules, every other e-invoice is valid
+    assert_run_consistent(summary, BILLABLE + 1, failed=1)
+    (failure,) = status_of(env, summary["run_id"])["failures"]
+    assert failure["account"] == "B-0005" and "FX-SCH-A-000568" in failure["error"]
+    invoices = invoices_by_account(summary["run_id"])
+    for account in B2B_ACCOUNTS:
+        assert validate_pdf(Path(invoices[account].pdf_path).read_bytes()).ok, account
+    assert_print_copy(Path(summary["output"]))
 
 
 # --- invoicing validate ----------------------------------------------------------------------
