@@ -219,8 +219,10 @@ def test_a_subscriber_the_rules_reject_fails_alone_naming_the_rules_and_retry_co
     assert_run_consistent(summary, BILLABLE + 1, failed=1)
     (failure,) = status_of(env, summary["run_id"])["failures"]
     assert failure["account"] == "B-0005"
-    assert failure["error"].startswith("EN 16931 (factur-x): ")
-    assert "FX-SCH-A-000568" in failure["error"]  # the buyer's country code
+    assert failure["error"] == (  # the buyer's country, and the deliver-to country
+        "EN 16931 (factur-x): FX-SCH-A-000568: Value of 'ram:CountryID' is not allowed; "
+        "FX-SCH-A-000586: Value of 'ram:CountryID' is not allowed"
+    )
     assert_print_copy(Path(summary["output"]))
     # when the customer is corrected (no VAT id: a plain invoice) and the run retried
     corrected = json.loads(extra.read_text(encoding="utf-8"))

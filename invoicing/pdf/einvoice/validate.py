@@ -314,14 +314,14 @@ def format_result(result: ValidationResult) -> str:
     return "\n".join(lines)
 
 
-_MESSAGE_CHARS = 160  # of each rule's message in a run's error: the ids always fit
+_MESSAGE_CHARS = 160  # of each rule's message in a run's error, so that every rule id fits
 
 
 def require_valid(pdf: bytes) -> ValidationResult:
     """`validate_pdf`, or EInvoiceError naming every violated rule, for a billing run.
 
-    The message is one line: "EN 16931 (factur-x): BR-CO-09, FX-SCH-A-000568: BR-CO-09:
-    <its first message>; FX-SCH-A-000568: ...", the rule ids first.
+    The message is one line naming each violated rule once, with its first message:
+    "EN 16931 (factur-x): BR-CO-09: <message>; FX-SCH-A-000568: <message>".
     """
     result = validate_pdf(pdf)
     if result.ok:
@@ -330,9 +330,9 @@ def require_valid(pdf: bytes) -> ValidationResult:
     for violation in result.violations:
         first.setdefault(violation.rule, violation)
     details = "; ".join(f"{rule}: {_short(first[rule].message)}" for rule in result.rules)
-    raise EInvoiceError(f"EN 16931 ({result.profile}): {', '.join(result.rules)}: {details}")
+    raise EInvoiceError(f"EN 16931 ({result.profile}): {details}")
 
 
 def _short(text: str) -> str:
-    text = " ".join(text.split())
+    text = " ".join(text.split()).rstrip(".")
     return text if len(text) <= _MESSAGE_CHARS else text[: _MESSAGE_CHARS - 1] + "…"
