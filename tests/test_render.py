@@ -96,12 +96,13 @@ def all_text(pdf: bytes) -> str:
 
 
 def font_files(pdf: bytes) -> dict[str, bytes]:
-    """BaseFont -> decoded /FontFile2 data, for every font on every page."""
+    """BaseFont -> decoded /FontFile2 data, for every (Type0) font on every page."""
     out: dict[str, bytes] = {}
     for page in reader(pdf).pages:
         for font in page["/Resources"]["/Font"].values():
             font = font.get_object()
-            out[font["/BaseFont"]] = font["/FontDescriptor"]["/FontFile2"].get_data()
+            descendant = font["/DescendantFonts"][0].get_object()
+            out[font["/BaseFont"]] = descendant["/FontDescriptor"]["/FontFile2"].get_data()
     return out
 
 

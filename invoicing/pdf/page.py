@@ -2,10 +2,16 @@
 
 A page collects what the layout places on it (texts with their width, rules, filled
 rectangles, images) and writes it all in `Page.paint`, when the layout is done and the
-page count is known. Operators are written directly, not through reportlab's TextObject
-and drawing calls, because that bookkeeping dominated render time: one literal per
-page holds the vector graphics, then all of the page's text in a single BT/ET. Fonts
-still go through reportlab (fonts.split), so subsetting and embedding are its own.
+page count is known: one literal holds the vector graphics, then all of the page's
+text in a single BT/ET. Operators are written directly, not through reportlab's
+TextObject and drawing calls, because that bookkeeping dominated render time.
+
+Text is drawn as glyph ids (two bytes each, Identity-H; see embed.py) of the shaped
+runs text.py lays out: a run whose glyphs simply follow each other is one string and
+Tj; one with kerning, marks or right-to-left order is a TJ array whose numbers move
+each glyph to the position the shaper gave it, with Ts for raised or lowered marks.
+Right-to-left runs are written in reading order, from right to left. Every glyph drawn
+is recorded in the document's `FontUse`, which decides what is embedded.
 
 Numbers are written with at most two decimals and no trailing zeros (`num`): 1/100 pt
 is far below what a printer resolves, and short numbers keep the streams small.
@@ -13,24 +19,27 @@ is far below what a printer resolves, and short numbers keep the streams small.
 
 from __future__ import annotations
 
+import struct
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from reportlab.lib import colors
-from reportlab.lib.rl_accel import escapePDF
 
-from invoicing.pdf import fonts
-from invoicing.pdf.fonts import BOLD, CJK
+from invoicing.pdf.embed import FontUse
+from invoicing.pdf.fonts import BOLD
 from invoicing.pdf.objects import Template
 
 if TYPE_CHECKING:
     from reportlab.pdfgen.canvas import Canvas
 
     from invoicing.pdf.logo import Logo
+    from invoicing.pdf.shaping import Shaped
     from invoicing.pdf.text import Text
 
 __all__ = ["Page", "num"]
 
 
+@lru_cache(maxsize=8192)
 def num(value: float) -> str:
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
@@ -68,55 +77,120 @@ class Page:
         """Draw `logo` into the box with bottom-left corner (x, y); drawn first."""
         self.images.append((logo, x, y, width, height))
 
-    def paint(self, canvas: Canvas) -> None:
-        for logo, x, y, w, h in self.images:
-            _draw_image(canvas, logo, x, y, w, h)
-        out = ["q"]
+    def paint(self, canvas: Canvas, use: FontUse, mirror: float | None = None) -> bytes:
+        """The page's content stream; images are registered with `canvas`, glyphs in `use`.
+
+        `mirror`: the page width of a right-to-left page, whose layout was placed left to
+        right and is drawn mirrored (x -> width - x); text itself is never mirrored.
+        """
+        flip = (lambda x, w: mirror - x - w) if mirror is not None else (lambda x, w: x)
+        out = [_draw_image(canvas, logo, flip(x, w), y, w, h) for logo, x, y, w, h in self.images]
+        out.append("q")
         for x, y, w, h, color in self.rects:
-            out.append(f"{_rgb(color)} rg {num(x)} {num(y)} {num(w)} {num(h)} re f")
+            out.append(f"{_rgb(color)} rg {num(flip(x, w))} {num(y)} {num(w)} {num(h)} re f")
         stroke = None
         for x1, x2, y, width, color in self.rules:
             if (width, color) != stroke:
                 out.append(f"{_rgb(color)} RG {num(width)} w")
                 stroke = (width, color)
-            out.append(f"{num(x1)} {num(y)} m {num(x2)} {num(y)} l S")
+            a, b = (flip(x2, 0), flip(x1, 0)) if mirror is not None else (x1, x2)
+            out.append(f"{num(a)} {num(y)} m {num(b)} {num(y)} l S")
         out.append("BT")
-        pdf = canvas._doc
+        chunks = ["\n".join(out).encode("ascii")]
         fill = None
         current = None
         emboldened = False
         for item, x, top, width in self.texts:
             style = item.style
+            ops: list[bytes] = []
             if style.color != fill:
-                out.append(f"{_rgb(style.color)} rg")
+                ops.append(f"{_rgb(style.color)} rg".encode())
                 fill = style.color
             size = num(style.size)
             y = top - style.size
-            for runs, line_width in item.lines(width):
-                x0 = x + width - line_width if style.right else x
-                out.append(f"1 0 0 1 {num(x0)} {num(y)} Tm")
-                for font_name, chunk in runs:
-                    # No bold CJK face: fake it with fill + thin stroke (Tr 2).
-                    embolden = style.font == BOLD and font_name == CJK
+            scale = style.size * 0.001
+            box = flip(x, width)
+            for pieces, line_width in item.lines(width):
+                start = box + width - line_width if style.right != (mirror is not None) else box
+                for shaped, left in pieces:
+                    face = shaped.face
+                    # No bold for the CJK face: fake it with fill + thin stroke (Tr 2).
+                    embolden = face.fake_bold and style.font == BOLD
                     if embolden != emboldened:
                         if embolden:
-                            out.append(f"2 Tr {_rgb(style.color)} RG {num(style.size * 0.04)} w")
+                            ops.append(f"2 Tr {_rgb(style.color)} RG {num(style.size * 0.04)} w".encode())
                         else:
-                            out.append("0 Tr")
+                            ops.append(b"0 Tr")
                         emboldened = embolden
-                    for subset, data in fonts.split(font_name, chunk, pdf):
-                        key = (font_name, subset, size)
-                        if key != current:
-                            out.append(f"{fonts.subset_name(font_name, subset, pdf)} {size} Tf")
-                            current = key
-                        out.append(f"({escapePDF(data)}) Tj")
+                    key = (face.index, size)
+                    if key != current:
+                        ops.append(f"/{face.resource} {size} Tf".encode())
+                        current = key
+                    ops.append(f"1 0 0 1 {num(start + left)} {num(y)} Tm".encode())
+                    shown = shaped.shown.get(scale)
+                    if shown is None:
+                        shown = shaped.shown[scale] = _show(shaped, scale)
+                    ops.append(shown)
+                    use.add(shaped)
                 y -= style.leading
-        out.append("0 Tr ET Q" if emboldened else "ET Q")
-        canvas.addLiteral("\n".join(out))
+            chunks.append(b"\n".join(ops))
+        chunks.append(b"0 Tr ET Q" if emboldened else b"ET Q")
+        return b"\n".join(chunk for chunk in chunks if chunk)
 
 
-def _draw_image(canvas: Canvas, logo: Logo, x: float, y: float, width: float, height: float) -> None:
-    """Register the cached image objects in this document (once) and draw them."""
+_ESCAPES = {b"\\": b"\\\\", b"(": b"\\(", b")": b"\\)", b"\r": b"\\r"}
+
+
+def _string(gids: tuple[int, ...] | list[int]) -> bytes:
+    """A PDF literal string of two-byte glyph ids; only what a literal cannot hold escaped."""
+    data = struct.pack(f">{len(gids)}H", *gids)
+    for raw, escaped in _ESCAPES.items():
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return b"(" + data + b")"
+
+
+def _show(shaped: Shaped, scale: float) -> bytes:
+    """The operators that draw a run at the current text position."""
+    gids, xs, ys = shaped.gids, shaped.xs, shaped.ys
+    if xs is None and ys is None:
+        return _string(gids) + b" Tj"
+    widths = shaped.face.widths
+    out: list[bytes] = []
+    array: list[bytes] = []
+    group: list[int] = []
+    pen = 0
+    rise = 0
+    for i, gid in enumerate(gids):
+        x = xs[i] if xs is not None else pen
+        y = ys[i] if ys is not None else 0
+        if y != rise:
+            if group:
+                array.append(_string(group))
+                group = []
+            if array:
+                out.append(b"[" + b"".join(array) + b"] TJ")
+                array = []
+            out.append(f"{num(y * scale)} Ts".encode())
+            rise = y
+        if x != pen:
+            if group:
+                array.append(_string(group))
+                group = []
+            array.append(str(pen - x).encode())
+        group.append(gid)
+        pen = x + widths[gid]
+    if group:
+        array.append(_string(group))
+    if array:
+        out.append(b"[" + b"".join(array) + b"] TJ")
+    if rise:
+        out.append(b"0 Ts")
+    return b" ".join(out)
+
+
+def _draw_image(canvas: Canvas, logo: Logo, x: float, y: float, width: float, height: float) -> str:
+    """Register the cached image objects in this document (once); the operators that draw it."""
     pdf = canvas._doc
     reg_name = pdf.getXObjectName(logo.name)
     if reg_name not in pdf.idToObject:
@@ -126,4 +200,4 @@ def _draw_image(canvas: Canvas, logo: Logo, x: float, y: float, width: float, he
         pdf.Reference(Template(logo.image, refs), reg_name)
     canvas._formsinuse.append(logo.name)  # page /Resources /XObject entry
     canvas._currentPageHasImages = 1
-    canvas.addLiteral(f"q {num(width)} 0 0 {num(height)} {num(x)} {num(y)} cm /{reg_name} Do Q")
+    return f"q {num(width)} 0 0 {num(height)} {num(x)} {num(y)} cm /{reg_name} Do Q"

@@ -17,6 +17,15 @@ Shared objects
     can have a digest: one on a reference cycle, or referring to a page or to another
     unshared object, stays local.
 
+Bundled faces
+    A font that the renderer embedded (a Type0 font of a bundled face, embed.py) is not
+    copied: it becomes a record naming the face (FACE_PREFIX), and the glyphs it holds
+    go into the fragment, so that the linker embeds one subset of the union of every
+    part's glyphs. That is done only for a font checked to be exactly what the renderer
+    makes of this face version for those glyphs (`_face_font`: the font program, the
+    widths, the ToUnicode map, the subset name); any other font is an ordinary shared
+    object and is copied as it is.
+
 Local objects
     Everything else a page references (content streams, annotations) is local: copied
     once per part. Streams keep their encoded data and filters. Page tree nodes, the
@@ -58,8 +67,9 @@ from pypdf.generic import (
     StreamObject,
 )
 
+from invoicing.pdf import embed, fonts
 from invoicing.pdf.errors import MergeError, one_line
-from invoicing.pdf.fragments import PARENT, Fragment, FragmentWriter, Obj, Rec, merkle
+from invoicing.pdf.fragments import FACE_PREFIX, PARENT, Fragment, FragmentWriter, GlyphUse, Obj, Rec, merkle
 
 __all__ = ["Lru", "Prelinker", "write_fragments"]
 
@@ -288,6 +298,7 @@ class _PartPrelink:
         self.reserved: dict[Key, int] = {}  # made local because a cycle reached them -> number
         self.extents: dict[Key, tuple[int, int]] | None = None
         self.raw_ok = not reader.is_encrypted  # decryption depends on the object number
+        self.glyphs: GlyphUse = {}
 
     def run(self) -> Fragment:
         for page in self.pages:
@@ -300,7 +311,7 @@ class _PartPrelink:
         objs = [obj for obj in self.objs if obj is not None]
         if len(objs) != len(self.objs):
             raise MergeError("internal error: an object was never pre-linked")
-        return Fragment(len(self.pages), objs, self.shared)
+        return Fragment(len(self.pages), objs, self.shared, self.glyphs)
 
     def _page(self, page: DictionaryObject) -> Obj:
         pre = self.pre
@@ -361,6 +372,10 @@ class _PartPrelink:
             self.objs.append(None)
             self.reserved[key] = num
             return num
+        face = self._face_font(key)
+        if face is not None:
+            memo[key] = face
+            return face
         raw = self._raw_digest(key) if self.raw_ok else None
         template = pre.templates.get(raw) if raw is not None else None
         if template is None:
@@ -424,6 +439,35 @@ class _PartPrelink:
             return None  # page tree nodes, the catalog, pages of no part: never copied
         return obj
 
+    def _face_font(self, key: Key) -> bytes | None:
+        """The digest of the face record standing for this object, if it is a font the
+        renderer embedded; its glyphs go into `self.glyphs`. None for anything else."""
+        if self.extents is None:
+            self.extents = self._find_extents()
+        extent = self.extents.get(key)
+        if extent is not None and self.data.find(b"/Type0", extent[0], extent[1]) < 0:
+            return None  # the common case, decided without parsing
+        obj = self._load(key)
+        if not isinstance(obj, DictionaryObject) or obj.get("/Subtype") != "/Type0":
+            return None
+        try:
+            found = _check_face_font(obj)
+        except _READ_ERRORS:
+            return None
+        if found is None:
+            return None
+        face, glyphs = found
+        use = self.glyphs.setdefault(face.key, {})
+        for gid, text in glyphs.items():
+            if text and not use.get(gid, ""):
+                use[gid] = text
+            elif gid not in use:
+                use[gid] = text
+        body = FACE_PREFIX + face.key.encode()
+        digest = merkle(body, (), ())
+        self.shared.setdefault(digest, (body, (), ()))
+        return digest
+
     # ------------------------------------------------------------------- raw keys
 
     def _raw_digest(self, key: Key) -> bytes | None:
@@ -467,3 +511,33 @@ class _PartPrelink:
             after = bisect_right(bounds, offset)
             extents[key] = (offset, bounds[after] if after < len(bounds) else size)
         return extents
+
+
+def _check_face_font(font: DictionaryObject) -> tuple[fonts.Face, dict[int, str]] | None:
+    """(face, glyph id -> text) if `font` is what embed.font_objects makes of a bundled
+    face for those glyphs, else None."""
+    if font.get("/Encoding") != "/Identity-H":
+        return None
+    tag, _, name = str(font.get("/BaseFont", "")).lstrip("/").partition("+")
+    face = fonts.face_by_name(name)
+    if face is None or len(tag) != 6:
+        return None
+    (descendant,) = font["/DescendantFonts"]
+    cid = descendant.get_object()
+    if cid.get("/Subtype") != "/CIDFontType2":
+        return None
+    widths = embed.parse_widths([list(w) if isinstance(w, ArrayObject) else w for w in cid["/W"]])
+    if not widths:
+        return None
+    gids = tuple(sorted(widths))
+    if tag != embed.subset_tag(face, gids) or any(face.widths[g] != w for g, w in widths.items()):
+        return None
+    glyphs = embed.parse_to_unicode(font["/ToUnicode"].get_object().get_data())
+    if glyphs is None or set(glyphs) != set(widths):
+        return None
+    program, cid_map = embed.program(face, gids)
+    if cid["/CIDToGIDMap"].get_object().get_data() != cid_map:
+        return None
+    if cid["/FontDescriptor"]["/FontFile2"].get_object().get_data() != program:
+        return None
+    return face, glyphs

@@ -1,0 +1,242 @@
+"""A face embedded in a PDF: the objects of one glyph-id-preserving subset, and the
+record of which glyphs a document uses.
+
+Every face is embedded the same way, as a composite font:
+
+    Type0 font        /Encoding /Identity-H: a character code is two bytes, the CID
+      CIDFontType2    /W the advance of each glyph in the subset
+        CIDToGIDMap   CID -> glyph in the subset
+        descriptor    metrics, and /FontFile2: sfnt.py's subset of the face
+      ToUnicode       each glyph's text, so that text can be copied and extracted
+
+A CID is the glyph's id in the whole face: content streams are the same whatever the
+subset. A single invoice embeds only the glyphs it draws; the merge (merge.py)
+embeds, per face, one subset of the union of the glyphs all its invoices draw, built by
+this same module (`font_objects`), and points every page at it.
+
+The subset tag (ISO 32000-1 §9.6.4, the "ABCDEF+" in /BaseFont) is a digest of the
+face and the glyph set: different subsets get different names, in one file and across
+files, and the same subset gets the same name wherever it is embedded.
+
+An object is given as parts: bytes, and between them the names of the other objects it
+refers to (`Parts`); the renderer turns them into reportlab objects (objects.Template),
+the merge into "N 0 R".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import zlib
+from collections import OrderedDict
+from functools import lru_cache
+from collections.abc import Iterator, Mapping
+
+from invoicing.pdf.fonts import Face
+from invoicing.pdf.objects import deflated_stream
+from invoicing.pdf.shaping import Shaped
+
+__all__ = ["FontUse", "Parts", "font_objects", "parse_to_unicode", "parse_widths", "subset_tag"]
+
+Parts = tuple[bytes | str, ...]  # bytes, and the names of referenced objects between them
+
+
+class FontUse:
+    """The glyphs one document draws, per face: glyph id -> its text for ToUnicode.
+
+    The first text a glyph is drawn for is kept (a glyph drawn both as part of a cluster
+    and alone keeps what it was first); a glyph first drawn without text (the second
+    glyph of a cluster) takes the first text it is later drawn with.
+    """
+
+    __slots__ = ("_runs",)
+
+    def __init__(self) -> None:
+        self._runs: dict[int, Shaped] = {}  # by identity, in the order first drawn
+
+    def add(self, shaped: Shaped) -> None:
+        self._runs.setdefault(id(shaped), shaped)  # the runs are alive while this is
+
+    def __iter__(self) -> Iterator[tuple[Face, dict[int, str]]]:
+        """(face, glyph id -> text) in face order."""
+        by_face: dict[int, list[Shaped]] = {}
+        for shaped in self._runs.values():
+            by_face.setdefault(shaped.face.index, []).append(shaped)
+        for index in sorted(by_face):
+            runs = by_face[index]
+            glyphs: dict[int, str] = {}
+            for shaped in reversed(runs):  # earlier runs win
+                glyphs.update(shaped.glyphs)
+            for gid, text in glyphs.items():
+                if not text:
+                    glyphs[gid] = next((t for r in runs if (t := r.glyphs.get(gid, ""))), "")
+            yield runs[0].face, glyphs
+
+
+def subset_tag(face: Face, gids: tuple[int, ...]) -> str:
+    digest = hashlib.sha256(face.key.encode() + b"\0" + b"".join(g.to_bytes(2, "big") for g in gids)).digest()
+    value = int.from_bytes(digest[:8], "big")
+    letters = []
+    for _ in range(6):
+        value, rest = divmod(value, 26)
+        letters.append(chr(65 + rest))
+    return "".join(letters)
+
+
+@lru_cache(maxsize=65536)
+def _entry(gid: int, text: str) -> str:
+    return f"<{gid:04X}> <{text.encode('utf-16-be').hex().upper()}>"
+
+
+def to_unicode(glyphs: Mapping[int, str]) -> bytes:
+    """ToUnicode CMap: two-byte codes (glyph ids) to their text, in blocks of at most 100.
+
+    A glyph with no text of its own (the second glyph of a cluster: a mark, the half of a
+    split vowel sign) maps to the empty string, so that it adds nothing to extracted
+    text rather than a made-up character."""
+    entries = [_entry(gid, text) for gid, text in sorted(glyphs.items())]
+    lines = [
+        "/CIDInit /ProcSet findresource begin",
+        "12 dict begin",
+        "begincmap",
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def",
+        "/CMapName /Adobe-Identity-UCS def",
+        "/CMapType 2 def",
+        "1 begincodespacerange",
+        "<0000> <FFFF>",
+        "endcodespacerange",
+    ]
+    for start in range(0, len(entries), 100):
+        block = entries[start : start + 100]
+        lines += [f"{len(block)} beginbfchar", *block, "endbfchar"]
+    lines += ["endcmap", "CMapName currentdict /CMap defineresource pop", "end", "end"]
+    return "\n".join(lines).encode("ascii")
+
+
+_BLOCK = re.compile(rb"beginbfchar(.*?)endbfchar", re.DOTALL)
+_BFCHAR = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]*)>")
+
+
+def parse_to_unicode(data: bytes) -> dict[int, str] | None:
+    """The glyph -> text map of a CMap that `to_unicode` wrote, or None for any other CMap."""
+    try:
+        glyphs = {
+            int(g, 16): bytes.fromhex(t.decode()).decode("utf-16-be")
+            for block in _BLOCK.findall(data)
+            for g, t in _BFCHAR.findall(block)
+        }
+    except ValueError:
+        return None
+    return glyphs if to_unicode(glyphs) == data else None
+
+
+def _widths(face: Face, gids: tuple[int, ...]) -> bytes:
+    """/W: [first [w w ...] first [w ...] ...] over runs of consecutive glyph ids."""
+    out: list[str] = []
+    widths = face.widths
+    run: list[int] = []
+    for gid in gids:
+        if run and gid != run[-1] + 1:
+            out.append(f"{run[0]} [{' '.join(str(widths[g]) for g in run)}]")
+            run = []
+        run.append(gid)
+    if run:
+        out.append(f"{run[0]} [{' '.join(str(widths[g]) for g in run)}]")
+    return f"[{' '.join(out)}]".encode("ascii")
+
+
+def parse_widths(items: list[object]) -> dict[int, int] | None:
+    """A /W array (as numbers and lists) as glyph id -> width; None if it is malformed."""
+    out: dict[int, int] = {}
+    i = 0
+    try:
+        while i < len(items):
+            first = int(items[i])  # type: ignore[call-overload]
+            following = items[i + 1]
+            if isinstance(following, list):
+                for k, width in enumerate(following):
+                    out[first + k] = int(width)
+                i += 2
+            else:
+                last, width = int(following), int(items[i + 2])  # type: ignore[call-overload]
+                for gid in range(first, last + 1):
+                    out[gid] = width
+                i += 3
+    except (IndexError, TypeError, ValueError):
+        return None
+    return out
+
+
+_programs: OrderedDict[tuple[int, tuple[int, ...]], tuple[bytes, bytes]] = OrderedDict()
+_programs_lock = threading.Lock()
+_PROGRAMS_MAX = 64
+
+
+def program(face: Face, gids: tuple[int, ...]) -> tuple[bytes, bytes]:
+    """The face's subset for these glyph ids, and its CIDToGIDMap, uncompressed; cached."""
+    key = (face.index, gids)
+    hit = _programs.get(key)
+    if hit is None:
+        subset = face.sfnt.subset(gids)
+        cid_map = bytearray(2 * (gids[-1] + 1 if gids else 1))
+        for gid in gids:
+            cid_map[2 * gid : 2 * gid + 2] = subset.index[gid].to_bytes(2, "big")
+        hit = (subset.program, bytes(cid_map))
+        with _programs_lock:
+            _programs[key] = hit
+            if len(_programs) > _PROGRAMS_MAX:
+                _programs.popitem(last=False)
+    return hit
+
+
+def font_objects(face: Face, glyphs: Mapping[int, str]) -> list[tuple[str, Parts]]:
+    """The objects that embed `face` with these glyphs, children first; the last is the
+    Type0 font. Names: "FontFile2", "CIDToGIDMap", "ToUnicode", "FontDescriptor",
+    "CIDFont", "Font"."""
+    gids = tuple(sorted(glyphs))
+    sfnt = face.sfnt
+    data, cid_map = program(face, gids)
+    name = f"{subset_tag(face, gids)}+{face.name}".encode("ascii")
+    scale = face.scale
+    bbox = " ".join(str(round(v * scale)) for v in sfnt.bbox)
+    stem_v = 50 + int(pow(sfnt.weight / 65.0, 2))
+    descriptor = (
+        b"<< /Type /FontDescriptor /FontName /%s /Flags 4 /FontBBox [%s] /ItalicAngle %s"
+        b" /Ascent %d /Descent %d /CapHeight %d /StemV %d /FontFile2 "
+        % (
+            name,
+            bbox.encode(),
+            f"{sfnt.italic_angle:g}".encode(),
+            round(sfnt.ascent * scale),
+            round(sfnt.descent * scale),
+            round(sfnt.cap_height * scale),
+            stem_v,
+        ),
+        "FontFile2",
+        b" >>",
+    )
+    cid_font = (
+        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /%s"
+        b" /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >>"
+        b" /W %s /CIDToGIDMap " % (name, _widths(face, gids)),
+        "CIDToGIDMap",
+        b" /FontDescriptor ",
+        "FontDescriptor",
+        b" >>",
+    )
+    font = (
+        b"<< /Type /Font /Subtype /Type0 /BaseFont /%s /Encoding /Identity-H /DescendantFonts [" % name,
+        "CIDFont",
+        b"] /ToUnicode ",
+        "ToUnicode",
+        b" >>",
+    )
+    return [
+        ("FontFile2", (deflated_stream(zlib.compress(data), Length1=len(data)),)),
+        ("CIDToGIDMap", (deflated_stream(zlib.compress(cid_map)),)),
+        ("ToUnicode", (deflated_stream(zlib.compress(to_unicode(glyphs))),)),
+        ("FontDescriptor", descriptor),
+        ("CIDFont", cid_font),
+        ("Font", font),
+    ]

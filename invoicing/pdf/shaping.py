@@ -1,0 +1,146 @@
+"""Runs of text in one face and one direction, turned into positioned glyphs.
+
+Faces of the scripts that need it (fonts.py: Arabic, Hebrew, the Indic scripts, Thai)
+are shaped by HarfBuzz: joined and contextual forms, ligatures, reordered vowel signs,
+mark positioning and kerning. DejaVu Sans and Droid Sans Fallback runs map each
+character to its glyph through the cmap and advance by its width, as reportlab did
+before; that is also what keeps a Latin invoice fast.
+
+A `Shaped` run lists its glyphs in visual order, left to right, the order they are
+written to the content stream in, as most PDF producers do; extractors expect that and
+put right-to-left text back into reading order themselves (pypdf and poppler do). The
+characters of a cluster are named, for ToUnicode, by its first glyph (`texts`).
+
+Shaping is cached per process by (face, text, direction): labels, dates and amounts
+repeat on thousands of invoices.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+import uharfbuzz as hb
+
+from invoicing.pdf.bidi import MIRROR
+from invoicing.pdf.fonts import Face
+
+__all__ = ["Shaped", "shape"]
+
+_FLAGS = hb.BufferFlags.REMOVE_DEFAULT_IGNORABLES
+_CACHE_MAX = 16384
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Shaped:
+    """One run's glyphs, left to right, in 1/1000 em."""
+
+    face: Face
+    gids: tuple[int, ...]
+    # The x of each glyph's origin from the run's left edge; None: each glyph follows the
+    # previous one by its width (what a plain Tj does).
+    xs: tuple[int, ...] | None
+    ys: tuple[int, ...] | None  # raised (positive) or lowered glyphs, e.g. marks; None: all 0
+    texts: tuple[str, ...]  # what each glyph stands for in ToUnicode ("": the rest of a cluster)
+    width: int
+    advances: tuple[int, ...]  # per character: its cluster's advance on its first character, else 0
+    starts: tuple[bool, ...]  # per character: does a cluster start here (a line may break before it)
+    # glyph id -> its text: the first one it has in the run (embed.FontUse merges these)
+    glyphs: dict[int, str] = field(init=False)
+    shown: dict[float, bytes] = field(init=False)  # page.py's operators for it, by font size
+
+    def __post_init__(self) -> None:
+        glyphs: dict[int, str] = {}
+        for gid, text in zip(self.gids, self.texts, strict=True):
+            if text and not glyphs.get(gid):
+                glyphs[gid] = text
+            else:
+                glyphs.setdefault(gid, text)
+        object.__setattr__(self, "glyphs", glyphs)
+        object.__setattr__(self, "shown", {})
+
+
+_cache: OrderedDict[tuple[int, str, bool], Shaped] = OrderedDict()  # oldest first
+_lock = threading.Lock()
+
+
+def shape(face: Face, text: str, rtl: bool) -> Shaped:
+    """`text`, all of it in `face`, shaped in the given direction."""
+    key = (face.index, text, rtl)
+    hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    shaped = _harfbuzz(face, text, rtl) if face.shaped else _direct(face, text, rtl)
+    with _lock:
+        _cache[key] = shaped
+        if len(_cache) > _CACHE_MAX:
+            _cache.popitem(last=False)
+    return shaped
+
+
+def _direct(face: Face, text: str, rtl: bool) -> Shaped:
+    cmap, widths = face.cmap, face.widths
+    if rtl:  # neutrals at an odd level: mirrored ("(" is drawn as ")"), right to left
+        gids = tuple(cmap.get(ord(MIRROR.get(ch, ch))) or cmap[ord(ch)] for ch in reversed(text))
+        texts = tuple(reversed(text))
+    else:
+        gids = tuple(cmap[ord(ch)] for ch in text)
+        texts = tuple(text)
+    advances = tuple(widths[g] for g in gids)
+    return Shaped(
+        face, gids, None, None, texts, sum(advances), advances[::-1] if rtl else advances, (True,) * len(text)
+    )
+
+
+def _harfbuzz(face: Face, text: str, rtl: bool) -> Shaped:
+    buf = hb.Buffer()
+    buf.add_codepoints([ord(ch) for ch in text])
+    buf.direction = "rtl" if rtl else "ltr"
+    buf.script = face.script
+    buf.flags = _FLAGS
+    hb.shape(face.hb_font, buf, {})
+    infos, positions = buf.glyph_infos, buf.glyph_positions
+    scale = face.scale
+    widths = face.widths
+    # Visual order (left to right), in font units, then scaled once per position.
+    pen = 0
+    xs_visual, ys_visual = [], []
+    for pos in positions:
+        xs_visual.append(round((pen + pos.x_offset) * scale))
+        ys_visual.append(round(pos.y_offset * scale))
+        pen += pos.x_advance
+    width = round(pen * scale)
+    clusters = [info.cluster for info in infos]
+    gids = [info.codepoint for info in infos]
+    bounds = sorted(set(clusters)) + [len(text)]
+    following = {start: bounds[i + 1] for i, start in enumerate(bounds[:-1])}
+    seen: set[int] = set()
+    texts = [""] * len(gids)
+    for i in range(len(gids) - 1, -1, -1) if rtl else range(len(gids)):  # a cluster's first glyph
+        cluster = clusters[i]
+        if cluster not in seen:
+            seen.add(cluster)
+            texts[i] = text[cluster : following[cluster]]
+    advances = [0] * len(text)
+    starts = [False] * len(text)
+    for cluster, pos in zip(clusters, positions, strict=True):
+        advances[cluster] += pos.x_advance
+        starts[cluster] = True
+    if text:
+        starts[0] = True
+    char_advances = tuple(round(a * scale) for a in advances)
+    plain = not any(ys_visual) and xs_visual == list(accumulate([0] + [widths[g] for g in gids[:-1]]))
+    if plain:
+        width = sum(widths[g] for g in gids)  # what the viewer advances by
+    return Shaped(
+        face,
+        tuple(gids),
+        None if plain else tuple(xs_visual),
+        tuple(ys_visual) if any(ys_visual) else None,
+        tuple(texts),
+        width,
+        char_advances,
+        tuple(starts),
+    )
