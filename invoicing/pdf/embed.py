@@ -18,9 +18,8 @@ The subset tag (ISO 32000-1 §9.6.4, the "ABCDEF+" in /BaseFont) is a digest of 
 face and the glyph set: different subsets get different names, in one file and across
 files, and the same subset gets the same name wherever it is embedded.
 
-An object is given as parts: bytes, and between them the names of the other objects it
-refers to (`Parts`); the renderer turns them into reportlab objects (objects.Template),
-the merge into "N 0 R".
+An object is given as parts (objects.Parts): bytes, and between them the names of the
+other objects it refers to; the renderer and the merge fill in their object numbers.
 """
 
 from __future__ import annotations
@@ -30,16 +29,22 @@ import re
 import threading
 import zlib
 from collections import OrderedDict
-from functools import lru_cache
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 
 from invoicing.pdf.fonts import Face
-from invoicing.pdf.objects import deflated_stream
+from invoicing.pdf.objects import Parts, deflated_stream
 from invoicing.pdf.shaping import Shaped
 
-__all__ = ["FontUse", "Parts", "font_objects", "parse_to_unicode", "parse_widths", "subset_tag"]
-
-Parts = tuple[bytes | str, ...]  # bytes, and the names of referenced objects between them
+__all__ = [
+    "FontUse",
+    "font_objects",
+    "parse_to_unicode",
+    "parse_widths",
+    "program",
+    "subset_tag",
+    "to_unicode",
+]
 
 
 class FontUse:
@@ -190,14 +195,14 @@ def program(face: Face, gids: tuple[int, ...]) -> tuple[bytes, bytes]:
     return hit
 
 
-def font_objects(face: Face, glyphs: Mapping[int, str]) -> list[tuple[str, Parts]]:
+def font_objects(face: Face, glyphs: Mapping[int, str], tag: str | None = None) -> list[tuple[str, Parts]]:
     """The objects that embed `face` with these glyphs, children first; the last is the
     Type0 font. Names: "FontFile2", "CIDToGIDMap", "ToUnicode", "FontDescriptor",
-    "CIDFont", "Font"."""
+    "CIDFont", "Font". `tag`: the subset tag, if not `subset_tag`'s (the merge may need another)."""
     gids = tuple(sorted(glyphs))
     sfnt = face.sfnt
     data, cid_map = program(face, gids)
-    name = f"{subset_tag(face, gids)}+{face.name}".encode("ascii")
+    name = f"{tag or subset_tag(face, gids)}+{face.name}".encode("ascii")
     scale = face.scale
     bbox = " ".join(str(round(v * scale)) for v in sfnt.bbox)
     stem_v = 50 + int(pow(sfnt.weight / 65.0, 2))

@@ -207,7 +207,7 @@ class _Layout:
         return page
 
     def header(self) -> None:
-        doc, seller, page = self.doc, self.doc.seller, self.page
+        seller, page = self.doc.seller, self.page
         top = self.y
         y = top
         if seller.logo_path:
@@ -327,7 +327,8 @@ class _Layout:
         if self.credit_note:
             # Nothing to pay: say what happens to the money instead of bank details.
             sentence = _(
-                "{amount} is credited to your account {account}: refunded, or offset against your next invoice."
+                "{amount} is credited to your account {account}: "
+                "refunded, or offset against your next invoice."
             ).format(amount=fmt.money(-doc.total), account=clean_text(doc.account, MAX_SHORT))
         else:
             sentence = _("Please transfer {amount} by {date}, quoting the reference {number}.").format(

@@ -60,6 +60,7 @@ from invoicing.files import atomic_file
 from invoicing.pdf import embed, fonts
 from invoicing.pdf.errors import MergeError, one_line
 from invoicing.pdf.fragments import FACE_PREFIX, PARENT, Fragment, FragmentStore, Rec
+from invoicing.pdf.objects import fill
 from invoicing.pdf.prelink import Lru, Prelinker, write_fragments
 
 __all__ = ["Merged", "MergeError", "Part", "merge_pdfs", "write_fragments"]
@@ -316,27 +317,15 @@ class _Linker:
             face = fonts.face_by_key(key)
             if face is None:  # merge_pdfs parsed any part made with another version
                 raise MergeError(f"internal error: no face {key}")
-            objects = embed.font_objects(face, glyphs)
-            name = _TAGGED.search(objects[2][1][0])[2]  # type: ignore[index,arg-type]
-            if name in self.names:
-                new = self._free_name(name, key.encode())
-                objects = [
-                    (
-                        n,
-                        tuple(
-                            p.replace(b"/" + name, b"/" + new) if isinstance(p, bytes) else p for p in parts
-                        ),
-                    )
-                    for n, parts in objects
-                ]
-                name = new
+            name = b"%s+%s" % (embed.subset_tag(face, tuple(sorted(glyphs))).encode(), face.name.encode())
+            if name in self.names:  # an older subset of this face, copied as it was, has the name
+                name = self._free_name(name, key.encode())
             self.names[name] = key.encode()
+            objects = embed.font_objects(face, glyphs, tag=name[:6].decode())
             refs: dict[str, int] = {}
             for obj_name, parts in objects:
                 target = num if obj_name == "Font" else self.sink.alloc()
-                self.sink.obj(
-                    target, b"".join(p if isinstance(p, bytes) else b"%d 0 R" % refs[p] for p in parts)
-                )
+                self.sink.obj(target, fill(parts, refs))
                 refs[obj_name] = target
 
     def finish(self, parts: Sequence[Part], title: str) -> None:

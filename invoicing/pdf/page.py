@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import struct
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reportlab.lib import colors
 
 from invoicing.pdf.embed import FontUse
 from invoicing.pdf.fonts import BOLD
-from invoicing.pdf.objects import Template
 
 if TYPE_CHECKING:
-    from reportlab.pdfgen.canvas import Canvas
-
     from invoicing.pdf.logo import Logo
     from invoicing.pdf.shaping import Shaped
     from invoicing.pdf.text import Text
@@ -77,14 +74,17 @@ class Page:
         """Draw `logo` into the box with bottom-left corner (x, y); drawn first."""
         self.images.append((logo, x, y, width, height))
 
-    def paint(self, canvas: Canvas, use: FontUse, mirror: float | None = None) -> bytes:
-        """The page's content stream; images are registered with `canvas`, glyphs in `use`.
+    def paint(self, use: FontUse, mirror: float | None = None) -> bytes:
+        """The page's content stream; the glyphs it draws are recorded in `use`.
 
         `mirror`: the page width of a right-to-left page, whose layout was placed left to
         right and is drawn mirrored (x -> width - x); text itself is never mirrored.
         """
         flip = (lambda x, w: mirror - x - w) if mirror is not None else (lambda x, w: x)
-        out = [_draw_image(canvas, logo, flip(x, w), y, w, h) for logo, x, y, w, h in self.images]
+        out = [
+            f"q {num(w)} 0 0 {num(h)} {num(flip(x, w))} {num(y)} cm /{logo.name} Do Q"
+            for logo, x, y, w, h in self.images
+        ]
         out.append("q")
         for x, y, w, h, color in self.rects:
             out.append(f"{_rgb(color)} rg {num(flip(x, w))} {num(y)} {num(w)} {num(h)} re f")
@@ -187,17 +187,3 @@ def _show(shaped: Shaped, scale: float) -> bytes:
     if rise:
         out.append(b"0 Ts")
     return b" ".join(out)
-
-
-def _draw_image(canvas: Canvas, logo: Logo, x: float, y: float, width: float, height: float) -> str:
-    """Register the cached image objects in this document (once); the operators that draw it."""
-    pdf = canvas._doc
-    reg_name = pdf.getXObjectName(logo.name)
-    if reg_name not in pdf.idToObject:
-        refs: dict[str, Any] = {}
-        if logo.smask is not None:
-            refs["SMask"] = pdf.Reference(Template((logo.smask,)), reg_name + ".SMask")
-        pdf.Reference(Template(logo.image, refs), reg_name)
-    canvas._formsinuse.append(logo.name)  # page /Resources /XObject entry
-    canvas._currentPageHasImages = 1
-    return f"q {num(width)} 0 0 {num(height)} {num(x)} {num(y)} cm /{reg_name} Do Q"

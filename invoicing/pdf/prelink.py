@@ -522,22 +522,25 @@ def _check_face_font(font: DictionaryObject) -> tuple[fonts.Face, dict[int, str]
     face = fonts.face_by_name(name)
     if face is None or len(tag) != 6:
         return None
-    (descendant,) = font["/DescendantFonts"]
-    cid = descendant.get_object()
+    (descendant,) = cast(ArrayObject, font["/DescendantFonts"])
+    cid = cast(DictionaryObject, descendant.get_object())
     if cid.get("/Subtype") != "/CIDFontType2":
         return None
-    widths = embed.parse_widths([list(w) if isinstance(w, ArrayObject) else w for w in cid["/W"]])
+    widths = embed.parse_widths(
+        [list(w) if isinstance(w, ArrayObject) else w for w in cast(ArrayObject, cid["/W"])]
+    )
     if not widths:
         return None
     gids = tuple(sorted(widths))
     if tag != embed.subset_tag(face, gids) or any(face.widths[g] != w for g, w in widths.items()):
         return None
-    glyphs = embed.parse_to_unicode(font["/ToUnicode"].get_object().get_data())
+    glyphs = embed.parse_to_unicode(cast(StreamObject, font["/ToUnicode"].get_object()).get_data())
     if glyphs is None or set(glyphs) != set(widths):
         return None
     program, cid_map = embed.program(face, gids)
-    if cid["/CIDToGIDMap"].get_object().get_data() != cid_map:
+    if cast(StreamObject, cid["/CIDToGIDMap"].get_object()).get_data() != cid_map:
         return None
-    if cid["/FontDescriptor"]["/FontFile2"].get_object().get_data() != program:
+    descriptor = cast(DictionaryObject, cid["/FontDescriptor"].get_object())
+    if cast(StreamObject, descriptor["/FontFile2"].get_object()).get_data() != program:
         return None
     return face, glyphs

@@ -305,8 +305,8 @@ def _strip(raw: bytes) -> tuple[bytes, tuple[tuple[int, int], ...]]:
     if contours >= 0:
         at = 10 + 2 * contours
         (size,) = struct.unpack_from(">H", raw, at)
-        out = raw[:at] + b"\0\0" + raw[at + 2 + size :]
-        return out + b"\0" * (-len(out) % 4), ()
+        simple = raw[:at] + b"\0\0" + raw[at + 2 + size :]
+        return simple + b"\0" * (-len(simple) % 4), ()
     out = bytearray(raw)
     parts = []
     pos = 10
