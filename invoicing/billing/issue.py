@@ -135,6 +135,7 @@ def _billable_chunks(session: Session, period: Period, size: int) -> Iterator[Se
         Subscriber.tax_rate,
         Subscriber.active_from,
         Subscriber.active_to,
+        Subscriber.locale,  # the plan line is written in the subscriber's language
     )
     last = ""
     while True:

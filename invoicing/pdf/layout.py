@@ -23,6 +23,8 @@ outgrow a page, whatever the data. Any change here changes the bytes of every in
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
@@ -98,7 +100,8 @@ HEADER_GAP = 10 * mm  # below the header
 
 # parties
 META_W = 84 * mm  # invoice number, account, dates: the right-hand column
-META_KEY_W = 28 * mm
+META_KEY_W = 28 * mm  # at least; wider for a language whose labels are longer
+KEY_GAP = 3 * mm  # between the longest label and its value
 META_DROP = 10  # the first row lines up with the name, below the BILL TO label
 META_ROW_GAP = 1.5
 BILL_TO_W = CONTENT_W - META_W - 8 * mm
@@ -135,7 +138,8 @@ PAYMENT_GAP = 8 * mm  # between the totals and the payment box
 BOX_PAD = 6 * mm  # inside the payment box, left and right
 BOX_PAD_Y = 4.5 * mm  # top and bottom
 BOX_W = CONTENT_W - 2 * BOX_PAD  # the box's content
-PAY_KEY_W = 24 * mm
+PAY_KEY_W = 24 * mm  # at least, as META_KEY_W
+TITLE_MIN_SIZE = 14  # a longer title ("FACTURA RECTIFICATIVA") is set smaller, down to this
 PAY_INTRO_GAP = 2 * mm  # below "Please transfer ..."
 PAY_ROW_GAP = 1.5
 
@@ -165,6 +169,11 @@ def _column(page: Page, items: list[Text], x: float, top: float, width: float) -
     for item in items:
         y -= page.text(item, x, y, width)
     return top - y
+
+
+def _key_width(keys: list[Text], least: float, most: float) -> float:
+    """A label column as wide as its longest label and a gap, within [least, most]."""
+    return min(max([least] + [k.natural + KEY_GAP for k in keys]), most)
 
 
 def _row_height(cells: list[Text]) -> float:
@@ -228,7 +237,11 @@ class _Layout:
             items.append(self.text(" · ".join(extra), ST_SMALL))
         y -= _column(page, items, MARGIN_X, y, SELLER_W)
         title = self._("CREDIT NOTE") if self.credit_note else self._("INVOICE")
-        right = [self.text(title, ST_TITLE), self.text(self.number, ST_TITLE_NO)]
+        heading = self.text(title, ST_TITLE, 1)
+        if heading.natural > TITLE_W:
+            size = max(TITLE_MIN_SIZE, ST_TITLE.size * TITLE_W / heading.natural)
+            heading = self.text(title, replace(ST_TITLE, size=size, leading=size * 1.2), 2)
+        right = [heading, self.text(self.number, ST_TITLE_NO)]
         right_h = _column(page, right, RIGHT_X - TITLE_W, top, TITLE_W)
         self.y = min(y, top - right_h) - HEADER_GAP
 
@@ -271,10 +284,10 @@ class _Layout:
             ]
         x = RIGHT_X - META_W
         y = top - META_DROP
-        for key, value in rows:
-            k = self.text(key, ST_META_K)
-            v = self.text(value, ST_META_V)
-            h = max(page.text(k, x, y, META_KEY_W), page.text(v, x + META_KEY_W, y, META_W - META_KEY_W))
+        cells = [(self.text(key, ST_META_K), self.text(value, ST_META_V)) for key, value in rows]
+        key_w = _key_width([k for k, _ in cells], META_KEY_W, META_W / 2)
+        for k, v in cells:
+            h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y, META_W - key_w))
             y -= h + META_ROW_GAP
         self.y = min(top - left_h, y) - PARTIES_GAP
 
@@ -345,13 +358,14 @@ class _Layout:
                 (_("Reference"), number),
             ]
         detail_items = [(self.text(k, ST_META_K), self.text(v, ST_BODY)) for k, v in details]
+        pay_key_w = _key_width([k for k, _ in detail_items], PAY_KEY_W, BOX_W / 3)
         label = self.text(_("REFUND") if self.credit_note else _("PAYMENT"), ST_LABEL)
         box_inner = (
             label.height(BOX_W)
             + intro.height(BOX_W)
             + PAY_INTRO_GAP
             + sum(
-                max(k.height(PAY_KEY_W), v.height(BOX_W - PAY_KEY_W)) + PAY_ROW_GAP for k, v in detail_items
+                max(k.height(pay_key_w), v.height(BOX_W - pay_key_w)) + PAY_ROW_GAP for k, v in detail_items
             )
         )
         box_h = box_inner + 2 * BOX_PAD_Y
@@ -379,7 +393,7 @@ class _Layout:
         y -= page.text(label, x, y, BOX_W)
         y -= page.text(intro, x, y, BOX_W) + PAY_INTRO_GAP
         for k, v in detail_items:
-            h = max(page.text(k, x, y, PAY_KEY_W), page.text(v, x + PAY_KEY_W, y, BOX_W - PAY_KEY_W))
+            h = max(page.text(k, x, y, pay_key_w), page.text(v, x + pay_key_w, y, BOX_W - pay_key_w))
             y -= h + PAY_ROW_GAP
         self.y = box_top - box_h
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gettext
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_interval
 from babel.numbers import format_decimal
 
-__all__ = ["DOMAIN", "LOCALE_DIR", "Words", "languages", "translator"]
+__all__ = ["DOMAIN", "LOCALE_DIR", "Words", "languages", "plan_fee", "pro_rata", "translator"]
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "invoicing"
@@ -96,7 +97,7 @@ def plan_fee(words: Words, plan: str) -> str:
     return words.gettext("{plan}, monthly fee").format(plan=plan)
 
 
-def pro_rata(words: Words, plan: str, first, last, active: int, days: int) -> str:  # noqa: ANN001
+def pro_rata(words: Words, plan: str, first: date, last: date, active: int, days: int) -> str:
     """The line of a part month: "Basic 5 GB, 15–31 Oct 2026 (17 of 31 days)"."""
     locale = words.locale or Locale.parse("en")
     dates = format_interval(first, last, "yMMMd", locale=locale)
