@@ -206,13 +206,22 @@ def db_init() -> None:
     help="With --generate: the month the subscribers are billable in and their charges are for.",
 )
 @click.option("--seed", "seed", type=int, default=0, show_default=True, help="Random seed for --generate.")
+@click.option(
+    "--countries",
+    metavar="CC,CC",
+    help="With --generate: only subscribers of these countries (ISO codes, e.g. JP,SA); default all.",
+)
 @handle_errors
-def db_seed(fixtures: Path | None, generate: int | None, period: Period | None, seed: int) -> None:
+def db_seed(
+    fixtures: Path | None, generate: int | None, period: Period | None, seed: int, countries: str | None
+) -> None:
     """Import plans, subscribers and charges, all or nothing.
 
     Example: invoicing db seed --fixtures fixtures/invoicing.json
 
     Example: invoicing db seed --generate 2000 --period 2026-10 --seed 7
+
+    Example: invoicing db seed --generate 300 --period 2026-10 --countries JP
     """
     from invoicing.billing.importer import import_data, load_file
     from invoicing.db import session_scope
@@ -226,10 +235,14 @@ def db_seed(fixtures: Path | None, generate: int | None, period: Period | None, 
     else:
         if period is None or generate is None:
             fail("--generate needs --period YYYY-MM")
-        from invoicing.synthetic import synthetic_dataset
+        from invoicing.synthetic import country_codes, synthetic_dataset
 
-        data = synthetic_dataset(generate, str(period), seed)
-        source = f"{generate} synthetic subscribers (seed {seed})"
+        try:
+            codes = country_codes(countries) if countries is not None else None
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--countries") from None
+        data = synthetic_dataset(generate, str(period), seed, codes)
+        source = f"{generate} synthetic subscribers (seed {seed}{', ' + ','.join(codes) if codes else ''})"
     started = time.perf_counter()
     with session_scope() as session:
         summary = import_data(session, data)
@@ -654,6 +667,7 @@ def bench(subscribers: int, workers: int, as_json: bool) -> None:
         ("dispatch the chord", f"{result.dispatch_s:.2f} s"),
         ("issue the run (DB transaction)", f"{result.issue_s:.2f} s"),
         ("invoices per header task", str(result.batch_size)),
+        ("single invoice file, bytes", f"{result.bytes_per_single_invoice:,.0f}"),
         ("merged file, bytes per invoice", f"{result.bytes_per_invoice:,.0f}"),
         ("merge step peak RSS", f"{result.merge_peak_rss_mb:.0f} MB"),
         ("worker processes peak RSS", f"{result.worker_peak_rss_mb:.0f} MB"),

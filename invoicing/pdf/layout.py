@@ -197,10 +197,10 @@ class _Layout:
         self._ = words.gettext
         self.rtl = words.rtl
         self.credit_note = doc.document_type == "381"
-        # A draft (invoicing render before the run) has no number yet: it says so.
-        self.number = (
-            self._("DRAFT") if doc.number.startswith("DRAFT-") else clean_text(doc.number, MAX_SHORT)
-        )
+        # A draft (invoicing render before the run) is numbered "DRAFT-2026-10": the word
+        # is the language's ("ENTWURF-2026-10").
+        number = clean_text(doc.number, MAX_SHORT)
+        self.number = self._("DRAFT") + number[5:] if number.startswith("DRAFT-") else number
         self.pages: list[Page] = []
         self.page = self._new_page()
         self.y = TOP_Y
