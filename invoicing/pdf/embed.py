@@ -195,10 +195,15 @@ def program(face: Face, gids: tuple[int, ...]) -> tuple[bytes, bytes]:
     return hit
 
 
-def font_objects(face: Face, glyphs: Mapping[int, str], tag: str | None = None) -> list[tuple[str, Parts]]:
+def font_objects(
+    face: Face, glyphs: Mapping[int, str], tag: str | None = None, level: int = 2
+) -> list[tuple[str, Parts]]:
     """The objects that embed `face` with these glyphs, children first; the last is the
     Type0 font. Names: "FontFile2", "CIDToGIDMap", "ToUnicode", "FontDescriptor",
-    "CIDFont", "Font". `tag`: the subset tag, if not `subset_tag`'s (the merge may need another)."""
+    "CIDFont", "Font". `tag`: the subset tag, if not `subset_tag`'s (the merge may need another).
+    `level`: zlib's for the font program; an invoice's own subset is made for every
+    invoice and compressed fast (2: 25 % less time than 6 for 3 % more bytes), the merged
+    file's union once, and compressed hard."""
     gids = tuple(sorted(glyphs))
     sfnt = face.sfnt
     data, cid_map = program(face, gids)
@@ -238,7 +243,7 @@ def font_objects(face: Face, glyphs: Mapping[int, str], tag: str | None = None) 
         b" >>",
     )
     return [
-        ("FontFile2", (deflated_stream(zlib.compress(data), Length1=len(data)),)),
+        ("FontFile2", (deflated_stream(zlib.compress(data, level), Length1=len(data)),)),
         ("CIDToGIDMap", (deflated_stream(zlib.compress(cid_map)),)),
         ("ToUnicode", (deflated_stream(zlib.compress(to_unicode(glyphs))),)),
         ("FontDescriptor", descriptor),

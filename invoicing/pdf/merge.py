@@ -169,15 +169,16 @@ def _ref(num: int) -> bytes:
 
 
 def _text(value: str) -> bytes:
-    """A PDF text string: PDFDocEncoding where it fits, else UTF-16BE with BOM.
-
-    The bytes pypdf writes, without its per-byte loops (two strings per invoice).
+    """A PDF text string: PDFDocEncoding where it fits, else UTF-16BE with BOM; a
+    literal, or a hex string where that is shorter (a UTF-16 title in most scripts).
     """
     if value.isascii() and value.isprintable():  # the same in PDFDocEncoding
         encoded = value.encode("ascii")
     else:
         encoded = TextStringObject(value).get_encoded_bytes()
-    return b"(" + b"".join(map(_ESCAPES.__getitem__, encoded)) + b")"
+    literal = b"(" + b"".join(map(_ESCAPES.__getitem__, encoded)) + b")"
+    hexed = b"<" + encoded.hex().upper().encode("ascii") + b">"
+    return hexed if len(hexed) < len(literal) else literal  # hex is shorter for most scripts
 
 
 _ESCAPES = [bytes([c]) if bytes([c]).isalnum() or c == 32 else b"\\%03o" % c for c in range(256)]
@@ -321,7 +322,7 @@ class _Linker:
             if name in self.names:  # an older subset of this face, copied as it was, has the name
                 name = self._free_name(name, key.encode())
             self.names[name] = key.encode()
-            objects = embed.font_objects(face, glyphs, tag=name[:6].decode())
+            objects = embed.font_objects(face, glyphs, tag=name[:6].decode(), level=9)
             refs: dict[str, int] = {}
             for obj_name, parts in objects:
                 target = num if obj_name == "Font" else self.sink.alloc()

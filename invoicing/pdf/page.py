@@ -3,7 +3,8 @@
 A page collects what the layout places on it (texts with their width, rules, filled
 rectangles, images) and writes it all in `Page.paint`, when the layout is done and the
 page count is known: one literal holds the vector graphics, then all of the page's
-text in a single BT/ET. Operators are written directly, not through reportlab's
+text in a single BT/ET, placed with relative moves (Td) and only where a run does not
+start where the last one ended. Operators are written directly, not through reportlab's
 TextObject and drawing calls, because that bookkeeping dominated render time.
 
 Text is drawn as glyph ids (two bytes each, Identity-H; see embed.py) of the shaped
@@ -100,10 +101,12 @@ class Page:
         fill = None
         current = None
         emboldened = False
+        pen: tuple[str, str] | None = None  # where the last glyph left the text position
+        origin = (0.0, 0.0)  # the text line matrix's: Td moves relative to it
         for item, x, top, width in self.texts:
             style = item.style
             ops: list[bytes] = []
-            if style.color != fill:
+            if style.color is not fill:  # the styles share the layout's colour objects
                 ops.append(f"{_rgb(style.color)} rg".encode())
                 fill = style.color
             size = num(style.size)
@@ -112,7 +115,9 @@ class Page:
             box = flip(x, width)
             for pieces, line_width in item.lines(width):
                 start = box + width - line_width if style.right != (mirror is not None) else box
-                for shaped, left in pieces:
+                # Left to right, so that a run that starts where the last one ended (a
+                # date's digits and slashes at two bidi levels) needs no new position.
+                for shaped, left in sorted(pieces, key=_left) if len(pieces) > 1 else pieces:
                     face = shaped.face
                     # No bold for the CJK face: fake it with fill + thin stroke (Tr 2).
                     embolden = face.fake_bold and style.font == BOLD
@@ -126,11 +131,24 @@ class Page:
                     if key != current:
                         ops.append(f"/{face.resource} {size} Tf".encode())
                         current = key
-                    ops.append(f"1 0 0 1 {num(start + left)} {num(y)} Tm".encode())
+                    at = (num(start + left), num(y))
+                    if at != pen:
+                        target = (float(at[0]), float(at[1]))
+                        ops.append(f"{num(target[0] - origin[0])} {num(target[1] - origin[1])} Td".encode())
+                        origin = target
                     shown = shaped.shown.get(scale)
                     if shown is None:
                         shown = shaped.shown[scale] = _show(shaped, scale)
-                    ops.append(shown)
+                    if (
+                        at == pen
+                        and ops[-1].endswith(b") Tj")
+                        and shown.startswith(b"(")
+                        and shown.endswith(b") Tj")
+                    ):
+                        ops[-1] = ops[-1][:-4] + shown[1:]  # one string: "(ab) Tj" + "(cd) Tj"
+                    else:
+                        ops.append(shown)
+                    pen = (num(start + left + shaped.end * scale), at[1])
                     use.add(shaped)
                 y -= style.leading
             chunks.append(b"\n".join(ops))
@@ -139,6 +157,10 @@ class Page:
 
 
 _ESCAPES = {b"\\": b"\\\\", b"(": b"\\(", b")": b"\\)", b"\r": b"\\r"}
+
+
+def _left(piece: tuple[Shaped, float]) -> float:
+    return piece[1]
 
 
 def _string(gids: tuple[int, ...] | list[int]) -> bytes:
