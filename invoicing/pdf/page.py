@@ -11,7 +11,7 @@ Text is drawn as glyph ids (two bytes each, Identity-H; see embed.py) of the sha
 runs text.py lays out: a run whose glyphs simply follow each other is one string and
 Tj; one with kerning, marks or right-to-left order is a TJ array whose numbers move
 each glyph to the position the shaper gave it, with Ts for raised or lowered marks.
-Right-to-left runs are written in reading order, from right to left. Every glyph drawn
+Runs are written left to right, as extractors expect (shaping.py). Every glyph drawn
 is recorded in the document's `FontUse`, which decides what is embedded.
 
 Numbers are written with at most two decimals and no trailing zeros (`num`): 1/100 pt
@@ -28,6 +28,7 @@ from reportlab.lib import colors
 
 from invoicing.pdf.embed import FontUse
 from invoicing.pdf.fonts import BOLD
+from invoicing.pdf.objects import text_string
 
 if TYPE_CHECKING:
     from invoicing.pdf.logo import Logo
@@ -173,7 +174,22 @@ def _string(gids: tuple[int, ...] | list[int]) -> bytes:
 
 
 def _show(shaped: Shaped, scale: float) -> bytes:
-    """The operators that draw a run at the current text position."""
+    """The operators that draw a run at the current text position. An Indic or Thai run
+    whose glyphs' texts, in drawing order, are not its text (a vowel sign drawn before
+    its consonant, a reph after it), or that has a glyph without a text of its own (the
+    half of a split vowel, which ToUnicode may name after another use), is marked with
+    its text (ActualText), which extractors that know it (poppler, Acrobat) copy instead."""
+    shown = _glyphs(shaped, scale)
+    texts = shaped.texts
+    if shaped.face.script in _ACTUAL_TEXT and ("" in texts or "".join(texts) != shaped.text):
+        return b"/Span << /ActualText %s >> BDC %s EMC" % (text_string(shaped.text), shown)
+    return shown
+
+
+_ACTUAL_TEXT = frozenset({"deva", "beng", "taml", "thai"})
+
+
+def _glyphs(shaped: Shaped, scale: float) -> bytes:
     gids, xs, ys = shaped.gids, shaped.xs, shaped.ys
     if xs is None and ys is None:
         return _string(gids) + b" Tj"

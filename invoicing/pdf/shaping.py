@@ -50,6 +50,7 @@ class Shaped:
     width: int
     advances: tuple[int, ...]  # per character: its cluster's advance on its first character, else 0
     starts: tuple[bool, ...]  # per character: does a cluster start here (a line may break before it)
+    text: str  # the run's characters, in reading order
     # glyph id -> its text: the first one it has in the run (embed.FontUse merges these)
     glyphs: dict[int, str] = field(init=False)
     shown: dict[float, bytes] = field(init=False)  # page.py's operators for it, by font size
@@ -89,6 +90,36 @@ def shape(face: Face, text: str, rtl: bool) -> Shaped:
     return shaped
 
 
+def _texts(
+    face: Face, text: str, gids: list[int], clusters: list[int], following: dict[int, int], rtl: bool
+) -> list[str]:
+    """What each glyph stands for, for ToUnicode, which has one text per glyph whatever
+    the context it is drawn in: a glyph that is a character's own (its cmap glyph)
+    stands for that character; the characters of a cluster left over (a conjunct, a
+    ligature, a contextual form) go to the cluster's first other glyph. So a glyph means
+    the same in every cluster and every invoice, at the price of the order of a vowel
+    sign drawn before its consonant (ActualText, page.py, gives that back to the
+    extractors that read it). Extractors put right-to-left glyphs into reading order
+    themselves, the characters of a ligature too: its text is given in visual order."""
+    cmap = face.cmap
+    texts = [""] * len(gids)
+    members: dict[int, list[int]] = {}
+    for i in range(len(gids) - 1, -1, -1) if rtl else range(len(gids)):  # reading order
+        members.setdefault(clusters[i], []).append(i)
+    for cluster, glyphs in members.items():
+        left = list(text[cluster : following[cluster]])
+        for i in glyphs:
+            for k, ch in enumerate(left):
+                if cmap.get(ord(ch)) == gids[i]:
+                    texts[i] = ch
+                    del left[k]
+                    break
+        if left:
+            target = next((i for i in glyphs if not texts[i]), glyphs[0])
+            texts[target] += "".join(left)[:: -1 if rtl else 1]
+    return texts
+
+
 def _direct(face: Face, text: str, rtl: bool) -> Shaped:
     cmap, widths = face.cmap, face.widths
     if rtl:  # neutrals at an odd level: mirrored ("(" is drawn as ")"), right to left
@@ -98,9 +129,8 @@ def _direct(face: Face, text: str, rtl: bool) -> Shaped:
         gids = tuple(cmap[ord(ch)] for ch in text)
         texts = tuple(text)
     advances = tuple(widths[g] for g in gids)
-    return Shaped(
-        face, gids, None, None, texts, sum(advances), advances[::-1] if rtl else advances, (True,) * len(text)
-    )
+    char_advances = advances[::-1] if rtl else advances
+    return Shaped(face, gids, None, None, texts, sum(advances), char_advances, (True,) * len(text), text)
 
 
 def _harfbuzz(face: Face, text: str, rtl: bool) -> Shaped:
@@ -125,15 +155,7 @@ def _harfbuzz(face: Face, text: str, rtl: bool) -> Shaped:
     gids = [info.codepoint for info in infos]
     bounds = sorted(set(clusters)) + [len(text)]
     following = {start: bounds[i + 1] for i, start in enumerate(bounds[:-1])}
-    seen: set[int] = set()
-    texts = [""] * len(gids)
-    for i in range(len(gids) - 1, -1, -1) if rtl else range(len(gids)):  # a cluster's first glyph
-        cluster = clusters[i]
-        if cluster not in seen:
-            seen.add(cluster)
-            # Extractors put the characters of right-to-left glyphs into reading order
-            # themselves, those of a ligature too: so its text is given in visual order.
-            texts[i] = text[cluster : following[cluster]][:: -1 if rtl else 1]
+    texts = _texts(face, text, gids, clusters, following, rtl)
     advances = [0] * len(text)
     starts = [False] * len(text)
     for cluster, pos in zip(clusters, positions, strict=True):
@@ -163,4 +185,5 @@ def _harfbuzz(face: Face, text: str, rtl: bool) -> Shaped:
         width,
         char_advances,
         tuple(starts),
+        text,
     )
