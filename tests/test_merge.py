@@ -38,7 +38,7 @@ from invoicing.pdf import (
 )
 from tests.conftest import ROOT, SELLER
 
-# Seeded characters only (Latin with diacritics, Cyrillic, Greek) ...
+# Names DejaVu Sans draws (Latin with diacritics, Cyrillic, Greek) ...
 SEEDED_NAMES = [
     "Jürgen Müller-Lüdenscheidt",
     "Zoë Ångström",
@@ -51,7 +51,7 @@ SEEDED_NAMES = [
     "Søren Kierkegaard",
     "José Núñez",
 ]
-# ... and names that need the CJK fallback font (a per-invoice subset each).
+# ... and names that need the CJK fallback font.
 CJK_NAMES = ["山田太郎", "李小龍"]
 
 
@@ -557,7 +557,7 @@ def test_fragment_file_stores_shared_objects_once(samples, tmp_path: Path) -> No
     seeded = [s.part.path.read_bytes() for s in samples["seeded"][:20]]
     path = tmp_path / "batch.frag"
     assert write_fragments(seeded + seeded[:5], path) == 20  # keyed by content
-    # One copy of the fonts (~130 KB, as in one invoice), then a page and its content.
+    # The faces are records (the linker embeds their union), then a page and its content.
     assert path.stat().st_size <= len(seeded[0]) + 20 * 3072
     data = path.read_bytes()
     assert write_fragments(seeded + seeded[:5], tmp_path / "again.frag") == 20

@@ -29,18 +29,19 @@ import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 
+from invoicing.pdf import fonts
 from invoicing.pdf.fonts import Face
-from invoicing.pdf.objects import Parts, deflated_stream
+from invoicing.pdf.objects import Parts, deflated_stream, fill
 from invoicing.pdf.shaping import Shaped
 
 __all__ = [
     "FontUse",
     "font_objects",
     "parse_to_unicode",
-    "parse_widths",
+    "read_font",
     "program",
     "subset_tag",
     "to_unicode",
@@ -151,28 +152,6 @@ def _widths(face: Face, gids: tuple[int, ...]) -> bytes:
     return f"[{' '.join(out)}]".encode("ascii")
 
 
-def parse_widths(items: list[object]) -> dict[int, int] | None:
-    """A /W array (as numbers and lists) as glyph id -> width; None if it is malformed."""
-    out: dict[int, int] = {}
-    i = 0
-    try:
-        while i < len(items):
-            first = int(items[i])  # type: ignore[call-overload]
-            following = items[i + 1]
-            if isinstance(following, list):
-                for k, width in enumerate(following):
-                    out[first + k] = int(width)
-                i += 2
-            else:
-                last, width = int(following), int(items[i + 2])  # type: ignore[call-overload]
-                for gid in range(first, last + 1):
-                    out[gid] = width
-                i += 3
-    except (IndexError, TypeError, ValueError):
-        return None
-    return out
-
-
 _programs: OrderedDict[tuple[int, tuple[int, ...]], tuple[bytes, bytes]] = OrderedDict()
 _programs_lock = threading.Lock()
 _PROGRAMS_MAX = 64
@@ -195,19 +174,10 @@ def program(face: Face, gids: tuple[int, ...]) -> tuple[bytes, bytes]:
     return hit
 
 
-def font_objects(
-    face: Face, glyphs: Mapping[int, str], tag: str | None = None, level: int = 2
-) -> list[tuple[str, Parts]]:
-    """The objects that embed `face` with these glyphs, children first; the last is the
-    Type0 font. Names: "FontFile2", "CIDToGIDMap", "ToUnicode", "FontDescriptor",
-    "CIDFont", "Font". `tag`: the subset tag, if not `subset_tag`'s (the merge may need another).
-    `level`: zlib's for the font program; an invoice's own subset is made for every
-    invoice and compressed fast (2: 25 % less time than 6 for 3 % more bytes), the merged
-    file's union once, and compressed hard."""
-    gids = tuple(sorted(glyphs))
+def _dictionaries(face: Face, gids: tuple[int, ...], tag: str) -> dict[str, Parts]:
+    """The dictionary objects of a subset: descriptor, CIDFont and Type0 font."""
     sfnt = face.sfnt
-    data, cid_map = program(face, gids)
-    name = f"{tag or subset_tag(face, gids)}+{face.name}".encode("ascii")
+    name = f"{tag}+{face.name}".encode("ascii")
     scale = face.scale
     bbox = " ".join(str(round(v * scale)) for v in sfnt.bbox)
     stem_v = 50 + int(pow(sfnt.weight / 65.0, 2))
@@ -242,11 +212,95 @@ def font_objects(
         "ToUnicode",
         b" >>",
     )
+    return {"FontDescriptor": descriptor, "CIDFont": cid_font, "Font": font}
+
+
+def font_objects(
+    face: Face, glyphs: Mapping[int, str], tag: str | None = None, level: int = 2
+) -> list[tuple[str, Parts]]:
+    """The objects that embed `face` with these glyphs, children first; the last is the
+    Type0 font. Names: "FontFile2", "CIDToGIDMap", "ToUnicode", "FontDescriptor",
+    "CIDFont", "Font". `tag`: the subset tag, if not `subset_tag`'s (the merge may need another).
+    `level`: zlib's for the font program; an invoice's own subset is made for every
+    invoice and compressed fast (2: 25 % less time than 6 for 3 % more bytes), the merged
+    file's union once, and compressed hard."""
+    gids = tuple(sorted(glyphs))
+    data, cid_map = program(face, gids)
+    dictionaries = _dictionaries(face, gids, tag or subset_tag(face, gids))
     return [
         ("FontFile2", (deflated_stream(zlib.compress(data, level), Length1=len(data)),)),
         ("CIDToGIDMap", (deflated_stream(zlib.compress(cid_map)),)),
         ("ToUnicode", (deflated_stream(zlib.compress(to_unicode(glyphs))),)),
-        ("FontDescriptor", descriptor),
-        ("CIDFont", cid_font),
-        ("Font", font),
+        ("FontDescriptor", dictionaries["FontDescriptor"]),
+        ("CIDFont", dictionaries["CIDFont"]),
+        ("Font", dictionaries["Font"]),
     ]
+
+
+# ------------------------------------------------------------------ reading back
+
+_TYPE0 = re.compile(
+    rb"<< /Type /Font /Subtype /Type0 /BaseFont /([A-Z]{6})\+([A-Za-z0-9._-]+) /Encoding /Identity-H"
+    rb" /DescendantFonts \[(\d+) 0 R\] /ToUnicode (\d+) 0 R >>"
+)
+_CID_REFS = re.compile(rb"/CIDToGIDMap (\d+) 0 R /FontDescriptor (\d+) 0 R >>$")
+_W = re.compile(rb" /W \[((?:\d+ \[[\d ]+\] ?)*)\] ")
+_W_RUN = re.compile(rb"(\d+) \[([\d ]+)\]")
+_FONT_FILE = re.compile(rb"/FontFile2 (\d+) 0 R >>$")
+_STREAM = re.compile(rb"<< /Filter /FlateDecode(?: /Length1 \d+)? /Length (\d+) >>\nstream\n")
+
+
+def _stream_data(body: bytes | None) -> bytes | None:
+    found = _STREAM.match(body) if body is not None else None
+    if found is None or body is None:
+        return None
+    data = body[found.end() : found.end() + int(found[1])]
+    try:
+        return zlib.decompress(data)
+    except zlib.error:
+        return None
+
+
+def read_font(body: bytes, objects: Callable[[int], bytes | None]) -> tuple[Face, dict[int, str]] | None:
+    """(face, glyph id -> text) if `body` is a Type0 font that `font_objects` made, with
+    its objects (`objects(number)` gives an object's body as in the file): the subset of
+    a bundled face, this version of it, for exactly those glyphs. None for anything else.
+
+    The dictionaries must be byte for byte what `font_objects` writes for that face, tag
+    and glyphs, the streams must decompress to its font program, CIDToGIDMap and
+    ToUnicode map; so a font that passes is the face's own glyphs, and the merge may draw
+    them from its union subset instead. Reads bytes only: parsing these objects with
+    pypdf, the /W array above all, costs milliseconds."""
+    top = _TYPE0.fullmatch(body)
+    if top is None:
+        return None
+    face = fonts.face_by_name(top[2].decode())
+    cid_num, unicode_num = int(top[3]), int(top[4])
+    cid_body = objects(cid_num)
+    if face is None or cid_body is None:
+        return None
+    refs, widths = _CID_REFS.search(cid_body), _W.search(cid_body)
+    if refs is None or widths is None:
+        return None
+    gids = tuple(int(first) + k for first, run in _W_RUN.findall(widths[1]) for k in range(len(run.split())))
+    glyphs = parse_to_unicode(_stream_data(objects(unicode_num)) or b"")
+    if not gids or glyphs is None or tuple(sorted(glyphs)) != gids or list(gids) != sorted(set(gids)):
+        return None
+    tag = top[1].decode()
+    if tag != subset_tag(face, gids):
+        return None
+    map_num, descriptor_num = int(refs[1]), int(refs[2])
+    descriptor_body = objects(descriptor_num)
+    file_ref = _FONT_FILE.search(descriptor_body) if descriptor_body is not None else None
+    if file_ref is None:
+        return None
+    numbers = {"CIDFont": cid_num, "ToUnicode": unicode_num, "CIDToGIDMap": map_num}
+    numbers |= {"FontDescriptor": descriptor_num, "FontFile2": int(file_ref[1])}
+    expected = _dictionaries(face, gids, tag)
+    actual = {"Font": body, "CIDFont": cid_body, "FontDescriptor": descriptor_body}
+    if any(fill(parts, numbers) != actual[name] for name, parts in expected.items()):
+        return None
+    data, cid_map = program(face, gids)
+    if _stream_data(objects(numbers["FontFile2"])) != data or _stream_data(objects(map_num)) != cid_map:
+        return None
+    return face, glyphs

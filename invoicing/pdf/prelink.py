@@ -10,9 +10,8 @@ Shared objects
     Objects reached through a ``/Resources`` entry (fonts, font descriptors, font
     programs, ToUnicode CMaps, widths arrays, images, forms) are shared: each is named
     by a Merkle digest, the sha256 of its body, its cut offsets and its children's
-    digests (`fragments.merkle`), so equal digests mean equal output. The renderer
-    seeds its font subsets so that these objects are byte-identical across invoices
-    (fonts.py); the merged file then holds one copy of each. A page's direct
+    digests (`fragments.merkle`), so equal digests mean equal output: the merged file
+    holds one copy of each (a logo, a page's fonts dictionary). A page's direct
     /Resources dictionary becomes a shared indirect object too. Only an acyclic object
     can have a digest: one on a reference cycle, or referring to a page or to another
     unshared object, stays local.
@@ -67,7 +66,7 @@ from pypdf.generic import (
     StreamObject,
 )
 
-from invoicing.pdf import embed, fonts
+from invoicing.pdf import embed
 from invoicing.pdf.errors import MergeError, one_line
 from invoicing.pdf.fragments import FACE_PREFIX, PARENT, Fragment, FragmentWriter, GlyphUse, Obj, Rec, merkle
 
@@ -441,19 +440,14 @@ class _PartPrelink:
 
     def _face_font(self, key: Key) -> bytes | None:
         """The digest of the face record standing for this object, if it is a font the
-        renderer embedded; its glyphs go into `self.glyphs`. None for anything else."""
-        if self.extents is None:
-            self.extents = self._find_extents()
-        extent = self.extents.get(key)
-        if extent is not None and self.data.find(b"/Type0", extent[0], extent[1]) < 0:
+        renderer embedded (embed.read_font, from the file's bytes); its glyphs go into
+        `self.glyphs`. None for anything else."""
+        if not self.raw_ok:
+            return None
+        body = self._raw_body(key)
+        if body is None or not body.startswith(b"<< /Type /Font /Subtype /Type0 "):
             return None  # the common case, decided without parsing
-        obj = self._load(key)
-        if not isinstance(obj, DictionaryObject) or obj.get("/Subtype") != "/Type0":
-            return None
-        try:
-            found = _check_face_font(obj)
-        except _READ_ERRORS:
-            return None
+        found = embed.read_font(body, lambda num: self._raw_body((num, 0)))
         if found is None:
             return None
         face, glyphs = found
@@ -473,11 +467,31 @@ class _PartPrelink:
     def _raw_digest(self, key: Key) -> bytes | None:
         """sha256 of the object's bytes in the part, from after "N G obj" to its "endobj".
 
+        None if the xref entry does not point at the object's header, or for streams with
+        an indirect /Length (their data depends on another object). See `_raw_span`.
+        """
+        span = self._raw_span(key)
+        if span is None:
+            return None
+        body_start, body_end = span
+        data = self.data
+        stream = _STREAM_KEYWORD.search(data, body_start, body_end)
+        if stream is not None and _INDIRECT_LENGTH.search(data, body_start, stream.start()):
+            return None
+        return hashlib.sha256(self.view[body_start:body_end]).digest()
+
+    def _raw_body(self, key: Key) -> bytes | None:
+        """The object's bytes in the part, between "N G obj" and "endobj", trimmed."""
+        span = self._raw_span(key)
+        return self.data[span[0] : span[1]].strip() if span is not None else None
+
+    def _raw_span(self, key: Key) -> tuple[int, int] | None:
+        """Where the object's body is in the part: after "N G obj", up to its "endobj".
+
         An object's extent runs to the next object's offset (or the end of the file),
         so it always holds the whole object, maybe with something after it; cutting at
         the last "endobj" in it keeps the whole object. None if the xref entry does not
-        point at the object's header, or for streams with an indirect /Length (their
-        data depends on another object).
+        point at the object's header.
         """
         if self.extents is None:
             self.extents = self._find_extents()
@@ -493,10 +507,7 @@ class _PartPrelink:
         body_end = data.rfind(b"endobj", body_start, end)
         if body_end < 0:
             return None
-        stream = _STREAM_KEYWORD.search(data, body_start, body_end)
-        if stream is not None and _INDIRECT_LENGTH.search(data, body_start, stream.start()):
-            return None
-        return hashlib.sha256(self.view[body_start:body_end]).digest()
+        return body_start, body_end
 
     def _find_extents(self) -> dict[Key, tuple[int, int]]:
         offsets: dict[Key, int] = {}
@@ -511,36 +522,3 @@ class _PartPrelink:
             after = bisect_right(bounds, offset)
             extents[key] = (offset, bounds[after] if after < len(bounds) else size)
         return extents
-
-
-def _check_face_font(font: DictionaryObject) -> tuple[fonts.Face, dict[int, str]] | None:
-    """(face, glyph id -> text) if `font` is what embed.font_objects makes of a bundled
-    face for those glyphs, else None."""
-    if font.get("/Encoding") != "/Identity-H":
-        return None
-    tag, _, name = str(font.get("/BaseFont", "")).lstrip("/").partition("+")
-    face = fonts.face_by_name(name)
-    if face is None or len(tag) != 6:
-        return None
-    (descendant,) = cast(ArrayObject, font["/DescendantFonts"])
-    cid = cast(DictionaryObject, descendant.get_object())
-    if cid.get("/Subtype") != "/CIDFontType2":
-        return None
-    widths = embed.parse_widths(
-        [list(w) if isinstance(w, ArrayObject) else w for w in cast(ArrayObject, cid["/W"])]
-    )
-    if not widths:
-        return None
-    gids = tuple(sorted(widths))
-    if tag != embed.subset_tag(face, gids) or any(face.widths[g] != w for g, w in widths.items()):
-        return None
-    glyphs = embed.parse_to_unicode(cast(StreamObject, font["/ToUnicode"].get_object()).get_data())
-    if glyphs is None or set(glyphs) != set(widths):
-        return None
-    program, cid_map = embed.program(face, gids)
-    if cast(StreamObject, cid["/CIDToGIDMap"].get_object()).get_data() != cid_map:
-        return None
-    descriptor = cast(DictionaryObject, cid["/FontDescriptor"].get_object())
-    if cast(StreamObject, descriptor["/FontFile2"].get_object()).get_data() != program:
-        return None
-    return face, glyphs
