@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["Parts", "deflated_stream", "fill", "image_stream", "text_string"]
+__all__ = ["Parts", "deflated_stream", "fill", "image_stream", "stream", "text_string"]
 
 Parts = tuple[bytes | str, ...]  # bytes, and the names of referenced objects between them
 

@@ -32,7 +32,7 @@ from invoicing.pdf.fonts import Face
 __all__ = ["Shaped", "shape"]
 
 _FLAGS = hb.BufferFlags.REMOVE_DEFAULT_IGNORABLES
-_CACHE_MAX = 16384
+_CACHE_MAX = 4096
 SNAP = 8  # 1/1000 em: 0.07 pt at 9 pt, 0.18 pt in a 22 pt title
 
 
@@ -81,6 +81,10 @@ def shape(face: Face, text: str, rtl: bool) -> Shaped:
     key = (face.index, text, rtl)
     hit = _cache.get(key)
     if hit is not None:
+        try:
+            _cache.move_to_end(key)  # least recently used first out: labels stay, names go
+        except KeyError:  # another thread's insert just evicted it
+            pass
         return hit
     shaped = _harfbuzz(face, text, rtl) if face.shaped else _direct(face, text, rtl)
     with _lock:

@@ -93,13 +93,23 @@ class _Paragraph:
 
 _paragraphs: OrderedDict[tuple[str, str, int], _Paragraph] = OrderedDict()
 _paragraph_lock = threading.Lock()
-_PARAGRAPHS_MAX = 16384
+_PARAGRAPHS_MAX = 2048  # names and addresses are new on every invoice: a small cache keeps the RSS flat
+
+
+def _touch(cache: OrderedDict, key: object) -> None:
+    """Mark a cache entry as just used: least recently used first out, so the labels,
+    dates and amounts every invoice prints stay while the names and addresses go."""
+    try:
+        cache.move_to_end(key)
+    except KeyError:  # another thread's insert just evicted it
+        pass
 
 
 def _paragraph(text: str, weight: str, default_level: int) -> _Paragraph:
     key = (text, weight, default_level)
     hit = _paragraphs.get(key)
     if hit is not None:
+        _touch(_paragraphs, key)
         return hit
     made = _analyse(text, weight, default_level)
     with _paragraph_lock:
