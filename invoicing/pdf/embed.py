@@ -139,17 +139,14 @@ def parse_to_unicode(data: bytes) -> dict[int, str] | None:
 
 def _widths(face: Face, gids: tuple[int, ...]) -> bytes:
     """/W: [first [w w ...] first [w ...] ...] over runs of consecutive glyph ids."""
-    out: list[str] = []
-    widths = face.widths
-    run: list[int] = []
-    for gid in gids:
-        if run and gid != run[-1] + 1:
-            out.append(f"{run[0]} [{' '.join(str(widths[g]) for g in run)}]")
-            run = []
-        run.append(gid)
-    if run:
-        out.append(f"{run[0]} [{' '.join(str(widths[g]) for g in run)}]")
-    return f"[{' '.join(out)}]".encode("ascii")
+    texts = face.width_texts
+    out = []
+    start = 0
+    for i in range(1, len(gids) + 1):
+        if i == len(gids) or gids[i] != gids[i - 1] + 1:
+            out.append(b"%d [%s]" % (gids[start], b" ".join(texts[g] for g in gids[start:i])))
+            start = i
+    return b"[" + b" ".join(out) + b"]"
 
 
 _programs: OrderedDict[tuple[int, tuple[int, ...]], tuple[bytes, bytes]] = OrderedDict()

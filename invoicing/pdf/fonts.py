@@ -120,6 +120,7 @@ class Face:
         scale = 1000 / self.sfnt.upem
         self.scale = scale
         self.widths = [round(a * scale) for a in self.sfnt.advances]  # by glyph id
+        self.width_texts = [b"%d" % w for w in self.widths]  # as /W writes them
         self._data = data
 
     @cached_property

@@ -204,6 +204,8 @@ class TrueType:
         (offset, glyph id) of each component of a composite glyph)."""
         hit = self._glyphs.get(gid)
         if hit is None:
+            if not 0 <= gid < self.glyph_count:
+                raise SfntError(f"no glyph {gid}")
             start, end = self._loca[gid], self._loca[gid + 1]
             raw = self.data[self._glyf + start : self._glyf + end] if end > start else b""
             hit = _strip(raw)
@@ -214,10 +216,11 @@ class TrueType:
     def closure(self, gids: Iterable[int]) -> list[int]:
         """The glyph ids, plus every component of a composite glyph among them, sorted."""
         count = self.glyph_count
+        glyph = self.glyph
         seen = {g for g in gids if 0 <= g < count}
-        todo = [g for g in seen if self.glyph(g)[1]]  # composites
+        todo = [g for g in seen if glyph(g)[1]]  # composites
         while todo:
-            for _, part in self.glyph(todo.pop())[1]:
+            for _, part in glyph(todo.pop())[1]:
                 if part not in seen and part < count:
                     seen.add(part)
                     todo.append(part)
