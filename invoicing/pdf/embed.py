@@ -125,16 +125,21 @@ _BFCHAR = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]*)>")
 
 
 def parse_to_unicode(data: bytes) -> dict[int, str] | None:
-    """The glyph -> text map of a CMap that `to_unicode` wrote, or None for any other CMap."""
+    """The glyph -> text map of a CMap that `to_unicode` wrote (its bfchar entries, in
+    glyph order), or None if it has none or one is not well formed."""
+    glyphs: dict[int, str] = {}
+    last = -1
     try:
-        glyphs = {
-            int(g, 16): bytes.fromhex(t.decode()).decode("utf-16-be")
-            for block in _BLOCK.findall(data)
-            for g, t in _BFCHAR.findall(block)
-        }
+        for block in _BLOCK.findall(data):
+            for code, text in _BFCHAR.findall(block):
+                gid = int(code, 16)
+                if gid <= last:
+                    return None
+                glyphs[gid] = bytes.fromhex(text.decode()).decode("utf-16-be") if text else ""
+                last = gid
     except ValueError:
         return None
-    return glyphs if to_unicode(glyphs) == data else None
+    return glyphs or None
 
 
 def _widths(face: Face, gids: tuple[int, ...]) -> bytes:
@@ -151,7 +156,7 @@ def _widths(face: Face, gids: tuple[int, ...]) -> bytes:
 
 _programs: OrderedDict[tuple[int, tuple[int, ...]], tuple[bytes, bytes]] = OrderedDict()
 _programs_lock = threading.Lock()
-_PROGRAMS_MAX = 64
+_PROGRAMS_MAX = 256  # a batch's subsets: the header renders, then pre-links them
 
 
 def program(face: Face, gids: tuple[int, ...]) -> tuple[bytes, bytes]:

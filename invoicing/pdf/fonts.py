@@ -35,7 +35,6 @@ from invoicing.pdf.sfnt import TrueType
 __all__ = [
     "BOLD",
     "CJK",
-    "FACES",
     "FONT_DIR",
     "REGULAR",
     "REPLACEMENT",
@@ -133,7 +132,6 @@ class Face:
 
 _lock = threading.Lock()
 _faces: list[Face | None] = [None] * len(_SPECS)
-FACES = range(len(_SPECS))  # face indexes
 
 
 def face(index: int) -> Face:

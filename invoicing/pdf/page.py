@@ -98,24 +98,23 @@ class Page:
             a, b = (flip(x2, 0), flip(x1, 0)) if mirror is not None else (x1, x2)
             out.append(f"{num(a)} {num(y)} m {num(b)} {num(y)} l S")
         out.append("BT")
-        chunks = ["\n".join(out).encode("ascii")]
+        ops = ["\n".join(out).encode("ascii")]
         fill = None
         current = None
         emboldened = False
-        pen: tuple[str, str] | None = None  # where the last glyph left the text position
+        pen = (-1.0, -1.0)  # where the last glyph left the text position
         origin = (0.0, 0.0)  # the text line matrix's: Td moves relative to it
+        rtl = mirror is not None
         for item, x, top, width in self.texts:
             style = item.style
-            ops: list[bytes] = []
             if style.color is not fill:  # the styles share the layout's colour objects
-                ops.append(f"{_rgb(style.color)} rg".encode())
+                ops.append(_fill(style.color))
                 fill = style.color
-            size = num(style.size)
-            y = top - style.size
+            y = round(top - style.size, 2)
             scale = style.size * 0.001
             box = flip(x, width)
             for pieces, line_width in item.lines(width):
-                start = box + width - line_width if style.right != (mirror is not None) else box
+                start = box + width - line_width if style.right != rtl else box
                 # Left to right, so that a run that starts where the last one ended (a
                 # date's digits and slashes at two bidi levels) needs no new position.
                 for shaped, left in sorted(pieces, key=_left) if len(pieces) > 1 else pieces:
@@ -128,33 +127,48 @@ class Page:
                         else:
                             ops.append(b"0 Tr")
                         emboldened = embolden
-                    key = (face.index, size)
+                    key = (face.index, style.size)
                     if key != current:
-                        ops.append(f"/{face.resource} {size} Tf".encode())
+                        ops.append(_font(face.resource, style.size))
                         current = key
-                    at = (num(start + left), num(y))
-                    if at != pen:
-                        target = (float(at[0]), float(at[1]))
-                        ops.append(f"{num(target[0] - origin[0])} {num(target[1] - origin[1])} Td".encode())
-                        origin = target
+                    at = (round(start + left, 2), y)
+                    moved = at != pen
+                    if moved:
+                        ops.append(_move(round(at[0] - origin[0], 2), round(at[1] - origin[1], 2)))
+                        origin = at
                     shown = shaped.shown.get(scale)
                     if shown is None:
                         shown = shaped.shown[scale] = _show(shaped, scale)
-                    if (
-                        at == pen
-                        and ops[-1].endswith(b") Tj")
-                        and shown.startswith(b"(")
-                        and shown.endswith(b") Tj")
-                    ):
+                    if not moved and ops[-1][-4:] == b") Tj" and shown[:1] == b"(" and shown[-4:] == b") Tj":
                         ops[-1] = ops[-1][:-4] + shown[1:]  # one string: "(ab) Tj" + "(cd) Tj"
                     else:
                         ops.append(shown)
-                    pen = (num(start + left + shaped.end * scale), at[1])
+                    pen = (round(at[0] + shaped.end * scale, 2), y)
                     use.add(shaped)
-                y -= style.leading
-            chunks.append(b"\n".join(ops))
-        chunks.append(b"0 Tr ET Q" if emboldened else b"ET Q")
-        return b"\n".join(chunk for chunk in chunks if chunk)
+                y = round(y - style.leading, 2)
+        ops.append(b"0 Tr ET Q" if emboldened else b"ET Q")
+        return b"\n".join(ops)
+
+
+@lru_cache(maxsize=4096)
+def _move(dx: float, dy: float) -> bytes:
+    return f"{num(dx)} {num(dy)} Td".encode()
+
+
+@lru_cache(maxsize=256)
+def _font(resource: str, size: float) -> bytes:
+    return f"/{resource} {num(size)} Tf".encode()
+
+
+_FILLS: dict[tuple[float, float, float], bytes] = {}
+
+
+def _fill(color: colors.Color) -> bytes:
+    key = (color.red, color.green, color.blue)
+    hit = _FILLS.get(key)
+    if hit is None:
+        hit = _FILLS[key] = f"{_rgb(color)} rg".encode()
+    return hit
 
 
 _ESCAPES = {b"\\": b"\\\\", b"(": b"\\(", b")": b"\\)", b"\r": b"\\r"}
