@@ -83,9 +83,14 @@ def base_level(text: str, default: int = 0) -> int:
     return default
 
 
+_PLAIN_RTL = frozenset({"R", "AL", "NSM", "WS", "BN"})
+
+
 def levels(text: str, base: int) -> list[int]:
     """The embedding level of each character of `text`, a paragraph of level `base`."""
     all_types = _types(text)
+    if base == 1 and _PLAIN_RTL.issuperset(all_types):
+        return [1] * len(text)  # right-to-left letters, marks and spaces only: a name, a street
     index = [i for i, kind in enumerate(all_types) if kind != "BN"]
     t = [all_types[i] for i in index]
     n = len(t)

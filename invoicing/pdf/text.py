@@ -23,7 +23,7 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reportlab.lib import colors
 
@@ -89,6 +89,14 @@ class _Paragraph:
     base: int
     runs: tuple[_Run, ...]
     width: int  # 1/1000 em
+    whole: dict[float, Line] = field(default_factory=dict, compare=False)  # the one-line layout, by size
+
+    def line(self, size: float) -> Line:
+        """All of it on one line (cached: labels, dates and amounts recur on every invoice)."""
+        hit = self.whole.get(size)
+        if hit is None:
+            hit = self.whole[size] = _line(self.runs, size)
+        return hit
 
 
 _paragraphs: OrderedDict[tuple[str, str, int], _Paragraph] = OrderedDict()
@@ -185,7 +193,7 @@ class Text:
         if self._width != width:
             para, size = self.para, self.style.size
             if self.natural <= width:
-                lines = [_line(para.runs, size)] if para.runs else []
+                lines = [para.line(size)] if para.runs else []
             else:
                 ranges = self._break(max(width, 1.0))
                 if len(ranges) > self.max_lines:
