@@ -143,7 +143,7 @@ class Page:
                         ops[-1] = ops[-1][:-4] + shown[1:]  # one string: "(ab) Tj" + "(cd) Tj"
                     else:
                         ops.append(shown)
-                    pen = (round(at[0] + shaped.end * scale, 2), y)
+                    pen = (round(start + left + shaped.end * scale, 2), y)  # unrounded start: no drift
                     use.add(shaped)
                 y = round(y - style.leading, 2)
         ops.append(b"0 Tr ET Q" if emboldened else b"ET Q")
