@@ -84,6 +84,7 @@ class BenchResult:
     worker_cpu_s: float  # CPU the worker processes used during the billing run
     bench_peak_rss_mb: float  # this command: the baseline's loop and merge
     prelinked: int  # invoices the body took from the header's pre-linked fragments
+    bytes_per_single_invoice: float  # mean size of one invoice's own file
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
@@ -290,6 +291,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
             merge_pdfs(parts, baseline_dir / "merged.pdf")
             baseline_merge_s = time.perf_counter() - started
             baseline_s = baseline_render_s + baseline_merge_s
+            single_bytes = sum(p.path.stat().st_size for p in parts) / max(len(parts), 1)
 
             pdfunite_s, pdfunite_skipped = time_pdfunite([p.path for p in parts], root / "pdfunite.pdf")
     finally:
@@ -320,6 +322,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
         worker_cpu_s=round(worker_cpu_s, 3),
         bench_peak_rss_mb=round(peak_rss_mb(), 1),
         prelinked=int(body["prelinked"]),
+        bytes_per_single_invoice=round(single_bytes, 1),
     )
 
 

@@ -10,6 +10,11 @@ Amounts, quantities and tax rates are strings made from Decimal, never floats.
 Self-contained (standard library only) so it can run anywhere, e.g. to make a load-test file:
 
     python -m invoicing.synthetic 100000 2026-10 --seed 1 -o /tmp/subscribers.json
+    python -m invoicing.synthetic 300 2026-10 --countries JP -o /tmp/japan.json
+
+25 countries in 16 scripts and languages (synthetic_countries.py holds the tables of the
+ones added with the invoice's translations: Arabic, Hebrew, Hindi, Bengali, Thai, Tamil,
+Spanish, Italian, Dutch, Portuguese, Swedish, Turkish).
 """
 
 from __future__ import annotations
@@ -19,15 +24,19 @@ import json
 import random
 import sys
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from invoicing.billing.period import Period
 from invoicing.errors import BillingError
+from invoicing.synthetic_countries import ADDRESS as _MORE_ADDRESS
+from invoicing.synthetic_countries import COUNTRY_DATA as _MORE_COUNTRIES
+from invoicing.synthetic_countries import FEES as _MORE_FEES
+from invoicing.synthetic_countries import RATES as _MORE_RATES
 
-__all__ = ["synthetic_dataset", "PLANS", "COUNTRIES"]
+__all__ = ["synthetic_dataset", "country_codes", "PLANS", "COUNTRIES"]
 
 
 # --------------------------------------------------------------------------- plans
@@ -45,6 +54,7 @@ _FEES = {
     "JPY": ("1480", "2980", "5980"),
     "CNY": ("39.00", "79.00", "129.00"),
     "KRW": ("19800", "39000", "69000"),
+    **_MORE_FEES,
 }
 PLANS: tuple[dict[str, str], ...] = tuple(
     {"code": f"{tier}-{cur.lower()}", "name": name, "monthly_fee": fees[i], "currency": cur}
@@ -67,6 +77,7 @@ _RATE = {
     "JPY": Decimal("160"),
     "CNY": Decimal("7.8"),
     "KRW": Decimal("1450"),
+    **{currency: Decimal(rate) for currency, rate in _MORE_RATES.items()},
 }
 _ZERO_DECIMALS = {"JPY", "KRW"}
 
@@ -204,10 +215,11 @@ def _ascii(name: str, table: str) -> str:
 
 
 def _names(text: str, table: str) -> tuple[tuple[str, str], ...]:
-    """'Name' or 'Name:romaji' words -> ((native, ascii), ...)."""
+    """'Name' or 'Name:romaji' words -> ((native, ascii), ...); "_" joins a name of
+    several words ("van_den_Berg")."""
     out = []
     for word in text.split():
-        native, _, roman = word.partition(":")
+        native, _, roman = word.replace("_", " ").partition(":")
         out.append((native, roman.lower() if roman else _ascii(native, table)))
     return tuple(out)
 
@@ -804,7 +816,7 @@ _COUNTRY_DATA = {
         "de_DE",
         "EUR",
         "19",
-        18,
+        12,
         _DE_MALE,
         _DE_FEMALE,
         _DE_SURNAMES,
@@ -817,7 +829,7 @@ _COUNTRY_DATA = {
         "de_AT",
         "EUR",
         "20",
-        5,
+        4,
         _DE_MALE + " Wolfgang Alois Johann",
         _DE_FEMALE + " Theresa Magdalena",
         "Gruber Huber Bauer Wagner Müller Pichler Moser Mayer Hofer Leitner Berger Fuchs Eder "
@@ -832,7 +844,7 @@ _COUNTRY_DATA = {
         "de_CH",
         "CHF",
         "8.1",
-        4,
+        3,
         "Reto Beat Urs Lukas Noah Luca Jürg Matthias Marco Thomas Daniel Andreas Stefan Peter",
         "Mia Lea Nina Seraina Corinne Regula Ursula Barbara Anna Laura Sandra Nicole Käthi",
         "Müller Meier Schmid Keller Weber Huber Schneider Meyer Steiner Fischer Gerber Brunner "
@@ -847,7 +859,7 @@ _COUNTRY_DATA = {
         "fr_FR",
         "EUR",
         "20",
-        12,
+        9,
         "Jean Pierre Louis Gabriel Raphaël Léo Hugo Théo Jérôme François Benoît Stéphane "
         "Rémi Noël Mathéo Étienne Loïc Gaël",
         "Élodie Chloé Léa Manon Camille Inès Zoé Hélène Françoise Cécile Mélanie Noémie "
@@ -864,7 +876,7 @@ _COUNTRY_DATA = {
         "en_GB",
         "GBP",
         "20",
-        10,
+        7,
         "Oliver George Harry Jack Charlie Thomas James William Daniel Liam Oisín Seán Rhys "
         "Dylan Callum Euan Alistair Hamish",
         "Olivia Amelia Isla Ava Emily Sophie Grace Siobhán Niamh Aoife Caitlín Eilidh "
@@ -881,7 +893,7 @@ _COUNTRY_DATA = {
         "en_US",
         "USD",
         "0",
-        10,
+        7,
         "James Robert John Michael David William Richard Joseph Thomas Christopher Daniel "
         "Matthew Anthony José Luis Carlos Andrés Kevin Brian Tyler",
         "Mary Patricia Jennifer Linda Elizabeth Barbara Susan Jessica Sarah Karen Emily "
@@ -899,7 +911,7 @@ _COUNTRY_DATA = {
         "pl_PL",
         "PLN",
         "23",
-        8,
+        6,
         "Piotr Krzysztof Andrzej Tomasz Paweł Michał Marcin Łukasz Grzegorz Jakub Mateusz "
         "Wojciech Stanisław Zbigniew Jarosław Kacper Szymon Bartłomiej",
         "Anna Maria Katarzyna Małgorzata Agnieszka Barbara Ewa Krystyna Magdalena Joanna "
@@ -919,7 +931,7 @@ _COUNTRY_DATA = {
         "ru_RU",
         "RUB",
         "20",
-        10,
+        7,
         "Александр Алексей Дмитрий Сергей Андрей Максим Иван Михаил Николай Евгений Артём "
         "Владимир Павел Игорь Юрий Фёдор Илья Роман",
         "Анна Мария Елена Ольга Наталья Татьяна Ирина Екатерина Светлана Юлия Анастасия "
@@ -941,7 +953,7 @@ _COUNTRY_DATA = {
         "uk_UA",
         "UAH",
         "20",
-        6,
+        4,
         "Олександр Андрій Дмитро Сергій Володимир Тарас Богдан Микола Василь Іван Юрій Олег "
         "Максим Ярослав Михайло Петро Степан Євген",
         "Олена Оксана Наталія Тетяна Ірина Юлія Марія Анна Світлана Галина Катерина Ольга "
@@ -959,7 +971,7 @@ _COUNTRY_DATA = {
         "el_GR",
         "EUR",
         "24",
-        7,
+        4,
         "Γιώργος Δημήτρης Κωνσταντίνος Γιάννης Νίκος Παναγιώτης Βασίλης Χρήστος Αθανάσιος "
         "Μιχάλης Ευάγγελος Σπύρος Αντώνης Ηλίας Στέλιος Θανάσης Πέτρος Άγγελος",
         "Μαρία Ελένη Αικατερίνη Βασιλική Σοφία Αγγελική Γεωργία Δήμητρα Κωνσταντίνα Ευαγγελία "
@@ -1038,7 +1050,9 @@ _ADDRESS = {
     "JP": _addr_jp,
     "CN": _addr_cn,
     "KR": _addr_kr,
+    **_MORE_ADDRESS,
 }
+_COUNTRY_DATA.update(_MORE_COUNTRIES)
 
 
 def _build_countries() -> tuple[Country, ...]:
@@ -1082,6 +1096,7 @@ def _build_countries() -> tuple[Country, ...]:
 
 COUNTRIES: tuple[Country, ...] = _build_countries()
 _COUNTRY_PICK: tuple[Country, ...] = tuple(c for c in COUNTRIES for _ in range(c.weight))
+_BY_CODE = {c.code: c for c in COUNTRIES}
 assert len(_COUNTRY_PICK) == 100
 assert {c.currency for c in COUNTRIES} <= set(_FEES)
 
@@ -1113,10 +1128,10 @@ _INTL_DESTS = (
     ("Cuba", "call_t4"),
 )
 _ZONES: tuple[tuple[str, str, set[str]], ...] = (  # (name, price suffix, excluded home countries)
-    ("EU", "eu", {"DE", "AT", "FR", "PL", "GR"}),
+    ("EU", "eu", {"DE", "AT", "FR", "PL", "GR", "ES", "IT", "NL", "PT", "SE"}),
     ("Switzerland", "z1", {"CH"}),
     ("United Kingdom", "z1", {"GB"}),
-    ("Türkiye", "z1", set()),
+    ("Türkiye", "z1", {"TR"}),
     ("USA & Canada", "us", {"US"}),
     ("Asia-Pacific", "apac", set()),
     ("Rest of world", "row", set()),
@@ -1205,14 +1220,16 @@ _COMPANY_MAILBOX = ("billing", "accounts", "invoices", "office", "finance")
 # ------------------------------------------------------------------------ generation
 
 
-def synthetic_dataset(count: int, period: str, seed: int = 0) -> dict:
+def synthetic_dataset(count: int, period: str, seed: int = 0, countries: Iterable[str] | None = None) -> dict:
     """`count` subscribers billable in `period` ("YYYY-MM") with 0-4 usage charges each.
 
     Plans cover every currency (three tiers each) whatever the count; accounts are
-    S-000001, S-000002, ...
+    S-000001, S-000002, ... `countries` (ISO codes such as "JP", "SA") keeps the
+    subscribers to those countries, in their usual proportions; None: all of them.
     """
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ValueError(f"count must be a non-negative int, got {count!r}")
+    pick = _country_pick(countries)
     parsed = Period.parse(period)
     period, first, last = str(parsed), parsed.start, parsed.end
     rng = random.Random(seed)
@@ -1231,7 +1248,7 @@ def synthetic_dataset(count: int, period: str, seed: int = 0) -> dict:
 
     for n in range(1, count + 1):
         account = f"S-{n:06d}"
-        country = choice(_COUNTRY_PICK)
+        country = choice(pick)
 
         if rand() < 0.04:
             a = choice(country.surnames_m)
@@ -1311,6 +1328,24 @@ def synthetic_dataset(count: int, period: str, seed: int = 0) -> dict:
     return {"plans": [dict(p) for p in PLANS], "subscribers": subscribers, "charges": charges}
 
 
+def country_codes(text: str) -> tuple[str, ...]:
+    """ "JP,sa" -> ("JP", "SA"); ValueError naming any code that has no synthetic data."""
+    codes = tuple(dict.fromkeys(code.strip().upper() for code in text.split(",") if code.strip()))
+    unknown = [code for code in codes if code not in _BY_CODE]
+    if not codes or unknown:
+        raise ValueError(
+            f"unknown country {', '.join(unknown) or '(none given)'}; known: {', '.join(sorted(_BY_CODE))}"
+        )
+    return codes
+
+
+def _country_pick(countries: Iterable[str] | None) -> tuple[Country, ...]:
+    if countries is None:
+        return _COUNTRY_PICK
+    codes = country_codes(",".join(countries))
+    return tuple(c for c in _COUNTRY_PICK if c.code in codes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m invoicing.synthetic",
@@ -1319,10 +1354,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("count", type=int)
     parser.add_argument("period", help="YYYY-MM")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--countries", help="comma-separated ISO codes, e.g. JP,SA (default: all)")
     parser.add_argument("-o", "--output", help="file to write (default: stdout)")
     args = parser.parse_args(argv)
     try:
-        data = synthetic_dataset(args.count, args.period, args.seed)
+        countries = country_codes(args.countries) if args.countries else None
+        data = synthetic_dataset(args.count, args.period, args.seed, countries)
     except (ValueError, BillingError) as exc:
         parser.error(str(exc))
     text = json.dumps(data, ensure_ascii=False, indent=1)

@@ -110,7 +110,8 @@ def test_partial_month_is_prorated_by_day() -> None:
     totals = compute_totals(PLAN, [], sub, OCT)
     # 17 of 31 days of 9.90 = 5.429 -> 5.43
     assert totals.lines[0].amount == D("5.43")
-    assert "17 of 31 days" in totals.lines[0].description
+    # in the subscriber's language (de_DE), dates as Babel writes a range
+    assert totals.lines[0].description == f"{PLAN.name}, 15.–31. Okt. 2026 (17 von 31 Tagen)"
 
 
 def test_no_usage_is_the_plan_fee_only() -> None:

@@ -362,8 +362,9 @@ def test_case_carries_the_pdfa3_markers(case: str) -> None:
         fonts = [f for page in document.pages for f in page.Resources.Font.values()]
         assert fonts
         for font in fonts:
-            assert font.Subtype == "/TrueType"
-            assert "/FontFile2" in font.FontDescriptor
+            # Type 0 (CID) fonts: the glyph program sits with the descendant font
+            assert font.Subtype == "/Type0"
+            assert "/FontFile2" in font.DescendantFonts[0].FontDescriptor
 
         # a trailer /ID: the renderer's first element kept, the second new
         first, second = document.trailer.ID

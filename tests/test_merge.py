@@ -36,7 +36,7 @@ from tests.support.factories import invoice, line
 from tests.support.paths import ROOT
 from tests.support.tools import require_tool
 
-# Seeded characters only (Latin with diacritics, Cyrillic, Greek) ...
+# Names DejaVu Sans draws (Latin with diacritics, Cyrillic, Greek) ...
 SEEDED_NAMES = [
     "Jürgen Müller-Lüdenscheidt",
     "Zoë Ångström",
@@ -49,7 +49,7 @@ SEEDED_NAMES = [
     "Søren Kierkegaard",
     "José Núñez",
 ]
-# ... and names that need the CJK fallback font (a per-invoice subset each).
+# ... and names that need the CJK fallback font.
 CJK_NAMES = ["山田太郎", "李小龍"]
 
 
@@ -135,23 +135,41 @@ def test_order_pages_bookmarks_labels_and_text(samples, tmp_path: Path) -> None:
     assert "山田太郎" in reader.pages[labels.index(f"{mixed[21].number} p.1")].extract_text()
 
 
-def test_shared_font_objects_written_once_and_small_output(samples, tmp_path: Path) -> None:
+def font_widths(path: Path) -> dict[str, set[int]]:
+    """Face name (without the subset tag) -> the glyph ids its /W array lists, per font in the file."""
+    reader = PdfReader(path)
+    found: dict[str, set[int]] = {}
+    for num in reader.xref[0]:
+        obj = reader.get_object(num)
+        if isinstance(obj, DictionaryObject) and obj.get("/Subtype") == "/CIDFontType2":
+            widths = obj["/W"]
+            gids = {int(widths[i]) + k for i in range(0, len(widths), 2) for k in range(len(widths[i + 1]))}
+            name = str(obj["/BaseFont"]).split("+", 1)[1]
+            assert name not in found, f"two subsets of {name}"
+            found[name] = gids
+    return found
+
+
+def test_one_subset_per_face_and_small_output(samples, tmp_path: Path) -> None:
+    # given invoices that each embed their own subsets of the faces they use
     seeded = samples["seeded"]
-    single = fontfile_programs(seeded[0].part.path)
-    assert len(single) >= 2
+    singles = [font_widths(s.part.path) for s in seeded]
+    # when they are merged
     merged = merge_pdfs([s.part for s in seeded], tmp_path / "seeded.pdf")
-    programs = fontfile_programs(merged.path)
-    assert len(programs) == len(single)  # not times 40
-    assert sorted(programs) == sorted(single)
-    # Each further invoice adds its page, content stream, bookmark and label only. (The
-    # one copy of the fonts, ~130 KB, is 3.3 KB an invoice at 40; 1,500 in the memory test.)
+    # then the file holds one subset per face, of the union of the glyphs they draw
+    union = font_widths(merged.path)
+    assert set(union) == {"DejaVuSans", "DejaVuSans-Bold"} == set(singles[0])
+    for face, gids in union.items():
+        assert gids == set().union(*(single[face] for single in singles))
+    assert len(fontfile_programs(merged.path)) == 2
+    # and each further invoice adds its page, content stream, bookmark and label only
     assert (merged.size - seeded[0].part.path.stat().st_size) / (len(seeded) - 1) <= 2048
 
-    # With CJK names: one copy of each distinct font program among the inputs.
+    # With CJK names and multi-page invoices: still one subset per face.
     mixed = samples["mixed"]
-    distinct = {hashlib.sha256(p).digest() for s in mixed for p in fontfile_programs(s.part.path)}
     merged = merge_pdfs([s.part for s in mixed], tmp_path / "mixed.pdf")
-    assert sorted(hashlib.sha256(p).digest() for p in fontfile_programs(merged.path)) == sorted(distinct)
+    assert set(font_widths(merged.path)) == {"DejaVuSans", "DejaVuSans-Bold", "DroidSansFallback"}
+    assert len(fontfile_programs(merged.path)) == 3
 
 
 def test_deterministic(samples, tmp_path: Path) -> None:
@@ -185,7 +203,7 @@ def check_with_poppler(path: Path, pages: int) -> None:
     check_with_poppler_pages_only(path, pages)
     pdftotext = require_tool("pdftotext", "poppler-utils", "another reader's text of the merged file")
     text = subprocess.run([pdftotext, "-f", "1", "-l", "1", str(path), "-"], capture_output=True, text=True)
-    assert text.returncode == 0 and text.stderr == "" and "INVOICE" in text.stdout
+    assert text.returncode == 0 and text.stderr == "" and "RECHNUNG" in text.stdout  # de_DE invoices
 
 
 def test_poppler_reads_merged_file(samples, tmp_path: Path) -> None:
@@ -522,7 +540,7 @@ def test_fragment_file_stores_shared_objects_once(samples, tmp_path: Path) -> No
     seeded = [s.part.path.read_bytes() for s in samples["seeded"][:20]]
     path = tmp_path / "batch.frag"
     assert write_fragments(seeded + seeded[:5], path) == 20  # keyed by content
-    # One copy of the fonts (~130 KB, as in one invoice), then a page and its content.
+    # The faces are records (the linker embeds their union), then a page and its content.
     assert path.stat().st_size <= len(seeded[0]) + 20 * 3072
     data = path.read_bytes()
     assert write_fragments(seeded + seeded[:5], tmp_path / "again.frag") == 20
@@ -546,12 +564,17 @@ def entry_span(path: Path, pdf: Path) -> tuple[int, int]:
     return blob + offset, length
 
 
-def largest_shared_record(path: Path) -> tuple[int, int]:
-    header = fragments.read_header(path.read_bytes())
+def face_record(path: Path, name: bytes) -> tuple[int, int]:
+    """Where the record standing for a face is in a fragment file: every entry needs it."""
+    data = path.read_bytes()
+    header = fragments.read_header(data)
     assert header is not None
     _, shared, blob = header
-    _, offset, length = max(shared, key=lambda record: record[2])
-    return blob + offset, length
+    for _, offset, length in shared:
+        body = data[blob + offset + fragments.OBJ_HEAD.size : blob + offset + length]
+        if body.startswith(fragments.FACE_PREFIX + name + b":"):
+            return blob + offset, length
+    raise AssertionError(f"no record of {name!r}")
 
 
 @pytest.mark.parametrize(
@@ -580,9 +603,9 @@ def test_damaged_fragment_files_are_skipped(samples, tmp_path: Path, damage: str
     elif damage == "entry byte":
         start, length = entry_span(bad, parts[8].path)
         data[start + length // 2] ^= 0x01
-    elif damage == "shared byte":  # a font program, which every entry of the file needs
-        start, length = largest_shared_record(bad)
-        data[start + length - 100] ^= 0x80
+    elif damage == "shared byte":  # the record of the regular face, which every entry needs
+        start, length = face_record(bad, b"DejaVuSans")
+        data[start + length - 3] ^= 0x01
     elif damage == "header byte":
         data[len(fragments.MAGIC) + 20] ^= 0x01
     elif damage == "magic":

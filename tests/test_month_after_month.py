@@ -118,7 +118,7 @@ def test_a_late_charge_goes_on_the_next_invoice_and_nowhere_else(db) -> None:
     november = invoice_of("A-1", NOV)
     # then the late charge is on November's invoice, naming its month in German, and October's is unchanged
     assert [line.description for line in november.lines] == [
-        "Basic 100, monthly fee",
+        "Basic 100, monatliche Grundgebühr",
         "Roaming 5 GB (Okt. 2026)",
     ]
     assert november.subtotal == D("9.90") + D("3.50")

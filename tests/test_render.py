@@ -47,12 +47,13 @@ def all_text(pdf: bytes) -> str:
 
 
 def font_files(pdf: bytes) -> dict[str, bytes]:
-    """BaseFont -> decoded /FontFile2 data, for every font on every page."""
+    """BaseFont -> decoded /FontFile2 data, for every (Type0) font on every page."""
     out: dict[str, bytes] = {}
     for page in reader(pdf).pages:
         for font in page["/Resources"]["/Font"].values():
             font = font.get_object()
-            out[font["/BaseFont"]] = font["/FontDescriptor"]["/FontFile2"].get_data()
+            descendant = font["/DescendantFonts"][0].get_object()
+            out[font["/BaseFont"]] = descendant["/FontDescriptor"]["/FontFile2"].get_data()
     return out
 
 
@@ -60,31 +61,31 @@ def font_files(pdf: bytes) -> dict[str, bytes]:
 
 
 def test_every_field_is_in_the_text():
-    doc = invoice()
+    doc = invoice()  # de_DE: the invoice is in German
     text = all_text(render_invoice(doc))
     for needle in [
-        "INVOICE",
+        "RECHNUNG",
         doc.number,
         doc.account,
         doc.name,
         *doc.address,
         SELLER.name,
         *SELLER.address,
-        "Tax ID DE123456789",
+        "USt-IdNr. DE123456789",
         "billing@nordlicht.example",
         "01.11.2026",  # issue date, de_DE medium format
         "15.11.2026",  # due date
         "01.10.2026 – 31.10.2026",  # billing period
         *(item.description for item in doc.lines),
-        "Subtotal 54,41 €",
-        "Tax (19 %) 10,34 €",
-        "Total (EUR) 64,75 €",
+        "Zwischensumme 54,41 €",
+        "USt. (19 %) 10,34 €",
+        "Gesamtbetrag (EUR) 64,75 €",
         "Commerzbank Hamburg",
         "DE89 3704 0044 0532 0130 00",
         "COBADEFFXXX",
-        f"Reference {doc.number}",
-        "Please transfer 64,75 € by 15.11.2026",
-        "Page 1 of 1",
+        f"Verwendungszweck {doc.number}",
+        "Bitte überweisen Sie 64,75 € bis zum 15.11.2026",
+        "Seite 1 von 1",
     ]:
         assert norm(needle) in text, needle
 
@@ -155,7 +156,7 @@ def test_ru_ru_format():
     text = all_text(render_invoice(doc))
     assert "Тариф «Бизнес» 1 1 234,56 ₽ 1 234,56 ₽" in text
     assert norm(format_date(doc.issue_date, "medium", locale="ru_RU")) in text
-    assert "Total (RUB) 1 481,47 ₽" in text
+    assert "Итого (RUB) 1 481,47 ₽" in text
 
 
 def test_jpy_has_no_decimals():
@@ -168,7 +169,7 @@ def test_jpy_has_no_decimals():
     )
     text = all_text(render_invoice(doc))
     assert "￥1,500" in text
-    assert "Total (JPY) ￥1,650" in text
+    assert "合計（JPY） ￥1,650" in text
     assert "￥1,650." not in text and "1,650.00" not in text
     assert "2026/11/01" in text
 
@@ -254,20 +255,20 @@ def test_300_lines_flow_over_pages_with_header_and_page_numbers():
     total = len(texts)
     assert total >= 3
     for number, text in enumerate(texts, 1):
-        assert f"Page {number} of {total}" in text
+        assert f"Seite {number} von {total}" in text
         if number < total or "Call detail" in text:
-            assert "DESCRIPTION QTY UNIT PRICE AMOUNT" in text
+            assert "BESCHREIBUNG MENGE EINZELPREIS BETRAG" in text
     joined = "\n".join(texts)
     for i in range(299):
         assert f"Call detail {i:03d} 3 0,10 € 0,30 €" in joined
-    assert "Total (EUR)" in texts[-1]
-    assert "Page 1 of 3" in texts[0] or total != 3
+    assert "Gesamtbetrag (EUR)" in texts[-1]
+    assert "Seite 1 von 3" in texts[0] or total != 3
 
 
 def test_invoice_with_only_the_plan_fee_is_one_page():
     pdf = render_invoice(invoice(lines=(line("Business Fibre 500 — monthly fee", "1", "49.90", "49.90"),)))
     assert len(reader(pdf).pages) == 1
-    assert "Page 1 of 1" in page_texts(pdf)[0]
+    assert "Seite 1 von 1" in page_texts(pdf)[0]
 
 
 # ---------------------------------------------------------------- determinism
@@ -311,7 +312,7 @@ def test_metadata_and_file_id_come_from_the_invoice():
     meta = reader(pdf).metadata
     assert meta.title == doc.number
     assert meta.author == SELLER.name
-    assert meta.subject == "Invoice for 01.10.2026 – 31.10.2026"
+    assert meta.subject == "Rechnung für 01.10.2026 – 31.10.2026"
     assert meta["/CreationDate"] == "D:20261101000000+00'00'"
     assert meta.creation_date.date() == doc.issue_date
     trailer_id = reader(pdf).trailer["/ID"]
@@ -321,23 +322,13 @@ def test_metadata_and_file_id_come_from_the_invoice():
     assert trailer_id != other
 
 
-def test_font_programs_are_identical_across_subscribers():
-    """Seeded subsets: different Latin/Cyrillic/Greek names embed byte-identical fonts."""
+def test_each_invoice_embeds_only_the_glyphs_it_draws():
+    """Per-invoice subsets: a name's letters are in its invoice's subset and nowhere else."""
     a = font_files(render_invoice(invoice(name="Jürgen Müller", address=("Lindenallee 5",))))
-    b = font_files(
-        render_invoice(
-            invoice(
-                name="Мария Смирнова",
-                address=("ул. Ленина, д. 7", "Οδός Ερμού 22"),
-                number="INV-2026-10-000777",
-                locale="ru_RU",
-                currency="RUB",
-            )
-        )
-    )
-    assert set(a) == set(b) and len(a) == 4  # regular + bold, two seeded subsets each
-    for base_font in a:
-        assert a[base_font] == b[base_font], base_font
+    b = font_files(render_invoice(invoice(name="Ωмега Ψ", address=("Lindenallee 5",))))
+    assert {name.split("+")[1] for name in a} == {"DejaVuSans", "DejaVuSans-Bold"}
+    assert set(a) != set(b)  # different subsets, different tags (ISO 32000-1 §9.6.4)
+    assert all(len(program) < 20_000 for program in [*a.values(), *b.values()])
 
 
 # ---------------------------------------------------------------- untrusted text
@@ -422,14 +413,14 @@ def test_a_credit_note_says_what_it_credits_and_asks_for_no_payment():
     # when it is rendered
     text = all_text(render_invoice(note))
     # then it has its own title, names the invoice and the reason, and shows the refund
-    for needle in [
-        "CREDIT NOTE",
-        "Number CN-2026-10-000001",
-        "Credits invoice INV-2026-10-000042 of 01.11.2026",
-        "Reason Duplicate contract",
-        "Total (EUR) -64,75 €",
-        "REFUND",
-        "64,75 € is credited to your account ACC-0042-7781",
+    for needle in [  # de_DE: in German
+        "GUTSCHRIFT",
+        "Nummer CN-2026-10-000001",
+        "Zur Rechnung INV-2026-10-000042 vom 01.11.2026",
+        "Grund Duplicate contract",
+        "Gesamtbetrag (EUR) -64,75 €",
+        "ERSTATTUNG",
+        "64,75 € werden Ihrem Kundenkonto ACC-0042-7781 gutgeschrieben",
     ]:
-        assert norm(needle) in text, needle
-    assert "Please transfer" not in text and "IBAN" not in text and "INVOICE " not in text
+        assert norm(needle) in text.replace("\n", " "), needle  # German values may wrap
+    assert "Bitte überweisen" not in text and "IBAN" not in text and "\nRECHNUNG\n" not in text

@@ -252,7 +252,7 @@ def test_render_preview(env: Env, tmp_path: Path) -> None:
     proc = env.cli("render", "--account", "A-0001", "--period", "2026-10", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     text_ = PdfReader(out).pages[0].extract_text()
-    assert "DRAFT-2026-10" in text_
+    assert "ENTWURF-2026-10" in text_  # a de_DE subscriber's draft, in German
     assert count_rows(Invoice) == 0
     missing = tmp_path / "none.pdf"
     unknown = env.cli("render", "--account", "NOPE", "--period", "2026-10", "-o", str(missing))

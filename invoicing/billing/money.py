@@ -3,6 +3,10 @@
 Money rule (printed totals always add up): each line is rounded to the currency's minor
 unit (ROUND_HALF_UP), the subtotal is the sum of the rounded lines, tax is computed on
 the subtotal and rounded once, and total = subtotal + tax. Money is Decimal throughout.
+
+The plan line's words are the subscriber's language ("Basic 5 GB, monatliche
+Grundgebühr"; a part month "Basic 5 GB, 15.–31. Okt. 2026 (17 von 31 Tagen)"): they are
+stored on the invoice line when it is issued, from the invoice catalogs (pdf/translate.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from babel.numbers import get_currency_precision
 
 from invoicing.billing.period import Period
 from invoicing.pdf.documents import InvoiceLine
+from invoicing.pdf.translate import plan_fee, pro_rata, translator
 
 
 @lru_cache(maxsize=64)
@@ -70,15 +75,11 @@ def _plan_line(plan: Any, subscriber: Any, period: Period) -> InvoiceLine:
     last = min(period.end, subscriber.active_to) if subscriber.active_to else period.end
     days, active = period.days, (last - first).days + 1
     fee = round_money(plan.monthly_fee, subscriber.currency)
+    words = translator(subscriber.locale)
     if active >= days:
-        return InvoiceLine(f"{plan.name}, monthly fee", Decimal(1), fee, fee)
+        return InvoiceLine(plan_fee(words, plan.name), Decimal(1), fee, fee)
     prorated = round_money(plan.monthly_fee * active / days, subscriber.currency)
-    return InvoiceLine(
-        f"{plan.name}, {first:%d %b}–{last:%d %b %Y} ({active} of {days} days)",
-        Decimal(1),
-        prorated,
-        prorated,
-    )
+    return InvoiceLine(pro_rata(words, plan.name, first, last, active, days), Decimal(1), prorated, prorated)
 
 
 def split_gross(gross: Decimal, tax_rate: Decimal, currency: str) -> tuple[Decimal, Decimal]:

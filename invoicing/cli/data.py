@@ -119,16 +119,28 @@ def _print_import(summary: Any, source: str, elapsed: float, as_json: bool) -> N
     help="With --generate: the month the subscribers are billable in and their charges are for.",
 )
 @click.option("--seed", "seed", type=int, default=0, show_default=True, help="Random seed for --generate.")
+@click.option(
+    "--countries",
+    metavar="CC,CC",
+    help="With --generate: only subscribers of these countries (ISO codes, e.g. JP,SA); default all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
 def db_seed(
-    fixtures: Path | None, generate: int | None, period: Period | None, seed: int, as_json: bool
+    fixtures: Path | None,
+    generate: int | None,
+    period: Period | None,
+    seed: int,
+    countries: str | None,
+    as_json: bool,
 ) -> None:
     """Import a data set, or generate a synthetic one; an upsert, all or nothing.
 
     Example: invoicing db seed --fixtures fixtures/invoicing.json
 
     Example: invoicing db seed --generate 2000 --period 2026-10 --seed 7
+
+    Example: invoicing db seed --generate 300 --period 2026-10 --countries JP
     """
     from invoicing.billing.importer import import_data, import_files
     from invoicing.db import session_scope
@@ -144,12 +156,17 @@ def db_seed(
     else:
         if period is None or generate is None:
             fail("--generate needs --period YYYY-MM")
-        from invoicing.synthetic import synthetic_dataset
+        from invoicing.synthetic import country_codes, synthetic_dataset
 
-        data = synthetic_dataset(generate, str(period), seed)
+        try:
+            codes = country_codes(countries) if countries is not None else None
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--countries") from None
+        data = synthetic_dataset(generate, str(period), seed, codes)
         with session_scope() as session:
             summary = import_data(session, data)
-        source = f"{generate} synthetic subscribers (seed {seed})"
+        only = f", {','.join(codes)}" if codes else ""
+        source = f"{generate} synthetic subscribers (seed {seed}{only})"
     _print_import(summary, source, time.perf_counter() - started, as_json)
 
 

@@ -125,6 +125,7 @@ def bench(subscribers: int, workers: int, einvoice: bool, as_json: bool) -> None
         ("dispatch the chord", f"{result.dispatch_s:.2f} s"),
         ("issue the run (DB transaction)", f"{result.issue_s:.2f} s"),
         ("invoices per header task", str(result.batch_size)),
+        ("single invoice file, bytes", f"{result.bytes_per_single_invoice:,.0f}"),
         ("merged file, bytes per invoice", f"{result.bytes_per_invoice:,.0f}"),
         ("merge step peak RSS", f"{result.merge_peak_rss_mb:.0f} MB"),
         ("worker processes peak RSS", f"{result.worker_peak_rss_mb:.0f} MB"),

@@ -5,10 +5,12 @@ paths, and gives bytes or files. reportlab and pypdf internals stay inside this 
 Callers outside it import from here.
 
 Rendering: `render` (the entry point: checks, metadata, determinism) uses `layout`
-(what the invoice looks like), which places `text` (cleaning, font runs, wrapping) with
-`format` (Babel) and `logo` on `page`s (the content-stream painter); `fonts` holds the
-TrueType faces and their seeded subsets, `objects` the pre-formatted PDF objects that
-fonts and logos are embedded as.
+(what the invoice looks like, its words from `translate`'s catalogs), which places
+`text` (cleaning, font runs, bidi levels from `bidi`, wrapping) with `format` (Babel)
+and `logo` on `page`s (the content-stream painter); `fonts` holds the bundled faces and
+chooses one per character, `shaping` turns runs into positioned glyphs (HarfBuzz),
+`sfnt` makes font subsets, `embed` the PDF objects of a subset and what a document
+draws, `objects` the byte-level PDF objects, and `writer` the file.
 
 Merging: `merge` (the linker and streaming writer) links fragments that `prelink`
 makes from PDFs with pypdf (also `write_fragments`, for the render workers);

@@ -1,9 +1,11 @@
 """Fragments, and the ``.frag`` file that carries a batch of them from the render workers
 to the merge.
 
-A fragment is one invoice pre-linked (prelink.py): its local objects, pages first, and
-the shared objects they reach, each serialized to bytes with its references cut out and
-the offset of every cut recorded. The linker (merge.py) only numbers and joins them.
+A fragment is one invoice pre-linked (prelink.py): its local objects, pages first, the
+shared objects they reach, each serialized to bytes with its references cut out and the
+offset of every cut recorded, and the glyphs it draws of each bundled face whose subset
+the linker replaces by one subset of the union (`FACE_PREFIX`, merge.py). The linker
+only numbers and joins them.
 
 File layout (all integers little-endian)
     MAGIC, then COUNTS (format version, number of entries, number of shared records);
@@ -12,7 +14,9 @@ File layout (all integers little-endian)
     entry's bytes); the sha256 of everything so far; then the records, offsets
     counting from there. A shared record is an object record whose targets are the
     indexes of its children, which come before it; an entry is ENTRY_HEAD (pages,
-    objects) and then its object records. An object record is OBJ_HEAD (number of
+    objects, faces), its object records, then per face a FACE_HEAD (key length, glyph
+    count), the key, GLYPH (glyph id, text length) per glyph and the texts (UTF-8).
+    An object record is OBJ_HEAD (number of
     cuts, body length), the (cut offset, target) pairs, and the body. A target in an
     entry is the index of one of its own objects, PARENT_CODE (the page's /Pages
     node), or the number of its objects plus a shared record's index. No pickles and
@@ -49,8 +53,10 @@ __all__ = [
     "PREFIX_SIZE",
     "SHARED_INDEX",
     "VERSION",
+    "FACE_PREFIX",
     "Fragment",
     "FragmentStore",
+    "GlyphUse",
     "FragmentWriter",
     "Header",
     "Obj",
@@ -69,18 +75,27 @@ Obj = tuple[bytes, tuple[int, ...], tuple[int | bytes, ...]]
 # a view into the file's bytes.
 Rec = tuple[bytes | memoryview, tuple[int, ...], tuple[bytes, ...]]
 PARENT = -1
+# The body of a shared record that stands for a bundled face (the key follows): the
+# linker points references to it at the face's one union subset, and writes no object.
+# No serialized PDF object starts with a NUL byte.
+FACE_PREFIX = b"\x00face:"
+GlyphUse = dict[str, dict[int, str]]  # face key -> glyph id -> its ToUnicode text
 
 
 class Fragment:
-    """One pre-linked part: its local objects (its pages first) and the shared objects
-    they reach, by digest (a mapping that may hold more)."""
+    """One pre-linked part: its local objects (its pages first), the shared objects they
+    reach, by digest (a mapping that may hold more), and the glyphs it draws of the faces
+    whose records it refers to."""
 
-    __slots__ = ("pages", "objs", "shared")
+    __slots__ = ("pages", "objs", "shared", "glyphs")
 
-    def __init__(self, pages: int, objs: list[Obj], shared: Mapping[bytes, Rec]):
+    def __init__(
+        self, pages: int, objs: list[Obj], shared: Mapping[bytes, Rec], glyphs: GlyphUse | None = None
+    ):
         self.pages = pages
         self.objs = objs
         self.shared = shared
+        self.glyphs: GlyphUse = glyphs or {}
 
 
 def merkle(body: bytes | memoryview, cuts: Sequence[int], kids: Sequence[bytes]) -> bytes:
@@ -95,12 +110,14 @@ def merkle(body: bytes | memoryview, cuts: Sequence[int], kids: Sequence[bytes])
 # ------------------------------------------------------------------------ format
 
 MAGIC = b"\x89invoicing-fragments\r\n\x1a\n"
-VERSION = 1
+VERSION = 2  # 2: glyph uses per entry
 COUNTS = struct.Struct("<III")  # version, entries, shared records
 ENTRY_INDEX = struct.Struct("<32sQI32s")  # key (sha256 of the PDF), offset, length, sha256 of the entry
 SHARED_INDEX = struct.Struct("<32sQI")  # digest, offset, length
 OBJ_HEAD = struct.Struct("<II")  # number of cuts, body length; then (cut, target) pairs, body
-ENTRY_HEAD = struct.Struct("<II")  # pages, objects (pages first)
+ENTRY_HEAD = struct.Struct("<III")  # pages, objects (pages first), faces
+FACE_HEAD = struct.Struct("<HI")  # length of the key, glyphs
+GLYPH = struct.Struct("<HH")  # glyph id, length of its text (UTF-8)
 PREFIX_SIZE = len(MAGIC) + COUNTS.size  # what `header_size` needs to see
 PARENT_CODE = 0xFFFFFFFF  # in a file a target is a local index, this, or objects + shared index
 MAX_RECORDS = 1 << 20  # per kind; a header claiming more is not read
@@ -124,12 +141,18 @@ def _encode_obj(body: bytes | memoryview, cuts: Sequence[int], targets: Sequence
 
 def _encode_entry(fragment: Fragment, table: Mapping[bytes, int]) -> bytes:
     count = len(fragment.objs)
-    chunks = [ENTRY_HEAD.pack(fragment.pages, count)]
+    chunks = [ENTRY_HEAD.pack(fragment.pages, count, len(fragment.glyphs))]
     for body, cuts, targets in fragment.objs:
         codes = [
             count + table[t] if isinstance(t, bytes) else PARENT_CODE if t == PARENT else t for t in targets
         ]
         chunks.append(_encode_obj(body, cuts, codes))
+    for key, glyphs in fragment.glyphs.items():
+        encoded_key = key.encode()
+        texts = [text.encode() for text in glyphs.values()]
+        chunks.append(FACE_HEAD.pack(len(encoded_key), len(glyphs)) + encoded_key)
+        chunks.append(b"".join(GLYPH.pack(gid, len(t)) for gid, t in zip(glyphs, texts, strict=True)))
+        chunks.append(b"".join(texts))
     return b"".join(chunks)
 
 
@@ -285,7 +308,7 @@ class _FragmentFile:
             return None
 
     def _decode(self, data: memoryview) -> Fragment:
-        pages, count = ENTRY_HEAD.unpack_from(data, 0)
+        pages, count, faces = ENTRY_HEAD.unpack_from(data, 0)
         if not 0 < pages <= count:
             raise ValueError("bad page count")
         pos = ENTRY_HEAD.size
@@ -306,9 +329,21 @@ class _FragmentFile:
             if targets.count(PARENT) != (i < pages):  # exactly one /Parent in a page, else none
                 raise ValueError("bad /Parent")
             objs.append((bytes(body), cuts, tuple(targets)))
+        glyphs: GlyphUse = {}
+        for _ in range(faces):
+            size, n = FACE_HEAD.unpack_from(data, pos)
+            pos += FACE_HEAD.size
+            key = bytes(data[pos : pos + size]).decode()
+            pos += size
+            heads = struct.unpack_from(f"<{2 * n}H", data, pos)
+            pos += GLYPH.size * n
+            use = glyphs[key] = {}
+            for gid, length in zip(heads[0::2], heads[1::2], strict=True):
+                use[gid] = bytes(data[pos : pos + length]).decode()
+                pos += length
         if pos != len(data):
             raise ValueError("trailing bytes")
-        return Fragment(pages, objs, self.records)
+        return Fragment(pages, objs, self.records, glyphs)
 
 
 class FragmentStore:

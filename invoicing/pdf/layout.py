@@ -11,11 +11,19 @@ Coordinates are PDF points from the bottom-left corner of an A4 page (``mm`` con
     closing   the totals, then the payment box; each is kept whole on one page
     footers   on every page: the seller line and "Page x of y"; from page 2 "(continued)"
 
+Every fixed word comes from the subscriber's language (translate.py: ``self._("BILL
+TO")`` is a gettext message, extracted by Babel). A page in a right-to-left language is
+placed here as if it were left to right and drawn mirrored (page.py): the seller and the
+bill-to block on the right, the table's columns from right to left with the amounts in
+the leftmost column, aligned to their end as the text around them is.
+
 Untrusted fields are capped (MAX_*, then each text's line limit) so that no block can
 outgrow a page, whatever the data. Any change here changes the bytes of every invoice.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -27,8 +35,9 @@ from invoicing.pdf.format import Formatter, iban
 from invoicing.pdf.logo import load_logo
 from invoicing.pdf.page import Page
 from invoicing.pdf.text import Style, Text, clean_text
+from invoicing.pdf.translate import Words
 
-__all__ = ["MAX_NAME", "MAX_SHORT", "lay_out"]
+__all__ = ["MAX_NAME", "MAX_SHORT", "PAGE_W", "lay_out"]
 
 # ---------------------------------------------------------------------- colours
 
@@ -91,7 +100,8 @@ HEADER_GAP = 10 * mm  # below the header
 
 # parties
 META_W = 84 * mm  # invoice number, account, dates: the right-hand column
-META_KEY_W = 28 * mm
+META_KEY_W = 28 * mm  # at least; wider for a language whose labels are longer
+KEY_GAP = 3 * mm  # between the longest label and its value
 META_DROP = 10  # the first row lines up with the name, below the BILL TO label
 META_ROW_GAP = 1.5
 BILL_TO_W = CONTENT_W - META_W - 8 * mm
@@ -128,7 +138,8 @@ PAYMENT_GAP = 8 * mm  # between the totals and the payment box
 BOX_PAD = 6 * mm  # inside the payment box, left and right
 BOX_PAD_Y = 4.5 * mm  # top and bottom
 BOX_W = CONTENT_W - 2 * BOX_PAD  # the box's content
-PAY_KEY_W = 24 * mm
+PAY_KEY_W = 24 * mm  # at least, as META_KEY_W
+TITLE_MIN_SIZE = 14  # a longer title ("FACTURA RECTIFICATIVA") is set smaller, down to this
 PAY_INTRO_GAP = 2 * mm  # below "Please transfer ..."
 PAY_ROW_GAP = 1.5
 
@@ -140,9 +151,10 @@ PAGE_NO_W = 30 * mm  # "Page x of y", at the right
 CONTINUED_Y = PAGE_H - 12 * mm  # top of the "(continued)" line, from page 2
 
 
-def lay_out(doc: InvoiceDocument, fmt: Formatter) -> list[Page]:
-    """The pages of the invoice, everything placed; `Page.paint` writes them."""
-    layout = _Layout(doc, fmt)
+def lay_out(doc: InvoiceDocument, fmt: Formatter, words: Words) -> list[Page]:
+    """The pages of the invoice, everything placed; `Page.paint` writes them (mirrored
+    if `words.rtl`)."""
+    layout = _Layout(doc, fmt, words)
     layout.header()
     layout.parties()
     layout.items()
@@ -157,6 +169,11 @@ def _column(page: Page, items: list[Text], x: float, top: float, width: float) -
     for item in items:
         y -= page.text(item, x, y, width)
     return top - y
+
+
+def _key_width(keys: list[Text], least: float, most: float) -> float:
+    """A label column as wide as its longest label and a gap, within [least, most]."""
+    return min(max([least] + [k.natural + KEY_GAP for k in keys]), most)
 
 
 def _row_height(cells: list[Text]) -> float:
@@ -174,13 +191,22 @@ def _draw_row(
 class _Layout:
     """Places the blocks one below the other; `y` is the top of the free space on `page`."""
 
-    def __init__(self, doc: InvoiceDocument, fmt: Formatter):
+    def __init__(self, doc: InvoiceDocument, fmt: Formatter, words: Words):
         self.doc = doc
         self.fmt = fmt
+        self._ = words.gettext
+        self.rtl = words.rtl
         self.credit_note = doc.document_type == "381"
+        # A draft (invoicing render before the run) is numbered "DRAFT-2026-10": the word
+        # is the language's ("ENTWURF-2026-10").
+        number = clean_text(doc.number, MAX_SHORT)
+        self.number = self._("DRAFT") + number[5:] if number.startswith("DRAFT-") else number
         self.pages: list[Page] = []
         self.page = self._new_page()
         self.y = TOP_Y
+
+    def text(self, value: str, style: Style, max_lines: int = 2) -> Text:
+        return Text(value, style, max_lines, rtl=self.rtl)
 
     def _new_page(self) -> Page:
         page = Page()
@@ -190,7 +216,7 @@ class _Layout:
         return page
 
     def header(self) -> None:
-        doc, seller, page = self.doc, self.doc.seller, self.page
+        seller, page = self.doc.seller, self.page
         top = self.y
         y = top
         if seller.logo_path:
@@ -198,81 +224,89 @@ class _Layout:
             width, height = logo.fit(LOGO_MAX_W, LOGO_MAX_H)
             page.image(logo, MARGIN_X, y - height, width, height)
             y -= height + LOGO_GAP
-            items = [Text(clean_text(seller.name, MAX_NAME), ST_SELLER, 3)]
+            items = [self.text(clean_text(seller.name, MAX_NAME), ST_SELLER, 3)]
         else:
-            items = [Text(clean_text(seller.name, MAX_NAME), ST_WORDMARK, 3)]
-        items += [Text(clean_text(a, MAX_LINE), ST_SMALL) for a in seller.address[:MAX_ADDRESS_LINES]]
+            items = [self.text(clean_text(seller.name, MAX_NAME), ST_WORDMARK, 3)]
+        items += [self.text(clean_text(a, MAX_LINE), ST_SMALL) for a in seller.address[:MAX_ADDRESS_LINES]]
         extra = []
         if seller.tax_id:
-            extra.append(f"Tax ID {clean_text(seller.tax_id, MAX_SHORT)}")
+            extra.append(self._("Tax ID {tax_id}").format(tax_id=clean_text(seller.tax_id, MAX_SHORT)))
         if seller.email:
             extra.append(clean_text(seller.email, MAX_LINE))
         if extra:
-            items.append(Text(" · ".join(extra), ST_SMALL))
+            items.append(self.text(" · ".join(extra), ST_SMALL))
         y -= _column(page, items, MARGIN_X, y, SELLER_W)
-        title = "CREDIT NOTE" if self.credit_note else "INVOICE"
-        right = [Text(title, ST_TITLE), Text(clean_text(doc.number, MAX_SHORT), ST_TITLE_NO)]
+        title = self._("CREDIT NOTE") if self.credit_note else self._("INVOICE")
+        heading = self.text(title, ST_TITLE, 1)
+        if heading.natural > TITLE_W:
+            size = max(TITLE_MIN_SIZE, ST_TITLE.size * TITLE_W / heading.natural)
+            heading = self.text(title, replace(ST_TITLE, size=size, leading=size * 1.2), 2)
+        right = [heading, self.text(self.number, ST_TITLE_NO)]
         right_h = _column(page, right, RIGHT_X - TITLE_W, top, TITLE_W)
         self.y = min(y, top - right_h) - HEADER_GAP
 
     def parties(self) -> None:
         doc, fmt, page = self.doc, self.fmt, self.page
         top = self.y
-        bill = [Text("BILL TO", ST_LABEL), Text(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
+        _ = self._
+        bill = [self.text(_("BILL TO"), ST_LABEL), self.text(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
         budget = ADDRESS_LINE_BUDGET
         for address_line in doc.address[:MAX_ADDRESS_LINES]:
             if budget <= 0:
                 break
-            item = Text(clean_text(address_line, MAX_LINE), ST_BODY, budget)
+            item = self.text(clean_text(address_line, MAX_LINE), ST_BODY, budget)
             budget -= len(item.lines(BILL_TO_W))
             bill.append(item)
         left_h = _column(page, bill, MARGIN_X, top, BILL_TO_W)
+        period = f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"
         if self.credit_note:
-            rows = [("Number", clean_text(doc.number, MAX_SHORT))]
+            rows = [(_("Number"), self.number)]
             if doc.preceding_invoice is not None:
                 credited = clean_text(doc.preceding_invoice.number, MAX_SHORT)
                 issued = doc.preceding_invoice.issue_date
-                rows.append(("Credits invoice", f"{credited} of {fmt.date(issued)}" if issued else credited))
+                if issued is not None:
+                    credited = _("{number} of {date}").format(number=credited, date=fmt.date(issued))
+                rows.append((_("Credits invoice"), credited))
             rows += [
-                ("Account", clean_text(doc.account, MAX_SHORT)),
-                ("Issue date", fmt.date(doc.issue_date)),
-                ("Billing period", f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"),
+                (_("Account"), clean_text(doc.account, MAX_SHORT)),
+                (_("Issue date"), fmt.date(doc.issue_date)),
+                (_("Billing period"), period),
             ]
             if doc.note:
-                rows.append(("Reason", clean_text(doc.note, MAX_LINE)))
+                rows.append((_("Reason"), clean_text(doc.note, MAX_LINE)))
         else:
             rows = [
-                ("Invoice number", clean_text(doc.number, MAX_SHORT)),
-                ("Account", clean_text(doc.account, MAX_SHORT)),
-                ("Issue date", fmt.date(doc.issue_date)),
-                ("Due date", fmt.date(doc.due_date)),
-                ("Billing period", f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"),
+                (_("Invoice number"), self.number),
+                (_("Account"), clean_text(doc.account, MAX_SHORT)),
+                (_("Issue date"), fmt.date(doc.issue_date)),
+                (_("Due date"), fmt.date(doc.due_date)),
+                (_("Billing period"), period),
             ]
         x = RIGHT_X - META_W
         y = top - META_DROP
-        for key, value in rows:
-            k = Text(key, ST_META_K)
-            v = Text(value, ST_META_V)
-            h = max(page.text(k, x, y, META_KEY_W), page.text(v, x + META_KEY_W, y, META_W - META_KEY_W))
+        cells = [(self.text(key, ST_META_K), self.text(value, ST_META_V)) for key, value in rows]
+        key_w = _key_width([k for k, _ in cells], META_KEY_W, META_W / 2)
+        for k, v in cells:
+            h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y, META_W - key_w))
             y -= h + META_ROW_GAP
         self.y = min(top - left_h, y) - PARTIES_GAP
 
     def items(self) -> None:
-        fmt = self.fmt
+        fmt, _ = self.fmt, self._
         head = [
-            Text("DESCRIPTION", ST_TH),
-            Text("QTY", ST_TH_R),
-            Text("UNIT PRICE", ST_TH_R),
-            Text("AMOUNT", ST_TH_R),
+            self.text(_("DESCRIPTION"), ST_TH),
+            self.text(_("QTY"), ST_TH_R),
+            self.text(_("UNIT PRICE"), ST_TH_R),
+            self.text(_("AMOUNT"), ST_TH_R),
         ]
         head_h = _row_height(head)
         self._table_head(head, head_h)
         for line in self.doc.lines:
             cells = [
-                Text(clean_text(line.description, MAX_DESCRIPTION), ST_TD, DESCRIPTION_LINES),
-                Text(fmt.qty(line.quantity), ST_TD_R),
-                Text(fmt.price(line.unit_price), ST_TD_R),
-                Text(fmt.money(line.amount), ST_TD_R),
+                self.text(clean_text(line.description, MAX_DESCRIPTION), ST_TD, DESCRIPTION_LINES),
+                self.text(fmt.qty(line.quantity), ST_TD_R),
+                self.text(fmt.price(line.unit_price), ST_TD_R),
+                self.text(fmt.money(line.amount), ST_TD_R),
             ]
             h = _row_height(cells)
             if self.y - h < BOTTOM_Y:
@@ -287,11 +321,13 @@ class _Layout:
 
     def closing(self) -> None:
         """Totals, then payment instructions; each block is kept on one page."""
-        doc, fmt = self.doc, self.fmt
+        doc, fmt, _ = self.doc, self.fmt, self._
+        tax = _("Tax ({rate})").format(rate=fmt.percent(doc.tax_rate))
+        total = _("Total ({currency})").format(currency=doc.currency)
         totals = [
-            (Text("Subtotal", ST_TOTAL_K), Text(fmt.money(doc.subtotal), ST_TOTAL_V)),
-            (Text(f"Tax ({fmt.percent(doc.tax_rate)})", ST_TOTAL_K), Text(fmt.money(doc.tax), ST_TOTAL_V)),
-            (Text(f"Total ({doc.currency})", ST_GRAND_K), Text(fmt.money(doc.total), ST_GRAND_V)),
+            (self.text(_("Subtotal"), ST_TOTAL_K), self.text(fmt.money(doc.subtotal), ST_TOTAL_V)),
+            (self.text(tax, ST_TOTAL_K), self.text(fmt.money(doc.tax), ST_TOTAL_V)),
+            (self.text(total, ST_GRAND_K), self.text(fmt.money(doc.total), ST_GRAND_V)),
         ]
         key_w, val_w = TOTALS_KEY_W, TOTALS_VALUE_W
         totals_h = (
@@ -300,39 +336,36 @@ class _Layout:
             + (GRAND_RULE_ABOVE + GRAND_RULE_BELOW)
         )
 
-        number = clean_text(doc.number, MAX_SHORT)
+        number = self.number
         if self.credit_note:
             # Nothing to pay: say what happens to the money instead of bank details.
-            intro = Text(
-                f"{fmt.money(-doc.total)} is credited to your account {clean_text(doc.account, MAX_SHORT)}: "
-                "refunded, or offset against your next invoice.",
-                ST_BODY,
-                4,
-            )
+            sentence = _(
+                "{amount} is credited to your account {account}: "
+                "refunded, or offset against your next invoice."
+            ).format(amount=fmt.money(-doc.total), account=clean_text(doc.account, MAX_SHORT))
         else:
-            intro = Text(
-                f"Please transfer {fmt.money(doc.total)} by {fmt.date(doc.due_date)}, "
-                f"quoting the reference {number}.",
-                ST_BODY,
-                4,
+            sentence = _("Please transfer {amount} by {date}, quoting the reference {number}.").format(
+                amount=fmt.money(doc.total), date=fmt.date(doc.due_date), number=number
             )
+        intro = self.text(sentence, ST_BODY, 4)
         details = []
         if doc.seller.bank and not self.credit_note:
-            details.append(("Bank", clean_text(doc.seller.bank, MAX_LINE)))
+            details.append((_("Bank"), clean_text(doc.seller.bank, MAX_LINE)))
         if not self.credit_note:
             details += [
-                ("IBAN", clean_text(iban(doc.seller.iban), MAX_SHORT)),
-                ("BIC", clean_text(doc.seller.bic, MAX_SHORT)),
-                ("Reference", number),
+                (_("IBAN"), clean_text(iban(doc.seller.iban), MAX_SHORT)),
+                (_("BIC"), clean_text(doc.seller.bic, MAX_SHORT)),
+                (_("Reference"), number),
             ]
-        detail_items = [(Text(k, ST_META_K), Text(v, ST_BODY)) for k, v in details]
-        label = Text("REFUND" if self.credit_note else "PAYMENT", ST_LABEL)
+        detail_items = [(self.text(k, ST_META_K), self.text(v, ST_BODY)) for k, v in details]
+        pay_key_w = _key_width([k for k, _ in detail_items], PAY_KEY_W, BOX_W / 3)
+        label = self.text(_("REFUND") if self.credit_note else _("PAYMENT"), ST_LABEL)
         box_inner = (
             label.height(BOX_W)
             + intro.height(BOX_W)
             + PAY_INTRO_GAP
             + sum(
-                max(k.height(PAY_KEY_W), v.height(BOX_W - PAY_KEY_W)) + PAY_ROW_GAP for k, v in detail_items
+                max(k.height(pay_key_w), v.height(BOX_W - pay_key_w)) + PAY_ROW_GAP for k, v in detail_items
             )
         )
         box_h = box_inner + 2 * BOX_PAD_Y
@@ -360,26 +393,28 @@ class _Layout:
         y -= page.text(label, x, y, BOX_W)
         y -= page.text(intro, x, y, BOX_W) + PAY_INTRO_GAP
         for k, v in detail_items:
-            h = max(page.text(k, x, y, PAY_KEY_W), page.text(v, x + PAY_KEY_W, y, BOX_W - PAY_KEY_W))
+            h = max(page.text(k, x, y, pay_key_w), page.text(v, x + pay_key_w, y, BOX_W - pay_key_w))
             y -= h + PAY_ROW_GAP
         self.y = box_top - box_h
 
     def footers(self) -> None:
         """On every page, now that the page count is known."""
-        doc = self.doc
+        doc, _ = self.doc, self._
         parts = [clean_text(doc.seller.name, MAX_NAME)]
         parts += [clean_text(a, MAX_LINE) for a in doc.seller.address[:MAX_ADDRESS_LINES]]
-        footer = Text(" · ".join(p for p in parts if p.strip()), ST_FOOT)
-        continued = Text(
-            f"{'Credit note' if self.credit_note else 'Invoice'} {clean_text(doc.number, MAX_SHORT)} · "
-            f"{clean_text(doc.name, MAX_NAME)} (continued)",
-            ST_SMALL,
-            1,
+        footer = self.text(" · ".join(p for p in parts if p.strip()), ST_FOOT)
+        if self.credit_note:
+            heading = _("Credit note {number} · {name} (continued)")
+        else:
+            heading = _("Invoice {number} · {name} (continued)")
+        continued = self.text(
+            heading.format(number=self.number, name=clean_text(doc.name, MAX_NAME)), ST_SMALL, 1
         )
         total = len(self.pages)
         for number, page in enumerate(self.pages, 1):
             page.line(MARGIN_X, FOOTER_RULE_Y, RIGHT_X, FOOTER_RULE_W, RULE)
             page.text(footer, MARGIN_X, FOOTER_Y, CONTENT_W - PAGE_NO_W)
-            page.text(Text(f"Page {number} of {total}", ST_PAGE), RIGHT_X - PAGE_NO_W, FOOTER_Y, PAGE_NO_W)
+            page_no = self.text(_("Page {page} of {pages}").format(page=number, pages=total), ST_PAGE)
+            page.text(page_no, RIGHT_X - PAGE_NO_W, FOOTER_Y, PAGE_NO_W)
             if number > 1:
                 page.text(continued, MARGIN_X, CONTINUED_Y, CONTENT_W)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from invoicing.pdf.errors import RenderError, one_line
-from invoicing.pdf.objects import image_stream, template_parts
+from invoicing.pdf.objects import Parts, image_stream
 
 __all__ = ["Logo", "load_logo"]
 
@@ -37,7 +37,7 @@ class Logo:
     name: str  # XObject name, from a digest of the file
     width: int  # pixels, after any scaling down
     height: int
-    image: tuple[bytes | str, ...]  # stream object template; slot "SMask" if alpha
+    image: Parts  # the image object; a reference "SMask" if it has an alpha channel
     smask: bytes | None  # complete alpha stream object
 
     def fit(self, max_width: float, max_height: float) -> tuple[float, float]:
@@ -100,7 +100,8 @@ def _decode(path: str, data: bytes) -> Logo:
     w, h = im.size
     smask = None
     if alpha is not None:
-        smask = image_stream(w, h, "DeviceGray", "FlateDecode", zlib.compress(alpha.tobytes()), False)
+        mask = image_stream(w, h, "DeviceGray", "FlateDecode", zlib.compress(alpha.tobytes()), False)
+        smask = b"".join(p for p in mask if isinstance(p, bytes))
     digest = hashlib.md5(data, usedforsecurity=False).hexdigest()[:16]
-    image = template_parts(image_stream(w, h, space, filt, body, smask is not None))
+    image = image_stream(w, h, space, filt, body, smask is not None)
     return Logo(f"Logo{digest}", w, h, image, smask)

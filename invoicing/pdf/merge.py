@@ -25,6 +25,21 @@ Shared objects
     writes a digest once and refers to that object after (an LRU-bounded digest ->
     number map; a digest that aged out is just written again).
 
+One subset per face
+    The renderer embeds in each invoice a subset of each face with only the glyphs
+    that invoice draws, and names glyphs by their id in the whole face (embed.py). A
+    fragment replaces such a font by a record naming the face and lists the glyphs
+    (prelink.py); the linker gives each face one object number, and at the end writes
+    one subset of the union of every part's glyphs under it, made by the same code as
+    the invoices' own. So the merged file holds each face once, with no more glyphs
+    than its invoices draw, however many invoices there are.
+
+One name per font program
+    Fonts copied as they are (from other producers, or older invoices) keep their
+    subset tag unless another font program with the same name is already in the file:
+    then the tag is replaced by one derived from the font's digest (ISO 32000-1 §9.6.4:
+    different subsets in one file have different tags).
+
 The output is a pure function of the parts, their order and the output name: the file
 ID is a hash of the bytes written.
 """
@@ -32,6 +47,7 @@ ID is a hash of the bytes written.
 from __future__ import annotations
 
 import hashlib
+import re
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,8 +57,10 @@ from typing import BinaryIO
 from pypdf.generic import TextStringObject
 
 from invoicing.files import atomic_file
+from invoicing.pdf import embed, fonts
 from invoicing.pdf.errors import MergeError, one_line
-from invoicing.pdf.fragments import PARENT, Fragment, FragmentStore, Rec
+from invoicing.pdf.fragments import FACE_PREFIX, PARENT, Fragment, FragmentStore, Rec
+from invoicing.pdf.objects import fill
 from invoicing.pdf.prelink import Lru, Prelinker, write_fragments
 
 __all__ = ["Merged", "MergeError", "Part", "merge_pdfs", "write_fragments"]
@@ -66,6 +84,7 @@ class Merged:
 
 
 _HEADER = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+_TAGGED = re.compile(rb"/(BaseFont|FontName)\s*/([A-Z]{6}\+[^\s/<>\[\]()]+)")
 _FANOUT = 256  # kids per /Pages tree node
 _NUMBERS = 16384  # shared digests whose output number is remembered (~200 bytes an entry)
 _MAX_OFFSET = 9_999_999_999  # a classic xref entry has ten digits
@@ -88,6 +107,8 @@ def merge_pdfs(parts: Sequence[Part], output: Path, fragments: Sequence[Path] = 
         linker = _Linker(sink)
         for part in parts:
             fragment = store.get(part.sha256)
+            if fragment is not None and not all(fonts.face_by_key(key) for key in fragment.glyphs):
+                fragment = None  # made with another version of a face: parse the file instead
             if fragment is None:
                 fragment = prelinker.fragment(_read_part(part.path), f"invoice file {part.path}")
             linker.add(fragment)
@@ -148,15 +169,16 @@ def _ref(num: int) -> bytes:
 
 
 def _text(value: str) -> bytes:
-    """A PDF text string: PDFDocEncoding where it fits, else UTF-16BE with BOM.
-
-    The bytes pypdf writes, without its per-byte loops (two strings per invoice).
+    """A PDF text string: PDFDocEncoding where it fits, else UTF-16BE with BOM; a
+    literal, or a hex string where that is shorter (a UTF-16 title in most scripts).
     """
     if value.isascii() and value.isprintable():  # the same in PDFDocEncoding
         encoded = value.encode("ascii")
     else:
         encoded = TextStringObject(value).get_encoded_bytes()
-    return b"(" + b"".join(map(_ESCAPES.__getitem__, encoded)) + b")"
+    literal = b"(" + b"".join(map(_ESCAPES.__getitem__, encoded)) + b")"
+    hexed = b"<" + encoded.hex().upper().encode("ascii") + b">"
+    return hexed if len(hexed) < len(literal) else literal  # hex is shorter for most scripts
 
 
 _ESCAPES = [bytes([c]) if bytes([c]).isalnum() or c == 32 else b"\\%03o" % c for c in range(256)]
@@ -182,6 +204,9 @@ class _Linker:
     def __init__(self, sink: _Sink):
         self.sink = sink
         self.numbers: Lru[int] = Lru(_NUMBERS)  # shared digest -> output number
+        self.faces: dict[str, tuple[int, dict[int, str]]] = {}  # face key -> (number, glyphs)
+        self.names: dict[bytes, bytes] = {}  # font name (TAG+Name) -> digest of its descriptor
+        self.renamed: dict[bytes, tuple[bytes, bytes]] = {}  # digest -> (old name, new name)
         self.page_nums = array("Q")  # output number of every page, in order
         self.leaves = array("Q")  # output number of every /Pages leaf
         self.first_pages = array("Q")  # index of each part's first page
@@ -203,6 +228,13 @@ class _Linker:
         rest = len(fragment.objs) - fragment.pages
         first = sink.alloc_many(rest)
         nums.extend(range(first, first + rest))
+        for key, glyphs in fragment.glyphs.items():
+            use = self._face(key)[1]
+            for gid, text in glyphs.items():
+                if text and not use.get(gid, ""):
+                    use[gid] = text
+                elif gid not in use:
+                    use[gid] = text
         shared = fragment.shared
         for i, (body, cuts, targets) in enumerate(fragment.objs):
             refs = [
@@ -215,11 +247,60 @@ class _Linker:
         num = self.numbers.get(digest)
         if num is None:
             body, cuts, kids = records[digest]
-            refs = [self._shared(kid, records) for kid in kids]
-            num = self.sink.alloc()
-            self.sink.obj(num, _patch(body, cuts, refs))
+            if bytes(body[: len(FACE_PREFIX)]) == FACE_PREFIX:
+                num = self._face(bytes(body[len(FACE_PREFIX) :]).decode())[0]
+            else:
+                refs = [self._shared(kid, records) for kid in kids]
+                num = self.sink.alloc()
+                self.sink.obj(num, _patch(self._unique_name(digest, bytes(body), kids), cuts, refs))
             self.numbers.put(digest, num)
         return num
+
+    def _face(self, key: str) -> tuple[int, dict[int, str]]:
+        """The output number and the glyphs so far of a face's union subset."""
+        entry = self.faces.get(key)
+        if entry is None:
+            entry = self.faces[key] = (self.sink.alloc(), {})
+        return entry
+
+    def _unique_name(self, digest: bytes, body: bytes, kids: Sequence[bytes]) -> bytes:
+        """`body` with its font's subset tag replaced if another font in the file has its name.
+
+        A descriptor (/FontName) owns its name; a font dictionary (/BaseFont) is renamed
+        with the descriptor below it, which the linker writes first."""
+        found = _TAGGED.search(body)
+        if found is None:
+            return body
+        name = found[2]
+        if found[1] == b"FontName":
+            owner = self.names.setdefault(name, digest)
+            if owner != digest:
+                new = self._free_name(name, digest)
+                self.names[new] = digest
+                self.renamed[digest] = (name, new)
+        else:
+            for kid in kids:
+                if kid in self.renamed and self.renamed[kid][0] == name:
+                    self.renamed[digest] = self.renamed[kid]
+                    break
+        if digest in self.renamed:
+            old, new = self.renamed[digest]
+            body = body.replace(b"/" + old, b"/" + new)  # same length: the cuts stay right
+        return body
+
+    def _free_name(self, name: bytes, seed: bytes) -> bytes:
+        """A name with the tag replaced, derived from `seed`, that no font in the file has."""
+        rest = name[6:]
+        for attempt in range(1 << 16):
+            value = int.from_bytes(hashlib.sha256(seed + attempt.to_bytes(4, "big")).digest()[:8], "big")
+            tag = bytearray()
+            for _ in range(6):
+                value, letter = divmod(value, 26)
+                tag.append(65 + letter)
+            candidate = bytes(tag) + rest
+            if candidate not in self.names:
+                return candidate
+        raise MergeError("cannot name a font subset")  # pragma: no cover - 2^16 collisions
 
     def next_page(self) -> tuple[int, int]:
         """Allocate a page object; returns (page number, its /Pages leaf)."""
@@ -231,8 +312,26 @@ class _Linker:
 
     # ------------------------------------------------------------------ the end
 
+    def _write_faces(self) -> None:
+        """Each face's union subset, under the number its references already point at."""
+        for key, (num, glyphs) in self.faces.items():
+            face = fonts.face_by_key(key)
+            if face is None:  # merge_pdfs parsed any part made with another version
+                raise MergeError(f"internal error: no face {key}")
+            name = b"%s+%s" % (embed.subset_tag(face, tuple(sorted(glyphs))).encode(), face.name.encode())
+            if name in self.names:  # an older subset of this face, copied as it was, has the name
+                name = self._free_name(name, key.encode())
+            self.names[name] = key.encode()
+            objects = embed.font_objects(face, glyphs, tag=name[:6].decode(), level=9)
+            refs: dict[str, int] = {}
+            for obj_name, parts in objects:
+                target = num if obj_name == "Font" else self.sink.alloc()
+                self.sink.obj(target, fill(parts, refs))
+                refs[obj_name] = target
+
     def finish(self, parts: Sequence[Part], title: str) -> None:
         sink = self.sink
+        self._write_faces()
         pages = self._page_tree()
         outlines = self._outline(parts)
         labels = self._labels(parts)

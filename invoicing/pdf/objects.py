@@ -1,83 +1,57 @@
-"""Pre-formatted PDF objects that reportlab's document writes out verbatim.
+"""PDF objects as bytes, with the references to other objects filled in last.
 
-A font subset's objects and a logo's image never change within a process, so they are
-formatted to bytes once (`Template`), with a `Slot` where a reference to another object
-goes; per document only the object numbers of those references are filled in. The
-formatting itself is reportlab's (`pdfdoc`), so the bytes are those reportlab would
-write. fonts.py and logo.py build templates; fonts.py and page.py put them into a
-document.
+An object that refers to others is kept as parts (`Parts`): bytes, and between them the
+name of each object it refers to. Font subsets (embed.py) and logos (logo.py) are made
+this way once and cached; the renderer (writer.py) and the merge (merge.py) fill in the
+object numbers of the file they write (`fill`).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from collections.abc import Mapping
 
-from reportlab.pdfbase import pdfdoc
+__all__ = ["Parts", "deflated_stream", "fill", "image_stream", "stream", "text_string"]
 
-__all__ = ["FORMAT_DOC", "Slot", "Template", "deflated_stream", "image_stream", "template_parts"]
-
-# Formats dictionaries and arrays, which need a document; nothing is ever written to it.
-FORMAT_DOC = pdfdoc.PDFDocument(invariant=1)
+Parts = tuple[bytes | str, ...]  # bytes, and the names of referenced objects between them
 
 
-class Template(pdfdoc.PDFObject):
-    """A pre-formatted indirect PDF object; its only live parts are references.
-
-    `parts` alternates bytes and slot names (see `template_parts`); `refs` gives the
-    document's reference for each slot name.
-    """
-
-    __RefOnly__ = 1
-
-    def __init__(self, parts: tuple[bytes | str, ...], refs: dict[str, Any] | None = None):
-        self.parts = parts
-        self.refs = refs or {}
-
-    def format(self, document: Any) -> bytes:
-        refs = self.refs
-        return b"".join(p if isinstance(p, bytes) else refs[p].format(document) for p in self.parts)
+def fill(parts: Parts, refs: Mapping[str, int]) -> bytes:
+    """The object's bytes with "N 0 R" for each named reference."""
+    return b"".join(p if isinstance(p, bytes) else b"%d 0 R" % refs[p] for p in parts)
 
 
-class Slot(pdfdoc.PDFObject):
-    """Placeholder marking where a named reference goes in a cached template."""
-
-    PATTERN = re.compile(rb"\x00slot:(\w+)\x00")
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def format(self, document: Any) -> bytes:
-        return b"\x00slot:" + self.name.encode() + b"\x00"
-
-
-def template_parts(formatted: bytes) -> tuple[bytes | str, ...]:
-    """Split formatted bytes at the slots: bytes and slot names, alternating."""
-    parts = Slot.PATTERN.split(formatted)
-    return tuple(p.decode() if i % 2 else p for i, p in enumerate(parts))
+def stream(entries: bytes, data: bytes) -> bytes:
+    """A stream object: `entries` (dictionary entries, without << >>), then `data`."""
+    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (entries, len(data), data)
 
 
 def deflated_stream(data: bytes, **entries: int) -> bytes:
-    """A complete stream object around already deflated `data` (font programs, CMaps)."""
-    dictionary = {"Filter": pdfdoc.PDFArray([pdfdoc.PDFName("FlateDecode")]), "Length": len(data)}
-    dictionary.update(entries)
-    head = pdfdoc.PDFDictionary(dictionary).format(FORMAT_DOC)
-    return head + b"\nstream\n" + data + b"endstream\n"
+    """A stream object around already deflated `data` (font programs, CMaps, pages)."""
+    extra = b"".join(b" /%s %d" % (key.encode(), value) for key, value in entries.items())
+    return stream(b"/Filter /FlateDecode" + extra, data)
 
 
-def image_stream(width: int, height: int, color_space: str, filt: str, data: bytes, smask: bool) -> bytes:
-    """An image XObject around encoded `data`; with `smask`, a slot "SMask" for its alpha."""
-    entries = {
-        "Type": pdfdoc.PDFName("XObject"),
-        "Subtype": pdfdoc.PDFName("Image"),
-        "Width": width,
-        "Height": height,
-        "BitsPerComponent": 8,
-        "ColorSpace": pdfdoc.PDFName(color_space),
-        "Filter": pdfdoc.PDFName(filt),
-        "Length": len(data),
-    }
-    if smask:
-        entries["SMask"] = Slot("SMask")
-    head = pdfdoc.PDFDictionary(entries).format(FORMAT_DOC)
-    return head + b"\nstream\n" + data + b"\nendstream\n"
+def image_stream(width: int, height: int, color_space: str, filt: str, data: bytes, smask: bool) -> Parts:
+    """An image XObject around encoded `data`; with `smask`, a reference "SMask" to its alpha."""
+    head = (
+        b"/Type /XObject /Subtype /Image /Width %d /Height %d /BitsPerComponent 8 /ColorSpace /%s /Filter /%s"
+        % (
+            width,
+            height,
+            color_space.encode(),
+            filt.encode(),
+        )
+    )
+    if not smask:
+        return (stream(head, data),)
+    whole = stream(head + b" /SMask \x00", data)
+    before, after = whole.split(b"\x00", 1)
+    return (before, "SMask", after)
+
+
+def text_string(value: str) -> bytes:
+    """A PDF text string: printable ASCII as a literal, anything else UTF-16BE with a BOM."""
+    if value.isascii() and value.isprintable():
+        escaped = value.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        return b"(" + escaped.encode("ascii") + b")"
+    return b"<FEFF" + value.encode("utf-16-be").hex().upper().encode("ascii") + b">"

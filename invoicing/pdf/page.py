@@ -2,10 +2,17 @@
 
 A page collects what the layout places on it (texts with their width, rules, filled
 rectangles, images) and writes it all in `Page.paint`, when the layout is done and the
-page count is known. Operators are written directly, not through reportlab's TextObject
-and drawing calls, because that bookkeeping dominated render time: one literal per
-page holds the vector graphics, then all of the page's text in a single BT/ET. Fonts
-still go through reportlab (fonts.split), so subsetting and embedding are its own.
+page count is known: one literal holds the vector graphics, then all of the page's
+text in a single BT/ET, placed with relative moves (Td) and only where a run does not
+start where the last one ended. Operators are written directly, not through reportlab's
+TextObject and drawing calls, because that bookkeeping dominated render time.
+
+Text is drawn as glyph ids (two bytes each, Identity-H; see embed.py) of the shaped
+runs text.py lays out: a run whose glyphs simply follow each other is one string and
+Tj; one with kerning, marks or right-to-left order is a TJ array whose numbers move
+each glyph to the position the shaper gave it, with Ts for raised or lowered marks.
+Runs are written left to right, as extractors expect (shaping.py). Every glyph drawn
+is recorded in the document's `FontUse`, which decides what is embedded.
 
 Numbers are written with at most two decimals and no trailing zeros (`num`): 1/100 pt
 is far below what a printer resolves, and short numbers keep the streams small.
@@ -13,24 +20,25 @@ is far below what a printer resolves, and short numbers keep the streams small.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import struct
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from reportlab.lib import colors
-from reportlab.lib.rl_accel import escapePDF
 
-from invoicing.pdf import fonts
-from invoicing.pdf.fonts import BOLD, CJK
-from invoicing.pdf.objects import Template
+from invoicing.pdf.embed import FontUse
+from invoicing.pdf.fonts import BOLD
+from invoicing.pdf.objects import text_string
 
 if TYPE_CHECKING:
-    from reportlab.pdfgen.canvas import Canvas
-
     from invoicing.pdf.logo import Logo
+    from invoicing.pdf.shaping import Shaped
     from invoicing.pdf.text import Text
 
 __all__ = ["Page", "num"]
 
 
+@lru_cache(maxsize=8192)
 def num(value: float) -> str:
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
@@ -68,62 +76,166 @@ class Page:
         """Draw `logo` into the box with bottom-left corner (x, y); drawn first."""
         self.images.append((logo, x, y, width, height))
 
-    def paint(self, canvas: Canvas) -> None:
-        for logo, x, y, w, h in self.images:
-            _draw_image(canvas, logo, x, y, w, h)
-        out = ["q"]
+    def paint(self, use: FontUse, mirror: float | None = None) -> bytes:
+        """The page's content stream; the glyphs it draws are recorded in `use`.
+
+        `mirror`: the page width of a right-to-left page, whose layout was placed left to
+        right and is drawn mirrored (x -> width - x); text itself is never mirrored.
+        """
+        flip = (lambda x, w: mirror - x - w) if mirror is not None else (lambda x, w: x)
+        out = [
+            f"q {num(w)} 0 0 {num(h)} {num(flip(x, w))} {num(y)} cm /{logo.name} Do Q"
+            for logo, x, y, w, h in self.images
+        ]
+        out.append("q")
         for x, y, w, h, color in self.rects:
-            out.append(f"{_rgb(color)} rg {num(x)} {num(y)} {num(w)} {num(h)} re f")
+            out.append(f"{_rgb(color)} rg {num(flip(x, w))} {num(y)} {num(w)} {num(h)} re f")
         stroke = None
         for x1, x2, y, width, color in self.rules:
             if (width, color) != stroke:
                 out.append(f"{_rgb(color)} RG {num(width)} w")
                 stroke = (width, color)
-            out.append(f"{num(x1)} {num(y)} m {num(x2)} {num(y)} l S")
+            a, b = (flip(x2, 0), flip(x1, 0)) if mirror is not None else (x1, x2)
+            out.append(f"{num(a)} {num(y)} m {num(b)} {num(y)} l S")
         out.append("BT")
-        pdf = canvas._doc
+        ops = ["\n".join(out).encode("ascii")]
         fill = None
         current = None
         emboldened = False
+        pen = (-1.0, -1.0)  # where the last glyph left the text position
+        origin = (0.0, 0.0)  # the text line matrix's: Td moves relative to it
+        rtl = mirror is not None
         for item, x, top, width in self.texts:
             style = item.style
-            if style.color != fill:
-                out.append(f"{_rgb(style.color)} rg")
+            if style.color is not fill:  # the styles share the layout's colour objects
+                ops.append(_fill(style.color))
                 fill = style.color
-            size = num(style.size)
-            y = top - style.size
-            for runs, line_width in item.lines(width):
-                x0 = x + width - line_width if style.right else x
-                out.append(f"1 0 0 1 {num(x0)} {num(y)} Tm")
-                for font_name, chunk in runs:
-                    # No bold CJK face: fake it with fill + thin stroke (Tr 2).
-                    embolden = style.font == BOLD and font_name == CJK
+            y = round(top - style.size, 2)
+            scale = style.size * 0.001
+            box = flip(x, width)
+            for pieces, line_width in item.lines(width):
+                start = box + width - line_width if style.right != rtl else box
+                # Left to right, so that a run that starts where the last one ended (a
+                # date's digits and slashes at two bidi levels) needs no new position.
+                for shaped, left in sorted(pieces, key=_left) if len(pieces) > 1 else pieces:
+                    face = shaped.face
+                    # No bold for the CJK face: fake it with fill + thin stroke (Tr 2).
+                    embolden = face.fake_bold and style.font == BOLD
                     if embolden != emboldened:
                         if embolden:
-                            out.append(f"2 Tr {_rgb(style.color)} RG {num(style.size * 0.04)} w")
+                            ops.append(f"2 Tr {_rgb(style.color)} RG {num(style.size * 0.04)} w".encode())
                         else:
-                            out.append("0 Tr")
+                            ops.append(b"0 Tr")
                         emboldened = embolden
-                    for subset, data in fonts.split(font_name, chunk, pdf):
-                        key = (font_name, subset, size)
-                        if key != current:
-                            out.append(f"{fonts.subset_name(font_name, subset, pdf)} {size} Tf")
-                            current = key
-                        out.append(f"({escapePDF(data)}) Tj")
-                y -= style.leading
-        out.append("0 Tr ET Q" if emboldened else "ET Q")
-        canvas.addLiteral("\n".join(out))
+                    key = (face.index, style.size)
+                    if key != current:
+                        ops.append(_font(face.resource, style.size))
+                        current = key
+                    at = (round(start + left, 2), y)
+                    moved = at != pen
+                    if moved:
+                        ops.append(_move(round(at[0] - origin[0], 2), round(at[1] - origin[1], 2)))
+                        origin = at
+                    shown = shaped.shown.get(scale)
+                    if shown is None:
+                        shown = shaped.shown[scale] = _show(shaped, scale)
+                    if not moved and ops[-1][-4:] == b") Tj" and shown[:1] == b"(" and shown[-4:] == b") Tj":
+                        ops[-1] = ops[-1][:-4] + shown[1:]  # one string: "(ab) Tj" + "(cd) Tj"
+                    else:
+                        ops.append(shown)
+                    pen = (round(start + left + shaped.end * scale, 2), y)  # unrounded start: no drift
+                    use.add(shaped)
+                y = round(y - style.leading, 2)
+        ops.append(b"0 Tr ET Q" if emboldened else b"ET Q")
+        return b"\n".join(ops)
 
 
-def _draw_image(canvas: Canvas, logo: Logo, x: float, y: float, width: float, height: float) -> None:
-    """Register the cached image objects in this document (once) and draw them."""
-    pdf = canvas._doc
-    reg_name = pdf.getXObjectName(logo.name)
-    if reg_name not in pdf.idToObject:
-        refs: dict[str, Any] = {}
-        if logo.smask is not None:
-            refs["SMask"] = pdf.Reference(Template((logo.smask,)), reg_name + ".SMask")
-        pdf.Reference(Template(logo.image, refs), reg_name)
-    canvas._formsinuse.append(logo.name)  # page /Resources /XObject entry
-    canvas._currentPageHasImages = 1
-    canvas.addLiteral(f"q {num(width)} 0 0 {num(height)} {num(x)} {num(y)} cm /{reg_name} Do Q")
+@lru_cache(maxsize=4096)
+def _move(dx: float, dy: float) -> bytes:
+    return f"{num(dx)} {num(dy)} Td".encode()
+
+
+@lru_cache(maxsize=256)
+def _font(resource: str, size: float) -> bytes:
+    return f"/{resource} {num(size)} Tf".encode()
+
+
+_FILLS: dict[tuple[float, float, float], bytes] = {}
+
+
+def _fill(color: colors.Color) -> bytes:
+    key = (color.red, color.green, color.blue)
+    hit = _FILLS.get(key)
+    if hit is None:
+        hit = _FILLS[key] = f"{_rgb(color)} rg".encode()
+    return hit
+
+
+_ESCAPES = {b"\\": b"\\\\", b"(": b"\\(", b")": b"\\)", b"\r": b"\\r"}
+
+
+def _left(piece: tuple[Shaped, float]) -> float:
+    return piece[1]
+
+
+def _string(gids: tuple[int, ...] | list[int]) -> bytes:
+    """A PDF literal string of two-byte glyph ids; only what a literal cannot hold escaped."""
+    data = struct.pack(f">{len(gids)}H", *gids)
+    for raw, escaped in _ESCAPES.items():
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return b"(" + data + b")"
+
+
+def _show(shaped: Shaped, scale: float) -> bytes:
+    """The operators that draw a run at the current text position. An Indic or Thai run
+    whose glyphs' texts, in drawing order, are not its text (a vowel sign drawn before
+    its consonant, a reph after it), or that has a glyph without a text of its own (the
+    half of a split vowel, which ToUnicode may name after another use), is marked with
+    its text (ActualText), which extractors that know it (poppler, Acrobat) copy instead."""
+    shown = _glyphs(shaped, scale)
+    texts = shaped.texts
+    if shaped.face.script in _ACTUAL_TEXT and ("" in texts or "".join(texts) != shaped.text):
+        return b"/Span << /ActualText %s >> BDC %s EMC" % (text_string(shaped.text), shown)
+    return shown
+
+
+_ACTUAL_TEXT = frozenset({"deva", "beng", "taml", "thai"})
+
+
+def _glyphs(shaped: Shaped, scale: float) -> bytes:
+    gids, xs, ys = shaped.gids, shaped.xs, shaped.ys
+    if xs is None and ys is None:
+        return _string(gids) + b" Tj"
+    widths = shaped.face.widths
+    out: list[bytes] = []
+    array: list[bytes] = []
+    group: list[int] = []
+    pen = 0
+    rise = 0
+    for i, gid in enumerate(gids):
+        x = xs[i] if xs is not None else pen
+        y = ys[i] if ys is not None else 0
+        if y != rise:
+            if group:
+                array.append(_string(group))
+                group = []
+            if array:
+                out.append(b"[" + b"".join(array) + b"] TJ")
+                array = []
+            out.append(f"{num(y * scale)} Ts".encode())
+            rise = y
+        if x != pen:
+            if group:
+                array.append(_string(group))
+                group = []
+            array.append(str(pen - x).encode())
+        group.append(gid)
+        pen = x + widths[gid]
+    if group:
+        array.append(_string(group))
+    if array:
+        out.append(b"[" + b"".join(array) + b"] TJ")
+    if rise:
+        out.append(b"0 Ts")
+    return b" ".join(out)

@@ -10,12 +10,20 @@ Shared objects
     Objects reached through a ``/Resources`` entry (fonts, font descriptors, font
     programs, ToUnicode CMaps, widths arrays, images, forms) are shared: each is named
     by a Merkle digest, the sha256 of its body, its cut offsets and its children's
-    digests (`fragments.merkle`), so equal digests mean equal output. The renderer
-    seeds its font subsets so that these objects are byte-identical across invoices
-    (fonts.py); the merged file then holds one copy of each. A page's direct
+    digests (`fragments.merkle`), so equal digests mean equal output: the merged file
+    holds one copy of each (a logo, a page's fonts dictionary). A page's direct
     /Resources dictionary becomes a shared indirect object too. Only an acyclic object
     can have a digest: one on a reference cycle, or referring to a page or to another
     unshared object, stays local.
+
+Bundled faces
+    A font that the renderer embedded (a Type0 font of a bundled face, embed.py) is not
+    copied: it becomes a record naming the face (FACE_PREFIX), and the glyphs it holds
+    go into the fragment, so that the linker embeds one subset of the union of every
+    part's glyphs. That is done only for a font checked to be exactly what the renderer
+    makes of this face version for those glyphs (`_face_font`: the font program, the
+    widths, the ToUnicode map, the subset name); any other font is an ordinary shared
+    object and is copied as it is.
 
 Local objects
     Everything else a page references (content streams, annotations) is local: copied
@@ -58,8 +66,9 @@ from pypdf.generic import (
     StreamObject,
 )
 
+from invoicing.pdf import embed
 from invoicing.pdf.errors import MergeError, one_line
-from invoicing.pdf.fragments import PARENT, Fragment, FragmentWriter, Obj, Rec, merkle
+from invoicing.pdf.fragments import FACE_PREFIX, PARENT, Fragment, FragmentWriter, GlyphUse, Obj, Rec, merkle
 
 __all__ = ["Lru", "Prelinker", "write_fragments"]
 
@@ -288,6 +297,7 @@ class _PartPrelink:
         self.reserved: dict[Key, int] = {}  # made local because a cycle reached them -> number
         self.extents: dict[Key, tuple[int, int]] | None = None
         self.raw_ok = not reader.is_encrypted  # decryption depends on the object number
+        self.glyphs: GlyphUse = {}
 
     def run(self) -> Fragment:
         for page in self.pages:
@@ -300,7 +310,7 @@ class _PartPrelink:
         objs = [obj for obj in self.objs if obj is not None]
         if len(objs) != len(self.objs):
             raise MergeError("internal error: an object was never pre-linked")
-        return Fragment(len(self.pages), objs, self.shared)
+        return Fragment(len(self.pages), objs, self.shared, self.glyphs)
 
     def _page(self, page: DictionaryObject) -> Obj:
         pre = self.pre
@@ -361,6 +371,10 @@ class _PartPrelink:
             self.objs.append(None)
             self.reserved[key] = num
             return num
+        face = self._face_font(key)
+        if face is not None:
+            memo[key] = face
+            return face
         raw = self._raw_digest(key) if self.raw_ok else None
         template = pre.templates.get(raw) if raw is not None else None
         if template is None:
@@ -424,16 +438,60 @@ class _PartPrelink:
             return None  # page tree nodes, the catalog, pages of no part: never copied
         return obj
 
+    def _face_font(self, key: Key) -> bytes | None:
+        """The digest of the face record standing for this object, if it is a font the
+        renderer embedded (embed.read_font, from the file's bytes); its glyphs go into
+        `self.glyphs`. None for anything else."""
+        if not self.raw_ok:
+            return None
+        body = self._raw_body(key)
+        if body is None or not body.startswith(b"<< /Type /Font /Subtype /Type0 "):
+            return None  # the common case, decided without parsing
+        found = embed.read_font(body, lambda num: self._raw_body((num, 0)))
+        if found is None:
+            return None
+        face, glyphs = found
+        use = self.glyphs.setdefault(face.key, {})
+        for gid, text in glyphs.items():
+            if text and not use.get(gid, ""):
+                use[gid] = text
+            elif gid not in use:
+                use[gid] = text
+        body = FACE_PREFIX + face.key.encode()
+        digest = merkle(body, (), ())
+        self.shared.setdefault(digest, (body, (), ()))
+        return digest
+
     # ------------------------------------------------------------------- raw keys
 
     def _raw_digest(self, key: Key) -> bytes | None:
         """sha256 of the object's bytes in the part, from after "N G obj" to its "endobj".
 
+        None if the xref entry does not point at the object's header, or for streams with
+        an indirect /Length (their data depends on another object). See `_raw_span`.
+        """
+        span = self._raw_span(key)
+        if span is None:
+            return None
+        body_start, body_end = span
+        data = self.data
+        stream = _STREAM_KEYWORD.search(data, body_start, body_end)
+        if stream is not None and _INDIRECT_LENGTH.search(data, body_start, stream.start()):
+            return None
+        return hashlib.sha256(self.view[body_start:body_end]).digest()
+
+    def _raw_body(self, key: Key) -> bytes | None:
+        """The object's bytes in the part, between "N G obj" and "endobj", trimmed."""
+        span = self._raw_span(key)
+        return self.data[span[0] : span[1]].strip() if span is not None else None
+
+    def _raw_span(self, key: Key) -> tuple[int, int] | None:
+        """Where the object's body is in the part: after "N G obj", up to its "endobj".
+
         An object's extent runs to the next object's offset (or the end of the file),
         so it always holds the whole object, maybe with something after it; cutting at
         the last "endobj" in it keeps the whole object. None if the xref entry does not
-        point at the object's header, or for streams with an indirect /Length (their
-        data depends on another object).
+        point at the object's header.
         """
         if self.extents is None:
             self.extents = self._find_extents()
@@ -449,10 +507,7 @@ class _PartPrelink:
         body_end = data.rfind(b"endobj", body_start, end)
         if body_end < 0:
             return None
-        stream = _STREAM_KEYWORD.search(data, body_start, body_end)
-        if stream is not None and _INDIRECT_LENGTH.search(data, body_start, stream.start()):
-            return None
-        return hashlib.sha256(self.view[body_start:body_end]).digest()
+        return body_start, body_end
 
     def _find_extents(self) -> dict[Key, tuple[int, int]]:
         offsets: dict[Key, int] = {}

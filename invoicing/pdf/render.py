@@ -1,34 +1,37 @@
-"""Render one `InvoiceDocument` to PDF bytes with reportlab.
+"""Render one `InvoiceDocument` to PDF bytes.
 
 Pure function of the document: no clock, no database, no Celery. The same document
-always gives the same bytes, in any process and with any hash seed: reportlab runs in
-invariant mode, the creation date is the issue date, the trailer /ID a digest of the
-invoice's identity, and fonts are seeded the same way for every document (fonts.py).
-The billing run records each file's sha256 and the merge trusts pre-linked fragments by
-it, so this matters.
+always gives the same bytes, in any process and with any hash seed: the creation date
+is the issue date, the trailer /ID a digest of the invoice's identity, and what is
+embedded of each face depends only on the glyphs drawn (embed.py). The billing run
+records each file's sha256 and the merge trusts pre-linked fragments by it, so this
+matters.
 
 The steps: check the data (RenderError for what no retry will fix), lay the invoice out
-on pages (layout.py, a small layout of its own on a reportlab canvas, not platypus),
-then paint the pages onto a canvas whose fonts were seeded before anything is drawn.
+on pages in the subscriber's language (layout.py, translate.py), paint the pages into
+content streams (page.py), embed the glyphs they drew (embed.py) and the logo, and
+write the file (writer.py). reportlab's canvas and object model are not used: its
+bookkeeping cost a third of the render once the text and the fonts were written here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-from datetime import UTC, date, datetime
+import zlib
+from datetime import date
 from decimal import Decimal
 
-from reportlab.lib.pagesizes import A4
-from reportlab.pdfbase import pdfdoc
-from reportlab.pdfgen.canvas import Canvas
-
-from invoicing.pdf import fonts
 from invoicing.pdf.documents import InvoiceDocument
+from invoicing.pdf.embed import FontUse, font_objects
 from invoicing.pdf.errors import RenderError
 from invoicing.pdf.format import formatter
-from invoicing.pdf.layout import MAX_NAME, MAX_SHORT, lay_out
+from invoicing.pdf.layout import MAX_NAME, MAX_SHORT, PAGE_H, PAGE_W, lay_out
+from invoicing.pdf.logo import Logo
+from invoicing.pdf.objects import deflated_stream, fill, text_string
+from invoicing.pdf.page import num
 from invoicing.pdf.text import clean_text
+from invoicing.pdf.translate import translator
+from invoicing.pdf.writer import PdfFile
 
 __all__ = ["RenderError", "render_invoice"]
 
@@ -37,17 +40,68 @@ def render_invoice(doc: InvoiceDocument) -> bytes:
     """Render ``doc`` to PDF bytes. Raises RenderError for bad data."""
     fmt = formatter(doc)
     _validate(doc)
-    fonts.base_faces()
-    pages = lay_out(doc, fmt)
+    words = translator(doc.locale)
+    pages = lay_out(doc, fmt, words)
 
-    buf = io.BytesIO()
+    pdf = PdfFile()
+    catalog, tree = pdf.reserve(), pdf.reserve()
+    use = FontUse()
+    mirror = PAGE_W if words.rtl else None
+    contents = [page.paint(use, mirror) for page in pages]
+
+    fonts = b" ".join(
+        b"/%s %d 0 R" % (face.resource.encode(), _embed(pdf, face, glyphs)) for face, glyphs in use
+    )
+    images: dict[str, int] = {}
+    kids = []
+    for page, content in zip(pages, contents, strict=True):
+        resources = b"/Font << %s >>" % fonts
+        if page.images:
+            for logo, *_ in page.images:
+                if logo.name not in images:
+                    images[logo.name] = _logo(pdf, logo)
+            names = sorted({logo.name for logo, *_ in page.images})
+            resources += b" /XObject << %s >>" % b" ".join(
+                b"/%s %d 0 R" % (n.encode(), images[n]) for n in names
+            )
+        stream = pdf.add(deflated_stream(zlib.compress(content)))
+        kids.append(
+            pdf.add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %s %s] /Resources << %s >> /Contents %d 0 R >>"
+                % (tree, num(PAGE_W).encode(), num(PAGE_H).encode(), resources, stream)
+            )
+        )
+    pdf.put(
+        tree, b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    )
+    pdf.put(catalog, b"<< /Type /Catalog /Pages %d 0 R >>" % tree)
     period = f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"
-    canvas = _canvas(doc, buf, period)
-    for page in pages:
-        page.paint(canvas)
-        canvas.showPage()
-    _save(canvas)
-    return buf.getvalue()
+    moment = b"(D:%s000000+00'00')" % doc.issue_date.strftime("%Y%m%d").encode()
+    info = pdf.add(
+        b"<< /Title %s /Author %s /Subject %s /Creator (invoicing) /Producer (invoicing) /CreationDate %s"
+        b" /ModDate %s >>"
+        % (
+            text_string(clean_text(doc.number, MAX_SHORT)),
+            text_string(clean_text(doc.seller.name, MAX_NAME)),
+            text_string(words.gettext("Invoice for {period}").format(period=period)),
+            moment,
+            moment,
+        )
+    )
+    return pdf.finish(catalog, info, _file_id(doc))
+
+
+def _embed(pdf: PdfFile, face, glyphs: dict[int, str]) -> int:  # noqa: ANN001 - fonts.Face
+    """Write the objects of one face's subset; returns the number of its Type0 font."""
+    refs: dict[str, int] = {}
+    for name, parts in font_objects(face, glyphs):
+        refs[name] = pdf.add(fill(parts, refs))
+    return refs["Font"]
+
+
+def _logo(pdf: PdfFile, logo: Logo) -> int:
+    refs = {"SMask": pdf.add(logo.smask)} if logo.smask is not None else {}
+    return pdf.add(fill(logo.image, refs))
 
 
 def _check_decimal(label: str, value: object) -> None:
@@ -66,47 +120,7 @@ def _validate(doc: InvoiceDocument) -> None:
             raise RenderError(f"{label} is not a date: {getattr(doc, label)!r}")
 
 
-# ---------------------------------------------------------------------- PDF file
-
-
-class _FixedTimeStamp:
-    """What PDFDocument reads from reportlab's TimeStamp, pinned to a date (UTC)."""
-
-    def __init__(self, day: date):
-        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        self.t = moment.timestamp()
-        self.lt = moment.timetuple()
-        self.YMDhms = (day.year, day.month, day.day, 0, 0, 0)
-        self.dhh = self.dmm = 0
-        self.tzname = "UTC"
-        self.datetime = moment
-
-
 def _file_id(doc: InvoiceDocument) -> bytes:
     """The trailer /ID: a digest of the invoice's identity, never of the clock."""
     key = "\x1f".join(("invoicing", doc.number, doc.account, doc.issue_date.isoformat()))
-    digest = hashlib.md5(key.encode("utf-8", "replace"), usedforsecurity=False).hexdigest()
-    hexed = f"<{digest.upper()}>".encode("ascii")
-    return b"\n[" + hexed + b" " + hexed + b"]\n"
-
-
-def _canvas(doc: InvoiceDocument, buf: io.BytesIO, period: str) -> Canvas:
-    canvas = Canvas(buf, pagesize=A4, invariant=1, pageCompression=1, initialFontName=fonts.REGULAR)
-    canvas.setTitle(clean_text(doc.number, MAX_SHORT))
-    canvas.setAuthor(clean_text(doc.seller.name, MAX_NAME))
-    canvas.setSubject(f"Invoice for {period}")
-    canvas.setCreator("invoicing")
-    pdf = canvas._doc
-    pdf._timeStamp = _FixedTimeStamp(doc.issue_date)  # CreationDate/ModDate
-    pdf._ID = _file_id(doc)
-    fonts.seed(pdf)  # before anything is drawn; this also fixes /F1 (regular) and /F2 (bold)
-    return canvas
-
-
-def _save(canvas: Canvas) -> None:
-    # Page streams: Flate only. reportlab's default (rl_config.useA85) adds an
-    # ASCII85 layer: 25 % bigger and slow in pure Python.
-    for page in canvas._doc.Pages.pages:
-        if page.Contents is None and page.stream:
-            page.Contents = pdfdoc.PDFStream(content=page.stream, filters=[pdfdoc.PDFZCompress])
-    canvas.save()
+    return hashlib.md5(key.encode("utf-8", "replace"), usedforsecurity=False).hexdigest().upper().encode()

@@ -1,32 +1,41 @@
-"""Untrusted text made safe to lay out, split into font runs, and wrapped to a width.
+"""Untrusted text made safe to lay out, split into runs, shaped, wrapped and put in
+visual order.
 
-Text is never parsed as markup: it reaches the PDF only through PDF string escaping
-(page.py), so ``<b>``, ``&amp;`` and friends print literally. What could upset a layout
-is removed up front instead (`clean_text`): control characters, lone surrogates,
-non-characters, and sheer length.
+Text is never parsed as markup: it reaches the PDF only as glyph ids (page.py), so
+``<b>``, ``&amp;`` and friends print literally. What could upset a layout is removed up
+front instead (`clean_text`): control characters, lone surrogates, non-characters, the
+bidi embedding, override and isolate controls (a name must not reorder what is printed
+next to it), and sheer length.
 
-Font fallback is per character: a run of characters that the base face (DejaVu Sans,
-regular or bold) lacks is drawn in the CJK face; a character neither has prints as
-U+FFFD. Line breaking is greedy: at spaces, next to CJK characters (which have no
-spaces between words), else inside a word that is wider than the line.
+Then, per text (`Text`): every character gets a face (fonts.choose) and a bidi level
+(bidi.py; the paragraph direction is that of its first strong character, else the
+document's), the text is cut into runs of one face and one level, and each run is
+shaped (shaping.py). Line breaking is greedy over the logical text: at spaces, next to
+CJK characters (which have no spaces between words), else between two clusters of a
+word that is wider than the line, never inside a cluster; a line that is cut is shaped
+again, so Arabic letters at its end take their final forms. Each line's runs are then
+placed in visual order (UAX #9 L2).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from reportlab.lib import colors
 
-from invoicing.pdf import fonts
-from invoicing.pdf.fonts import BOLD, CJK, REGULAR
+from invoicing.pdf import bidi, fonts
+from invoicing.pdf.fonts import REGULAR, SKIP
+from invoicing.pdf.shaping import Shaped, shape
 
-__all__ = ["Line", "Run", "Style", "Text", "break_lines", "clean_text", "font_runs"]
+__all__ = ["Line", "Piece", "Style", "Text", "clean_text"]
 
 _WS_CONTROLS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
 _INVALID = re.compile(
-    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\u202a-\u202e\u2066-\u2069"
     + "".join(f"{chr(p * 0x10000 + 0xFFFE)}{chr(p * 0x10000 + 0xFFFF)}" for p in range(17))
     + "]"
 )
@@ -35,9 +44,10 @@ _INVALID = re.compile(
 def clean_text(value: object, limit: int = 1000) -> str:
     """Untrusted text -> plain text that is safe to lay out.
 
-    Line breaks and tabs become spaces; other control characters, lone surrogates
-    and non-characters are dropped; NFC normalised; capped at ``limit`` characters
-    (an ellipsis marks the cut) so a single cell can never outgrow a page.
+    Line breaks and tabs become spaces; other control characters, lone surrogates,
+    non-characters and the explicit bidi controls (LRE RLE PDF LRO RLO LRI RLI FSI PDI)
+    are dropped; NFC normalised; capped at ``limit`` characters (an ellipsis marks the
+    cut) so a single cell can never outgrow a page.
     """
     text = value if isinstance(value, str) else str(value)
     text = _WS_CONTROLS.sub(" ", text)
@@ -49,148 +59,232 @@ def clean_text(value: object, limit: int = 1000) -> str:
     return text
 
 
-Run = tuple[str, str]  # font name, text
-
-
-def font_runs(text: str, base: fonts.Face) -> list[Run]:
-    """Split ``text`` into (font name, text) runs: what ``base`` lacks goes to the CJK face."""
-    name = base.name
-    cmap = base.cmap
-    if text.isascii() or all(ord(c) in cmap for c in text):
-        return [(name, text)] if text else []
-    cjk = fonts.cjk_face().cmap
-    runs: list[Run] = []
-    buf: list[str] = []
-    current = name
-    for ch in text:
-        code = ord(ch)
-        if code in cmap:
-            font = name
-        elif code in cjk:
-            font = CJK
-        elif unicodedata.category(ch) == "Cf":
-            continue  # invisible format character neither font has: don't draw a box
-        else:
-            # Nobody has a glyph: print U+FFFD (both DejaVu faces have it), which
-            # shows and extracts as "�" rather than as a box that extracts as NUL.
-            font, ch = name, "\ufffd"
-        if font != current and buf:
-            runs.append((current, "".join(buf)))
-            buf = []
-        current = font
-        buf.append(ch)
-    if buf:
-        runs.append((current, "".join(buf)))
-    return runs
-
-
 @dataclass(frozen=True)
 class Style:
-    font: str = REGULAR  # REGULAR or BOLD; the CJK face stands in where it lacks glyphs
+    font: str = REGULAR  # REGULAR or BOLD; other faces stand in per character
     size: float = 9
     leading: float = 12
     color: colors.Color = colors.black
-    right: bool = False  # right-aligned within the width the text is given
+    right: bool = False  # aligned to the end of the line (right; left on a right-to-left page)
 
 
-Line = tuple[list[Run], float]  # runs, width in points
+Piece = tuple[Shaped, float]  # a run's glyphs, and its left edge from the line's start, in points
+Line = tuple[list[Piece], float]  # pieces in logical order, line width in points
 
 
-def break_lines(runs: list[Run], size: float, width: float) -> list[Line]:
-    """Greedy line breaking: at spaces, next to CJK characters, else inside a word."""
-    chars: list[str] = []
-    font_names: list[str] = []
-    advances: list[float] = []
-    scale = size * 0.001
-    for font_name, text in runs:
-        char_widths, default = fonts.widths(font_name)
-        for ch in text:
-            chars.append(ch)
-            font_names.append(font_name)
-            advances.append(char_widths.get(ord(ch), default) * scale)
-    n = len(chars)
-    lines: list[Line] = []
-    i = 0
-    while i < n:
-        while i < n and chars[i] == " ":
+@dataclass(frozen=True, slots=True)
+class _Run:
+    start: int
+    end: int
+    face: int
+    level: int
+    shaped: Shaped
+
+
+@dataclass(frozen=True, slots=True)
+class _Paragraph:
+    chars: str  # as drawn: replacements made
+    picks: tuple[int, ...]  # face index per character, SKIP for one not drawn
+    levels: tuple[int, ...] | None  # None: all 0
+    base: int
+    runs: tuple[_Run, ...]
+    width: int  # 1/1000 em
+    whole: dict[float, Line] = field(default_factory=dict, compare=False)  # the one-line layout, by size
+
+    def line(self, size: float) -> Line:
+        """All of it on one line (cached: labels, dates and amounts recur on every invoice)."""
+        hit = self.whole.get(size)
+        if hit is None:
+            hit = self.whole[size] = _line(self.runs, size)
+        return hit
+
+
+_paragraphs: OrderedDict[tuple[str, str, int], _Paragraph] = OrderedDict()
+_paragraph_lock = threading.Lock()
+_PARAGRAPHS_MAX = 2048  # names and addresses are new on every invoice: a small cache keeps the RSS flat
+
+
+def _touch(cache: OrderedDict, key: object) -> None:
+    """Mark a cache entry as just used: least recently used first out, so the labels,
+    dates and amounts every invoice prints stay while the names and addresses go."""
+    try:
+        cache.move_to_end(key)
+    except KeyError:  # another thread's insert just evicted it
+        pass
+
+
+def _paragraph(text: str, weight: str, default_level: int) -> _Paragraph:
+    key = (text, weight, default_level)
+    hit = _paragraphs.get(key)
+    if hit is not None:
+        _touch(_paragraphs, key)
+        return hit
+    made = _analyse(text, weight, default_level)
+    with _paragraph_lock:
+        _paragraphs[key] = made
+        if len(_paragraphs) > _PARAGRAPHS_MAX:
+            _paragraphs.popitem(last=False)
+    return made
+
+
+def _analyse(text: str, weight: str, default_level: int, base: int | None = None) -> _Paragraph:
+    if text.isascii() and not default_level and base is None:
+        face = fonts.base(weight)
+        runs = (_Run(0, len(text), face.index, 0, shape(face, text, False)),) if text else ()
+        return _Paragraph(text, (face.index,) * len(text), None, 0, runs, runs[0].shaped.width if runs else 0)
+    chars, picks = fonts.choose(text, weight)
+    rtl = bidi.has_rtl(chars)
+    if base is None:
+        base = bidi.base_level(chars, default_level) if rtl or default_level else 0
+    levels = tuple(bidi.levels(chars, base)) if base or rtl else None
+    runs = tuple(_runs(chars, picks, levels, 0, len(chars)))
+    return _Paragraph(chars, tuple(picks), levels, base, runs, sum(r.shaped.width for r in runs))
+
+
+def _runs(
+    chars: str, picks: list[int] | tuple[int, ...], levels: tuple[int, ...] | None, start: int, end: int
+):
+    """Runs of one face and one level in chars[start:end], shaped; skipped characters
+    belong to no run."""
+    i = start
+    while i < end:
+        if picks[i] == SKIP:
             i += 1
-        if i >= n:
-            break
-        used = 0.0
-        j = i
-        best = -1  # last position a line may end before
-        while j < n:
-            if j > i and (chars[j] == " " or font_names[j] == CJK or font_names[j - 1] == CJK):
-                best = j
-            if j > i and used + advances[j] > width:
-                break
-            used += advances[j]
+            continue
+        face, level = picks[i], levels[i] if levels else 0
+        j = i + 1
+        while j < end and (picks[j] == face or picks[j] == SKIP) and (levels[j] if levels else 0) == level:
             j += 1
-        end = j if j >= n or best <= i else best
-        stop = end
-        while stop > i and chars[stop - 1] == " ":
-            stop -= 1
-        line_runs: list[Run] = []
-        k = i
-        while k < stop:
-            m = k
-            while m < stop and font_names[m] == font_names[k]:
-                m += 1
-            line_runs.append((font_names[k], "".join(chars[k:m])))
-            k = m
-        lines.append((line_runs, sum(advances[i:stop])))
-        i = end
-    return lines
+        piece = "".join(chars[k] for k in range(i, j) if picks[k] != SKIP)
+        yield _Run(i, j, face, level, shape(fonts.face(face), piece, level % 2 == 1))
+        i = j
+
+
+def _line(runs: tuple[_Run, ...] | list[_Run], size: float) -> Line:
+    """The runs of one line placed left to right in visual order; pieces stay in logical order."""
+    scale = size * 0.001
+    if len(runs) == 1:
+        return [(runs[0].shaped, 0.0)], runs[0].shaped.width * scale
+    order = bidi.visual_order([r.level for r in runs])
+    lefts = [0.0] * len(runs)
+    x = 0.0
+    for index in order:
+        lefts[index] = x
+        x += runs[index].shaped.width * scale
+    return [(run.shaped, left) for run, left in zip(runs, lefts, strict=True)], x
 
 
 class Text:
-    """Plain text in one style, with font fallback, wrapped to a width.
+    """Plain text in one style, with font fallback and bidi, wrapped to a width."""
 
-    Never parses markup: the text reaches the PDF only through reportlab's string
-    escaping, so ``<b>``, ``&amp;`` and friends print literally.
-    """
+    __slots__ = ("style", "para", "natural", "max_lines", "_lines", "_width")
 
-    __slots__ = ("style", "runs", "natural", "max_lines", "_lines", "_width")
-
-    def __init__(self, text: str, style: Style, max_lines: int = 2):
-        regular, bold = fonts.base_faces()
+    def __init__(self, text: str, style: Style, max_lines: int = 2, rtl: bool = False):
+        """`rtl`: the page is right to left, which is the direction of a text that has
+        no strong character of its own (an amount, a date, a number)."""
         self.style = style
-        self.runs = font_runs(text, bold if style.font == BOLD else regular)
-        self.natural = sum(fonts.width(t, f) for f, t in self.runs) * style.size * 0.001
+        self.para = _paragraph(text, style.font, 1 if rtl else 0)
+        self.natural = self.para.width * style.size * 0.001
         self.max_lines = max_lines  # more is cut, ending in "…": no block outgrows a page
         self._lines: list[Line] = []
         self._width: float | None = None
 
     def lines(self, width: float) -> list[Line]:
         if self._width != width:
+            para, size = self.para, self.style.size
             if self.natural <= width:
-                lines = [(self.runs, self.natural)] if self.runs else []
+                lines = [para.line(size)] if para.runs else []
             else:
-                lines = break_lines(self.runs, self.style.size, max(width, 1.0))
-                if len(lines) > self.max_lines:
-                    lines = lines[: self.max_lines]
-                    lines[-1] = self._ellipsize(lines[-1], width)
+                ranges = self._break(max(width, 1.0))
+                if len(ranges) > self.max_lines:
+                    ranges = ranges[: self.max_lines]
+                    last = self._ellipsized(ranges.pop(), width)
+                else:
+                    last = None
+                lines = [_line(self._slice(i, stop), size) for i, stop in ranges]
+                if last is not None:
+                    lines.append(last)
             self._lines = lines
             self._width = width
         return self._lines
 
-    def _ellipsize(self, line: Line, width: float) -> Line:
-        base = self.style.font
-        scale = self.style.size * 0.001
-        chars = [(f, c) for f, chunk in line[0] for c in chunk]
-        used = line[1]
-        ellipsis = fonts.width("…", base) * scale
-        while chars and (used + ellipsis > width or chars[-1][1] == " "):
-            f, c = chars.pop()
-            used -= fonts.width(c, f) * scale
-        chars.append((base, "…"))
-        runs: list[Run] = []
-        for f, c in chars:
-            if runs and runs[-1][0] == f:
-                runs[-1] = (f, runs[-1][1] + c)
-            else:
-                runs.append((f, c))
-        return runs, used + ellipsis
-
     def height(self, width: float) -> float:
         return max(len(self.lines(width)), 1) * self.style.leading
+
+    # ------------------------------------------------------------------ breaking
+
+    def _advances(self) -> tuple[list[float], list[bool]]:
+        """Per character: advance in points, and whether a line may end before it."""
+        para = self.para
+        scale = self.style.size * 0.001
+        advances = [0.0] * len(para.chars)
+        starts = [False] * len(para.chars)
+        for run in para.runs:
+            k = 0
+            for i in range(run.start, run.end):
+                if para.picks[i] == SKIP:
+                    continue
+                advances[i] = run.shaped.advances[k] * scale
+                starts[i] = run.shaped.starts[k]
+                k += 1
+        return advances, starts
+
+    def _break(self, width: float) -> list[tuple[int, int]]:
+        """Greedy: (start, stop) of each line, trailing spaces left out."""
+        para = self.para
+        chars, picks = para.chars, para.picks
+        advances, starts = self._advances()
+        cjk = fonts.CJK
+        n = len(chars)
+        out: list[tuple[int, int]] = []
+        i = 0
+        while i < n:
+            while i < n and chars[i] == " ":
+                i += 1
+            if i >= n:
+                break
+            used = 0.0
+            j = i
+            best = -1  # the last position a line may end before
+            cut = -1  # the last cluster start: where a word that does not fit is cut
+            while j < n:
+                if j > i and starts[j]:
+                    cut = j
+                    if chars[j] == " " or picks[j] == cjk or picks[j - 1] == cjk:
+                        best = j
+                if j > i and used + advances[j] > width and cut > i:
+                    break
+                used += advances[j]
+                j += 1
+            end = j if j >= n else best if best > i else cut
+            stop = end
+            while stop > i and chars[stop - 1] == " ":
+                stop -= 1
+            out.append((i, stop))
+            i = end
+        return out
+
+    def _slice(self, start: int, stop: int) -> tuple[_Run, ...]:
+        """The runs of chars[start:stop], shaped again where a run was cut."""
+        para = self.para
+        if start == 0 and stop == len(para.chars):
+            return para.runs
+        return tuple(_runs(para.chars, para.picks, para.levels, start, stop))
+
+    def _ellipsized(self, line: tuple[int, int], width: float) -> Line:
+        """The line cut so that "…" fits after it."""
+        para, style = self.para, self.style
+        start, stop = line
+        advances, starts = self._advances()
+        scale = style.size * 0.001
+        ellipsis = fonts.base(style.font).widths[fonts.base(style.font).cmap[0x2026]] * scale
+        used = sum(advances[start:stop])
+        while stop > start and (
+            used + ellipsis > width or para.chars[stop - 1] == " " or not starts[stop - 1]
+        ):
+            stop -= 1
+            used -= advances[stop]
+            if starts[stop] and used + ellipsis <= width and para.chars[stop - 1 : stop] != " ":
+                break
+        cut = _analyse(para.chars[start:stop] + "…", style.font, 0, base=para.base)
+        return _line(cut.runs, style.size)

@@ -1,0 +1,193 @@
+"""Runs of text in one face and one direction, turned into positioned glyphs.
+
+Faces of the scripts that need it (fonts.py: Arabic, Hebrew, the Indic scripts, Thai)
+are shaped by HarfBuzz: joined and contextual forms, ligatures, reordered vowel signs,
+mark positioning and kerning. DejaVu Sans and Droid Sans Fallback runs map each
+character to its glyph through the cmap and advance by its width, as reportlab did
+before; that is also what keeps a Latin invoice fast.
+
+A `Shaped` run lists its glyphs in visual order, left to right, the order they are
+written to the content stream in, as most PDF producers do; extractors expect that and
+put right-to-left text back into reading order themselves (pypdf and poppler do, and
+they reverse the characters of a right-to-left ligature too, so its text is stored
+reversed). The characters of a cluster are named, for ToUnicode, by its first glyph
+(`texts`).
+
+Shaping is cached per process by (face, text, direction): labels, dates and amounts
+repeat on thousands of invoices.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+import uharfbuzz as hb
+
+from invoicing.pdf.bidi import MIRROR
+from invoicing.pdf.fonts import Face
+
+__all__ = ["Shaped", "shape"]
+
+_FLAGS = hb.BufferFlags.REMOVE_DEFAULT_IGNORABLES
+_CACHE_MAX = 4096
+SNAP = 8  # 1/1000 em: 0.07 pt at 9 pt, 0.18 pt in a 22 pt title
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Shaped:
+    """One run's glyphs, left to right, in 1/1000 em."""
+
+    face: Face
+    gids: tuple[int, ...]
+    # The x of each glyph's origin from the run's left edge; None: each glyph follows the
+    # previous one by its width (what a plain Tj does).
+    xs: tuple[int, ...] | None
+    ys: tuple[int, ...] | None  # raised (positive) or lowered glyphs, e.g. marks; None: all 0
+    texts: tuple[str, ...]  # what each glyph stands for in ToUnicode ("": the rest of a cluster)
+    width: int
+    advances: tuple[int, ...]  # per character: its cluster's advance on its first character, else 0
+    starts: tuple[bool, ...]  # per character: does a cluster start here (a line may break before it)
+    text: str  # the run's characters, in reading order
+    # glyph id -> its text: the first one it has in the run (embed.FontUse merges these)
+    glyphs: dict[int, str] = field(init=False)
+    shown: dict[float, bytes] = field(init=False)  # page.py's operators for it, by font size
+    end: int = field(init=False)  # where a viewer leaves the text position after drawing it
+
+    def __post_init__(self) -> None:
+        glyphs: dict[int, str] = {}
+        for gid, text in zip(self.gids, self.texts, strict=True):
+            if text and not glyphs.get(gid):
+                glyphs[gid] = text
+            else:
+                glyphs.setdefault(gid, text)
+        object.__setattr__(self, "glyphs", glyphs)
+        object.__setattr__(self, "shown", {})
+        if self.xs is None or not self.gids:
+            end = self.width if self.xs is None else 0
+        else:
+            end = self.xs[-1] + self.face.widths[self.gids[-1]]
+        object.__setattr__(self, "end", end)
+
+
+_cache: OrderedDict[tuple[int, str, bool], Shaped] = OrderedDict()  # oldest first
+_lock = threading.Lock()
+
+
+def shape(face: Face, text: str, rtl: bool) -> Shaped:
+    """`text`, all of it in `face`, shaped in the given direction."""
+    key = (face.index, text, rtl)
+    hit = _cache.get(key)
+    if hit is not None:
+        try:
+            _cache.move_to_end(key)  # least recently used first out: labels stay, names go
+        except KeyError:  # another thread's insert just evicted it
+            pass
+        return hit
+    shaped = _harfbuzz(face, text, rtl) if face.shaped else _direct(face, text, rtl)
+    with _lock:
+        _cache[key] = shaped
+        if len(_cache) > _CACHE_MAX:
+            _cache.popitem(last=False)
+    return shaped
+
+
+def _texts(
+    face: Face, text: str, gids: list[int], clusters: list[int], following: dict[int, int], rtl: bool
+) -> list[str]:
+    """What each glyph stands for, for ToUnicode, which has one text per glyph whatever
+    the context it is drawn in: a glyph that is a character's own (its cmap glyph)
+    stands for that character; the characters of a cluster left over (a conjunct, a
+    ligature, a contextual form) go to the cluster's first other glyph. So a glyph means
+    the same in every cluster and every invoice, at the price of the order of a vowel
+    sign drawn before its consonant (ActualText, page.py, gives that back to the
+    extractors that read it). Extractors put right-to-left glyphs into reading order
+    themselves, the characters of a ligature too: its text is given in visual order."""
+    cmap = face.cmap
+    texts = [""] * len(gids)
+    members: dict[int, list[int]] = {}
+    for i in range(len(gids) - 1, -1, -1) if rtl else range(len(gids)):  # reading order
+        members.setdefault(clusters[i], []).append(i)
+    for cluster, glyphs in members.items():
+        left = list(text[cluster : following[cluster]])
+        for i in glyphs:
+            for k, ch in enumerate(left):
+                if cmap.get(ord(ch)) == gids[i]:
+                    texts[i] = ch
+                    del left[k]
+                    break
+        if left:
+            target = next((i for i in glyphs if not texts[i]), glyphs[0])
+            texts[target] += "".join(left)[:: -1 if rtl else 1]
+    return texts
+
+
+def _direct(face: Face, text: str, rtl: bool) -> Shaped:
+    cmap, widths = face.cmap, face.widths
+    if rtl:  # neutrals at an odd level: mirrored ("(" is drawn as ")"), right to left
+        gids = tuple(cmap.get(ord(MIRROR.get(ch, ch))) or cmap[ord(ch)] for ch in reversed(text))
+        texts = tuple(reversed(text))
+    else:
+        gids = tuple(cmap[ord(ch)] for ch in text)
+        texts = tuple(text)
+    advances = tuple(widths[g] for g in gids)
+    char_advances = advances[::-1] if rtl else advances
+    return Shaped(face, gids, None, None, texts, sum(advances), char_advances, (True,) * len(text), text)
+
+
+def _harfbuzz(face: Face, text: str, rtl: bool) -> Shaped:
+    buf = hb.Buffer()
+    buf.add_codepoints([ord(ch) for ch in text])
+    buf.direction = "rtl" if rtl else "ltr"
+    buf.script = face.script
+    buf.flags = _FLAGS
+    hb.shape(face.hb_font, buf, {})
+    infos, positions = buf.glyph_infos, buf.glyph_positions
+    scale = face.scale
+    widths = face.widths
+    # Visual order (left to right), in font units, then scaled once per position.
+    pen = 0
+    xs_visual, ys_visual = [], []
+    for pos in positions:
+        xs_visual.append(round((pen + pos.x_offset) * scale))
+        ys_visual.append(round(pos.y_offset * scale))
+        pen += pos.x_advance
+    width = round(pen * scale)
+    clusters = [info.cluster for info in infos]
+    gids = [info.codepoint for info in infos]
+    bounds = sorted(set(clusters)) + [len(text)]
+    following = {start: bounds[i + 1] for i, start in enumerate(bounds[:-1])}
+    texts = _texts(face, text, gids, clusters, following, rtl)
+    advances = [0] * len(text)
+    starts = [False] * len(text)
+    for cluster, pos in zip(clusters, positions, strict=True):
+        advances[cluster] += pos.x_advance
+        starts[cluster] = True
+    if text:
+        starts[0] = True
+    char_advances = tuple(round(a * scale) for a in advances)
+    # A glyph within SNAP of where the previous one leaves the pen (a mark a hair off, a
+    # kerning of 0.5 %) is drawn there: no visible difference, and a plainer stream.
+    pen = 0
+    for i, gid in enumerate(gids):
+        if abs(xs_visual[i] - pen) <= SNAP:
+            xs_visual[i] = pen
+        if abs(ys_visual[i]) <= SNAP:
+            ys_visual[i] = 0
+        pen = xs_visual[i] + widths[gid]
+    plain = not any(ys_visual) and xs_visual == list(accumulate([0] + [widths[g] for g in gids[:-1]]))
+    if plain:
+        width = sum(widths[g] for g in gids)  # what the viewer advances by
+    return Shaped(
+        face,
+        tuple(gids),
+        None if plain else tuple(xs_visual),
+        tuple(ys_visual) if any(ys_visual) else None,
+        tuple(texts),
+        width,
+        char_advances,
+        tuple(starts),
+        text,
+    )

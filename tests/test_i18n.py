@@ -1,0 +1,342 @@
+"""The invoice in the subscriber's language: the gettext catalogs, the lookup of a locale's
+catalog, translated invoices and credit notes, and right-to-left pages laid out mirrored."""
+
+from __future__ import annotations
+
+import gettext
+import io
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from babel.messages.extract import extract_from_file
+from babel.messages.pofile import read_po
+from pypdf import PdfReader
+
+from invoicing.billing.money import compute_totals
+from invoicing.billing.period import Period
+from invoicing.pdf import InvoiceDocument, InvoiceLine, render_invoice
+from invoicing.pdf.documents import PrecedingInvoice
+from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, languages, translator
+from tests.support.factories import SELLER
+from tests.support.paths import ROOT
+
+REQUIRED = {
+    "de",
+    "fr",
+    "es",
+    "it",
+    "nl",
+    "pt",
+    "pl",
+    "sv",
+    "ru",
+    "uk",
+    "el",
+    "tr",
+    "ja",
+    "zh",
+    "ko",
+    "ar",
+    "he",
+}
+REQUIRED |= {"hi", "th", "bn"}  # and English: the messages themselves
+SOURCES = ["invoicing/pdf/layout.py", "invoicing/pdf/render.py", "invoicing/pdf/translate.py"]
+_FIELD = re.compile(r"\{(\w+)\}")
+_SPACES = re.compile("[\u00a0\u202f\u2009 ]+")
+# Bidi marks Babel writes into numbers, and those pdftotext adds around right-to-left text.
+_MARKS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+
+
+def document(
+    locale: str, currency: str = "EUR", name: str = "Ana Müller", kind: str = "380"
+) -> InvoiceDocument:
+    lines = (InvoiceLine("Basic 5 GB", Decimal("1"), Decimal("9.90"), Decimal("9.90")),)
+    return InvoiceDocument(
+        number="INV-2026-10-000007",
+        issue_date=date(2026, 11, 1),
+        due_date=date(2026, 11, 15),
+        period_start=date(2026, 10, 1),
+        period_end=date(2026, 10, 31),
+        account="S-000007",
+        name=name,
+        address=("Lindenallee 5", "10115 Berlin"),
+        country="DE",
+        locale=locale,
+        currency=currency,
+        lines=lines,
+        subtotal=Decimal("9.90"),
+        tax_rate=Decimal("19"),
+        tax=Decimal("1.88"),
+        total=Decimal("11.78"),
+        seller=SELLER,
+        document_type=kind,
+    )
+
+
+def catalogs() -> dict[str, object]:
+    found = {}
+    for po in sorted(LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        with open(po, "rb") as handle:
+            found[po.parent.parent.name] = read_po(handle)
+    return found
+
+
+def template():
+    with open(LOCALE_DIR / f"{DOMAIN}.pot", "rb") as handle:
+        return read_po(handle)
+
+
+def pdftotext(pdf: bytes) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed: cannot read shaped scripts back")
+    out = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True)
+    return _SPACES.sub(" ", _MARKS.sub("", out.stdout.decode()))
+
+
+def pypdf_text(pdf: bytes) -> str:
+    return _SPACES.sub(" ", "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages))
+
+
+# ----------------------------------------------------------------------- catalogs
+
+
+def test_the_required_languages_are_shipped():
+    assert REQUIRED <= set(languages())
+    assert set(languages()) == set(catalogs())  # every .po is compiled, and no .mo without one
+
+
+def test_the_template_holds_every_message_of_the_code():
+    # given the messages Babel extracts from the code today
+    found = set()
+    for source in SOURCES:
+        for _, message, _, _ in extract_from_file("python", ROOT / source):
+            found.add(message if isinstance(message, str) else tuple(message))
+    # then the template is up to date (pybabel extract, see invoicing/pdf/locales/README.md)
+    ids = {m.id if isinstance(m.id, str) else tuple(m.id) for m in template() if m.id}
+    assert found == ids
+
+
+@pytest.mark.parametrize("language", sorted(catalogs()))
+def test_every_message_is_translated(language):
+    catalog = catalogs()[language]
+    ids = {m.id if isinstance(m.id, str) else m.id[0] for m in template() if m.id}
+    translated = {m.id if isinstance(m.id, str) else m.id[0]: m for m in catalog if m.id}
+    assert set(translated) == ids, f"{language}: run pybabel update"
+    for message in translated.values():
+        assert "fuzzy" not in message.flags, (language, message.id)
+        forms = [message.string] if isinstance(message.string, str) else list(message.string)
+        if not isinstance(message.id, str):
+            assert len(forms) == catalog.num_plurals, (language, message.id)
+        source = message.id if isinstance(message.id, str) else message.id[1]
+        for form in forms:
+            assert form and form.strip(), (language, message.id)
+            # the same placeholders, so that .format() fills them all and nothing else
+            assert set(_FIELD.findall(form)) == set(_FIELD.findall(source)), (language, message.id, form)
+
+
+@pytest.mark.parametrize("language", sorted(catalogs()))
+def test_compiled_catalogs_are_those_of_the_po_files(language):
+    with open(LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo", "rb") as handle:
+        compiled = gettext.GNUTranslations(handle)
+    for message in catalogs()[language]:
+        if not message.id:
+            continue
+        if isinstance(message.id, str):
+            assert compiled.gettext(message.id) == message.string, "run pybabel compile"
+        else:
+            plural = gettext.c2py(catalogs()[language].plural_expr)
+            for n in (1, 2, 5, 11, 31):
+                assert compiled.ngettext(*message.id, n) == message.string[plural(n)], "run pybabel compile"
+
+
+@pytest.mark.parametrize(
+    "locale, catalog, rtl",
+    [
+        ("de_DE", "de", False),
+        ("de_AT", "de", False),
+        ("de_CH", "de_CH", False),
+        ("en_GB", "en_GB", False),
+        ("en_US", None, False),
+        ("zh_CN", "zh", False),
+        ("zh_TW", "zh_Hant", False),
+        ("pt_BR", "pt", False),
+        ("ar_SA", "ar", True),
+        ("he_IL", "he", True),
+        ("fa_IR", None, False),  # no catalog: English words, so not laid out right to left
+        ("xx_YY", None, False),
+    ],
+)
+def test_a_locale_finds_its_catalog(locale, catalog, rtl):
+    words = translator(locale)
+    assert (words.catalog, words.rtl) == (catalog, rtl)
+
+
+# ---------------------------------------------------------------- the invoices
+
+
+TITLES = {
+    "de_DE": "RECHNUNG",
+    "fr_FR": "FACTURE",
+    "es_ES": "FACTURA",
+    "it_IT": "FATTURA",
+    "nl_NL": "FACTUUR",
+    "pt_PT": "FATURA",
+    "pl_PL": "FAKTURA",
+    "sv_SE": "FAKTURA",
+    "ru_RU": "СЧЁТ",
+    "uk_UA": "РАХУНОК",
+    "el_GR": "ΤΙΜΟΛΟΓΙΟ",
+    "tr_TR": "FATURA",
+    "ja_JP": "請求書",
+    "zh_CN": "账单",
+    "zh_TW": "帳單",
+    "ko_KR": "청구서",
+    "ar_SA": "فاتورة",
+    "he_IL": "חשבונית",
+    "hi_IN": "बीजक",
+    "th_TH": "ใบแจ้งหนี้",
+    "bn_BD": "চালান",
+    "en_US": "INVOICE",
+}
+
+
+@pytest.mark.parametrize("locale", sorted(TITLES))
+def test_the_invoice_is_in_the_subscribers_language(locale):
+    pdf = render_invoice(document(locale))
+    text = pdftotext(pdf)  # reads every script in reading order
+    words = translator(locale)
+    for message in ("INVOICE", "BILL TO", "Invoice number", "Subtotal", "Page {page} of {pages}"):
+        expected = _SPACES.sub(" ", words.gettext(message).format(page=1, pages=1))
+        if words.rtl:  # pdftotext orders the digits of a right-to-left line its own way: by word
+            assert all(word in text for word in expected.split()), (locale, message, expected)
+        else:
+            assert expected in text, (locale, message, expected)
+    assert TITLES[locale] in text
+    if locale not in ("ar_SA", "he_IL", "hi_IN", "th_TH", "bn_BD"):  # scripts pypdf reads in order
+        assert TITLES[locale] in pypdf_text(pdf)
+
+
+def test_german_tax_and_the_swiss_and_british_words():
+    assert "USt. (19 %)" in pypdf_text(render_invoice(document("de_DE")))
+    assert "MWST (19%)" in pypdf_text(render_invoice(document("de_CH", "CHF")))  # Swiss: 19%
+    assert "VAT (19%)" in pypdf_text(render_invoice(document("en_GB", "GBP")))
+
+
+def test_a_language_without_a_catalog_is_english_with_its_own_formats():
+    # given a Catalan subscriber: Babel knows ca_ES, there is no catalog
+    text = pypdf_text(render_invoice(document("ca_ES")))
+    # then the words are English and the numbers and dates Catalan
+    assert "INVOICE" in text and "Subtotal 9,90 €" in text
+    assert "1 de nov. 2026" in text
+
+
+def test_a_credit_note_in_french():
+    original = document("fr_FR")
+    note = replace(
+        original,
+        number="CN-2026-10-000001",
+        lines=tuple(replace(line, quantity=-line.quantity, amount=-line.amount) for line in original.lines),
+        subtotal=-original.subtotal,
+        tax=-original.tax,
+        total=-original.total,
+        document_type="381",
+        preceding_invoice=PrecedingInvoice(original.number, original.issue_date),
+        note="Contrat en double",
+    )
+    text = pypdf_text(render_invoice(note)).replace("\n", " ")
+    for needle in ("AVOIR", "Facture d’origine INV-2026-10-000007 du 1 nov. 2026", "Motif Contrat en double"):
+        assert needle in text, needle
+    assert "REMBOURSEMENT" in text and "11,78 € sont crédités sur votre compte S-000007" in text
+    assert "Veuillez virer" not in text and "IBAN" not in text
+
+
+def test_a_draft_says_so_in_its_language():
+    text = pypdf_text(render_invoice(replace(document("it_IT"), number="DRAFT-2026-10")))
+    assert "BOZZA-2026-10" in text and "DRAFT" not in text
+
+
+@pytest.mark.parametrize(
+    "locale, full, part",
+    [
+        ("de_DE", "Basic 5 GB, monatliche Grundgebühr", "Basic 5 GB, 15.–31. Okt. 2026 (17 von 31 Tagen)"),
+        ("en_US", "Basic 5 GB, monthly fee", "Basic 5 GB, Oct 15 – 31, 2026 (17 of 31 days)"),
+        ("ru_RU", "Basic 5 GB, абонентская плата за месяц", "Basic 5 GB, 15—31 окт. 2026 г. (17 из 31 дня)"),
+        ("ja_JP", "Basic 5 GB 月額料金", "Basic 5 GB、2026年10月15日～31日（31日中17日）"),
+        ("ar_SA", "Basic 5 GB، الرسوم الشهرية", "Basic 5 GB، 15–31 أكتوبر 2026 (17 من 31 يومًا)"),
+    ],
+)
+def test_the_plan_line_is_in_the_subscribers_language(locale, full, part):
+    # given a plan and a subscriber who joined on 15 October (and one from before)
+    plan = SimpleNamespace(name="Basic 5 GB", monthly_fee=Decimal("9.90"))
+    whole = SimpleNamespace(
+        currency="EUR", tax_rate=Decimal("19"), locale=locale, active_from=date(2020, 1, 1), active_to=None
+    )
+    joined = replace_ns(whole, active_from=date(2026, 10, 15))
+    # when their invoices' lines are computed
+    period = Period(2026, 10)
+    # then the plan line is written in their language, as it will be stored on the invoice
+    assert compute_totals(plan, [], whole, period).lines[0].description == full
+    assert _SPACES.sub(" ", compute_totals(plan, [], joined, period).lines[0].description) == part
+
+
+def replace_ns(ns: SimpleNamespace, **changes: object) -> SimpleNamespace:
+    return SimpleNamespace(**{**vars(ns), **changes})
+
+
+# ------------------------------------------------------------ right to left
+
+
+def word_boxes(pdf: bytes) -> list[tuple[str, float, float]]:
+    """(word, xMin, yMin) of every word pdftotext finds on the first page."""
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed: cannot locate words")
+    html = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True).stdout
+    return [
+        (_MARKS.sub("", word), float(x), float(y))
+        for x, y, word in re.findall(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)"[^>]*>([^<]*)</word>', html.decode()
+        )
+    ]
+
+
+def x_of(boxes: list[tuple[str, float, float]], word: str) -> float:
+    """Where `word` starts; pdftotext gives a right-to-left word's letters left to right."""
+    return next(x for w, x, _ in boxes if word in (w, w[::-1]))
+
+
+@pytest.mark.parametrize("locale, currency", [("ar_SA", "SAR"), ("he_IL", "ILS")])
+def test_a_right_to_left_page_is_mirrored(locale, currency):
+    # given an invoice in Arabic or Hebrew, and the same one in English
+    rtl = word_boxes(render_invoice(document(locale, currency)))
+    ltr = word_boxes(render_invoice(document("en_US", currency)))
+    half = 595.28 / 2
+    # then the seller and the bill-to block are on the right, the title on the left
+    assert x_of(rtl, "Nordlicht") > half > x_of(ltr, "Nordlicht")
+    assert x_of(rtl, "Müller") > half > x_of(ltr, "Müller")
+    title = translator(locale).gettext("INVOICE")
+    assert x_of(rtl, title) < half < x_of(ltr, "INVOICE")
+    # and the table runs right to left: the description at the right, the amounts at the left
+    assert x_of(rtl, "Basic") > half > x_of(ltr, "Basic")
+    amounts = [x for w, x, _ in rtl if w in ("9.90",)]
+    assert amounts and min(amounts) < 120  # the amount column is the leftmost
+
+
+def test_left_to_right_text_keeps_its_direction_on_a_right_to_left_page():
+    # given a Latin name and a number on an Arabic invoice
+    pdf = render_invoice(document("ar_SA", "SAR", name="Fatima Al-Zahra"))
+    # then they read left to right as they are
+    text = pdftotext(pdf)
+    assert "Fatima Al-Zahra" in text and "INV-2026-10-000007" in text
+
+
+def test_catalogs_are_in_the_package_data():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert "pdf/locales/*/LC_MESSAGES/*.mo" in pyproject
+    assert Path(LOCALE_DIR / "README.md").exists()

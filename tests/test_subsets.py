@@ -1,0 +1,308 @@
+"""Small files whatever the script: each invoice embeds subsets of only the glyphs it draws,
+named by glyph ids of the whole face, and the merged file holds one subset per face of
+the union of its invoices' glyphs, under a name no other font program in it has."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import uharfbuzz as hb
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject
+
+from invoicing.billing.money import compute_totals
+from invoicing.billing.period import Period
+from invoicing.pdf import InvoiceDocument, Part, fonts, merge_pdfs, render_invoice, write_fragments
+from invoicing.synthetic import synthetic_dataset
+from tests.support.factories import SELLER
+from tests.support.paths import ROOT
+
+PERIOD = Period(2026, 10)
+LATIN_ONE_PAGE = 40 * 1024
+ANY_ONE_PAGE = 60 * 1024
+MERGED_PER_INVOICE = 2500
+
+
+def synthetic_documents(
+    count: int, countries: list[str] | None = None, seed: int = 1
+) -> list[InvoiceDocument]:
+    """Invoices of `count` synthetic subscribers, computed as the billing run does."""
+    data = synthetic_dataset(count, str(PERIOD), seed, countries)
+    plans = {
+        p["code"]: SimpleNamespace(name=p["name"], monthly_fee=Decimal(p["monthly_fee"]))
+        for p in data["plans"]
+    }
+    charges = defaultdict(list)
+    for c in data["charges"]:
+        charges[c["account"]].append(
+            SimpleNamespace(
+                description=c["description"],
+                quantity=Decimal(c["quantity"]),
+                unit_price=Decimal(c["unit_price"]),
+                period=c["period"],
+            )
+        )
+    docs = []
+    for n, s in enumerate(data["subscribers"], 1):
+        subscriber = SimpleNamespace(
+            currency=s["currency"],
+            tax_rate=Decimal(s["tax_rate"]),
+            locale=s["locale"],
+            active_from=date.fromisoformat(s["active_from"]),
+            active_to=date.fromisoformat(s["active_to"]) if s["active_to"] else None,
+        )
+        totals = compute_totals(plans[s["plan"]], charges[s["account"]], subscriber, PERIOD)
+        docs.append(
+            InvoiceDocument(
+                number=f"INV-2026-10-{n:06d}",
+                issue_date=date(2026, 11, 1),
+                due_date=date(2026, 11, 15),
+                period_start=PERIOD.start,
+                period_end=PERIOD.end,
+                account=s["account"],
+                name=s["name"],
+                address=tuple(s["address"]),
+                country=s["country"],
+                locale=s["locale"],
+                currency=s["currency"],
+                lines=totals.lines,
+                subtotal=totals.subtotal,
+                tax_rate=subscriber.tax_rate,
+                tax=totals.tax,
+                total=totals.total,
+                seller=SELLER,
+            )
+        )
+    return docs
+
+
+def write(folder: Path, docs: list[InvoiceDocument]) -> list[Part]:
+    parts = []
+    for doc in docs:
+        path = folder / f"{doc.number}.pdf"
+        pdf = render_invoice(doc)
+        path.write_bytes(pdf)
+        parts.append(Part(path, f"{doc.number} — {doc.name}", doc.number, hashlib.sha256(pdf).hexdigest()))
+    return parts
+
+
+def type0_fonts(reader: PdfReader) -> list[tuple[str, DictionaryObject, DictionaryObject]]:
+    """(BaseFont, Type0 font, its CIDFont) of every composite font in the file."""
+    found = []
+    for num in reader.xref[0]:
+        obj = reader.get_object(num)
+        if isinstance(obj, DictionaryObject) and obj.get("/Subtype") == "/Type0":
+            found.append((str(obj["/BaseFont"]), obj, obj["/DescendantFonts"][0].get_object()))
+    return found
+
+
+def cids_of(cid_font: DictionaryObject) -> set[int]:
+    widths = cid_font["/W"]
+    return {int(widths[i]) + k for i in range(0, len(widths), 2) for k in range(len(widths[i + 1]))}
+
+
+# ------------------------------------------------------------------- one invoice
+
+
+def test_one_page_invoices_are_small_in_every_script(tmp_path: Path):
+    # given one invoice per country of the synthetic data (every script and language)
+    docs = synthetic_documents(600)
+    first = {}
+    for doc in docs:
+        first.setdefault(doc.country, doc)
+    assert len(first) >= 25
+    for country, doc in sorted(first.items()):
+        pdf = render_invoice(doc)
+        assert len(PdfReader(io.BytesIO(pdf)).pages) == 1
+        # then a Latin-script invoice is at most 40 KB and any other at most 60 KB
+        latin = country in {"DE", "AT", "CH", "FR", "GB", "US", "PL", "ES", "IT", "NL", "PT", "SE", "TR"}
+        assert len(pdf) <= (LATIN_ONE_PAGE if latin else ANY_ONE_PAGE), (country, len(pdf))
+
+
+def test_an_invoice_embeds_the_glyphs_it_draws_and_no_others():
+    # given two German invoices for different names
+    docs = synthetic_documents(60, ["DE"])
+    a, b = (PdfReader(io.BytesIO(render_invoice(doc))) for doc in docs[:2])
+    fonts_a, fonts_b = type0_fonts(a), type0_fonts(b)
+    # then each embeds the regular and the bold face, with a subset named after its glyphs
+    assert {n.split("+")[1] for n, _, _ in fonts_a} == {"DejaVuSans", "DejaVuSans-Bold"}
+    assert {n for n, _, _ in fonts_a} != {n for n, _, _ in fonts_b}
+    # and every subset glyph is drawn: the glyphs in the widths array, no more (and .notdef)
+    for _, _, cid_font in fonts_a:
+        program = cid_font["/FontDescriptor"]["/FontFile2"].get_object().get_data()
+        face = hb.Face(hb.Blob(program))
+        assert face.glyph_count <= len(cids_of(cid_font)) + 8  # + .notdef and composite parts
+
+
+def test_content_streams_do_not_depend_on_the_subset():
+    # given two invoices of the same language for different subscribers
+    docs = synthetic_documents(60, ["FR"])
+    streams = [
+        PdfReader(io.BytesIO(render_invoice(doc))).pages[0].get_contents().get_data() for doc in docs[:2]
+    ]
+    # then the same word is the same glyph ids in both, whatever else each subset holds
+    face = fonts.base(fonts.BOLD)
+    title = struct.pack(">7H", *(face.cmap[ord(ch)] for ch in "FACTURE"))
+    for raw, escaped in ((b"\\", b"\\\\"), (b"(", b"\\("), (b")", b"\\)"), (b"\r", b"\\r")):
+        title = title.replace(raw, escaped)  # as a PDF literal string holds them
+    assert all(b"(" + title + b")" in stream for stream in streams)
+
+
+def test_subset_glyphs_are_the_faces_glyphs():
+    # given an invoice with accented Latin (composite glyphs), Cyrillic, Arabic and CJK
+    doc = synthetic_documents(1, ["DE"])[0]
+    from dataclasses import replace
+
+    doc = replace(doc, name="Ölçü Müller Щука محمد 山田", address=("Ἀθῆναι ẞ Ǆ",))
+    reader = PdfReader(io.BytesIO(render_invoice(doc)))
+    for base_font, _, cid_font in type0_fonts(reader):
+        face = fonts.face_by_name(base_font.split("+")[1])
+        assert face is not None
+        program = cid_font["/FontDescriptor"]["/FontFile2"].get_object().get_data()
+        cid_map = cid_font["/CIDToGIDMap"].get_object().get_data()
+        subset = hb.Font(hb.Face(hb.Blob(program)))
+        full = face.hb_font
+        widths = cid_font["/W"]
+        for cid in cids_of(cid_font):
+            (gid,) = struct.unpack_from(">H", cid_map, 2 * cid)
+            # then each glyph is the face's: its outline's extents and its advance
+            a, b = full.get_glyph_extents(cid), subset.get_glyph_extents(gid)
+            assert (a.x_bearing, a.y_bearing, a.width, a.height) == (
+                b.x_bearing,
+                b.y_bearing,
+                b.width,
+                b.height,
+            )
+            assert full.get_glyph_h_advance(cid) == subset.get_glyph_h_advance(gid)
+        first = int(widths[0])
+        assert int(widths[1][0]) == face.widths[first]  # /W is the face's advance in 1/1000 em
+
+
+_FRESH = """
+import hashlib, sys
+from tests.test_subsets import synthetic_documents
+from invoicing.pdf import render_invoice
+docs = [d for d in synthetic_documents(400) if d.country in ("SA", "IN", "TH", "JP", "IL")]
+sys.stdout.write(" ".join(hashlib.sha256(render_invoice(d)).hexdigest() for d in docs[:10]))
+"""
+
+
+def test_shaped_invoices_are_the_same_bytes_in_a_fresh_process():
+    # given invoices in shaped scripts, rendered here and in a process with another hash seed
+    docs = [d for d in synthetic_documents(400) if d.country in ("SA", "IN", "TH", "JP", "IL")]
+    here = " ".join(hashlib.sha256(render_invoice(d)).hexdigest() for d in docs[:10])
+    env = {**os.environ, "PYTHONHASHSEED": "4242"}
+    out = subprocess.run([sys.executable, "-c", _FRESH], cwd=ROOT, env=env, capture_output=True, text=True)
+    # then they are byte for byte the same
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == here
+
+
+# ------------------------------------------------------------------ merged files
+
+
+@pytest.mark.parametrize("countries", [["JP"], ["SA"], None], ids=["japanese", "arabic", "mix"])
+def test_merged_files_are_small_per_invoice(countries, tmp_path: Path):
+    # given 300 subscribers of a script (or the generated mix, with every script), one page each
+    docs = synthetic_documents(300, countries)
+    parts = write(tmp_path, docs)
+    # when their invoices are merged
+    merged = merge_pdfs(parts, tmp_path / "merged.pdf")
+    # then the file costs at most 2.5 KB per invoice
+    assert merged.pages == 300
+    assert merged.size / 300 <= MERGED_PER_INVOICE, merged.size / 300
+    # with one subset per face, of the union of the invoices' glyphs
+    reader = PdfReader(merged.path)
+    union = {name.split("+")[1]: cids_of(cid) for name, _, cid in type0_fonts(reader)}
+    assert len(union) == len(type0_fonts(reader))
+    for part in parts[:50]:
+        for name, _, cid in type0_fonts(PdfReader(part.path)):
+            assert cids_of(cid) <= union[name.split("+")[1]]
+
+
+def test_merging_shaped_scripts_from_fragments_gives_the_same_bytes(tmp_path: Path):
+    docs = [
+        d for d in synthetic_documents(400) if d.country in ("SA", "IL", "IN", "BD", "TH", "LK", "JP", "DE")
+    ]
+    parts = write(tmp_path, docs[:40])
+    plain = merge_pdfs(parts, tmp_path / "plain" / "merged.pdf")  # the title is the file's name
+    batches = []
+    for start in range(0, len(parts), 16):
+        batch = parts[start : start + 16]
+        path = tmp_path / f"batch-{start}.frag"
+        write_fragments([p.path.read_bytes() for p in batch], path, [p.sha256 or "" for p in batch])
+        batches.append(path)
+    linked = merge_pdfs(parts, tmp_path / "linked" / "merged.pdf", batches)
+    assert linked.prelinked == len(parts)
+    assert linked.path.read_bytes() == plain.path.read_bytes()
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(linked.path), "-"], capture_output=True, text=True).stdout
+        for doc in docs[:40]:
+            if doc.country in ("IN", "BD", "TH", "LK", "JP", "DE"):  # left-to-right names read as written
+                assert doc.name in text, doc.name
+
+
+def font_pdf(path: Path, name: str, program: bytes) -> Part:
+    """A one-page PDF with a TrueType font `name` whose program is `program` (as another
+    producer, or an older version of this one, would have embedded it)."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(200, 200)
+    stream = DecodedStreamObject()
+    stream.set_data(program)
+    descriptor = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/FontDescriptor"),
+            NameObject("/FontName"): NameObject(f"/{name}"),
+            NameObject("/Flags"): NumberObject(4),
+            NameObject("/FontFile2"): writer._add_object(stream),
+        }
+    )
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/TrueType"),
+            NameObject("/BaseFont"): NameObject(f"/{name}"),
+            NameObject("/FontDescriptor"): writer._add_object(descriptor),
+        }
+    )
+    page[NameObject("/Resources")] = DictionaryObject(
+        {NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})}
+    )
+    with open(path, "wb") as handle:
+        writer.write(handle)
+    return Part(path, path.stem, path.stem)
+
+
+def test_a_merged_file_never_holds_two_font_programs_under_one_name(tmp_path: Path):
+    # given files whose fonts all carry the name AAAAAA+DroidSansFallback, with two programs
+    parts = [
+        font_pdf(tmp_path / "a.pdf", "AAAAAA+DroidSansFallback", b"program one"),
+        font_pdf(tmp_path / "b.pdf", "AAAAAA+DroidSansFallback", b"program two"),
+        font_pdf(tmp_path / "c.pdf", "AAAAAA+DroidSansFallback", b"program one"),
+    ]
+    # when they are merged
+    merged = merge_pdfs(parts, tmp_path / "merged.pdf")
+    # then each program is there once, and under a name of its own
+    reader = PdfReader(merged.path)
+    programs: dict[str, set[bytes]] = defaultdict(set)
+    for num in reader.xref[0]:
+        obj = reader.get_object(num)
+        if isinstance(obj, DictionaryObject) and obj.get("/Type") == "/FontDescriptor":
+            programs[str(obj["/FontName"])].add(obj["/FontFile2"].get_object().get_data())
+        if isinstance(obj, DictionaryObject) and obj.get("/Type") == "/Font":
+            assert obj["/BaseFont"] == obj["/FontDescriptor"]["/FontName"]  # renamed together
+    assert sorted(len(p) for p in programs.values()) == [1, 1]
+    assert "/AAAAAA+DroidSansFallback" in programs  # the first keeps its name
+    assert all(name.endswith("+DroidSansFallback") for name in programs)
