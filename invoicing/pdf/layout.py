@@ -30,6 +30,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 
 from invoicing.pdf.documents import InvoiceDocument
+from invoicing.pdf.einvoice.profiles import exemption_text
 from invoicing.pdf.fonts import BOLD
 from invoicing.pdf.format import Formatter, iban
 from invoicing.pdf.logo import load_logo
@@ -231,6 +232,10 @@ class _Layout:
         extra = []
         if seller.tax_id:
             extra.append(self._("Tax ID {tax_id}").format(tax_id=clean_text(seller.tax_id, MAX_SHORT)))
+        if seller.vat_id and seller.vat_id != seller.tax_id:
+            extra.append(self._("VAT ID {vat_id}").format(vat_id=clean_text(seller.vat_id, MAX_SHORT)))
+        if seller.registration:
+            extra.append(clean_text(seller.registration, MAX_LINE))
         if seller.email:
             extra.append(clean_text(seller.email, MAX_LINE))
         if extra:
@@ -250,6 +255,8 @@ class _Layout:
         top = self.y
         _ = self._
         bill = [self.text(_("BILL TO"), ST_LABEL), self.text(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
+        if doc.buyer_company and doc.buyer_company != doc.name:
+            bill.append(self.text(clean_text(doc.buyer_company, MAX_NAME), ST_BODY, 3))
         budget = ADDRESS_LINE_BUDGET
         for address_line in doc.address[:MAX_ADDRESS_LINES]:
             if budget <= 0:
@@ -257,6 +264,9 @@ class _Layout:
             item = self.text(clean_text(address_line, MAX_LINE), ST_BODY, budget)
             budget -= len(item.lines(BILL_TO_W))
             bill.append(item)
+        if doc.buyer_vat_id:
+            vat = _("VAT ID {vat_id}").format(vat_id=clean_text(doc.buyer_vat_id, MAX_SHORT))
+            bill.append(self.text(vat, ST_BODY))
         left_h = _column(page, bill, MARGIN_X, top, BILL_TO_W)
         period = f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"
         if self.credit_note:
@@ -282,6 +292,8 @@ class _Layout:
                 (_("Due date"), fmt.date(doc.due_date)),
                 (_("Billing period"), period),
             ]
+        if doc.buyer_reference:
+            rows.append((_("Your reference"), clean_text(doc.buyer_reference, MAX_SHORT)))
         x = RIGHT_X - META_W
         y = top - META_DROP
         cells = [(self.text(key, ST_META_K), self.text(value, ST_META_V)) for key, value in rows]
@@ -348,6 +360,11 @@ class _Layout:
                 amount=fmt.money(doc.total), date=fmt.date(doc.due_date), number=number
             )
         intro = self.text(sentence, ST_BODY, 4)
+        # The legal note of a reverse-charge or exempt invoice (EN 16931 BT-120), printed as
+        # the e-invoice encodes it.
+        # (only for a document that names its tax category, as every e-invoice does)
+        exemption = exemption_text(doc) if doc.einvoice or doc.tax_category else ""
+        note = self.text(clean_text(exemption, MAX_LINE), ST_BODY, 4) if exemption else None
         details = []
         if doc.seller.bank and not self.credit_note:
             details.append((_("Bank"), clean_text(doc.seller.bank, MAX_LINE)))
@@ -362,6 +379,7 @@ class _Layout:
         label = self.text(_("REFUND") if self.credit_note else _("PAYMENT"), ST_LABEL)
         box_inner = (
             label.height(BOX_W)
+            + (note.height(BOX_W) + PAY_INTRO_GAP if note is not None else 0)
             + intro.height(BOX_W)
             + PAY_INTRO_GAP
             + sum(
@@ -391,6 +409,8 @@ class _Layout:
         x = MARGIN_X + BOX_PAD
         y = box_top - BOX_PAD_Y
         y -= page.text(label, x, y, BOX_W)
+        if note is not None:
+            y -= page.text(note, x, y, BOX_W) + PAY_INTRO_GAP
         y -= page.text(intro, x, y, BOX_W) + PAY_INTRO_GAP
         for k, v in detail_items:
             h = max(page.text(k, x, y, pay_key_w), page.text(v, x + pay_key_w, y, BOX_W - pay_key_w))
