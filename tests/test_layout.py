@@ -15,9 +15,8 @@ PACKAGE = ROOT / "invoicing"
 MAX_LINES = 700
 # Over the limit today, each for a reason; the test fails once one is not any more, so
 # that the list only shrinks.
-OVERSIZED = {
-    "invoicing/synthetic.py": "mostly data tables (streets, names per country); not split yet",
-}
+# Modules allowed over the limit, and why; the list can only shrink.
+OVERSIZED: dict[str, str] = {}
 
 
 def module_name(path: Path, root: Path) -> str:
