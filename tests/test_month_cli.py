@@ -15,7 +15,7 @@ from invoicing.models import BillingRun, Invoice
 from tests.support.envs import Env
 from tests.support.factories import FIXTURES
 from tests.support.paths import BIN, ROOT
-from tests.support.runs import count_rows, run_json
+from tests.support.runs import count_rows, run_at_once, run_json
 from tests.support.workers import Workers
 
 NEWCOMER = {
@@ -253,22 +253,8 @@ def test_two_supplements_started_at_once_make_one(pg_env: Env, workers: Workers)
     late = [dict(NEWCOMER, account=f"Z-{n:04d}", plan="basic-eur") for n in range(1, 6)]
     env.cli("import", write(env, "late.json", {"subscribers": late}), check=True)
     # when two `invoicing run` commands start at the same instant
-    procs = [
-        subprocess.Popen(
-            [str(BIN / "invoicing"), "run", "--period", "2026-10", "--json"],
-            cwd=env.path,
-            env=env.environ(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    results = [p.communicate(timeout=240) for p in procs]
+    summaries = run_at_once(env, "--period", "2026-10")
     # then both follow one supplement, and each newcomer has exactly one invoice
-    for proc, (_out, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err
-    summaries = [json.loads(out) for out, _ in results]
     assert summaries[0]["run_id"] == summaries[1]["run_id"]
     assert count_rows(BillingRun) == 2 and count_rows(Invoice) == 45
     assert summaries[0]["invoices"] == 5

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,10 @@ from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
 from tests.support.checks import assert_run_consistent, assert_same_as_parsing_every_file, pdf_outline
 from tests.support.envs import Env
 from tests.support.factories import FIXTURES, generate, seed_fixtures
-from tests.support.paths import BIN
 from tests.support.runs import (
     count_rows,
     invoices_of,
+    run_at_once,
     run_json,
     summary_of,
     wait_for_final_status,
@@ -295,22 +294,8 @@ def test_two_runs_started_at_once_make_one_run(pg_env: Env, workers: Workers) ->
     env.cli("db", "seed", "--generate", "150", "--period", "2026-10", check=True)
     workers.start(count=1, concurrency=2)
     # when two `invoicing run` commands start at the same instant
-    procs = [
-        subprocess.Popen(
-            [str(BIN / "invoicing"), "run", "--period", "2026-10", "--json"],
-            cwd=env.path,
-            env=env.environ(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    results = [p.communicate(timeout=240) for p in procs]
+    summaries = run_at_once(env, "--period", "2026-10")
     # then both follow the one run, and nobody is billed twice
-    for proc, (_out, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err
-    summaries = [json.loads(out) for out, _ in results]
     assert summaries[0]["run_id"] == summaries[1]["run_id"]
     assert count_rows(BillingRun) == 1 and count_rows(Invoice) == 150
     assert_run_consistent(summaries[0], 150)

@@ -48,18 +48,9 @@ class RunSummary:
         }
 
     def listing(self) -> dict[str, Any]:
-        """A row of `invoicing runs`."""
-        return {
-            "run_id": self.run_id,
-            "period": self.period,
-            "status": self.status,
-            "invoices": self.invoices,
-            "failed": self.failed,
-            "pages": self.pages,
-            "created_at": self.created_at,
-            "output": self.output,
-            "kind": self.kind,
-        }
+        """A row of `invoicing runs`: the summary without the checksum, with when and what."""
+        row = {key: value for key, value in self.as_dict().items() if key != "sha256"}
+        return row | {"created_at": self.created_at, "kind": self.kind}
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ and what the database holds (the run's invoices, row counts)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from invoicing.db import session_scope
 from invoicing.models import Invoice, Subscriber
 from tests.support.envs import Env
+from tests.support.paths import BIN
 
 # What `run --json` prints, and what `status --json` adds to.
 SUMMARY_KEYS = {"run_id", "period", "status", "invoices", "failed", "pages", "output", "sha256"}
@@ -73,3 +75,23 @@ def names_by_subscriber() -> dict[int, str]:
 def count_rows(model: type) -> int:
     with session_scope() as session:
         return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def run_at_once(env: Env, *args: str, count: int = 2, timeout: float = 240) -> list[dict[str, Any]]:
+    """Start `count` `invoicing run --json ARGS` commands at the same instant; their
+    summaries, once every one has exited 0."""
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "invoicing"), "run", "--json", *args],
+            cwd=env.path,
+            env=env.environ(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    results = [proc.communicate(timeout=timeout) for proc in procs]
+    for proc, (_out, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+    return [json.loads(out) for out, _ in results]
