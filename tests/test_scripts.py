@@ -2,7 +2,7 @@
 OCR (tesseract), extracted with pypdf and poppler, and whatever the input, an invoice.
 
 The PNGs are kept under pytest's temporary folder (`script-pngs`) for a person to look
-at; the OCR test needs Debian's tesseract-ocr and its ara, heb, hin, tha, ben, jpn,
+at; the OCR test needs Debian's tesseract-ocr and its ara, heb, hin, tha, ben, tam, jpn,
 kor, chi-sim, rus and ell language packs (.ci/run installs them) and says so when they
 are missing.
 """
