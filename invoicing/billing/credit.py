@@ -18,7 +18,7 @@ from babel.numbers import get_currency_precision
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from invoicing.billing.issue import next_run_seq
+from invoicing.billing.issue import bill_to_of, next_run_seq
 from invoicing.billing.money import minor_unit, split_gross
 from invoicing.billing.period import Period
 from invoicing.config import Settings
@@ -142,19 +142,9 @@ def issue_credit_note(
         tax_rate=invoice.tax_rate,
         tax=tax,
         total=total,
-        # The same bill-to as the invoice it corrects.
-        bill_name=invoice.bill_name,
-        bill_address=list(invoice.bill_address),
-        bill_country=invoice.bill_country,
-        bill_locale=invoice.bill_locale,
-        bill_company=invoice.bill_company,
-        bill_vat_id=invoice.bill_vat_id,
-        # ...and the same e-invoice: a credit note of an e-invoice is one too (type 381).
-        bill_einvoice=invoice.bill_einvoice,
-        bill_buyer_reference=invoice.bill_buyer_reference,
-        bill_email=invoice.bill_email,
-        bill_tax_category=invoice.bill_tax_category,
-        bill_exemption_reason=invoice.bill_exemption_reason,
+        # The same bill-to as the invoice it corrects, and the same e-invoice: a credit
+        # note of an e-invoice is one too (type 381).
+        **bill_to_of(invoice),
         credited_invoice_id=invoice.id,
         reason=reason,
     )

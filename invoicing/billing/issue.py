@@ -179,6 +179,16 @@ def bill_to(subscriber: Any, settings: Settings) -> dict[str, Any]:
     }
 
 
+def bill_to_of(invoice: Invoice) -> dict[str, Any]:
+    """The bill-to an issued invoice froze (every `bill_*` column), for a document that
+    must carry the same: its credit notes."""
+    return {
+        column.key: getattr(invoice, column.key)
+        for column in Invoice.__table__.columns
+        if column.key.startswith("bill_")
+    }
+
+
 def create_run(
     session: Session,
     settings: Settings,
