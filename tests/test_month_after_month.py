@@ -32,30 +32,18 @@ from invoicing.models import (
     RunKind,
     Subscriber,
 )
+from tests.support.factories import VALID_IMPORT
 
 D = Decimal
 OCT, NOV, DEC = Period(2026, 10), Period(2026, 11), Period(2026, 12)
 SETTINGS = Settings(_env_file=None)
 
-PLAN = {"code": "basic", "name": "Basic 100", "monthly_fee": "9.90", "currency": "EUR"}
+PLAN = VALID_IMPORT["plans"][0]
 
 
 def subscriber(account: str, **kw: object) -> dict:
-    row = {
-        "account": account,
-        "name": "Jürgen Müller",
-        "email": "j@example.org",
-        "address": ["Hauptstr. 1", "10115 Berlin"],
-        "country": "DE",
-        "locale": "de_DE",
-        "currency": "EUR",
-        "tax_rate": "19",
-        "plan": "basic",
-        "active_from": "2026-01-01",
-        "active_to": None,
-    }
-    row.update(kw)
-    return row
+    """The valid import's subscriber, under another account and with `kw` changed."""
+    return {**copy.deepcopy(VALID_IMPORT["subscribers"][0]), "account": account, **kw}
 
 
 def charge(account: str, period: str, description: str = "Roaming 2 GB", **kw: object) -> dict:
