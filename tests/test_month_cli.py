@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from invoicing.models import BillingRun, Invoice
+from invoicing.models import BillingRun, Charge, Invoice
 from tests.support.envs import Env
 from tests.support.factories import FIXTURES
 from tests.support.paths import BIN, ROOT
@@ -258,3 +258,19 @@ def test_two_supplements_started_at_once_make_one(pg_env: Env, workers: Workers)
     assert summaries[0]["run_id"] == summaries[1]["run_id"]
     assert count_rows(BillingRun) == 2 and count_rows(Invoice) == 45
     assert summaries[0]["invoices"] == 5
+
+
+def test_a_csv_with_a_wrong_header_is_refused_from_the_outside(env: Env) -> None:
+    # given a database, and a charges CSV with a column nobody knows
+    env.cli("db", "init", check=True)
+    env.cli("import", str(FIXTURES), check=True)
+    bad = env.path / "usage.csv"
+    bad.write_text("account,period,description,quantity,unit_price,colour\nA-0001,2026-10,x,1,1,red\n")
+    charges = count_rows(Charge)
+    # when it is imported
+    proc = env.cli("import", str(bad))
+    # then the file and the column are named, exit 2, nothing imported
+    assert proc.returncode == 2, proc.stderr
+    assert "usage.csv: unknown column(s) for charges: colour" in proc.stderr
+    assert "nothing was imported" in proc.stderr and "Traceback" not in proc.stderr
+    assert count_rows(Charge) == charges
