@@ -197,6 +197,8 @@ def test_partial_credits_never_exceed_the_invoice(db) -> None:
     # then it splits into 10.00 net and 1.90 tax, and adds up exactly
     assert (first.subtotal, first.tax, first.total) == (D("-10.00"), D("-1.90"), D("-11.90"))
     assert sum((line.amount for line in first.lines), D(0)) == first.subtotal
+    # in the language of the invoice it credits (a de_DE subscriber)
+    assert [line.description for line in first.lines] == [f"Gutschrift zur Rechnung {invoice.number}"]
     # when more than what is left is asked for
     with pytest.raises(BillingError, match=r"exceeds what is left to credit: 8\.21 EUR"):
         credit(invoice.number, "8.22")

@@ -15,10 +15,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from babel.numbers import get_currency_precision
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from invoicing.billing.issue import bill_to_of, next_run_seq
+from invoicing.billing.issue import bill_to_of, next_run_seq, next_series_seq
 from invoicing.billing.money import minor_unit, split_gross
 from invoicing.billing.period import Period
 from invoicing.config import Settings
@@ -32,6 +32,7 @@ from invoicing.models import (
     RunKind,
     RunStatus,
 )
+from invoicing.pdf.translate import credit_line, translator
 
 MAX_REASON = 500
 
@@ -105,7 +106,9 @@ def issue_credit_note(
     else:
         gross = amount if amount is not None else done.remaining
         net, tax_part = split_gross(gross, invoice.tax_rate, currency)
-        lines = [(f"Credit on invoice {invoice.number}", Decimal(1), -net, -net)]
+        # In the language of the invoice it credits, stored like every line.
+        description = credit_line(translator(invoice.bill_locale), invoice.number)
+        lines = [(description, Decimal(1), -net, -net)]
         subtotal, tax, total = -net, -tax_part, -gross
 
     run = BillingRun(
@@ -119,14 +122,7 @@ def issue_credit_note(
     )
     session.add(run)
     session.flush()
-    seq = (
-        session.scalar(
-            select(func.max(Invoice.seq)).where(
-                Invoice.period == str(period), Invoice.kind == DocumentKind.CREDIT_NOTE
-            )
-        )
-        or 0
-    ) + 1
+    seq = next_series_seq(session, period, DocumentKind.CREDIT_NOTE)
     note = Invoice(
         run_id=run.id,
         subscriber_id=invoice.subscriber_id,

@@ -63,7 +63,7 @@ def next_run_seq(session: Session, period: Period) -> int:
     return (session.scalar(select(func.max(BillingRun.seq)).where(BillingRun.period == str(period))) or 0) + 1
 
 
-def _next_series_seq(session: Session, period: Period, kind: DocumentKind) -> int:
+def next_series_seq(session: Session, period: Period, kind: DocumentKind) -> int:
     last = session.scalar(
         select(func.max(Invoice.seq)).where(Invoice.period == str(period), Invoice.kind == kind)
     )
@@ -114,7 +114,7 @@ def plan_invoices(session: Session, settings: Settings, period: Period) -> Itera
     without an invoice for it, numbered on from the period's last invoice, each with its
     plan fee and every unbilled charge up to the period (late ones included). Reads only."""
     plans = {plan.id: plan for plan in session.scalars(select(Plan))}
-    seq = _next_series_seq(session, period, DocumentKind.INVOICE) - 1
+    seq = next_series_seq(session, period, DocumentKind.INVOICE) - 1
     # Plain rows in keyset-paged chunks, not ORM objects: 100,000 subscribers must not
     # pile up in the session's identity map.
     for chunk in _billable_chunks(session, period, ISSUE_CHUNK):

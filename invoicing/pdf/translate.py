@@ -97,6 +97,11 @@ def plan_fee(words: Words, plan: str) -> str:
     return words.gettext("{plan}, monthly fee").format(plan=plan)
 
 
+def credit_line(words: Words, number: str) -> str:
+    """The line of a partial credit: "Credit on invoice INV-2026-10-000001"."""
+    return words.gettext("Credit on invoice {number}").format(number=number)
+
+
 def pro_rata(words: Words, plan: str, first: date, last: date, active: int, days: int) -> str:
     """The line of a part month: "Basic 5 GB, 15–31 Oct 2026 (17 of 31 days)"."""
     locale = words.locale or Locale.parse("en")
