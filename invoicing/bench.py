@@ -291,9 +291,9 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
             merge_pdfs(parts, baseline_dir / "merged.pdf")
             baseline_merge_s = time.perf_counter() - started
             baseline_s = baseline_render_s + baseline_merge_s
-            single_bytes = sum(p.path.stat().st_size for p in parts) / max(len(parts), 1)
+            single_bytes = sum(Path(p.path).stat().st_size for p in parts) / max(len(parts), 1)
 
-            pdfunite_s, pdfunite_skipped = time_pdfunite([p.path for p in parts], root / "pdfunite.pdf")
+            pdfunite_s, pdfunite_skipped = time_pdfunite([Path(p.path) for p in parts], root / "pdfunite.pdf")
     finally:
         try:
             _cleanup_redis(broker_url, prefix)

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from invoicing.bench import PROBE_FIGURES, peak_rss_mb, reset_peak_rss
 from invoicing.files import atomic_file
@@ -24,10 +25,12 @@ from invoicing.run import steps
 def _install(target: Path) -> None:
     merge = steps.merge_pdfs
 
-    def measured_merge(parts: Sequence[Part], output: Path, fragments: Sequence[Path] = ()) -> Merged:
+    def measured_merge(
+        parts: Sequence[Part], output: Path | str, fragments: Sequence[Any] = (), **io: Any
+    ) -> Merged:
         reset_peak_rss()
         started = time.perf_counter()
-        merged = merge(parts, output, fragments)
+        merged = merge(parts, output, fragments, **io)
         figures = {
             "merge_s": time.perf_counter() - started,
             "peak_rss_mb": peak_rss_mb(),

@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     # Unset: the broker URL when it is Redis, otherwise none (and chords are refused).
     result_backend: str | None = None
-    output_dir: Path = Path("./output")
+    # A local folder, or s3://bucket/prefix (credentials and endpoint: the AWS_* environment).
+    output_dir: str = "output"
 
     # Seller printed on every invoice.
     seller_name: str = "Northwind Telecom GmbH"
@@ -87,6 +88,16 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("output_dir", mode="before")
+    @classmethod
+    def _output_location(cls, value: object) -> object:
+        from invoicing.storage.location import is_s3, parse_s3
+
+        text = str(value).strip()
+        if is_s3(text):
+            return parse_s3(text).url  # ValueError: names no bucket, bad bucket name
+        return str(Path(text or "output"))
 
     @field_validator("seller_address", mode="before")
     @classmethod

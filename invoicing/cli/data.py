@@ -232,12 +232,11 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
 
 def _stored_pdf(path: str | None, sha256: str | None) -> bytes | None:
     """An issued invoice's file, if it is there and is what was recorded."""
-    import hashlib
+    from invoicing.storage import read
 
     if not path or not sha256:
         return None
     try:
-        data = Path(path).read_bytes()
-    except OSError:
+        return read(path, sha256)
+    except OSError:  # gone, damaged or unreadable
         return None
-    return data if hashlib.sha256(data).hexdigest() == sha256 else None

@@ -277,14 +277,16 @@ def runs(limit: int, as_json: bool) -> None:
     if as_json:
         out.print(json.dumps(items, ensure_ascii=False), markup=False)
         return
-    out.print(_runs_table(items, current_settings().output_dir), soft_wrap=False)
+    from invoicing.storage import store_for
+
+    out.print(_runs_table(items, store_for(current_settings())), soft_wrap=False)
 
 
-def _runs_table(items: list[dict[str, Any]], output_dir: Path) -> Table:
+def _runs_table(items: list[dict[str, Any]], store: Any) -> Table:
     """Readable at 80 columns: no column is cut; the merged file's path is shown relative
-    to the output folder (named in the caption) and folds onto a second line if need be."""
-    root = output_dir.resolve()
-    table = Table(box=None, caption=f"files under {root}", caption_justify="left", pad_edge=False)
+    to the output folder or S3 prefix (named in the caption) and folds onto a second line
+    if need be."""
+    table = Table(box=None, caption=f"files under {store.root}", caption_justify="left", pad_edge=False)
     table.add_column("run", justify="right", no_wrap=True)
     table.add_column("period", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -295,8 +297,7 @@ def _runs_table(items: list[dict[str, Any]], output_dir: Path) -> Table:
         failed = f" ({r['failed']} failed)" if r["failed"] else ""
         output = r["output"]
         if output:
-            path = Path(output)
-            output = str(path.relative_to(root)) if path.is_relative_to(root) else output
+            output = store.relative(output)
         table.add_row(
             str(r["run_id"]),
             r["period"],

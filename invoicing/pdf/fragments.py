@@ -38,9 +38,10 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from invoicing.files import atomic_file
 from invoicing.pdf.errors import MergeError
@@ -65,6 +66,9 @@ __all__ = [
     "merkle",
     "read_header",
 ]
+
+# Opens a stream that appears whole under its name once its block ends (object storage).
+Opener = Callable[[], AbstractContextManager[BinaryIO]]
 
 # An object of a fragment: (body, cuts, targets). The body is the serialized object
 # without its references; references go at the cut offsets, in order. A target is the
@@ -199,8 +203,9 @@ class FragmentWriter:
                 records.append((digest, _encode_obj(body, cuts, [table[kid] for kid in kids])))
         self._entries[key] = _encode_entry(fragment, table)
 
-    def write(self, output: Path) -> int:
-        """Write the file atomically; returns its number of entries."""
+    def write(self, output: Path, opener: Opener | None = None) -> int:
+        """Write the file atomically (or to the stream `opener` gives); returns its number
+        of entries."""
         head, blobs, offset = [], [], 0
         for digest, record in self._records:
             head.append(SHARED_INDEX.pack(digest, offset, len(record)))
@@ -211,7 +216,7 @@ class FragmentWriter:
             blobs.append(entry)
             offset += len(entry)
         header = MAGIC + COUNTS.pack(VERSION, len(self._entries), len(self._records)) + b"".join(head)
-        with atomic_file(Path(output)) as handle:
+        with opener() if opener is not None else atomic_file(Path(output)) as handle:
             for chunk in (header, hashlib.sha256(header).digest(), *blobs):
                 handle.write(chunk)
         return len(self._entries)
@@ -252,10 +257,10 @@ def header_size(prefix: bytes) -> int | None:
     return PREFIX_SIZE + n_shared * SHARED_INDEX.size + n_entries * ENTRY_INDEX.size + 32
 
 
-def _index_keys(path: Path) -> Iterator[bytes]:
+def _index_keys(path: Any, open_file: Callable[[Any], BinaryIO]) -> Iterator[bytes]:
     """The entry keys of a fragment file, from its header only; none if it is unusable."""
     try:
-        with open(path, "rb") as handle:
+        with closing(open_file(path)) as handle:
             prefix = handle.read(PREFIX_SIZE)
             size = header_size(prefix)
             if size is None:
@@ -350,11 +355,13 @@ class FragmentStore:
     """Fragment entries by key: an index read from the headers up front, files loaded
     when a part needs them, a few at a time."""
 
-    def __init__(self, paths: Sequence[Path]):
-        self.paths = [Path(path) for path in paths]
+    def __init__(self, paths: Sequence[Any], open_file: Callable[[Any], BinaryIO] | None = None):
+        # Paths, or locations that `open_file` opens for reading (object storage).
+        self.paths = list(paths) if open_file is not None else [Path(path) for path in paths]
+        self.open_file = open_file or _open_local
         self.where: dict[bytes, int] = {}  # key -> index in paths; the first file wins
         for number, path in enumerate(self.paths):
-            for key in _index_keys(path):
+            for key in _index_keys(path, self.open_file):
                 self.where.setdefault(key, number)
         self.files: OrderedDict[int, _FragmentFile | None] = OrderedDict()
         self.used = 0  # entries handed out
@@ -381,10 +388,16 @@ class FragmentStore:
             self.files.move_to_end(number)
             return self.files[number]
         try:
-            loaded: _FragmentFile | None = _FragmentFile(self.paths[number].read_bytes())
+            with closing(self.open_file(self.paths[number])) as handle:
+                data = handle.read()
+            loaded: _FragmentFile | None = _FragmentFile(data)
         except (OSError, ValueError):
             loaded = None
         self.files[number] = loaded
         if len(self.files) > _OPEN_FILES:
             self.files.popitem(last=False)
         return loaded
+
+
+def _open_local(path: Any) -> BinaryIO:
+    return open(path, "rb")

@@ -1,6 +1,7 @@
 """Many invoice PDFs -> one file, with a bookmark and page labels per invoice: the linker.
 
-No Celery, no database: callers hand in paths and titles in the order wanted.
+No Celery, no database: callers hand in paths and titles in the order wanted (or, for
+other storage, the callables that read a part, open the output and open a fragment file).
 
 Two stages
     Pre-linking (prelink.py) parses one invoice with pypdf and turns its pages, and
@@ -49,10 +50,11 @@ from __future__ import annotations
 import hashlib
 import re
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from pathlib import Path, PurePath
+from typing import Any, BinaryIO
 
 from pypdf.generic import TextStringObject
 
@@ -68,7 +70,7 @@ __all__ = ["Merged", "MergeError", "Part", "merge_pdfs", "write_fragments"]
 
 @dataclass(frozen=True)
 class Part:
-    path: Path
+    path: Path | str  # a file, or a location the caller's `read_part` reads
     title: str  # bookmark text, e.g. "INV-2026-10-000001 — Jürgen Müller"
     label: str  # page label prefix, e.g. the invoice number
     sha256: str | None = None  # hex sha256 of the file's bytes as recorded when it was rendered
@@ -76,7 +78,7 @@ class Part:
 
 @dataclass(frozen=True)
 class Merged:
-    path: Path
+    path: Path | str
     pages: int
     sha256: str
     size: int
@@ -90,19 +92,33 @@ _NUMBERS = 16384  # shared digests whose output number is remembered (~200 bytes
 _MAX_OFFSET = 9_999_999_999  # a classic xref entry has ten digits
 
 
-def merge_pdfs(parts: Sequence[Part], output: Path, fragments: Sequence[Path] = ()) -> Merged:
+def merge_pdfs(
+    parts: Sequence[Part],
+    output: Path | str,
+    fragments: Sequence[Any] = (),
+    *,
+    read_part: Callable[[Part], bytes] | None = None,
+    open_output: Callable[[], AbstractContextManager[BinaryIO]] | None = None,
+    open_fragment: Callable[[Any], BinaryIO] | None = None,
+) -> Merged:
     """Merge in the given order and write `output` atomically (temp file, then rename).
 
     A part whose `sha256` is given and is the key of an entry in one of the `fragments`
     files is linked from that entry, without reading `part.path`; any other part, or
     one whose entry is damaged, is read and pre-linked here. The bytes are the same.
+    Files are read and written here unless the callables are given: `read_part` (the
+    part's bytes), `open_output` (a stream that appears whole at the end of its block,
+    `output` then only names it), `open_fragment` (a fragment file, for reading).
     """
     if not parts:
         raise MergeError("nothing to merge: no rendered invoices")
-    output = Path(output)
-    store = FragmentStore(fragments)
+    if open_output is None:
+        output = Path(output)
+        local = output
+        open_output = lambda: atomic_file(local)  # noqa: E731
+    store = FragmentStore(fragments, open_fragment)
     prelinker = Prelinker()
-    with atomic_file(output) as handle:
+    with open_output() as handle:
         sink = _Sink(handle, output)
         linker = _Linker(sink)
         for part in parts:
@@ -110,20 +126,20 @@ def merge_pdfs(parts: Sequence[Part], output: Path, fragments: Sequence[Path] = 
             if fragment is not None and not all(fonts.face_by_key(key) for key in fragment.glyphs):
                 fragment = None  # made with another version of a face: parse the file instead
             if fragment is None:
-                fragment = prelinker.fragment(_read_part(part.path), f"invoice file {part.path}")
+                fragment = prelinker.fragment(_read_part(part, read_part), f"invoice file {part.path}")
             linker.add(fragment)
-        linker.finish(parts, title=output.stem)
+        linker.finish(parts, title=PurePath(output).stem)
         digest, size = sink.sha.hexdigest(), sink.pos
     return Merged(output, linker.pages, digest, size, store.used)
 
 
-def _read_part(path: Path) -> bytes:
+def _read_part(part: Part, read: Callable[[Part], bytes] | None) -> bytes:
     try:
-        return Path(path).read_bytes()
+        return read(part) if read is not None else Path(part.path).read_bytes()
     except FileNotFoundError:
-        raise MergeError(f"missing invoice file {path}") from None
-    except OSError as exc:
-        raise MergeError(f"cannot read invoice file {path}: {one_line(exc)}") from None
+        raise MergeError(f"missing invoice file {part.path}") from None
+    except OSError as exc:  # the cause tells the caller whether trying again may work
+        raise MergeError(f"cannot read invoice file {part.path}: {one_line(exc)}") from exc
 
 
 # ------------------------------------------------------------------------ output
@@ -132,7 +148,7 @@ def _read_part(path: Path) -> bytes:
 class _Sink:
     """The output file: running offset, running sha256, one xref offset per object."""
 
-    def __init__(self, handle: BinaryIO, output: Path):
+    def __init__(self, handle: BinaryIO, output: Path | str):
         self._write = handle.write
         self.output = output
         self.sha = hashlib.sha256()
@@ -153,7 +169,7 @@ class _Sink:
         try:
             self._write(data)
         except OSError as exc:
-            raise MergeError(f"cannot write {self.output}: {one_line(exc)}") from None
+            raise MergeError(f"cannot write {self.output}: {one_line(exc)}") from exc
         self.sha.update(data)
         self.pos += len(data)
 

@@ -68,7 +68,17 @@ from pypdf.generic import (
 
 from invoicing.pdf import embed
 from invoicing.pdf.errors import MergeError, one_line
-from invoicing.pdf.fragments import FACE_PREFIX, PARENT, Fragment, FragmentWriter, GlyphUse, Obj, Rec, merkle
+from invoicing.pdf.fragments import (
+    FACE_PREFIX,
+    PARENT,
+    Fragment,
+    FragmentWriter,
+    GlyphUse,
+    Obj,
+    Opener,
+    Rec,
+    merkle,
+)
 
 __all__ = ["Lru", "Prelinker", "write_fragments"]
 
@@ -81,8 +91,11 @@ _READ_ERRORS = (
 )  # fmt: skip
 
 
-def write_fragments(pdfs: Sequence[bytes], output: Path, shas: Sequence[str] | None = None) -> int:
-    """Pre-link each PDF into one fragment file, written atomically; returns its entry count.
+def write_fragments(
+    pdfs: Sequence[bytes], output: Path, shas: Sequence[str] | None = None, opener: Opener | None = None
+) -> int:
+    """Pre-link each PDF into one fragment file, written atomically (or to the stream
+    `opener` gives, for object storage); returns its entry count.
 
     Entries are keyed by the sha256 of the PDF's bytes (a repeated PDF is stored once);
     a caller that has just hashed the PDFs passes the hex digests as `shas`. A PDF that
@@ -97,7 +110,7 @@ def write_fragments(pdfs: Sequence[bytes], output: Path, shas: Sequence[str] | N
         if key in writer:
             continue
         writer.add(key, prelinker.fragment(pdf, f"PDF {i + 1} of {len(pdfs)} (sha256 {key.hex()[:16]})"))
-    return writer.write(output)
+    return writer.write(output, opener)
 
 
 def _thread_prelinker() -> Prelinker:

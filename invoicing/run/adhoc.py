@@ -21,6 +21,7 @@ from invoicing.models import BillingRun, DocumentKind, Invoice, InvoiceStatus, S
 from invoicing.pdf import Merged, MergeError, Part, merge_pdfs
 from invoicing.run.dispatch import batch_size, batches, render_batch_signature
 from invoicing.run.runtime import unsubscribe
+from invoicing.storage import present, read
 
 
 class MergeRequestError(UsageError):
@@ -79,13 +80,14 @@ def merge_accounts(
                 f"added after the period's run: `invoicing run --period {period}` issues them in a supplement"
             )
         raise MergeRequestError(f"no invoice for {period} ({advice}): {', '.join(missing)}")
+    there = present(found[a].pdf_path for a in accounts if found[a].pdf_path)
     todo = sorted(
         {
             found[a].id
             for a in accounts
             if found[a].status != InvoiceStatus.RENDERED
             or not found[a].pdf_path
-            or not Path(found[a].pdf_path).is_file()
+            or found[a].pdf_path not in there
         }
     )
     if todo:
@@ -97,21 +99,23 @@ def merge_accounts(
             unsubscribe(member.id for member in job.results)
     with session_scope() as session:
         state = {
-            inv.id: (inv.status, inv.pdf_path, inv.error)
+            inv.id: (inv.status, inv.pdf_path, inv.error, inv.sha256)
             for inv in session.scalars(select(Invoice).where(Invoice.id.in_([found[a].id for a in accounts])))
         }
-    files: dict[str, Path] = {}
+    files: dict[str, tuple[str, str | None]] = {}
     failed = []
     for account in accounts:
-        status, pdf_path, error = state[found[account].id]
+        status, pdf_path, error, sha256 = state[found[account].id]
         if status == InvoiceStatus.RENDERED and pdf_path:
-            files[account] = Path(pdf_path)
+            files[account] = (pdf_path, sha256)
         else:
             failed.append(f"{account} ({error})")
     if failed:
         raise MergeError(f"cannot render the invoice of {', '.join(failed)}")
-    parts = [Part(files[a], f"{found[a].number} — {found[a].name}", found[a].number) for a in accounts]
-    return merge_pdfs(parts, output)
+    # No sha256 on the parts: these are read, checked, and parsed (the run's fragments are not used).
+    parts = [Part(files[a][0], f"{found[a].number} — {found[a].name}", found[a].number) for a in accounts]
+    checks = {files[a][0]: files[a][1] for a in accounts}
+    return merge_pdfs(parts, output, read_part=lambda part: read(str(part.path), checks[str(part.path)]))
 
 
 def check_output(output: Path, force: bool) -> None:

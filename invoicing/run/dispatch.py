@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from celery import chord
@@ -30,11 +29,11 @@ from invoicing.celery import app
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import InvoicingError
-from invoicing.files import file_sha256
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunStatus
 from invoicing.run.runtime import unsubscribe
 from invoicing.run.state import FINAL, identity, is_stalled, last_activity
 from invoicing.run.steps import merge_run_invoices
+from invoicing.storage import present, store_at
 
 EMBEDDED_MAX_TASKS = 1000  # the in-memory result backend keeps at most 5,000 entries
 REDIS_MAX_BATCH = 50
@@ -219,7 +218,7 @@ def resume(
                 f"{_ago(last_activity(session, run))}); wait for it, or retry once it is stalled"
             )
         todo = _needs_rendering(session, run_id)
-        output_ok = run.output_path is not None and _sha_matches(Path(run.output_path), run.sha256)
+        output_ok = run.output_path is not None and _sha_matches(run.output_path, run.sha256)
         if not todo and run.status in FINAL and output_ok:
             return Started(run_id, period, "complete", count)
         if todo:
@@ -250,17 +249,18 @@ def _needs_rendering(session: Session, run_id: int) -> list[int]:
         .where(Invoice.run_id == run_id)
         .order_by(Invoice.seq)
     ).all()
+    there = present(path for _, status, path in rows if status == InvoiceStatus.RENDERED and path)
     return [
         invoice_id
         for invoice_id, status, pdf_path in rows
-        if status != InvoiceStatus.RENDERED or not pdf_path or not Path(pdf_path).is_file()
+        if status != InvoiceStatus.RENDERED or not pdf_path or pdf_path not in there
     ]
 
 
-def _sha_matches(path: Path, expected: str | None) -> bool:
-    if not expected or not path.is_file():
+def _sha_matches(location: str, expected: str | None) -> bool:
+    if not expected:
         return False
-    return file_sha256(path)[0] == expected
+    return store_at(location).sha256(location) == expected
 
 
 def salvage(run_id: int, reason: str) -> None:

@@ -1,26 +1,25 @@
-"""Where a run's files go in the output folder: one folder per period.
+"""Where a run's files go in the output storage (a folder or an S3 prefix): one folder
+per period. Locations are strings (see invoicing.storage).
 
 Names come from invoice numbers and run ids, never from subscriber-supplied text.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from invoicing.config import Settings
+from invoicing.storage import store_for
 
 
-def run_dir(settings: Settings, period: str) -> Path:
-    return settings.output_dir.resolve() / period
+def run_dir(settings: Settings, period: str) -> str:
+    return store_for(settings).join(period)
 
 
-def invoice_path(settings: Settings, period: str, number: str) -> Path:
+def invoice_path(settings: Settings, period: str, number: str) -> str:
     # The number is prefix, period and sequence; the check guards against a
     # misconfigured prefix.
-    path = run_dir(settings, period) / f"{number}.pdf"
-    if path.parent.resolve() != run_dir(settings, period).resolve() or "/" in number or "\\" in number:
+    if "/" in number or "\\" in number or number in ("", ".", ".."):
         raise ValueError(f"invoice number {number!r} is not a safe file name")
-    return path
+    return store_for(settings).join(period, f"{number}.pdf")
 
 
 # The merged file of each kind of run, beside the period's invoices.
@@ -31,12 +30,12 @@ _MERGED = {
 }
 
 
-def merged_path(settings: Settings, period: str, run_id: int, kind: str = "billing") -> Path:
+def merged_path(settings: Settings, period: str, run_id: int, kind: str = "billing") -> str:
     """billing-run-7.pdf; a supplement's billing-run-9-supplement.pdf; a credit run's
     credit-notes-run-10.pdf."""
-    return run_dir(settings, period) / _MERGED[str(kind)].format(id=run_id)
+    return store_for(settings).join(period, _MERGED[str(kind)].format(id=run_id))
 
 
-def fragments_dir(settings: Settings, period: str) -> Path:
+def fragments_dir(settings: Settings, period: str) -> str:
     """Pre-linked invoices (pdf.merge.write_fragments), one file per rendered batch."""
-    return run_dir(settings, period) / ".prelinked"
+    return store_for(settings).join(period, ".prelinked")

@@ -1,4 +1,4 @@
-"""The steps of a billing run as plain functions over the database and the output folder.
+"""The steps of a billing run as plain functions over the database and the output storage.
 
 `tasks` wraps them for Celery; `dispatch` and tests call them directly.
 Every step is idempotent: running it twice (a redelivered message, a retry, a resumed
@@ -11,7 +11,6 @@ import errno
 import hashlib
 import logging
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,6 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from invoicing.billing import count_by_status, document_for, seller_from
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
-from invoicing.files import StagedFiles
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus
 from invoicing.pdf import MergeError, Part, merge_pdfs, write_fragments
 from invoicing.pdf.documents import InvoiceDocument
@@ -30,6 +28,7 @@ from invoicing.pdf.einvoice import EInvoiceError, render_einvoice
 from invoicing.run.paths import fragments_dir, invoice_path, merged_path
 from invoicing.run.report import RunSummary, summary_of
 from invoicing.run.transient import is_transient
+from invoicing.storage import Staged, read, store_for
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +45,9 @@ def _rendered_file(invoice: Invoice) -> bytes | None:
     if invoice.status != InvoiceStatus.RENDERED or not invoice.pdf_path or not invoice.sha256:
         return None
     try:
-        data = Path(invoice.pdf_path).read_bytes()
-    except OSError:
+        return read(invoice.pdf_path, invoice.sha256)
+    except OSError:  # gone, damaged (sha256 differs) or unreadable: rendered again
         return None
-    return data if hashlib.sha256(data).hexdigest() == invoice.sha256 else None
 
 
 def prelink(pdfs: dict[str, bytes], settings: Settings, period: str) -> None:
@@ -61,11 +59,12 @@ def prelink(pdfs: dict[str, bytes], settings: Settings, period: str) -> None:
     raised. The name comes from the contents, so a redelivered batch rewrites the same file.
     """
     name = hashlib.sha256("".join(pdfs).encode()).hexdigest()[:32]
-    path = fragments_dir(settings, period) / f"{name}.frag"
-    if path.is_file():
-        return
+    store = store_for(settings)
+    path = f"{fragments_dir(settings, period)}/{name}.frag"
     try:
-        write_fragments(list(pdfs.values()), path, list(pdfs))
+        if store.exists(path):
+            return
+        write_fragments(list(pdfs.values()), Path(path), list(pdfs), opener=lambda: store.writer(path))
     except (MergeError, OSError) as exc:
         reason = str(exc)
         if isinstance(exc, OSError):
@@ -124,7 +123,7 @@ def render_invoices(invoice_ids: list[int], settings: Settings | None = None) ->
     the rest of the batch goes on.
     """
     settings = settings or get_settings()
-    staged = StagedFiles()
+    staged = store_for(settings).staged()
     try:
         with session_scope() as session:
             outcomes, rendered = _render_batch(session, invoice_ids, settings, staged)
@@ -138,7 +137,7 @@ def render_invoices(invoice_ids: list[int], settings: Settings | None = None) ->
 
 
 def _render_batch(
-    session: Session, invoice_ids: list[int], settings: Settings, staged: StagedFiles
+    session: Session, invoice_ids: list[int], settings: Settings, staged: Staged
 ) -> tuple[list[Outcome], dict[str, dict[str, bytes]]]:
     """Render into `staged`, put the files in place, set the rows (the caller commits).
 
@@ -176,14 +175,15 @@ def _render_batch(
             outcomes[invoice_id] = _failed(invoice, exc, now)
             continue
         invoice.status = InvoiceStatus.RENDERED
-        invoice.pdf_path = str(path)
+        invoice.pdf_path = path
         invoice.sha256 = hashlib.sha256(pdf).hexdigest()
         invoice.pages = _page_count(pdf)
         invoice.error = None
         invoice.rendered_at = now
         outcomes[invoice_id] = Outcome(invoice_id, "rendered")
         pdfs[invoice_id] = pdf
-    # The files are in place and durable before the rows saying so commit.
+    # The files are in place and durable before the rows saying so commit (a transient
+    # storage error raises here: the batch is retried, no row says rendered).
     for invoice_id, error in staged.commit().items():
         outcomes[invoice_id] = _failed(invoices[invoice_id], error, now)
         del pdfs[invoice_id]
@@ -244,17 +244,29 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
         for number, path, sha, name in rows:
             if path is None:  # rendered means a file was recorded; never merge around one
                 raise MergeError(f"invoice {number} is rendered but has no file recorded")
-            parts.append(Part(Path(path), f"{number} — {name}", number, sha))
+            parts.append(Part(path, f"{number} — {name}", number, sha))
+    store = store_for(settings)
     output = merged_path(settings, period, run_id, kind)
     prelinked = fragments_dir(settings, period)
     merged = None
     error = None
     if parts:
         try:
-            merged = merge_pdfs(parts, output, sorted(prelinked.glob("*.frag")))
+            merged = merge_pdfs(
+                parts,
+                output,
+                store.list(prelinked, ".frag"),
+                read_part=lambda part: read(str(part.path), part.sha256),
+                open_output=lambda: store.writer(output),
+                open_fragment=store.open,
+            )
         except MergeError as exc:
+            if exc.__cause__ is not None and is_transient(exc.__cause__):
+                raise  # the storage is away: the body retries
             error = str(exc)
         except OSError as exc:  # the output folder is full, gone or not writable
+            if is_transient(exc):
+                raise
             error = f"cannot write {output}: {exc.strerror or exc}"
     failed = counts[InvoiceStatus.FAILED]
     with session_scope() as session:
@@ -280,5 +292,5 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
         summary = summary_of(run)
     if summary.status == RunStatus.COMPLETED.value:
         # Nothing is left to retry: the fragments have served their purpose.
-        shutil.rmtree(prelinked, ignore_errors=True)
+        store.remove_tree(prelinked)
     return summary

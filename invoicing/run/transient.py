@@ -1,7 +1,8 @@
 """The transient-error policy, in one place: which errors are worth retrying, how long to
 wait between tries, and the base task class that applies both.
 
-Transient means the database or Redis went away or is busy: trying again later can
+Transient means the database, Redis or the S3 server went away or is busy (connection
+refused or reset, timeouts, 5xx, SlowDown; storage/s3.py classifies them): trying again later can
 succeed. Anything else (bad data, a rendering bug, a full disk) is permanent; the steps
 record it on the invoice and go on, and use `is_transient` only to let a transient error
 out of a batch so that the task retries it.
@@ -14,6 +15,8 @@ import random
 
 from celery import Task
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from invoicing.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, Interface
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
+    if isinstance(exc, StorageError):
+        return exc.transient
     return isinstance(exc, TRANSIENT_ERRORS)
 
 

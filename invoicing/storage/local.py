@@ -1,0 +1,73 @@
+"""The output folder on a local (or shared) file system: files.py's durable writes,
+unchanged (temp file beside the name, fsync or one syncfs per batch, rename)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from invoicing.files import StagedFiles, atomic_file, file_sha256
+from invoicing.storage.base import Staged, Store
+from invoicing.storage.errors import ChecksumMismatch
+
+
+class LocalStaged(Staged):
+    def __init__(self) -> None:
+        self.files = StagedFiles()
+
+    def write(self, key: Any, location: str, data: bytes) -> None:
+        self.files.write(key, Path(location), data)
+
+    def commit(self) -> dict[Any, OSError]:
+        return self.files.commit()
+
+    def discard(self) -> None:
+        self.files.discard()
+
+
+class LocalStore(Store):
+    def __init__(self, root: Path | str) -> None:
+        self.root = str(Path(root).resolve())
+
+    def join(self, *names: str) -> str:
+        return os.path.join(self.root, *names)
+
+    def read(self, location: str, sha256: str | None = None) -> bytes:
+        data = Path(location).read_bytes()
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+            raise ChecksumMismatch(f"{location}: sha256 differs from the one recorded")
+        return data
+
+    def open(self, location: str) -> BinaryIO:
+        return open(location, "rb")
+
+    def exists(self, location: str) -> bool:
+        return Path(location).is_file()
+
+    def sha256(self, location: str) -> str | None:
+        path = Path(location)
+        if not path.is_file():
+            return None
+        try:
+            return file_sha256(path)[0]
+        except OSError:
+            return None
+
+    def staged(self) -> Staged:
+        return LocalStaged()
+
+    def writer(self, location: str) -> AbstractContextManager[BinaryIO]:
+        return atomic_file(Path(location))
+
+    def list(self, prefix: str, suffix: str = "") -> list[str]:
+        return sorted(str(path) for path in Path(prefix).glob(f"*{suffix}"))
+
+    def remove_tree(self, prefix: str) -> None:
+        shutil.rmtree(prefix, ignore_errors=True)
+
+    def check(self) -> None:
+        """Nothing to check up front: a folder is created when the first file is written."""
