@@ -19,6 +19,7 @@ pytest.register_assert_rewrite("tests.support")
 
 from tests.support import envs  # noqa: E402
 from tests.support.envs import Env  # noqa: E402
+from tests.support.s3 import SeaweedS3, use_s3  # noqa: E402
 from tests.support.workers import PrivateRedis, Workers  # noqa: E402
 
 # A test that uses one of these fixtures, directly or through another, gets the marks.
@@ -95,6 +96,33 @@ def private_workers(private_redis: PrivateRedis, env: Env) -> Iterator[Workers]:
     group = Workers(env)
     yield group
     group.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """One SeaweedFS S3 server for the session; each test writes under its own prefix."""
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(env: Env, s3_server: SeaweedS3, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """`env` with INVOICING_OUTPUT_DIR=s3://invoices/<prefix of its own> and the AWS_*
+    variables for the session's server (full access)."""
+    use_s3(env, s3_server)
+    env.apply(monkeypatch)
+    yield env
+
+
+@pytest.fixture
+def own_s3(tmp_path: Path) -> Iterator[SeaweedS3]:
+    """An S3 server of the test's own, for tests that stop and start it."""
+    server = SeaweedS3(tmp_path / "seaweedfs")
+    server.start()
+    yield server
+    server.stop()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

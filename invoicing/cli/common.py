@@ -96,12 +96,18 @@ def current_settings() -> Any:
     return get_settings()
 
 
-def ready(database: bool = True) -> Any:
+def ready(database: bool = True, storage: bool = False) -> Any:
+    """The settings, once the database (and, for commands that read or write files, the
+    output storage: an s3:// bucket's existence, credentials, reachability) answered."""
     settings = current_settings()
     if database:
         from invoicing.db import check_database
 
         check_database()
+    if storage:
+        from invoicing.storage import store_for
+
+        store_for(settings).check()
     return settings
 
 

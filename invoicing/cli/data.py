@@ -200,7 +200,7 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     from invoicing.pdf.einvoice import render_einvoice
     from invoicing.run.adhoc import check_output
 
-    settings = ready()
+    settings = ready(storage=True)
     check_output(output, force)
     with session_scope() as session:
         issued = issued_invoice(session, account, period)

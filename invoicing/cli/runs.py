@@ -68,7 +68,7 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
     from invoicing.run.report import report
     from invoicing.run.runtime import workers
 
-    settings = ready()
+    settings = ready(storage=not dry_run)
     period = period or Period.previous()
     if dry_run:
         _print_preview(preview(period, settings).as_dict(), as_json)
@@ -326,7 +326,7 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
     from invoicing.run.report import report
     from invoicing.run.runtime import workers
 
-    settings = ready()
+    settings = ready(storage=True)
     if no_wait and settings.embedded:
         fail("--no-wait needs a broker: the embedded worker stops when this command exits")
     started_at = time.perf_counter()
@@ -364,7 +364,7 @@ def credit(number: str, amount: Any, reason: str | None, as_json: bool) -> None:
     from invoicing.run.report import credit_note_of_run
     from invoicing.run.runtime import workers
 
-    settings = ready()
+    settings = ready(storage=True)
     with workers(settings) as available:
         started = start_credit(number, amount, reason, workers=max(available, 1), settings=settings)
         final = _wait(started, True, settings)
@@ -428,7 +428,7 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
     wanted = list(dict.fromkeys(iter_accounts(text)))
     if not wanted:
         fail("no accounts given")
-    settings = ready()
+    settings = ready(storage=True)
     check_output(output, force)
     with workers(settings) as available:
         merged = merge_accounts(wanted, period, output, force, workers=max(available, 1), settings=settings)

@@ -10,6 +10,8 @@ boto3 is imported only when an s3:// location is used.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import posixpath
 from collections.abc import Iterable
 from functools import lru_cache
@@ -42,7 +44,7 @@ def store_for(settings: Settings) -> Store:
 
 def _store(root: str, connect_timeout: float) -> Store:
     if is_s3(root):
-        return _s3_store(root, connect_timeout)
+        return _s3_store(root, connect_timeout, _aws_environment())
     from invoicing.storage.local import LocalStore
 
     return LocalStore(root)  # resolved now: a relative folder follows the working directory
@@ -81,9 +83,27 @@ def present(locations: Iterable[str]) -> set[str]:
     return found
 
 
+_AWS_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+)
+
+
+def _aws_environment() -> str:
+    """A digest of the AWS_* variables boto3 reads (never the values themselves)."""
+    return hashlib.sha256(repr([os.environ.get(name) for name in _AWS_VARIABLES]).encode()).hexdigest()
+
+
 @lru_cache(maxsize=16)
-def _s3_store(root: str, connect_timeout: float) -> Store:
-    """One per root: it keeps its boto3 client (per process) and connection pool."""
+def _s3_store(root: str, connect_timeout: float, aws_environment: str) -> Store:
+    """One per root and AWS environment: it keeps its boto3 client (per process) and
+    connection pool."""
     from invoicing.storage.s3 import S3Store
 
     return S3Store(root, connect_timeout)

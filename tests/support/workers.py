@@ -44,7 +44,15 @@ class Workers:
         self.logs: list[Path] = []
         self.nodes: list[str] = []
 
-    def start(self, count: int = 1, concurrency: int = 2, pool: str = "prefork", **extra: str) -> None:
+    def start(
+        self,
+        count: int = 1,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        cwd: Path | None = None,
+        **extra: str,
+    ) -> None:
+        """`cwd`: the worker's working directory (default: the test's folder)."""
         for _ in range(count):
             index = len(self.procs)
             log = self.env.path / f"worker-{index}.log"
@@ -69,7 +77,7 @@ class Workers:
                     "--without-gossip",
                     "--without-mingle",
                 ],
-                cwd=self.env.path,
+                cwd=cwd or self.env.path,
                 env=self.env.environ(**extra),
                 stdout=open(log, "wb"),  # noqa: SIM115 - lives as long as the worker
                 stderr=subprocess.STDOUT,

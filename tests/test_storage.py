@@ -1,0 +1,251 @@
+"""Object storage: INVOICING_OUTPUT_DIR=s3://bucket/prefix against a real S3 server
+(SeaweedFS on loopback, tests/support/s3.py). Workers in folders of their own, a server
+restarted mid-run, a bucket that refuses writes, the commands that read the stored
+files, and the bad settings refused before anything is dispatched."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select, update
+
+from invoicing.db import session_scope
+from invoicing.models import BillingRun, Invoice, RunStatus
+from tests.support.envs import Env
+from tests.support.factories import FIXTURES, generate, seed_fixtures
+from tests.support.faults import invoice_writes_held
+from tests.support.runs import count_rows, run_json, status_of, summary_of, wait_for_final_status
+from tests.support.s3 import (
+    ADMIN,
+    BUCKET,
+    READER,
+    SeaweedS3,
+    assert_s3_run_consistent,
+    files_below,
+    objects,
+    use_s3,
+)
+from tests.support.workers import Workers, free_port
+
+
+def dispatch(env: Env, batch_size: int) -> int:
+    return run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE=str(batch_size))["run_id"]
+
+
+def test_two_workers_in_folders_of_their_own_share_nothing_but_s3(
+    pg_env: Env, workers: Workers, s3_server: SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given PostgreSQL, Redis and S3 as the only things the CLI and two workers share
+    env = workers.env
+    use_s3(env, s3_server)
+    env.apply(monkeypatch)
+    generate(env, 30)
+    run_id = dispatch(env, batch_size=4)
+    folders = [env.path / "host-a", env.path / "host-b"]
+    with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
+        for folder in folders:
+            (folder / "tmp").mkdir(parents=True)
+            workers.start(count=1, concurrency=1, cwd=folder, TMPDIR=str(folder / "tmp"))
+        # both render: each holds a batch (rendered and uploaded, not yet recorded)
+        for index in range(2):
+            assert len(workers.held_batches(index)) == 1
+    # when the run is rendered and merged by them
+    status = wait_for_final_status(env, run_id, 180)
+    # then every invoice is on S3 once, checked against its row, and so is the merged file
+    assert status["status"] == "completed", (status, workers.log_text()[-3000:])
+    assert_s3_run_consistent(s3_server, summary_of(status), 30)
+    # and nothing was left on any disk: not in the workers' folders, not beside the CLI
+    assert [files_below(folder) for folder in folders] == [[], []]
+    assert not (env.path / "output").exists()
+
+
+def test_s3_restarted_mid_run_loses_nothing(workers: Workers, own_s3: SeaweedS3) -> None:
+    env = workers.env
+    use_s3(env, own_s3)
+    generate(env, 24)
+    run_id = dispatch(env, batch_size=2)
+    with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
+        workers.start(count=1, concurrency=2)
+        # when S3 goes away while both pool processes hold a batch (uploaded, not recorded)
+        assert len(workers.held_batches(0)) == 2
+        own_s3.stop()
+    # and comes back once a batch found it gone and is waiting to try again
+    workers.wait_for_log("transient error, retrying", timeout=120)
+    own_s3.start()
+    # then the run completes by itself (or `invoicing retry` completes it)
+    status = wait_for_final_status(env, run_id, 240)
+    if status["status"] != "completed":
+        proc = env.cli("retry", str(run_id), "--json")
+        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+        status = status_of(env, run_id)
+    assert status["status"] == "completed", (status, workers.log_text()[-3000:])
+    # and nothing was lost: every invoice in the merged file exactly once
+    assert_s3_run_consistent(own_s3, summary_of(status), 24)
+    assert "cannot reach" in workers.log_text()
+
+
+def test_a_bucket_that_refuses_writes_fails_the_invoices_with_the_reason(
+    env: Env, s3_server: SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given credentials that may read and list the bucket, but not write to it
+    output = use_s3(env, s3_server, READER)
+    env.apply(monkeypatch)
+    seed_fixtures(env)
+    # when the run is started: the bucket is there and answers, so it is dispatched
+    summary = run_json(env, "--period", "2026-10", expect=1)
+    # then every invoice failed, naming the object and S3's refusal, and the run finished
+    assert (summary["status"], summary["failed"], summary["output"]) == ("failed", 19, None)
+    status = status_of(env, summary["run_id"])
+    assert status["error"] == "every invoice failed" and status["pending"] == 0
+    assert len(status["failures"]) == 19
+    first = status["failures"][0]["error"]
+    assert (
+        first
+        == f"cannot write the PDF: {output}/2026-10/INV-2026-10-000001.pdf: AccessDenied (Access Denied.)"
+    )
+    human = env.cli("status")
+    assert human.returncode == 1 and "AccessDenied" in human.stdout
+    assert READER[1] not in human.stdout + human.stderr
+    assert objects(s3_server, output) == {}
+
+
+def test_render_merge_status_retry_and_reconciler_read_and_write_s3(
+    s3_env: Env, s3_server: SeaweedS3, tmp_path: Path
+) -> None:
+    env = s3_env
+    output = env.vars["INVOICING_OUTPUT_DIR"]
+    seed_fixtures(env)
+    summary = run_json(env, "--period", "2026-10")
+    stored = assert_s3_run_consistent(s3_server, summary, 19)
+    first = f"{output}/2026-10/INV-2026-10-000001.pdf"
+    # render -o writes the stored invoice, byte for byte
+    env.cli(
+        "render", "--account", "A-0001", "--period", "2026-10", "-o", str(tmp_path / "one.pdf"), check=True
+    )
+    assert (tmp_path / "one.pdf").read_bytes() == stored[first]
+    # merge -o merges stored invoices in the order given
+    env.cli(
+        "merge",
+        "--accounts",
+        "A-0003,A-0001",
+        "--period",
+        "2026-10",
+        "-o",
+        str(tmp_path / "m.pdf"),
+        check=True,
+    )
+    titles = [item.title for item in PdfReader(tmp_path / "m.pdf").outline]
+    assert [t.split(" — ")[0] for t in titles] == ["INV-2026-10-000003", "INV-2026-10-000001"]
+    # status and the runs table name the objects
+    assert status_of(env, summary["run_id"])["output"] == summary["output"]
+    table = env.cli("runs")
+    assert (
+        f"files under {output}" in table.stdout
+        and f"2026-10/billing-run-{summary['run_id']}.pdf" in table.stdout
+    )
+    # retry puts back a lost invoice and a lost merged file, the same bytes
+    client = s3_server.client()
+    for location in (first, summary["output"]):
+        client.delete_object(Bucket=BUCKET, Key=location.removeprefix(f"s3://{BUCKET}/"))
+    proc = env.cli("retry", str(summary["run_id"]), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["sha256"] == summary["sha256"]
+    again = objects(s3_server, f"{output}/2026-10")
+    assert again[first] == stored[first] and again[summary["output"]] == stored[summary["output"]]
+    # the reconciler resumes a stalled run whose invoice lost its object
+    client.delete_object(Bucket=BUCKET, Key=first.removeprefix(f"s3://{BUCKET}/"))
+    from invoicing.config import get_settings
+    from invoicing.run.dispatch import reconcile
+    from invoicing.run.runtime import workers
+
+    with session_scope() as session:
+        session.execute(
+            update(BillingRun).values(
+                status=RunStatus.RENDERING,
+                dispatched_by="celery:gone",
+                created_at=datetime.now(UTC) - timedelta(hours=2),
+                dispatched_at=datetime.now(UTC) - timedelta(hours=2),
+                finished_at=None,
+            )
+        )
+        session.execute(update(Invoice).values(rendered_at=datetime.now(UTC) - timedelta(hours=2)))
+    with workers(get_settings()):
+        started = reconcile()
+        assert [(s.run_id, s.action, s.dispatched) for s in started] == [(summary["run_id"], "resumed", 1)]
+        final = wait_for_final_status(env, summary["run_id"], 120)
+    assert final["status"] == "completed" and final["sha256"] == summary["sha256"]
+    assert objects(s3_server, f"{output}/2026-10")[first] == stored[first]
+
+
+BAD_SETTINGS = [
+    ("s3://", {}, 2, "INVOICING_OUTPUT_DIR: 's3://' names no bucket (like s3://invoices/billing)"),
+    ("s3:///billing", {}, 2, "names no bucket"),
+    ("s3://Not_A_Bucket/x", {}, 2, "is not a valid S3 bucket name"),
+    ("s3://no-such-bucket/x", {}, 2, "no bucket 'no-such-bucket' at http://127.0.0.1:"),
+    (
+        "s3://invoices/x",
+        {"AWS_SECRET_ACCESS_KEY": "wrong-secret-1e7c"},
+        2,
+        "access denied by http://127.0.0.1:",
+    ),
+    ("s3://invoices/x", {"AWS_ACCESS_KEY_ID": "nobody-3b1a"}, 2, "access denied by http://127.0.0.1:"),
+    ("s3://invoices/x", {"AWS_ENDPOINT_URL": "unreachable"}, 1, "cannot reach http://127.0.0.1:"),
+]
+
+
+def test_bad_s3_settings_are_refused_before_anything_is_dispatched(env: Env, s3_server: SeaweedS3) -> None:
+    env.invoke("db", "init")
+    env.invoke("db", "seed", "--fixtures", str(FIXTURES))
+    for output, aws, code, message in BAD_SETTINGS:
+        variables = s3_server.environment(ADMIN) | aws | {"INVOICING_OUTPUT_DIR": output}
+        if aws.get("AWS_ENDPOINT_URL") == "unreachable":
+            variables["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
+        for args in (
+            ["run", "--period", "2026-10"],
+            ["retry", "1"],
+            ["render", "--account", "A-0001", "--period", "2026-10", "-o", str(env.path / "x.pdf")],
+            ["merge", "--accounts", "A-0001", "--period", "2026-10", "-o", str(env.path / "x.pdf")],
+        ):
+            started = time.monotonic()
+            result = env.invoke(*args, **variables)
+            took = time.monotonic() - started
+            said = result.stdout + result.stderr
+            assert result.exit_code == code, (output, aws, args, said)
+            assert result.stdout == "" and len(result.stderr.splitlines()) == 1, said
+            assert result.stderr.startswith("invoicing: error: ") and message in result.stderr, said
+            assert ADMIN[1] not in said and variables["AWS_SECRET_ACCESS_KEY"] not in said
+            assert took < 10  # within the 3 s connect timeout: one attempt, no retries
+    # nothing was issued, dispatched or written
+    assert count_rows(BillingRun) == 0 and count_rows(Invoice) == 0
+    assert not (env.path / "x.pdf").exists() and not (env.path / "output").exists()
+
+
+def test_fragments_and_invoices_are_read_back_only_when_their_sha256_matches(
+    s3_env: Env, s3_server: SeaweedS3
+) -> None:
+    # given a completed run on S3 whose first invoice object was replaced by other bytes
+    env = s3_env
+    seed_fixtures(env)
+    summary = run_json(env, "--period", "2026-10")
+    first = f"{env.vars['INVOICING_OUTPUT_DIR']}/2026-10/INV-2026-10-000001.pdf"
+    s3_server.client().put_object(
+        Bucket=BUCKET, Key=first.removeprefix(f"s3://{BUCKET}/"), Body=b"%PDF-1.7 other"
+    )
+    # when the file is asked for
+    proc = env.cli("render", "--account", "A-0001", "--period", "2026-10", "-o", str(env.path / "one.pdf"))
+    # then the damaged object is not handed out: it is rendered again from the frozen data
+    assert proc.returncode == 0, proc.stderr
+    data = (env.path / "one.pdf").read_bytes()
+    assert data != b"%PDF-1.7 other" and len(PdfReader(io.BytesIO(data)).pages) >= 1
+    with session_scope() as session:
+        sha = session.scalar(select(Invoice.sha256).where(Invoice.number == "INV-2026-10-000001"))
+    import hashlib
+
+    assert hashlib.sha256(data).hexdigest() == sha
+    assert summary["status"] == "completed"
