@@ -5,6 +5,7 @@ files, and the bad settings refused before anything is dispatched."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -229,3 +230,38 @@ def test_bad_s3_settings_are_refused_before_anything_is_dispatched(env: Env, s3_
     # nothing was issued, dispatched or written
     assert count_rows(BillingRun) == 0 and count_rows(Invoice) == 0
     assert not (env.path / "x.pdf").exists() and not (env.path / "output").exists()
+
+
+def test_a_large_object_is_a_multipart_upload_visible_only_once_complete(
+    s3_env: Env, s3_server: SeaweedS3
+) -> None:
+    from invoicing.config import get_settings
+    from invoicing.storage import store_for
+    from invoicing.storage.s3 import PART_SIZE
+
+    store = store_for(get_settings())
+    client = s3_server.client()
+    # when a merged-file-sized stream is written: three parts, the last a short one
+    location = store.join("2026-10", "big.pdf")
+    digest = hashlib.sha256()
+    with store.writer(location) as handle:
+        for i in range(2 * PART_SIZE // (1 << 20) + 1):
+            block = bytes([i]) * (1 << 20)
+            handle.write(block)
+            digest.update(block)
+        # then the parts went up as they filled (an upload is open), while nothing is
+        # visible under the name before the upload completes
+        key = location.removeprefix(f"s3://{BUCKET}/")
+        uploads = client.list_multipart_uploads(Bucket=BUCKET).get("Uploads") or []
+        assert [u["Key"] for u in uploads if u["Key"] == key] == [key]
+        assert not store.exists(location)
+    assert client.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == 2 * PART_SIZE + (1 << 20)
+    assert store.sha256(location) == digest.hexdigest()
+    # and a stream that fails is aborted: no object, no upload left open
+    broken = store.join("2026-10", "broken.pdf")
+    with pytest.raises(RuntimeError), store.writer(broken) as handle:
+        handle.write(b"x" * (PART_SIZE + 1))
+        raise RuntimeError("the merge failed")
+    assert not store.exists(broken)
+    uploads = client.list_multipart_uploads(Bucket=BUCKET).get("Uploads") or []
+    assert [u for u in uploads if u["Key"] == broken.removeprefix(f"s3://{BUCKET}/")] == []
