@@ -29,6 +29,8 @@ MARKERS_BY_FIXTURE = {
     "workers": ("workers",),
     "private_workers": ("workers",),
     "pg_env": ("postgres",),
+    "s3_server": ("s3",),
+    "own_s3": ("s3",),
 }
 
 
