@@ -18,7 +18,7 @@ from sqlalchemy import update
 from invoicing.db import session_scope
 from invoicing.models import BillingRun, Invoice, RunStatus
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES, generate
+from tests.support.factories import FIXTURES
 from tests.support.faults import invoice_writes_held
 from tests.support.runs import count_rows, run_json, status_of, summary_of, wait_for_final_status
 from tests.support.s3 import (
@@ -34,6 +34,12 @@ from tests.support.s3 import (
 from tests.support.workers import Workers, free_port
 
 
+def seed(env: Env, count: int) -> None:
+    """`count` synthetic subscribers billable in October (the real commands, in process)."""
+    env.invoke("db", "init")
+    env.invoke("db", "seed", "--generate", str(count), "--period", "2026-10", "--seed", "11")
+
+
 def dispatch(env: Env, batch_size: int) -> int:
     return run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE=str(batch_size))["run_id"]
 
@@ -45,7 +51,7 @@ def test_two_workers_in_folders_of_their_own_share_nothing_but_s3(
     env = workers.env
     use_s3(env, s3_server)
     env.apply(monkeypatch)
-    generate(env, 30)
+    seed(env, 16)
     run_id = dispatch(env, batch_size=4)
     folders = [env.path / "host-a", env.path / "host-b"]
     with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
@@ -59,16 +65,19 @@ def test_two_workers_in_folders_of_their_own_share_nothing_but_s3(
     status = wait_for_final_status(env, run_id, 180)
     # then every invoice is on S3 once, checked against its row, and so is the merged file
     assert status["status"] == "completed", (status, workers.log_text()[-3000:])
-    assert_s3_run_consistent(s3_server, summary_of(status), 30)
+    assert_s3_run_consistent(s3_server, summary_of(status), 16)
     # and nothing was left on any disk: not in the workers' folders, not beside the CLI
     assert [files_below(folder) for folder in folders] == [[], []]
     assert not (env.path / "output").exists()
 
 
-def test_s3_restarted_mid_run_loses_nothing(workers: Workers, own_s3: SeaweedS3) -> None:
+def test_s3_restarted_mid_run_loses_nothing(
+    workers: Workers, own_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = workers.env
     use_s3(env, own_s3)
-    generate(env, 24)
+    env.apply(monkeypatch)
+    seed(env, 12)
     run_id = dispatch(env, batch_size=2)
     with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
         workers.start(count=1, concurrency=2)
@@ -86,7 +95,7 @@ def test_s3_restarted_mid_run_loses_nothing(workers: Workers, own_s3: SeaweedS3)
         status = status_of(env, run_id)
     assert status["status"] == "completed", (status, workers.log_text()[-3000:])
     # and nothing was lost: every invoice in the merged file exactly once
-    assert_s3_run_consistent(own_s3, summary_of(status), 24)
+    assert_s3_run_consistent(own_s3, summary_of(status), 12)
     assert "cannot reach" in workers.log_text()
 
 
@@ -102,7 +111,7 @@ def test_a_bucket_that_refuses_writes_fails_the_invoices_with_the_reason(
     summary = run_json(env, "--period", "2026-10", expect=1)
     # then every invoice failed, naming the object and S3's refusal, and the run finished
     assert (summary["status"], summary["failed"], summary["output"]) == ("failed", 19, None)
-    status = status_of(env, summary["run_id"])
+    status = json.loads(env.invoke("status", str(summary["run_id"]), "--json").stdout)
     assert status["error"] == "every invoice failed" and status["pending"] == 0
     assert len(status["failures"]) == 19
     first = status["failures"][0]["error"]
@@ -110,8 +119,8 @@ def test_a_bucket_that_refuses_writes_fails_the_invoices_with_the_reason(
         first
         == f"cannot write the PDF: {output}/2026-10/INV-2026-10-000001.pdf: AccessDenied (Access Denied.)"
     )
-    human = env.cli("status")
-    assert human.returncode == 1 and "AccessDenied" in human.stdout
+    human = env.invoke("status")
+    assert human.exit_code == 1 and "AccessDenied" in human.stdout
     assert READER[1] not in human.stdout + human.stderr
     assert objects(s3_server, output) == {}
 
@@ -127,26 +136,24 @@ def test_render_merge_status_retry_and_reconciler_read_and_write_s3(
     stored = assert_s3_run_consistent(s3_server, summary, 19)
     first = f"{output}/2026-10/INV-2026-10-000001.pdf"
     # render -o writes the stored invoice, byte for byte
-    env.cli(
-        "render", "--account", "A-0001", "--period", "2026-10", "-o", str(tmp_path / "one.pdf"), check=True
+    rendered = env.invoke(
+        "render", "--account", "A-0001", "--period", "2026-10", "-o", str(tmp_path / "one.pdf")
     )
+    assert rendered.exit_code == 0, rendered.stderr
     assert (tmp_path / "one.pdf").read_bytes() == stored[first]
     # merge -o merges stored invoices in the order given
-    env.cli(
-        "merge",
-        "--accounts",
-        "A-0003,A-0001",
-        "--period",
-        "2026-10",
-        "-o",
-        str(tmp_path / "m.pdf"),
-        check=True,
+    merged = env.invoke(
+        "merge", "--accounts", "A-0003,A-0001", "--period", "2026-10", "-o", str(tmp_path / "m.pdf")
     )
+    assert merged.exit_code == 0, merged.stderr
     titles = [item.title for item in PdfReader(tmp_path / "m.pdf").outline]
     assert [t.split(" — ")[0] for t in titles] == ["INV-2026-10-000003", "INV-2026-10-000001"]
     # status and the runs table name the objects
-    assert status_of(env, summary["run_id"])["output"] == summary["output"]
-    table = env.cli("runs")
+    assert (
+        json.loads(env.invoke("status", str(summary["run_id"]), "--json").stdout)["output"]
+        == summary["output"]
+    )
+    table = env.invoke("runs")
     assert (
         f"files under {output}" in table.stdout
         and f"2026-10/billing-run-{summary['run_id']}.pdf" in table.stdout
@@ -155,9 +162,9 @@ def test_render_merge_status_retry_and_reconciler_read_and_write_s3(
     client = s3_server.client()
     for location in (first, summary["output"]):
         client.delete_object(Bucket=BUCKET, Key=location.removeprefix(f"s3://{BUCKET}/"))
-    proc = env.cli("retry", str(summary["run_id"]), "--json")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["sha256"] == summary["sha256"]
+    retried = env.invoke("retry", str(summary["run_id"]), "--json")
+    assert retried.exit_code == 0, retried.stderr
+    assert json.loads(retried.stdout)["sha256"] == summary["sha256"]
     again = objects(s3_server, f"{output}/2026-10")
     assert again[first] == stored[first] and again[summary["output"]] == stored[summary["output"]]
     # render -o never hands out an object whose sha256 differs: it renders the invoice again
