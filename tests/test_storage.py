@@ -24,12 +24,13 @@ from tests.support.runs import count_rows, run_json, status_of, summary_of, wait
 from tests.support.s3 import (
     ADMIN,
     BUCKET,
-    READER,
+    WRITER,
     SeaweedS3,
     assert_s3_run_consistent,
     files_below,
     objects,
     use_s3,
+    writes_refused,
 )
 from tests.support.workers import Workers, free_port
 
@@ -102,27 +103,30 @@ def test_s3_restarted_mid_run_loses_nothing(
 def test_a_bucket_that_refuses_writes_fails_the_invoices_with_the_reason(
     env: Env, s3_server: SeaweedS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given credentials that may read and list the bucket, but not write to it
-    output = use_s3(env, s3_server, READER)
+    # given a bucket whose policy refuses the writes of invoices 1 to 9
+    output = use_s3(env, s3_server, WRITER)
     env.apply(monkeypatch)
     env.invoke("db", "init")
     env.invoke("db", "seed", "--fixtures", str(FIXTURES))
-    # when the run is started: the bucket is there and answers, so it is dispatched
-    summary = run_json(env, "--period", "2026-10", expect=1)
-    # then every invoice failed, naming the object and S3's refusal, and the run finished
-    assert (summary["status"], summary["failed"], summary["output"]) == ("failed", 19, None)
+    with writes_refused(s3_server, f"{output}/2026-10/INV-2026-10-00000*"):
+        # when the run is started: the bucket is there and answers, so it is dispatched
+        summary = run_json(env, "--period", "2026-10", expect=3)
+    # then those invoices failed, naming the object and S3's refusal; the run went on
+    # and the merged file holds the other ten
+    assert (summary["status"], summary["failed"]) == ("completed_with_errors", 9)
+    assert_s3_run_consistent(s3_server, summary, 19)
     status = json.loads(env.invoke("status", str(summary["run_id"]), "--json").stdout)
-    assert status["error"] == "every invoice failed" and status["pending"] == 0
-    assert len(status["failures"]) == 19
-    first = status["failures"][0]["error"]
-    assert (
-        first
-        == f"cannot write the PDF: {output}/2026-10/INV-2026-10-000001.pdf: AccessDenied (Access Denied.)"
+    assert [f["number"] for f in status["failures"]] == [f"INV-2026-10-{n:06d}" for n in range(1, 10)]
+    assert status["failures"][0]["error"] == (
+        f"cannot write the PDF: {output}/2026-10/INV-2026-10-000001.pdf: AccessDenied (Access Denied.)"
     )
     human = env.invoke("status")
-    assert human.exit_code == 1 and "AccessDenied" in human.stdout
-    assert READER[1] not in human.stdout + human.stderr
-    assert objects(s3_server, output) == {}
+    assert human.exit_code == 3 and "AccessDenied" in human.stdout
+    assert WRITER[1] not in human.stdout + human.stderr
+    # and once the bucket takes them, `retry` completes the run
+    retried = env.invoke("retry", str(summary["run_id"]), "--json")
+    assert retried.exit_code == 0, retried.stderr
+    assert_s3_run_consistent(s3_server, json.loads(retried.stdout), 19)
 
 
 def test_render_merge_status_retry_and_reconciler_read_and_write_s3(

@@ -7,6 +7,7 @@ its server gets one of its own. Each test writes under a prefix of its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from tests.support.paths import BIN
 BUCKET = "invoices"
 ADMIN = ("invoicing-admin", "admin-secret-4f1c9e")
 READER = ("invoicing-reader", "reader-secret-8b2d7a")
+WRITER = ("invoicing-writer", "writer-secret-5d0e3f")  # no Admin: bucket policies bind it
 
 
 def weed_binary() -> str:
@@ -62,6 +65,8 @@ class SeaweedS3:
              "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
             {"name": "reader", "credentials": [{"accessKey": READER[0], "secretKey": READER[1]}],
              "actions": ["Read", "List"]},
+            {"name": "writer", "credentials": [{"accessKey": WRITER[0], "secretKey": WRITER[1]}],
+             "actions": ["Read", "List", "Write"]},
         ]  # fmt: skip
         self.config.write_text(json.dumps({"identities": identities}))
         names = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3", "s3.grpc")
@@ -150,6 +155,32 @@ def use_s3(env: Env, server: SeaweedS3, identity: tuple[str, str] = ADMIN) -> st
     env.vars.update(server.environment(identity))
     env.vars["INVOICING_OUTPUT_DIR"] = output
     return output
+
+
+@contextlib.contextmanager
+def writes_refused(server: SeaweedS3, pattern: str) -> Iterator[None]:
+    """Inside, the bucket refuses PUTs of keys matching `pattern` (s3://bucket/key*) to
+    every identity but the admin: a bucket policy, as a locked-down bucket would have."""
+    import json as json_
+
+    bucket, _, key = pattern.removeprefix("s3://").partition("/")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{bucket}/{key}",
+            }
+        ],
+    }
+    client = server.client()
+    client.put_bucket_policy(Bucket=bucket, Policy=json_.dumps(policy))
+    try:
+        yield
+    finally:
+        client.delete_bucket_policy(Bucket=bucket)
 
 
 def objects(server: SeaweedS3, location: str) -> dict[str, bytes]:
