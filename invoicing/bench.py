@@ -21,6 +21,7 @@ which only the workers started here load; production workers carry no instrument
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -48,6 +49,17 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def current_rss_mb() -> float:
+    """VmRSS: a process's resident set size now, in MiB (Linux; 0 elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -85,6 +97,7 @@ class BenchResult:
     bench_peak_rss_mb: float  # this command: the baseline's loop and merge
     prelinked: int  # invoices the body took from the header's pre-linked fragments
     bytes_per_single_invoice: float  # mean size of one invoice's own file
+    issue_added_rss_mb: float  # peak RSS the issuing transaction added to this command's
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
@@ -235,10 +248,14 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
                 import_data(session, synthetic_dataset(subscribers, str(period), seed=1))
 
             say("issuing the run")
+            gc.collect()
+            reset_peak_rss()  # from here: what issuing adds to what seeding left resident
+            rss_before_issue = current_rss_mb()
             started = time.perf_counter()
             with session_scope() as session:
                 run_id = create_run(session, settings, period).id
             issue_s = time.perf_counter() - started
+            issue_rss_mb = peak_rss_mb() - rss_before_issue
             ids = ids_of_run(run_id)
             size = batch_size(len(ids), workers, settings)
 
@@ -323,6 +340,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
         bench_peak_rss_mb=round(peak_rss_mb(), 1),
         prelinked=int(body["prelinked"]),
         bytes_per_single_invoice=round(single_bytes, 1),
+        issue_added_rss_mb=round(issue_rss_mb, 1),
     )
 
 

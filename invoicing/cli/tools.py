@@ -124,6 +124,7 @@ def bench(subscribers: int, workers: int, einvoice: bool, as_json: bool) -> None
         ("invoices per second", f"{result.invoices_per_s:,.1f}"),
         ("dispatch the chord", f"{result.dispatch_s:.2f} s"),
         ("issue the run (DB transaction)", f"{result.issue_s:.2f} s"),
+        ("  peak RSS it added", f"{result.issue_added_rss_mb:.0f} MB"),
         ("invoices per header task", str(result.batch_size)),
         ("single invoice file, bytes", f"{result.bytes_per_single_invoice:,.0f}"),
         ("merged file, bytes per invoice", f"{result.bytes_per_invoice:,.0f}"),
