@@ -59,7 +59,7 @@ def _too_small(layout: PrintLayout, number: str | None, pages: int | None) -> st
     padded = " with its duplex blank page" if layout.span(pages) > pages else ""
     return (
         f"INVOICING_VOLUME_MAX_PAGES={layout.max_pages} is below one invoice's pages: "
-        f"{number} has {layout.span(pages)}{padded}"
+        f"{number} takes {layout.span(pages)} pages{padded}"
     )
 
 
