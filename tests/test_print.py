@@ -12,8 +12,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pypdf import PdfReader
 
+from invoicing.pdf import (
+    MergeError,
+    Part,
+    Placement,
+    PrintLayout,
+    merge_pdfs,
+    render_invoice,
+    write_fragments,
+)
+from tests.support import factories
 from tests.support.envs import Env
 from tests.support.runs import run_json, status_of
 
@@ -183,3 +194,91 @@ def test_a_volume_size_below_an_invoice_is_refused(env: Env) -> None:
     # and a size that fits completes the run
     done = json.loads(env.cli("retry", "1", "--json", INVOICING_VOLUME_MAX_PAGES="3").stdout)
     assert done["status"] == "completed" and [v["pages"] for v in done["volumes"]] == [1, 3, 2]
+
+
+# ------------------------------------------------------------------ the merge itself
+
+
+def rendered(folder: Path, count: int) -> list[tuple[Part, bytes]]:
+    """`count` one-page invoices, as files and bytes."""
+    out = []
+    for n in range(1, count + 1):
+        number = f"INV-2026-10-{n:06d}"
+        pdf = render_invoice(
+            factories.invoice(
+                number=number,
+                account=f"ACC-{n}",
+                name=f"Name {n}",
+                lines=(factories.line("Fee", "1", "9.90", "9.90"),),
+            )
+        )
+        path = folder / f"{number}.pdf"
+        path.write_bytes(pdf)
+        out.append(
+            (Part(path, f"{number} — Name {n}", number, hashlib.sha256(pdf).hexdigest(), f"ACC-{n}"), pdf)
+        )
+    return out
+
+
+def test_volumes_from_a_generator_read_once(tmp_path: Path) -> None:
+    # given five one-page invoices handed in by a generator, as the chord body does
+    parts = [part for part, _ in rendered(tmp_path, 5)]
+    handed: list[str] = []
+
+    def source():
+        for part in parts:
+            handed.append(part.label)
+            yield part
+
+    placed: list[tuple[str, Placement]] = []
+    # when they are merged in volumes of three pages, duplex
+    merged = merge_pdfs(
+        source(),
+        tmp_path / "run.pdf",
+        layout=PrintLayout(duplex=True, max_pages=3),
+        placed=lambda p, w: placed.append((p.label, w)),
+    )
+    # then each part was read once, and the volumes hold one padded invoice each
+    assert handed == [p.label for p in parts]
+    assert not (tmp_path / "run.pdf").exists()
+    assert [v.path.name for v in merged.volumes] == [f"run-vol-{n:03d}.pdf" for n in range(1, 6)]
+    assert [(label, w.volume, w.first_page, w.pages, w.blank) for label, w in placed] == [
+        (p.label, n, 1, 1, True) for n, p in enumerate(parts, 1)
+    ]
+    assert merged.pages == 10 and merged.path == merged.volumes[0].path
+    for volume, part in zip(merged.volumes, parts, strict=True):
+        reader = PdfReader(volume.path)
+        assert len(reader.pages) == volume.pages == 2
+        assert [item.title for item in reader.outline] == [part.title]
+        assert [reader.page_labels[i] for i in range(2)] == [f"{part.label} p.1", f"{part.label} p.2"]
+        assert reader.metadata.title == volume.path.stem
+        assert hashlib.sha256(volume.path.read_bytes()).hexdigest() == volume.sha256
+    # and without a layout the file is exactly what the same parts in a list give
+    one = merge_pdfs(iter(parts), tmp_path / "a" / "run.pdf")
+    again = merge_pdfs(parts, tmp_path / "b" / "run.pdf", layout=PrintLayout())
+    assert one.path.read_bytes() == again.path.read_bytes() and len(one.volumes) == 1
+
+
+def test_fragment_index_tells_keys_sharing_a_prefix_apart(tmp_path: Path) -> None:
+    """The body's index holds a 40-bit prefix per entry; the file's own full keys decide."""
+    (a, pdf_a), (b, pdf_b), _ = rendered(tmp_path, 3)
+    first, second, absent = ("ab" * 5 + tail * 27 for tail in ("00", "11", "22"))
+    write_fragments([pdf_a], tmp_path / "1.frag", [first])
+    write_fragments([pdf_b], tmp_path / "2.frag", [second])
+    frags = [tmp_path / "1.frag", tmp_path / "2.frag"]
+    # when parts with no file are asked for by those keys
+    parts = [
+        Part(tmp_path / "gone-b.pdf", b.title, b.label, second),
+        Part(tmp_path / "gone-a.pdf", a.title, a.label, first),
+    ]
+    merged = merge_pdfs(parts, tmp_path / "run.pdf", frags)
+    # then each comes from its own entry
+    reader = PdfReader(merged.path)
+    assert merged.prelinked == 2
+    assert [b.label in reader.pages[0].extract_text(), a.label in reader.pages[1].extract_text()] == [
+        True,
+        True,
+    ]
+    # and a key with the same prefix that no file holds is not taken for either
+    with pytest.raises(MergeError, match="missing invoice file"):
+        merge_pdfs([Part(tmp_path / "gone.pdf", "t", "T", absent)], tmp_path / "none.pdf", frags)
