@@ -280,18 +280,19 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
         manifest = None
         try:
             manifest = Manifest(run_id, period, str(kind.value), output, layout)
-            merged = merge_pdfs(
-                rendered_parts(run_id), output, sorted(prelinked.glob("*.frag")), layout, manifest.placed
-            )
+            fragments = sorted(prelinked.glob("*.frag"))
+            merged = merge_pdfs(rendered_parts(run_id), output, fragments, layout, manifest.placed)
             manifest.commit(merged)
-        except (MergeError, OSError) as exc:
-            if manifest is not None:
+        except BaseException as exc:
+            if manifest is not None:  # no job ticket for files that are not there
                 manifest.abort(exc)
             merged = None
             if isinstance(exc, MergeError):
                 error = str(exc)
-            else:  # the output folder is full, gone or not writable
+            elif isinstance(exc, OSError):  # the output folder is full, gone or not writable
                 error = f"cannot write {output}: {exc.strerror or exc}"
+            else:
+                raise  # a transient database error: the task retries the merge
         if merged is not None:
             remove_stale_volumes(output, merged)
     failed = counts[InvoiceStatus.FAILED]
