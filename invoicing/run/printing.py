@@ -173,9 +173,11 @@ def record_volumes(session: Session, run: BillingRun, merged: Merged | None) -> 
 
 
 def remove_stale_volumes(output: Path, merged: Merged) -> None:
-    """Volumes of an earlier merge of the run that this one did not write again (the run
-    now has fewer, or none): left in place they would read as part of the run."""
+    """Files of an earlier merge of the run that this one did not write again (the run
+    now has fewer volumes, none, or volumes instead of one file): left in place they
+    would read as part of the run."""
     keep = {volume.path.name for volume in merged.volumes}
-    for path in output.parent.glob(f"{output.stem}-vol-*{output.suffix}"):
+    stale = [*output.parent.glob(f"{output.stem}-vol-*{output.suffix}"), output]
+    for path in stale:
         if path.name not in keep:
             path.unlink(missing_ok=True)
