@@ -21,6 +21,7 @@ which only the workers started here load; production workers carry no instrument
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -54,6 +55,17 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     return 0.0
 
 
+def current_rss_mb() -> float:
+    """VmRSS: a process's resident set size now, in MiB (Linux; 0 elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def reset_peak_rss() -> None:
     """Start a fresh VmHWM measurement for this process (Linux; best effort)."""
     try:
@@ -66,16 +78,16 @@ def reset_peak_rss() -> None:
 class BenchResult:
     subscribers: int
     workers: int
-    baseline_s: float
+    baseline_s: float | None
     celery_s: float
-    ratio: float
+    ratio: float | None
     invoices_per_s: float
     dispatch_s: float
     bytes_per_invoice: float
     merge_peak_rss_mb: float
     issue_s: float
-    baseline_render_s: float
-    baseline_merge_s: float
+    baseline_render_s: float | None
+    baseline_merge_s: float | None
     batch_size: int
     worker_peak_rss_mb: float
     pdfunite_s: float | None
@@ -84,7 +96,8 @@ class BenchResult:
     worker_cpu_s: float  # CPU the worker processes used during the billing run
     bench_peak_rss_mb: float  # this command: the baseline's loop and merge
     prelinked: int  # invoices the body took from the header's pre-linked fragments
-    bytes_per_single_invoice: float  # mean size of one invoice's own file
+    bytes_per_single_invoice: float | None  # mean size of one invoice's own file
+    issue_added_rss_mb: float  # peak RSS the issuing transaction added to this command's
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
@@ -203,7 +216,9 @@ def _cleanup_redis(broker_url: str, prefix: str) -> None:
         client.delete(*keys[start : start + 1000])
 
 
-def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambda _: None) -> BenchResult:
+def run_bench(
+    subscribers: int, workers: int, say: Callable[[str], None] = lambda _: None, baseline: bool = True
+) -> BenchResult:
     from sqlalchemy import select
     from sqlalchemy.orm import joinedload, selectinload
 
@@ -235,10 +250,14 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
                 import_data(session, synthetic_dataset(subscribers, str(period), seed=1))
 
             say("issuing the run")
+            gc.collect()
+            reset_peak_rss()  # from here: what issuing adds to what seeding left resident
+            rss_before_issue = current_rss_mb()
             started = time.perf_counter()
             with session_scope() as session:
                 run_id = create_run(session, settings, period).id
             issue_s = time.perf_counter() - started
+            issue_rss_mb = peak_rss_mb() - rss_before_issue
             ids = ids_of_run(run_id)
             size = batch_size(len(ids), workers, settings)
 
@@ -265,35 +284,41 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
                 merged_size = Path(run.output_path or "").stat().st_size
             body = _probe_figures(root / "merge-figures.json")
 
-            say("baseline: the same invoices in a plain loop")
-            baseline_dir = root / "baseline"
-            seller = seller_from(settings)
-            parts: list[Part] = []
-            started = time.perf_counter()
-            for start in range(0, len(ids), size):  # the header's batches, written the header's way
-                staged = StagedFiles()
-                with session_scope() as session:
-                    invoices = session.scalars(
-                        select(Invoice)
-                        .where(Invoice.id.in_(ids[start : start + size]))
-                        .options(selectinload(Invoice.lines), joinedload(Invoice.subscriber))
-                        .order_by(Invoice.seq)
-                    ).all()
-                    for invoice in invoices:
-                        path = baseline_dir / f"{invoice.number}.pdf"
-                        staged.write(invoice.id, path, render_einvoice(document_for(invoice, seller)))
-                        title = f"{invoice.number} — {invoice.subscriber.name}"
-                        parts.append(Part(path, title, invoice.number))
-                if staged.commit():
-                    raise InvoicingError(f"bench: cannot write the baseline's invoices in {baseline_dir}")
-            baseline_render_s = time.perf_counter() - started
-            started = time.perf_counter()
-            merge_pdfs(parts, baseline_dir / "merged.pdf")
-            baseline_merge_s = time.perf_counter() - started
-            baseline_s = baseline_render_s + baseline_merge_s
-            single_bytes = sum(Path(p.path).stat().st_size for p in parts) / max(len(parts), 1)
+            baseline_s = baseline_render_s = baseline_merge_s = single_bytes = None
+            pdfunite_s: float | None = None
+            pdfunite_skipped: str | None = "no baseline (--no-baseline)"
+            if baseline:
+                say("baseline: the same invoices in a plain loop")
+                baseline_dir = root / "baseline"
+                seller = seller_from(settings)
+                parts: list[Part] = []
+                started = time.perf_counter()
+                for start in range(0, len(ids), size):  # the header's batches, written the header's way
+                    staged = StagedFiles()
+                    with session_scope() as session:
+                        invoices = session.scalars(
+                            select(Invoice)
+                            .where(Invoice.id.in_(ids[start : start + size]))
+                            .options(selectinload(Invoice.lines), joinedload(Invoice.subscriber))
+                            .order_by(Invoice.seq)
+                        ).all()
+                        for invoice in invoices:
+                            path = baseline_dir / f"{invoice.number}.pdf"
+                            staged.write(invoice.id, path, render_einvoice(document_for(invoice, seller)))
+                            title = f"{invoice.number} — {invoice.subscriber.name}"
+                            parts.append(Part(path, title, invoice.number))
+                    if staged.commit():
+                        raise InvoicingError(f"bench: cannot write the baseline's invoices in {baseline_dir}")
+                baseline_render_s = time.perf_counter() - started
+                started = time.perf_counter()
+                merge_pdfs(parts, baseline_dir / "merged.pdf")
+                baseline_merge_s = time.perf_counter() - started
+                baseline_s = baseline_render_s + baseline_merge_s
+                single_bytes = sum(Path(p.path).stat().st_size for p in parts) / max(len(parts), 1)
 
-            pdfunite_s, pdfunite_skipped = time_pdfunite([Path(p.path) for p in parts], root / "pdfunite.pdf")
+                pdfunite_s, pdfunite_skipped = time_pdfunite(
+                    [Path(p.path) for p in parts], root / "pdfunite.pdf"
+                )
     finally:
         try:
             _cleanup_redis(broker_url, prefix)
@@ -304,16 +329,16 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
     return BenchResult(
         subscribers=subscribers,
         workers=workers,
-        baseline_s=round(baseline_s, 3),
+        baseline_s=_rounded(baseline_s),
         celery_s=round(celery_s, 3),
-        ratio=round(celery_s / baseline_s, 3),
+        ratio=None if baseline_s is None else round(celery_s / baseline_s, 3),
         invoices_per_s=round(subscribers / celery_s, 1),
         dispatch_s=round(dispatch_s, 3),
         bytes_per_invoice=round(merged_size / subscribers, 1),
         merge_peak_rss_mb=round(body["peak_rss_mb"], 1),
         issue_s=round(issue_s, 3),
-        baseline_render_s=round(baseline_render_s, 3),
-        baseline_merge_s=round(baseline_merge_s, 3),
+        baseline_render_s=_rounded(baseline_render_s),
+        baseline_merge_s=_rounded(baseline_merge_s),
         batch_size=size,
         worker_peak_rss_mb=round(worker_peak, 1),
         pdfunite_s=None if pdfunite_s is None else round(pdfunite_s, 3),
@@ -322,8 +347,13 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
         worker_cpu_s=round(worker_cpu_s, 3),
         bench_peak_rss_mb=round(peak_rss_mb(), 1),
         prelinked=int(body["prelinked"]),
-        bytes_per_single_invoice=round(single_bytes, 1),
+        bytes_per_single_invoice=_rounded(single_bytes, 1),
+        issue_added_rss_mb=round(issue_rss_mb, 1),
     )
+
+
+def _rounded(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def _probe_figures(path: Path) -> dict[str, float]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,11 @@ from invoicing.run import steps
 def _install(target: Path) -> None:
     merge = steps.merge_pdfs
 
-    def measured_merge(
-        parts: Sequence[Part], output: Path | str, fragments: Sequence[Any] = (), **io: Any
-    ) -> Merged:
+    def measured_merge(parts: Iterable[Part], output: Path | str, *args: Any, **kwargs: Any) -> Merged:
+        # The body hands in a generator over the database: reading it is part of the merge.
         reset_peak_rss()
         started = time.perf_counter()
-        merged = merge(parts, output, fragments, **io)
+        merged = merge(parts, output, *args, **kwargs)
         figures = {
             "merge_s": time.perf_counter() - started,
             "peak_rss_mb": peak_rss_mb(),

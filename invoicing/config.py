@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from invoicing.errors import UsageError
@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     invoice_prefix: str = Field(default="INV", pattern=r"^[A-Z0-9]{1,10}$")
     # Credit notes have a gapless series of their own: CN-2026-10-000001.
     credit_note_prefix: str = Field(default="CN", pattern=r"^[A-Z0-9]{1,10}$")
+
+    # Print-ready merged output (run/printing.py): pad each invoice to an even number of
+    # pages; cut the output into volumes of at most this many pages (0: one file).
+    print_duplex: bool = False
+    volume_max_pages: int = Field(default=0, ge=0)
 
     # Invoices per header task; 0 sizes batches from the run size and worker count.
     batch_size: int = Field(default=0, ge=0, le=10_000)
@@ -138,6 +143,16 @@ class Settings(BaseSettings):
             raise ValueError(f"needs 5 cron fields (minute hour day month weekday), got {len(fields)}")
         minute, hour, day_of_month, month_of_year, day_of_week = fields
         crontab(minute, hour, day_of_week, day_of_month, month_of_year)  # ValueError if a field is bad
+        return value
+
+    @field_validator("volume_max_pages")
+    @classmethod
+    def _volume_holds_an_invoice(cls, value: int, info: ValidationInfo) -> int:
+        if value == 1 and info.data.get("print_duplex"):
+            # Every invoice takes at least two pages under duplex: none would fit.
+            raise ValueError(
+                "is below one invoice's pages: with INVOICING_PRINT_DUPLEX every invoice takes 2 or more"
+            )
         return value
 
     @model_validator(mode="after")

@@ -202,8 +202,29 @@ class BillingRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     invoices: Mapped[list[Invoice]] = relationship(back_populates="run")
+    # The files of the merged output, in order: one, or with INVOICING_VOLUME_MAX_PAGES
+    # its volumes; `output_path`, `sha256` are the first's, `pages` is all of them.
+    volumes: Mapped[list[RunVolume]] = relationship(
+        order_by="RunVolume.number", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     __table_args__ = (UniqueConstraint("period", "seq", name="uq_run_period_seq"),)
+
+
+class RunVolume(Base):
+    """One file of a run's merged output (print-ready volumes: run/printing.py)."""
+
+    __tablename__ = "run_volumes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ...
+    output_path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    pages: Mapped[int] = mapped_column(Integer)  # duplex padding included
+    invoices: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (UniqueConstraint("run_id", "number", name="uq_run_volume_number"),)
 
 
 class Invoice(Base):

@@ -48,19 +48,23 @@ def test_bench_without_redis_says_so(env: Env) -> None:
 
 
 def test_bench_table_for_people(redis_env: Env) -> None:
-    proc = redis_env.cli("bench", "--subscribers", "12", "--workers", "1", timeout=300)
+    # when only the billing run is measured (as for 100,000 subscribers)
+    proc = redis_env.cli("bench", "--subscribers", "12", "--workers", "1", "--no-baseline", timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "12 subscribers, 1 worker process(es)" in proc.stdout
     for row in (
-        "ratio billing run / baseline",
         "of which the body's merge",
         "invoices pre-linked by the header",
         "merged file, bytes per invoice",
         "worker CPU during the billing run",
+        "peak RSS it added",
     ):
         assert row in proc.stdout, row
+    ratio = next(line for line in proc.stdout.splitlines() if "ratio billing run / baseline" in line)
+    assert "skipped (--no-baseline)" in ratio
     assert "seeding 12 subscribers" in proc.stderr  # progress goes to stderr, the table to stdout
+    assert "baseline: the same invoices" not in proc.stderr
 
 
 def test_bench_einvoice_reports_each_part_side_by_side(env: Env) -> None:

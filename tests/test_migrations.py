@@ -18,7 +18,7 @@ from invoicing.db import _alembic_config, get_engine, init_db
 from invoicing.models import Exact
 from tests.support.envs import Env
 
-HEAD = "0003"
+HEAD = "0004"
 DROPPED = {"billing_runs": "chord_id", "invoices": "attempts"}
 D = Decimal
 MOMENT = datetime(2026, 11, 1, 2, 0, 5, tzinfo=UTC)
@@ -260,6 +260,7 @@ def check_upgrade_keeps_every_row(env: Env) -> None:
         1,
     )
     assert [f["account"] for f in data["failures"]] == ["A-0002"]
+    assert data["volumes"] == []  # merged before volumes were recorded: its one file is output
     check_month_after_month_backfill(url)
 
 
@@ -300,6 +301,25 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def check_volumes_table_comes_and_goes(url: str) -> None:
+    """0004: run_volumes holds a run's files; downgrading drops it, upgrading brings it back empty."""
+    row = {"run_id": 1, "number": 1, "output_path": "/out/billing-run-1-vol-001.pdf", "sha256": "0" * 64}
+    with get_engine(url).begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO run_volumes (run_id, number, output_path, sha256, pages, invoices)"
+                " VALUES (:run_id, :number, :output_path, :sha256, 2, 1)"
+            ),
+            row,
+        )
+    command.downgrade(_alembic_config(url), "0003")
+    with get_engine(url).connect() as connection:
+        assert "run_volumes" not in sa.inspect(connection).get_table_names()
+    assert init_db(url) == HEAD
+    with get_engine(url).connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM run_volumes")).scalar() == 0
+
+
 def check_downgrade_brings_the_columns_back(env: Env) -> None:
     url = env.vars["INVOICING_DATABASE_URL"]
     # when
@@ -317,6 +337,7 @@ def test_upgrade_on_sqlite(env: Env) -> None:
     populate_at_0001(env.vars["INVOICING_DATABASE_URL"])
     # then
     check_upgrade_keeps_every_row(env)
+    check_volumes_table_comes_and_goes(env.vars["INVOICING_DATABASE_URL"])
     check_downgrade_brings_the_columns_back(env)
 
 
@@ -348,6 +369,7 @@ def test_upgrade_on_postgres(pg_env: Env) -> None:
     populate_at_0001(pg_env.vars["INVOICING_DATABASE_URL"])
     # then
     check_upgrade_keeps_every_row(pg_env)
+    check_volumes_table_comes_and_goes(pg_env.vars["INVOICING_DATABASE_URL"])
     check_downgrade_brings_the_columns_back(pg_env)
 
 

@@ -14,7 +14,8 @@ draws, `objects` the byte-level PDF objects, and `writer` the file.
 
 Merging: `merge` (the linker and streaming writer) links fragments that `prelink`
 makes from PDFs with pypdf (also `write_fragments`, for the render workers);
-`fragments` is the fragment type and the .frag file that carries them.
+`fragments` is the fragment type and the .frag file that carries them; `volumes` the
+print-ready shape of the output (duplex padding, volumes, where each invoice landed).
 `errors` holds RenderError and MergeError, below everything that raises them.
 """
 
@@ -23,6 +24,7 @@ from invoicing.pdf.errors import MergeError, RenderError
 from invoicing.pdf.merge import Merged, Part, merge_pdfs
 from invoicing.pdf.prelink import write_fragments
 from invoicing.pdf.render import render_invoice
+from invoicing.pdf.volumes import Placement, PrintLayout, Volume, volume_path
 
 __all__ = [
     "InvoiceDocument",
@@ -30,9 +32,13 @@ __all__ = [
     "MergeError",
     "Merged",
     "Part",
+    "Placement",
+    "PrintLayout",
     "RenderError",
     "Seller",
+    "Volume",
     "merge_pdfs",
     "render_invoice",
+    "volume_path",
     "write_fragments",
 ]

@@ -35,8 +35,11 @@ Checks
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import heapq
 import struct
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, closing
@@ -127,6 +130,13 @@ PARENT_CODE = 0xFFFFFFFF  # in a file a target is a local index, this, or object
 MAX_RECORDS = 1 << 20  # per kind; a header claiming more is not read
 MAX_DEPTH = 200  # deeper shared records are refused: the linker recurses through them
 _OPEN_FILES = 2  # loaded fragment files kept; parts come in batch order
+_FILE_BITS = 24  # FragmentStore's index: a key prefix above the file's number
+_FILE_MASK = (1 << _FILE_BITS) - 1
+_MAX_FILES = 1 << _FILE_BITS  # files past this are not indexed: their invoices are parsed
+
+
+def _prefix(key: bytes) -> int:
+    return int.from_bytes(key[:5], "big")  # 40 bits: 64 - _FILE_BITS
 
 
 class Header(NamedTuple):
@@ -353,35 +363,56 @@ class _FragmentFile:
 
 class FragmentStore:
     """Fragment entries by key: an index read from the headers up front, files loaded
-    when a part needs them, a few at a time."""
+    when a part needs them, a few at a time.
+
+    The index is compact, since a run's body holds it for every invoice of the run: one
+    64-bit integer per entry, a 40-bit prefix of its key above the number of its file,
+    sorted. A prefix only says which files may hold a key; the loaded file's own index
+    (full keys) decides, so two keys sharing a prefix cost a look, never a wrong entry.
+    """
 
     def __init__(self, paths: Sequence[Any], open_file: Callable[[Any], BinaryIO] | None = None):
         # Paths, or locations that `open_file` opens for reading (object storage).
         self.paths = list(paths) if open_file is not None else [Path(path) for path in paths]
         self.open_file = open_file or _open_local
-        self.where: dict[bytes, int] = {}  # key -> index in paths; the first file wins
-        for number, path in enumerate(self.paths):
-            for key in _index_keys(path, self.open_file):
-                self.where.setdefault(key, number)
+        per_file = []
+        for number, path in enumerate(self.paths[:_MAX_FILES]):
+            per_file.append(
+                array(
+                    "Q",
+                    sorted(_prefix(key) << _FILE_BITS | number for key in _index_keys(path, self.open_file)),
+                )
+            )
+        # Merged, not sorted in one list: a list of a million ints would cost more than the index.
+        self.index = array("Q", heapq.merge(*per_file))
+        del per_file
         self.files: OrderedDict[int, _FragmentFile | None] = OrderedDict()
         self.used = 0  # entries handed out
 
     def get(self, sha256: str | None) -> Fragment | None:
         """The sound entry keyed by `sha256` (hex, any case), or None."""
-        if not sha256 or not self.where:
+        if not sha256 or not self.index:
             return None
         try:
             key = bytes.fromhex(sha256)
         except ValueError:
             return None
-        number = self.where.get(key)
-        if number is None:
+        if len(key) != 32:
             return None
-        loaded = self._file(number)
-        fragment = loaded.fragment(key) if loaded is not None else None
-        if fragment is not None:
-            self.used += 1
-        return fragment
+        prefix = _prefix(key)
+        index = self.index
+        at = bisect.bisect_left(index, prefix << _FILE_BITS)
+        # The first file (in the order given) whose header lists the key wins.
+        while at < len(index) and index[at] >> _FILE_BITS == prefix:
+            loaded = self._file(index[at] & _FILE_MASK)
+            at += 1
+            if loaded is None or key not in loaded.entries:
+                continue
+            fragment = loaded.fragment(key)
+            if fragment is not None:
+                self.used += 1
+            return fragment
+        return None
 
     def _file(self, number: int) -> _FragmentFile | None:
         if number in self.files:

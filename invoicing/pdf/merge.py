@@ -15,10 +15,18 @@ Two stages
     path, so fragments never change the output.
 
 Streaming
-    What stays in memory per invoice is bookkeeping only: one byte offset per written
-    object, one object number per page and per part. Titles and labels are read again
-    from ``parts`` at the end, when the page tree, the outline (one bookmark per part),
-    the page labels, the catalog, the xref table and the trailer are written.
+    ``parts`` is read once, one part at a time (the chord body hands in a generator
+    over the database). What stays in memory per invoice is bookkeeping only: one byte
+    offset per written object, one object number per page and per part. Titles and
+    labels wait in a temporary file (volumes.TitleSpool) until the end, when the page
+    tree, the outline (one bookmark per part), the page labels, the catalog, the xref
+    table and the trailer are written.
+
+Print-ready output (volumes.py)
+    With a `PrintLayout`, each invoice can be padded to an even number of pages
+    (duplex) and the output cut into volumes of at most N pages between invoices, each
+    volume a complete file of its own (its outline, labels and face subsets). Without
+    one, the output is what it always was.
 
 Shared objects
     A fragment names each shared object (fonts, images, a page's /Resources: see
@@ -50,7 +58,7 @@ from __future__ import annotations
 import hashlib
 import re
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -64,8 +72,19 @@ from invoicing.pdf.errors import MergeError, one_line
 from invoicing.pdf.fragments import FACE_PREFIX, PARENT, Fragment, FragmentStore, Rec
 from invoicing.pdf.objects import fill
 from invoicing.pdf.prelink import Lru, Prelinker, write_fragments
+from invoicing.pdf.volumes import Placement, PrintLayout, TitleSpool, Volume, blank_page, volume_path
 
-__all__ = ["Merged", "MergeError", "Part", "merge_pdfs", "write_fragments"]
+__all__ = [
+    "Merged",
+    "MergeError",
+    "Part",
+    "Placement",
+    "PrintLayout",
+    "Volume",
+    "merge_pdfs",
+    "volume_path",
+    "write_fragments",
+]
 
 
 @dataclass(frozen=True)
@@ -74,15 +93,17 @@ class Part:
     title: str  # bookmark text, e.g. "INV-2026-10-000001 — Jürgen Müller"
     label: str  # page label prefix, e.g. the invoice number
     sha256: str | None = None  # hex sha256 of the file's bytes as recorded when it was rendered
+    account: str = ""  # for the print manifest
 
 
 @dataclass(frozen=True)
 class Merged:
-    path: Path | str
-    pages: int
-    sha256: str
-    size: int
+    path: Path | str  # the file or object; with volumes, the first one
+    pages: int  # in all volumes, padding included
+    sha256: str  # of `path`
+    size: int  # bytes, in all volumes
     prelinked: int = 0  # how many parts came from fragment files rather than being parsed now
+    volumes: tuple[Volume, ...] = ()  # every file written, in order (one without volumes)
 
 
 _HEADER = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
@@ -93,44 +114,93 @@ _MAX_OFFSET = 9_999_999_999  # a classic xref entry has ten digits
 
 
 def merge_pdfs(
-    parts: Sequence[Part],
+    parts: Iterable[Part],
     output: Path | str,
     fragments: Sequence[Any] = (),
+    layout: PrintLayout | None = None,
+    placed: Callable[[Part, Placement], None] | None = None,
     *,
     read_part: Callable[[Part], bytes] | None = None,
-    open_output: Callable[[], AbstractContextManager[BinaryIO]] | None = None,
+    open_output: Callable[[Path | str], AbstractContextManager[BinaryIO]] | None = None,
     open_fragment: Callable[[Any], BinaryIO] | None = None,
 ) -> Merged:
     """Merge in the given order and write `output` atomically (temp file, then rename).
 
-    A part whose `sha256` is given and is the key of an entry in one of the `fragments`
-    files is linked from that entry, without reading `part.path`; any other part, or
-    one whose entry is damaged, is read and pre-linked here. The bytes are the same.
+    `parts` is iterated once. A part whose `sha256` is given and is the key of an entry
+    in one of the `fragments` files is linked from that entry, without reading
+    `part.path`; any other part, or one whose entry is damaged, is read and pre-linked
+    here. The bytes are the same. With `layout.max_pages` the output is volumes named by
+    `volume_path` (`output` itself is not written); `placed` hears where each part went.
+    A part longer than a volume is a MergeError, raised before any of it is written.
     Files are read and written here unless the callables are given: `read_part` (the
-    part's bytes), `open_output` (a stream that appears whole at the end of its block,
-    `output` then only names it), `open_fragment` (a fragment file, for reading).
+    part's bytes), `open_output` (a stream for a file or volume that appears whole at the
+    end of its block), `open_fragment` (a fragment file, for reading).
     """
-    if not parts:
-        raise MergeError("nothing to merge: no rendered invoices")
+    layout = layout or PrintLayout()
     if open_output is None:
         output = Path(output)
-        local = output
-        open_output = lambda: atomic_file(local)  # noqa: E731
+        open_output = lambda location: atomic_file(Path(location))  # noqa: E731
+    remaining = iter(parts)
+    pending = next(remaining, None)
+    if pending is None:
+        raise MergeError("nothing to merge: no rendered invoices")
     store = FragmentStore(fragments, open_fragment)
     prelinker = Prelinker()
-    with open_output() as handle:
-        sink = _Sink(handle, output)
-        linker = _Linker(sink)
-        for part in parts:
-            fragment = store.get(part.sha256)
-            if fragment is not None and not all(fonts.face_by_key(key) for key in fragment.glyphs):
-                fragment = None  # made with another version of a face: parse the file instead
-            if fragment is None:
-                fragment = prelinker.fragment(_read_part(part, read_part), f"invoice file {part.path}")
-            linker.add(fragment)
-        linker.finish(parts, title=PurePath(output).stem)
-        digest, size = sink.sha.hexdigest(), sink.pos
-    return Merged(output, linker.pages, digest, size, store.used)
+    volumes: list[Volume] = []
+    carried: Fragment | None = None  # fetched for a part that went to the next volume
+    index = 0
+    with TitleSpool() as spool:
+        while pending is not None:
+            path = volume_path(output, len(volumes) + 1) if layout.max_pages else output
+            with open_output(path) as handle:
+                sink = _Sink(handle, path)
+                linker = _Linker(sink)
+                spool.reset()
+                while pending is not None:
+                    part = pending
+                    fragment = carried or _fragment(part, store, prelinker, read_part)
+                    carried = None
+                    span = layout.span(fragment.pages)
+                    if layout.too_small_for(fragment.pages):
+                        raise MergeError(
+                            f"a volume of at most {layout.max_pages} page(s) cannot hold invoice "
+                            f"{part.label}: it takes {span} page(s)"
+                        )
+                    if layout.max_pages and linker.pages and linker.pages + span > layout.max_pages:
+                        carried = fragment
+                        break
+                    first = linker.pages
+                    linker.add(fragment)
+                    blank = span > fragment.pages
+                    if blank:
+                        linker.add_blank(fragment)
+                    spool.add(_text(part.title), _text(f"{part.label} p."))
+                    if placed is not None:
+                        placed(part, Placement(index, len(volumes) + 1, first + 1, fragment.pages, blank))
+                    index += 1
+                    pending = next(remaining, None)
+                linker.finish(spool, title=PurePath(path).stem)
+                digest, size = sink.sha.hexdigest(), sink.pos
+            volumes.append(Volume(len(volumes) + 1, path, linker.pages, digest, size, spool.count))
+    return Merged(
+        volumes[0].path,
+        sum(v.pages for v in volumes),
+        volumes[0].sha256,
+        sum(v.size for v in volumes),
+        store.used,
+        tuple(volumes),
+    )
+
+
+def _fragment(
+    part: Part, store: FragmentStore, prelinker: Prelinker, read: Callable[[Part], bytes] | None
+) -> Fragment:
+    fragment = store.get(part.sha256)
+    if fragment is not None and not all(fonts.face_by_key(key) for key in fragment.glyphs):
+        fragment = None  # made with another version of a face: parse the file instead
+    if fragment is None:
+        fragment = prelinker.fragment(_read_part(part, read), f"invoice file {part.path}")
+    return fragment
 
 
 def _read_part(part: Part, read: Callable[[Part], bytes] | None) -> bytes:
@@ -259,6 +329,11 @@ class _Linker:
             ]
             sink.obj(nums[i], _patch(body, cuts, refs))
 
+    def add_blank(self, fragment: Fragment) -> None:
+        """A blank page the size of the fragment's last page (duplex padding)."""
+        num, leaf = self.next_page()
+        self.sink.obj(num, blank_page(fragment.objs[fragment.pages - 1][0]) + b"%s\n>>" % _ref(leaf))
+
     def _shared(self, digest: bytes, records: Mapping[bytes, Rec]) -> int:
         num = self.numbers.get(digest)
         if num is None:
@@ -345,12 +420,12 @@ class _Linker:
                 self.sink.obj(target, fill(parts, refs))
                 refs[obj_name] = target
 
-    def finish(self, parts: Sequence[Part], title: str) -> None:
+    def finish(self, spool: TitleSpool, title: str) -> None:
         sink = self.sink
         self._write_faces()
         pages = self._page_tree()
-        outlines = self._outline(parts)
-        labels = self._labels(parts)
+        outlines = self._outline(spool.titles())
+        labels = self._labels(spool.labels())
         info = sink.alloc()
         sink.obj(info, b"<<\n/Title %s\n/Producer %s\n>>" % (_text(title), _text("invoicing")))
         catalog = sink.alloc()
@@ -395,22 +470,21 @@ class _Linker:
                 sink.obj(node, _pages_node(child_nums[j * _FANOUT : (j + 1) * _FANOUT], count, parent))
         return levels[-1][0]
 
-    def _outline(self, parts: Sequence[Part]) -> int:
-        """One top-level bookmark per part, to its first page."""
+    def _outline(self, titles: Iterator[bytes]) -> int:
+        """One top-level bookmark per part (its encoded title), to its first page."""
         sink = self.sink
         root = sink.alloc()
         total = len(self.first_pages)
         first = sink.alloc_many(total)
         parent = b"/Parent " + _ref(root) + b"\n"
-        for i, part in enumerate(parts):
+        for i, title in enumerate(titles):
             num = first + i
             prev = b"/Prev %s\n" % _ref(num - 1) if i else b""
             nxt = b"/Next %s\n" % _ref(num + 1) if i + 1 < total else b""
             page = self.page_nums[self.first_pages[i]]
             sink.obj(
                 num,
-                b"<<\n/Title %s\n%s%s%s/Dest [ %s /Fit ]\n>>"
-                % (_text(part.title), parent, prev, nxt, _ref(page)),
+                b"<<\n/Title %s\n%s%s%s/Dest [ %s /Fit ]\n>>" % (title, parent, prev, nxt, _ref(page)),
             )
         sink.obj(
             root,
@@ -419,8 +493,8 @@ class _Linker:
         )
         return root
 
-    def _labels(self, parts: Sequence[Part]) -> int:
-        """/PageLabels: "<label> p.1", "p.2", ... for each part's pages.
+    def _labels(self, labels: Iterator[bytes]) -> int:
+        """/PageLabels: "<label> p.1", "p.2", ... for each part's pages (encoded prefixes).
 
         One flat /Nums array, written in pieces: a number tree with /Kids would be
         valid too, but pypdf (7.1) cannot find labels past the last key of a leaf.
@@ -430,8 +504,8 @@ class _Linker:
         sink.offsets[root] = sink.pos
         sink.write(b"%d 0 obj\n<<\n/Nums [" % root)
         first_pages, chunk = self.first_pages, []
-        for i, part in enumerate(parts):
-            chunk.append(b"\n%d << /S /D /P %s /St 1 >>" % (first_pages[i], _text(f"{part.label} p.")))
+        for i, label in enumerate(labels):
+            chunk.append(b"\n%d << /S /D /P %s /St 1 >>" % (first_pages[i], label))
             if len(chunk) == 1024:
                 sink.write(b"".join(chunk))
                 chunk.clear()

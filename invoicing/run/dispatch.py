@@ -30,6 +30,7 @@ from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import InvoicingError
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunStatus
+from invoicing.run.printing import check_volume_size
 from invoicing.run.runtime import unsubscribe
 from invoicing.run.state import FINAL, identity, is_stalled, last_activity
 from invoicing.run.steps import merge_run_invoices
@@ -197,12 +198,18 @@ def dispatch(run_id: int, invoice_ids: Sequence[int], workers: int, settings: Se
 
 
 def resume(
-    run_id: int, workers: int = 2, settings: Settings | None = None, busy_is_error: bool = False
+    run_id: int,
+    workers: int = 2,
+    settings: Settings | None = None,
+    busy_is_error: bool = False,
+    check_volumes: bool = True,
 ) -> Started:
     """Render what is missing or failed, then merge again; never issues new invoices.
 
     A run that is still being worked on is left alone (action "attached") unless
     `busy_is_error` (then RunBusy): dispatching it twice would only render twice.
+    With `check_volumes`, a volume size one of its rendered invoices cannot fit in is
+    refused (BillingError) before anything is dispatched.
     """
     settings = settings or get_settings()
     with session_scope() as session:
@@ -217,8 +224,14 @@ def resume(
                 f"billing run {run_id} is still {run.status.value} (last progress "
                 f"{_ago(last_activity(session, run))}); wait for it, or retry once it is stalled"
             )
+        if check_volumes:
+            check_volume_size(session, run_id, settings)
         todo = _needs_rendering(session, run_id)
-        output_ok = run.output_path is not None and _sha_matches(run.output_path, run.sha256)
+        output_ok = (
+            run.output_path is not None
+            and _sha_matches(run.output_path, run.sha256)
+            and all(_sha_matches(v.output_path, v.sha256) for v in run.volumes)
+        )
         if not todo and run.status in FINAL and output_ok:
             return Started(run_id, period, "complete", count)
         if todo:
@@ -294,7 +307,8 @@ def reconcile(settings: Settings | None = None) -> list[Started]:
             )
         ).all()
         stalled = [run.id for run in candidates if is_stalled(session, run, settings)]
-    return [resume(run_id, settings=settings) for run_id in stalled]
+    # Unattended: a volume size too small fails the run in its body, with that reason.
+    return [resume(run_id, settings=settings, check_volumes=False) for run_id in stalled]
 
 
 def preview(period: Period, settings: Settings | None = None) -> Preview:

@@ -33,6 +33,9 @@ class RunSummary:
     sha256: str | None
     created_at: str  # ISO 8601, seconds, UTC
     kind: str  # billing | supplement | credit
+    # The merged output's files: [{"volume", "output", "sha256", "pages", "invoices"}],
+    # one without INVOICING_VOLUME_MAX_PAGES, none before the run was merged.
+    volumes: tuple[dict[str, Any], ...]
 
     def as_dict(self) -> dict[str, Any]:
         """The summary in `--json` output and the chord body's result."""
@@ -45,6 +48,7 @@ class RunSummary:
             "pages": self.pages,
             "output": self.output,
             "sha256": self.sha256,
+            "volumes": list(self.volumes),
         }
 
     def listing(self) -> dict[str, Any]:
@@ -113,6 +117,16 @@ def _summary_fields(run: BillingRun) -> dict[str, Any]:
         "sha256": run.sha256,
         "created_at": aware(run.created_at).isoformat(timespec="seconds"),
         "kind": run.kind.value,
+        "volumes": tuple(
+            {
+                "volume": v.number,
+                "output": v.output_path,
+                "sha256": v.sha256,
+                "pages": v.pages,
+                "invoices": v.invoices,
+            }
+            for v in run.volumes
+        ),
     }
 
 

@@ -11,6 +11,7 @@ import errno
 import hashlib
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,11 +22,12 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from invoicing.billing import count_by_status, document_for, seller_from
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
-from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus
+from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.pdf import MergeError, Part, merge_pdfs, write_fragments
 from invoicing.pdf.documents import InvoiceDocument
 from invoicing.pdf.einvoice import EInvoiceError, render_einvoice
 from invoicing.run.paths import fragments_dir, invoice_path, merged_path
+from invoicing.run.printing import Manifest, layout_of, record_volumes, remove_stale_volumes, volume_too_small
 from invoicing.run.report import RunSummary, summary_of
 from invoicing.run.transient import is_transient
 from invoicing.storage import Staged, read, store_for
@@ -219,9 +221,43 @@ class PendingInvoices(Exception):
         self.count = count
 
 
+PART_CHUNK = 2000  # rows of the run's invoices the body reads at a time
+
+
+def rendered_parts(run_id: int, chunk: int = PART_CHUNK) -> Iterator[Part]:
+    """The run's rendered invoices in number order, read in keyset-paged chunks, each in a
+    short transaction of its own: the body never holds them all (100,000 Parts were
+    ~70 MB), nor a transaction open for the whole merge."""
+    last = 0
+    while True:
+        with session_scope() as session:
+            rows = session.execute(
+                select(
+                    Invoice.seq,
+                    Invoice.number,
+                    Invoice.pdf_path,
+                    Invoice.sha256,
+                    Invoice.bill_name,
+                    Subscriber.account,
+                )
+                .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+                .where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED, Invoice.seq > last)
+                .order_by(Invoice.seq)
+                .limit(chunk)
+            ).all()
+        if not rows:
+            return
+        for _, number, path, sha, name, account in rows:
+            if path is None:  # rendered means a file was recorded; never merge around one
+                raise MergeError(f"invoice {number} is rendered but has no file recorded")
+            yield Part(path, f"{number} — {name}", number, sha, account)
+        last = rows[-1].seq
+
+
 def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSummary:
     """Merge every rendered invoice of the run, in number order, and record the result."""
     settings = settings or get_settings()
+    layout = layout_of(settings)
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
         if run is None:
@@ -234,40 +270,43 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
             raise PendingInvoices(pending)
         run.status = RunStatus.MERGING
         period, kind = run.period, run.kind
-        rows = session.execute(
-            select(Invoice.number, Invoice.pdf_path, Invoice.sha256, Invoice.bill_name)
-            .where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED)
-            .order_by(Invoice.seq)
-        )
-        # Straight into Parts, without a list of rows beside them (100,000 rows: ~60 MB).
-        parts: list[Part] = []
-        for number, path, sha, name in rows:
-            if path is None:  # rendered means a file was recorded; never merge around one
-                raise MergeError(f"invoice {number} is rendered but has no file recorded")
-            parts.append(Part(path, f"{number} — {name}", number, sha))
+        # Refused before anything is written (the merge would stop at that invoice).
+        too_small = volume_too_small(session, run_id, settings, InvoiceStatus.RENDERED)
     store = store_for(settings)
     output = merged_path(settings, period, run_id, kind)
     prelinked = fragments_dir(settings, period)
     merged = None
-    error = None
-    if parts:
+    error = too_small
+    if counts[InvoiceStatus.RENDERED] and error is None:
+        manifest = None
         try:
+            manifest = Manifest(store, run_id, period, str(kind.value), output, layout)
             merged = merge_pdfs(
-                parts,
+                rendered_parts(run_id),
                 output,
                 store.list(prelinked, ".frag"),
+                layout,
+                manifest.placed,
                 read_part=lambda part: read(str(part.path), part.sha256),
-                open_output=lambda: store.writer(output),
+                open_output=lambda location: store.writer(str(location)),
                 open_fragment=store.open,
             )
-        except MergeError as exc:
-            if exc.__cause__ is not None and is_transient(exc.__cause__):
-                raise  # the storage is away: the body retries
-            error = str(exc)
-        except OSError as exc:  # the output folder is full, gone or not writable
-            if is_transient(exc):
-                raise
-            error = f"cannot write {output}: {exc.strerror or exc}"
+            manifest.commit(merged)
+        except BaseException as exc:
+            if manifest is not None:  # no job ticket for files that are not there
+                manifest.abort(exc)
+            merged = None
+            cause = exc.__cause__ if isinstance(exc, MergeError) else exc
+            if cause is not None and is_transient(cause):
+                raise  # the storage (or the database) is away: the body retries
+            if isinstance(exc, MergeError):
+                error = str(exc)
+            elif isinstance(exc, OSError):  # the output folder is full, gone or not writable
+                error = f"cannot write {output}: {exc.strerror or exc}"
+            else:
+                raise  # a transient database error: the task retries the merge
+        if merged is not None:
+            remove_stale_volumes(store, output, merged)
     failed = counts[InvoiceStatus.FAILED]
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
@@ -289,6 +328,7 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
         else:
             run.status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
             run.error = None
+        record_volumes(session, run, merged)
         summary = summary_of(run)
     if summary.status == RunStatus.COMPLETED.value:
         # Nothing is left to retry: the fragments have served their purpose.

@@ -62,6 +62,10 @@ class Store(ABC):
         """The objects directly below the location `prefix` whose names end with `suffix`, sorted."""
 
     @abstractmethod
+    def remove(self, location: str) -> None:
+        """Remove one file or object if it is there."""
+
+    @abstractmethod
     def remove_tree(self, prefix: str) -> None:
         """Remove everything below `prefix` (best effort)."""
 

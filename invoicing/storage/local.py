@@ -66,6 +66,9 @@ class LocalStore(Store):
     def list(self, prefix: str, suffix: str = "") -> list[str]:
         return sorted(str(path) for path in Path(prefix).glob(f"*{suffix}"))
 
+    def remove(self, location: str) -> None:
+        Path(location).unlink(missing_ok=True)
+
     def remove_tree(self, prefix: str) -> None:
         shutil.rmtree(prefix, ignore_errors=True)
 

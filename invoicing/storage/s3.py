@@ -333,6 +333,10 @@ class S3Store(Store):
             if "/" not in key[len(start) :] and key.endswith(suffix)
         )
 
+    def remove(self, location: str) -> None:
+        target, client = self.target(location), self.client()
+        _call(location, lambda: client.delete_object(Bucket=target.bucket, Key=target.key))
+
     def remove_tree(self, prefix: str) -> None:
         base = parse_s3(prefix)
         try:

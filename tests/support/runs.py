@@ -17,7 +17,7 @@ from tests.support.envs import Env
 from tests.support.paths import BIN
 
 # What `run --json` prints, and what `status --json` adds to.
-SUMMARY_KEYS = {"run_id", "period", "status", "invoices", "failed", "pages", "output", "sha256"}
+SUMMARY_KEYS = {"run_id", "period", "status", "invoices", "failed", "pages", "output", "sha256", "volumes"}
 
 
 def run_json(env: Env, *args: str, expect: int = 0, **extra: str) -> dict[str, Any]:
