@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -34,14 +35,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from babel.numbers import get_currency_precision
 from sqlalchemy import select
 
-from invoicing.billing import BillingError, minor_unit
 from invoicing.db import session_scope
-from invoicing.errors import UsageError
+from invoicing.errors import BillingError, UsageError
 from invoicing.files import atomic_file, file_sha256
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
-from invoicing.run.adhoc import check_output
 
 INDEX_NAME = "index.csv"
 INDEX_COLUMNS = ("number", "account", "name", "total", "currency", "file", "sha256")
@@ -112,7 +112,21 @@ def _stored_bytes(location: str, sha256: str) -> bytes:
 def shown_total(total: Decimal, currency: str) -> str:
     """The total as the invoice prints its digits: the currency's minor unit ("119.00",
     JPY "1200"); the database may hand back more decimals (NUMERIC(18, 4))."""
-    return str(total.quantize(minor_unit(currency)))
+    # billing.money.minor_unit's rule; importing billing would double this command's start-up.
+    return str(total.quantize(Decimal(1).scaleb(-get_currency_precision(currency))))
+
+
+def check_output(output: Path, force: bool) -> None:
+    """Refuse, before any work, an output that is a folder, exists, or cannot be written."""
+    if output.is_dir():
+        raise ExportError(f"-o {output}: is a directory; give a file name")
+    if output.exists() and not force:
+        raise ExportError(f"-o {output}: already exists; use --force to replace it")
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        raise ExportError(f"-o {output}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ExportError(f"-o {output}: folder {parent} is not writable")
 
 
 def export_run(run_id: int, output: Path, force: bool = False) -> ExportSummary:
