@@ -49,6 +49,7 @@ _ROWS_PER_FETCH = 500
 _SPOOL = 1 << 20  # the index stays in memory up to this size, then on disk
 _FILE_MODE = 0o644 << 16  # unzip gives the members the permissions of the run's files
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a ZIP member can carry
+_FORMULA_START = frozenset("=+-@\t\r")
 
 
 class ExportError(UsageError):
@@ -168,7 +169,9 @@ def _write_zip(handle: BinaryIO, rows: Iterator[_Row]) -> tuple[int, dict[str, D
             member, when = _member_name(row.number), _zip_time(row.rendered_at)
             archive.writestr(_entry(member, when), _stored_bytes(row.location, row.sha256))
             total = shown_total(row.total, row.currency)
-            writer.writerow([row.number, row.account, row.name, total, row.currency, member, row.sha256])
+            writer.writerow(
+                [row.number, _text(row.account), _text(row.name), total, row.currency, member, row.sha256]
+            )
             totals[row.currency] = totals.get(row.currency, Decimal(0)) + Decimal(total)
             latest = max(latest, when)
             count += 1
@@ -201,6 +204,13 @@ def _rendered(session: Any, run_id: int) -> Iterator[_Row]:
         if not location or not sha256:
             raise ExportError(f"invoice {number} is rendered but has no file recorded; nothing was written")
         yield _Row(number, account, name, total, currency, location, sha256, rendered_at)
+
+
+def _text(value: str) -> str:
+    """Subscriber-supplied text as a spreadsheet shows it, never runs it: a cell that
+    starts like a formula ("=HYPERLINK(...)") gets a leading apostrophe (OWASP's advice
+    against CSV injection); the invoice itself keeps the name as issued."""
+    return f"'{value}" if value[:1] in _FORMULA_START else value
 
 
 def _chain(first: _Row, rest: Iterator[_Row]) -> Iterator[_Row]:
