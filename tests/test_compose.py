@@ -1,10 +1,19 @@
-"""docker-compose.yml is for users (no Docker engine here): parse it and check that every
-command in it names modules, commands and settings that exist."""
+"""docker-compose.yml and its image (.docker/Dockerfile) are for users, and there is no Docker
+engine here: parse them and check that every command names modules, commands, extras
+and settings that exist, that one image built once runs every app service as a non-root
+user, and that the S3 service the output goes to is healthchecked and has its bucket."""
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import shlex
+import tomllib
+from importlib.metadata import entry_points
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 from invoicing.cli import main as cli_main
@@ -13,6 +22,10 @@ from tests.support.paths import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
+APP_SERVICES = ("worker", "beat", "flower", "cli")
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+# The variables botocore reads for the endpoint, the keys and the region.
+AWS_NAMES = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
 
 
 def argv(service: dict) -> list[str]:
@@ -24,15 +37,89 @@ def argv(service: dict) -> list[str]:
     return list(command)
 
 
+def dockerfile() -> tuple[Path, list[tuple[str, str]]]:
+    """The image's Dockerfile and its instructions (continuation lines joined)."""
+    build = SERVICES["worker"]["build"]
+    path = ROOT / build["context"] / build["dockerfile"]
+    instructions, pending = [], ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, rest = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
+        pending = ""
+    return path, instructions
+
+
+def final_stage() -> list[tuple[str, str]]:
+    _, instructions = dockerfile()
+    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return instructions[last_from:]
+
+
 def test_expected_services_with_healthchecks() -> None:
-    assert {"redis", "postgres", "worker", "beat", "flower"} <= set(SERVICES)
-    for name in ("redis", "postgres", "worker"):
+    assert {"redis", "postgres", "s3", "s3-bucket", "worker", "beat", "flower", "cli"} <= set(SERVICES)
+    for name in ("redis", "postgres", "s3", "worker"):
         assert "healthcheck" in SERVICES[name], name
     # The worker must be scalable: no fixed container name or host port.
     assert "container_name" not in SERVICES["worker"] and "ports" not in SERVICES["worker"]
 
 
-def test_celery_commands_name_the_real_app_and_queue() -> None:
+def test_one_image_built_once_runs_every_app_service_and_nothing_installs_at_start() -> None:
+    images = {SERVICES[name]["image"] for name in APP_SERVICES}
+    builds = {yaml.safe_dump(SERVICES[name].get("build")) for name in APP_SERVICES}
+    assert len(images) == 1 and len(builds) == 1 and SERVICES["worker"]["build"], (images, builds)
+    # no service installs anything when it starts, and there is no virtualenv volume any more
+    for name, service in SERVICES.items():
+        words = " ".join(str(part) for key in ("command", "entrypoint") for part in service.get(key) or [])
+        assert "pip" not in words.split() and "pip install" not in words, (name, words)
+        assert not any("venv" in str(volume) for volume in service.get("volumes", [])), name
+    assert "venv" not in COMPOSE.get("volumes", {})
+    # and the image's Dockerfile lives under a dot-folder: the top level stays as it is
+    path, instructions = dockerfile()
+    assert path.is_file() and path.relative_to(ROOT).parts[0].startswith("."), path
+    assert all(keyword != "ENTRYPOINT" or "pip" not in rest for keyword, rest in instructions)
+
+
+def test_the_image_copies_what_exists_and_the_build_context_keeps_it() -> None:
+    path, instructions = dockerfile()
+    ignore = path.with_name(path.name + ".dockerignore").read_text(encoding="utf-8").splitlines()
+    patterns = [p.strip() for p in ignore if p.strip() and not p.startswith("#")]
+
+    def kept(name: str) -> bool:  # .dockerignore semantics: the last matching pattern wins
+        result = True
+        for pattern in patterns:
+            negated = pattern.startswith("!")
+            if fnmatch.fnmatch(name, pattern.lstrip("!").rstrip("/")):
+                result = negated
+        return result
+
+    copied = []
+    for keyword, rest in instructions:
+        if keyword == "COPY" and "--from=" not in rest:
+            sources = [word for word in shlex.split(rest) if not word.startswith("--")][:-1]
+            copied += sources
+    assert {"pyproject.toml", "README.md", "invoicing", "fixtures"} <= set(copied)
+    for source in copied:
+        assert (ROOT / source).exists() and kept(source), source
+    assert not kept(".venv") and not kept(".git") and not kept("output")
+
+
+def test_the_image_runs_as_a_user_that_is_not_root() -> None:
+    users = [rest for keyword, rest in final_stage() if keyword == "USER"]
+    assert users, "the final stage sets no USER: the containers would run as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0") and user.isdigit(), user  # numeric: checkable as non-root
+    assert any(keyword == "RUN" and f"--uid {user}" in rest for keyword, rest in final_stage())
+    for name in APP_SERVICES:
+        assert str(SERVICES[name].get("user", user)).split(":")[0] not in ("root", "0"), name
+
+
+def test_celery_commands_name_the_real_app_the_queue_and_the_flower_extra() -> None:
     from celery.bin.celery import celery as celery_cli
 
     import invoicing.celery
@@ -40,11 +127,23 @@ def test_celery_commands_name_the_real_app_and_queue() -> None:
     for name in ("worker", "beat", "flower"):
         args = argv(SERVICES[name])
         assert args[:3] == ["celery", "-A", "invoicing"], (name, args)
-        if args[3] != "flower":  # flower is a plugin command, installed by the service itself
+        if args[3] != "flower":  # a plugin command, from the image's `flower` extra
             assert args[3] in celery_cli.commands, (name, args[3])
     assert isinstance(invoicing.celery.app.main, str)
     worker = argv(SERVICES["worker"])
     assert worker[worker.index("-Q") + 1] == Settings.model_fields["queue"].default
+    # flower: an extra of the project, installed in the image
+    extra = PYPROJECT["project"]["optional-dependencies"]["flower"]
+    assert any(requirement.startswith("flower") for requirement in extra), extra
+    installs = [rest for keyword, rest in dockerfile()[1] if keyword == "RUN" and "pip install" in rest]
+    assert any("'.[flower]'" in rest or '".[flower]"' in rest for rest in installs), installs
+    # where flower is installed (the image), it is the celery subcommand the service runs
+    plugins = {entry.name for entry in entry_points(group="celery.commands")}
+    try:
+        import flower  # noqa: F401
+    except ImportError:
+        return
+    assert "flower" in plugins
 
 
 def test_beat_schedule_exists_for_the_tasks_it_names() -> None:
@@ -56,16 +155,64 @@ def test_beat_schedule_exists_for_the_tasks_it_names() -> None:
         assert entry["task"] in app.tasks, entry["task"]
 
 
-def test_environment_names_real_settings_and_all_services_share_the_output_volume() -> None:
+def test_environment_names_real_settings_and_the_standard_aws_variables() -> None:
     fields = {f"INVOICING_{name.upper()}" for name in Settings.model_fields}
-    for name in ("worker", "beat", "flower"):
+    for name in APP_SERVICES:
         env = SERVICES[name]["environment"]
         for key in env:
-            if key.startswith("INVOICING_"):
-                assert key in fields, (name, key)
+            assert key in fields or key in AWS_NAMES, (name, key)
         assert env["INVOICING_BROKER_URL"].startswith("redis://redis:")
-        assert any(str(v).startswith("invoices:") for v in SERVICES[name]["volumes"])
-    assert set(COMPOSE["volumes"]) >= {"invoices"}
+        assert AWS_NAMES <= set(env), name
+
+
+def test_output_goes_to_the_s3_service_which_is_healthchecked_and_has_its_bucket() -> None:
+    env = SERVICES["worker"]["environment"]
+    output = urlsplit(env["INVOICING_OUTPUT_DIR"])
+    assert output.scheme == "s3" and output.netloc and output.path.strip("/"), env["INVOICING_OUTPUT_DIR"]
+    # the endpoint is the s3 service's S3 port, and its healthcheck asks that port
+    s3 = SERVICES["s3"]
+    assert s3["image"].split(":")[0] == "chrislusf/seaweedfs"
+    command = s3["command"]
+    assert command[0] == "mini"
+    port = next((arg.split("=", 1)[1] for arg in command if arg.startswith("-s3.port=")), "8333")
+    endpoint = urlsplit(env["AWS_ENDPOINT_URL"])
+    assert (endpoint.hostname, str(endpoint.port)) == ("s3", port)
+    assert f":{port}/healthz" in " ".join(s3["healthcheck"]["test"])
+    # it signs with the keys the app uses
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert s3["environment"][key] == env[key], key
+    # the one-shot step creates the output's bucket, after the store is healthy
+    bucket_step = SERVICES["s3-bucket"]
+    script = " ".join(bucket_step["command"])
+    assert f"s3.bucket.create -name {output.netloc}" in script and "weed shell -master=s3:" in script
+    assert bucket_step["depends_on"]["s3"]["condition"] == "service_healthy"
+    assert bucket_step.get("restart", "no") == "no"
+    # and no app service starts before both
+    for name in APP_SERVICES:
+        depends = SERVICES[name]["depends_on"]
+        assert depends["s3"]["condition"] == "service_healthy", name
+        assert depends["s3-bucket"]["condition"] == "service_completed_successfully", name
+
+
+def test_the_aws_variables_are_what_botocore_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    boto3 = pytest.importorskip("boto3", reason="boto3 comes with the S3 storage")
+    env = SERVICES["worker"]["environment"]
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
+    for key in AWS_NAMES:
+        monkeypatch.setenv(key, str(env[key]))
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    session = boto3.session.Session()
+    client = session.client("s3")
+    credentials = session.get_credentials()
+    assert client.meta.endpoint_url == env["AWS_ENDPOINT_URL"]
+    assert client.meta.region_name == env["AWS_DEFAULT_REGION"]
+    assert (credentials.access_key, credentials.secret_key) == (
+        env["AWS_ACCESS_KEY_ID"],
+        env["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def test_cli_service_runs_an_existing_command() -> None:
@@ -77,3 +224,6 @@ def test_cli_service_runs_an_existing_command() -> None:
         if "docker compose run --rm cli invoicing" in line:
             sub = line.split("cli invoicing", 1)[1].split()[0]
             assert sub in cli_main.commands, line
+        if "docker compose run --rm cli invoicing db seed --fixtures" in line:
+            fixtures = line.split("--fixtures", 1)[1].split()[0]
+            assert (ROOT / fixtures).is_file(), line  # the image copies fixtures/ to its workdir

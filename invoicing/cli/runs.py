@@ -444,3 +444,36 @@ def iter_accounts(text: str) -> Iterable[str]:
         account = raw.strip()
         if account and not account.startswith("#"):
             yield account
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="ZIP file to write.")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def export(run_id: int, output: Path, force: bool, as_json: bool) -> None:
+    """Write a run's rendered invoices into a ZIP, in number order, with index.csv
+    (number, account, name, total, currency, file, sha256).
+
+    Every file is checked against the sha256 recorded when it was rendered; a missing
+    or changed file writes nothing.
+
+    Example: invoicing export 3 -o invoices-2026-10.zip
+    """
+    from invoicing.run.export import export_run
+
+    ready()
+    summary = export_run(run_id, output, force)
+    if as_json:
+        out.print(json.dumps(summary.as_dict(), ensure_ascii=False), markup=False)
+        return
+    totals = ", ".join(f"{amount} {currency}" for currency, amount in summary.totals.items())
+    err.print(
+        f"wrote {summary.output}: {summary.invoices} invoices of run {run_id} ({totals}), "
+        f"{summary.bytes:,} bytes",
+        markup=False,
+    )

@@ -3,6 +3,7 @@
 
 - tasks: thin Celery tasks; the worker imports them (the app's include=), nothing else
 - adhoc: the one-off merge of given accounts (`invoicing merge`)
+- export: a run's single invoices in a ZIP with their index (`invoicing export`)
 - dispatch: issue, dispatch, resume, reconcile, salvage; sends tasks by name
 - steps: render a batch, merge a run: plain functions over the database and files
 - report: RunSummary and the read model behind `run`, `status` and `runs`
