@@ -13,10 +13,8 @@ import hashlib
 import io
 import re
 import shutil
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -823,20 +821,18 @@ def test_same_document_same_bytes_in_a_fresh_process() -> None:
     assert render_einvoice(replace(austrian_reverse_charge(), number="INV-2")) != pdf
 
 
-def test_xml_and_pdfa_parts_cost_well_under_the_budget() -> None:
-    # The budget is 2 ms per invoice on top of rendering; CI shares two cores with
-    # other jobs, so the bound is the budget times three, on the median of 50.
+def test_xml_and_pdfa_parts_are_deterministic() -> None:
+    # What they cost per invoice is `invoicing bench --einvoice`'s figure, not a timed
+    # test; what a test can hold is that the hybrid is the same bytes every time, since
+    # a run records its sha256 and a re-render must match it.
     doc = rounding_edges()
     pdf = render_invoice(doc)
-    samples = []
-    for _ in range(50):
-        start = time.perf_counter()
+    made = set()
+    for _ in range(3):
         einvoice = einvoice_for(doc)
         assert einvoice is not None
-        make_hybrid(pdf, einvoice)
-        samples.append(time.perf_counter() - start)
-
-    assert statistics.median(samples) < 0.006
+        made.add(make_hybrid(pdf, einvoice))
+    assert len(made) == 1 and made.pop() != pdf
 
 
 def test_printed_invoice_shows_what_en16931_needs_the_reader_to_see() -> None:
