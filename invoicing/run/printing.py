@@ -155,7 +155,10 @@ class Manifest:
 
     def abort(self, exc: BaseException) -> None:
         """Remove the temp files (the merge failed: no ticket for files that are not there)."""
-        self._stack.__exit__(type(exc), exc, exc.__traceback__)
+        try:
+            self._stack.__exit__(type(exc), exc, exc.__traceback__)
+        except OSError:
+            pass  # closing them failed too (a full disk): they are removed all the same
 
 
 def record_volumes(session: Session, run: BillingRun, merged: Merged | None) -> None:
