@@ -5,9 +5,12 @@ files, and the bad settings refused before anything is dispatched."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import time
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -276,3 +279,42 @@ def test_a_large_object_is_a_multipart_upload_visible_only_once_complete(
     assert not store.exists(broken)
     uploads = client.list_multipart_uploads(Bucket=BUCKET).get("Uploads") or []
     assert [u for u in uploads if u["Key"] == broken.removeprefix(f"s3://{BUCKET}/")] == []
+
+
+def test_print_volumes_manifest_and_export_on_s3(s3_env: Env, s3_server: SeaweedS3, tmp_path: Path) -> None:
+    # given the fixtures' one-page invoices, merged duplex in volumes of at most 8 pages on S3
+    env = s3_env
+    env.invoke("db", "init")
+    env.invoke("db", "seed", "--fixtures", str(FIXTURES))
+    summary = run_json(env, "--period", "2026-10", INVOICING_PRINT_DUPLEX="1", INVOICING_VOLUME_MAX_PAGES="8")
+    folder = summary["output"].rsplit("/", 1)[0]
+    stored = objects(s3_server, folder)
+    run = f"billing-run-{summary['run_id']}"
+    # then each volume is an object of its own: four padded invoices each, 19 in all
+    volumes = summary["volumes"]
+    assert [v["output"] for v in volumes] == [f"{folder}/{run}-vol-{n:03d}.pdf" for n in range(1, 6)]
+    assert [v["invoices"] for v in volumes] == [4, 4, 4, 4, 3]
+    for volume in volumes:
+        data = stored[volume["output"]]
+        assert hashlib.sha256(data).hexdigest() == volume["sha256"]
+        reader = PdfReader(io.BytesIO(data))
+        assert len(reader.pages) == volume["pages"] == 2 * volume["invoices"]
+        assert [reader.get_destination_page_number(item) for item in reader.outline] == list(
+            range(0, volume["pages"], 2)
+        )
+    assert f"{folder}/{run}.pdf" not in stored  # volumes instead of the one file
+    # and the job ticket lies beside them, naming each volume's object
+    ticket = json.loads(stored[f"{folder}/{run}-manifest.json"])
+    assert [v["file"] for v in ticket["volumes"]] == [v["output"].rsplit("/", 1)[1] for v in volumes]
+    assert len(ticket["invoices"]) == 19 and ticket["sheets"] == 19
+    assert stored[f"{folder}/{run}-manifest.csv"].decode().count("\r\n") == 20
+    # and the export reads the invoices from S3, each checked against its sha256
+    exported = env.invoke("export", str(summary["run_id"]), "-o", str(tmp_path / "run.zip"), "--json")
+    assert exported.exit_code == 0, exported.stderr
+    with zipfile.ZipFile(tmp_path / "run.zip") as archive:
+        index = list(csv.DictReader(io.TextIOWrapper(archive.open("index.csv"), encoding="utf-8")))
+        assert len(index) == 19
+        for row in index:
+            data = archive.read(row["file"])
+            assert hashlib.sha256(data).hexdigest() == row["sha256"]
+            assert data == stored[f"{folder}/{row['file']}"]
