@@ -85,6 +85,12 @@ class BenchResult:
     bench_peak_rss_mb: float  # this command: the baseline's loop and merge
     prelinked: int  # invoices the body took from the header's pre-linked fragments
     bytes_per_single_invoice: float  # mean size of one invoice's own file
+    # Issue 15: the worker CPU per invoice all-in (render, fragment, write, rows, Celery, the
+    # body's merge), and the median render of one invoice in the baseline loop by script.
+    worker_cpu_ms_per_invoice: float = 0.0
+    render_latin_ms: float = 0.0
+    render_other_ms: float = 0.0  # Cyrillic, Greek: the same face, no shaping
+    render_shaped_ms: float = 0.0  # CJK, right to left, Indic, Thai
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
@@ -269,6 +275,7 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
             baseline_dir = root / "baseline"
             seller = seller_from(settings)
             parts: list[Part] = []
+            renders: dict[str, list[float]] = {"latin": [], "other": [], "shaped": []}
             started = time.perf_counter()
             for start in range(0, len(ids), size):  # the header's batches, written the header's way
                 staged = StagedFiles()
@@ -281,7 +288,11 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
                     ).all()
                     for invoice in invoices:
                         path = baseline_dir / f"{invoice.number}.pdf"
-                        staged.write(invoice.id, path, render_einvoice(document_for(invoice, seller)))
+                        doc = document_for(invoice, seller)
+                        began = time.perf_counter()
+                        pdf = render_einvoice(doc)
+                        renders[_script_group(doc.locale)].append(time.perf_counter() - began)
+                        staged.write(invoice.id, path, pdf)
                         title = f"{invoice.number} — {invoice.subscriber.name}"
                         parts.append(Part(path, title, invoice.number))
                 if staged.commit():
@@ -323,7 +334,26 @@ def run_bench(subscribers: int, workers: int, say: Callable[[str], None] = lambd
         bench_peak_rss_mb=round(peak_rss_mb(), 1),
         prelinked=int(body["prelinked"]),
         bytes_per_single_invoice=round(single_bytes, 1),
+        worker_cpu_ms_per_invoice=round(worker_cpu_s * 1000 / subscribers, 3),
+        render_latin_ms=_median_ms(renders["latin"]),
+        render_other_ms=_median_ms(renders["other"]),
+        render_shaped_ms=_median_ms(renders["shaped"]),
     )
+
+
+_SHAPED_LANGUAGES = frozenset({"ja", "zh", "ko", "ar", "he", "fa", "hi", "bn", "ta", "th", "si"})
+_OTHER_LANGUAGES = frozenset({"ru", "uk", "el", "bg", "sr"})
+
+
+def _script_group(locale: str) -> str:
+    language = locale.split("_")[0]
+    return "shaped" if language in _SHAPED_LANGUAGES else "other" if language in _OTHER_LANGUAGES else "latin"
+
+
+def _median_ms(values: list[float]) -> float:
+    import statistics
+
+    return round(statistics.median(values) * 1000, 3) if values else 0.0
 
 
 def _probe_figures(path: Path) -> dict[str, float]:
