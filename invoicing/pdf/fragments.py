@@ -151,7 +151,9 @@ def _encode_entry(fragment: Fragment, table: Mapping[bytes, int]) -> bytes:
         encoded_key = key.encode()
         texts = [text.encode() for text in glyphs.values()]
         chunks.append(FACE_HEAD.pack(len(encoded_key), len(glyphs)) + encoded_key)
-        chunks.append(b"".join(GLYPH.pack(gid, len(t)) for gid, t in zip(glyphs, texts, strict=True)))
+        # GLYPH per glyph, packed in one call: a face's glyphs are a hundred or more
+        heads = [value for gid, t in zip(glyphs, texts, strict=True) for value in (gid, len(t))]
+        chunks.append(struct.pack(f"<{len(heads)}H", *heads))
         chunks.append(b"".join(texts))
     return b"".join(chunks)
 
