@@ -98,6 +98,13 @@ class BenchResult:
     prelinked: int  # invoices the body took from the header's pre-linked fragments
     bytes_per_single_invoice: float | None  # mean size of one invoice's own file
     issue_added_rss_mb: float  # peak RSS the issuing transaction added to this command's
+    # Issue 15: the worker CPU per invoice all-in (render, fragment, write, rows, Celery, the
+    # body's merge), and the median render of one invoice in the baseline loop by script
+    # (None: no baseline, or no invoice of that group).
+    worker_cpu_ms_per_invoice: float = 0.0
+    render_latin_ms: float | None = None
+    render_other_ms: float | None = None  # Cyrillic, Greek: the same face, no shaping
+    render_shaped_ms: float | None = None  # CJK, right to left, Indic, Thai
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
@@ -287,6 +294,7 @@ def run_bench(
             baseline_s = baseline_render_s = baseline_merge_s = single_bytes = None
             pdfunite_s: float | None = None
             pdfunite_skipped: str | None = "no baseline (--no-baseline)"
+            renders: dict[str, list[float]] = {"latin": [], "other": [], "shaped": []}
             if baseline:
                 say("baseline: the same invoices in a plain loop")
                 baseline_dir = root / "baseline"
@@ -304,7 +312,11 @@ def run_bench(
                         ).all()
                         for invoice in invoices:
                             path = baseline_dir / f"{invoice.number}.pdf"
-                            staged.write(invoice.id, path, render_einvoice(document_for(invoice, seller)))
+                            doc = document_for(invoice, seller)
+                            began = time.perf_counter()
+                            pdf = render_einvoice(doc)
+                            renders[_script_group(doc.locale)].append(time.perf_counter() - began)
+                            staged.write(invoice.id, path, pdf)
                             title = f"{invoice.number} — {invoice.subscriber.name}"
                             parts.append(Part(path, title, invoice.number))
                     if staged.commit():
@@ -349,11 +361,30 @@ def run_bench(
         prelinked=int(body["prelinked"]),
         bytes_per_single_invoice=_rounded(single_bytes, 1),
         issue_added_rss_mb=round(issue_rss_mb, 1),
+        worker_cpu_ms_per_invoice=round(worker_cpu_s * 1000 / subscribers, 3),
+        render_latin_ms=_median_ms(renders["latin"]),
+        render_other_ms=_median_ms(renders["other"]),
+        render_shaped_ms=_median_ms(renders["shaped"]),
     )
 
 
 def _rounded(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+_SHAPED_LANGUAGES = frozenset({"ja", "zh", "ko", "ar", "he", "fa", "hi", "bn", "ta", "th", "si"})
+_OTHER_LANGUAGES = frozenset({"ru", "uk", "el", "bg", "sr"})
+
+
+def _script_group(locale: str) -> str:
+    language = locale.split("_")[0]
+    return "shaped" if language in _SHAPED_LANGUAGES else "other" if language in _OTHER_LANGUAGES else "latin"
+
+
+def _median_ms(values: list[float]) -> float | None:
+    import statistics
+
+    return round(statistics.median(values) * 1000, 3) if values else None
 
 
 def _probe_figures(path: Path) -> dict[str, float]:

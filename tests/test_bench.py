@@ -39,6 +39,9 @@ def test_bench_reports_both_paths(redis_env: Env) -> None:
     # The header pre-linked every invoice, so the body parsed none of them.
     assert result["prelinked"] == 40
     assert 0 < result["celery_merge_s"] < result["celery_s"]
+    # Issue 15's figures: worker CPU per invoice, all-in, and render times by script.
+    assert result["worker_cpu_ms_per_invoice"] == round(result["worker_cpu_s"] * 1000 / 40, 3) > 0
+    assert result["render_latin_ms"] > 0 and result["render_shaped_ms"] > 0
 
 
 def test_bench_without_redis_says_so(env: Env) -> None:
@@ -59,6 +62,9 @@ def test_bench_table_for_people(redis_env: Env) -> None:
         "merged file, bytes per invoice",
         "worker CPU during the billing run",
         "peak RSS it added",
+        "per invoice, all-in",
+        "render one invoice, Latin (median)",
+        "shaped scripts, CJK",
     ):
         assert row in proc.stdout, row
     ratio = next(line for line in proc.stdout.splitlines() if "ratio billing run / baseline" in line)

@@ -6,7 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ from invoicing.pdf import (
     render_invoice,
     write_fragments,
 )
-from tests.support.factories import invoice, line
+from tests.support.factories import SELLER, invoice, line
 from tests.support.paths import ROOT
 from tests.support.tools import require_tool
 
@@ -499,6 +499,69 @@ def test_fragments_give_the_same_bytes(samples, tmp_path: Path) -> None:
     merged = merge_pdfs(again, tmp_path / "rev" / "run.pdf", frags[::-1])
     assert merged.prelinked == len(again)
     assert merged.path.read_bytes() == plain_merge(again, tmp_path / "again")
+
+
+# Every shape the renderer writes: scripts (bidi, ActualText marks, the CJK face's fake
+# bold), several pages, logos with and without a soft mask.
+OWN_CASES = [
+    ("Jürgen Müller", "de_DE", 3, None),
+    ("山田太郎", "ja_JP", 3, None),
+    ("محمد العلي", "ar_SA", 3, None),
+    ("राहुल शर्मा", "hi_IN", 3, None),
+    ("สมชาย ใจดี", "th_TH", 3, "RGBA"),
+    ("Mia Löwe", "de_DE", 130, "RGBA"),
+    ("Дмитрий Ёлкин", "ru_RU", 125, "RGB"),
+    ("דוד כהן", "he_IL", 3, "RGB"),
+]
+
+
+def test_renderer_made_fragments_are_the_parsed_ones(tmp_path: Path) -> None:
+    """render_prelinked's fragment, made from the objects just written, is object for
+    object what pre-linking the file with pypdf gives; so the merge is the same either way."""
+    from PIL import Image
+
+    from invoicing.pdf.prelink import Prelinker
+    from invoicing.pdf.render import render_prelinked
+
+    # given: invoices of every shape, their files, and the renderer's fragments of them
+    pdfs, made, parts = [], [], []
+    for i, (name, locale, lines, logo) in enumerate(OWN_CASES, 1):
+        seller = SELLER
+        if logo is not None:
+            image = tmp_path / f"logo-{logo}.{'png' if logo == 'RGBA' else 'jpg'}"
+            Image.new(logo, (90, 30), (29, 78, 137, 160)[: len(logo)]).save(image)
+            seller = replace(SELLER, logo_path=str(image))
+        doc = replace(document(i, name, lines), locale=locale, seller=seller)
+        pdf, fragment = render_prelinked(doc)
+        assert pdf == render_invoice(doc)
+        path = tmp_path / f"{doc.number}.pdf"
+        path.write_bytes(pdf)
+        pdfs.append(pdf)
+        made.append(fragment)
+        parts.append(with_sha(Part(path, f"{doc.number} — {name}", doc.number)))
+
+    # then: equal to the parsed fragments, down to the order of the shared records
+    for pdf, fragment in zip(pdfs, made, strict=True):
+        parsed = Prelinker().fragment(pdf, "test")
+        assert (fragment.pages, fragment.objs) == (parsed.pages, parsed.objs)
+        assert [(k, bytes(b), c, d) for k, (b, c, d) in fragment.shared.items()] == [
+            (k, bytes(b), c, d) for k, (b, c, d) in parsed.shared.items()
+        ]
+        assert [(k, list(g.items())) for k, g in fragment.glyphs.items()] == [
+            (k, list(g.items())) for k, g in parsed.glyphs.items()
+        ]
+    assert any(f.pages > 1 for f in made) and any(
+        b"/XObject" in bytes(r[0]) for f in made for r in f.shared.values()
+    )
+
+    # when: the batch's fragment file is written from them, nothing parsed
+    frag = tmp_path / "own.frag"
+    assert write_fragments(pdfs, frag, [p.sha256 for p in parts], made) == len(parts)
+
+    # then: the merge takes every part from it, byte for byte as from the files
+    merged = merge_pdfs(parts, tmp_path / "own" / "run.pdf", [frag])
+    assert merged.prelinked == len(parts)
+    assert merged.path.read_bytes() == plain_merge(parts, tmp_path)
 
 
 def test_fragments_of_odd_object_graphs(samples, tmp_path: Path) -> None:

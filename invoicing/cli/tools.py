@@ -143,6 +143,10 @@ def bench(subscribers: int, workers: int, einvoice: bool, no_baseline: bool, as_
         ("this command's peak RSS (baseline)", f"{result.bench_peak_rss_mb:.0f} MB"),
         ("single invoice file, bytes", _or_skipped(result.bytes_per_single_invoice, "{:,.0f}")),
         ("worker CPU during the billing run", f"{result.worker_cpu_s:.1f} s"),
+        ("  per invoice, all-in", f"{result.worker_cpu_ms_per_invoice:.2f} ms"),
+        ("render one invoice, Latin (median)", _render_ms(result.render_latin_ms, result.baseline_s)),
+        ("  Cyrillic, Greek", _render_ms(result.render_other_ms, result.baseline_s)),
+        ("  shaped scripts, CJK", _render_ms(result.render_shaped_ms, result.baseline_s)),
         (
             "pdfunite on the same files",
             f"skipped: {result.pdfunite_skipped}"
@@ -157,6 +161,13 @@ def bench(subscribers: int, workers: int, einvoice: bool, no_baseline: bool, as_
 
 def _or_skipped(value: float | None, form: str) -> str:
     return "skipped (--no-baseline)" if value is None else form.format(value)
+
+
+def _render_ms(value: float | None, baseline_s: float | None) -> str:
+    """The baseline loop times each render; it may have had no invoice of the group."""
+    if baseline_s is None:
+        return _or_skipped(None, "")
+    return "none in this run" if value is None else f"{value:.2f} ms"
 
 
 def _bench_einvoice(subscribers: int, as_json: bool) -> None:

@@ -176,25 +176,36 @@ def program(face: Face, gids: tuple[int, ...]) -> tuple[bytes, bytes]:
     return hit
 
 
-def _dictionaries(face: Face, gids: tuple[int, ...], tag: str) -> dict[str, Parts]:
-    """The dictionary objects of a subset: descriptor, CIDFont and Type0 font."""
+def _deflate_runs(data: bytes) -> bytes:
+    """Deflate a CIDToGIDMap: two bytes per glyph id of the face up to the highest one
+    drawn, almost all zero (66 KB for a Japanese invoice). Run-length matching only
+    (Z_RLE) makes it smaller than zlib's default, at a quarter of the time."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, 15, 8, zlib.Z_RLE)
+    return packer.compress(data) + packer.flush()
+
+
+@lru_cache(maxsize=64)
+def _metrics(face: Face) -> bytes:
+    """The descriptor's entries after /Flags: the face's, whatever the subset."""
     sfnt = face.sfnt
-    name = f"{tag}+{face.name}".encode("ascii")
     scale = face.scale
     bbox = " ".join(str(round(v * scale)) for v in sfnt.bbox)
     stem_v = 50 + int(pow(sfnt.weight / 65.0, 2))
+    return b"/FontBBox [%s] /ItalicAngle %s /Ascent %d /Descent %d /CapHeight %d /StemV %d" % (
+        bbox.encode(),
+        f"{sfnt.italic_angle:g}".encode(),
+        round(sfnt.ascent * scale),
+        round(sfnt.descent * scale),
+        round(sfnt.cap_height * scale),
+        stem_v,
+    )
+
+
+def _dictionaries(face: Face, gids: tuple[int, ...], tag: str) -> dict[str, Parts]:
+    """The dictionary objects of a subset: descriptor, CIDFont and Type0 font."""
+    name = f"{tag}+{face.name}".encode("ascii")
     descriptor = (
-        b"<< /Type /FontDescriptor /FontName /%s /Flags 4 /FontBBox [%s] /ItalicAngle %s"
-        b" /Ascent %d /Descent %d /CapHeight %d /StemV %d /FontFile2 "
-        % (
-            name,
-            bbox.encode(),
-            f"{sfnt.italic_angle:g}".encode(),
-            round(sfnt.ascent * scale),
-            round(sfnt.descent * scale),
-            round(sfnt.cap_height * scale),
-            stem_v,
-        ),
+        b"<< /Type /FontDescriptor /FontName /%s /Flags 4 %s /FontFile2 " % (name, _metrics(face)),
         "FontFile2",
         b" >>",
     )
@@ -239,7 +250,7 @@ def font_objects(
                 else stream(b"/Length1 %d" % len(data), data),
             ),
         ),
-        ("CIDToGIDMap", (deflated_stream(zlib.compress(cid_map)),)),
+        ("CIDToGIDMap", (deflated_stream(_deflate_runs(cid_map)),)),
         ("ToUnicode", (deflated_stream(zlib.compress(to_unicode(glyphs))),)),
         ("FontDescriptor", dictionaries["FontDescriptor"]),
         ("CIDFont", dictionaries["CIDFont"]),

@@ -1,5 +1,11 @@
 """The pre-linker: one invoice PDF, parsed with pypdf, turned into a `Fragment`.
 
+The render workers mostly need no parsing: the renderer makes the fragment of the file
+it writes itself (own_fragment.py, `render_prelinked`), equal to what this module makes
+of that file, and `write_fragments` takes it. What is parsed here: files the renderer
+did not leave as written (a hybrid e-invoice), files rendered by an earlier attempt,
+and every part of a merge that has no usable fragment.
+
 A fragment holds the part's pages and everything they reference, each object
 serialized to bytes with its references cut out and the offset of every cut recorded,
 so that the linker (merge.py) can renumber objects without parsing anything. The render
@@ -92,24 +98,35 @@ _READ_ERRORS = (
 
 
 def write_fragments(
-    pdfs: Sequence[bytes], output: Path, shas: Sequence[str] | None = None, opener: Opener | None = None
+    pdfs: Sequence[bytes],
+    output: Path | str,
+    shas: Sequence[str] | None = None,
+    made: Sequence[Fragment | None] | None = None,
+    opener: Opener | None = None,
 ) -> int:
     """Pre-link each PDF into one fragment file, written atomically (or to the stream
     `opener` gives, for object storage); returns its entry count.
 
     Entries are keyed by the sha256 of the PDF's bytes (a repeated PDF is stored once);
-    a caller that has just hashed the PDFs passes the hex digests as `shas`. A PDF that
-    cannot be pre-linked raises MergeError and nothing is written.
+    a caller that has just hashed the PDFs passes the hex digests as `shas`. `made`: per
+    PDF, the fragment the renderer made of exactly those bytes (render_prelinked), or None
+    where the PDF is to be parsed. A PDF that cannot be pre-linked raises MergeError and
+    nothing is written.
     """
     if shas is not None and len(shas) != len(pdfs):
         raise ValueError("one sha256 per PDF")
+    if made is not None and len(made) != len(pdfs):
+        raise ValueError("one fragment (or None) per PDF")
     prelinker = _thread_prelinker()
     writer = FragmentWriter()
     for i, pdf in enumerate(pdfs):
         key = bytes.fromhex(shas[i]) if shas is not None else hashlib.sha256(pdf).digest()
         if key in writer:
             continue
-        writer.add(key, prelinker.fragment(pdf, f"PDF {i + 1} of {len(pdfs)} (sha256 {key.hex()[:16]})"))
+        fragment = made[i] if made is not None else None
+        if fragment is None:
+            fragment = prelinker.fragment(pdf, f"PDF {i + 1} of {len(pdfs)} (sha256 {key.hex()[:16]})")
+        writer.add(key, fragment)
     return writer.write(output, opener)
 
 

@@ -25,19 +25,37 @@ from invoicing.pdf.documents import InvoiceDocument
 from invoicing.pdf.embed import FontUse, font_objects
 from invoicing.pdf.errors import RenderError
 from invoicing.pdf.format import formatter
+from invoicing.pdf.fragments import Fragment, GlyphUse
 from invoicing.pdf.layout import MAX_NAME, MAX_SHORT, PAGE_H, PAGE_W, lay_out
 from invoicing.pdf.logo import Logo
 from invoicing.pdf.objects import deflated_stream, fill, text_string
+from invoicing.pdf.own_fragment import PageObjects, own_fragment
 from invoicing.pdf.page import num
 from invoicing.pdf.text import clean_text
 from invoicing.pdf.translate import translator
 from invoicing.pdf.writer import PdfFile
 
-__all__ = ["RenderError", "render_invoice"]
+__all__ = ["RenderError", "render_invoice", "render_prelinked"]
+
+_MEDIA_BOX = b"%s %s" % (num(PAGE_W).encode(), num(PAGE_H).encode())
 
 
 def render_invoice(doc: InvoiceDocument) -> bytes:
     """Render ``doc`` to PDF bytes. Raises RenderError for bad data."""
+    return _render(doc, None)
+
+
+def render_prelinked(doc: InvoiceDocument) -> tuple[bytes, Fragment]:
+    """Render ``doc``; the PDF bytes, and the merge fragment of exactly those bytes, made
+    from the objects just written (own_fragment.py) rather than by parsing the file."""
+    made: list[PageObjects] = []
+    glyphs: GlyphUse = {}
+    pdf = _render(doc, (made, glyphs))
+    return pdf, own_fragment(made, glyphs, _MEDIA_BOX)
+
+
+def _render(doc: InvoiceDocument, made: tuple[list[PageObjects], GlyphUse] | None) -> bytes:
+    """The file; with `made`, what own_fragment needs of it is put there as it is written."""
     fmt = formatter(doc)
     _validate(doc)
     words = translator(doc.locale)
@@ -49,10 +67,12 @@ def render_invoice(doc: InvoiceDocument) -> bytes:
     mirror = PAGE_W if words.rtl else None
     contents = [page.paint(use, mirror) for page in pages]
 
+    faces = list(use)
     fonts = b" ".join(
-        b"/%s %d 0 R" % (face.resource.encode(), _embed(pdf, face, glyphs)) for face, glyphs in use
+        b"/%s %d 0 R" % (face.resource.encode(), _embed(pdf, face, glyphs)) for face, glyphs in faces
     )
     images: dict[str, int] = {}
+    images_by_name: dict[str, Logo] = {}
     kids = []
     for page, content in zip(pages, contents, strict=True):
         resources = b"/Font << %s >>" % fonts
@@ -60,11 +80,16 @@ def render_invoice(doc: InvoiceDocument) -> bytes:
             for logo, *_ in page.images:
                 if logo.name not in images:
                     images[logo.name] = _logo(pdf, logo)
+                    images_by_name[logo.name] = logo
             names = sorted({logo.name for logo, *_ in page.images})
             resources += b" /XObject << %s >>" % b" ".join(
                 b"/%s %d 0 R" % (n.encode(), images[n]) for n in names
             )
-        stream = pdf.add(deflated_stream(zlib.compress(content)))
+        deflated = zlib.compress(content)
+        stream = pdf.add(deflated_stream(deflated))
+        if made is not None:
+            page_images = [(n, images_by_name[n]) for n in names] if page.images else []
+            made[0].append((deflated, [(face.resource, face) for face, _ in faces], page_images))
         kids.append(
             pdf.add(
                 b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %s %s] /Resources << %s >> /Contents %d 0 R >>"
@@ -88,6 +113,8 @@ def render_invoice(doc: InvoiceDocument) -> bytes:
             moment,
         )
     )
+    if made is not None:
+        made[1].update((face.key, glyphs) for face, glyphs in faces)
     return pdf.finish(catalog, info, _file_id(doc))
 
 

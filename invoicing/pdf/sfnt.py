@@ -231,10 +231,10 @@ class TrueType:
         the order of their ids; glyph 0 (.notdef) is always the first."""
         keep = self.closure({0, *gids})
         index = {gid: i for i, gid in enumerate(keep)}
-        glyph = self.glyph
+        loaded = self._glyphs  # closure() has loaded every glyph it keeps
         data = []
         for gid in keep:
-            outline, parts = glyph(gid)
+            outline, parts = loaded[gid]
             if parts:
                 patched = bytearray(outline)
                 for offset, part in parts:

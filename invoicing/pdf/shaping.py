@@ -57,12 +57,18 @@ class Shaped:
     end: int = field(init=False)  # where a viewer leaves the text position after drawing it
 
     def __post_init__(self) -> None:
-        glyphs: dict[int, str] = {}
-        for gid, text in zip(self.gids, self.texts, strict=True):
-            if text and not glyphs.get(gid):
-                glyphs[gid] = text
-            else:
-                glyphs.setdefault(gid, text)
+        glyphs: dict[int, str]
+        if self.xs is None and self.ys is None and all(self.texts):
+            # One character per glyph (shaped directly): the first text of each glyph wins,
+            # so fill from the end. (Key order is immaterial: embed sorts by glyph id.)
+            glyphs = dict(zip(reversed(self.gids), reversed(self.texts), strict=True))
+        else:
+            glyphs = {}
+            for gid, text in zip(self.gids, self.texts, strict=True):
+                if text and not glyphs.get(gid):
+                    glyphs[gid] = text
+                else:
+                    glyphs.setdefault(gid, text)
         object.__setattr__(self, "glyphs", glyphs)
         object.__setattr__(self, "shown", {})
         if self.xs is None or not self.gids:
@@ -129,10 +135,10 @@ def _direct(face: Face, text: str, rtl: bool) -> Shaped:
     if rtl:  # neutrals at an odd level: mirrored ("(" is drawn as ")"), right to left
         gids = tuple(cmap.get(ord(MIRROR.get(ch, ch))) or cmap[ord(ch)] for ch in reversed(text))
         texts = tuple(reversed(text))
-    else:
-        gids = tuple(cmap[ord(ch)] for ch in text)
+    else:  # map() over C functions: the names and addresses of every invoice come here
+        gids = tuple(map(cmap.__getitem__, map(ord, text)))
         texts = tuple(text)
-    advances = tuple(widths[g] for g in gids)
+    advances = tuple(map(widths.__getitem__, gids))
     char_advances = advances[::-1] if rtl else advances
     return Shaped(face, gids, None, None, texts, sum(advances), char_advances, (True,) * len(text), text)
 

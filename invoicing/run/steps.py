@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -26,6 +25,8 @@ from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subs
 from invoicing.pdf import MergeError, Part, merge_pdfs, write_fragments
 from invoicing.pdf.documents import InvoiceDocument
 from invoicing.pdf.einvoice import EInvoiceError, render_einvoice
+from invoicing.pdf.fragments import Fragment
+from invoicing.pdf.render import render_prelinked
 from invoicing.run.paths import fragments_dir, invoice_path, merged_path
 from invoicing.run.printing import Manifest, layout_of, record_volumes, remove_stale_volumes, volume_too_small
 from invoicing.run.report import RunSummary, summary_of
@@ -52,9 +53,12 @@ def _rendered_file(invoice: Invoice) -> bytes | None:
         return None
 
 
-def prelink(pdfs: dict[str, bytes], settings: Settings, period: str) -> None:
+def prelink(
+    pdfs: dict[str, bytes], settings: Settings, period: str, made: dict[str, Fragment] | None = None
+) -> None:
     """Pre-link a batch's invoices (by sha256) for the run's merge, here in parallel rather
-    than in the body.
+    than in the body; `made`: the fragments the renderer made of some of them (by sha256),
+    the others are parsed.
 
     Only an optimisation: the merge uses an entry only for a file whose recorded sha256
     it matches, and parses the file itself otherwise. So a failure here is logged, not
@@ -66,7 +70,13 @@ def prelink(pdfs: dict[str, bytes], settings: Settings, period: str) -> None:
     try:
         if store.exists(path):
             return
-        write_fragments(list(pdfs.values()), Path(path), list(pdfs), opener=lambda: store.writer(path))
+        write_fragments(
+            list(pdfs.values()),
+            path,
+            list(pdfs),
+            [(made or {}).get(sha) for sha in pdfs],
+            opener=lambda: store.writer(path),
+        )
     except (MergeError, OSError) as exc:
         reason = str(exc)
         if isinstance(exc, OSError):
@@ -104,17 +114,22 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def render_file(doc: InvoiceDocument, settings: Settings) -> bytes:
+def render_file(doc: InvoiceDocument, settings: Settings) -> tuple[bytes, Fragment | None]:
     """The invoice's file: a plain PDF, or for an e-invoicing subscriber the hybrid PDF/A-3
     with its XML (built and pre-flighted in process). With INVOICING_EINVOICE_VALIDATE the
     e-invoice is also run through the EN 16931 XSD and Schematron, and a violation is an
-    EInvoiceError naming the rules: that invoice fails, the batch goes on."""
+    EInvoiceError naming the rules: that invoice fails, the batch goes on.
+
+    With it, the merge fragment the renderer made of a plain PDF; None for a hybrid, whose
+    bytes the PDF/A-3 update changed after rendering: pre-linking parses that one."""
+    if doc.einvoice is None:
+        return render_prelinked(doc)
     pdf = render_einvoice(doc)
-    if settings.einvoice_validate and doc.einvoice is not None:
+    if settings.einvoice_validate:
         from invoicing.pdf.einvoice.validate import require_valid  # loads Saxon: only when asked
 
         require_valid(pdf)
-    return pdf
+    return pdf, None
 
 
 def render_invoices(invoice_ids: list[int], settings: Settings | None = None) -> list[Outcome]:
@@ -128,22 +143,23 @@ def render_invoices(invoice_ids: list[int], settings: Settings | None = None) ->
     staged = store_for(settings).staged()
     try:
         with session_scope() as session:
-            outcomes, rendered = _render_batch(session, invoice_ids, settings, staged)
+            outcomes, rendered, made = _render_batch(session, invoice_ids, settings, staged)
     finally:
         staged.discard()
     # After the commit: pre-linking needs no transaction, and a worker lost here only
     # costs the merge a parse.
     for period, pdfs in rendered.items():
-        prelink(pdfs, settings, period)
+        prelink(pdfs, settings, period, made)
     return outcomes
 
 
 def _render_batch(
     session: Session, invoice_ids: list[int], settings: Settings, staged: Staged
-) -> tuple[list[Outcome], dict[str, dict[str, bytes]]]:
+) -> tuple[list[Outcome], dict[str, dict[str, bytes]], dict[str, Fragment]]:
     """Render into `staged`, put the files in place, set the rows (the caller commits).
 
-    Returns the outcomes and, by period, the batch's rendered PDFs by sha256.
+    Returns the outcomes, by period the batch's rendered PDFs by sha256, and by sha256
+    the fragments the renderer made of them.
     """
     seller = seller_from(settings)
     invoices = {
@@ -157,6 +173,7 @@ def _render_batch(
     now = datetime.now(UTC)
     outcomes: dict[int, Outcome] = {}
     pdfs: dict[int, bytes] = {}
+    made: dict[str, Fragment] = {}  # by sha256: the renderer's fragments of the files it wrote
     for invoice_id in invoice_ids:
         invoice = invoices.get(invoice_id)
         if invoice is None:
@@ -168,7 +185,7 @@ def _render_batch(
             outcomes[invoice_id] = Outcome(invoice_id, "rendered")
             continue
         try:
-            pdf = render_file(document_for(invoice, seller), settings)
+            pdf, fragment = render_file(document_for(invoice, seller), settings)
             path = invoice_path(settings, invoice.period, invoice.number)
             staged.write(invoice_id, path, pdf)
         except Exception as exc:
@@ -184,6 +201,8 @@ def _render_batch(
         invoice.rendered_at = now
         outcomes[invoice_id] = Outcome(invoice_id, "rendered")
         pdfs[invoice_id] = pdf
+        if fragment is not None:
+            made[invoice.sha256] = fragment
     # The files are in place and durable before the rows saying so commit (a transient
     # storage error raises here: the batch is retried, no row says rendered).
     for invoice_id, error in staged.commit().items():
@@ -193,7 +212,7 @@ def _render_batch(
     for invoice_id, pdf in pdfs.items():
         invoice = invoices[invoice_id]
         rendered.setdefault(invoice.period, {})[str(invoice.sha256)] = pdf
-    return list(outcomes.values()), rendered
+    return list(outcomes.values()), rendered, made
 
 
 def _failed(invoice: Invoice, exc: BaseException, now: datetime) -> Outcome:
