@@ -202,3 +202,23 @@ def test_workers_refuse_pickle_messages(workers: Workers) -> None:
     log = workers.log_text()
     assert "ContentDisallowed" in log or "untrusted content" in log, log[-2000:]
     assert "power(3, 2)" not in log
+
+
+def test_a_store_lost_after_the_preflight_is_one_line_naming_the_object() -> None:
+    # The preflight (tests/test_storage.py) answers for a store that is away before a
+    # command starts; one that goes away during it surfaces as a StorageError.
+    from click.testing import CliRunner
+
+    from invoicing.cli.common import handle_errors
+    from invoicing.storage import StorageError
+
+    @click.command()
+    @handle_errors
+    def lost() -> None:
+        raise StorageError("s3://invoices/runs/2026-10: cannot reach http://127.0.0.1:9", transient=True)
+
+    result = CliRunner().invoke(lost, [])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "invoicing: error: storage: s3://invoices/runs/2026-10: cannot reach http://127.0.0.1:9"
+    ]

@@ -51,6 +51,7 @@ def handle_errors(func: F) -> F:
         from invoicing.config import get_settings, redact
         from invoicing.db import describe
         from invoicing.errors import InvoicingError
+        from invoicing.storage import StorageError
 
         try:
             return func(*args, **kwargs)
@@ -69,6 +70,9 @@ def handle_errors(func: F) -> F:
             sys.exit(exc.exit_code)
         except OperationalError as exc:
             say_error(f"database error ({redact(get_settings().database_url)}): {describe(exc)}")
+            sys.exit(EXIT_FAILED)
+        except StorageError as exc:  # the store went away after the preflight; names the object
+            say_error(f"storage: {exc}")
             sys.exit(EXIT_FAILED)
         except KeyboardInterrupt:
             say_error("interrupted; the run's state is in the database: `invoicing status`")
