@@ -19,6 +19,21 @@ from typing import Any, BinaryIO
 _WRITE_BUFFER = 1 << 20
 
 
+def output_problem(output: Path, force: bool) -> str | None:
+    """Why a command's `-o` file cannot be written, checked before any work (a folder,
+    an existing file without --force, a missing or read-only folder); None if it can."""
+    if output.is_dir():
+        return f"-o {output}: is a directory; give a file name"
+    if output.exists() and not force:
+        return f"-o {output}: already exists; use --force to replace it"
+    parent = output.parent if str(output.parent) else Path(".")
+    if not parent.is_dir():
+        return f"-o {output}: folder {parent} does not exist"
+    if not os.access(parent, os.W_OK):
+        return f"-o {output}: folder {parent} is not writable"
+    return None
+
+
 def file_sha256(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0

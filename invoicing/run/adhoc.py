@@ -6,7 +6,6 @@ Invoices not rendered yet are rendered first, by the run's own header task.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from invoicing.billing import Period, active_in
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import UsageError
+from invoicing.files import output_problem
 from invoicing.models import BillingRun, DocumentKind, Invoice, InvoiceStatus, Subscriber
 from invoicing.pdf import Merged, MergeError, Part, merge_pdfs
 from invoicing.run.dispatch import batch_size, batches, render_batch_signature
@@ -120,12 +120,6 @@ def merge_accounts(
 
 def check_output(output: Path, force: bool) -> None:
     """Refuse, before any work, an output that is a folder, exists, or cannot be written."""
-    if output.is_dir():
-        raise MergeRequestError(f"-o {output}: is a directory; give a file name")
-    if output.exists() and not force:
-        raise MergeRequestError(f"-o {output}: already exists; use --force to replace it")
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise MergeRequestError(f"-o {output}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise MergeRequestError(f"-o {output}: folder {parent} is not writable")
+    problem = output_problem(output, force)
+    if problem is not None:
+        raise MergeRequestError(problem)

@@ -24,7 +24,6 @@ run twice gives the same bytes.
 from __future__ import annotations
 
 import csv
-import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ from sqlalchemy import select
 
 from invoicing.db import session_scope
 from invoicing.errors import BillingError, UsageError
-from invoicing.files import atomic_file, file_sha256
+from invoicing.files import atomic_file, file_sha256, output_problem
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
 from invoicing.storage import ChecksumMismatch, StorageError, read
 
@@ -121,15 +120,9 @@ def shown_total(total: Decimal, currency: str) -> str:
 
 def check_output(output: Path, force: bool) -> None:
     """Refuse, before any work, an output that is a folder, exists, or cannot be written."""
-    if output.is_dir():
-        raise ExportError(f"-o {output}: is a directory; give a file name")
-    if output.exists() and not force:
-        raise ExportError(f"-o {output}: already exists; use --force to replace it")
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        raise ExportError(f"-o {output}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ExportError(f"-o {output}: folder {parent} is not writable")
+    problem = output_problem(output, force)
+    if problem is not None:
+        raise ExportError(problem)
 
 
 def export_run(run_id: int, output: Path, force: bool = False) -> ExportSummary:
