@@ -29,7 +29,7 @@ import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 
 from invoicing.pdf import fonts
@@ -63,6 +63,11 @@ class FontUse:
 
     def add(self, shaped: Shaped) -> None:
         self._runs.setdefault(id(shaped), shaped)  # the runs are alive while this is
+
+    def extend(self, runs: Iterable[Shaped]) -> None:
+        setdefault = self._runs.setdefault
+        for shaped in runs:
+            setdefault(id(shaped), shaped)
 
     def __iter__(self) -> Iterator[tuple[Face, dict[int, str]]]:
         """(face, glyph id -> text) in face order."""

@@ -35,7 +35,7 @@ from invoicing.pdf.fonts import BOLD
 from invoicing.pdf.format import Formatter, iban
 from invoicing.pdf.logo import load_logo
 from invoicing.pdf.page import Page
-from invoicing.pdf.text import Style, Text, clean_text
+from invoicing.pdf.text import Style, Text, clean_text, shared_text
 from invoicing.pdf.translate import Words
 
 __all__ = ["MAX_NAME", "MAX_SHORT", "PAGE_W", "lay_out"]
@@ -207,7 +207,7 @@ class _Layout:
         self.y = TOP_Y
 
     def text(self, value: str, style: Style, max_lines: int = 2) -> Text:
-        return Text(value, style, max_lines, rtl=self.rtl)
+        return shared_text(value, style, max_lines, rtl=self.rtl)
 
     def _new_page(self) -> Page:
         page = Page()
@@ -245,7 +245,7 @@ class _Layout:
         heading = self.text(title, ST_TITLE, 1)
         if heading.natural > TITLE_W:
             size = max(TITLE_MIN_SIZE, ST_TITLE.size * TITLE_W / heading.natural)
-            heading = self.text(title, replace(ST_TITLE, size=size, leading=size * 1.2), 2)
+            heading = Text(title, replace(ST_TITLE, size=size, leading=size * 1.2), 2, rtl=self.rtl)
         right = [heading, self.text(self.number, ST_TITLE_NO)]
         right_h = _column(page, right, RIGHT_X - TITLE_W, top, TITLE_W)
         self.y = min(y, top - right_h) - HEADER_GAP
@@ -427,14 +427,16 @@ class _Layout:
             heading = _("Credit note {number} · {name} (continued)")
         else:
             heading = _("Invoice {number} · {name} (continued)")
-        continued = self.text(
-            heading.format(number=self.number, name=clean_text(doc.name, MAX_NAME)), ST_SMALL, 1
-        )
         total = len(self.pages)
+        continued = (  # shaped only for an invoice that has a second page
+            self.text(heading.format(number=self.number, name=clean_text(doc.name, MAX_NAME)), ST_SMALL, 1)
+            if total > 1
+            else None
+        )
         for number, page in enumerate(self.pages, 1):
             page.line(MARGIN_X, FOOTER_RULE_Y, RIGHT_X, FOOTER_RULE_W, RULE)
             page.text(footer, MARGIN_X, FOOTER_Y, CONTENT_W - PAGE_NO_W)
             page_no = self.text(_("Page {page} of {pages}").format(page=number, pages=total), ST_PAGE)
             page.text(page_no, RIGHT_X - PAGE_NO_W, FOOTER_Y, PAGE_NO_W)
-            if number > 1:
+            if continued is not None and number > 1:
                 page.text(continued, MARGIN_X, CONTINUED_Y, CONTENT_W)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from reportlab.lib import colors
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from invoicing.pdf.shaping import Shaped
     from invoicing.pdf.text import Text
 
-__all__ = ["Page", "num"]
+__all__ = ["Page", "Painted", "num"]
 
 
 @lru_cache(maxsize=8192)
@@ -100,54 +100,91 @@ class Page:
         out.append("BT")
         ops = ["\n".join(out).encode("ascii")]
         fill = None
-        current = None
-        emboldened = False
-        pen = (-1.0, -1.0)  # where the last glyph left the text position
-        origin = (0.0, 0.0)  # the text line matrix's: Td moves relative to it
-        rtl = mirror is not None
+        current = None  # the font and size set
         for item, x, top, width in self.texts:
-            style = item.style
-            if style.color is not fill:  # the styles share the layout's colour objects
-                ops.append(_fill(style.color))
-                fill = style.color
-            y = round(top - style.size, 2)
-            scale = style.size * 0.001
-            box = flip(x, width)
-            for pieces, line_width in item.lines(width):
-                start = box + width - line_width if style.right != rtl else box
-                # Left to right, so that a run that starts where the last one ended (a
-                # date's digits and slashes at two bidi levels) needs no new position.
-                for shaped, left in sorted(pieces, key=_left) if len(pieces) > 1 else pieces:
-                    face = shaped.face
-                    # No bold for the CJK face: fake it with fill + thin stroke (Tr 2).
-                    embolden = face.fake_bold and style.font == BOLD
-                    if embolden != emboldened:
-                        if embolden:
-                            ops.append(f"2 Tr {_rgb(style.color)} RG {num(style.size * 0.04)} w".encode())
-                        else:
-                            ops.append(b"0 Tr")
-                        emboldened = embolden
-                    key = (face.index, style.size)
-                    if key != current:
-                        ops.append(_font(face.resource, style.size))
-                        current = key
-                    at = (round(start + left, 2), y)
-                    moved = at != pen
-                    if moved:
-                        ops.append(_move(round(at[0] - origin[0], 2), round(at[1] - origin[1], 2)))
-                        origin = at
-                    shown = shaped.shown.get(scale)
-                    if shown is None:
-                        shown = shaped.shown[scale] = _show(shaped, scale)
-                    if not moved and ops[-1][-4:] == b") Tj" and shown[:1] == b"(" and shown[-4:] == b") Tj":
-                        ops[-1] = ops[-1][:-4] + shown[1:]  # one string: "(ab) Tj" + "(cd) Tj"
-                    else:
-                        ops.append(shown)
-                    pen = (round(start + left + shaped.end * scale, 2), y)  # unrounded start: no drift
-                    use.add(shaped)
-                y = round(y - style.leading, 2)
-        ops.append(b"0 Tr ET Q" if emboldened else b"ET Q")
+            key = (x, top, width, mirror)
+            painted = item.painted.get(key)
+            if painted is None:
+                painted = item.painted[key] = _paint(item, x, top, width, mirror)
+            if not painted.body:
+                continue
+            if item.style.color is not fill:  # the styles share the layout's colour objects
+                ops.append(_fill(item.style.color))
+                fill = item.style.color
+            if painted.font != current and painted.font is not None:
+                ops.append(_font(*painted.font))
+            current = painted.last_font
+            ops.append(painted.body)
+            use.extend(painted.runs)
+        ops.append(b"ET Q")
         return b"\n".join(ops)
+
+
+class Painted(NamedTuple):
+    """A text's operators at one place, painted once and kept on the (shared) Text: the
+    font it starts in, which the page sets if it is not set already; the operators, from
+    an absolute position (Tm), so that they do not depend on what the page drew before;
+    the font they leave set; and the runs they draw, for the page's FontUse."""
+
+    font: tuple[str, float] | None
+    body: bytes
+    last_font: tuple[str, float] | None
+    runs: tuple[Shaped, ...]
+
+
+def _paint(item: Text, x: float, top: float, width: float, mirror: float | None) -> Painted:
+    style = item.style
+    rtl = mirror is not None
+    box = mirror - x - width if mirror is not None else x
+    y = round(top - style.size, 2)
+    scale = style.size * 0.001
+    ops: list[bytes] = []
+    runs: list[Shaped] = []
+    first = current = None
+    emboldened = False
+    pen = (-1.0, -1.0)  # where the last glyph left the text position
+    origin: tuple[float, float] | None = None  # the text line matrix's: Td moves relative to it
+    for pieces, line_width in item.lines(width):
+        start = box + width - line_width if style.right != rtl else box
+        # Left to right, so that a run that starts where the last one ended (a date's
+        # digits and slashes at two bidi levels) needs no new position.
+        for shaped, left in sorted(pieces, key=_left) if len(pieces) > 1 else pieces:
+            face = shaped.face
+            # No bold for the CJK face: fake it with fill + thin stroke (Tr 2).
+            embolden = face.fake_bold and style.font == BOLD
+            if embolden != emboldened:
+                if embolden:
+                    ops.append(f"2 Tr {_rgb(style.color)} RG {num(style.size * 0.04)} w".encode())
+                else:
+                    ops.append(b"0 Tr")
+                emboldened = embolden
+            font = (face.resource, style.size)
+            if first is None:
+                first = font  # set by the page, only if it is not already
+            elif font != current:
+                ops.append(_font(*font))
+            current = font
+            at = (round(start + left, 2), y)
+            moved = at != pen
+            if origin is None:
+                ops.append(f"1 0 0 1 {num(at[0])} {num(at[1])} Tm".encode())
+                origin = at
+            elif moved:
+                ops.append(_move(round(at[0] - origin[0], 2), round(at[1] - origin[1], 2)))
+                origin = at
+            shown = shaped.shown.get(scale)
+            if shown is None:
+                shown = shaped.shown[scale] = _show(shaped, scale)
+            if not moved and ops[-1][-4:] == b") Tj" and shown[:1] == b"(" and shown[-4:] == b") Tj":
+                ops[-1] = ops[-1][:-4] + shown[1:]  # one string: "(ab) Tj" + "(cd) Tj"
+            else:
+                ops.append(shown)
+            pen = (round(start + left + shaped.end * scale, 2), y)  # unrounded start: no drift
+            runs.append(shaped)
+        y = round(y - style.leading, 2)
+    if emboldened:
+        ops.append(b"0 Tr")  # every text starts and ends in fill mode
+    return Painted(first, b"\n".join(ops), current, tuple(runs))
 
 
 @lru_cache(maxsize=4096)

@@ -24,6 +24,8 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from reportlab.lib import colors
 
@@ -31,7 +33,10 @@ from invoicing.pdf import bidi, fonts
 from invoicing.pdf.fonts import REGULAR, SKIP
 from invoicing.pdf.shaping import Shaped, shape
 
-__all__ = ["Line", "Piece", "Style", "Text", "clean_text"]
+if TYPE_CHECKING:
+    from invoicing.pdf.page import Painted
+
+__all__ = ["Line", "Piece", "Style", "Text", "clean_text", "shared_text"]
 
 _WS_CONTROLS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
 _INVALID = re.compile(
@@ -42,14 +47,19 @@ _INVALID = re.compile(
 
 
 def clean_text(value: object, limit: int = 1000) -> str:
-    """Untrusted text -> plain text that is safe to lay out.
+    """Untrusted text -> plain text that is safe to lay out (cached for strings: the
+    seller's fields and the recurring line descriptions are cleaned once per process).
 
     Line breaks and tabs become spaces; other control characters, lone surrogates,
     non-characters and the explicit bidi controls (LRE RLE PDF LRO RLO LRI RLI FSI PDI)
     are dropped; NFC normalised; capped at ``limit`` characters (an ellipsis marks the
     cut) so a single cell can never outgrow a page.
     """
-    text = value if isinstance(value, str) else str(value)
+    return _clean(value if isinstance(value, str) else str(value), limit)
+
+
+@lru_cache(maxsize=4096)
+def _clean(text: str, limit: int) -> str:
     text = _WS_CONTROLS.sub(" ", text)
     text = _INVALID.sub("", text)
     if not text.isascii():
@@ -177,7 +187,7 @@ def _line(runs: tuple[_Run, ...] | list[_Run], size: float) -> Line:
 class Text:
     """Plain text in one style, with font fallback and bidi, wrapped to a width."""
 
-    __slots__ = ("style", "para", "natural", "max_lines", "_lines", "_width")
+    __slots__ = ("style", "para", "natural", "max_lines", "_wrapped", "painted")
 
     def __init__(self, text: str, style: Style, max_lines: int = 2, rtl: bool = False):
         """`rtl`: the page is right to left, which is the direction of a text that has
@@ -186,11 +196,14 @@ class Text:
         self.para = _paragraph(text, style.font, 1 if rtl else 0)
         self.natural = self.para.width * style.size * 0.001
         self.max_lines = max_lines  # more is cut, ending in "…": no block outgrows a page
-        self._lines: list[Line] = []
-        self._width: float | None = None
+        # By width. A Text is shared by the invoices that print it (`shared_text`) and
+        # never changes: these only cache what it always gives.
+        self._wrapped: dict[float, list[Line]] = {}
+        self.painted: dict[tuple[float, float, float, float | None], Painted] = {}  # page.py's, by place
 
     def lines(self, width: float) -> list[Line]:
-        if self._width != width:
+        hit = self._wrapped.get(width)
+        if hit is None:
             para, size = self.para, self.style.size
             if self.natural <= width:
                 lines = [para.line(size)] if para.runs else []
@@ -204,9 +217,8 @@ class Text:
                 lines = [_line(self._slice(i, stop), size) for i, stop in ranges]
                 if last is not None:
                     lines.append(last)
-            self._lines = lines
-            self._width = width
-        return self._lines
+            hit = self._wrapped[width] = lines
+        return hit
 
     def height(self, width: float) -> float:
         return max(len(self.lines(width)), 1) * self.style.leading
@@ -288,3 +300,27 @@ class Text:
                 break
         cut = _analyse(para.chars[start:stop] + "…", style.font, 0, base=para.base)
         return _line(cut.runs, style.size)
+
+
+_texts: OrderedDict[tuple[str, int, int, bool], Text] = OrderedDict()
+_texts_lock = threading.Lock()
+_TEXTS_MAX = 4096
+
+
+def shared_text(text: str, style: Style, max_lines: int = 2, rtl: bool = False) -> Text:
+    """`Text(...)`, shared by every invoice that prints the same text in the same style:
+    the labels, the seller's block, the dates and the common amounts of a night's run are
+    then wrapped and painted once per process (page.py keeps the painted operators on the
+    Text), not once per invoice. The key holds `id(style)`: an entry keeps its style
+    alive, so that id cannot be reused while the entry exists."""
+    key = (text, id(style), max_lines, rtl)
+    hit = _texts.get(key)
+    if hit is not None:
+        _touch(_texts, key)
+        return hit
+    made = Text(text, style, max_lines, rtl)
+    with _texts_lock:
+        _texts[key] = made
+        if len(_texts) > _TEXTS_MAX:
+            _texts.popitem(last=False)
+    return made
