@@ -291,6 +291,38 @@ def test_same_bytes_in_a_fresh_process_with_another_hash_seed():
     assert out.stdout == hashlib.sha256(render_invoice(invoice(name="Пётр 山田"))).hexdigest()
 
 
+_MIXED = (  # (locale, currency, name): scripts, directions and the fake-bold CJK face
+    ("de_DE", "EUR", "Jürgen Müller"),
+    ("ja_JP", "JPY", "林 拓也"),
+    ("ar_SA", "SAR", "محمد العتيبي"),
+    ("he_IL", "ILS", "דוד כהן"),
+    ("hi_IN", "INR", "अमित शर्मा"),
+    ("en_US", "USD", "Jürgen Müller"),
+)
+
+
+def _mixed(index: int):
+    locale, currency, name = _MIXED[index]
+    return invoice(locale=locale, currency=currency, name=name, exponent="1" if currency == "JPY" else "0.01")
+
+
+def test_what_one_invoice_leaves_in_the_caches_never_changes_another():
+    """Texts, their painted operators, shaping, amounts and subsets are shared by the
+    invoices of a process: the bytes must be those of a fresh process, rendered in the
+    opposite order."""
+    here = [hashlib.sha256(render_invoice(_mixed(i))).hexdigest() for i in range(len(_MIXED))]
+    code = (
+        "import sys, hashlib; from tests.test_render import _mixed, _MIXED; "
+        "from invoicing.pdf.render import render_invoice; "
+        "sys.stdout.write(' '.join(reversed([hashlib.sha256(render_invoice(_mixed(i))).hexdigest() "
+        "for i in reversed(range(len(_MIXED)))])))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == here
+    assert len(set(here)) == len(here)
+
+
 def test_different_document_different_bytes():
     assert render_invoice(invoice()) != render_invoice(invoice(name="Erika Mustermann"))
     assert render_invoice(invoice()) != render_invoice(invoice(number="INV-2026-10-000043"))
