@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import struct
 from functools import lru_cache
+from itertools import chain
 from typing import TYPE_CHECKING, NamedTuple
 
 from reportlab.lib import colors
@@ -57,11 +58,11 @@ class Page:
         self.images: list[tuple[Logo, float, float, float, float]] = []  # logo, x, y, width, height
         self.rects: list[tuple[float, float, float, float, colors.Color]] = []  # x, y, width, height
         self.rules: list[tuple[float, float, float, float, colors.Color]] = []  # x1, x2, y, width
-        self.texts: list[tuple[Text, float, float, float]] = []  # text, x, top, width
+        self.texts: list[tuple[Text, tuple[float, float, float]]] = []  # text, (x, top, width)
 
     def text(self, item: Text, x: float, top: float, width: float) -> float:
         """Place ``item`` with its top-left corner at (x, top); returns its height."""
-        self.texts.append((item, x, top, width))
+        self.texts.append((item, (x, top, width)))
         return item.height(width)
 
     def line(self, x1: float, y: float, x2: float, width: float, color: colors.Color) -> None:
@@ -101,21 +102,24 @@ class Page:
         ops = ["\n".join(out).encode("ascii")]
         fill = None
         current = None  # the font and size set
-        for item, x, top, width in self.texts:
-            key = (x, top, width, mirror)
+        runs = []
+        for item, place in self.texts:
+            key = place if mirror is None else (*place, mirror)
             painted = item.painted.get(key)
             if painted is None:
-                painted = item.painted[key] = _paint(item, x, top, width, mirror)
+                painted = item.painted[key] = _paint(item, *place, mirror)
             if not painted.body:
                 continue
-            if item.style.color is not fill:  # the styles share the layout's colour objects
-                ops.append(_fill(item.style.color))
-                fill = item.style.color
-            if painted.font != current and painted.font is not None:
-                ops.append(_font(*painted.font))
+            color = item.style.color
+            if color is not fill:  # the styles share the layout's colour objects
+                ops.append(painted.fill)
+                fill = color
+            if painted.font != current:
+                ops.append(painted.font_op)
             current = painted.last_font
             ops.append(painted.body)
-            use.extend(painted.runs)
+            runs.append(painted.runs)
+        use.extend(chain.from_iterable(runs))
         ops.append(b"ET Q")
         return b"\n".join(ops)
 
@@ -126,7 +130,9 @@ class Painted(NamedTuple):
     an absolute position (Tm), so that they do not depend on what the page drew before;
     the font they leave set; and the runs they draw, for the page's FontUse."""
 
+    fill: bytes  # its colour's operator
     font: tuple[str, float] | None
+    font_op: bytes
     body: bytes
     last_font: tuple[str, float] | None
     runs: tuple[Shaped, ...]
@@ -184,7 +190,8 @@ def _paint(item: Text, x: float, top: float, width: float, mirror: float | None)
         y = round(y - style.leading, 2)
     if emboldened:
         ops.append(b"0 Tr")  # every text starts and ends in fill mode
-    return Painted(first, b"\n".join(ops), current, tuple(runs))
+    font_op = _font(*first) if first is not None else b""
+    return Painted(_fill(style.color), first, font_op, b"\n".join(ops), current, tuple(runs))
 
 
 @lru_cache(maxsize=4096)

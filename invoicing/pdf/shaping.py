@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from itertools import accumulate
 
 import uharfbuzz as hb
@@ -36,46 +35,69 @@ _CACHE_MAX = 4096
 SNAP = 8  # 1/1000 em: 0.07 pt at 9 pt, 0.18 pt in a 22 pt title
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class Shaped:
-    """One run's glyphs, left to right, in 1/1000 em."""
+    """One run's glyphs, left to right, in 1/1000 em. Never changed once made (it is
+    shared by every invoice that draws the run); a plain class, not a frozen
+    dataclass, because names and addresses make thousands of them a minute."""
 
-    face: Face
-    gids: tuple[int, ...]
-    # The x of each glyph's origin from the run's left edge; None: each glyph follows the
-    # previous one by its width (what a plain Tj does).
-    xs: tuple[int, ...] | None
-    ys: tuple[int, ...] | None  # raised (positive) or lowered glyphs, e.g. marks; None: all 0
-    texts: tuple[str, ...]  # what each glyph stands for in ToUnicode ("": the rest of a cluster)
-    width: int
-    advances: tuple[int, ...]  # per character: its cluster's advance on its first character, else 0
-    starts: tuple[bool, ...]  # per character: does a cluster start here (a line may break before it)
-    text: str  # the run's characters, in reading order
-    # glyph id -> its text: the first one it has in the run (embed.FontUse merges these)
-    glyphs: dict[int, str] = field(init=False)
-    shown: dict[float, bytes] = field(init=False)  # page.py's operators for it, by font size
-    end: int = field(init=False)  # where a viewer leaves the text position after drawing it
+    __slots__ = (
+        "advances",
+        "end",
+        "face",
+        "gids",
+        "glyphs",
+        "shown",
+        "starts",
+        "text",
+        "texts",
+        "width",
+        "xs",
+        "ys",
+    )
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        face: Face,
+        gids: tuple[int, ...],
+        xs: tuple[int, ...] | None,
+        ys: tuple[int, ...] | None,
+        texts: tuple[str, ...],
+        width: int,
+        advances: tuple[int, ...],
+        starts: tuple[bool, ...],
+        text: str,
+    ) -> None:
+        self.face = face
+        self.gids = gids
+        # The x of each glyph's origin from the run's left edge; None: each glyph follows the
+        # previous one by its width (what a plain Tj does).
+        self.xs = xs
+        self.ys = ys  # raised (positive) or lowered glyphs, e.g. marks; None: all 0
+        self.texts = texts  # what each glyph stands for in ToUnicode ("": the rest of a cluster)
+        self.width = width
+        self.advances = advances  # per character: its cluster's advance on its first character, else 0
+        self.starts = starts  # per character: does a cluster start here (a line may break before it)
+        self.text = text  # the run's characters, in reading order
+        # glyph id -> its text: the first one it has in the run (embed.FontUse merges these)
         glyphs: dict[int, str]
-        if self.xs is None and self.ys is None and all(self.texts):
+        if xs is None and ys is None and all(texts):
             # One character per glyph (shaped directly): the first text of each glyph wins,
             # so fill from the end. (Key order is immaterial: embed sorts by glyph id.)
-            glyphs = dict(zip(reversed(self.gids), reversed(self.texts), strict=True))
+            glyphs = dict(zip(reversed(gids), reversed(texts), strict=True))
         else:
             glyphs = {}
-            for gid, text in zip(self.gids, self.texts, strict=True):
-                if text and not glyphs.get(gid):
-                    glyphs[gid] = text
+            for gid, glyph_text in zip(gids, texts, strict=True):
+                if glyph_text and not glyphs.get(gid):
+                    glyphs[gid] = glyph_text
                 else:
-                    glyphs.setdefault(gid, text)
-        object.__setattr__(self, "glyphs", glyphs)
-        object.__setattr__(self, "shown", {})
-        if self.xs is None or not self.gids:
-            end = self.width if self.xs is None else 0
+                    glyphs.setdefault(gid, glyph_text)
+        self.glyphs = glyphs
+        self.shown: dict[float, bytes] = {}  # page.py's operators for it, by font size
+        # where a viewer leaves the text position after drawing it
+        if xs is None or not gids:
+            self.end = width if xs is None else 0
         else:
-            end = self.xs[-1] + self.face.widths[self.gids[-1]]
-        object.__setattr__(self, "end", end)
+            self.end = xs[-1] + face.widths[gids[-1]]
 
 
 _cache: OrderedDict[tuple[int, str, bool], Shaped] = OrderedDict()  # oldest first

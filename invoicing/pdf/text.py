@@ -23,9 +23,9 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from reportlab.lib import colors
 
@@ -82,8 +82,7 @@ Piece = tuple[Shaped, float]  # a run's glyphs, and its left edge from the line'
 Line = tuple[list[Piece], float]  # pieces in logical order, line width in points
 
 
-@dataclass(frozen=True, slots=True)
-class _Run:
+class _Run(NamedTuple):
     start: int
     end: int
     face: int
@@ -91,15 +90,28 @@ class _Run:
     shaped: Shaped
 
 
-@dataclass(frozen=True, slots=True)
 class _Paragraph:
-    chars: str  # as drawn: replacements made
-    picks: tuple[int, ...]  # face index per character, SKIP for one not drawn
-    levels: tuple[int, ...] | None  # None: all 0
-    base: int
-    runs: tuple[_Run, ...]
-    width: int  # 1/1000 em
-    whole: dict[float, Line] = field(default_factory=dict, compare=False)  # the one-line layout, by size
+    """A text analysed: faces, bidi levels, shaped runs. Shared and never changed once
+    made; a plain class for the same reason as Shaped."""
+
+    __slots__ = ("base", "chars", "levels", "picks", "runs", "whole", "width")
+
+    def __init__(
+        self,
+        chars: str,
+        picks: tuple[int, ...],
+        levels: tuple[int, ...] | None,
+        base: int,
+        runs: tuple[_Run, ...],
+        width: int,
+    ) -> None:
+        self.chars = chars  # as drawn: replacements made
+        self.picks = picks  # face index per character, SKIP for one not drawn
+        self.levels = levels  # None: all 0
+        self.base = base
+        self.runs = runs
+        self.width = width  # 1/1000 em
+        self.whole: dict[float, Line] = {}  # the one-line layout, by size
 
     def line(self, size: float) -> Line:
         """All of it on one line (cached: labels, dates and amounts recur on every invoice)."""
@@ -165,7 +177,9 @@ def _runs(
         j = i + 1
         while j < end and (picks[j] == face or picks[j] == SKIP) and (levels[j] if levels else 0) == level:
             j += 1
-        piece = "".join(chars[k] for k in range(i, j) if picks[k] != SKIP)
+        piece = chars[i:j]
+        if SKIP in picks[i:j]:
+            piece = "".join(chars[k] for k in range(i, j) if picks[k] != SKIP)
         yield _Run(i, j, face, level, shape(fonts.face(face), piece, level % 2 == 1))
         i = j
 
@@ -187,7 +201,7 @@ def _line(runs: tuple[_Run, ...] | list[_Run], size: float) -> Line:
 class Text:
     """Plain text in one style, with font fallback and bidi, wrapped to a width."""
 
-    __slots__ = ("style", "para", "natural", "max_lines", "_wrapped", "painted")
+    __slots__ = ("style", "para", "natural", "max_lines", "_wrapped", "_heights", "painted")
 
     def __init__(self, text: str, style: Style, max_lines: int = 2, rtl: bool = False):
         """`rtl`: the page is right to left, which is the direction of a text that has
@@ -199,7 +213,8 @@ class Text:
         # By width. A Text is shared by the invoices that print it (`shared_text`) and
         # never changes: these only cache what it always gives.
         self._wrapped: dict[float, list[Line]] = {}
-        self.painted: dict[tuple[float, float, float, float | None], Painted] = {}  # page.py's, by place
+        self._heights: dict[float, float] = {}
+        self.painted: dict[tuple[float, ...], Painted] = {}  # page.py's, by place (and mirror)
 
     def lines(self, width: float) -> list[Line]:
         hit = self._wrapped.get(width)
@@ -221,7 +236,10 @@ class Text:
         return hit
 
     def height(self, width: float) -> float:
-        return max(len(self.lines(width)), 1) * self.style.leading
+        hit = self._heights.get(width)
+        if hit is None:
+            hit = self._heights[width] = max(len(self.lines(width)), 1) * self.style.leading
+        return hit
 
     # ------------------------------------------------------------------ breaking
 
