@@ -3,9 +3,10 @@
 A page collects what the layout places on it (texts with their width, rules, filled
 rectangles, images) and writes it all in `Page.paint`, when the layout is done and the
 page count is known: one literal holds the vector graphics, then all of the page's
-text in a single BT/ET, placed with relative moves (Td) and only where a run does not
-start where the last one ended. Operators are written directly, not through reportlab's
-TextObject and drawing calls, because that bookkeeping dominated render time.
+text in a single BT/ET; within a text, runs are placed with relative moves (Td) and
+only where a run does not start where the last one ended. Operators are written
+directly, not through reportlab's TextObject and drawing calls, because that
+bookkeeping dominated render time.
 
 Text is drawn as glyph ids (two bytes each, Identity-H; see embed.py) of the shaped
 runs text.py lays out: a run whose glyphs simply follow each other is one string and
@@ -13,6 +14,14 @@ Tj; one with kerning, marks or right-to-left order is a TJ array whose numbers m
 each glyph to the position the shaper gave it, with Ts for raised or lowered marks.
 Runs are written left to right, as extractors expect (shaping.py). Every glyph drawn
 is recorded in the document's `FontUse`, which decides what is embedded.
+
+A night's invoices print most of their texts alike (labels, the seller's block, the
+dates, common amounts), and layout.py shares such a Text between them (text.py
+`shared_text`). So each text is painted once per place (`_paint`, kept on the Text as
+`Painted`): its operators start from an absolute position (Tm) rather than from where
+the previous text ended, so that they do not depend on what the page drew before, and
+the page only adds the colour and the font where they change. A page is then mostly a
+join of bytes already made.
 
 Numbers are written with at most two decimals and no trailing zeros (`num`): 1/100 pt
 is far below what a printer resolves, and short numbers keep the streams small.
@@ -107,6 +116,8 @@ class Page:
             key = place if mirror is None else (*place, mirror)
             painted = item.painted.get(key)
             if painted is None:
+                if len(item.painted) >= _PLACES_MAX:  # an amount printed in row after row
+                    item.painted.clear()
                 painted = item.painted[key] = _paint(item, *place, mirror)
             if not painted.body:
                 continue
@@ -122,6 +133,9 @@ class Page:
         use.extend(chain.from_iterable(runs))
         ops.append(b"ET Q")
         return b"\n".join(ops)
+
+
+_PLACES_MAX = 64
 
 
 class Painted(NamedTuple):
