@@ -18,10 +18,10 @@ is recorded in the document's `FontUse`, which decides what is embedded.
 A night's invoices print most of their texts alike (labels, the seller's block, the
 dates, common amounts), and layout.py shares such a Text between them (text.py
 `shared_text`). So each text is painted once per place (`_paint`, kept on the Text as
-`Painted`): its operators start from an absolute position (Tm) rather than from where
-the previous text ended, so that they do not depend on what the page drew before, and
-the page only adds the colour and the font where they change. A page is then mostly a
-join of bytes already made.
+`Painted`): its operators, after a first move to where it starts, do not depend on
+what the page drew before; the page adds that move (Td, relative to where the last
+text left the line matrix), and the colour and the font where they change. A page is
+then mostly a join of bytes already made.
 
 Numbers are written with at most two decimals and no trailing zeros (`num`): 1/100 pt
 is far below what a printer resolves, and short numbers keep the streams small.
@@ -111,6 +111,7 @@ class Page:
         ops = ["\n".join(out).encode("ascii")]
         fill = None
         current = None  # the font and size set
+        origin = (0.0, 0.0)  # the text line matrix's: each text is moved to relative to it (Td)
         runs = []
         for item, place in self.texts:
             key = place if mirror is None else (*place, mirror)
@@ -128,6 +129,9 @@ class Page:
             if painted.font != current:
                 ops.append(painted.font_op)
             current = painted.last_font
+            at = painted.at
+            ops.append(_move(round(at[0] - origin[0], 2), round(at[1] - origin[1], 2)))
+            origin = painted.last_at
             ops.append(painted.body)
             runs.append(painted.runs)
         use.extend(chain.from_iterable(runs))
@@ -140,15 +144,18 @@ _PLACES_MAX = 64
 
 class Painted(NamedTuple):
     """A text's operators at one place, painted once and kept on the (shared) Text: the
-    font it starts in, which the page sets if it is not set already; the operators, from
-    an absolute position (Tm), so that they do not depend on what the page drew before;
-    the font they leave set; and the runs they draw, for the page's FontUse."""
+    font it starts in, which the page sets if it is not set already; where it starts,
+    which the page moves to from wherever the last text left the line matrix; the
+    operators from there, which do not depend on what the page drew before; the font and
+    the line matrix's origin they leave; and the runs they draw, for the page's FontUse."""
 
     fill: bytes  # its colour's operator
     font: tuple[str, float] | None
     font_op: bytes
+    at: tuple[float, float]
     body: bytes
     last_font: tuple[str, float] | None
+    last_at: tuple[float, float]
     runs: tuple[Shaped, ...]
 
 
@@ -163,7 +170,8 @@ def _paint(item: Text, x: float, top: float, width: float, mirror: float | None)
     first = current = None
     emboldened = False
     pen = (-1.0, -1.0)  # where the last glyph left the text position
-    origin: tuple[float, float] | None = None  # the text line matrix's: Td moves relative to it
+    first_at = origin = (0.0, 0.0)  # the text line matrix's: Td moves relative to it
+    placed = False
     for pieces, line_width in item.lines(width):
         start = box + width - line_width if style.right != rtl else box
         # Left to right, so that a run that starts where the last one ended (a date's
@@ -186,16 +194,16 @@ def _paint(item: Text, x: float, top: float, width: float, mirror: float | None)
             current = font
             at = (round(start + left, 2), y)
             moved = at != pen
-            if origin is None:
-                ops.append(f"1 0 0 1 {num(at[0])} {num(at[1])} Tm".encode())
-                origin = at
+            if not placed:  # the page moves there
+                first_at = origin = at
+                placed = True
             elif moved:
                 ops.append(_move(round(at[0] - origin[0], 2), round(at[1] - origin[1], 2)))
                 origin = at
             shown = shaped.shown.get(scale)
             if shown is None:
                 shown = shaped.shown[scale] = _show(shaped, scale)
-            if not moved and ops[-1][-4:] == b") Tj" and shown[:1] == b"(" and shown[-4:] == b") Tj":
+            if not moved and ops and ops[-1][-4:] == b") Tj" and shown[:1] == b"(" and shown[-4:] == b") Tj":
                 ops[-1] = ops[-1][:-4] + shown[1:]  # one string: "(ab) Tj" + "(cd) Tj"
             else:
                 ops.append(shown)
@@ -205,7 +213,9 @@ def _paint(item: Text, x: float, top: float, width: float, mirror: float | None)
     if emboldened:
         ops.append(b"0 Tr")  # every text starts and ends in fill mode
     font_op = _font(*first) if first is not None else b""
-    return Painted(_fill(style.color), first, font_op, b"\n".join(ops), current, tuple(runs))
+    return Painted(
+        _fill(style.color), first, font_op, first_at, b"\n".join(ops), current, origin, tuple(runs)
+    )
 
 
 @lru_cache(maxsize=4096)
