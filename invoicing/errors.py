@@ -31,3 +31,13 @@ class UsageError(InvoicingError):
 
 class BillingError(UsageError):
     """A billing request that cannot be served as asked (bad period, unknown account)."""
+
+
+class ImportProblems(UsageError):
+    """The data set is invalid; `problems` lists every bad row. (Here, not in the
+    importer: every command's error handler catches it, and importing the importer
+    costs each command a second of start-up.)"""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{len(problems)} invalid row(s); nothing was imported")

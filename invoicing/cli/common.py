@@ -47,10 +47,9 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from sqlalchemy.exc import OperationalError
 
-        from invoicing.billing.importer import ImportProblems
         from invoicing.config import get_settings, redact
         from invoicing.db import describe
-        from invoicing.errors import InvoicingError
+        from invoicing.errors import ImportProblems, InvoicingError
         from invoicing.storage import StorageError
 
         try:

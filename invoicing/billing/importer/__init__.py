@@ -8,7 +8,6 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from invoicing.billing.importer.rows import ImportProblems
 from invoicing.billing.importer.sources import load_file, read_files
 from invoicing.billing.importer.upsert import (
     Counts,
@@ -18,6 +17,7 @@ from invoicing.billing.importer.upsert import (
     unbilled_charges,
 )
 from invoicing.config import Settings
+from invoicing.errors import ImportProblems
 
 
 def import_files(session: Session, paths: list[Path], settings: Settings | None = None) -> ImportSummary:

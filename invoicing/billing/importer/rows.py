@@ -26,17 +26,8 @@ from pydantic import (
 )
 
 from invoicing.billing.period import Period
-from invoicing.errors import BillingError, UsageError
+from invoicing.errors import BillingError
 from invoicing.identifiers import compact_vat, vat_id_problem
-
-
-class ImportProblems(UsageError):
-    """The data set is invalid; `problems` lists every bad row."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__(f"{len(problems)} invalid row(s); nothing was imported")
-
 
 # --- field checks -------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from invoicing.billing.importer.rows import KEYS, SECTIONS, ImportProblems, json_type
+from invoicing.billing.importer.rows import KEYS, SECTIONS, json_type
+from invoicing.errors import ImportProblems
 
 
 @dataclass(frozen=True)

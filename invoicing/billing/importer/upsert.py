@@ -32,7 +32,6 @@ from invoicing.billing.importer.rows import (
     KEYS,
     SECTIONS,
     ChargeRow,
-    ImportProblems,
     PlanRow,
     SubscriberRow,
     describe_error,
@@ -40,6 +39,7 @@ from invoicing.billing.importer.rows import (
 from invoicing.billing.importer.sources import Row, Source, from_data
 from invoicing.billing.period import Period
 from invoicing.config import Settings, get_settings
+from invoicing.errors import ImportProblems
 from invoicing.models import Charge, DocumentKind, Invoice, Plan, Subscriber
 from invoicing.pdf.einvoice.profiles import Problem
 
