@@ -6,6 +6,7 @@ Invoices of 1, 2 and 3 pages come from subscribers with 0, 20 and 60 usage lines
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
@@ -37,21 +38,9 @@ def import_subscribers(env: Env, lines: list[int]) -> None:
     subscribers, charges = [], []
     for i, count in enumerate(lines, 1):
         account = f"P-{i:04d}"
-        subscribers.append(
-            {
-                "account": account,
-                "name": f"Kundin {i}",
-                "email": f"k{i}@example.org",
-                "address": ["Hauptstr. 1", "10115 Berlin"],
-                "country": "DE",
-                "locale": "de_DE",
-                "currency": "EUR",
-                "tax_rate": "19",
-                "plan": "basic",
-                "active_from": "2026-01-01",
-                "active_to": None,
-            }
-        )
+        subscriber = copy.deepcopy(factories.VALID_IMPORT["subscribers"][0])
+        subscriber.update(account=account, name=f"Kundin {i}")
+        subscribers.append(subscriber)
         charges += [
             {
                 "id": f"{account}-{j}",
@@ -64,7 +53,7 @@ def import_subscribers(env: Env, lines: list[int]) -> None:
             for j in range(count)
         ]
     data = {
-        "plans": [{"code": "basic", "name": "Basic", "monthly_fee": "9.90", "currency": "EUR"}],
+        "plans": copy.deepcopy(factories.VALID_IMPORT["plans"]),
         "subscribers": subscribers,
         "charges": charges,
     }
