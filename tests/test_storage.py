@@ -38,25 +38,26 @@ from tests.support.s3 import (
 from tests.support.workers import Workers, free_port
 
 
-def seed(env: Env, count: int) -> None:
-    """`count` synthetic subscribers billable in October (the real commands, in process)."""
+def dispatched_on_s3(
+    workers: Workers, server: SeaweedS3, monkeypatch: pytest.MonkeyPatch, subscribers: int, batch_size: int
+) -> tuple[Env, int]:
+    """A run of `subscribers` synthetic subscribers billable in October, its files on
+    `server`, dispatched in batches of `batch_size` before any worker is started (the
+    real commands, in process): the workers' environment and the run's id."""
+    env = workers.env
+    use_s3(env, server)
+    env.apply(monkeypatch)
     env.invoke("db", "init")
-    env.invoke("db", "seed", "--generate", str(count), "--period", "2026-10", "--seed", "11")
-
-
-def dispatch(env: Env, batch_size: int) -> int:
-    return run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE=str(batch_size))["run_id"]
+    env.invoke("db", "seed", "--generate", str(subscribers), "--period", "2026-10", "--seed", "11")
+    summary = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE=str(batch_size))
+    return env, summary["run_id"]
 
 
 def test_two_workers_in_folders_of_their_own_share_nothing_but_s3(
     pg_env: Env, workers: Workers, s3_server: SeaweedS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given PostgreSQL, Redis and S3 as the only things the CLI and two workers share
-    env = workers.env
-    use_s3(env, s3_server)
-    env.apply(monkeypatch)
-    seed(env, 16)
-    run_id = dispatch(env, batch_size=4)
+    env, run_id = dispatched_on_s3(workers, s3_server, monkeypatch, subscribers=16, batch_size=4)
     folders = [env.path / "host-a", env.path / "host-b"]
     with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
         for folder in folders:
@@ -78,11 +79,7 @@ def test_two_workers_in_folders_of_their_own_share_nothing_but_s3(
 def test_s3_restarted_mid_run_loses_nothing(
     workers: Workers, own_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = workers.env
-    use_s3(env, own_s3)
-    env.apply(monkeypatch)
-    seed(env, 12)
-    run_id = dispatch(env, batch_size=2)
+    env, run_id = dispatched_on_s3(workers, own_s3, monkeypatch, subscribers=12, batch_size=2)
     with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
         workers.start(count=1, concurrency=2)
         # when S3 goes away while both pool processes hold a batch (uploaded, not recorded)
