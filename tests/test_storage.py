@@ -1,7 +1,8 @@
 """Object storage: INVOICING_OUTPUT_DIR=s3://bucket/prefix against a real S3 server
 (SeaweedFS on loopback, tests/support/s3.py). Workers in folders of their own, a server
-restarted mid-run, a bucket that refuses writes, the commands that read the stored
-files, and the bad settings refused before anything is dispatched."""
+restarted mid-run, a store lost after a command's preflight, a bucket that refuses writes,
+the commands that read the stored files, and the bad settings refused before anything is
+dispatched."""
 
 from __future__ import annotations
 
@@ -98,6 +99,30 @@ def test_s3_restarted_mid_run_loses_nothing(
     # and nothing was lost: every invoice in the merged file exactly once
     assert_s3_run_consistent(own_s3, summary_of(status), 12)
     assert "cannot reach" in workers.log_text()
+
+
+def test_a_store_lost_after_the_preflight_is_one_line_naming_the_object(
+    env: Env, own_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a run whose invoices are on S3
+    output = use_s3(env, own_s3)
+    env.apply(monkeypatch)
+    env.invoke("db", "init")
+    env.invoke("db", "seed", "--generate", "2", "--period", "2026-10", "--seed", "11")
+    run_id = run_json(env, "--period", "2026-10")["run_id"]
+    # when S3 goes away and `export` runs: its preflight is the database's, and the
+    # store is first touched when the first invoice is read
+    own_s3.stop()
+    zip_path = env.path / "run.zip"
+    proc = env.cli("export", str(run_id), "-o", str(zip_path))
+    # then the StorageError is one line naming the object, exit 1, and nothing is written
+    endpoint = env.vars["AWS_ENDPOINT_URL"]
+    assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"invoicing: error: storage: {output}/2026-10/INV-2026-10-000001.pdf: cannot reach {endpoint}"
+    ]
+    assert env.vars["AWS_SECRET_ACCESS_KEY"] not in proc.stderr
+    assert not zip_path.exists() and list(env.path.glob("*.zip*")) == []
 
 
 def test_a_bucket_that_refuses_writes_fails_the_invoices_with_the_reason(
