@@ -1,11 +1,13 @@
 """Print-ready merged output: duplex padding, volumes and the manifest, checked on the
-files with pypdf; and a volume size below one invoice's pages refused from the outside.
+files with pypdf; a volume size below one invoice's pages refused from the outside; and
+a run merged again in another shape leaving none of its earlier files.
 
 Invoices of 1, 2 and 3 pages come from subscribers with 0, 20 and 60 usage lines.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
@@ -37,21 +39,9 @@ def import_subscribers(env: Env, lines: list[int]) -> None:
     subscribers, charges = [], []
     for i, count in enumerate(lines, 1):
         account = f"P-{i:04d}"
-        subscribers.append(
-            {
-                "account": account,
-                "name": f"Kundin {i}",
-                "email": f"k{i}@example.org",
-                "address": ["Hauptstr. 1", "10115 Berlin"],
-                "country": "DE",
-                "locale": "de_DE",
-                "currency": "EUR",
-                "tax_rate": "19",
-                "plan": "basic",
-                "active_from": "2026-01-01",
-                "active_to": None,
-            }
-        )
+        subscriber = copy.deepcopy(factories.VALID_IMPORT["subscribers"][0])
+        subscriber.update(account=account, name=f"Kundin {i}")
+        subscribers.append(subscriber)
         charges += [
             {
                 "id": f"{account}-{j}",
@@ -64,7 +54,7 @@ def import_subscribers(env: Env, lines: list[int]) -> None:
             for j in range(count)
         ]
     data = {
-        "plans": [{"code": "basic", "name": "Basic", "monthly_fee": "9.90", "currency": "EUR"}],
+        "plans": copy.deepcopy(factories.VALID_IMPORT["plans"]),
         "subscribers": subscribers,
         "charges": charges,
     }
@@ -194,6 +184,87 @@ def test_a_volume_size_below_an_invoice_is_refused(env: Env) -> None:
     # and a size that fits completes the run
     done = json.loads(env.cli("retry", "1", "--json", INVOICING_VOLUME_MAX_PAGES="3").stdout)
     assert done["status"] == "completed" and [v["pages"] for v in done["volumes"]] == [1, 3, 2]
+
+
+def set_locale(env: Env, locale: str, *accounts: str) -> None:
+    """A locale nobody knows fails the subscribers' invoices; a real one lets them render."""
+    import sqlite3
+
+    with sqlite3.connect(env.path / "invoicing.db") as db:
+        db.executemany("UPDATE subscribers SET locale = ? WHERE account = ?", [(locale, a) for a in accounts])
+
+
+def recorded_output(env: Env, run_id: int) -> tuple[list[tuple[str, str, int, int]], list[str]]:
+    """What the database holds of the run's merge: its volume rows (file name, sha256,
+    pages, invoices) in order, and the numbers of its rendered invoices in order."""
+    import sqlite3
+
+    with sqlite3.connect(env.path / "invoicing.db") as db:
+        volumes = db.execute(
+            "SELECT output_path, sha256, pages, invoices FROM run_volumes WHERE run_id = ? ORDER BY number",
+            (run_id,),
+        ).fetchall()
+        rendered = db.execute(
+            "SELECT number FROM invoices WHERE run_id = ? AND status = 'rendered' ORDER BY seq", (run_id,)
+        ).fetchall()
+    return [(Path(path).name, sha, pages, count) for path, sha, pages, count in volumes], [
+        n for (n,) in rendered
+    ]
+
+
+def assert_output_is_the_recorded_merge(env: Env, run_id: int, files: list[str]) -> None:
+    """The run's files in its folder are exactly `files` and the manifest, and each is the
+    one the database records: no file of an earlier merge is left."""
+    folder = env.path / "output" / PERIOD
+    volumes, rendered = recorded_output(env, run_id)
+    stem = f"billing-run-{run_id}"
+    assert [name for name, _, _, _ in volumes] == files
+    assert sorted(p.name for p in folder.iterdir() if p.name.lstrip(".").startswith(stem)) == sorted(
+        [*files, f"{stem}-manifest.csv", f"{stem}-manifest.json"]
+    )
+    titles = []
+    for name, sha256, pages, count in volumes:
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == sha256
+        reader = PdfReader(folder / name)
+        assert len(reader.pages) == pages and len(reader.outline) == count
+        titles += [item.title.partition(" — ")[0] for item in reader.outline]
+    assert titles == rendered
+    ticket = json.loads((folder / f"{stem}-manifest.json").read_text("utf-8"))
+    assert [(v["file"], v["sha256"], v["pages"], v["invoices"]) for v in ticket["volumes"]] == volumes
+    assert [row["number"] for row in ticket["invoices"]] == rendered
+    with open(folder / f"{stem}-manifest.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["number"], row["file"]) for row in rows] == [
+        (i["number"], i["file"]) for i in ticket["invoices"]
+    ]
+
+
+def test_merging_a_run_again_leaves_only_the_new_files(env: Env) -> None:
+    # given invoices of 1, 3, 2, 1, 3, 2 and 1 pages, three of which fail (an unknown
+    # locale) and are fixed one per `retry`, so the run is merged four times
+    import_subscribers(env, LINES)
+    set_locale(env, "xx_XX", "P-0002", "P-0005", "P-0007")
+    vol = [f"billing-run-1-vol-{n:03d}.pdf" for n in range(1, 5)]
+    # when it is merged as one file (1, 2, 1, 2 pages)
+    first = run_json(env, "--period", PERIOD, expect=3)
+    assert (first["run_id"], first["failed"]) == (1, 3)
+    assert_output_is_the_recorded_merge(env, 1, ["billing-run-1.pdf"])
+    # then again in volumes of 3 pages (1 | 3 | 2 1 | 2): the one file is gone
+    set_locale(env, "de_DE", "P-0002")
+    retried = env.cli("retry", "1", INVOICING_VOLUME_MAX_PAGES="3")
+    assert retried.returncode == 3, retried.stderr
+    assert_output_is_the_recorded_merge(env, 1, vol[:4])
+    # then in volumes of 7 (1 3 2 1 | 3 2): volumes 3 and 4 are gone
+    set_locale(env, "de_DE", "P-0005")
+    retried = env.cli("retry", "1", INVOICING_VOLUME_MAX_PAGES="7")
+    assert retried.returncode == 3, retried.stderr
+    assert_output_is_the_recorded_merge(env, 1, vol[:2])
+    # and as one file again, complete: no volume is left
+    set_locale(env, "de_DE", "P-0007")
+    retried = env.cli("retry", "1")
+    assert retried.returncode == 0, retried.stderr
+    assert_output_is_the_recorded_merge(env, 1, ["billing-run-1.pdf"])
+    assert status_of(env, 1)["pages"] == sum([1, 3, 2, 1, 3, 2, 1])
 
 
 # ------------------------------------------------------------------ the merge itself

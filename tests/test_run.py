@@ -43,17 +43,6 @@ def test_run_on_fixtures_embedded(env: Env) -> None:
     assert status["failures"] == [] and status["stalled"] is False
 
 
-def test_human_output_and_progress(env: Env) -> None:
-    seed_fixtures(env)
-    proc = env.cli("run", "--period", "2026-10")
-    assert proc.returncode == 0, proc.stderr
-    assert "billing run 1 for 2026-10: issued 19 invoices" in proc.stderr
-    assert "19/19" in proc.stderr  # the progress bar's last state
-    assert "completed" in proc.stdout and "billing-run-1.pdf" in proc.stdout
-    runs = env.cli("runs", check=True)
-    assert "2026-10" in runs.stdout and "completed" in runs.stdout
-
-
 def issued(run_id: int) -> set[tuple[str, int, str | None]]:
     """Who was billed under which number, for which file contents."""
     return {(i.number, i.subscriber_id, i.sha256) for i in invoices_of(run_id)}
@@ -72,12 +61,17 @@ def renderings(run_id: int) -> dict[str, tuple[object, ...]]:
 RATE = re.compile(r"\d+\.\d/s")
 
 
-def test_progress_bar_only_when_this_command_renders(env: Env) -> None:
-    # given a completed run, whose command showed the bar and a rate
+def test_human_output_and_progress_bar_only_when_this_command_renders(env: Env) -> None:
+    # given a completed run, whose command said what it issued, showed the bar and a
+    # rate, and named the merged file
     seed_fixtures(env)
     first = env.cli("run", "--period", "2026-10")
     assert first.returncode == 0, first.stderr
-    assert "19/19" in first.stderr and RATE.search(first.stderr)
+    assert "billing run 1 for 2026-10: issued 19 invoices" in first.stderr
+    assert "19/19" in first.stderr and RATE.search(first.stderr)  # the bar's last state
+    assert "completed" in first.stdout and "billing-run-1.pdf" in first.stdout
+    runs = env.cli("runs", check=True)
+    assert "2026-10" in runs.stdout and "completed" in runs.stdout
     # when the period is run again
     again = env.cli("run", "--period", "2026-10")
     # then there is nothing to show progress of

@@ -1,7 +1,8 @@
 """Object storage: INVOICING_OUTPUT_DIR=s3://bucket/prefix against a real S3 server
 (SeaweedFS on loopback, tests/support/s3.py). Workers in folders of their own, a server
-restarted mid-run, a bucket that refuses writes, the commands that read the stored
-files, and the bad settings refused before anything is dispatched."""
+restarted mid-run, a store lost after a command's preflight, a bucket that refuses writes,
+the commands that read the stored files, and the bad settings refused before anything is
+dispatched."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import csv
 import hashlib
 import io
 import json
-import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,28 +35,29 @@ from tests.support.s3 import (
     use_s3,
     writes_refused,
 )
-from tests.support.workers import Workers, free_port
+from tests.support.workers import TcpProxy, Workers, free_port
 
 
-def seed(env: Env, count: int) -> None:
-    """`count` synthetic subscribers billable in October (the real commands, in process)."""
+def dispatched_on_s3(
+    workers: Workers, server: SeaweedS3, monkeypatch: pytest.MonkeyPatch, subscribers: int, batch_size: int
+) -> tuple[Env, int]:
+    """A run of `subscribers` synthetic subscribers billable in October, its files on
+    `server`, dispatched in batches of `batch_size` before any worker is started (the
+    real commands, in process): the workers' environment and the run's id."""
+    env = workers.env
+    use_s3(env, server)
+    env.apply(monkeypatch)
     env.invoke("db", "init")
-    env.invoke("db", "seed", "--generate", str(count), "--period", "2026-10", "--seed", "11")
-
-
-def dispatch(env: Env, batch_size: int) -> int:
-    return run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE=str(batch_size))["run_id"]
+    env.invoke("db", "seed", "--generate", str(subscribers), "--period", "2026-10", "--seed", "11")
+    summary = run_json(env, "--period", "2026-10", "--no-wait", INVOICING_BATCH_SIZE=str(batch_size))
+    return env, summary["run_id"]
 
 
 def test_two_workers_in_folders_of_their_own_share_nothing_but_s3(
     pg_env: Env, workers: Workers, s3_server: SeaweedS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given PostgreSQL, Redis and S3 as the only things the CLI and two workers share
-    env = workers.env
-    use_s3(env, s3_server)
-    env.apply(monkeypatch)
-    seed(env, 16)
-    run_id = dispatch(env, batch_size=4)
+    env, run_id = dispatched_on_s3(workers, s3_server, monkeypatch, subscribers=16, batch_size=4)
     folders = [env.path / "host-a", env.path / "host-b"]
     with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
         for folder in folders:
@@ -78,11 +79,7 @@ def test_two_workers_in_folders_of_their_own_share_nothing_but_s3(
 def test_s3_restarted_mid_run_loses_nothing(
     workers: Workers, own_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = workers.env
-    use_s3(env, own_s3)
-    env.apply(monkeypatch)
-    seed(env, 12)
-    run_id = dispatch(env, batch_size=2)
+    env, run_id = dispatched_on_s3(workers, own_s3, monkeypatch, subscribers=12, batch_size=2)
     with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
         workers.start(count=1, concurrency=2)
         # when S3 goes away while both pool processes hold a batch (uploaded, not recorded)
@@ -101,6 +98,30 @@ def test_s3_restarted_mid_run_loses_nothing(
     # and nothing was lost: every invoice in the merged file exactly once
     assert_s3_run_consistent(own_s3, summary_of(status), 12)
     assert "cannot reach" in workers.log_text()
+
+
+def test_a_store_lost_after_the_preflight_is_one_line_naming_the_object(
+    env: Env, own_s3: SeaweedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a run whose invoices are on S3
+    output = use_s3(env, own_s3)
+    env.apply(monkeypatch)
+    env.invoke("db", "init")
+    env.invoke("db", "seed", "--generate", "2", "--period", "2026-10", "--seed", "11")
+    run_id = run_json(env, "--period", "2026-10")["run_id"]
+    # when S3 goes away and `export` runs: its preflight is the database's, and the
+    # store is first touched when the first invoice is read
+    own_s3.stop()
+    zip_path = env.path / "run.zip"
+    proc = env.cli("export", str(run_id), "-o", str(zip_path))
+    # then the StorageError is one line naming the object, exit 1, and nothing is written
+    endpoint = env.vars["AWS_ENDPOINT_URL"]
+    assert (proc.returncode, proc.stdout) == (1, ""), proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"invoicing: error: storage: {output}/2026-10/INV-2026-10-000001.pdf: cannot reach {endpoint}"
+    ]
+    assert env.vars["AWS_SECRET_ACCESS_KEY"] not in proc.stderr
+    assert not zip_path.exists() and list(env.path.glob("*.zip*")) == []
 
 
 def test_a_bucket_that_refuses_writes_fails_the_invoices_with_the_reason(
@@ -215,32 +236,38 @@ BAD_SETTINGS = [
         "access denied by http://127.0.0.1:",
     ),
     ("s3://invoices/x", {"AWS_ACCESS_KEY_ID": "nobody-3b1a"}, 2, "access denied by http://127.0.0.1:"),
-    ("s3://invoices/x", {"AWS_ENDPOINT_URL": "unreachable"}, 1, "cannot reach http://127.0.0.1:"),
+    # An endpoint that drops every connection (a cut TcpProxy, which counts them).
+    ("s3://invoices/x", {"AWS_ENDPOINT_URL": "dropping"}, 1, "cannot reach http://127.0.0.1:"),
 ]
 
 
 def test_bad_s3_settings_are_refused_before_anything_is_dispatched(env: Env, s3_server: SeaweedS3) -> None:
     env.invoke("db", "init")
     env.invoke("db", "seed", "--fixtures", str(FIXTURES))
-    for output, aws, code, message in BAD_SETTINGS:
-        variables = s3_server.environment(ADMIN) | aws | {"INVOICING_OUTPUT_DIR": output}
-        if aws.get("AWS_ENDPOINT_URL") == "unreachable":
-            variables["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
-        for args in (
-            ["run", "--period", "2026-10"],
-            ["retry", "1"],
-            ["render", "--account", "A-0001", "--period", "2026-10", "-o", str(env.path / "x.pdf")],
-            ["merge", "--accounts", "A-0001", "--period", "2026-10", "-o", str(env.path / "x.pdf")],
-        ):
-            started = time.monotonic()
-            result = env.invoke(*args, **variables)
-            took = time.monotonic() - started
-            said = result.stdout + result.stderr
-            assert result.exit_code == code, (output, aws, args, said)
-            assert result.stdout == "" and len(result.stderr.splitlines()) == 1, said
-            assert result.stderr.startswith("invoicing: error: ") and message in result.stderr, said
-            assert ADMIN[1] not in said and variables["AWS_SECRET_ACCESS_KEY"] not in said
-            assert took < 10  # within the 3 s connect timeout: one attempt, no retries
+    dropping = TcpProxy(free_port())
+    dropping.cut()
+    try:
+        for output, aws, code, message in BAD_SETTINGS:
+            variables = s3_server.environment(ADMIN) | aws | {"INVOICING_OUTPUT_DIR": output}
+            if aws.get("AWS_ENDPOINT_URL") == "dropping":
+                variables["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{dropping.port}"
+            for args in (
+                ["run", "--period", "2026-10"],
+                ["retry", "1"],
+                ["render", "--account", "A-0001", "--period", "2026-10", "-o", str(env.path / "x.pdf")],
+                ["merge", "--accounts", "A-0001", "--period", "2026-10", "-o", str(env.path / "x.pdf")],
+            ):
+                attempts = dropping.accepted
+                result = env.invoke(*args, **variables)
+                said = result.stdout + result.stderr
+                assert result.exit_code == code, (output, aws, args, said)
+                assert result.stdout == "" and len(result.stderr.splitlines()) == 1, said
+                assert result.stderr.startswith("invoicing: error: ") and message in result.stderr, said
+                assert ADMIN[1] not in said and variables["AWS_SECRET_ACCESS_KEY"] not in said
+                if aws.get("AWS_ENDPOINT_URL") == "dropping":  # one attempt, no retries
+                    assert dropping.accepted - attempts == 1, args
+    finally:
+        dropping.close()
     # nothing was issued, dispatched or written
     assert count_rows(BillingRun) == 0 and count_rows(Invoice) == 0
     assert not (env.path / "x.pdf").exists() and not (env.path / "output").exists()

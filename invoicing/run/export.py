@@ -33,9 +33,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from babel.numbers import get_currency_precision
 from sqlalchemy import select
 
+from invoicing.billing.money import minor_unit
 from invoicing.db import session_scope
 from invoicing.errors import BillingError, UsageError
 from invoicing.files import atomic_file, file_sha256, output_problem
@@ -114,8 +114,7 @@ def _stored_bytes(location: str, sha256: str) -> bytes:
 def shown_total(total: Decimal, currency: str) -> str:
     """The total as the invoice prints its digits: the currency's minor unit ("119.00",
     JPY "1200"); the database may hand back more decimals (NUMERIC(18, 4))."""
-    # billing.money.minor_unit's rule; importing billing would double this command's start-up.
-    return str(total.quantize(Decimal(1).scaleb(-get_currency_precision(currency))))
+    return str(total.quantize(minor_unit(currency)))
 
 
 def check_output(output: Path, force: bool) -> None:

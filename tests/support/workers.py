@@ -281,6 +281,7 @@ class TcpProxy:
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
         self.up = True
+        self.accepted = 0  # connections the clients opened, cut or not
         self.connections: list[socket.socket] = []
         self.lock = threading.Lock()
         self.closed = False
@@ -292,6 +293,7 @@ class TcpProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            self.accepted += 1
             if not self.up:
                 client.close()
                 continue
