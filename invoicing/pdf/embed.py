@@ -30,21 +30,36 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from datetime import date
+from decimal import Decimal
 from functools import lru_cache
+
+from babel import Locale
+from babel.core import get_global
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from babel.numbers import get_territory_currencies
 
 from invoicing.pdf import fonts
 from invoicing.pdf.fonts import Face
-from invoicing.pdf.objects import Parts, deflated_stream, fill, stream
+from invoicing.pdf.format import Formatter
+from invoicing.pdf.objects import Parts, deflated_stream, fill
 from invoicing.pdf.shaping import Shaped
+from invoicing.pdf.text import Style, Text
+from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, languages, pro_rata, translator
 
 __all__ = [
     "FontUse",
+    "base_glyphs",
+    "beyond_base",
     "font_objects",
+    "invoice_font",
     "parse_to_unicode",
     "read_font",
     "program",
     "subset_tag",
     "to_unicode",
+    "with_base",
 ]
 
 
@@ -154,26 +169,242 @@ def _widths(face: Face, gids: tuple[int, ...]) -> bytes:
     return b"[" + b" ".join(out) + b"]"
 
 
-_programs: OrderedDict[tuple[int, tuple[int, ...]], tuple[bytes, bytes]] = OrderedDict()
+# ------------------------------------------------------------------ the base set
+
+# What a base face (DejaVu Sans) embeds whatever the invoice draws, besides the glyphs of
+# the fixed texts: printable ASCII and Latin-1. Latin Extended-A and -B, and the blocks
+# of general punctuation and currency signs, are left out (each would add 3 to 13 KB
+# to every invoice; the synthetic invoices draw none of Extended-B): the signs the
+# bundled locales print come with the formatting samples (`_fixed_texts`).
+_BASE_RANGES = ((0x20, 0x7E), (0xA0, 0xFF))
+_ASCII = ((0x20, 0x7E),)  # a shaped face's spaces, digits and punctuation after its letters
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+class _Base:
+    """What every invoice embeds of one face: `texts`, the base glyphs and the text each
+    stands for when an invoice does not draw it with another; `first`, those glyphs and
+    their components (and .notdef), which lead every subset that holds them all
+    (sfnt.TrueType.subset); `objects`, the font objects of exactly the base set."""
+
+    __slots__ = ("texts", "first", "objects")
+
+    def __init__(self, face: Face):
+        lowest = _lowest_codes(face)
+        ranges = _ASCII if face.shaped else ()
+        if face in (fonts.base(fonts.REGULAR), fonts.base(fonts.BOLD)):
+            ranges = _BASE_RANGES
+        # A glyph of a face drawn without shaping stands for its character (the lowest
+        # code point: U+0020, not U+00A0, for the space), whatever a fixed text drew it
+        # for (a parenthesis mirrored on a right-to-left page); a glyph of a shaped face
+        # for what the fixed texts drew it for (a contextual form, a split vowel sign).
+        texts = {
+            gid: chr(lowest[gid]) if gid in lowest and not face.shaped else text
+            for gid, text in _fixed_glyphs(face).items()
+        }
+        for first, last in ranges:
+            for code in range(first, last + 1):
+                gid = face.cmap.get(code)
+                if gid is not None:
+                    texts.setdefault(gid, chr(lowest[gid]))
+        self.texts: dict[int, str] = dict(sorted(texts.items()))
+        self.first: frozenset[int] = frozenset(face.sfnt.closure({0, *texts}))
+        self.objects: list[tuple[str, Parts]] = []
+
+
+def _lowest_codes(face: Face) -> dict[int, int]:
+    """Glyph id -> the lowest code point the cmap maps to it."""
+    lowest: dict[int, int] = {}
+    for code in sorted(face.cmap):
+        lowest.setdefault(face.cmap[code], code)
+    return lowest
+
+
+_SAMPLE_DATES = tuple(date(2026, month, 28) for month in range(1, 13))
+_SAMPLE_AMOUNT = Decimal("-1234567890.25")
+
+
+@lru_cache(maxsize=1)
+def _fixed_texts() -> tuple[tuple[str, bool], ...]:
+    """What every invoice in a bundled language may print besides its own data, and its
+    direction: each translation of the catalogs (placeholders cut out), or the English
+    messages; and, in each language's locale, the dates of a year, a quantity, a rate,
+    and an amount in the currency of each bundled language's likely territory."""
+    likely = get_global("likely_subtags")
+    catalogs = languages()
+    currencies = sorted(
+        {
+            currency
+            for language in catalogs
+            for currency in get_territory_currencies(
+                Locale.parse(likely.get(language, language)).territory or "ZZ"
+            )[:1]
+        }
+    )
+    found: list[tuple[str, bool]] = []
+    with open(LOCALE_DIR / f"{DOMAIN}.pot", "rb") as handle:
+        english = [message.id for message in read_po(handle) if message.id]
+    for message in english:
+        for singular in message if isinstance(message, (list, tuple)) else (message,):
+            found.extend((piece, False) for piece in _PLACEHOLDER.split(singular) if piece.strip())
+    for language in catalogs:
+        with open(LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo", "rb") as handle:
+            catalog = read_mo(handle)
+        rtl = translator(language).rtl
+        for message in catalog:
+            if not message.id:
+                continue  # the header
+            strings = message.string if isinstance(message.string, (list, tuple)) else (message.string,)
+            for string in strings:
+                found.extend((piece, rtl) for piece in _PLACEHOLDER.split(string) if piece.strip())
+        fmt = Formatter(Locale.parse(language), "XXX")
+        samples = [fmt.date(day) for day in _SAMPLE_DATES]
+        samples += [fmt.qty(_SAMPLE_AMOUNT), fmt.percent(Decimal("19.5"))]
+        samples += [Formatter(fmt.locale, currency).money(_SAMPLE_AMOUNT) for currency in currencies]
+        words = translator(language)
+        samples.append(pro_rata(words, "", _SAMPLE_DATES[8], _SAMPLE_DATES[9], 17, 31))  # "–" of a period
+        found.extend((sample, rtl) for sample in samples)
+    return tuple(found)
+
+
+def _fixed_glyphs(face: Face) -> dict[int, str]:
+    """The glyphs `face` draws for the fixed texts, in either weight, each with the first
+    text it is drawn for (shaped forms and ligatures too)."""
+    glyphs: dict[int, str] = {}
+    for message, rtl in _fixed_texts():
+        for weight in (fonts.REGULAR, fonts.BOLD):
+            if face.index not in fonts.choose(message, weight)[1]:
+                continue
+            for run in Text(message, Style(font=weight), rtl=rtl).para.runs:
+                if run.face == face.index:
+                    for gid, text in run.shaped.glyphs.items():
+                        if text and not glyphs.get(gid):
+                            glyphs[gid] = text
+                        else:
+                            glyphs.setdefault(gid, text)
+    return glyphs
+
+
+_bases: dict[int, _Base] = {}
+_bases_lock = threading.Lock()
+
+
+def _base(face: Face) -> _Base:
+    found = _bases.get(face.index)
+    if found is None:
+        with _bases_lock:
+            found = _bases.get(face.index)
+            if found is None:
+                found = _Base(face)
+                found.objects = _font_objects(face, found.texts, found.first, level=9)
+                _bases[face.index] = found
+    return found
+
+
+def base_glyphs(face: Face) -> Mapping[int, str]:
+    """The face's base set: glyph id -> the text it stands for when no invoice draws it
+    with another."""
+    return _base(face).texts
+
+
+def invoice_font(face: Face, drawn: Mapping[int, str]) -> tuple[list[tuple[str, Parts]], dict[int, str]]:
+    """The objects that embed `face` in an invoice that draws `drawn` (FontUse's glyph id
+    -> text), and the glyphs beyond the base set (the merge fragment's record of the
+    face: a drawn glyph outside it, or one drawn for another text than its base text).
+
+    The invoice embeds the base set and the glyphs it draws, each drawn glyph with the
+    text it was drawn for: a superset, so extracted text is what the glyphs drawn say.
+    When every glyph is in the base set with its base text, which is most invoices,
+    the objects are made once per process."""
+    found = _base(face)
+    texts = found.texts
+    beyond = {gid: text for gid, text in drawn.items() if texts.get(gid) != text}
+    if not beyond:
+        return found.objects, beyond
+    return font_objects(face, {**texts, **beyond}), beyond
+
+
+def beyond_base(face: Face, glyphs: Mapping[int, str]) -> dict[int, str]:
+    """The entries of an embedded glyph set that the face's base set does not imply."""
+    texts = _base(face).texts
+    return {gid: text for gid, text in glyphs.items() if texts.get(gid) != text}
+
+
+def with_base(face: Face, glyphs: Mapping[int, str]) -> dict[int, str]:
+    """The base set, its texts replaced by those of `glyphs`, and the glyphs beyond it:
+    what the merged file embeds of a face for the union of its invoices' records."""
+    return {**_base(face).texts, **glyphs}
+
+
+# ------------------------------------------------------------------ subsets
+
+_programs: OrderedDict[tuple[int, tuple[int, ...]], tuple[bytes, bytes, tuple[int, int]]] = OrderedDict()
 _programs_lock = threading.Lock()
 _PROGRAMS_MAX = 256  # a batch's subsets: the header renders, then pre-links them
 
 
-def program(face: Face, gids: tuple[int, ...]) -> tuple[bytes, bytes]:
-    """The face's subset for these glyph ids, and its CIDToGIDMap, uncompressed; cached."""
+def _first(face: Face, gids: tuple[int, ...]) -> frozenset[int]:
+    """The glyphs that lead a subset of `gids`: the base glyphs and their components if
+    it holds them all (their outlines are then the same bytes in every such subset, and
+    are compressed once: _deflate_program), else none (the glyphs in id order)."""
+    found = _base(face)
+    return found.first if found.texts.keys() <= set(gids) else frozenset()
+
+
+def _subset(face: Face, gids: tuple[int, ...], first: frozenset[int]) -> tuple[bytes, bytes, tuple[int, int]]:
     key = (face.index, gids)
     hit = _programs.get(key)
     if hit is None:
-        subset = face.sfnt.subset(gids)
+        subset = face.sfnt.subset(gids, first)
         cid_map = bytearray(2 * (gids[-1] + 1 if gids else 1))
+        index = subset.index
         for gid in gids:
-            cid_map[2 * gid : 2 * gid + 2] = subset.index[gid].to_bytes(2, "big")
-        hit = (subset.program, bytes(cid_map))
+            cid_map[2 * gid : 2 * gid + 2] = index[gid].to_bytes(2, "big")
+        hit = (subset.program, bytes(cid_map), subset.stable)
         with _programs_lock:
             _programs[key] = hit
             if len(_programs) > _PROGRAMS_MAX:
                 _programs.popitem(last=False)
     return hit
+
+
+def program(face: Face, gids: tuple[int, ...]) -> tuple[bytes, bytes]:
+    """The face's subset for these glyph ids, and its CIDToGIDMap, uncompressed; cached."""
+    data, cid_map, _ = _subset(face, gids, _first(face, gids))
+    return data, cid_map
+
+
+_stable: dict[tuple[int, int], bytes] = {}  # (face, length) -> the base outlines, deflated
+_stable_lock = threading.Lock()
+
+
+def _raw(data: bytes, level: int, mode: int) -> bytes:
+    packer = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return packer.compress(data) + packer.flush(mode)
+
+
+def _deflate_program(face: Face, data: bytes, stable: tuple[int, int]) -> bytes:
+    """A zlib stream of the font program, its base outlines (`stable`) deflated once per
+    process at zlib's best and spliced in: deflate blocks that end on a sync flush may
+    be concatenated, and the outlines' block refers to nothing before it."""
+    start, end = stable
+    if start == end:
+        return zlib.compress(data, 6)
+    key = (face.index, end - start)
+    middle = _stable.get(key)
+    if middle is None:
+        middle = _raw(data[start:end], 9, zlib.Z_SYNC_FLUSH)
+        with _stable_lock:
+            _stable[key] = middle
+    return b"".join(
+        (
+            b"\x78\xda",  # zlib header: deflate, 32 KB window
+            _raw(data[:start], 6, zlib.Z_SYNC_FLUSH),
+            middle,
+            _raw(data[end:], 6, zlib.Z_FINISH),
+            zlib.adler32(data).to_bytes(4, "big"),
+        )
+    )
 
 
 def _deflate_runs(data: bytes) -> bytes:
@@ -231,25 +462,25 @@ def _dictionaries(face: Face, gids: tuple[int, ...], tag: str) -> dict[str, Part
 def font_objects(
     face: Face, glyphs: Mapping[int, str], tag: str | None = None, level: int = 0
 ) -> list[tuple[str, Parts]]:
-    """The objects that embed `face` with these glyphs, children first; the last is the
-    Type0 font. Names: "FontFile2", "CIDToGIDMap", "ToUnicode", "FontDescriptor",
-    "CIDFont", "Font". `tag`: the subset tag, if not `subset_tag`'s (the merge may need another).
-    `level`: zlib's for the font program, 0 for none. An invoice's own subset is made
-    for every invoice and left as it is: glyph outlines deflate by a quarter only, and
-    compressing them cost a seventh of the render; the merged file's union is made once,
-    and compressed hard."""
+    """The objects that embed `face` with exactly these glyphs, children first; the last
+    is the Type0 font. Names: "FontFile2", "CIDToGIDMap", "ToUnicode", "FontDescriptor",
+    "CIDFont", "Font". `tag`: the subset tag, if not `subset_tag`'s (the merge may need
+    another). `level`: zlib's for the whole font program (the merged file's union, made
+    once); 0, an invoice's: its base outlines compressed once per process, the rest at
+    zlib's default (_deflate_program)."""
     gids = tuple(sorted(glyphs))
-    data, cid_map = program(face, gids)
+    return _font_objects(face, glyphs, _first(face, gids), tag, level)
+
+
+def _font_objects(
+    face: Face, glyphs: Mapping[int, str], first: frozenset[int], tag: str | None = None, level: int = 0
+) -> list[tuple[str, Parts]]:
+    gids = tuple(sorted(glyphs))
+    data, cid_map, stable = _subset(face, gids, first)
     dictionaries = _dictionaries(face, gids, tag or subset_tag(face, gids))
+    deflated = zlib.compress(data, level) if level else _deflate_program(face, data, stable)
     return [
-        (
-            "FontFile2",
-            (
-                deflated_stream(zlib.compress(data, level), Length1=len(data))
-                if level
-                else stream(b"/Length1 %d" % len(data), data),
-            ),
-        ),
+        ("FontFile2", (deflated_stream(deflated, Length1=len(data)),)),
         ("CIDToGIDMap", (deflated_stream(_deflate_runs(cid_map)),)),
         ("ToUnicode", (deflated_stream(zlib.compress(to_unicode(glyphs))),)),
         ("FontDescriptor", dictionaries["FontDescriptor"]),
@@ -286,9 +517,12 @@ def _stream_data(body: bytes | None) -> bytes | None:
 
 
 def read_font(body: bytes, objects: Callable[[int], bytes | None]) -> tuple[Face, dict[int, str]] | None:
-    """(face, glyph id -> text) if `body` is a Type0 font that `font_objects` made, with
-    its objects (`objects(number)` gives an object's body as in the file): the subset of
-    a bundled face, this version of it, for exactly those glyphs. None for anything else.
+    """(face, glyph id -> text beyond the face's base set) if `body` is a Type0 font that
+    `font_objects` made, with its objects (`objects(number)` gives an object's body as in
+    the file): the subset of a bundled face, this version of it, for exactly the glyphs
+    its ToUnicode names. None for anything else. The glyphs are given as
+    `invoice_font` records them for the merge, so a parsed fragment is the one the
+    renderer makes.
 
     The dictionaries must be byte for byte what `font_objects` writes for that face, tag
     and glyphs, the streams must decompress to its font program, CIDToGIDMap and
@@ -327,4 +561,4 @@ def read_font(body: bytes, objects: Callable[[int], bytes | None]) -> tuple[Face
     data, cid_map = program(face, gids)
     if _stream_data(objects(numbers["FontFile2"])) != data or _stream_data(objects(map_num)) != cid_map:
         return None
-    return face, glyphs
+    return face, beyond_base(face, glyphs)

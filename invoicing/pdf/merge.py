@@ -409,6 +409,7 @@ class _Linker:
             face = fonts.face_by_key(key)
             if face is None:  # merge_pdfs parsed any part made with another version
                 raise MergeError(f"internal error: no face {key}")
+            glyphs = embed.with_base(face, glyphs)  # the parts record the glyphs beyond it
             name = b"%s+%s" % (embed.subset_tag(face, tuple(sorted(glyphs))).encode(), face.name.encode())
             if name in self.names:  # an older subset of this face, copied as it was, has the name
                 name = self._free_name(name, key.encode())

@@ -52,6 +52,9 @@ class SfntError(ValueError):
 class Subset:
     program: bytes  # the font file
     index: dict[int, int]  # glyph id in the face -> glyph id in the subset
+    # program[start:end], the outlines of `first` (TrueType.subset), is the same in every
+    # subset with the same `first`: embed.py compresses that part once
+    stable: tuple[int, int] = (0, 0)
 
 
 _SWAP = struct.pack("=H", 1) != struct.pack(">H", 1)  # a little-endian machine
@@ -226,10 +229,18 @@ class TrueType:
                     todo.append(part)
         return sorted(seen)
 
-    def subset(self, gids: Iterable[int]) -> Subset:
-        """A font program with the glyphs `gids`, and their components, renumbered in
-        the order of their ids; glyph 0 (.notdef) is always the first."""
+    def subset(self, gids: Iterable[int], first: frozenset[int] = frozenset()) -> Subset:
+        """A font program with the glyphs `gids`, and their components; glyph 0 (.notdef)
+        is always the first. The glyphs of `first` (a set closed under components, that
+        holds glyph 0 and is a part of the subset) come first, in the order of their ids,
+        then the others in the order of theirs: so the glyf table of every subset with the
+        same `first` starts with the same bytes (`Subset.stable`)."""
         keep = self.closure({0, *gids})
+        leading = 0
+        if first:
+            ahead = [g for g in keep if g in first]
+            leading = len(ahead)
+            keep = ahead + [g for g in keep if g not in first]
         index = {gid: i for i, gid in enumerate(keep)}
         loaded = self._glyphs  # closure() has loaded every glyph it keeps
         data = []
@@ -270,7 +281,9 @@ class TrueType:
             b"maxp": bytes(maxp),
             b"post": bytes(post[:32]),
         }
-        return Subset(_assemble(tables), index)
+        glyf_at = 12 + 16 * len(tables)  # glyf sorts first: it follows the table directory
+        stable = sum(map(len, data[:leading]))
+        return Subset(_assemble(tables), index, (glyf_at, glyf_at + stable))
 
 
 def _assemble(tables: dict[bytes, bytes]) -> bytes:
