@@ -280,11 +280,10 @@ class _Base:
     Sans; kanji, kana, hangul for Droid Sans Fallback; the letters and their forms for
     a shaped face), each embedded whole by an invoice that draws one of its glyphs.
     `texts`: each of those glyphs' text when an invoice does not draw it with another.
-    `first`: the base set's glyphs and their components (and .notdef), which lead every
-    subset that holds them all (sfnt.TrueType.subset). `chunks`, `blocks`: the
-    ToUnicode blocks of the base set and of each script set, as text and deflated."""
+    `chunks`, `blocks`: the ToUnicode blocks of the base set and of each script set, as
+    text and deflated."""
 
-    __slots__ = ("texts", "core", "groups", "group_of", "first", "chunks", "blocks", "cid_map", "_sets")
+    __slots__ = ("texts", "core", "groups", "group_of", "chunks", "blocks", "_sets", "_leads")
 
     def __init__(self, face: Face):
         lowest = _lowest_codes(face)
@@ -320,18 +319,13 @@ class _Base:
         for group in scripts.values():
             texts.update(group)
         self.texts: dict[int, str] = texts
-        self.first: frozenset[int] = frozenset(face.sfnt.closure({0, *core}))
         gids = list(self.core)
         self.chunks = [chunk for part in (gids, *self.groups) for chunk in _hundreds(list(part))]
         self.blocks: list[tuple[bytes, bytes]] = []
         for chunk in self.chunks:
             block = _bfchar((gid, texts[gid]) for gid in chunk)
             self.blocks.append((block, _raw(block, 9, zlib.Z_SYNC_FLUSH)))
-        index = face.sfnt.subset((), self.first).index  # the base glyphs' place in a subset they lead
-        cid_map = bytearray(2 * (gids[-1] + 1 if gids else 1))
-        for gid in gids:
-            cid_map[2 * gid : 2 * gid + 2] = index[gid].to_bytes(2, "big")
-        self.cid_map = bytes(cid_map)
+        self._leads: dict[frozenset[int], _Lead] = {}
         self._sets: dict[frozenset[int], tuple[dict[int, str], list[tuple[str, Parts]], dict[int, str]]] = {}
 
     def stable(
@@ -348,6 +342,40 @@ class _Base:
             with _bases_lock:
                 self._sets[groups] = hit
         return hit
+
+    def lead(self, face: Face, gids: tuple[int, ...]) -> _Lead | None:
+        """What leads a subset of `gids`: the base set and each script set it holds
+        whole, if it holds the base set; else None (the glyphs in id order)."""
+        present = set(gids)
+        if not self.core.keys() <= present:
+            return None
+        groups = frozenset(n for n, group in enumerate(self.groups) if present.issuperset(group))
+        hit = self._leads.get(groups)
+        if hit is None:
+            members = [*self.core, *(gid for n in sorted(groups) for gid in self.groups[n])]
+            hit = _Lead(face, frozenset(members))
+            with _bases_lock:
+                self._leads[groups] = hit
+        return hit
+
+
+class _Lead:
+    """The glyphs that lead a subset (sfnt.TrueType.subset): `cids`, and in `first` their
+    components and .notdef too. Their outlines are the same bytes in every subset they
+    lead, and are deflated once (`outlines`, _deflate_program); `cid_map`: their part
+    of the CIDToGIDMap."""
+
+    __slots__ = ("cids", "first", "cid_map", "outlines")
+
+    def __init__(self, face: Face, cids: frozenset[int]):
+        self.cids = cids
+        self.first = frozenset(face.sfnt.closure({0, *cids}))
+        index = face.sfnt.subset((), self.first).index
+        cid_map = bytearray(2 * (max(cids) + 1))
+        for gid in cids:
+            cid_map[2 * gid : 2 * gid + 2] = index[gid].to_bytes(2, "big")
+        self.cid_map = bytes(cid_map)
+        self.outlines: bytes | None = None
 
 
 def _script(text: str) -> str:
@@ -407,7 +435,7 @@ def _fixed_texts() -> tuple[tuple[str, bool], ...]:
         rtl = translator(language).rtl
         for message in catalog:
             if message.id:  # not the header
-                add(message.string, rtl)
+                add(message.string or "", rtl)
         fmt = Formatter(Locale.parse(language), "XXX")
         samples = [fmt.date(day) for day in _SAMPLE_DATES]
         samples += [fmt.qty(_SAMPLE_AMOUNT), fmt.percent(Decimal("19.5"))]
@@ -498,23 +526,16 @@ _programs_lock = threading.Lock()
 _PROGRAMS_MAX = 256  # a batch's subsets: the header renders, then pre-links them
 
 
-def _lead(found: _Base, gids: tuple[int, ...]) -> _Base | None:
-    """The base set if a subset of `gids` holds it all: its glyphs and their components
-    then lead the subset, and their outlines are the same bytes in every such subset
-    (compressed once: _deflate_program); else None (the glyphs in id order)."""
-    return found if found.core.keys() <= set(gids) else None
-
-
-def _subset(face: Face, gids: tuple[int, ...], lead: _Base | None) -> tuple[bytes, bytes, tuple[int, int]]:
+def _subset(face: Face, gids: tuple[int, ...], lead: _Lead | None) -> tuple[bytes, bytes, tuple[int, int]]:
     key = (face.index, gids)
     hit = _programs.get(key)
     if hit is None:
         subset = face.sfnt.subset(gids, lead.first if lead is not None else frozenset())
         index = subset.index
         cid_map = bytearray(2 * (gids[-1] + 1 if gids else 1))
-        if lead is not None:  # the base glyphs are where they are in the base subset
+        if lead is not None:  # the leading glyphs are where they are in any subset they lead
             cid_map[: len(lead.cid_map)] = lead.cid_map
-            gids = tuple(gid for gid in gids if gid not in lead.core)
+            gids = tuple(gid for gid in gids if gid not in lead.cids)
         for gid in gids:
             cid_map[2 * gid : 2 * gid + 2] = index[gid].to_bytes(2, "big")
         hit = (subset.program, bytes(cid_map), subset.stable)
@@ -527,12 +548,8 @@ def _subset(face: Face, gids: tuple[int, ...], lead: _Base | None) -> tuple[byte
 
 def program(face: Face, gids: tuple[int, ...]) -> tuple[bytes, bytes]:
     """The face's subset for these glyph ids, and its CIDToGIDMap, uncompressed; cached."""
-    data, cid_map, _ = _subset(face, gids, _lead(_base(face), gids))
+    data, cid_map, _ = _subset(face, gids, _base(face).lead(face, gids))
     return data, cid_map
-
-
-_stable: dict[tuple[int, int], bytes] = {}  # (face, length) -> the base outlines, deflated
-_stable_lock = threading.Lock()
 
 
 def _raw(data: bytes, level: int, mode: int) -> bytes:
@@ -540,19 +557,17 @@ def _raw(data: bytes, level: int, mode: int) -> bytes:
     return packer.compress(data) + packer.flush(mode)
 
 
-def _deflate_program(face: Face, data: bytes, stable: tuple[int, int]) -> bytes:
-    """A zlib stream of the font program, its base outlines (`stable`) deflated once per
-    process at zlib's best and spliced in: deflate blocks that end on a sync flush may
-    be concatenated, and the outlines' block refers to nothing before it."""
+def _deflate_program(data: bytes, stable: tuple[int, int], lead: _Lead | None) -> bytes:
+    """A zlib stream of the font program, the outlines of the glyphs that lead it
+    (`stable`) deflated once per process at zlib's best and spliced in: deflate blocks
+    that end on a sync flush may be concatenated, and the outlines' blocks refer to
+    nothing before them."""
     start, end = stable
-    if start == end:
+    if lead is None or start == end:
         return zlib.compress(data, 6)
-    key = (face.index, end - start)
-    middle = _stable.get(key)
+    middle = lead.outlines
     if middle is None:
-        middle = _raw(data[start:end], 9, zlib.Z_SYNC_FLUSH)
-        with _stable_lock:
-            _stable[key] = middle
+        middle = lead.outlines = _raw(data[start:end], 9, zlib.Z_SYNC_FLUSH)
     return b"".join(
         (
             b"\x78\xda",  # zlib header: deflate, 32 KB window
@@ -632,9 +647,10 @@ def _font_objects(
     face: Face, glyphs: Mapping[int, str], found: _Base, tag: str | None = None, level: int = 0
 ) -> list[tuple[str, Parts]]:
     gids = tuple(sorted(glyphs))
-    data, cid_map, stable = _subset(face, gids, _lead(found, gids))
+    lead = found.lead(face, gids)
+    data, cid_map, stable = _subset(face, gids, lead)
     dictionaries = _dictionaries(face, gids, tag or subset_tag(face, gids))
-    deflated = zlib.compress(data, level) if level else _deflate_program(face, data, stable)
+    deflated = zlib.compress(data, level) if level else _deflate_program(data, stable, lead)
     return [
         ("FontFile2", (deflated_stream(deflated, Length1=len(data)),)),
         ("CIDToGIDMap", (deflated_stream(_deflate_runs(cid_map)),)),
