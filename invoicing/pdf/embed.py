@@ -12,29 +12,26 @@ Every face is embedded the same way, as a composite font:
 A CID is the glyph's id in the whole face: content streams are the same whatever the
 subset.
 
-The base set. Every invoice embeds, of each face it draws with, a fixed base set and
-the glyphs it draws beyond it. The base set (`_Base`) depends only on the bundled face
-and catalogs: printable ASCII and Latin-1 for DejaVu Sans, ASCII for the shaped faces,
-and for every face the glyphs it draws for the fixed texts (every translation of the
-catalogs, the English messages, and each language's dates, numbers and amounts),
-shaped forms too. Each base glyph has a text: a glyph drawn without shaping stands for
-its cmap character, a shaped one for what the fixed text drew it for. So most invoices
-(94 % of the Latin synthetic ones) draw nothing beyond it, and embed exactly the base
-subset, whose objects are made once per process and reused as bytes; the others embed
-base ∪ drawn, each drawn glyph with the text it was drawn with (FontUse), so a glyph
-that is embedded but not drawn never changes what a page extracts to.
+The base set. Every invoice embeds, of each face it draws with, the face's base set,
+each of its script sets the invoice draws a glyph of, and the glyphs it draws beyond
+them (glyphsets.py: the sets depend only on the bundled face and catalogs). Most
+invoices (96 % of the Latin synthetic ones) draw nothing else, and embed a subset
+whose objects are made once per process and reused as bytes (`invoice_font`). Each
+glyph of the sets has a text; a glyph drawn is given the text it was drawn with
+(FontUse), so a glyph embedded but not drawn never changes what a page extracts to.
 
-An invoice drawing beyond the base set is made quickly from what the base set shares
-with it: the base glyphs lead the subset (sfnt.TrueType.subset), so their outlines are
-deflated once and spliced into each program (`_deflate_program`: deflate blocks that
-end on a sync flush may be concatenated); the ToUnicode CMap lists the base glyphs in
-blocks of their own, deflated once, then the glyphs beyond; /W runs and the
-CIDToGIDMap start from the base set's.
+A subset of other glyphs is made from what it shares with those: the base set and the
+script sets it holds whole lead the subset (sfnt.TrueType.subset), so their outlines
+are the same bytes in every such subset, deflated once and spliced into each program
+(`_deflate_program`: deflate blocks that end on a sync flush may be concatenated);
+the ToUnicode CMap lists each set's glyphs in blocks of their own, deflated once, then
+the other glyphs; /W runs and the leading glyphs' part of the CIDToGIDMap are cached.
 
-The merge (merge.py) embeds, per face, one subset of the base set and of the union of
-the glyphs beyond it that its invoices record (`invoice_font`, `read_font`: a
-fragment records only those), built by this same module (`font_objects`), and points
-every page at it.
+A merge fragment records, per face, only the glyphs beyond the base set, or drawn for
+another text than theirs in it (`invoice_font`, `read_font`). The merge (merge.py)
+embeds, per face, one subset of the base set and the union of its invoices' records
+(`with_base`), built by this same module (`font_objects`), and points every page at
+it.
 
 The subset tag (ISO 32000-1 §9.6.4, the "ABCDEF+" in /BaseFont) is a digest of the
 face and the glyph set: different subsets get different names, in one file and across
@@ -52,29 +49,18 @@ import hashlib
 import re
 import sys
 import threading
-import unicodedata
 import zlib
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date
-from decimal import Decimal
 from functools import lru_cache
 from itertools import pairwise
 
-from babel import Locale
-from babel.core import get_global
-from babel.messages.mofile import read_mo
-from babel.messages.pofile import read_po
-from babel.numbers import get_territory_currencies
-
 from invoicing.pdf import fonts
 from invoicing.pdf.fonts import Face
-from invoicing.pdf.format import Formatter
+from invoicing.pdf.glyphsets import glyph_sets
 from invoicing.pdf.objects import Parts, deflated_stream, fill
 from invoicing.pdf.shaping import Shaped
-from invoicing.pdf.text import Style, Text
-from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, languages, pro_rata, translator
 
 __all__ = [
     "FontUse",
@@ -262,68 +248,27 @@ def _widths(face: Face, gids: tuple[int, ...]) -> bytes:
 
 # ------------------------------------------------------------------ the base set
 
-# What a base face (DejaVu Sans) embeds whatever the invoice draws, besides the glyphs of
-# the fixed texts: printable ASCII and Latin-1. Latin Extended-A and -B, and the blocks
-# of general punctuation and currency signs, are left out (each would add 3 to 13 KB
-# to every invoice; the synthetic invoices draw none of Extended-B): the signs the
-# bundled locales print come with the formatting samples (`_fixed_texts`).
-_BASE_RANGES = ((0x20, 0x7E), (0xA0, 0xFF))
-_ASCII = ((0x20, 0x7E),)  # a shaped face's: spaces, digits, punctuation after its letters
-_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
-
 
 class _Base:
-    """What an invoice embeds of one face besides what it draws.
+    """A face's glyph sets (glyphsets.py), and what is made of them once per process.
 
-    `core`: the base set, in every invoice; `groups`: the script sets, each the fixed
-    texts' letters of one script (Cyrillic, Greek, Latin beyond Latin-1 for DejaVu
-    Sans; kanji, kana, hangul for Droid Sans Fallback; the letters and their forms for
-    a shaped face), each embedded whole by an invoice that draws one of its glyphs.
-    `texts`: each of those glyphs' text when an invoice does not draw it with another.
-    `chunks`, `blocks`: the ToUnicode blocks of the base set and of each script set, as
-    text and deflated."""
+    `core`: the base set; `groups`: the script sets; `texts`: each of their glyphs'
+    text; `chunks`, `blocks`: the ToUnicode blocks of the base set and of each script
+    set, as text and deflated; the subsets of the base set with script sets (`stable`)
+    and what leads a subset (`lead`)."""
 
     __slots__ = ("texts", "core", "groups", "group_of", "chunks", "blocks", "_sets", "_leads")
 
     def __init__(self, face: Face):
-        lowest = _lowest_codes(face)
-        ranges: tuple[tuple[int, int], ...] = _ASCII if face.shaped else ()
-        if face in (fonts.base(fonts.REGULAR), fonts.base(fonts.BOLD)):
-            ranges = _BASE_RANGES
-        codes = [code for first, last in ranges for code in range(first, last + 1)]
-        if face.shaped:  # its script's digits too (a Bengali date), drawn after its letters
-            codes += sorted(code for code in face.cmap if unicodedata.category(chr(code)) == "Nd")
-        core: dict[int, str] = {}
-        for code in codes:
-            gid = face.cmap.get(code)
-            if gid is not None:
-                core.setdefault(gid, chr(lowest[gid]))
-        # A glyph of a face drawn without shaping stands for its character (the lowest
-        # code point: U+0020, not U+00A0, for the space), whatever a fixed text drew it
-        # for (a parenthesis mirrored on a right-to-left page); a glyph of a shaped face
-        # for what the fixed texts drew it for (a contextual form, a split vowel sign).
-        scripts: dict[str, dict[int, str]] = {}
-        for gid, drawn in _fixed_glyphs(face).items():
-            if gid in core:
-                continue
-            text = chr(lowest[gid]) if gid in lowest and not face.shaped else drawn
-            script = _script(text)
-            if script:
-                scripts.setdefault(script, {})[gid] = text
-            else:
-                core[gid] = text  # a sign, a space, a digit
-        self.core: dict[int, str] = dict(sorted(core.items()))
-        self.groups: list[tuple[int, ...]] = [tuple(sorted(scripts[name])) for name in sorted(scripts)]
+        sets = glyph_sets(face)
+        self.core, self.texts = sets.core, sets.texts
+        self.groups = sets.groups
         self.group_of: dict[int, int] = {gid: n for n, group in enumerate(self.groups) for gid in group}
-        texts = dict(core)
-        for group in scripts.values():
-            texts.update(group)
-        self.texts: dict[int, str] = texts
         gids = list(self.core)
         self.chunks = [chunk for part in (gids, *self.groups) for chunk in _hundreds(list(part))]
         self.blocks: list[tuple[bytes, bytes]] = []
         for chunk in self.chunks:
-            block = _bfchar((gid, texts[gid]) for gid in chunk)
+            block = _bfchar((gid, self.texts[gid]) for gid in chunk)
             self.blocks.append((block, _raw(block, 9, zlib.Z_SYNC_FLUSH)))
         self._leads: dict[frozenset[int], _Lead] = {}
         self._sets: dict[frozenset[int], tuple[dict[int, str], list[tuple[str, Parts]], dict[int, str]]] = {}
@@ -378,90 +323,8 @@ class _Lead:
         self.outlines: bytes | None = None
 
 
-def _script(text: str) -> str:
-    """The script of the first letter or mark of `text`, from its Unicode name ("CYRILLIC",
-    "CJK", "HIRAGANA", "DEVANAGARI"); "" if it has none."""
-    for ch in text:
-        if unicodedata.category(ch)[0] in "LM":
-            return unicodedata.name(ch, "").split(" ")[0]
-    return ""
-
-
 def _hundreds(gids: list[int]) -> list[list[int]]:
     return [gids[start : start + 100] for start in range(0, len(gids), 100)]
-
-
-def _lowest_codes(face: Face) -> dict[int, int]:
-    """Glyph id -> the lowest code point the cmap maps to it."""
-    lowest: dict[int, int] = {}
-    for code in sorted(face.cmap):
-        lowest.setdefault(face.cmap[code], code)
-    return lowest
-
-
-_SAMPLE_DATES = tuple(date(2026, month, 28) for month in range(1, 13))
-_SAMPLE_AMOUNT = Decimal("-1234567890.25")
-
-
-@lru_cache(maxsize=1)
-def _fixed_texts() -> tuple[tuple[str, bool], ...]:
-    """What every invoice in a bundled language may print besides its own data, and its
-    direction: each translation of the catalogs (placeholders cut out), or the English
-    messages; and, in each language's locale, the dates of a year, a quantity, a rate,
-    and an amount in the currency of each bundled language's likely territory."""
-    likely = get_global("likely_subtags")
-    catalogs = languages()
-    currencies = sorted(
-        {
-            currency
-            for language in catalogs
-            for currency in get_territory_currencies(
-                Locale.parse(likely.get(language, language)).territory or "ZZ"
-            )[:1]
-        }
-    )
-    found: list[tuple[str, bool]] = []
-
-    def add(texts: str | tuple[str, ...] | list[str], rtl: bool) -> None:
-        for text in (texts,) if isinstance(texts, str) else texts:
-            found.extend((piece, rtl) for piece in _PLACEHOLDER.split(text) if piece.strip())
-
-    with open(LOCALE_DIR / f"{DOMAIN}.pot", "rb") as handle:
-        for message in read_po(handle):
-            add(message.id or "", False)  # the header's id is empty
-    for language in catalogs:
-        with open(LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo", "rb") as handle:
-            catalog = read_mo(handle)
-        rtl = translator(language).rtl
-        for message in catalog:
-            if message.id:  # not the header
-                add(message.string or "", rtl)
-        fmt = Formatter(Locale.parse(language), "XXX")
-        samples = [fmt.date(day) for day in _SAMPLE_DATES]
-        samples += [fmt.qty(_SAMPLE_AMOUNT), fmt.percent(Decimal("19.5"))]
-        samples += [Formatter(fmt.locale, currency).money(_SAMPLE_AMOUNT) for currency in currencies]
-        words = translator(language)
-        samples.append(pro_rata(words, "", _SAMPLE_DATES[8], _SAMPLE_DATES[9], 17, 31))  # "–" of a period
-        found.extend((sample, rtl) for sample in samples)
-    return tuple(found)
-
-
-def _fixed_glyphs(face: Face) -> dict[int, str]:
-    """The glyphs `face` draws for the fixed texts, in either weight, each with the first
-    text it is drawn for (shaped forms and ligatures too)."""
-    glyphs: dict[int, str] = {}
-    for message, rtl in _fixed_texts():
-        for weight in (fonts.REGULAR, fonts.BOLD):
-            if face.index not in fonts.choose(message, weight)[1]:
-                continue
-            for run in Text(message, Style(font=weight), rtl=rtl).para.runs:
-                if run.face == face.index:
-                    for gid, text in run.shaped.glyphs.items():
-                        if text and not glyphs.get(gid):
-                            glyphs[gid] = text
-                        else:
-                            glyphs.setdefault(gid, text)
-    return glyphs
 
 
 _bases: dict[int, _Base] = {}
@@ -733,4 +596,4 @@ def read_font(body: bytes, objects: Callable[[int], bytes | None]) -> tuple[Face
     data, cid_map = program(face, gids)
     if _stream_data(objects(numbers["FontFile2"])) != data or _stream_data(objects(map_num)) != cid_map:
         return None
-    return face, beyond_base(face, glyphs)
+    return face, dict(sorted(beyond_base(face, glyphs).items()))  # in glyph order, as own_fragment
