@@ -9,8 +9,10 @@ fixed texts are what any invoice may print besides its own data: every translati
 the catalogs, the English messages, and in each bundled language the dates of a year,
 a quantity, a rate, amounts in the currencies of the languages' likely territories and
 a part-month line. The script sets: the fixed texts' letters (and their shaped forms)
-of one script each: Cyrillic, Greek and Latin beyond Latin-1 for DejaVu Sans; kanji,
-kana and hangul for Droid Sans Fallback; a shaped face's letters.
+of one script that the same languages draw: Cyrillic, Greek and Latin beyond Latin-1
+for DejaVu Sans (the Cyrillic letters of Russian and Ukrainian, those of Russian only,
+...); kanji, kana and hangul for Droid Sans Fallback (a Japanese invoice does not
+embed the kanji only the Chinese catalogs use); a shaped face's letters.
 
 Each glyph has the text it stands for when an invoice embeds it without drawing it
 (or draws it for the same text): a glyph of a face drawn without shaping stands for its
@@ -92,17 +94,17 @@ def _derive(face: Face) -> GlyphSets:
         if gid is not None:
             core.setdefault(gid, chr(lowest[gid]))
     # a glyph's text: see the module's docstring
-    scripts: dict[str, dict[int, str]] = {}
-    for gid, drawn in _fixed_glyphs(face).items():
+    scripts: dict[tuple[str, tuple[str, ...]], dict[int, str]] = {}
+    for gid, (drawn, used) in _fixed_glyphs(face).items():
         if gid in core:
             continue
         text = chr(lowest[gid]) if gid in lowest and not face.shaped else drawn
         script = _script(text)
-        if script:
-            scripts.setdefault(script, {})[gid] = text
+        if script:  # one set per script and languages that use the glyph
+            scripts.setdefault((script, tuple(sorted(used))), {})[gid] = text
         else:
             core[gid] = text  # a sign, a space, a digit
-    groups = tuple(tuple(sorted(scripts[name])) for name in sorted(scripts))
+    groups = tuple(tuple(sorted(scripts[key])) for key in sorted(scripts))
     texts = dict(core)
     for group in scripts.values():
         texts.update(group)
@@ -131,7 +133,7 @@ _SAMPLE_AMOUNT = Decimal("-1234567890.25")
 
 
 @lru_cache(maxsize=1)
-def _fixed_texts() -> tuple[tuple[str, bool], ...]:
+def _fixed_texts() -> tuple[tuple[str, bool, str], ...]:
     """What every invoice in a bundled language may print besides its own data, and its
     direction: each translation of the catalogs (placeholders cut out), or the English
     messages; and, in each language's locale, the dates of a year, a quantity, a rate,
@@ -147,37 +149,39 @@ def _fixed_texts() -> tuple[tuple[str, bool], ...]:
             )[:1]
         }
     )
-    found: list[tuple[str, bool]] = []
+    found: list[tuple[str, bool, str]] = []
 
-    def add(texts: str | tuple[str, ...] | list[str], rtl: bool) -> None:
+    def add(texts: str | tuple[str, ...] | list[str], rtl: bool, language: str) -> None:
         for text in (texts,) if isinstance(texts, str) else texts:
-            found.extend((piece, rtl) for piece in _PLACEHOLDER.split(text) if piece.strip())
+            found.extend((piece, rtl, language) for piece in _PLACEHOLDER.split(text) if piece.strip())
 
     with open(LOCALE_DIR / f"{DOMAIN}.pot", "rb") as handle:
         for message in read_po(handle):
-            add(message.id or "", False)  # the header's id is empty
+            add(message.id or "", False, "")  # the header's id is empty
     for language in catalogs:
         with open(LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo", "rb") as handle:
             catalog = read_mo(handle)
         rtl = translator(language).rtl
         for message in catalog:
             if message.id:  # not the header
-                add(message.string or "", rtl)
+                add(message.string or "", rtl, language)
         fmt = Formatter(Locale.parse(language), "XXX")
         samples = [fmt.date(day) for day in _SAMPLE_DATES]
         samples += [fmt.qty(_SAMPLE_AMOUNT), fmt.percent(Decimal("19.5"))]
         samples += [Formatter(fmt.locale, currency).money(_SAMPLE_AMOUNT) for currency in currencies]
         words = translator(language)
         samples.append(pro_rata(words, "", _SAMPLE_DATES[8], _SAMPLE_DATES[9], 17, 31))  # "–" of a period
-        found.extend((sample, rtl) for sample in samples)
+        add(samples, rtl, language)
     return tuple(found)
 
 
-def _fixed_glyphs(face: Face) -> dict[int, str]:
+def _fixed_glyphs(face: Face) -> dict[int, tuple[str, set[str]]]:
     """The glyphs `face` draws for the fixed texts, in either weight, each with the first
-    text it is drawn for (shaped forms and ligatures too)."""
+    text it is drawn for (shaped forms and ligatures too) and the languages ("" for
+    English) whose fixed texts draw it."""
     glyphs: dict[int, str] = {}
-    for message, rtl in _fixed_texts():
+    used: dict[int, set[str]] = {}
+    for message, rtl, language in _fixed_texts():
         for weight in (fonts.REGULAR, fonts.BOLD):
             if face.index not in fonts.choose(message, weight)[1]:
                 continue
@@ -188,4 +192,5 @@ def _fixed_glyphs(face: Face) -> dict[int, str]:
                             glyphs[gid] = text
                         else:
                             glyphs.setdefault(gid, text)
-    return glyphs
+                        used.setdefault(gid, set()).add(language)
+    return {gid: (text, used[gid]) for gid, text in glyphs.items()}

@@ -35,13 +35,14 @@ Shared objects
     number map; a digest that aged out is just written again).
 
 One subset per face
-    The renderer embeds in each invoice a subset of each face with only the glyphs
-    that invoice draws, and names glyphs by their id in the whole face (embed.py). A
-    fragment replaces such a font by a record naming the face and lists the glyphs
-    (prelink.py); the linker gives each face one object number, and at the end writes
-    one subset of the union of every part's glyphs under it, made by the same code as
-    the invoices' own. So the merged file holds each face once, with no more glyphs
-    than its invoices draw, however many invoices there are.
+    The renderer embeds in each invoice a subset of each face: the face's base set and
+    the glyphs that invoice draws beyond it, and names glyphs by their id in the whole
+    face (embed.py). A fragment replaces such a font by a record naming the face and
+    lists the glyphs beyond the base set (prelink.py); the linker gives each face one
+    object number, and at the end writes one subset of the base set and the union of
+    every part's glyphs under it, made by the same code as the invoices' own. So the
+    merged file holds each face once, with no more glyphs than its invoices embed,
+    however many invoices there are.
 
 One name per font program
     Fonts copied as they are (from other producers, or older invoices) keep their
