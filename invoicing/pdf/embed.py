@@ -69,6 +69,7 @@ __all__ = [
     "font_objects",
     "invoice_font",
     "parse_to_unicode",
+    "prepare",
     "read_font",
     "program",
     "subset_tag",
@@ -339,6 +340,15 @@ def _base(face: Face) -> _Base:
             if found is None:
                 found = _bases[face.index] = _Base(face)
     return found
+
+
+def prepare() -> None:
+    """Make every face's base set and its objects now (0.3 to 0.8 s: the catalogs, and
+    Babel's data of every bundled locale): in a prefork worker's parent, so that its
+    children share them instead of each making them."""
+    for index in range(fonts.face_count()):
+        face = fonts.face(index)
+        _base(face).stable(face, frozenset())
 
 
 def _record(found: _Base, glyphs: Mapping[int, str]) -> dict[int, str]:

@@ -3,12 +3,12 @@ base set, in every invoice, and its script sets, each embedded whole by an invoi
 draws one of its glyphs. Both depend only on the bundled face and catalogs, so that what
 an invoice embeds depends only on the glyphs it draws.
 
-The base set: printable ASCII and Latin-1 for DejaVu Sans, ASCII and the digits for a
-shaped face, and the signs, spaces and digits the face draws for the fixed texts. The
-fixed texts are what any invoice may print besides its own data: every translation of
-the catalogs, the English messages, and in each bundled language the dates of a year,
-a quantity, a rate, amounts in the currencies of the languages' likely territories and
-a part-month line. The script sets: the fixed texts' letters (and their shaped forms)
+The base set: printable ASCII and Latin-1's letters for DejaVu Sans, ASCII and the
+digits for a shaped face, and the signs, spaces and digits the face draws for the fixed
+texts. The fixed texts are what any invoice may print besides its own data: every
+translation of the catalogs, the English messages, and in each bundled language the
+dates of a year, a quantity, a rate, an amount in the currency of its likely territory
+and a part-month line. The script sets: the fixed texts' letters (and their shaped forms)
 of one script that the same languages draw: Cyrillic, Greek and Latin beyond Latin-1
 for DejaVu Sans (the Cyrillic letters of Russian and Ukrainian, those of Russian only,
 ...); kanji, kana and hangul for Droid Sans Fallback (a Japanese invoice does not
@@ -38,6 +38,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import get_territory_currencies
 
 from invoicing.pdf import fonts
+from invoicing.pdf.bidi import MIRROR
 from invoicing.pdf.fonts import Face
 from invoicing.pdf.format import Formatter
 from invoicing.pdf.text import Style, Text
@@ -137,18 +138,9 @@ def _fixed_texts() -> tuple[tuple[str, bool, str], ...]:
     """What every invoice in a bundled language may print besides its own data, and its
     direction: each translation of the catalogs (placeholders cut out), or the English
     messages; and, in each language's locale, the dates of a year, a quantity, a rate,
-    and an amount in the currency of each bundled language's likely territory."""
+    an amount in the currency of its likely territory, and a part-month line."""
     likely = get_global("likely_subtags")
     catalogs = languages()
-    currencies = sorted(
-        {
-            currency
-            for language in catalogs
-            for currency in get_territory_currencies(
-                Locale.parse(likely.get(language, language)).territory or "ZZ"
-            )[:1]
-        }
-    )
     found: list[tuple[str, bool, str]] = []
 
     def add(texts: str | tuple[str, ...] | list[str], rtl: bool, language: str) -> None:
@@ -168,7 +160,10 @@ def _fixed_texts() -> tuple[tuple[str, bool, str], ...]:
         fmt = Formatter(Locale.parse(language), "XXX")
         samples = [fmt.date(day) for day in _SAMPLE_DATES]
         samples += [fmt.qty(_SAMPLE_AMOUNT), fmt.percent(Decimal("19.5"))]
-        samples += [Formatter(fmt.locale, currency).money(_SAMPLE_AMOUNT) for currency in currencies]
+        territory = Locale.parse(likely.get(language, language)).territory or "ZZ"
+        samples += [
+            Formatter(fmt.locale, c).money(_SAMPLE_AMOUNT) for c in get_territory_currencies(territory)[:1]
+        ]
         words = translator(language)
         samples.append(pro_rata(words, "", _SAMPLE_DATES[8], _SAMPLE_DATES[9], 17, 31))  # "–" of a period
         add(samples, rtl, language)
@@ -181,16 +176,28 @@ def _fixed_glyphs(face: Face) -> dict[int, tuple[str, set[str]]]:
     English) whose fixed texts draw it."""
     glyphs: dict[int, str] = {}
     used: dict[int, set[str]] = {}
+
+    def add(gid: int, text: str, language: str) -> None:
+        if text and not glyphs.get(gid):
+            glyphs[gid] = text
+        else:
+            glyphs.setdefault(gid, text)
+        used.setdefault(gid, set()).add(language)
+
     for message, rtl, language in _fixed_texts():
         for weight in (fonts.REGULAR, fonts.BOLD):
-            if face.index not in fonts.choose(message, weight)[1]:
+            chars, picks = fonts.choose(message, weight)
+            if face.index not in picks:
+                continue
+            if not face.shaped:  # each character's cmap glyph (shaping.py), or its mirror's
+                for ch, pick in zip(chars, picks, strict=True):
+                    if pick == face.index:
+                        for code in {ord(ch), ord(MIRROR.get(ch, ch)) if rtl else ord(ch)}:
+                            if code in face.cmap:
+                                add(face.cmap[code], chr(code), language)
                 continue
             for run in Text(message, Style(font=weight), rtl=rtl).para.runs:
                 if run.face == face.index:
                     for gid, text in run.shaped.glyphs.items():
-                        if text and not glyphs.get(gid):
-                            glyphs[gid] = text
-                        else:
-                            glyphs.setdefault(gid, text)
-                        used.setdefault(gid, set()).add(language)
+                        add(gid, text, language)
     return {gid: (text, used[gid]) for gid, text in glyphs.items()}
