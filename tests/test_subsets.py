@@ -1,6 +1,7 @@
-"""Small files whatever the script: each invoice embeds subsets of only the glyphs it draws,
-named by glyph ids of the whole face, and the merged file holds one subset per face of
-the union of its invoices' glyphs, under a name no other font program in it has."""
+"""Small files whatever the script: each invoice embeds, of each face, the face's base set
+and the glyphs it draws beyond it, named by glyph ids of the whole face, and the merged
+file holds one subset per face of the base set and the union of its invoices' glyphs,
+under a name no other font program in it has."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import zlib
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -24,7 +26,8 @@ from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, Num
 
 from invoicing.billing.money import compute_totals
 from invoicing.billing.period import Period
-from invoicing.pdf import InvoiceDocument, Part, fonts, merge_pdfs, render_invoice, write_fragments
+from invoicing.pdf import InvoiceDocument, Part, embed, fonts, merge_pdfs, render_invoice, write_fragments
+from invoicing.pdf.objects import fill
 from invoicing.synthetic import synthetic_dataset
 from tests.support.factories import SELLER
 from tests.support.paths import ROOT
@@ -131,19 +134,94 @@ def test_one_page_invoices_are_small_in_every_script(tmp_path: Path):
         assert len(pdf) <= (LATIN_ONE_PAGE if latin else ANY_ONE_PAGE), (country, len(pdf))
 
 
-def test_an_invoice_embeds_the_glyphs_it_draws_and_no_others():
-    # given two German invoices for different names
+def test_invoices_that_draw_only_base_glyphs_embed_the_same_base_subset():
+    # given two German invoices for different subscribers, whose glyphs are all in the base set
     docs = synthetic_documents(60, ["DE"])
     a, b = (PdfReader(io.BytesIO(render_invoice(doc))) for doc in docs[:2])
     fonts_a, fonts_b = type0_fonts(a), type0_fonts(b)
-    # then each embeds the regular and the bold face, with a subset named after its glyphs
+    # then each embeds the regular and the bold face, under the same subset names
     assert {n.split("+")[1] for n, _, _ in fonts_a} == {"DejaVuSans", "DejaVuSans-Bold"}
-    assert {n for n, _, _ in fonts_a} != {n for n, _, _ in fonts_b}
-    # and every subset glyph is drawn: the glyphs in the widths array, no more (and .notdef)
-    for _, _, cid_font in fonts_a:
+    assert {n for n, _, _ in fonts_a} == {n for n, _, _ in fonts_b}
+    for (_, _, cid_a), (_, _, cid_b) in zip(sorted(fonts_a), sorted(fonts_b), strict=True):
+        program_a = cid_a["/FontDescriptor"]["/FontFile2"].get_object().get_data()
+        assert program_a == cid_b["/FontDescriptor"]["/FontFile2"].get_object().get_data()
+    # and the subset is the face's base set: its glyphs, their components and .notdef, no more
+    for name, _, cid_font in fonts_a:
+        face = fonts.face_by_name(name.split("+")[1])
+        assert face is not None
+        assert cids_of(cid_font) == set(embed.base_glyphs(face))
         program = cid_font["/FontDescriptor"]["/FontFile2"].get_object().get_data()
-        face = hb.Face(hb.Blob(program))
-        assert face.glyph_count <= len(cids_of(cid_font)) + 8  # + .notdef and composite parts
+        assert hb.Face(hb.Blob(program)).glyph_count == len(face.sfnt.closure({0, *cids_of(cid_font)}))
+
+
+def test_an_invoice_embeds_the_base_set_and_the_glyphs_it_draws_beyond_it():
+    # given a German invoice for a name with letters outside the base set
+    from dataclasses import replace
+
+    doc = synthetic_documents(1, ["DE"])[0]
+    plain = type0_fonts(PdfReader(io.BytesIO(render_invoice(doc))))
+    name = "Łucja Ǆokić Щукин"
+    pdf = render_invoice(replace(doc, name=name))
+    cids = {n.split("+")[1]: cids_of(c) for n, _, c in type0_fonts(PdfReader(io.BytesIO(pdf)))}
+    base = {n.split("+")[1]: cids_of(c) for n, _, c in plain}
+    # then the subset of the face that draws the name holds the base set and the name's glyphs
+    holding = []
+    for face in (fonts.base(fonts.REGULAR), fonts.base(fonts.BOLD)):
+        drawn = {face.cmap[ord(ch)] for ch in name if ch != " "}
+        assert drawn - base[face.name]
+        assert cids[face.name] >= base[face.name]
+        holding.append(cids[face.name] >= drawn)
+    assert any(holding)
+    # and the name reads back as it was written
+    assert name in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+
+
+def test_a_glyph_keeps_the_text_it_was_drawn_for_and_others_their_own():
+    # given the space drawn for a no-break space and a parenthesis drawn mirrored
+    face = fonts.base(fonts.REGULAR)
+    space, close = face.cmap[ord(" ")], face.cmap[ord(")")]
+    drawn = {space: "\xa0", close: "(", face.cmap[ord("A")]: "A"}
+    objects, record = embed.invoice_font(face, drawn)
+    refs = {name: i for i, (name, _) in enumerate(objects, 1)}
+    bodies = {i: fill(parts, refs) for i, (_, parts) in enumerate(objects, 1)}
+    # then the subset's ToUnicode maps those glyphs to what they were drawn for, the others
+    # of the base set to their own characters
+    found = embed.read_font(bodies[refs["Font"]], bodies.get)
+    assert found is not None and found[0] is face
+    texts = embed.parse_to_unicode(zlib.decompress(_stream(bodies[refs["ToUnicode"]])))
+    assert texts is not None
+    assert texts[space] == "\xa0" and texts[close] == "(" and texts[face.cmap[ord("(")]] == "("
+    assert texts[face.cmap[ord("Z")]] == "Z"
+    # and the merge's record of the face is exactly what differs from the base set
+    assert found[1] == record == {space: "\xa0", close: "("}
+    # and the same glyphs give the same bytes
+    assert embed.invoice_font(face, dict(reversed(drawn.items())))[0] == objects
+
+
+def _stream(body: bytes) -> bytes:
+    head, _, rest = body.partition(b"stream\n")
+    return rest[: int(head.rsplit(b"/Length ", 1)[1].split(b" ")[0])]
+
+
+_COLD = """
+import hashlib, sys
+from concurrent.futures import ThreadPoolExecutor
+from tests.test_subsets import synthetic_documents
+from invoicing.pdf import render_invoice
+docs = synthetic_documents(120)[:60]
+with ThreadPoolExecutor(max_workers=8) as pool:
+    threaded = list(pool.map(render_invoice, docs))
+sys.stdout.write(str(threaded == [render_invoice(d) for d in docs]))
+"""
+
+
+def test_threads_that_start_on_cold_caches_render_what_one_thread_does():
+    # given a fresh process whose first renders run in eight threads (every face's base set
+    # and script sets made while others read them)
+    out = subprocess.run([sys.executable, "-c", _COLD], cwd=ROOT, capture_output=True, text=True)
+    # then they are the bytes a sequential render gives
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "True"
 
 
 def test_content_streams_do_not_depend_on_the_subset():

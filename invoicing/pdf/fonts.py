@@ -44,6 +44,7 @@ __all__ = [
     "choose",
     "face",
     "face_by_key",
+    "face_count",
     "face_by_name",
 ]
 
@@ -143,6 +144,11 @@ def face(index: int) -> Face:
             if loaded is None:
                 loaded = _faces[index] = Face(index, _SPECS[index])
     return loaded
+
+
+def face_count() -> int:
+    """How many bundled faces there are (their indexes are 0 to this, less one)."""
+    return len(_SPECS)
 
 
 def base(weight: str) -> Face:

@@ -35,13 +35,14 @@ Shared objects
     number map; a digest that aged out is just written again).
 
 One subset per face
-    The renderer embeds in each invoice a subset of each face with only the glyphs
-    that invoice draws, and names glyphs by their id in the whole face (embed.py). A
-    fragment replaces such a font by a record naming the face and lists the glyphs
-    (prelink.py); the linker gives each face one object number, and at the end writes
-    one subset of the union of every part's glyphs under it, made by the same code as
-    the invoices' own. So the merged file holds each face once, with no more glyphs
-    than its invoices draw, however many invoices there are.
+    The renderer embeds in each invoice a subset of each face: the face's base set and
+    the glyphs that invoice draws beyond it, and names glyphs by their id in the whole
+    face (embed.py). A fragment replaces such a font by a record naming the face and
+    lists the glyphs beyond the base set (prelink.py); the linker gives each face one
+    object number, and at the end writes one subset of the base set and the union of
+    every part's glyphs under it, made by the same code as the invoices' own. So the
+    merged file holds each face once, with no more glyphs than its invoices embed,
+    however many invoices there are.
 
 One name per font program
     Fonts copied as they are (from other producers, or older invoices) keep their
@@ -409,6 +410,7 @@ class _Linker:
             face = fonts.face_by_key(key)
             if face is None:  # merge_pdfs parsed any part made with another version
                 raise MergeError(f"internal error: no face {key}")
+            glyphs = embed.with_base(face, glyphs)  # the parts record the glyphs beyond it
             name = b"%s+%s" % (embed.subset_tag(face, tuple(sorted(glyphs))).encode(), face.name.encode())
             if name in self.names:  # an older subset of this face, copied as it was, has the name
                 name = self._free_name(name, key.encode())

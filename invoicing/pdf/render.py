@@ -22,13 +22,13 @@ from datetime import date
 from decimal import Decimal
 
 from invoicing.pdf.documents import InvoiceDocument
-from invoicing.pdf.embed import FontUse, font_objects
+from invoicing.pdf.embed import FontUse, invoice_font
 from invoicing.pdf.errors import RenderError
 from invoicing.pdf.format import formatter
 from invoicing.pdf.fragments import Fragment, GlyphUse
 from invoicing.pdf.layout import MAX_NAME, MAX_SHORT, PAGE_H, PAGE_W, lay_out
 from invoicing.pdf.logo import Logo
-from invoicing.pdf.objects import deflated_stream, fill, text_string
+from invoicing.pdf.objects import Parts, deflated_stream, fill, text_string
 from invoicing.pdf.own_fragment import PageObjects, own_fragment
 from invoicing.pdf.page import num
 from invoicing.pdf.text import clean_text
@@ -67,9 +67,9 @@ def _render(doc: InvoiceDocument, made: tuple[list[PageObjects], GlyphUse] | Non
     mirror = PAGE_W if words.rtl else None
     contents = [page.paint(use, mirror) for page in pages]
 
-    faces = list(use)
+    faces = [(face, *invoice_font(face, glyphs)) for face, glyphs in use]
     fonts = b" ".join(
-        b"/%s %d 0 R" % (face.resource.encode(), _embed(pdf, face, glyphs)) for face, glyphs in faces
+        b"/%s %d 0 R" % (face.resource.encode(), _embed(pdf, objects)) for face, objects, _ in faces
     )
     images: dict[str, int] = {}
     images_by_name: dict[str, Logo] = {}
@@ -89,7 +89,7 @@ def _render(doc: InvoiceDocument, made: tuple[list[PageObjects], GlyphUse] | Non
         stream = pdf.add(deflated_stream(deflated))
         if made is not None:
             page_images = [(n, images_by_name[n]) for n in names] if page.images else []
-            made[0].append((deflated, [(face.resource, face) for face, _ in faces], page_images))
+            made[0].append((deflated, [(face.resource, face) for face, *_ in faces], page_images))
         kids.append(
             pdf.add(
                 b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %s %s] /Resources << %s >> /Contents %d 0 R >>"
@@ -114,14 +114,14 @@ def _render(doc: InvoiceDocument, made: tuple[list[PageObjects], GlyphUse] | Non
         )
     )
     if made is not None:
-        made[1].update((face.key, glyphs) for face, glyphs in faces)
+        made[1].update((face.key, beyond) for face, _, beyond in faces)
     return pdf.finish(catalog, info, _file_id(doc))
 
 
-def _embed(pdf: PdfFile, face, glyphs: dict[int, str]) -> int:  # noqa: ANN001 - fonts.Face
+def _embed(pdf: PdfFile, objects: list[tuple[str, Parts]]) -> int:
     """Write the objects of one face's subset; returns the number of its Type0 font."""
     refs: dict[str, int] = {}
-    for name, parts in font_objects(face, glyphs):
+    for name, parts in objects:
         refs[name] = pdf.add(fill(parts, refs))
     return refs["Font"]
 

@@ -52,6 +52,9 @@ class SfntError(ValueError):
 class Subset:
     program: bytes  # the font file
     index: dict[int, int]  # glyph id in the face -> glyph id in the subset
+    # program[start:end], the outlines of `first` (TrueType.subset), is the same in every
+    # subset with the same `first`: embed.py compresses that part once
+    stable: tuple[int, int] = (0, 0)
 
 
 _SWAP = struct.pack("=H", 1) != struct.pack(">H", 1)  # a little-endian machine
@@ -101,6 +104,7 @@ class TrueType:
         self.lsbs = array("h", hmtx[1 : 2 * metrics : 2]) + hmtx[2 * metrics :]
         self._glyf = self.tables[b"glyf"][0]
         self._glyphs: dict[int, tuple[bytes, tuple[tuple[int, int], ...]]] = {}
+        self._leads: dict[frozenset[int], _Lead] = {}
         self._lock = threading.Lock()
 
     def table(self, tag: bytes) -> bytes:
@@ -226,32 +230,32 @@ class TrueType:
                     todo.append(part)
         return sorted(seen)
 
-    def subset(self, gids: Iterable[int]) -> Subset:
-        """A font program with the glyphs `gids`, and their components, renumbered in
-        the order of their ids; glyph 0 (.notdef) is always the first."""
-        keep = self.closure({0, *gids})
-        index = {gid: i for i, gid in enumerate(keep)}
-        loaded = self._glyphs  # closure() has loaded every glyph it keeps
-        data = []
-        for gid in keep:
-            outline, parts = loaded[gid]
-            if parts:
-                patched = bytearray(outline)
-                for offset, part in parts:
-                    struct.pack_into(">H", patched, offset, index[part])
-                outline = bytes(patched)
-            data.append(outline)
-        offsets = [0, *accumulate(map(len, data))]
+    def subset(self, gids: Iterable[int], first: frozenset[int] = frozenset()) -> Subset:
+        """A font program with the glyphs `gids`, and their components; glyph 0 (.notdef)
+        is always the first. The glyphs of `first` (a set closed under components, that
+        holds glyph 0 and is a part of the subset) come first, in the order of their ids,
+        then the others in the order of theirs: so the glyf table of every subset with the
+        same `first` starts with the same bytes (`Subset.stable`), and what depends on
+        `first` alone is made once (`_lead`)."""
+        if first:
+            lead = self._lead(first)
+            rest = [g for g in self.closure(g for g in gids if g not in first) if g not in first]
+        else:
+            lead = _Lead([], {}, b"", 0, [0], [])
+            rest = self.closure({0, *gids})
+        keep = lead.keep + rest
+        index = lead.index.copy()
+        index.update((gid, i) for i, gid in enumerate(rest, len(lead.keep)))
+        data = self._outlines(rest, index)
+        tail = b"".join(data)
+        glyf = lead.glyf + tail
+        offsets = lead.offsets + [lead.offsets[-1] + o for o in accumulate(map(len, data))]
         short = offsets[-1] < 0x20000
         if short:
             loca = struct.pack(f">{len(offsets)}H", *[o >> 1 for o in offsets])
         else:
             loca = struct.pack(f">{len(offsets)}I", *offsets)
-        advances, lsbs = self.advances, self.lsbs
-        hmtx = struct.pack(
-            f">{2 * len(keep)}h",
-            *[v for g in keep for v in (advances[g] - ((advances[g] >> 15) << 16), lsbs[g])],
-        )
+        hmtx = struct.pack(f">{2 * len(keep)}h", *lead.metrics, *self._metrics(rest))
         head = bytearray(self.table(b"head")[:54])
         head[8:12] = b"\0\0\0\0"  # checkSumAdjustment, set below
         head[50:52] = struct.pack(">h", 0 if short else 1)
@@ -262,7 +266,7 @@ class TrueType:
         post = bytearray(self.table(b"post")[:32]) if b"post" in self.tables else bytearray(32)
         post[0:4] = b"\x00\x03\x00\x00"
         tables = {
-            b"glyf": b"".join(data),
+            b"glyf": glyf,
             b"head": bytes(head),
             b"hhea": bytes(hhea),
             b"hmtx": hmtx,
@@ -270,11 +274,59 @@ class TrueType:
             b"maxp": bytes(maxp),
             b"post": bytes(post[:32]),
         }
-        return Subset(_assemble(tables), index)
+        glyf_at = 12 + 16 * len(tables)  # glyf sorts first: it follows the table directory
+        # the outlines are padded to 4 bytes: the checksum of glyf is the sum of its parts'
+        glyf_sum = (lead.checksum + _checksum(tail)) & 0xFFFFFFFF
+        return Subset(_assemble(tables, {b"glyf": glyf_sum}), index, (glyf_at, glyf_at + len(lead.glyf)))
+
+    def _outlines(self, gids: list[int], index: dict[int, int]) -> list[bytes]:
+        """The outlines of `gids` (loaded by closure()), components renumbered by `index`."""
+        loaded = self._glyphs
+        data = []
+        for gid in gids:
+            outline, parts = loaded[gid]
+            if parts:
+                patched = bytearray(outline)
+                for offset, part in parts:
+                    struct.pack_into(">H", patched, offset, index[part])
+                outline = bytes(patched)
+            data.append(outline)
+        return data
+
+    def _metrics(self, gids: list[int]) -> list[int]:
+        """hmtx's values for `gids`: advance (as a signed short) and left side bearing."""
+        advances, lsbs = self.advances, self.lsbs
+        return [v for g in gids for v in (advances[g] - ((advances[g] >> 15) << 16), lsbs[g])]
+
+    def _lead(self, first: frozenset[int]) -> _Lead:
+        """What the subsets that start with the glyphs `first` share; cached."""
+        lead = self._leads.get(first)
+        if lead is None:
+            keep = self.closure(first)
+            index = {gid: i for i, gid in enumerate(keep)}
+            data = self._outlines(keep, index)
+            glyf = b"".join(data)
+            lead = _Lead(
+                keep, index, glyf, _checksum(glyf), [0, *accumulate(map(len, data))], self._metrics(keep)
+            )
+            with self._lock:
+                self._leads[first] = lead
+        return lead
 
 
-def _assemble(tables: dict[bytes, bytes]) -> bytes:
-    """An sfnt file of `tables` (sorted by tag), with checksums and head's adjustment."""
+@dataclass(frozen=True)
+class _Lead:
+    keep: list[int]  # the glyphs, in id order
+    index: dict[int, int]
+    glyf: bytes  # their outlines
+    checksum: int  # of `glyf`
+    offsets: list[int]  # loca's, from 0
+    metrics: list[int]  # hmtx's values
+
+
+def _assemble(tables: dict[bytes, bytes], checksums: dict[bytes, int]) -> bytes:
+    """An sfnt file of `tables` (sorted by tag), with checksums (those of `checksums` as
+    given) and head's adjustment."""
     count = len(tables)
     power = 1 << (count.bit_length() - 1)
     header = [
@@ -286,7 +338,7 @@ def _assemble(tables: dict[bytes, bytes]) -> bytes:
     head_at = 0
     for tag in sorted(tables):
         data = tables[tag]
-        checksum = _checksum(data)
+        checksum = checksums[tag] if tag in checksums else _checksum(data)
         total += checksum
         header.append(_TABLE.pack(tag, checksum, offset, len(data)))
         if tag == b"head":
