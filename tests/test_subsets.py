@@ -384,3 +384,19 @@ def test_a_merged_file_never_holds_two_font_programs_under_one_name(tmp_path: Pa
     assert sorted(len(p) for p in programs.values()) == [1, 1]
     assert "/AAAAAA+DroidSansFallback" in programs  # the first keeps its name
     assert all(name.endswith("+DroidSansFallback") for name in programs)
+
+
+def test_a_prefork_worker_makes_the_glyph_sets_before_it_forks():
+    """Celery's worker_init (the pool's parent, before forking) makes every face's sets,
+    so the children share them rather than each spending half a second on them."""
+    code = (
+        "import invoicing.celery; from celery.signals import worker_init; "
+        "from invoicing.pdf import fonts, glyphsets; "
+        "before = len(glyphsets._sets); worker_init.send(sender=None); "
+        "print(before, len(glyphsets._sets), fonts.face_count())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    before, after, faces = map(int, out.stdout.split())
+    assert before == 0
+    assert after == faces > 0
