@@ -14,9 +14,11 @@ from invoicing.billing import (
     active_in,
     compute_totals,
     create_run,
+    document_for,
     invoice_number,
     issue_dates,
     round_money,
+    seller_from,
 )
 from invoicing.config import Settings
 from invoicing.db import init_db, session_scope
@@ -153,3 +155,39 @@ def test_create_run_bills_the_active_subscribers_with_gapless_numbers(env: Env) 
         assert [i.subscriber.account for i in invoices] == ["A", "C", "E"]
         lines = session.scalars(select(InvoiceLineRow)).all()
         assert len(lines) == 3 and all(isinstance(line.amount, Decimal) for line in lines)
+
+
+def test_a_render_batch_reads_the_same_documents_as_the_orm(env: Env) -> None:
+    """`issued_batch` (plain rows, what a header task reads) and `document_for` (the ORM
+    invoice, what `render` and the bench read) make equal documents, down to the types
+    of their values: synthetic subscribers of every script, and a credit note naming the
+    invoice it credits."""
+    from invoicing.billing.credit import issue_credit_note
+    from invoicing.billing.documents import issued_batch
+    from invoicing.billing.importer import import_data
+    from invoicing.synthetic import synthetic_dataset
+
+    # given a run of synthetic subscribers and a credit note on its first invoice
+    init_db()
+    settings = Settings(_env_file=None)
+    with session_scope() as session:
+        import_data(session, synthetic_dataset(120, str(OCT), seed=3))
+    with session_scope() as session:
+        create_run(session, settings, OCT)
+    with session_scope() as session:
+        first = session.scalars(select(Invoice).order_by(Invoice.id)).first()
+        assert first is not None
+        issue_credit_note(session, settings, first.number, D("1.00"), "goodwill")
+    seller = seller_from(settings)
+    with session_scope() as session:
+        invoices = session.scalars(select(Invoice).order_by(Invoice.id)).all()
+        ids = [invoice.id for invoice in invoices]
+        # when
+        batch = issued_batch(session, [*ids, max(ids) + 1])  # one that does not exist
+        # then
+        assert sorted(batch) == ids
+        for invoice in invoices:
+            assert repr(batch[invoice.id].document(seller)) == repr(document_for(invoice, seller))
+        note = batch[ids[-1]].document(seller)
+        assert note.document_type == "381" and note.preceding_invoice is not None
+        assert note.preceding_invoice.number == first.number

@@ -564,6 +564,34 @@ def test_renderer_made_fragments_are_the_parsed_ones(tmp_path: Path) -> None:
     assert merged.path.read_bytes() == plain_merge(parts, tmp_path)
 
 
+def test_glyph_texts_of_every_length_survive_the_fragment_file(tmp_path: Path) -> None:
+    """A face's glyph texts are one string in the file, cut by code point counts: a glyph
+    of no text, of one code point, a ligature's several, non-ASCII and astral ones all
+    come back as they were."""
+    from invoicing.pdf.render import render_prelinked
+
+    # given a real invoice's fragment, drawing glyphs of every kind of text
+    pdf, made = render_prelinked(
+        invoice(name="Zoë Ünal", lines=(line("Roaming ﬃ 2 GB", "2", "3.50", "7.00"),))
+    )
+    assert made is not None and made.glyphs
+    texts = {1: "", 2: "A", 3: "ffi", 4: "é", 5: "€", 6: "𝄞", 7: "山田", 8: " "}
+    glyphs = {face: {**use, **texts} for face, use in made.glyphs.items()}
+    fragment = fragments.Fragment(made.pages, made.objs, made.shared, glyphs)
+    key = hashlib.sha256(pdf).digest()
+    writer = fragments.FragmentWriter()
+    writer.add(key, fragment)
+    path = tmp_path / "glyphs.frag"
+    # when
+    writer.write(path)
+    # then
+    read = fragments.FragmentStore([path]).get(key.hex())
+    assert read is not None
+    assert [(k, list(g.items())) for k, g in read.glyphs.items()] == [
+        (k, list(g.items())) for k, g in glyphs.items()
+    ]
+
+
 def test_fragments_of_odd_object_graphs(samples, tmp_path: Path) -> None:
     """Reference cycles, inherited resources and indirect /Length through fragments."""
     cyclic_pdf(tmp_path / "c1.pdf", "First cyclic")

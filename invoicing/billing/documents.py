@@ -8,8 +8,11 @@ carries no e-invoice XML, whatever the subscriber would get.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session, aliased
 
 from invoicing.billing.einvoices import buyer_address, exemption_reason
 from invoicing.billing.issue import active_in, issue_dates
@@ -17,7 +20,7 @@ from invoicing.billing.money import compute_totals
 from invoicing.billing.period import Period
 from invoicing.config import Settings
 from invoicing.errors import BillingError
-from invoicing.models import Charge, DocumentKind, Invoice, Subscriber
+from invoicing.models import Charge, DocumentKind, Invoice, InvoiceLineRow, Subscriber
 from invoicing.pdf.documents import (
     ElectronicAddress,
     InvoiceDocument,
@@ -53,23 +56,92 @@ def seller_from(settings: Settings) -> Seller:
 def document_for(invoice: Invoice, seller: Seller) -> InvoiceDocument:
     """What gets printed: only what was frozen on the invoice when it was issued (number,
     dates, lines, amounts, the bill-to copy), so the same invoice always prints the same."""
-    period = Period.parse(invoice.period)
     credited = invoice.credited_invoice
+    return _document(
+        invoice,
+        invoice.subscriber.account,
+        tuple(
+            InvoiceLine(row.description, row.quantity, row.unit_price, row.amount) for row in invoice.lines
+        ),
+        PrecedingInvoice(credited.number, credited.issue_date) if credited else None,
+        seller,
+    )
+
+
+class Issued(NamedTuple):
+    """An invoice of a render batch as plain rows: `row` has the invoices table's columns
+    and the subscriber's `account`; `lines` and `preceding` are what `document_for` would
+    read through the relationships."""
+
+    row: Row[Any]
+    lines: tuple[InvoiceLine, ...]
+    preceding: PrecedingInvoice | None
+
+    def document(self, seller: Seller) -> InvoiceDocument:
+        """The same document `document_for` makes of the ORM invoice."""
+        return _document(self.row, self.row.account, self.lines, self.preceding, seller)
+
+
+_CREDITED = aliased(Invoice)
+_INVOICES = Invoice.__table__
+_LINES = InvoiceLineRow.__table__
+
+
+def issued_batch(session: Session, invoice_ids: Sequence[int]) -> dict[int, Issued]:
+    """The invoices by id (the missing ones left out), in two queries of plain rows: a
+    header task renders thousands an hour, and building ORM objects (the invoice, its
+    subscriber, its lines) cost more than the rows' data (~0.1 ms an invoice)."""
+    rows = session.execute(
+        select(
+            _INVOICES,
+            Subscriber.account,
+            _CREDITED.number.label("credited_number"),
+            _CREDITED.issue_date.label("credited_issue_date"),
+        )
+        .join(Subscriber, Subscriber.id == _INVOICES.c.subscriber_id)
+        .outerjoin(_CREDITED, _CREDITED.id == _INVOICES.c.credited_invoice_id)
+        .where(_INVOICES.c.id.in_(invoice_ids))
+    ).all()
+    lines: dict[int, list[InvoiceLine]] = {}
+    for invoice_id, *fields in session.execute(
+        select(
+            _LINES.c.invoice_id, _LINES.c.description, _LINES.c.quantity, _LINES.c.unit_price, _LINES.c.amount
+        )
+        .where(_LINES.c.invoice_id.in_(invoice_ids))
+        .order_by(_LINES.c.invoice_id, _LINES.c.position)
+    ):
+        lines.setdefault(invoice_id, []).append(InvoiceLine(*fields))
+    return {
+        row.id: Issued(
+            row,
+            tuple(lines.get(row.id, ())),
+            PrecedingInvoice(row.credited_number, row.credited_issue_date) if row.credited_number else None,
+        )
+        for row in rows
+    }
+
+
+def _document(
+    invoice: Invoice | Row[Any],
+    account: str,
+    lines: tuple[InvoiceLine, ...],
+    preceding: PrecedingInvoice | None,
+    seller: Seller,
+) -> InvoiceDocument:
+    period = Period.parse(invoice.period)
     return InvoiceDocument(
         number=invoice.number,
         issue_date=invoice.issue_date,
         due_date=invoice.due_date,
         period_start=period.start,
         period_end=period.end,
-        account=invoice.subscriber.account,
+        account=account,
         name=invoice.bill_name,
         address=tuple(invoice.bill_address or ()),
         country=invoice.bill_country,
         locale=invoice.bill_locale,
         currency=invoice.currency,
-        lines=tuple(
-            InvoiceLine(row.description, row.quantity, row.unit_price, row.amount) for row in invoice.lines
-        ),
+        lines=lines,
         subtotal=invoice.subtotal,
         tax_rate=invoice.tax_rate,
         tax=invoice.tax,
@@ -81,7 +153,7 @@ def document_for(invoice: Invoice, seller: Seller) -> InvoiceDocument:
         tax_category=invoice.bill_tax_category,
         exemption_reason=invoice.bill_exemption_reason or "",
         document_type="381" if invoice.kind == DocumentKind.CREDIT_NOTE else "380",
-        preceding_invoice=PrecedingInvoice(credited.number, credited.issue_date) if credited else None,
+        preceding_invoice=preceding,
         einvoice=invoice.bill_einvoice,
         buyer_electronic_address=buyer_address(
             invoice.bill_einvoice, invoice.bill_buyer_reference, invoice.bill_email

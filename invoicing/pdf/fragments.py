@@ -15,7 +15,8 @@ File layout (all integers little-endian)
     counting from there. A shared record is an object record whose targets are the
     indexes of its children, which come before it; an entry is ENTRY_HEAD (pages,
     objects, faces), its object records, then per face a FACE_HEAD (key length, glyph
-    count), the key, GLYPH (glyph id, text length) per glyph and the texts (UTF-8).
+    count, texts' length), the key, GLYPH (glyph id, text length in code points) per
+    glyph and the texts, one UTF-8 string.
     An object record is OBJ_HEAD (number of
     cuts, body length), the (cut offset, target) pairs, and the body. A target in an
     entry is the index of one of its own objects, PARENT_CODE (the page's /Pages
@@ -43,6 +44,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, closing
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -117,14 +119,14 @@ def merkle(body: bytes | memoryview, cuts: Sequence[int], kids: Sequence[bytes])
 # ------------------------------------------------------------------------ format
 
 MAGIC = b"\x89invoicing-fragments\r\n\x1a\n"
-VERSION = 2  # 2: glyph uses per entry
+VERSION = 3  # 2: glyph uses per entry; 3: a face's glyph texts as one string
 COUNTS = struct.Struct("<III")  # version, entries, shared records
 ENTRY_INDEX = struct.Struct("<32sQI32s")  # key (sha256 of the PDF), offset, length, sha256 of the entry
 SHARED_INDEX = struct.Struct("<32sQI")  # digest, offset, length
 OBJ_HEAD = struct.Struct("<II")  # number of cuts, body length; then (cut, target) pairs, body
 ENTRY_HEAD = struct.Struct("<III")  # pages, objects (pages first), faces
-FACE_HEAD = struct.Struct("<HI")  # length of the key, glyphs
-GLYPH = struct.Struct("<HH")  # glyph id, length of its text (UTF-8)
+FACE_HEAD = struct.Struct("<HII")  # length of the key, glyphs, length of their texts (UTF-8)
+GLYPH = struct.Struct("<HH")  # glyph id, length of its text (code points)
 PREFIX_SIZE = len(MAGIC) + COUNTS.size  # what `header_size` needs to see
 PARENT_CODE = 0xFFFFFFFF  # in a file a target is a local index, this, or objects + shared index
 MAX_RECORDS = 1 << 20  # per kind; a header claiming more is not read
@@ -163,12 +165,15 @@ def _encode_entry(fragment: Fragment, table: Mapping[bytes, int]) -> bytes:
         chunks.append(_encode_obj(body, cuts, codes))
     for key, glyphs in fragment.glyphs.items():
         encoded_key = key.encode()
-        texts = [text.encode() for text in glyphs.values()]
-        chunks.append(FACE_HEAD.pack(len(encoded_key), len(glyphs)) + encoded_key)
-        # GLYPH per glyph, packed in one call: a face's glyphs are a hundred or more
-        heads = [value for gid, t in zip(glyphs, texts, strict=True) for value in (gid, len(t))]
+        # A face's glyphs are a hundred or more: their heads are packed in one call and
+        # their texts are one string, encoded and decoded in one piece.
+        texts = "".join(glyphs.values()).encode()
+        chunks.append(FACE_HEAD.pack(len(encoded_key), len(glyphs), len(texts)) + encoded_key)
+        heads = [0] * (2 * len(glyphs))
+        heads[0::2] = glyphs
+        heads[1::2] = map(len, glyphs.values())
         chunks.append(struct.pack(f"<{len(heads)}H", *heads))
-        chunks.append(b"".join(texts))
+        chunks.append(texts)
     return b"".join(chunks)
 
 
@@ -348,16 +353,24 @@ class _FragmentFile:
             objs.append((bytes(body), cuts, tuple(targets)))
         glyphs: GlyphUse = {}
         for _ in range(faces):
-            size, n = FACE_HEAD.unpack_from(data, pos)
+            size, n, text_bytes = FACE_HEAD.unpack_from(data, pos)
             pos += FACE_HEAD.size
             key = bytes(data[pos : pos + size]).decode()
             pos += size
             heads = struct.unpack_from(f"<{2 * n}H", data, pos)
             pos += GLYPH.size * n
-            use = glyphs[key] = {}
-            for gid, length in zip(heads[0::2], heads[1::2], strict=True):
-                use[gid] = bytes(data[pos : pos + length]).decode()
-                pos += length
+            texts = bytes(data[pos : pos + text_bytes]).decode()
+            pos += text_bytes
+            gids, lengths = heads[0::2], heads[1::2]
+            if lengths.count(1) == n == len(texts):  # the common case: one code point a glyph
+                glyphs[key] = dict(zip(gids, texts, strict=True))
+                continue
+            ends = list(accumulate(lengths))
+            if (ends[-1] if ends else 0) != len(texts):
+                raise ValueError("glyph texts do not add up")
+            glyphs[key] = {
+                gid: texts[end - length : end] for gid, length, end in zip(gids, lengths, ends, strict=True)
+            }
         if pos != len(data):
             raise ValueError("trailing bytes")
         return Fragment(pages, objs, self.records, glyphs)

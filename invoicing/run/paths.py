@@ -7,19 +7,21 @@ Names come from invoice numbers and run ids, never from subscriber-supplied text
 from __future__ import annotations
 
 from invoicing.config import Settings
-from invoicing.storage import store_for
+from invoicing.storage import Store, store_for
 
 
 def run_dir(settings: Settings, period: str) -> str:
     return store_for(settings).join(period)
 
 
-def invoice_path(settings: Settings, period: str, number: str) -> str:
+def invoice_path(settings: Settings, period: str, number: str, store: Store | None = None) -> str:
+    """`store`: `store_for(settings)` if the caller has it already (a batch asks once:
+    a local store resolves its folder on the file system)."""
     # The number is prefix, period and sequence; the check guards against a
     # misconfigured prefix.
     if "/" in number or "\\" in number or number in ("", ".", ".."):
         raise ValueError(f"invoice number {number!r} is not a safe file name")
-    return store_for(settings).join(period, f"{number}.pdf")
+    return (store or store_for(settings)).join(period, f"{number}.pdf")
 
 
 # The merged file of each kind of run, beside the period's invoices.
