@@ -96,12 +96,23 @@ def configure(settings: Settings | None = None) -> Celery:
 
 
 @worker_init.connect
-def _shared_font_sets(**_kwargs: Any) -> None:
+def _warm_before_forking(**_kwargs: Any) -> None:
     # In the worker's parent, before the pool forks: every face's base glyph set and its
-    # objects (0.3 to 0.8 s) are made once and shared by the children, not once in each.
-    from invoicing.pdf.embed import prepare
+    # objects, the catalogs, the locales and the invoice's fixed texts (about a second)
+    # are made once and shared by the children, not once in each child it ever forks.
+    # Only a head start: a worker whose seller settings cannot render still starts, and
+    # its invoices fail with the reason.
+    import logging
 
-    prepare()
+    from invoicing.billing.documents import seller_from
+    from invoicing.pdf.embed import prepare
+    from invoicing.pdf.render import warm_up
+
+    try:
+        prepare()
+        warm_up(seller_from(get_settings()))
+    except Exception as exc:  # noqa: BLE001 - never stops a worker from starting
+        logging.getLogger(__name__).warning("could not warm the renderer up: %s", exc)
 
 
 @worker_process_init.connect

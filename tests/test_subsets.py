@@ -386,17 +386,20 @@ def test_a_merged_file_never_holds_two_font_programs_under_one_name(tmp_path: Pa
     assert all(name.endswith("+DroidSansFallback") for name in programs)
 
 
-def test_a_prefork_worker_makes_the_glyph_sets_before_it_forks():
-    """Celery's worker_init (the pool's parent, before forking) makes every face's sets,
-    so the children share them rather than each spending half a second on them."""
+def test_a_prefork_worker_warms_the_renderer_up_before_it_forks():
+    """Celery's worker_init (the pool's parent, before forking) makes every face's sets
+    and the fixed texts of every language, so the children share them rather than each
+    spending a second on them."""
     code = (
         "import invoicing.celery; from celery.signals import worker_init; "
-        "from invoicing.pdf import fonts, glyphsets; "
-        "before = len(glyphsets._sets); worker_init.send(sender=None); "
-        "print(before, len(glyphsets._sets), fonts.face_count())"
+        "from invoicing.pdf import fonts, glyphsets, text, translate; "
+        "before = len(glyphsets._sets), len(text._texts); worker_init.send(sender=None); "
+        "print(*before, len(glyphsets._sets), fonts.face_count(), "
+        "translate.translator('ja').gettext('BILL TO') in {k[0] for k in text._texts})"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    before, after, faces = map(int, out.stdout.split())
-    assert before == 0
-    assert after == faces > 0
+    sets_before, texts_before, sets_after, faces, japanese_label = out.stdout.split()
+    assert (sets_before, texts_before) == ("0", "0")
+    assert int(sets_after) == int(faces) > 0
+    assert japanese_label == "True"

@@ -21,7 +21,7 @@ import zlib
 from datetime import date
 from decimal import Decimal
 
-from invoicing.pdf.documents import InvoiceDocument
+from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
 from invoicing.pdf.embed import FontUse, invoice_font
 from invoicing.pdf.errors import RenderError
 from invoicing.pdf.format import formatter
@@ -35,7 +35,7 @@ from invoicing.pdf.text import clean_text
 from invoicing.pdf.translate import translator
 from invoicing.pdf.writer import PdfFile
 
-__all__ = ["RenderError", "render_invoice", "render_prelinked"]
+__all__ = ["RenderError", "render_invoice", "render_prelinked", "warm_up"]
 
 _MEDIA_BOX = b"%s %s" % (num(PAGE_W).encode(), num(PAGE_H).encode())
 
@@ -151,3 +151,38 @@ def _file_id(doc: InvoiceDocument) -> bytes:
     """The trailer /ID: a digest of the invoice's identity, never of the clock."""
     key = "\x1f".join(("invoicing", doc.number, doc.account, doc.issue_date.isoformat()))
     return hashlib.md5(key.encode("utf-8", "replace"), usedforsecurity=False).hexdigest().upper().encode()
+
+
+def warm_up(seller: Seller) -> int:
+    """Render one sample invoice in every bundled language, and throw them away: its
+    labels, the seller's block, the catalogs, the locales' data and the glyph sets are
+    then made. Called in a prefork worker's parent before it forks (celery.py), so that
+    every child starts with them made; returns the number of invoices rendered."""
+    from invoicing.pdf.translate import languages
+
+    day = date(2026, 1, 31)
+    line = InvoiceLine("Sample", Decimal("1"), Decimal("10.00"), Decimal("10.00"))
+    rendered = 0
+    for language in ["en", *languages()]:
+        doc = InvoiceDocument(
+            number="INV-0000-00-000000",
+            issue_date=day,
+            due_date=day,
+            period_start=day,
+            period_end=day,
+            account="SAMPLE",
+            name="Sample",
+            address=("Sample",),
+            country="",
+            locale=language,
+            currency="EUR",
+            lines=(line,),
+            subtotal=Decimal("10.00"),
+            tax_rate=Decimal("0"),
+            tax=Decimal("0.00"),
+            total=Decimal("10.00"),
+            seller=seller,
+        )
+        render_invoice(doc)
+        rendered += 1
+    return rendered
