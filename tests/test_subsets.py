@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import struct
@@ -403,3 +404,15 @@ def test_a_prefork_worker_warms_the_renderer_up_before_it_forks():
     assert (sets_before, texts_before) == ("0", "0")
     assert int(sets_after) == int(faces) > 0
     assert japanese_label == "True"
+
+
+def test_the_shipped_glyph_sets_are_the_derived_ones():
+    """fonts/glyphsets.json spares every process that renders half a second; it must be
+    what deriving the sets from the faces, the catalogs and Babel gives now (after a
+    change to any of them: `python -c "from invoicing.pdf import glyphsets; glyphsets.main()"`)."""
+    from invoicing.pdf import fonts, glyphsets
+
+    shipped = json.loads(glyphsets.SHIPPED.read_text(encoding="utf-8"))
+    assert json.loads(json.dumps(glyphsets.derived())) == shipped
+    # and a renderer uses them: every face's entry is read, none derived
+    assert set(glyphsets._shipped()) == {fonts.face(i).key for i in range(fonts.face_count())}

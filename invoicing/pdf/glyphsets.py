@@ -14,6 +14,14 @@ for DejaVu Sans (the Cyrillic letters of Russian and Ukrainian, those of Russian
 ...); kanji, kana and hangul for Droid Sans Fallback (a Japanese invoice does not
 embed the kanji only the Chinese catalogs use); a shaped face's letters.
 
+Deriving the sets takes half a second (every catalog, shaped in both weights), and every
+process that renders needs them: CLI commands too. So they ship in fonts/glyphsets.json
+(made by `python -c "from invoicing.pdf import glyphsets; glyphsets.main()"`), each
+under its face's key (a digest of the font file), with a digest of the catalogs and
+Babel's version: sets whose digests are not this installation's are not used, and are
+derived again. A test checks that the
+shipped sets are the derived ones.
+
 Each glyph has the text it stands for when an invoice embeds it without drawing it
 (or draws it for the same text): a glyph of a face drawn without shaping stands for its
 cmap character (the lowest code point: U+0020, not U+00A0, for the space), whatever a
@@ -23,7 +31,10 @@ shaped face for what the fixed texts drew it for (a contextual form, a split vow
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import sys
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -31,6 +42,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 
+import babel
 from babel import Locale
 from babel.core import get_global
 from babel.messages.mofile import read_mo
@@ -70,11 +82,14 @@ _sets: dict[int, GlyphSets] = {}
 _lock = threading.Lock()
 
 
+SHIPPED = LOCALE_DIR.parent / "fonts" / "glyphsets.json"
+
+
 def glyph_sets(face: Face) -> GlyphSets:
-    """The face's sets; made once per process."""
+    """The face's sets; read or made once per process."""
     found = _sets.get(face.index)
     if found is None:
-        made = _derive(face)
+        made = _shipped().get(face.key) or _derive(face)
         with _lock:
             found = _sets.setdefault(face.index, made)
     return found
@@ -201,3 +216,54 @@ def _fixed_glyphs(face: Face) -> dict[int, tuple[str, set[str]]]:
                     for gid, text in run.shaped.glyphs.items():
                         add(gid, text, language)
     return {gid: (text, used[gid]) for gid, text in glyphs.items()}
+
+
+# ------------------------------------------------------------------ shipped sets
+
+
+def _inputs_digest() -> str:
+    """What the sets are derived from besides the faces (whose keys, digests of their
+    files, name their entries): the catalogs and Babel's version."""
+    digest = hashlib.sha256(babel.__version__.encode())
+    for path in sorted(LOCALE_DIR.glob(f"**/{DOMAIN}.*o*")):  # the .pot and the .mo files
+        digest.update(path.relative_to(LOCALE_DIR).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _to_json(sets: GlyphSets) -> dict[str, object]:
+    extra = {gid: text for gid, text in sets.texts.items() if gid not in sets.core}
+    return {"core": list(sets.core.items()), "groups": sets.groups, "texts": sorted(extra.items())}
+
+
+def _from_json(data: dict) -> GlyphSets:
+    core = {int(gid): str(text) for gid, text in data["core"]}
+    texts = dict(core)
+    texts.update((int(gid), str(text)) for gid, text in data["texts"])
+    return GlyphSets(core, tuple(tuple(int(g) for g in group) for group in data["groups"]), texts)
+
+
+def derived() -> dict[str, object]:
+    """Every face's sets, derived now, as fonts/glyphsets.json holds them."""
+    faces = {fonts.face(i).key: _to_json(_derive(fonts.face(i))) for i in range(fonts.face_count())}
+    return {"inputs": _inputs_digest(), "faces": faces}
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, GlyphSets]:
+    """The shipped sets by face key, if they were derived from this installation's
+    faces, catalogs and Babel; otherwise none."""
+    try:
+        data = json.loads(SHIPPED.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("inputs") != _inputs_digest():
+        return {}
+    return {key: _from_json(value) for key, value in data["faces"].items()}
+
+
+def main() -> int:
+    """Write fonts/glyphsets.json (after a change to a face, a catalog or Babel)."""
+    text = json.dumps(derived(), ensure_ascii=False, separators=(",", ":"))
+    SHIPPED.write_text(text + "\n", encoding="utf-8")
+    print(f"wrote {SHIPPED}", file=sys.stderr)
+    return 0
