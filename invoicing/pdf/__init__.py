@@ -19,12 +19,42 @@ print-ready shape of the output (duplex padding, volumes, where each invoice lan
 `errors` holds RenderError and MergeError, below everything that raises them.
 """
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
 from invoicing.pdf.errors import MergeError, RenderError
-from invoicing.pdf.merge import Merged, Part, merge_pdfs
-from invoicing.pdf.prelink import write_fragments
-from invoicing.pdf.render import render_invoice
-from invoicing.pdf.volumes import Placement, PrintLayout, Volume, volume_path
+
+if TYPE_CHECKING:
+    from invoicing.pdf.merge import Merged, Part, merge_pdfs
+    from invoicing.pdf.prelink import write_fragments
+    from invoicing.pdf.render import render_invoice
+    from invoicing.pdf.volumes import Placement, PrintLayout, Volume, volume_path
+
+# The renderer and the merge are imported when first used (PEP 562): the documents and
+# the catalogs are all that billing and most commands need, and the rest (reportlab,
+# HarfBuzz, the fonts, pypdf) is a second of start-up for every command.
+_LAZY = {
+    "Merged": "merge",
+    "Part": "merge",
+    "merge_pdfs": "merge",
+    "write_fragments": "prelink",
+    "render_invoice": "render",
+    "Placement": "volumes",
+    "PrintLayout": "volumes",
+    "Volume": "volumes",
+    "volume_path": "volumes",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"invoicing.pdf.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "InvoiceDocument",
