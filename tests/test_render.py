@@ -323,6 +323,24 @@ def test_what_one_invoice_leaves_in_the_caches_never_changes_another():
     assert len(set(here)) == len(here)
 
 
+def test_an_invoices_own_texts_leave_nothing_in_the_process_caches():
+    """The name, the address, the number and the payment sentence are one invoice's:
+    kept, they would push the shared texts out and keep the garbage collector walking
+    them until they went. The labels and dates are kept, for the next invoice."""
+    from invoicing.pdf import shaping, text
+
+    name, street = "Zoë Quillfeather-Okonkwo", "Amselgrund 77b"
+    number = "INV-2026-10-987654"
+    pdf = render_invoice(invoice(name=name, address=(street, "99999 Nirgendwo"), number=number))
+    assert name in page_texts(pdf)[0] and street in page_texts(pdf)[0]
+    kept = {key[0] for key in text._texts} | {key[0] for key in text._paragraphs}
+    shaped = {key[1] for key in shaping._cache}
+    for own in (name, street, number):
+        assert own not in kept and own not in shaped
+    assert not any(number in value for value in kept | shaped)  # nor the sentence that quotes it
+    assert "Rechnungsnummer" in kept and "01.11.2026" in kept
+
+
 def test_different_document_different_bytes():
     assert render_invoice(invoice()) != render_invoice(invoice(name="Erika Mustermann"))
     assert render_invoice(invoice()) != render_invoice(invoice(number="INV-2026-10-000043"))

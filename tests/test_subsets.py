@@ -390,20 +390,42 @@ def test_a_merged_file_never_holds_two_font_programs_under_one_name(tmp_path: Pa
 def test_a_prefork_worker_warms_the_renderer_up_before_it_forks():
     """Celery's worker_init (the pool's parent, before forking) makes every face's sets
     and the fixed texts of every language, so the children share them rather than each
-    spending a second on them."""
+    spending a second on them; and freezes them, so the children's garbage collections
+    never walk them."""
     code = (
-        "import invoicing.celery; from celery.signals import worker_init; "
+        "import gc, invoicing.celery; from celery.signals import worker_init; "
         "from invoicing.pdf import fonts, glyphsets, text, translate; "
-        "before = len(glyphsets._sets), len(text._texts); worker_init.send(sender=None); "
+        "before = len(glyphsets._sets), len(text._texts), gc.get_freeze_count(); "
+        "worker_init.send(sender=None); "
+        "label = translate.translator('ja').gettext('BILL TO'); "
+        "kept = next(t for k, t in text._texts.items() if k[0] == label); "
         "print(*before, len(glyphsets._sets), fonts.face_count(), "
-        "translate.translator('ja').gettext('BILL TO') in {k[0] for k in text._texts})"
+        "gc.get_freeze_count(), not any(o is kept for o in gc.get_objects()))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    sets_before, texts_before, sets_after, faces, japanese_label = out.stdout.split()
-    assert (sets_before, texts_before) == ("0", "0")
+    sets_before, texts_before, frozen_before, sets_after, faces, frozen, label_frozen = out.stdout.split()
+    assert (sets_before, texts_before, frozen_before) == ("0", "0", "0")
     assert int(sets_after) == int(faces) > 0
-    assert japanese_label == "True"
+    assert int(frozen) > 10_000
+    assert label_frozen == "True"  # the Japanese label's Text is made, and out of the collector's reach
+
+
+def test_a_worker_whose_seller_cannot_render_still_starts(tmp_path):
+    """The warm-up is only a head start: a seller logo that cannot be read is a warning,
+    and worker_init returns (its invoices will fail naming the logo)."""
+    code = (
+        "import logging, sys; logging.basicConfig(stream=sys.stdout, level=logging.WARNING); "
+        "import invoicing.celery; from celery.signals import worker_init; "
+        "worker_init.send(sender=None); print('started')"
+    )
+    env = {**os.environ, "INVOICING_SELLER_LOGO": str(tmp_path / "no-such-logo.png")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "could not warm the renderer up" in out.stdout and "no-such-logo.png" in out.stdout
+    assert out.stdout.rstrip().endswith("started")
 
 
 def test_the_shipped_glyph_sets_are_the_derived_ones():

@@ -35,7 +35,7 @@ from invoicing.pdf.fonts import BOLD
 from invoicing.pdf.format import Formatter, iban
 from invoicing.pdf.logo import load_logo
 from invoicing.pdf.page import Page
-from invoicing.pdf.text import Style, Text, clean_text, shared_text
+from invoicing.pdf.text import Analyses, Style, Text, clean_text, shared_text
 from invoicing.pdf.translate import Words
 
 __all__ = ["MAX_NAME", "MAX_SHORT", "PAGE_W", "lay_out"]
@@ -202,12 +202,20 @@ class _Layout:
         # is the language's ("ENTWURF-2026-10").
         number = clean_text(doc.number, MAX_SHORT)
         self.number = self._("DRAFT") + number[5:] if number.startswith("DRAFT-") else number
+        self._own: Analyses = {}  # this invoice's own texts, analysed once for all their styles
         self.pages: list[Page] = []
         self.page = self._new_page()
         self.y = TOP_Y
 
     def text(self, value: str, style: Style, max_lines: int = 2) -> Text:
+        """A text many invoices print (a label, the seller's block, a date, an amount):
+        shared between them, laid out and painted once (text.shared_text)."""
         return shared_text(value, style, max_lines, rtl=self.rtl)
+
+    def own(self, value: str, style: Style, max_lines: int = 2) -> Text:
+        """A text of this invoice alone (its number, the name, the address): made for it,
+        and gone with it, rather than pushing the shared ones out of their caches."""
+        return Text(value, style, max_lines, rtl=self.rtl, own=self._own)
 
     def _new_page(self) -> Page:
         page = Page()
@@ -246,7 +254,7 @@ class _Layout:
         if heading.natural > TITLE_W:
             size = max(TITLE_MIN_SIZE, ST_TITLE.size * TITLE_W / heading.natural)
             heading = Text(title, replace(ST_TITLE, size=size, leading=size * 1.2), 2, rtl=self.rtl)
-        right = [heading, self.text(self.number, ST_TITLE_NO)]
+        right = [heading, self.own(self.number, ST_TITLE_NO)]
         right_h = _column(page, right, RIGHT_X - TITLE_W, top, TITLE_W)
         self.y = min(y, top - right_h) - HEADER_GAP
 
@@ -254,19 +262,19 @@ class _Layout:
         doc, fmt, page = self.doc, self.fmt, self.page
         top = self.y
         _ = self._
-        bill = [self.text(_("BILL TO"), ST_LABEL), self.text(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
+        bill = [self.text(_("BILL TO"), ST_LABEL), self.own(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
         if doc.buyer_company and doc.buyer_company != doc.name:
-            bill.append(self.text(clean_text(doc.buyer_company, MAX_NAME), ST_BODY, 3))
+            bill.append(self.own(clean_text(doc.buyer_company, MAX_NAME), ST_BODY, 3))
         budget = ADDRESS_LINE_BUDGET
         for address_line in doc.address[:MAX_ADDRESS_LINES]:
             if budget <= 0:
                 break
-            item = self.text(clean_text(address_line, MAX_LINE), ST_BODY, budget)
+            item = self.own(clean_text(address_line, MAX_LINE), ST_BODY, budget)
             budget -= len(item.lines(BILL_TO_W))
             bill.append(item)
         if doc.buyer_vat_id:
             vat = _("VAT ID {vat_id}").format(vat_id=clean_text(doc.buyer_vat_id, MAX_SHORT))
-            bill.append(self.text(vat, ST_BODY))
+            bill.append(self.own(vat, ST_BODY))
         left_h = _column(page, bill, MARGIN_X, top, BILL_TO_W)
         period = f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"
         if self.credit_note:
@@ -296,7 +304,13 @@ class _Layout:
             rows.append((_("Your reference"), clean_text(doc.buyer_reference, MAX_SHORT)))
         x = RIGHT_X - META_W
         y = top - META_DROP
-        cells = [(self.text(key, ST_META_K), self.text(value, ST_META_V)) for key, value in rows]
+        # The dates and the period are the run's, shared; the number, the account and the
+        # rest are this invoice's own.
+        shared = {fmt.date(doc.issue_date), fmt.date(doc.due_date), period}
+        cells = [
+            (self.text(key, ST_META_K), (self.text if value in shared else self.own)(value, ST_META_V))
+            for key, value in rows
+        ]
         key_w = _key_width([k for k, _ in cells], META_KEY_W, META_W / 2)
         for k, v in cells:
             h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y, META_W - key_w))
@@ -359,22 +373,22 @@ class _Layout:
             sentence = _("Please transfer {amount} by {date}, quoting the reference {number}.").format(
                 amount=fmt.money(doc.total), date=fmt.date(doc.due_date), number=number
             )
-        intro = self.text(sentence, ST_BODY, 4)
+        intro = self.own(sentence, ST_BODY, 4)
         # The legal note of a reverse-charge or exempt invoice (EN 16931 BT-120), printed as
         # the e-invoice encodes it.
         # (only for a document that names its tax category, as every e-invoice does)
         exemption = exemption_text(doc) if doc.einvoice or doc.tax_category else ""
         note = self.text(clean_text(exemption, MAX_LINE), ST_BODY, 4) if exemption else None
-        details = []
+        details: list[tuple[str, Text]] = []  # the seller's bank details, shared; the reference
         if doc.seller.bank and not self.credit_note:
-            details.append((_("Bank"), clean_text(doc.seller.bank, MAX_LINE)))
+            details.append((_("Bank"), self.text(clean_text(doc.seller.bank, MAX_LINE), ST_BODY)))
         if not self.credit_note:
             details += [
-                (_("IBAN"), clean_text(iban(doc.seller.iban), MAX_SHORT)),
-                (_("BIC"), clean_text(doc.seller.bic, MAX_SHORT)),
-                (_("Reference"), number),
+                (_("IBAN"), self.text(clean_text(iban(doc.seller.iban), MAX_SHORT), ST_BODY)),
+                (_("BIC"), self.text(clean_text(doc.seller.bic, MAX_SHORT), ST_BODY)),
+                (_("Reference"), self.own(number, ST_BODY)),
             ]
-        detail_items = [(self.text(k, ST_META_K), self.text(v, ST_BODY)) for k, v in details]
+        detail_items = [(self.text(k, ST_META_K), v) for k, v in details]
         pay_key_w = _key_width([k for k, _ in detail_items], PAY_KEY_W, BOX_W / 3)
         label = self.text(_("REFUND") if self.credit_note else _("PAYMENT"), ST_LABEL)
         box_inner = (
@@ -429,7 +443,7 @@ class _Layout:
             heading = _("Invoice {number} · {name} (continued)")
         total = len(self.pages)
         continued = (  # shaped only for an invoice that has a second page
-            self.text(heading.format(number=self.number, name=clean_text(doc.name, MAX_NAME)), ST_SMALL, 1)
+            self.own(heading.format(number=self.number, name=clean_text(doc.name, MAX_NAME)), ST_SMALL, 1)
             if total > 1
             else None
         )

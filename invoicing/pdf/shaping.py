@@ -104,8 +104,12 @@ _cache: OrderedDict[tuple[int, str, bool], Shaped] = OrderedDict()  # oldest fir
 _lock = threading.Lock()
 
 
-def shape(face: Face, text: str, rtl: bool) -> Shaped:
-    """`text`, all of it in `face`, shaped in the given direction."""
+def shape(face: Face, text: str, rtl: bool, keep: bool = True) -> Shaped:
+    """`text`, all of it in `face`, shaped in the given direction. `keep=False`: a text
+    of one invoice only (a name, a street), shaped without the cache: kept, it would only
+    push out what recurs, and keep the garbage collector busy until it did."""
+    if not keep:
+        return _harfbuzz(face, text, rtl) if face.shaped else _direct(face, text, rtl)
     key = (face.index, text, rtl)
     hit = _cache.get(key)
     if hit is not None:

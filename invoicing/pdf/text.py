@@ -36,7 +36,7 @@ from invoicing.pdf.shaping import Shaped, shape
 if TYPE_CHECKING:
     from invoicing.pdf.page import Painted
 
-__all__ = ["Line", "Piece", "Style", "Text", "clean_text", "shared_text"]
+__all__ = ["Analyses", "Line", "Piece", "Style", "Text", "clean_text", "shared_text"]
 
 _WS_CONTROLS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
 _INVALID = re.compile(
@@ -149,22 +149,29 @@ def _paragraph(text: str, weight: str, default_level: int) -> _Paragraph:
     return made
 
 
-def _analyse(text: str, weight: str, default_level: int, base: int | None = None) -> _Paragraph:
+def _analyse(
+    text: str, weight: str, default_level: int, base: int | None = None, keep: bool = True
+) -> _Paragraph:
     if text.isascii() and not default_level and base is None:
         face = fonts.base(weight)
-        runs = (_Run(0, len(text), face.index, 0, shape(face, text, False)),) if text else ()
+        runs = (_Run(0, len(text), face.index, 0, shape(face, text, False, keep)),) if text else ()
         return _Paragraph(text, (face.index,) * len(text), None, 0, runs, runs[0].shaped.width if runs else 0)
     chars, picks = fonts.choose(text, weight)
     rtl = bidi.has_rtl(chars)
     if base is None:
         base = bidi.base_level(chars, default_level) if rtl or default_level else 0
     levels = tuple(bidi.levels(chars, base)) if base or rtl else None
-    runs = tuple(_runs(chars, picks, levels, 0, len(chars)))
+    runs = tuple(_runs(chars, picks, levels, 0, len(chars), keep))
     return _Paragraph(chars, tuple(picks), levels, base, runs, sum(r.shaped.width for r in runs))
 
 
 def _runs(
-    chars: str, picks: list[int] | tuple[int, ...], levels: tuple[int, ...] | None, start: int, end: int
+    chars: str,
+    picks: list[int] | tuple[int, ...],
+    levels: tuple[int, ...] | None,
+    start: int,
+    end: int,
+    keep: bool = True,
 ):
     """Runs of one face and one level in chars[start:end], shaped; skipped characters
     belong to no run."""
@@ -180,7 +187,7 @@ def _runs(
         piece = chars[i:j]
         if SKIP in picks[i:j]:
             piece = "".join(chars[k] for k in range(i, j) if picks[k] != SKIP)
-        yield _Run(i, j, face, level, shape(fonts.face(face), piece, level % 2 == 1))
+        yield _Run(i, j, face, level, shape(fonts.face(face), piece, level % 2 == 1, keep))
         i = j
 
 
@@ -198,16 +205,37 @@ def _line(runs: tuple[_Run, ...] | list[_Run], size: float) -> Line:
     return [(run.shaped, left) for run, left in zip(runs, lefts, strict=True)], x
 
 
+Analyses = dict[tuple[str, str, int], _Paragraph]  # one invoice's own texts, by text, weight, level
+
+
 class Text:
     """Plain text in one style, with font fallback and bidi, wrapped to a width."""
 
-    __slots__ = ("style", "para", "natural", "max_lines", "_wrapped", "_heights", "painted")
+    __slots__ = ("style", "para", "natural", "max_lines", "keep", "_wrapped", "_heights", "painted")
 
-    def __init__(self, text: str, style: Style, max_lines: int = 2, rtl: bool = False):
+    def __init__(
+        self,
+        text: str,
+        style: Style,
+        max_lines: int = 2,
+        rtl: bool = False,
+        own: Analyses | None = None,
+    ):
         """`rtl`: the page is right to left, which is the direction of a text that has
-        no strong character of its own (an amount, a date, a number)."""
+        no strong character of its own (an amount, a date, a number). `own`: the text
+        is one invoice's (its number, the name), analysed and shaped outside the
+        process's caches, and kept in `own` (that invoice's) for its other styles."""
         self.style = style
-        self.para = _paragraph(text, style.font, 1 if rtl else 0)
+        level = 1 if rtl else 0
+        self.keep = own is None
+        if own is None:
+            self.para = _paragraph(text, style.font, level)
+        else:
+            key = (text, style.font, level)
+            para = own.get(key)
+            if para is None:
+                para = own[key] = _analyse(text, style.font, level, keep=False)
+            self.para = para
         self.natural = self.para.width * style.size * 0.001
         self.max_lines = max_lines  # more is cut, ending in "…": no block outgrows a page
         # By width. A Text is shared by the invoices that print it (`shared_text`) and
@@ -299,7 +327,7 @@ class Text:
         para = self.para
         if start == 0 and stop == len(para.chars):
             return para.runs
-        return tuple(_runs(para.chars, para.picks, para.levels, start, stop))
+        return tuple(_runs(para.chars, para.picks, para.levels, start, stop, self.keep))
 
     def _ellipsized(self, line: tuple[int, int], width: float) -> Line:
         """The line cut so that "…" fits after it."""
@@ -316,7 +344,7 @@ class Text:
             used -= advances[stop]
             if starts[stop] and used + ellipsis <= width and para.chars[stop - 1 : stop] != " ":
                 break
-        cut = _analyse(para.chars[start:stop] + "…", style.font, 0, base=para.base)
+        cut = _analyse(para.chars[start:stop] + "…", style.font, 0, base=para.base, keep=self.keep)
         return _line(cut.runs, style.size)
 
 
