@@ -173,6 +173,9 @@ class StagedFiles:
                     failed[key] = exc
         for folder in folders:
             sync_directory(folder)
+        # Only the temp files not renamed are left to remove: one unlink each, not one
+        # per file of the batch.
+        self._staged = {key: self._staged[key] for key in failed}
         self.discard()
         return failed
 
