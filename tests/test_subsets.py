@@ -411,6 +411,36 @@ def test_a_prefork_worker_warms_the_renderer_up_before_it_forks():
     assert label_frozen == "True"  # the Japanese label's Text is made, and out of the collector's reach
 
 
+@pytest.mark.parametrize("installation", ["this", "another"])
+def test_shipped_glyph_sets_are_used_only_by_the_installation_they_were_derived_for(
+    installation, tmp_path, monkeypatch
+):
+    """A glyphsets.json whose digest of the catalogs and Babel is not this installation's
+    (a catalog edited, Babel upgraded) is ignored and the sets derived again; one that
+    matches is read as it is. The shipped file is copied with one face's base set cut to
+    a single glyph, so that which of the two a process used shows."""
+    from invoicing.pdf import fonts, glyphsets
+
+    face = fonts.base(fonts.REGULAR)
+    data = json.loads(glyphsets.SHIPPED.read_text(encoding="utf-8"))
+    data["faces"][face.key]["core"] = data["faces"][face.key]["core"][:1]
+    if installation == "another":
+        data["inputs"] = "0" * 64
+    copy = tmp_path / "glyphsets.json"
+    copy.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setattr(glyphsets, "SHIPPED", copy)
+    monkeypatch.setattr(glyphsets, "_sets", {})
+    glyphsets._shipped.cache_clear()
+    try:
+        made = glyphsets.glyph_sets(face)
+    finally:
+        glyphsets._shipped.cache_clear()
+    if installation == "this":
+        assert len(made.core) == 1
+    else:
+        assert made == glyphsets._derive(face) and len(made.core) > 100
+
+
 def test_a_worker_whose_seller_cannot_render_still_starts(tmp_path):
     """The warm-up is only a head start: a seller logo that cannot be read is a warning,
     and worker_init returns (its invoices will fail naming the logo)."""

@@ -174,7 +174,10 @@ def _runs(
     keep: bool = True,
 ):
     """Runs of one face and one level in chars[start:end], shaped; skipped characters
-    belong to no run."""
+    belong to no run. `keep=False` (one invoice's own text) shapes a run that is the
+    whole text without the cache; a run that is only part of it goes through the cache
+    all the same: the words of a sentence around its amount, a city beside its postcode
+    recur on other invoices."""
     i = start
     while i < end:
         if picks[i] == SKIP:
@@ -187,7 +190,8 @@ def _runs(
         piece = chars[i:j]
         if SKIP in picks[i:j]:
             piece = "".join(chars[k] for k in range(i, j) if picks[k] != SKIP)
-        yield _Run(i, j, face, level, shape(fonts.face(face), piece, level % 2 == 1, keep))
+        whole = i == start and j == end
+        yield _Run(i, j, face, level, shape(fonts.face(face), piece, level % 2 == 1, keep or not whole))
         i = j
 
 
