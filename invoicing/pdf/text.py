@@ -123,12 +123,13 @@ class _Paragraph:
 
 _paragraphs: OrderedDict[tuple[str, str, int], _Paragraph] = OrderedDict()
 _paragraph_lock = threading.Lock()
-_PARAGRAPHS_MAX = 2048  # names and addresses are new on every invoice: a small cache keeps the RSS flat
+_PARAGRAPHS_MAX = 2048  # rare amounts and texts come and go: a small cache keeps the RSS flat
 
 
 def _touch(cache: OrderedDict, key: object) -> None:
     """Mark a cache entry as just used: least recently used first out, so the labels,
-    dates and amounts every invoice prints stay while the names and addresses go."""
+    dates and amounts every invoice prints stay while the rare ones go (an invoice's own
+    texts, its name and address, never come in: layout.py's `own`)."""
     try:
         cache.move_to_end(key)
     except KeyError:  # another thread's insert just evicted it
