@@ -51,7 +51,6 @@ import sys
 import threading
 import zlib
 from array import array
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from itertools import pairwise
@@ -59,6 +58,7 @@ from itertools import pairwise
 from invoicing.pdf import fonts
 from invoicing.pdf.fonts import Face
 from invoicing.pdf.glyphsets import glyph_sets
+from invoicing.pdf.lru import Lru
 from invoicing.pdf.objects import Parts, deflated_stream, fill
 from invoicing.pdf.shaping import Shaped
 
@@ -399,14 +399,13 @@ def with_base(face: Face, glyphs: Mapping[int, str]) -> dict[int, str]:
 
 # ------------------------------------------------------------------ subsets
 
-_programs: OrderedDict[tuple[int, tuple[int, ...]], tuple[bytes, bytes, tuple[int, int]]] = OrderedDict()
-_programs_lock = threading.Lock()
-_PROGRAMS_MAX = 256  # a batch's subsets: the header renders, then pre-links them
+# A batch's subsets: the header renders, then pre-links them.
+_programs: Lru[tuple[int, tuple[int, ...]], tuple[bytes, bytes, tuple[int, int]]] = Lru(256)
 
 
 def _subset(face: Face, gids: tuple[int, ...], lead: _Lead | None) -> tuple[bytes, bytes, tuple[int, int]]:
     key = (face.index, gids)
-    hit = _programs.get(key)
+    hit = _programs.hit(key)
     if hit is None:
         subset = face.sfnt.subset(gids, lead.first if lead is not None else frozenset())
         index = subset.index
@@ -416,11 +415,7 @@ def _subset(face: Face, gids: tuple[int, ...], lead: _Lead | None) -> tuple[byte
             gids = tuple(gid for gid in gids if gid not in lead.cids)
         for gid in gids:
             cid_map[2 * gid : 2 * gid + 2] = index[gid].to_bytes(2, "big")
-        hit = (subset.program, bytes(cid_map), subset.stable)
-        with _programs_lock:
-            _programs[key] = hit
-            if len(_programs) > _PROGRAMS_MAX:
-                _programs.popitem(last=False)
+        hit = _programs.keep(key, (subset.program, bytes(cid_map), subset.stable))
     return hit
 
 

@@ -15,13 +15,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import threading
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from invoicing.pdf.errors import RenderError, one_line
+from invoicing.pdf.lru import Lru
 from invoicing.pdf.objects import Parts, image_stream
 
 __all__ = ["Logo", "load_logo"]
@@ -46,8 +45,7 @@ class Logo:
         return self.width * scale, self.height * scale
 
 
-_lock = threading.Lock()
-_cache: OrderedDict[tuple[Any, ...], Logo] = OrderedDict()
+_cache: Lru[tuple[Any, ...], Logo] = Lru(_CACHED)
 
 
 def load_logo(path: str) -> Logo:
@@ -55,8 +53,7 @@ def load_logo(path: str) -> Logo:
     try:
         st = os.stat(path)
         key = (path, st.st_mtime_ns, st.st_size, st.st_ino)
-        with _lock:
-            hit = _cache.get(key)
+        hit = _cache.hit(key)
         if hit is not None:
             return hit
         with open(path, "rb") as fh:
@@ -64,12 +61,7 @@ def load_logo(path: str) -> Logo:
     except (OSError, ValueError, TypeError) as exc:
         reason = getattr(exc, "strerror", None) or one_line(exc)
         raise RenderError(f"cannot read logo file {path!r}: {reason}") from None
-    logo = _decode(path, data)
-    with _lock:
-        _cache[key] = logo
-        while len(_cache) > _CACHED:
-            _cache.popitem(last=False)
-    return logo
+    return _cache.keep(key, _decode(path, data))
 
 
 def _decode(path: str, data: bytes) -> Logo:

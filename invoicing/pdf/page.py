@@ -124,10 +124,10 @@ class Page:
                 continue
             color = item.style.color
             if color is not fill:  # the styles share the layout's colour objects
-                ops.append(painted.fill)
+                ops.append(_fill(color))
                 fill = color
             if painted.font != current:
-                ops.append(painted.font_op)
+                ops.append(_font(*painted.font))
             current = painted.last_font
             at = painted.at
             ops.append(_move(round(at[0] - origin[0], 2), round(at[1] - origin[1], 2)))
@@ -146,15 +146,14 @@ class Painted(NamedTuple):
     """A text's operators at one place, painted once and kept on the (shared) Text: the
     font it starts in, which the page sets if it is not set already; where it starts,
     which the page moves to from wherever the last text left the line matrix; the
-    operators from there, which do not depend on what the page drew before; the font and
-    the line matrix's origin they leave; and the runs they draw, for the page's FontUse."""
+    operators from there, which do not depend on what the page drew before (empty for a
+    text that draws nothing); the font and the line matrix's origin they leave; and the
+    runs they draw, for the page's FontUse. (Its colour is the text's style's.)"""
 
-    fill: bytes  # its colour's operator
-    font: tuple[str, float] | None
-    font_op: bytes
+    font: tuple[str, float]
     at: tuple[float, float]
     body: bytes
-    last_font: tuple[str, float] | None
+    last_font: tuple[str, float]
     last_at: tuple[float, float]
     runs: tuple[Shaped, ...]
 
@@ -212,10 +211,9 @@ def _paint(item: Text, x: float, top: float, width: float, mirror: float | None)
         y = round(y - style.leading, 2)
     if emboldened:
         ops.append(b"0 Tr")  # every text starts and ends in fill mode
-    font_op = _font(*first) if first is not None else b""
-    return Painted(
-        _fill(style.color), first, font_op, first_at, b"\n".join(ops), current, origin, tuple(runs)
-    )
+    if first is None or current is None:  # nothing drawn
+        return Painted(("", 0.0), first_at, b"", ("", 0.0), origin, ())
+    return Painted(first, first_at, b"\n".join(ops), current, origin, tuple(runs))
 
 
 @lru_cache(maxsize=4096)

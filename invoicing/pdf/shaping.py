@@ -19,14 +19,13 @@ repeat on thousands of invoices.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from itertools import accumulate
 
 import uharfbuzz as hb
 
 from invoicing.pdf.bidi import MIRROR
 from invoicing.pdf.fonts import Face
+from invoicing.pdf.lru import Lru
 
 __all__ = ["Shaped", "shape"]
 
@@ -100,8 +99,7 @@ class Shaped:
             self.end = xs[-1] + face.widths[gids[-1]]
 
 
-_cache: OrderedDict[tuple[int, str, bool], Shaped] = OrderedDict()  # oldest first
-_lock = threading.Lock()
+_cache: Lru[tuple[int, str, bool], Shaped] = Lru(_CACHE_MAX)  # labels stay, names go
 
 
 def shape(face: Face, text: str, rtl: bool, keep: bool = True) -> Shaped:
@@ -111,19 +109,10 @@ def shape(face: Face, text: str, rtl: bool, keep: bool = True) -> Shaped:
     if not keep:
         return _harfbuzz(face, text, rtl) if face.shaped else _direct(face, text, rtl)
     key = (face.index, text, rtl)
-    hit = _cache.get(key)
+    hit = _cache.hit(key)
     if hit is not None:
-        try:
-            _cache.move_to_end(key)  # least recently used first out: labels stay, names go
-        except KeyError:  # another thread's insert just evicted it
-            pass
         return hit
-    shaped = _harfbuzz(face, text, rtl) if face.shaped else _direct(face, text, rtl)
-    with _lock:
-        _cache[key] = shaped
-        if len(_cache) > _CACHE_MAX:
-            _cache.popitem(last=False)
-    return shaped
+    return _cache.keep(key, _harfbuzz(face, text, rtl) if face.shaped else _direct(face, text, rtl))
 
 
 def _texts(

@@ -20,9 +20,7 @@ placed in visual order (UAX #9 L2).
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
@@ -31,6 +29,7 @@ from reportlab.lib import colors
 
 from invoicing.pdf import bidi, fonts
 from invoicing.pdf.fonts import REGULAR, SKIP
+from invoicing.pdf.lru import Lru
 from invoicing.pdf.shaping import Shaped, shape
 
 if TYPE_CHECKING:
@@ -121,33 +120,15 @@ class _Paragraph:
         return hit
 
 
-_paragraphs: OrderedDict[tuple[str, str, int], _Paragraph] = OrderedDict()
-_paragraph_lock = threading.Lock()
-_PARAGRAPHS_MAX = 2048  # rare amounts and texts come and go: a small cache keeps the RSS flat
-
-
-def _touch(cache: OrderedDict, key: object) -> None:
-    """Mark a cache entry as just used: least recently used first out, so the labels,
-    dates and amounts every invoice prints stay while the rare ones go (an invoice's own
-    texts, its name and address, never come in: layout.py's `own`)."""
-    try:
-        cache.move_to_end(key)
-    except KeyError:  # another thread's insert just evicted it
-        pass
+# Rare amounts and texts come and go (an invoice's own texts, its name and address,
+# never come in: layout.py's `own`): a small cache keeps the RSS flat.
+_paragraphs: Lru[tuple[str, str, int], _Paragraph] = Lru(2048)
 
 
 def _paragraph(text: str, weight: str, default_level: int) -> _Paragraph:
     key = (text, weight, default_level)
-    hit = _paragraphs.get(key)
-    if hit is not None:
-        _touch(_paragraphs, key)
-        return hit
-    made = _analyse(text, weight, default_level)
-    with _paragraph_lock:
-        _paragraphs[key] = made
-        if len(_paragraphs) > _PARAGRAPHS_MAX:
-            _paragraphs.popitem(last=False)
-    return made
+    hit = _paragraphs.hit(key)
+    return hit if hit is not None else _paragraphs.keep(key, _analyse(text, weight, default_level))
 
 
 def _analyse(
@@ -353,9 +334,7 @@ class Text:
         return _line(cut.runs, style.size)
 
 
-_texts: OrderedDict[tuple[str, int, int, bool], Text] = OrderedDict()
-_texts_lock = threading.Lock()
-_TEXTS_MAX = 4096
+_texts: Lru[tuple[str, int, int, bool], Text] = Lru(4096)
 
 
 def shared_text(text: str, style: Style, max_lines: int = 2, rtl: bool = False) -> Text:
@@ -365,13 +344,5 @@ def shared_text(text: str, style: Style, max_lines: int = 2, rtl: bool = False) 
     Text), not once per invoice. The key holds `id(style)`: an entry keeps its style
     alive, so that id cannot be reused while the entry exists."""
     key = (text, id(style), max_lines, rtl)
-    hit = _texts.get(key)
-    if hit is not None:
-        _touch(_texts, key)
-        return hit
-    made = Text(text, style, max_lines, rtl)
-    with _texts_lock:
-        _texts[key] = made
-        if len(_texts) > _TEXTS_MAX:
-            _texts.popitem(last=False)
-    return made
+    hit = _texts.hit(key)
+    return hit if hit is not None else _texts.keep(key, Text(text, style, max_lines, rtl))

@@ -33,7 +33,7 @@ from invoicing.run.paths import fragments_dir, invoice_path, merged_path
 from invoicing.run.printing import Manifest, layout_of, record_volumes, remove_stale_volumes, volume_too_small
 from invoicing.run.report import RunSummary, summary_of
 from invoicing.run.transient import is_transient
-from invoicing.storage import Staged, read, store_for
+from invoicing.storage import Staged, Store, read, store_for
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _rendered_file(invoice: Issued) -> bytes | None:
 
 
 def prelink(
-    pdfs: dict[str, bytes], settings: Settings, period: str, made: dict[str, Fragment] | None = None
+    pdfs: dict[str, bytes], settings: Settings, period: str, made: dict[str, Fragment], store: Store
 ) -> None:
     """Pre-link a batch's invoices (by sha256) for the run's merge, here in parallel rather
     than in the body; `made`: the fragments the renderer made of some of them (by sha256),
@@ -68,7 +68,6 @@ def prelink(
     raised. The name comes from the contents, so a redelivered batch rewrites the same file.
     """
     name = hashlib.sha256("".join(pdfs).encode()).hexdigest()[:32]
-    store = store_for(settings)
     path = f"{fragments_dir(settings, period)}/{name}.frag"
     try:
         if store.exists(path):
@@ -77,7 +76,7 @@ def prelink(
             list(pdfs.values()),
             path,
             list(pdfs),
-            [(made or {}).get(sha) for sha in pdfs],
+            [made.get(sha) for sha in pdfs],
             opener=lambda: store.writer(path),
         )
     except (MergeError, OSError) as exc:
@@ -143,21 +142,22 @@ def render_invoices(invoice_ids: list[int], settings: Settings | None = None) ->
     the rest of the batch goes on.
     """
     settings = settings or get_settings()
-    staged = store_for(settings).staged()
+    store = store_for(settings)
+    staged = store.staged()
     try:
         with session_scope() as session:
-            outcomes, rendered, made = _render_batch(session, invoice_ids, settings, staged)
+            outcomes, rendered, made = _render_batch(session, invoice_ids, settings, store, staged)
     finally:
         staged.discard()
     # After the commit: pre-linking needs no transaction, and a worker lost here only
     # costs the merge a parse.
     for period, pdfs in rendered.items():
-        prelink(pdfs, settings, period, made)
+        prelink(pdfs, settings, period, made, store)
     return outcomes
 
 
 def _render_batch(
-    session: Session, invoice_ids: list[int], settings: Settings, staged: Staged
+    session: Session, invoice_ids: list[int], settings: Settings, store: Store, staged: Staged
 ) -> tuple[list[Outcome], dict[str, dict[str, bytes]], dict[str, Fragment]]:
     """Render into `staged`, put the files in place, set the rows (the caller commits).
 
@@ -169,7 +169,6 @@ def _render_batch(
     objects and unit of work cost more per invoice than the rows' data.
     """
     seller = seller_from(settings)
-    store = store_for(settings)
     invoices = issued_batch(session, invoice_ids)
     now = datetime.now(UTC)
     outcomes: dict[int, Outcome] = {}
