@@ -179,7 +179,10 @@ def to_unicode(face: Face, glyphs: Mapping[int, str]) -> bytes:
     A glyph with no text of its own (the second glyph of a cluster: a mark, the half of a
     split vowel sign) maps to the empty string, so that it adds nothing to extracted
     text rather than a made-up character."""
-    blocks = _unicode_blocks(glyphs, _base(face))
+    return _cmap(_unicode_blocks(glyphs, _base(face)))
+
+
+def _cmap(blocks: list[tuple[int, bytes]]) -> bytes:
     return _CMAP_HEAD + b"".join(block for _, block in blocks) + _CMAP_TAIL
 
 
@@ -187,7 +190,7 @@ def _deflate_unicode(found: _Base, glyphs: Mapping[int, str], level: int) -> byt
     """The CMap deflated: at `level` as a whole, or (0) the base set's whole blocks
     deflated once per process and spliced in."""
     blocks = _unicode_blocks(glyphs, found)
-    text = _CMAP_HEAD + b"".join(block for _, block in blocks) + _CMAP_TAIL
+    text = _cmap(blocks)
     if level:
         return zlib.compress(text, level)
     parts = [b"\x78\xda", _raw(_CMAP_HEAD, 6, zlib.Z_SYNC_FLUSH)]
@@ -227,8 +230,7 @@ def parse_to_unicode(data: bytes) -> dict[int, str] | None:
 
 # ------------------------------------------------------------------ /W
 
-_runs: dict[tuple[int, int, int], bytes] = {}  # (face, first, last) -> "first [w w ...]"
-_RUNS_MAX = 1 << 14
+_runs: Lru[tuple[int, int, int], bytes] = Lru(1 << 14)  # (face, first, last) -> "first [w w ...]"
 
 
 def _widths(face: Face, gids: tuple[int, ...]) -> bytes:
@@ -242,12 +244,9 @@ def _widths(face: Face, gids: tuple[int, ...]) -> bytes:
     out = []
     for start, stop in pairwise(cuts):
         key = (index, gids[start], gids[stop - 1])
-        run = _runs.get(key)
-        if run is None:
-            run = b"%d [%s]" % (gids[start], b" ".join(texts[g] for g in gids[start:stop]))
-            if len(_runs) > _RUNS_MAX:
-                _runs.clear()  # a new batch's names; the base runs come back with the next
-            _runs[key] = run
+        run = _runs.hit(key)
+        if run is None:  # the base set's runs stay, a batch's names come and go
+            run = _runs.keep(key, b"%d [%s]" % (gids[start], b" ".join(texts[g] for g in gids[start:stop])))
         out.append(run)
     return b"[" + b" ".join(out) + b"]"
 
