@@ -102,6 +102,9 @@ class BenchResult:
     # body's merge), and the median render of one invoice in the baseline loop by script
     # (None: no baseline, or no invoice of that group).
     worker_cpu_ms_per_invoice: float = 0.0
+    # of which in the kernel (system time: creating and writing files, syncfs, sockets);
+    # it varies with the file system far more than the rest (see README, Performance)
+    worker_system_ms_per_invoice: float = 0.0
     render_latin_ms: float | None = None
     render_other_ms: float | None = None  # Cyrillic, Greek: the same face, no shaping
     render_shaped_ms: float | None = None  # CJK, right to left, Indic, Thai
@@ -192,16 +195,18 @@ def _worker_pids(proc: subprocess.Popen[bytes]) -> list[int]:
     return pids
 
 
-def _cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds the processes have used so far (Linux; 0 elsewhere)."""
-    ticks = 0
+def _cpu_s(pids: list[int]) -> tuple[float, float]:
+    """User + system, and system CPU seconds the processes have used so far (Linux; 0
+    elsewhere)."""
+    user = system = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+        user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + system) / tick, system / tick
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -277,7 +282,9 @@ def run_bench(
                 dispatch_s = time.perf_counter() - started
                 app.AsyncResult(body_id).get(timeout=24 * 3600, interval=0.2, propagate=True)
                 celery_s = time.perf_counter() - started
-                worker_cpu_s = _cpu_s(pids) - cpu_before
+                cpu_after = _cpu_s(pids)
+                worker_cpu_s = cpu_after[0] - cpu_before[0]
+                worker_system_s = cpu_after[1] - cpu_before[1]
                 worker_peak = max(peak_rss_mb(pid) for pid in _worker_pids(proc))
             finally:
                 _stop(proc)
@@ -356,6 +363,7 @@ def run_bench(
         bytes_per_single_invoice=_rounded(single_bytes, 1),
         issue_added_rss_mb=round(issue_rss_mb, 1),
         worker_cpu_ms_per_invoice=round(worker_cpu_s * 1000 / subscribers, 3),
+        worker_system_ms_per_invoice=round(worker_system_s * 1000 / subscribers, 3),
         render_latin_ms=_median_ms(renders["latin"]),
         render_other_ms=_median_ms(renders["other"]),
         render_shaped_ms=_median_ms(renders["shaped"]),

@@ -199,6 +199,38 @@ def test_a_glyph_keeps_the_text_it_was_drawn_for_and_others_their_own():
     assert embed.invoice_font(face, dict(reversed(drawn.items())))[0] == objects
 
 
+def test_the_runs_short_cut_embeds_what_the_glyph_by_glyph_way_does():
+    # given the pages of invoices in every script, one of them with a name beyond the
+    # base sets and a no-break space (a base glyph drawn for another text than its own)
+    from dataclasses import replace
+
+    from invoicing.pdf.embed import FontUse, drawn_glyphs, invoice_runs
+    from invoicing.pdf.format import formatter
+    from invoicing.pdf.layout import lay_out
+    from invoicing.pdf.shaping import Shaped
+    from invoicing.pdf.translate import translator
+
+    docs = synthetic_documents(120)
+    docs.append(replace(docs[0], name="Łucja\xa0Ǆokić 山田"))
+    took: set[bool] = set()
+    for doc in docs:
+        use = FontUse()
+        for page in lay_out(doc, formatter(doc), translator(doc.locale)):
+            page.paint(use)
+        for face, runs in use:
+            # then the objects and the merge's record are those of the invoice's glyphs
+            # gathered one by one, whether or not its runs stayed within the sets
+            assert invoice_runs(face, runs) == embed.invoice_font(face, drawn_glyphs(runs))
+            took.add(all(isinstance(shaped.summary, frozenset) for shaped in runs))
+    assert took == {True, False}
+    # and a run knows once whether it stays within the sets
+    face = fonts.base(fonts.REGULAR)
+    run = Shaped(face, (face.cmap[ord("A")],), None, None, ("A",), 0, (0,), (True,), "A")
+    assert run.summary is False
+    invoice_runs(face, [run])
+    assert run.summary == frozenset()
+
+
 def _stream(body: bytes) -> bytes:
     head, _, rest = body.partition(b"stream\n")
     return rest[: int(head.rsplit(b"/Length ", 1)[1].split(b" ")[0])]

@@ -144,6 +144,7 @@ def bench(subscribers: int, workers: int, einvoice: bool, no_baseline: bool, as_
         ("single invoice file, bytes", _or_skipped(result.bytes_per_single_invoice, "{:,.0f}")),
         ("worker CPU during the billing run", f"{result.worker_cpu_s:.1f} s"),
         ("  per invoice, all-in", f"{result.worker_cpu_ms_per_invoice:.2f} ms"),
+        ("    of which in the kernel", f"{result.worker_system_ms_per_invoice:.2f} ms"),
         ("render one invoice, Latin (median)", _render_ms(result.render_latin_ms, result.baseline_s)),
         ("  Cyrillic, Greek", _render_ms(result.render_other_ms, result.baseline_s)),
         ("  shaped scripts, CJK", _render_ms(result.render_shaped_ms, result.baseline_s)),

@@ -67,7 +67,9 @@ __all__ = [
     "base_glyphs",
     "beyond_base",
     "font_objects",
+    "drawn_glyphs",
     "invoice_font",
+    "invoice_runs",
     "parse_to_unicode",
     "prepare",
     "read_font",
@@ -99,20 +101,25 @@ class FontUse:
         for shaped in runs:
             setdefault(id(shaped), shaped)
 
-    def __iter__(self) -> Iterator[tuple[Face, dict[int, str]]]:
-        """(face, glyph id -> text) in face order."""
+    def __iter__(self) -> Iterator[tuple[Face, list[Shaped]]]:
+        """(face, the runs drawn in it, in the order first drawn) in face order."""
         by_face: dict[int, list[Shaped]] = {}
         for shaped in self._runs.values():
             by_face.setdefault(shaped.face.index, []).append(shaped)
         for index in sorted(by_face):
             runs = by_face[index]
-            glyphs: dict[int, str] = {}
-            for shaped in reversed(runs):  # earlier runs win
-                glyphs.update(shaped.glyphs)
-            for gid, text in glyphs.items():
-                if not text:
-                    glyphs[gid] = next((t for r in runs if (t := r.glyphs.get(gid, ""))), "")
-            yield runs[0].face, glyphs
+            yield runs[0].face, runs
+
+
+def drawn_glyphs(runs: list[Shaped]) -> dict[int, str]:
+    """Glyph id -> text of what `runs` draw (FontUse's rule: the first text wins)."""
+    glyphs: dict[int, str] = {}
+    for shaped in reversed(runs):  # earlier runs win
+        glyphs.update(shaped.glyphs)
+    for gid, text in glyphs.items():
+        if not text:
+            glyphs[gid] = next((t for r in runs if (t := r.glyphs.get(gid, ""))), "")
+    return glyphs
 
 
 def subset_tag(face: Face, gids: tuple[int, ...]) -> str:
@@ -382,6 +389,33 @@ def invoice_font(face: Face, drawn: Mapping[int, str]) -> tuple[list[tuple[str, 
     if not beyond:
         return objects, record
     return font_objects(face, {**glyphs, **beyond}), {**record, **beyond}
+
+
+def invoice_runs(face: Face, runs: list[Shaped]) -> tuple[list[tuple[str, Parts]], dict[int, str]]:
+    """`invoice_font` of what `runs` draw (FontUse's runs of `face`). Most of the runs a
+    night draws recur (labels, amounts), and each knows once per process whether it
+    stays within the base and script sets (`Shaped.summary`): when every run does, the
+    sets' objects are taken without gathering the invoice's glyphs one by one."""
+    found = _base(face)
+    groups: set[int] = set()
+    for shaped in runs:
+        summary = shaped.summary
+        if summary is False:
+            summary = shaped.summary = _summary(found, shaped)
+        if summary is None:
+            return invoice_font(face, drawn_glyphs(runs))
+        groups |= summary
+    _, objects, record = found.stable(face, frozenset(groups))
+    return objects, record
+
+
+def _summary(found: _Base, shaped: Shaped) -> frozenset[int] | None:
+    """The script sets the run draws a glyph of; None if it draws a glyph beyond the
+    sets, or one with another text than theirs."""
+    glyphs, group_of = shaped.glyphs, found.group_of
+    if not glyphs.items() <= found.texts.items():  # each (glyph, text) one of the sets'
+        return None
+    return frozenset(map(group_of.__getitem__, glyphs.keys() & group_of.keys()))
 
 
 def beyond_base(face: Face, glyphs: Mapping[int, str]) -> dict[int, str]:

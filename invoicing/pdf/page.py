@@ -129,8 +129,7 @@ class Page:
             if painted.font != current:
                 ops.append(_font(*painted.font))
             current = painted.last_font
-            at = painted.at
-            ops.append(_move(round(at[0] - origin[0], 2), round(at[1] - origin[1], 2)))
+            ops.append(_move_to(painted.at, origin))
             origin = painted.last_at
             ops.append(painted.body)
             runs.append(painted.runs)
@@ -219,6 +218,13 @@ def _paint(item: Text, x: float, top: float, width: float, mirror: float | None)
 @lru_cache(maxsize=4096)
 def _move(dx: float, dy: float) -> bytes:
     return f"{num(dx)} {num(dy)} Td".encode()
+
+
+@lru_cache(maxsize=8192)
+def _move_to(at: tuple[float, float], origin: tuple[float, float]) -> bytes:
+    """The Td from `origin` to `at` (the page's move between two texts: the same pairs
+    recur on every invoice of a layout)."""
+    return _move(round(at[0] - origin[0], 2), round(at[1] - origin[1], 2))
 
 
 @lru_cache(maxsize=256)

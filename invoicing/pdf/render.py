@@ -22,7 +22,7 @@ from datetime import date
 from decimal import Decimal
 
 from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
-from invoicing.pdf.embed import FontUse, invoice_font
+from invoicing.pdf.embed import FontUse, invoice_runs
 from invoicing.pdf.errors import RenderError
 from invoicing.pdf.format import formatter
 from invoicing.pdf.fragments import Fragment, GlyphUse
@@ -67,7 +67,7 @@ def _render(doc: InvoiceDocument, made: tuple[list[PageObjects], GlyphUse] | Non
     mirror = PAGE_W if words.rtl else None
     contents = [page.paint(use, mirror) for page in pages]
 
-    faces = [(face, *invoice_font(face, glyphs)) for face, glyphs in use]
+    faces = [(face, *invoice_runs(face, runs)) for face, runs in use]
     fonts = b" ".join(
         b"/%s %d 0 R" % (face.resource.encode(), _embed(pdf, objects)) for face, objects, _ in faces
     )

@@ -20,6 +20,7 @@ repeat on thousands of invoices.
 from __future__ import annotations
 
 from itertools import accumulate
+from typing import Literal
 
 import uharfbuzz as hb
 
@@ -47,6 +48,7 @@ class Shaped:
         "glyphs",
         "shown",
         "starts",
+        "summary",
         "text",
         "texts",
         "width",
@@ -92,6 +94,9 @@ class Shaped:
                     glyphs.setdefault(gid, glyph_text)
         self.glyphs = glyphs
         self.shown: dict[float, bytes] = {}  # page.py's operators for it, by font size
+        # embed.py's: the face's script sets it draws a glyph of, or None if it draws one
+        # beyond them (or one with another text); False until asked
+        self.summary: frozenset[int] | None | Literal[False] = False
         # where a viewer leaves the text position after drawing it
         if xs is None or not gids:
             self.end = width if xs is None else 0

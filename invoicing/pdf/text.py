@@ -264,12 +264,17 @@ class Text:
         advances = [0.0] * len(para.chars)
         starts = [False] * len(para.chars)
         for run in para.runs:
+            shaped = run.shaped
+            if len(shaped.advances) == run.end - run.start:  # no skipped character: one slice
+                advances[run.start : run.end] = map(scale.__mul__, shaped.advances)
+                starts[run.start : run.end] = shaped.starts
+                continue
             k = 0
             for i in range(run.start, run.end):
                 if para.picks[i] == SKIP:
                     continue
-                advances[i] = run.shaped.advances[k] * scale
-                starts[i] = run.shaped.starts[k]
+                advances[i] = shaped.advances[k] * scale
+                starts[i] = shaped.starts[k]
                 k += 1
         return advances, starts
 
