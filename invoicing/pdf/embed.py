@@ -81,12 +81,8 @@ __all__ = [
 
 
 class FontUse:
-    """The glyphs one document draws, per face: glyph id -> its text for ToUnicode.
-
-    The first text a glyph is drawn for is kept (a glyph drawn both as part of a cluster
-    and alone keeps what it was first); a glyph first drawn without text (the second
-    glyph of a cluster) takes the first text it is later drawn with.
-    """
+    """The runs one document draws, per face; their glyphs, each with its text for
+    ToUnicode, are `drawn_glyphs` of them."""
 
     __slots__ = ("_runs",)
 
@@ -112,7 +108,10 @@ class FontUse:
 
 
 def drawn_glyphs(runs: list[Shaped]) -> dict[int, str]:
-    """Glyph id -> text of what `runs` draw (FontUse's rule: the first text wins)."""
+    """Glyph id -> text of what `runs` draw. The first text a glyph is drawn for is kept
+    (a glyph drawn both as part of a cluster and alone keeps what it was first); a glyph
+    first drawn without text (the second glyph of a cluster) takes the first text it is
+    later drawn with."""
     glyphs: dict[int, str] = {}
     for shaped in reversed(runs):  # earlier runs win
         glyphs.update(shaped.glyphs)
