@@ -89,11 +89,8 @@ class FontUse:
     def __init__(self) -> None:
         self._runs: dict[int, Shaped] = {}  # by identity, in the order first drawn
 
-    def add(self, shaped: Shaped) -> None:
-        self._runs.setdefault(id(shaped), shaped)  # the runs are alive while this is
-
     def extend(self, runs: Iterable[Shaped]) -> None:
-        setdefault = self._runs.setdefault
+        setdefault = self._runs.setdefault  # by identity: the runs are alive while this is
         for shaped in runs:
             setdefault(id(shaped), shaped)
 
@@ -372,7 +369,7 @@ def base_glyphs(face: Face) -> Mapping[int, str]:
 
 
 def invoice_font(face: Face, drawn: Mapping[int, str]) -> tuple[list[tuple[str, Parts]], dict[int, str]]:
-    """The objects that embed `face` in an invoice that draws `drawn` (FontUse's glyph id
+    """The objects that embed `face` in an invoice that draws `drawn` (`drawn_glyphs`' glyph id
     -> text), and the record of the glyphs beyond the base set, for the merge fragment
     (`beyond_base`).
 

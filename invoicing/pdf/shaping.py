@@ -79,7 +79,7 @@ class Shaped:
         self.advances = advances  # per character: its cluster's advance on its first character, else 0
         self.starts = starts  # per character: does a cluster start here (a line may break before it)
         self.text = text  # the run's characters, in reading order
-        # glyph id -> its text: the first one it has in the run (embed.FontUse merges these)
+        # glyph id -> its text: the first one it has in the run (embed.drawn_glyphs merges these)
         glyphs: dict[int, str]
         if xs is None and ys is None and all(texts):
             # One character per glyph (shaped directly): the first text of each glyph wins,
