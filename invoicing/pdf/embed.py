@@ -54,6 +54,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from itertools import pairwise
+from typing import Literal
 
 from invoicing.pdf import fonts
 from invoicing.pdf.fonts import Face
@@ -291,7 +292,8 @@ class _Base:
             glyphs = dict(self.core)
             for n in sorted(groups):
                 glyphs.update((gid, self.texts[gid]) for gid in self.groups[n])
-            hit = (glyphs, _font_objects(face, glyphs, self, level=9), _record(self, glyphs))
+            objects = _font_objects(face, glyphs, self, level=9, lead=self.lead_of(face, groups))
+            hit = (glyphs, objects, _record(self, glyphs))
             with _bases_lock:
                 self._sets[groups] = hit
         return hit
@@ -302,7 +304,13 @@ class _Base:
         present = set(gids)
         if not self.core.keys() <= present:
             return None
-        groups = frozenset(n for n, group in enumerate(self.groups) if present.issuperset(group))
+        return self.lead_of(
+            face, frozenset(n for n, group in enumerate(self.groups) if present.issuperset(group))
+        )
+
+    def lead_of(self, face: Face, groups: frozenset[int]) -> _Lead:
+        """What leads a subset of the base set, these script sets whole and glyphs of no
+        other script set: `lead` of it, without testing every set against the glyphs."""
         hit = self._leads.get(groups)
         if hit is None:
             members = [*self.core, *(gid for n in sorted(groups) for gid in self.groups[n])]
@@ -380,11 +388,17 @@ def invoice_font(face: Face, drawn: Mapping[int, str]) -> tuple[list[tuple[str, 
     process."""
     found = _base(face)
     texts, group_of = found.texts, found.group_of
-    glyphs, objects, record = found.stable(face, frozenset(group_of[gid] for gid in drawn if gid in group_of))
+    groups = frozenset(group_of[gid] for gid in drawn if gid in group_of)
+    glyphs, objects, record = found.stable(face, groups)
     beyond = {gid: text for gid, text in drawn.items() if texts.get(gid) != text}
     if not beyond:
         return objects, record
-    return font_objects(face, {**glyphs, **beyond}), {**record, **beyond}
+    # A glyph beyond the sets is in no script set, or in one it already draws a glyph
+    # of: the subset holds the same sets whole, so it has the same lead.
+    return _font_objects(face, {**glyphs, **beyond}, found, lead=found.lead_of(face, groups)), {
+        **record,
+        **beyond,
+    }
 
 
 def invoice_runs(face: Face, runs: list[Shaped]) -> tuple[list[tuple[str, Parts]], dict[int, str]]:
@@ -546,10 +560,17 @@ def font_objects(
 
 
 def _font_objects(
-    face: Face, glyphs: Mapping[int, str], found: _Base, tag: str | None = None, level: int = 0
+    face: Face,
+    glyphs: Mapping[int, str],
+    found: _Base,
+    tag: str | None = None,
+    level: int = 0,
+    lead: _Lead | None | Literal[False] = False,
 ) -> list[tuple[str, Parts]]:
+    """`font_objects`; `lead`: the subset's `_Base.lead` if the caller knows it."""
     gids = tuple(sorted(glyphs))
-    lead = found.lead(face, gids)
+    if lead is False:
+        lead = found.lead(face, gids)
     data, cid_map, stable = _subset(face, gids, lead)
     dictionaries = _dictionaries(face, gids, tag or subset_tag(face, gids))
     deflated = zlib.compress(data, level) if level else _deflate_program(data, stable, lead)
