@@ -231,6 +231,36 @@ def test_the_runs_short_cut_embeds_what_the_glyph_by_glyph_way_does():
     assert run.summary == frozenset()
 
 
+def test_a_subset_beyond_the_sets_made_once_is_the_one_made_fresh():
+    # given two right-to-left invoices of other subscribers: their labels' mirrored
+    # parentheses are glyphs drawn for another text than the base set gives them
+    from invoicing.pdf.embed import FontUse, drawn_glyphs, invoice_font
+    from invoicing.pdf.format import formatter
+    from invoicing.pdf.layout import PAGE_W, lay_out
+    from invoicing.pdf.translate import translator
+    from tests.support.factories import invoice
+
+    drawn = []
+    for name in ("محمد العتيبي", "فاطمة الزهراني"):
+        doc = invoice(locale="ar_SA", currency="SAR", name=name)
+        use = FontUse()
+        for page in lay_out(doc, formatter(doc), translator(doc.locale)):
+            page.paint(use, PAGE_W)
+        drawn.append(
+            next((face, drawn_glyphs(runs)) for face, runs in use if face is fonts.base(fonts.REGULAR))
+        )
+    (face, first), (_, second) = drawn
+    # when the second invoice's subset is asked for after the first's
+    kept, record = invoice_font(face, first)
+    objects, _ = invoice_font(face, second)
+    # then it is the one made for the first: the same glyphs beyond the sets ...
+    assert record and objects is kept
+    # ... and what they make without the cache
+    embed._beyond.clear()
+    fresh, _ = invoice_font(face, second)
+    assert fresh is not kept and fresh == kept
+
+
 def _stream(body: bytes) -> bytes:
     head, _, rest = body.partition(b"stream\n")
     return rest[: int(head.rsplit(b"/Length ", 1)[1].split(b" ")[0])]

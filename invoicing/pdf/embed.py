@@ -393,12 +393,19 @@ def invoice_font(face: Face, drawn: Mapping[int, str]) -> tuple[list[tuple[str, 
     beyond = {gid: text for gid, text in drawn.items() if texts.get(gid) != text}
     if not beyond:
         return objects, record
-    # A glyph beyond the sets is in no script set, or in one it already draws a glyph
-    # of: the subset holds the same sets whole, so it has the same lead.
-    return _font_objects(face, {**glyphs, **beyond}, found, lead=found.lead_of(face, groups)), {
-        **record,
-        **beyond,
-    }
+    key = (face.index, groups, tuple(sorted(beyond.items())))
+    made = _beyond.hit(key)
+    if made is None:
+        # A glyph beyond the sets is in no script set, or in one it already draws a glyph
+        # of: the subset holds the same sets whole, so it has the same lead.
+        lead = found.lead_of(face, groups)
+        made = _beyond.keep(key, _font_objects(face, {**glyphs, **beyond}, found, lead=lead))
+    return made, {**record, **beyond}
+
+
+# The subsets of invoices that draw glyphs beyond the sets. Some recur: the mirrored
+# parentheses of a right-to-left page, a city's kanji, an Arabic amount's marks.
+_beyond: Lru[tuple[int, frozenset[int], tuple[tuple[int, str], ...]], list[tuple[str, Parts]]] = Lru(128)
 
 
 def invoice_runs(face: Face, runs: list[Shaped]) -> tuple[list[tuple[str, Parts]], dict[int, str]]:
