@@ -266,7 +266,7 @@ class _Base:
     set, as text and deflated; the subsets of the base set with script sets (`stable`)
     and what leads a subset (`lead`)."""
 
-    __slots__ = ("texts", "core", "groups", "group_of", "chunks", "blocks", "_sets", "_leads")
+    __slots__ = ("texts", "core", "groups", "group_of", "chunks", "blocks", "_sets", "_leads", "_chars")
 
     def __init__(self, face: Face):
         sets = glyph_sets(face)
@@ -280,7 +280,22 @@ class _Base:
             block = _bfchar((gid, self.texts[gid]) for gid in chunk)
             self.blocks.append((block, _raw(block, 9, zlib.Z_SYNC_FLUSH)))
         self._leads: dict[frozenset[int], _Lead] = {}
+        self._chars: dict[str, int] | None = None
         self._sets: dict[frozenset[int], tuple[dict[int, str], list[tuple[str, Parts]], dict[int, str]]] = {}
+
+    def char_sets(self, face: Face) -> dict[str, int]:
+        """Character -> the script set its cmap glyph is in (-1: the base set), for the
+        characters whose glyph in the sets stands for them."""
+        chars = self._chars
+        if chars is None:
+            texts, group_of = self.texts, self.group_of
+            chars = {
+                chr(code): group_of.get(gid, -1)
+                for code, gid in face.cmap.items()
+                if texts.get(gid) == chr(code)
+            }
+            self._chars = chars
+        return chars
 
     def stable(
         self, face: Face, groups: frozenset[int]
@@ -364,6 +379,7 @@ def prepare() -> None:
     for index in range(fonts.face_count()):
         face = fonts.face(index)
         _base(face).stable(face, frozenset())
+        _base(face).char_sets(face)
 
 
 def _record(found: _Base, glyphs: Mapping[int, str]) -> dict[int, str]:
@@ -428,7 +444,13 @@ def invoice_runs(face: Face, runs: list[Shaped]) -> tuple[list[tuple[str, Parts]
 
 def _summary(found: _Base, shaped: Shaped) -> frozenset[int] | None:
     """The script sets the run draws a glyph of; None if it draws a glyph beyond the
-    sets, or one with another text than theirs."""
+    sets, or one with another text than theirs (or, for a run shaped directly, may: the
+    glyph-by-glyph way then decides)."""
+    if shaped.direct:  # by its characters, without gathering its glyphs
+        sets: set[int | None] = set(map(found.char_sets(shaped.face).get, set(shaped.text)))
+        if None in sets:
+            return None
+        return frozenset(n for n in sets if n is not None and n >= 0)
     glyphs, group_of = shaped.glyphs, found.group_of
     if not glyphs.items() <= found.texts.items():  # each (glyph, text) one of the sets'
         return None

@@ -29,6 +29,7 @@ is far below what a printer resolves, and short numbers keep the streams small.
 
 from __future__ import annotations
 
+import re
 import struct
 from functools import lru_cache
 from itertools import chain
@@ -243,7 +244,8 @@ def _fill(color: colors.Color) -> bytes:
     return hit
 
 
-_ESCAPES = {b"\\": b"\\\\", b"(": b"\\(", b")": b"\\)", b"\r": b"\\r"}
+_ESCAPES = {b"\\": b"\\\\", b"(": b"\\(", b")": b"\\)", b"\r": b"\\r"}  # the backslash first
+_SPECIAL = re.compile(rb"[\\()\r]")
 
 
 def _left(piece: tuple[Shaped, float]) -> float:
@@ -253,8 +255,8 @@ def _left(piece: tuple[Shaped, float]) -> float:
 def _string(gids: tuple[int, ...] | list[int]) -> bytes:
     """A PDF literal string of two-byte glyph ids; only what a literal cannot hold escaped."""
     data = struct.pack(f">{len(gids)}H", *gids)
-    for raw, escaped in _ESCAPES.items():
-        if raw in data:
+    if _SPECIAL.search(data):  # one scan; most runs have none of them
+        for raw, escaped in _ESCAPES.items():
             data = data.replace(raw, escaped)
     return b"(" + data + b")"
 

@@ -41,11 +41,12 @@ class Shaped:
     dataclass, because names and addresses make thousands of them a minute."""
 
     __slots__ = (
+        "_glyphs",
         "advances",
+        "direct",
         "end",
         "face",
         "gids",
-        "glyphs",
         "shown",
         "starts",
         "summary",
@@ -67,6 +68,7 @@ class Shaped:
         advances: tuple[int, ...],
         starts: tuple[bool, ...],
         text: str,
+        direct: bool = False,
     ) -> None:
         self.face = face
         self.gids = gids
@@ -79,20 +81,9 @@ class Shaped:
         self.advances = advances  # per character: its cluster's advance on its first character, else 0
         self.starts = starts  # per character: does a cluster start here (a line may break before it)
         self.text = text  # the run's characters, in reading order
-        # glyph id -> its text: the first one it has in the run (embed.drawn_glyphs merges these)
-        glyphs: dict[int, str]
-        if xs is None and ys is None and all(texts):
-            # One character per glyph (shaped directly): the first text of each glyph wins,
-            # so fill from the end. (Key order is immaterial: embed sorts by glyph id.)
-            glyphs = dict(zip(reversed(gids), reversed(texts), strict=True))
-        else:
-            glyphs = {}
-            for gid, glyph_text in zip(gids, texts, strict=True):
-                if glyph_text and not glyphs.get(gid):
-                    glyphs[gid] = glyph_text
-                else:
-                    glyphs.setdefault(gid, glyph_text)
-        self.glyphs = glyphs
+        # Each glyph is its character's cmap glyph, left to right, and stands for it.
+        self.direct = direct
+        self._glyphs: dict[int, str] | None = None
         self.shown: dict[float, bytes] = {}  # page.py's operators for it, by font size
         # embed.py's: the face's script sets it draws a glyph of, or None if it draws one
         # beyond them (or one with another text); False until asked
@@ -102,6 +93,27 @@ class Shaped:
             self.end = width if xs is None else 0
         else:
             self.end = xs[-1] + face.widths[gids[-1]]
+
+    @property
+    def glyphs(self) -> dict[int, str]:
+        """Glyph id -> its text: the first one it has in the run (embed.drawn_glyphs
+        merges these). Made when asked: most runs are embedded by their `summary`."""
+        glyphs = self._glyphs
+        if glyphs is None:
+            gids, texts = self.gids, self.texts
+            if self.xs is None and self.ys is None and all(texts):
+                # One character per glyph: the first text of each glyph wins, so fill
+                # from the end. (Key order is immaterial: embed sorts by glyph id.)
+                glyphs = dict(zip(reversed(gids), reversed(texts), strict=True))
+            else:
+                glyphs = {}
+                for gid, glyph_text in zip(gids, texts, strict=True):
+                    if glyph_text and not glyphs.get(gid):
+                        glyphs[gid] = glyph_text
+                    else:
+                        glyphs.setdefault(gid, glyph_text)
+            self._glyphs = glyphs
+        return glyphs
 
 
 _cache: Lru[tuple[int, str, bool], Shaped] = Lru(_CACHE_MAX)  # labels stay, names go
@@ -160,7 +172,8 @@ def _direct(face: Face, text: str, rtl: bool) -> Shaped:
         texts = tuple(text)
     advances = tuple(map(widths.__getitem__, gids))
     char_advances = advances[::-1] if rtl else advances
-    return Shaped(face, gids, None, None, texts, sum(advances), char_advances, (True,) * len(text), text)
+    starts = (True,) * len(text)
+    return Shaped(face, gids, None, None, texts, sum(advances), char_advances, starts, text, not rtl)
 
 
 def _harfbuzz(face: Face, text: str, rtl: bool) -> Shaped:
