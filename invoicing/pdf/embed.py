@@ -54,7 +54,6 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from itertools import pairwise
-from typing import Literal
 
 from invoicing.pdf import fonts
 from invoicing.pdf.fonts import Face
@@ -307,7 +306,7 @@ class _Base:
             glyphs = dict(self.core)
             for n in sorted(groups):
                 glyphs.update((gid, self.texts[gid]) for gid in self.groups[n])
-            objects = _font_objects(face, glyphs, self, level=9, lead=self.lead_of(face, groups))
+            objects = _font_objects(face, glyphs, self, self.lead_of(face, groups), level=9)
             hit = (glyphs, objects, _record(self, glyphs))
             with _bases_lock:
                 self._sets[groups] = hit
@@ -415,7 +414,7 @@ def invoice_font(face: Face, drawn: Mapping[int, str]) -> tuple[list[tuple[str, 
         # A glyph beyond the sets is in no script set, or in one it already draws a glyph
         # of: the subset holds the same sets whole, so it has the same lead.
         lead = found.lead_of(face, groups)
-        made = _beyond.keep(key, _font_objects(face, {**glyphs, **beyond}, found, lead=lead))
+        made = _beyond.keep(key, _font_objects(face, {**glyphs, **beyond}, found, lead))
     return made, {**record, **beyond}
 
 
@@ -585,21 +584,21 @@ def font_objects(
     another). `level`: zlib's for the whole font program (the merged file's union, made
     once); 0, an invoice's: its base outlines compressed once per process, the rest at
     zlib's default (_deflate_program)."""
-    return _font_objects(face, glyphs, _base(face), tag, level)
+    found = _base(face)
+    return _font_objects(face, glyphs, found, found.lead(face, tuple(glyphs)), tag, level)
 
 
 def _font_objects(
     face: Face,
     glyphs: Mapping[int, str],
     found: _Base,
+    lead: _Lead | None,
     tag: str | None = None,
     level: int = 0,
-    lead: _Lead | None | Literal[False] = False,
 ) -> list[tuple[str, Parts]]:
-    """`font_objects`; `lead`: the subset's `_Base.lead` if the caller knows it."""
+    """`font_objects`, with the subset's `_Base.lead` (the caller may know it without
+    testing every set against the glyphs)."""
     gids = tuple(sorted(glyphs))
-    if lead is False:
-        lead = found.lead(face, gids)
     data, cid_map, stable = _subset(face, gids, lead)
     dictionaries = _dictionaries(face, gids, tag or subset_tag(face, gids))
     deflated = zlib.compress(data, level) if level else _deflate_program(data, stable, lead)
