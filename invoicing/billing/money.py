@@ -24,6 +24,14 @@ from invoicing.pdf.documents import InvoiceLine
 from invoicing.pdf.translate import plan_fee, pro_rata, translator
 
 
+# The largest amount, in absolute value, that any money field may hold: a unit price, a
+# line, a subtotal, the tax or a total. Ten integer digits: the database columns
+# (NUMERIC(18,4) for amounts) hold a thousand such lines with room to spare, and the
+# invoice's amount columns print the widest of them on one line in every bundled
+# language. What the import accepts and what a run issues are both held to it.
+MAX_AMOUNT = Decimal("9999999999.99")
+
+
 @lru_cache(maxsize=64)
 def minor_unit(currency: str) -> Decimal:
     """Decimal('0.01') for EUR, Decimal('1') for JPY, Decimal('0.001') for KWD."""
