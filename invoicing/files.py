@@ -20,17 +20,78 @@ _WRITE_BUFFER = 1 << 20
 
 
 def output_problem(output: Path, force: bool) -> str | None:
-    """Why a command's `-o` file cannot be written, checked before any work (a folder,
-    an existing file without --force, a missing or read-only folder); None if it can."""
-    if output.is_dir():
-        return f"-o {output}: is a directory; give a file name"
-    if output.exists() and not force:
-        return f"-o {output}: already exists; use --force to replace it"
-    parent = output.parent if str(output.parent) else Path(".")
-    if not parent.is_dir():
-        return f"-o {output}: folder {parent} does not exist"
+    """Why a command's `-o` file cannot be written, checked before any work (a name the
+    file system refuses, a folder, an existing file without --force, a missing or
+    read-only folder); None if it can. One line naming the path and the reason."""
+    shown = f"-o {shown_path(output)}"
+    problem = _name_problem(output)
+    if problem is not None:
+        return f"{shown}: {problem}"
+    try:
+        if output.is_dir():
+            return f"{shown}: is a directory; give a file name"
+        if output.exists() and not force:
+            return f"{shown}: already exists; use --force to replace it"
+        parent = output.parent if str(output.parent) else Path(".")
+        if not parent.exists():
+            return f"{shown}: folder {parent} does not exist"
+        if not parent.is_dir():
+            return f"{shown}: {parent} is not a folder"
+    except OSError as exc:  # a loop of symlinks, a component that is a file, no permission
+        return f"{shown}: {exc.strerror or exc}"
     if not os.access(parent, os.W_OK):
-        return f"-o {output}: folder {parent} is not writable"
+        return f"{shown}: folder {parent} is not writable"
+    return None
+
+
+_SHOWN_PART = 24  # characters kept at each end of a name too long to print whole
+
+
+def shown_path(output: Path) -> str:
+    """The path as given, each name of more than about 50 characters cut in its middle
+    (the message names the path; a 300-character name would drown the reason)."""
+    parts = [
+        f"{part[:_SHOWN_PART]}…{part[-_SHOWN_PART:]}" if len(part) > 2 * _SHOWN_PART + 3 else part
+        for part in str(output).split(os.sep)
+    ]
+    return os.sep.join(parts)
+
+
+_NAME_MAX, _PATH_MAX = 255, 4096  # where pathconf cannot tell (Linux's, and most systems')
+
+
+def _limit(folder: Path, name: str, default: int) -> int:
+    try:
+        value = os.pathconf(folder, name)
+    except (OSError, ValueError, AttributeError):  # unknown name, no pathconf (Windows)
+        return default
+    return value if value > 0 else default
+
+
+def _name_problem(output: Path) -> str | None:
+    """A name the file system would refuse only once the work is done: a component over
+    NAME_MAX, a file name whose temp file (written first, beside it) is, a path over
+    PATH_MAX. The limits are those of the nearest folder that exists."""
+    absolute = Path(os.path.abspath(output))
+    existing = absolute.parent
+    while not os.path.isdir(existing) and existing != existing.parent:
+        existing = existing.parent
+    name_max = _limit(existing, "PC_NAME_MAX", _NAME_MAX)
+    path_max = _limit(existing, "PC_PATH_MAX", _PATH_MAX)
+    for folder in absolute.parent.parts:
+        size = len(os.fsencode(folder))
+        if size > name_max:
+            return f"folder name too long ({size} bytes; the file system allows {name_max})"
+    size, room = len(os.fsencode(absolute.name)), name_max - _TEMP_EXTRA
+    if size > room:
+        return (
+            f"file name too long ({size} bytes; at most {room} here: the file system allows "
+            f"{name_max}, and the file is written under a temp name {_TEMP_EXTRA} bytes longer first)"
+        )
+    size = len(os.fsencode(absolute)) + _TEMP_EXTRA
+    if size >= path_max:
+        allowed = path_max - 1 - _TEMP_EXTRA  # PATH_MAX counts the terminating NUL
+        return f"path too long ({size - _TEMP_EXTRA} bytes; at most {allowed} here)"
     return None
 
 
@@ -51,7 +112,7 @@ def _create_temp(path: Path) -> tuple[int, Path]:
     user could not read the shared output folder. Created 0666 & ~umask, like any file.
     """
     for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        tmp = path.parent / _temp_name(path.name, secrets.token_hex(_TEMP_TOKEN))
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666), tmp
         except FileExistsError:
@@ -60,6 +121,16 @@ def _create_temp(path: Path) -> tuple[int, Path]:
 
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_TEMP_TOKEN = 6  # random bytes, 12 hex digits
+
+
+def _temp_name(name: str, token: str) -> str:
+    return f".{name}.{token}.tmp"
+
+
+# How much longer a temp file's name is than its file's: a name that fits NAME_MAX only
+# without this would fail after the work, at the first write.
+_TEMP_EXTRA = len(_temp_name("", "0" * 2 * _TEMP_TOKEN))
 
 
 @contextmanager

@@ -114,6 +114,17 @@ def ready(database: bool = True, storage: bool = False) -> Any:
     return settings
 
 
+def check_output(output: Any, force: bool, settings: Any) -> None:
+    """Every `-o`, before any work: a name the file system takes, a folder that is there,
+    no existing file without --force, and never a billing run's file, even with --force
+    (run/outputs.py). One line and exit 2 otherwise."""
+    from invoicing.run.outputs import output_refusal
+
+    problem = output_refusal(output, force, settings)
+    if problem is not None:
+        fail(problem)
+
+
 class PeriodParam(click.ParamType):
     """`--period YYYY-MM`, parsed once here into a billing Period."""
 

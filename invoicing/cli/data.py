@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 from invoicing.cli.common import (
     EXIT_FAILED,
     PeriodParam,
+    check_output,
     current_settings,
     err,
     fail,
@@ -198,10 +199,9 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     from invoicing.files import atomic_file
     from invoicing.pdf import RenderError
     from invoicing.pdf.einvoice import render_einvoice
-    from invoicing.run.adhoc import check_output
 
     settings = ready(storage=True)
-    check_output(output, force)
+    check_output(output, force, settings)
     with session_scope() as session:
         issued = issued_invoice(session, account, period)
         stored = _stored_pdf(issued.pdf_path, issued.sha256) if issued is not None else None

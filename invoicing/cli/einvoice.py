@@ -10,6 +10,7 @@ import click
 from invoicing.cli.common import EXIT_FAILED, EXIT_OK, fail, handle_errors, main, out
 
 _RSM = b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
+_DECLARES = b"<!DOCTYPE"
 
 
 @main.command()
@@ -24,7 +25,8 @@ def validate(file: Path, as_json: bool) -> None:
     checked too: the embedded file, its /AF entry and the XMP. Prints each violated rule
     with its message, then what was and was not checked (the KoSIT XRechnung rules are
     not: no package ships them). Exit 0 when valid, 1 with violations, 2 for a file that
-    is neither a PDF carrying an e-invoice nor a CII XML.
+    is neither a PDF carrying an e-invoice nor a CII XML. An XML with a DOCTYPE or
+    entities is refused unread, on one line (exit 1): nothing is fetched or read for it.
 
     Example: invoicing validate output/2026-10/INV-2026-10-000020.pdf
 
@@ -46,7 +48,9 @@ def validate(file: Path, as_json: bool) -> None:
         except ValueError as exc:
             fail(f"{file}: not an e-invoice: {exc}")
         result = validate_pdf(data)
-    elif data.lstrip()[:1] == b"<" and _RSM in data[:4096]:
+    elif data.lstrip()[:1] == b"<" and (_RSM in data[:4096] or _DECLARES in data[:4096]):
+        # An XML with a DOCTYPE is refused with its reason, not called "not an e-invoice":
+        # its declarations may push the root element past the first 4 kB.
         result = validate_xml(data)
     else:
         fail(f"{file}: not a PDF (nor a CII XML e-invoice)")

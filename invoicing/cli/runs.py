@@ -30,6 +30,7 @@ from invoicing.cli.common import (
     EXIT_OK,
     RUN_EXIT,
     AmountParam,
+    check_output,
     current_settings,
     err,
     fail,
@@ -413,7 +414,7 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
 
     Example: invoicing merge --accounts A-0003,A-0001 --period 2026-10 -o batch.pdf
     """
-    from invoicing.run.adhoc import check_output, merge_accounts
+    from invoicing.run.adhoc import merge_accounts
     from invoicing.run.runtime import workers
 
     if (accounts is None) == (from_file is None):
@@ -429,7 +430,7 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
     if not wanted:
         fail("no accounts given")
     settings = ready(storage=True)
-    check_output(output, force)
+    check_output(output, force, settings)
     with workers(settings) as available:
         merged = merge_accounts(wanted, period, output, force, workers=max(available, 1), settings=settings)
     err.print(
@@ -466,8 +467,9 @@ def export(run_id: int, output: Path, force: bool, as_json: bool) -> None:
     """
     from invoicing.run.export import export_run
 
-    ready()
-    summary = export_run(run_id, output, force)
+    settings = ready()
+    check_output(output, force, settings)
+    summary = export_run(run_id, output, force, settings)
     if as_json:
         out.print(json.dumps(summary.as_dict(), ensure_ascii=False), markup=False)
         return

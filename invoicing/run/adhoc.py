@@ -16,10 +16,10 @@ from invoicing.billing import Period, active_in
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import UsageError
-from invoicing.files import output_problem
 from invoicing.models import BillingRun, DocumentKind, Invoice, InvoiceStatus, Subscriber
 from invoicing.pdf import Merged, MergeError, Part, merge_pdfs
 from invoicing.run.dispatch import batch_size, batches, render_batch_signature
+from invoicing.run.outputs import output_refusal
 from invoicing.run.runtime import unsubscribe
 from invoicing.storage import present, read
 
@@ -39,7 +39,7 @@ def merge_accounts(
 ) -> Merged:
     """The given subscribers' invoices for the period, in the order given, in one file."""
     settings = settings or get_settings()
-    check_output(output, force)
+    check_output(output, force, settings)
     with session_scope() as session:
         rows = session.execute(
             select(
@@ -118,8 +118,9 @@ def merge_accounts(
     return merge_pdfs(parts, output, read_part=lambda part: read(str(part.path), checks[str(part.path)]))
 
 
-def check_output(output: Path, force: bool) -> None:
-    """Refuse, before any work, an output that is a folder, exists, or cannot be written."""
-    problem = output_problem(output, force)
+def check_output(output: Path, force: bool, settings: Settings) -> None:
+    """Refuse, before any work, an output that cannot be written or would replace a
+    run's file (run/outputs.py)."""
+    problem = output_refusal(output, force, settings)
     if problem is not None:
         raise MergeRequestError(problem)

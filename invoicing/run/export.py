@@ -36,10 +36,12 @@ from typing import Any, BinaryIO
 from sqlalchemy import select
 
 from invoicing.billing.money import minor_unit
+from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import BillingError, UsageError
-from invoicing.files import atomic_file, file_sha256, output_problem
+from invoicing.files import atomic_file, file_sha256
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
+from invoicing.run.outputs import output_refusal
 from invoicing.storage import ChecksumMismatch, StorageError, read
 
 INDEX_NAME = "index.csv"
@@ -117,16 +119,19 @@ def shown_total(total: Decimal, currency: str) -> str:
     return str(total.quantize(minor_unit(currency)))
 
 
-def check_output(output: Path, force: bool) -> None:
-    """Refuse, before any work, an output that is a folder, exists, or cannot be written."""
-    problem = output_problem(output, force)
+def check_output(output: Path, force: bool, settings: Settings) -> None:
+    """Refuse, before any work, an output that cannot be written or would replace a
+    run's file (run/outputs.py)."""
+    problem = output_refusal(output, force, settings)
     if problem is not None:
         raise ExportError(problem)
 
 
-def export_run(run_id: int, output: Path, force: bool = False) -> ExportSummary:
+def export_run(
+    run_id: int, output: Path, force: bool = False, settings: Settings | None = None
+) -> ExportSummary:
     """Write run `run_id`'s rendered invoices and their index into the ZIP `output`."""
-    check_output(output, force)
+    check_output(output, force, settings or get_settings())
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
         if run is None:

