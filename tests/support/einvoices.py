@@ -16,7 +16,7 @@ from pypdf import PdfReader
 from pypdf.generic import DictionaryObject, StreamObject
 
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES
+from tests.support.factories import FIXTURES, invoice
 from tests.support.paths import ROOT
 
 # Four business customers, each with an e-invoice (see fixtures/README.md).
@@ -140,3 +140,23 @@ def assert_print_copy(path: Path) -> None:
                 assert "/AF" not in obj and "/EF" not in obj, number
             if isinstance(obj, StreamObject):
                 assert b"CrossIndustryInvoice" not in obj.get_data(), number
+
+
+def cii_xml() -> bytes:
+    """The CII XML of the factories' invoice, as the project builds it (without the
+    pre-flight: its seller has no e-invoice identifiers), for a test to tamper with."""
+    from invoicing.pdf.einvoice.cii import FACTURX, build_xml, en16931_figures
+
+    return build_xml(en16931_figures(invoice()), FACTURX, strict=False)
+
+
+def hybrid_carrying(xml: bytes) -> bytes:
+    """A hybrid PDF/A-3 made by the project's own path (the renderer, then `make_hybrid`)
+    around `xml` as its factur-x.xml: a file as one could receive it, whatever its XML."""
+    from invoicing.pdf import render_invoice
+    from invoicing.pdf.einvoice import make_hybrid
+    from invoicing.pdf.einvoice.cii import FACTURX
+    from invoicing.pdf.einvoice.profiles import EInvoice
+
+    doc = invoice()
+    return make_hybrid(render_invoice(doc), EInvoice(FACTURX, xml, doc.issue_date))
