@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import json
 import os
 import subprocess
 import threading
@@ -177,6 +178,20 @@ def test_an_entity_reference_without_a_doctype_is_refused_naming_it(env: Env, tm
 
     # when / then
     assert_refused_on_one_line(env, received(tmp_path, xml, "pdf"), "refers to an entity")
+
+
+def test_a_refused_xml_is_one_json_object_too(env: Env, tmp_path: Path, secret: Path) -> None:
+    # given a received e-invoice with an external entity
+    xml = with_doctype(cii_xml(), f'<!DOCTYPE r [<!ENTITY secret SYSTEM "file://{secret}">]>')
+
+    # when it is validated with --json
+    proc = env.cli("validate", str(received(tmp_path, xml, "pdf")), "--json")
+
+    # then one object says it is invalid by rule XML, with nothing checked
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and SECRET not in proc.stdout + proc.stderr
+    assert (report["valid"], report["rules"], report["checked"]) == (False, ["XML"], [])
+    assert "declares a DOCTYPE" in report["violations"][0]["message"]
 
 
 def test_a_hybrid_whose_xmp_declares_a_doctype_fetches_nothing(
