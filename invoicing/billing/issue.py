@@ -3,6 +3,14 @@
 Numbers are decided here, in the one transaction that creates the run, never in workers:
 one gapless series per period, in account order within a run; a supplement (subscribers
 who became billable in the period after its run) numbers on where the series stopped.
+
+One subscriber never sinks the night: each invoice is computed and checked in Python
+(`billing.limits`: every number fits its column, every amount within the largest one,
+at most INVOICING_MAX_LINES lines) before anything is written, so the issuing
+transaction never meets a database's overflow. A subscriber whose invoice breaks the
+rule (data imported before the importer refused it, or changed by hand) gets no invoice
+and no number; the run records him with the reason (`RunSkip`) and bills everybody
+else. Once his data is corrected, the period's next run, a supplement, bills him.
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from invoicing.billing.einvoices import einvoice_format, exemption_reason
+from invoicing.billing.limits import invoice_problem
 from invoicing.billing.money import Totals, compute_totals
 from invoicing.billing.period import Period
 from invoicing.config import Settings
+from invoicing.errors import InvoicingError, first_line
 from invoicing.models import (
     BillingRun,
     Charge,
@@ -30,11 +40,13 @@ from invoicing.models import (
     InvoiceStatus,
     Plan,
     RunKind,
+    RunSkip,
     RunStatus,
     Subscriber,
 )
 
 ISSUE_CHUNK = 2000
+REASON_MAX = 2000  # characters of a skip's reason kept
 
 
 def active_in(period: Period) -> ColumnElement[bool]:
@@ -109,10 +121,34 @@ class Planned:
     bill_to: dict[str, Any]
 
 
-def plan_invoices(session: Session, settings: Settings, period: Period) -> Iterator[list[Planned]]:
+@dataclass(frozen=True)
+class Skipped:
+    """A subscriber billable in the period whose invoice cannot be issued as his data stands."""
+
+    subscriber_id: int
+    account: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Issuable:
+    """One chunk of `plan_invoices`: the invoices to issue, and who is skipped."""
+
+    planned: list[Planned]
+    skipped: list[Skipped]
+
+
+# What computing one invoice from stored data can raise when that data is absurd (a
+# product beyond Decimal's precision, a charge's period that is no period, a value that
+# is no Decimal): that subscriber is skipped with it; anything else is a bug and raises.
+_BAD_DATA = (ArithmeticError, LookupError, TypeError, ValueError, InvoicingError)
+
+
+def plan_invoices(session: Session, settings: Settings, period: Period) -> Iterator[Issuable]:
     """Chunks of the invoices the period would get now: every subscriber billable in it
     without an invoice for it, numbered on from the period's last invoice, each with its
-    plan fee and every unbilled charge up to the period (late ones included). Reads only."""
+    plan fee and every unbilled charge up to the period (late ones included); and those
+    skipped, who take no number. Reads only."""
     plans = {plan.id: plan for plan in session.scalars(select(Plan))}
     seq = next_series_seq(session, period, DocumentKind.INVOICE) - 1
     # Plain rows in keyset-paged chunks, not ORM objects: 100,000 subscribers must not
@@ -137,11 +173,15 @@ def plan_invoices(session: Session, settings: Settings, period: Period) -> Itera
             .order_by(Charge.subscriber_id, Charge.period != str(period), Charge.period, Charge.id)
         ):
             charges[charge.subscriber_id].append(charge)
-        planned = []
+        planned, skipped = [], []
         for subscriber in chunk:
-            seq += 1
             own = charges[subscriber.id]
-            totals = compute_totals(plans[subscriber.plan_id], own, subscriber, period)
+            outcome = _invoice_of(plans[subscriber.plan_id], own, subscriber, period, settings)
+            if isinstance(outcome, str):
+                skipped.append(Skipped(subscriber.id, subscriber.account, outcome[:REASON_MAX]))
+                continue
+            totals = outcome
+            seq += 1
             planned.append(
                 Planned(
                     subscriber_id=subscriber.id,
@@ -156,7 +196,35 @@ def plan_invoices(session: Session, settings: Settings, period: Period) -> Itera
                     bill_to=bill_to(subscriber, settings),
                 )
             )
-        yield planned
+        yield Issuable(planned, skipped)
+
+
+def _invoice_of(
+    plan: Any, charges: Sequence[Any], subscriber: Any, period: Period, settings: Settings
+) -> Totals | str:
+    """The invoice's totals, or why it cannot be issued (one line)."""
+    if len(charges) + 1 > settings.max_lines:
+        # Counted before anything is computed: 200,000 lines are not added up to be refused.
+        return (
+            f"{len(charges)} charges, more than an invoice holds "
+            f"({settings.max_lines} lines with the plan fee, INVOICING_MAX_LINES)"
+        )
+    try:
+        totals = compute_totals(plan, charges, subscriber, period)
+        problem = invoice_problem(totals, subscriber.tax_rate, settings.max_lines)
+    except _BAD_DATA as exc:
+        return first_line(exc, with_type=True)
+    return problem or _bill_to_problem(bill_to(subscriber, settings)) or totals
+
+
+def _bill_to_problem(values: dict[str, Any]) -> str | None:
+    """A bill-to text longer than the invoice's column (the importer caps each; data
+    written around it would fail the issuing transaction on PostgreSQL)."""
+    for key, value in values.items():
+        length = getattr(Invoice.__table__.c[key].type, "length", None)
+        if isinstance(value, str) and length and len(value) > length:
+            return f"{key.removeprefix('bill_')}: longer than {length} characters ({len(value)})"
+    return None
 
 
 def bill_to(subscriber: Any, settings: Settings) -> dict[str, Any]:
@@ -220,7 +288,23 @@ def create_run(
         issued = max(issued, today or datetime.now(UTC).date())
         due = issued + timedelta(days=settings.payment_terms_days)
     count = 0
-    for chunk in plan_invoices(session, settings, period):
+    for issuable in plan_invoices(session, settings, period):
+        if issuable.skipped:
+            session.execute(
+                insert(RunSkip),
+                [
+                    {
+                        "run_id": run.id,
+                        "subscriber_id": s.subscriber_id,
+                        "account": s.account,
+                        "reason": s.reason,
+                    }
+                    for s in issuable.skipped
+                ],
+            )
+        chunk = issuable.planned
+        if not chunk:
+            continue
         rows = [
             {
                 "run_id": run.id,

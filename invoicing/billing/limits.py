@@ -42,9 +42,9 @@ def _stored_problem(number: Decimal, column: Exact, money: bool) -> str | None:
     # (2.0000 from NUMERIC(16,4)) are no reason to skip anyone.
     if not isinstance(number, Decimal):
         return f"not a decimal number: {number!r}"
-    if number.is_finite() and number:
-        number = number.normalize()
-    return column_problem(number, column) or (beyond_max(number) if money else None)
+    stored = number.normalize() if number.is_finite() and number else number
+    # The largest amount first: it is the tighter bound, and the one a person knows.
+    return (beyond_max(number) if money else None) or column_problem(stored, column, str(number))
 
 
 def invoice_problem(totals: Totals, tax_rate: Decimal, max_lines: int) -> str | None:

@@ -123,6 +123,11 @@ def start_or_resume(
                 run = create_run(session, settings, period, kind)
                 run.dispatched_by = identity(settings)
                 run_id, count = run.id, run.invoice_count
+                if kind == RunKind.SUPPLEMENT and not count and latest is not None:
+                    # Everybody left is skipped again (data not corrected yet): a
+                    # supplement of nobody each night would bury the period's runs.
+                    existing = latest.id
+                    session.rollback()
                 ids = list(
                     session.scalars(select(Invoice.id).where(Invoice.run_id == run_id).order_by(Invoice.seq))
                 )

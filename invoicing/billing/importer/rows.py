@@ -79,7 +79,11 @@ def _date(value: Any) -> date:
         raise ValueError(f"must be a date string YYYY-MM-DD, got {json_type(value)}")
     try:
         # ASCII digits only: \d would take any script's ("٢٠٢٦-٠١-٠١").
-        return date.fromisoformat(value) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value) else _bad_date(value)
+        return (
+            date.fromisoformat(value)
+            if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value)
+            else _bad_date(value)
+        )
     except ValueError:
         raise ValueError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
