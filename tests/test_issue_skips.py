@@ -9,11 +9,14 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import insert, select, update
 
+from invoicing.billing import Period, create_run, issue
+from invoicing.config import get_settings
 from invoicing.db import session_scope
-from invoicing.models import BillingRun, Charge, Invoice, InvoiceStatus, Subscriber
+from invoicing.models import BillingRun, Charge, Invoice, InvoiceStatus, RunSkip, Subscriber
 from tests.support.checks import pdf_outline
 from tests.support.envs import Env
 from tests.support.factories import VALID_IMPORT
@@ -161,3 +164,30 @@ def test_running_again_before_the_data_is_corrected_issues_no_empty_supplement(e
     # then no supplement of nobody is made: the period still has its one run
     assert again["run_id"] == first["run_id"]
     assert count_rows(BillingRun) == 1 and count_rows(Invoice) == 2
+
+
+def test_should_a_check_miss_the_database_refusing_an_invoice_skips_only_its_subscriber(
+    pg_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the overflowing charge, and the run's own checks made to let it through
+    seed(pg_env)
+    charge_around_the_importer("A-0002", "100000", "1000000000")
+    monkeypatch.setattr(issue, "invoice_problem", lambda *args: None)
+    # when the run is issued on PostgreSQL
+    with session_scope() as session:
+        run_id = create_run(session, get_settings(), Period.parse(PERIOD)).id
+    # then the database's refusal skips A-0002 alone, and the others number on without a gap
+    with session_scope() as session:
+        issued = dict(
+            session.execute(
+                select(Subscriber.account, Invoice.number)
+                .join(Invoice, Invoice.subscriber_id == Subscriber.id)
+                .where(Invoice.run_id == run_id)
+            ).all()
+        )
+        skips = session.execute(select(RunSkip.account, RunSkip.reason).where(RunSkip.run_id == run_id)).all()
+    assert issued == {"A-0001": "INV-2026-10-000001", "A-0003": "INV-2026-10-000002"}
+    assert [(account, reason.split(":")[0]) for account, reason in skips] == [
+        ("A-0002", "the database refused the invoice")
+    ]
+    assert "numeric field overflow" in skips[0][1]

@@ -15,14 +15,16 @@ else. Once his data is corrected, the period's next run, a supplement, bills him
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from invoicing.billing.einvoices import einvoice_format, exemption_reason
@@ -287,9 +289,30 @@ def create_run(
     if kind == RunKind.SUPPLEMENT:
         issued = max(issued, today or datetime.now(UTC).date())
         due = issued + timedelta(days=settings.payment_terms_days)
-    count = 0
+    count = shift = 0  # shift: numbers given back by invoices the database refused
     for issuable in plan_invoices(session, settings, period):
-        if issuable.skipped:
+        skipped = list(issuable.skipped)
+        chunk = [_renumbered(p, shift, settings, period) for p in issuable.planned]
+        try:
+            with _savepoint(session):
+                _write_invoices(session, run.id, period, issued, due, chunk)
+        except DataError:
+            # The database refused what the checks let through (they are meant to
+            # leave nothing for it to refuse): find whose invoice, one at a time, skip
+            # him with the database's reason and number on without a gap.
+            written, base = [], shift
+            for planned in chunk:
+                planned = _renumbered(planned, shift - base, settings, period)
+                try:
+                    with _savepoint(session):
+                        _write_invoices(session, run.id, period, issued, due, [planned])
+                    written.append(planned)
+                except DataError as exc:
+                    shift += 1
+                    reason = f"the database refused the invoice: {first_line(exc.orig or exc)}"
+                    skipped.append(Skipped(planned.subscriber_id, planned.account, reason[:REASON_MAX]))
+            chunk = written
+        if skipped:
             session.execute(
                 insert(RunSkip),
                 [
@@ -299,60 +322,80 @@ def create_run(
                         "account": s.account,
                         "reason": s.reason,
                     }
-                    for s in issuable.skipped
+                    for s in skipped
                 ],
             )
-        chunk = issuable.planned
-        if not chunk:
-            continue
-        rows = [
-            {
-                "run_id": run.id,
-                "subscriber_id": p.subscriber_id,
-                "period": str(period),
-                "kind": DocumentKind.INVOICE,
-                "seq": p.seq,
-                "number": p.number,
-                "status": InvoiceStatus.PENDING,
-                "issue_date": issued,
-                "due_date": due,
-                "currency": p.currency,
-                "subtotal": p.totals.subtotal,
-                "tax_rate": p.tax_rate,
-                "tax": p.totals.tax,
-                "total": p.totals.total,
-                **p.bill_to,
-            }
-            for p in chunk
-        ]
-        ids = session.scalars(insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows).all()
-        session.execute(
-            insert(InvoiceLineRow),
-            [
-                {
-                    "invoice_id": invoice_id,
-                    "position": position,
-                    "description": line.description,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                    "amount": line.amount,
-                }
-                for invoice_id, p in zip(ids, chunk, strict=True)
-                for position, line in enumerate(p.totals.lines, 1)
-            ],
-        )
-        billed = [
-            {"id": charge_id, "invoice_id": invoice_id}
-            for invoice_id, p in zip(ids, chunk, strict=True)
-            for charge_id in p.charge_ids
-        ]
-        if billed:
-            # Each charge names the invoice that billed it: it can never be billed again.
-            session.execute(update(Charge), billed)
         count += len(chunk)
     run.invoice_count = count
     session.flush()
     return run
+
+
+def _savepoint(session: Session) -> Any:
+    """A SAVEPOINT where the database can refuse a value (SQLite stores any decimal
+    string and never does; its driver's savepoints are best left alone)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return contextlib.nullcontext()
+    return session.begin_nested()
+
+
+def _renumbered(planned: Planned, shift: int, settings: Settings, period: Period) -> Planned:
+    if not shift:
+        return planned
+    seq = planned.seq - shift
+    return replace(planned, seq=seq, number=invoice_number(settings, period, seq))
+
+
+def _write_invoices(
+    session: Session, run_id: int, period: Period, issued: date, due: date, chunk: list[Planned]
+) -> None:
+    """The invoices, their lines, and each billed charge's invoice."""
+    if not chunk:
+        return
+    rows = [
+        {
+            "run_id": run_id,
+            "subscriber_id": p.subscriber_id,
+            "period": str(period),
+            "kind": DocumentKind.INVOICE,
+            "seq": p.seq,
+            "number": p.number,
+            "status": InvoiceStatus.PENDING,
+            "issue_date": issued,
+            "due_date": due,
+            "currency": p.currency,
+            "subtotal": p.totals.subtotal,
+            "tax_rate": p.tax_rate,
+            "tax": p.totals.tax,
+            "total": p.totals.total,
+            **p.bill_to,
+        }
+        for p in chunk
+    ]
+    ids = session.scalars(insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows).all()
+    session.execute(
+        insert(InvoiceLineRow),
+        [
+            {
+                "invoice_id": invoice_id,
+                "position": position,
+                "description": line.description,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "amount": line.amount,
+            }
+            for invoice_id, p in zip(ids, chunk, strict=True)
+            for position, line in enumerate(p.totals.lines, 1)
+        ],
+    )
+    billed = [
+        {"id": charge_id, "invoice_id": invoice_id}
+        for invoice_id, p in zip(ids, chunk, strict=True)
+        for charge_id in p.charge_ids
+    ]
+    if billed:
+        # Each charge names the invoice that billed it: it can never be billed again.
+        session.execute(update(Charge), billed)
 
 
 def refresh_unsent(session: Session, settings: Settings, invoice_ids: Sequence[int]) -> int:
