@@ -166,6 +166,22 @@ def test_running_again_before_the_data_is_corrected_issues_no_empty_supplement(e
     assert count_rows(BillingRun) == 1 and count_rows(Invoice) == 2
 
 
+def test_the_dry_run_after_the_run_says_who_is_left_and_why(env: Env) -> None:
+    # given a run that skipped A-0002
+    seed(env)
+    charge_around_the_importer("A-0002", "100000", "1000000000")
+    run_json(env, "--period", PERIOD, expect=3)
+    # when the period is previewed again
+    proc = env.cli("run", "--period", PERIOD, "--dry-run", "--json")
+    # then it would issue nothing, and says A-0002 is still left
+    preview = json.loads(proc.stdout)
+    assert (preview["kind"], preview["note"]) == (
+        "none",
+        "billing run 1 is completed; 1 subscriber(s) left cannot be billed as their data stands",
+    )
+    assert preview["skipped_examples"][0]["account"] == "A-0002"
+
+
 def test_should_a_check_miss_the_database_refusing_an_invoice_skips_only_its_subscriber(
     pg_env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
