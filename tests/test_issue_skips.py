@@ -99,8 +99,8 @@ def test_an_overflowing_charge_on_postgres_skips_its_subscriber_and_bills_everyb
     text = pg_env.cli("status", str(summary["run_id"]))
     assert text.returncode == 3
     assert (
-        f"skipped   A-0002: line 3 (Satellite roaming): amount: 100000000000000.00 is {LARGEST} "
-        f"(not billed; correct the data, then `invoicing run --period {PERIOD}`)"
+        f"skipped   A-0002: line 3 (Satellite roaming): amount: 100000000000000.00 is {LARGEST}; "
+        f"not billed: correct the data, then `invoicing run --period {PERIOD}`"
     ) in text.stdout.splitlines(), text.stdout
 
     # when the charge is corrected and the period run again

@@ -242,11 +242,11 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
         )
     for item in getattr(rep, "skipped", []):
         state = (
-            f"billed since ({item['billed']})"
+            f"billed since as {item['billed']}"
             if item["billed"]
-            else f"not billed; correct the data, then `invoicing run --period {rep.period}`"
+            else f"not billed: correct the data, then `invoicing run --period {rep.period}`"
         )
-        out.print(f"{'skipped':<9} {item['account']}: {item['reason']} ({state})", markup=False)
+        out.print(f"{'skipped':<9} {item['account']}: {item['reason']}; {state}", markup=False)
     if rep.failures:
         failures = Table(title="failed invoices", title_justify="left")
         for column in ("number", "account", "reason"):
