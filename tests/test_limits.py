@@ -11,14 +11,21 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
 
-from invoicing.db import init_db
-from invoicing.models import BillingRun, Charge, Invoice, Plan, Subscriber
-from tests.support.envs import Env, embedded
+from invoicing.billing import Period, create_run
+from invoicing.billing.importer import ImportProblems, import_data
+from invoicing.config import get_settings
+from invoicing.db import init_db, session_scope
+from invoicing.models import BillingRun, Charge, Invoice, Plan, RunSkip, Subscriber
+from tests.support.envs import Env, embedded, forget_engines
 from tests.support.factories import VALID_IMPORT
 from tests.support.runs import count_rows
 
@@ -91,8 +98,6 @@ def test_minus_zero_is_imported_as_zero(db: Env) -> None:
     result = db.invoke("import", write(db, data))
     # then it is stored as zero, no sign
     assert result.exit_code == 0, result.output
-    from invoicing.db import session_scope
-
     with session_scope() as session:
         charge = session.query(Charge).one()
         assert (str(charge.quantity), str(charge.unit_price)) == ("0", "0.00")
@@ -301,3 +306,60 @@ def invoiced(env: Env, issued: Path) -> Env:
 def test_a_credit_amount_that_cannot_be_is_refused(invoiced: Env, amount: str, expected: str) -> None:
     stderr = refused(invoiced, "credit", "INV-2026-10-000001", "--amount", amount)
     assert expected in stderr, stderr
+
+
+# --- what import accepts, a run issues ------------------------------------------------------------
+
+
+def _decimal_text(unscaled: int, places: int) -> str:
+    return format(Decimal(unscaled).scaleb(-places), "f")
+
+
+# Magnitudes spread over every order (a uniform integer would nearly always be huge), a
+# few decimal places more than any column keeps.
+amounts = st.builds(
+    _decimal_text, st.integers(0, 17).flatmap(lambda k: st.integers(-(10**k), 10**k)), st.integers(0, 7)
+)
+fees = st.builds(
+    _decimal_text, st.integers(0, 15).flatmap(lambda k: st.integers(0, 10**k)), st.integers(0, 3)
+)
+rates = st.builds(_decimal_text, st.integers(0, 100_000), st.integers(0, 4))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fee=fees,
+    rate=rates,
+    charges=st.lists(st.tuples(amounts, amounts), min_size=1, max_size=3),
+)
+def test_what_import_accepts_a_run_issues_and_what_it_refuses_names_a_row(
+    env: Env, fee: str, rate: str, charges: list[tuple[str, str]]
+) -> None:
+    # given any fee, tax rate and charges in plain decimal form, on a fresh database
+    (env.path / "invoicing.db").unlink(missing_ok=True)
+    forget_engines()
+    init_db()
+    data = changed("plans", monthly_fee=fee)
+    data["subscribers"][0]["tax_rate"] = rate
+    data["charges"] = [
+        {**VALID_IMPORT["charges"][0], "id": f"e{n}", "quantity": quantity, "unit_price": unit_price}
+        for n, (quantity, unit_price) in enumerate(charges)
+    ]
+    # when it is imported
+    try:
+        with session_scope() as session:
+            import_data(session, data)
+    except ImportProblems as exc:
+        event("refused at import")
+        # then either every problem names a row (or rows) and nothing is imported
+        assert all(p.startswith(("plans[0] (", "subscribers[0] (", "charges[")) for p in exc.problems), (
+            exc.problems
+        )
+        assert counts() == (0, 0, 0, 0, 0)
+        return
+    event("imported")
+    # or the run issues the subscriber's invoice, skipping nobody
+    with session_scope() as session:
+        run = create_run(session, get_settings(), Period(2026, 10))
+        skipped = session.scalars(select(RunSkip.reason).where(RunSkip.run_id == run.id)).all()
+        assert (run.invoice_count, skipped) == (1, [])
