@@ -139,6 +139,27 @@ def test_a_line_beyond_the_largest_amount_is_refused_naming_its_row(db: Env) -> 
     assert "charges[0]" not in stderr
 
 
+@pytest.mark.parametrize(
+    ("quantity", "unit_price", "expected"),
+    [
+        ("1000", "100000000000", f"unit_price: 100000000000 is {LARGEST}"),
+        (
+            "100000",
+            "1000000000",
+            f"quantity x unit_price: 100000 x 1000000000 = 100000000000000.00 EUR, {LARGEST}",
+        ),
+    ],
+)
+def test_a_charge_postgres_cannot_bill_is_refused_there_as_on_sqlite(
+    pg_env: Env, quantity: str, unit_price: str, expected: str
+) -> None:
+    init_db()
+    stderr = refused(
+        pg_env, "import", write(pg_env, with_charges({"quantity": quantity, "unit_price": unit_price}))
+    )
+    assert f"charges[0] (account 'A-0001'): {expected}" in stderr, stderr
+
+
 def test_an_invoice_beyond_the_largest_amount_is_refused_naming_its_rows(db: Env) -> None:
     # two lines of 4.5 billion: 9 billion with 19 % tax is 10.71 billion
     data = with_charges(
