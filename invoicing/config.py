@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     # Credit notes have a gapless series of their own: CN-2026-10-000001.
     credit_note_prefix: str = Field(default="CN", pattern=r"^[A-Z0-9]{1,10}$")
 
+    # The most lines one invoice may have (the plan fee's included): import refuses more
+    # charges for one account and period, and a run skips such a subscriber.
+    max_lines: int = Field(default=1000, ge=2, le=100_000)
+    # The largest import file read, in MiB: a file is read whole and parsed in memory.
+    import_max_mb: int = Field(default=256, ge=1, le=4096)
+
     # Print-ready merged output (run/printing.py): pad each invoice to an even number of
     # pages; cut the output into volumes of at most this many pages (0: one file).
     print_duplex: bool = False

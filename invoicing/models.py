@@ -320,3 +320,19 @@ class InvoiceLineRow(Base):
     amount: Mapped[Decimal] = mapped_column(AMOUNT)
 
     __table_args__ = (UniqueConstraint("invoice_id", "position", name="uq_line_position"),)
+
+
+class RunSkip(Base):
+    """A subscriber a run could not bill as the data stood, and why (an amount beyond what
+    an invoice holds, more lines than INVOICING_MAX_LINES). No invoice and no number was
+    given; once the data is corrected the period's next run (a supplement) bills him."""
+
+    __tablename__ = "run_skips"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    account: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("run_id", "subscriber_id", name="uq_run_skip_subscriber"),)

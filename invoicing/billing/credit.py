@@ -166,11 +166,12 @@ def issue_credit_note(
 def _check_amount(amount: Decimal, currency: str, done: Credited) -> None:
     if not amount.is_finite() or amount <= 0:
         raise BillingError(f"--amount must be more than 0, got {amount}")
-    decimals = get_currency_precision(currency)
-    if amount != amount.quantize(minor_unit(currency)):
-        raise BillingError(f"--amount {amount}: more decimals than {currency} has ({decimals})")
+    # Before the currency's decimals are checked: quantizing 1E+26 to cents would raise.
     if amount > done.remaining:
         raise BillingError(
             f"--amount {amount} exceeds what is left to credit: {done.remaining} {currency}"
             + (f" ({done.credited} of {done.total} credited already)" if done.notes else "")
         )
+    decimals = get_currency_precision(currency)
+    if amount != amount.quantize(minor_unit(currency)):
+        raise BillingError(f"--amount {amount}: more decimals than {currency} has ({decimals})")

@@ -3,24 +3,36 @@
 Numbers are decided here, in the one transaction that creates the run, never in workers:
 one gapless series per period, in account order within a run; a supplement (subscribers
 who became billable in the period after its run) numbers on where the series stopped.
+
+One subscriber never sinks the night: each invoice is computed and checked in Python
+(`billing.limits`: every number fits its column, every amount within the largest one,
+at most INVOICING_MAX_LINES lines) before anything is written, so the issuing
+transaction never meets a database's overflow. A subscriber whose invoice breaks the
+rule (data imported before the importer refused it, or changed by hand) gets no invoice
+and no number; the run records him with the reason (`RunSkip`) and bills everybody
+else. Once his data is corrected, the period's next run, a supplement, bills him.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from invoicing.billing.einvoices import einvoice_format, exemption_reason
+from invoicing.billing.limits import invoice_problem
 from invoicing.billing.money import Totals, compute_totals
 from invoicing.billing.period import Period
 from invoicing.config import Settings
+from invoicing.errors import InvoicingError, first_line
 from invoicing.models import (
     BillingRun,
     Charge,
@@ -30,11 +42,13 @@ from invoicing.models import (
     InvoiceStatus,
     Plan,
     RunKind,
+    RunSkip,
     RunStatus,
     Subscriber,
 )
 
 ISSUE_CHUNK = 2000
+REASON_MAX = 2000  # characters of a skip's reason kept
 
 
 def active_in(period: Period) -> ColumnElement[bool]:
@@ -109,10 +123,34 @@ class Planned:
     bill_to: dict[str, Any]
 
 
-def plan_invoices(session: Session, settings: Settings, period: Period) -> Iterator[list[Planned]]:
+@dataclass(frozen=True)
+class Skipped:
+    """A subscriber billable in the period whose invoice cannot be issued as his data stands."""
+
+    subscriber_id: int
+    account: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Issuable:
+    """One chunk of `plan_invoices`: the invoices to issue, and who is skipped."""
+
+    planned: list[Planned]
+    skipped: list[Skipped]
+
+
+# What computing one invoice from stored data can raise when that data is absurd (a
+# product beyond Decimal's precision, a charge's period that is no period, a value that
+# is no Decimal): that subscriber is skipped with it; anything else is a bug and raises.
+_BAD_DATA = (ArithmeticError, LookupError, TypeError, ValueError, InvoicingError)
+
+
+def plan_invoices(session: Session, settings: Settings, period: Period) -> Iterator[Issuable]:
     """Chunks of the invoices the period would get now: every subscriber billable in it
     without an invoice for it, numbered on from the period's last invoice, each with its
-    plan fee and every unbilled charge up to the period (late ones included). Reads only."""
+    plan fee and every unbilled charge up to the period (late ones included); and those
+    skipped, who take no number. Reads only."""
     plans = {plan.id: plan for plan in session.scalars(select(Plan))}
     seq = next_series_seq(session, period, DocumentKind.INVOICE) - 1
     # Plain rows in keyset-paged chunks, not ORM objects: 100,000 subscribers must not
@@ -137,11 +175,15 @@ def plan_invoices(session: Session, settings: Settings, period: Period) -> Itera
             .order_by(Charge.subscriber_id, Charge.period != str(period), Charge.period, Charge.id)
         ):
             charges[charge.subscriber_id].append(charge)
-        planned = []
+        planned, skipped = [], []
         for subscriber in chunk:
-            seq += 1
             own = charges[subscriber.id]
-            totals = compute_totals(plans[subscriber.plan_id], own, subscriber, period)
+            outcome = _invoice_of(plans[subscriber.plan_id], own, subscriber, period, settings)
+            if isinstance(outcome, str):
+                skipped.append(Skipped(subscriber.id, subscriber.account, outcome[:REASON_MAX]))
+                continue
+            totals = outcome
+            seq += 1
             planned.append(
                 Planned(
                     subscriber_id=subscriber.id,
@@ -156,7 +198,35 @@ def plan_invoices(session: Session, settings: Settings, period: Period) -> Itera
                     bill_to=bill_to(subscriber, settings),
                 )
             )
-        yield planned
+        yield Issuable(planned, skipped)
+
+
+def _invoice_of(
+    plan: Any, charges: Sequence[Any], subscriber: Any, period: Period, settings: Settings
+) -> Totals | str:
+    """The invoice's totals, or why it cannot be issued (one line)."""
+    if len(charges) + 1 > settings.max_lines:
+        # Counted before anything is computed: 200,000 lines are not added up to be refused.
+        return (
+            f"{len(charges)} charges, more than an invoice holds "
+            f"({settings.max_lines} lines with the plan fee, INVOICING_MAX_LINES)"
+        )
+    try:
+        totals = compute_totals(plan, charges, subscriber, period)
+        problem = invoice_problem(totals, subscriber.tax_rate, settings.max_lines)
+    except _BAD_DATA as exc:
+        return first_line(exc, with_type=True)
+    return problem or _bill_to_problem(bill_to(subscriber, settings)) or totals
+
+
+def _bill_to_problem(values: dict[str, Any]) -> str | None:
+    """A bill-to text longer than the invoice's column (the importer caps each; data
+    written around it would fail the issuing transaction on PostgreSQL)."""
+    for key, value in values.items():
+        length = getattr(Invoice.__table__.c[key].type, "length", None)
+        if isinstance(value, str) and length and len(value) > length:
+            return f"{key.removeprefix('bill_')}: longer than {length} characters ({len(value)})"
+    return None
 
 
 def bill_to(subscriber: Any, settings: Settings) -> dict[str, Any]:
@@ -219,56 +289,113 @@ def create_run(
     if kind == RunKind.SUPPLEMENT:
         issued = max(issued, today or datetime.now(UTC).date())
         due = issued + timedelta(days=settings.payment_terms_days)
-    count = 0
-    for chunk in plan_invoices(session, settings, period):
-        rows = [
-            {
-                "run_id": run.id,
-                "subscriber_id": p.subscriber_id,
-                "period": str(period),
-                "kind": DocumentKind.INVOICE,
-                "seq": p.seq,
-                "number": p.number,
-                "status": InvoiceStatus.PENDING,
-                "issue_date": issued,
-                "due_date": due,
-                "currency": p.currency,
-                "subtotal": p.totals.subtotal,
-                "tax_rate": p.tax_rate,
-                "tax": p.totals.tax,
-                "total": p.totals.total,
-                **p.bill_to,
-            }
-            for p in chunk
-        ]
-        ids = session.scalars(insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows).all()
-        session.execute(
-            insert(InvoiceLineRow),
-            [
-                {
-                    "invoice_id": invoice_id,
-                    "position": position,
-                    "description": line.description,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                    "amount": line.amount,
-                }
-                for invoice_id, p in zip(ids, chunk, strict=True)
-                for position, line in enumerate(p.totals.lines, 1)
-            ],
-        )
-        billed = [
-            {"id": charge_id, "invoice_id": invoice_id}
-            for invoice_id, p in zip(ids, chunk, strict=True)
-            for charge_id in p.charge_ids
-        ]
-        if billed:
-            # Each charge names the invoice that billed it: it can never be billed again.
-            session.execute(update(Charge), billed)
+    count = shift = 0  # shift: numbers given back by invoices the database refused
+    for issuable in plan_invoices(session, settings, period):
+        skipped = list(issuable.skipped)
+        chunk = [_renumbered(p, shift, settings, period) for p in issuable.planned]
+        try:
+            with _savepoint(session):
+                _write_invoices(session, run.id, period, issued, due, chunk)
+        except DataError:
+            # The database refused what the checks let through (they are meant to
+            # leave nothing for it to refuse): find whose invoice, one at a time, skip
+            # him with the database's reason and number on without a gap.
+            written, base = [], shift
+            for planned in chunk:
+                planned = _renumbered(planned, shift - base, settings, period)
+                try:
+                    with _savepoint(session):
+                        _write_invoices(session, run.id, period, issued, due, [planned])
+                    written.append(planned)
+                except DataError as exc:
+                    shift += 1
+                    reason = f"the database refused the invoice: {first_line(exc.orig or exc)}"
+                    skipped.append(Skipped(planned.subscriber_id, planned.account, reason[:REASON_MAX]))
+            chunk = written
+        if skipped:
+            session.execute(
+                insert(RunSkip),
+                [
+                    {
+                        "run_id": run.id,
+                        "subscriber_id": s.subscriber_id,
+                        "account": s.account,
+                        "reason": s.reason,
+                    }
+                    for s in skipped
+                ],
+            )
         count += len(chunk)
     run.invoice_count = count
     session.flush()
     return run
+
+
+def _savepoint(session: Session) -> Any:
+    """A SAVEPOINT where the database can refuse a value (SQLite stores any decimal
+    string and never does; its driver's savepoints are best left alone)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return contextlib.nullcontext()
+    return session.begin_nested()
+
+
+def _renumbered(planned: Planned, shift: int, settings: Settings, period: Period) -> Planned:
+    if not shift:
+        return planned
+    seq = planned.seq - shift
+    return replace(planned, seq=seq, number=invoice_number(settings, period, seq))
+
+
+def _write_invoices(
+    session: Session, run_id: int, period: Period, issued: date, due: date, chunk: list[Planned]
+) -> None:
+    """The invoices, their lines, and each billed charge's invoice."""
+    if not chunk:
+        return
+    rows = [
+        {
+            "run_id": run_id,
+            "subscriber_id": p.subscriber_id,
+            "period": str(period),
+            "kind": DocumentKind.INVOICE,
+            "seq": p.seq,
+            "number": p.number,
+            "status": InvoiceStatus.PENDING,
+            "issue_date": issued,
+            "due_date": due,
+            "currency": p.currency,
+            "subtotal": p.totals.subtotal,
+            "tax_rate": p.tax_rate,
+            "tax": p.totals.tax,
+            "total": p.totals.total,
+            **p.bill_to,
+        }
+        for p in chunk
+    ]
+    ids = session.scalars(insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows).all()
+    session.execute(
+        insert(InvoiceLineRow),
+        [
+            {
+                "invoice_id": invoice_id,
+                "position": position,
+                "description": line.description,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "amount": line.amount,
+            }
+            for invoice_id, p in zip(ids, chunk, strict=True)
+            for position, line in enumerate(p.totals.lines, 1)
+        ],
+    )
+    billed = [
+        {"id": charge_id, "invoice_id": invoice_id}
+        for invoice_id, p in zip(ids, chunk, strict=True)
+        for charge_id in p.charge_ids
+    ]
+    if billed:
+        # Each charge names the invoice that billed it: it can never be billed again.
+        session.execute(update(Charge), billed)
 
 
 def refresh_unsent(session: Session, settings: Settings, invoice_ids: Sequence[int]) -> int:

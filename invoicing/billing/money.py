@@ -11,9 +11,10 @@ stored on the invoice line when it is issued, from the invoice catalogs (pdf/tra
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
@@ -23,13 +24,58 @@ from invoicing.billing.period import Period
 from invoicing.pdf.documents import InvoiceLine
 from invoicing.pdf.translate import plan_fee, pro_rata, translator
 
-
 # The largest amount, in absolute value, that any money field may hold: a unit price, a
 # line, a subtotal, the tax or a total. Ten integer digits: the database columns
 # (NUMERIC(18,4) for amounts) hold a thousand such lines with room to spare, and the
 # invoice's amount columns print the widest of them on one line in every bundled
 # language. What the import accepts and what a run issues are both held to it.
 MAX_AMOUNT = Decimal("9999999999.99")
+
+# Digits 0-9 only (a str pattern's \d would take any script's digits), an optional minus,
+# at most one point with digits on both sides.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def parse_decimal(text: str) -> Decimal:
+    """The one reading of a number a person gave us: an import's amounts, quantities and
+    tax rates, `credit --amount`. ValueError, with a message naming the value, otherwise.
+
+    Plain ASCII decimal form only. Hand-written rather than `Decimal(text)`, which also
+    takes `1_000`, full-width `１２`, Arabic-Indic `١٢`, `1E+26`, `+5`, `NaN` and
+    `Infinity`: numbers a spreadsheet or a typo makes, that a person reading the file
+    would not read as the amount billed. `-0` and `-0.00` are zero.
+    """
+    stripped = text.strip()
+    if not _PLAIN_DECIMAL.fullmatch(stripped):
+        try:
+            special = not Decimal(stripped).is_finite()
+        except InvalidOperation:
+            special = False
+        if special:
+            raise ValueError(f"must be a finite number, got {text!r}")
+        raise ValueError(f"not a number: {text!r} (digits 0-9 and one '.', like 12.50)")
+    number = Decimal(stripped)
+    return number.copy_abs() if number.is_zero() else number
+
+
+def integer_digits(number: Decimal) -> int:
+    """Digits before the point: 3 for 123.45, 0 for 0.5."""
+    return max(0, number.adjusted() + 1) if number else 0
+
+
+def decimal_places(number: Decimal) -> int:
+    """Digits after the point as written: 2 for 1.50, 0 for 12 and for 1E+3."""
+    exponent = number.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def beyond_max(amount: Decimal) -> str | None:
+    """Why `amount` is no amount a run holds (the caller names the field), or None."""
+    if not amount.is_finite():
+        return f"must be a finite number, got {amount}"
+    if abs(amount) > MAX_AMOUNT:
+        return f"{amount} is more than the largest amount, {MAX_AMOUNT}"
+    return None
 
 
 @lru_cache(maxsize=64)

@@ -13,7 +13,15 @@ from babel.dates import format_date
 
 from invoicing.errors import BillingError
 
-_PERIOD = re.compile(r"(\d{4})-(\d{2})")
+# ASCII digits only: a str pattern's \d would take any script's digits ("٢٠٢٦-١٠").
+_PERIOD = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+# The months a period may be, the same rule wherever one enters (`run`, `--dry-run`,
+# `render`, `merge`, import, tasks). Invoice numbers, folders and the issue date (the day
+# after the period) are derived from it: 9999-12 has no next day, and a year no billing
+# team means (0001, 2400) would be issued with gapless numbers nobody can take back.
+# This century covers every month a subscription system of today holds or plans.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
 
 
 @dataclass(frozen=True, order=True)
@@ -27,8 +35,10 @@ class Period:
     def parse(cls, text: object) -> Period:
         """'2026-10' (surrounding blanks allowed) -> Period(2026, 10); BillingError otherwise."""
         match = _PERIOD.fullmatch(text.strip()) if isinstance(text, str) else None
-        if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1900:
+        if not match or not 1 <= int(match[2]) <= 12:
             raise BillingError(f"not a period (YYYY-MM): {text!r}")
+        if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
+            raise BillingError(f"not a period (YYYY-MM) from {FIRST_YEAR}-01 to {LAST_YEAR}-12: {text!r}")
         return cls(int(match[1]), int(match[2]))
 
     @classmethod

@@ -17,6 +17,7 @@ from invoicing.config import Settings
 from invoicing.models import DocumentKind, Invoice, Subscriber
 
 EXAMPLES = 20  # skipped subscribers listed by name; the rest are counted
+CANNOT_BILL = "cannot be billed as their data stands (fix it; a later run bills them)"
 
 
 @dataclass
@@ -57,8 +58,10 @@ def preview_run(session: Session, settings: Settings, period: Period, kind: str)
     sums: dict[str, dict[str, Decimal]] = defaultdict(
         lambda: {"subtotal": Decimal(0), "tax": Decimal(0), "total": Decimal(0)}
     )
-    for chunk in plan_invoices(session, settings, period):
-        for planned in chunk:
+    cannot: list[dict[str, str]] = []
+    for issuable in plan_invoices(session, settings, period):
+        cannot.extend({"account": s.account, "reason": s.reason} for s in issuable.skipped)
+        for planned in issuable.planned:
             preview.invoices += 1
             preview.first_number = preview.first_number or planned.number
             preview.last_number = planned.number
@@ -68,7 +71,11 @@ def preview_run(session: Session, settings: Settings, period: Period, kind: str)
             money["tax"] += planned.totals.tax
             money["total"] += planned.totals.total
     preview.totals = dict(sums)
+    # Those the run would skip for their data come first: a person has to fix them.
+    preview.examples.extend(cannot[:EXAMPLES])
     _skipped(session, period, preview)
+    if cannot:
+        preview.skipped = {CANNOT_BILL: len(cannot), **preview.skipped}
     return preview
 
 

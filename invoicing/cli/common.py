@@ -178,19 +178,28 @@ class OneLineFormatter(logging.Formatter):
 
 
 class AmountParam(click.ParamType):
-    """A money amount, parsed as Decimal (never float)."""
+    """A money amount: plain ASCII decimal form (`money.parse_decimal`, the one reading
+    of a number a person gives), within the largest amount; Decimal, never float."""
 
     name = "amount"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from decimal import Decimal, InvalidOperation
+        from decimal import Decimal
+
+        from invoicing.billing.money import beyond_max, parse_decimal
 
         if isinstance(value, Decimal):
             return value
         try:
-            amount = Decimal(str(value).strip())
-        except InvalidOperation:
-            self.fail(f"not an amount: {value!r} (like 12.50)", param, ctx)
-        if not amount.is_finite():
-            self.fail(f"not an amount: {value!r} (like 12.50)", param, ctx)
+            amount = parse_decimal(str(value))
+        except ValueError:
+            self.fail(
+                f"not an amount: {value!r} (digits 0-9 and one '.', like 12.50; "
+                "no exponent, sign or separators)",
+                param,
+                ctx,
+            )
+        problem = beyond_max(amount)
+        if problem:
+            self.fail(problem, param, ctx)
         return amount

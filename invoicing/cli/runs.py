@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 from invoicing.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_PARTIAL,
     RUN_EXIT,
     AmountParam,
     check_output,
@@ -195,7 +196,16 @@ def _wait(started: Any, as_json: bool, settings: Any) -> Any:
 
 def _finish(final: Any, as_json: bool, elapsed: float) -> None:
     _print_report(final, as_json, elapsed)
-    sys.exit(RUN_EXIT.get(final.status, EXIT_FAILED))
+    sys.exit(_exit_code(final, EXIT_FAILED))
+
+
+def _exit_code(rep: Any, unknown: int) -> int:
+    """The run's status as an exit code; a completed run that skipped subscribers still
+    unbilled is partial (3), like one with failed invoices."""
+    code = RUN_EXIT.get(rep.status, unknown)
+    if code == EXIT_OK and rep.unbilled_skips:
+        return EXIT_PARTIAL
+    return code
 
 
 def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None:
@@ -231,6 +241,13 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
             f"{rep.charges_unbillable} unbillable (their subscriber has ended)",
             markup=False,
         )
+    for item in getattr(rep, "skipped", []):
+        state = (
+            f"billed since as {item['billed']}"
+            if item["billed"]
+            else f"not billed: correct the data, then `invoicing run --period {rep.period}`"
+        )
+        out.print(f"{'skipped':<9} {item['account']}: {item['reason']}; {state}", markup=False)
     if rep.failures:
         failures = Table(title="failed invoices", title_justify="left")
         for column in ("number", "account", "reason"):
@@ -257,7 +274,7 @@ def status(run_id: int | None, as_json: bool) -> None:
         out.print(json.dumps(rep.status_dict(), ensure_ascii=False), markup=False)
     else:
         _print_report(rep, False)
-    sys.exit(RUN_EXIT.get(rep.status, EXIT_OK))
+    sys.exit(_exit_code(rep, EXIT_OK))
 
 
 @main.command()

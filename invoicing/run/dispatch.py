@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from invoicing.billing import BillingError, Period, create_run
 from invoicing.billing.credit import issue_credit_note
 from invoicing.billing.issue import refresh_unsent, unbilled_count
-from invoicing.billing.preview import Preview, preview_run
+from invoicing.billing.preview import CANNOT_BILL, Preview, preview_run
 from invoicing.celery import app
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
@@ -123,6 +123,11 @@ def start_or_resume(
                 run = create_run(session, settings, period, kind)
                 run.dispatched_by = identity(settings)
                 run_id, count = run.id, run.invoice_count
+                if kind == RunKind.SUPPLEMENT and not count and latest is not None:
+                    # Everybody left is skipped again (data not corrected yet): a
+                    # supplement of nobody each night would bury the period's runs.
+                    existing = latest.id
+                    session.rollback()
                 ids = list(
                     session.scalars(select(Invoice.id).where(Invoice.run_id == run_id).order_by(Invoice.seq))
                 )
@@ -330,6 +335,11 @@ def preview(period: Period, settings: Settings | None = None) -> Preview:
         planned = preview_run(session, settings, period, kind.value)
         if latest is not None and not planned.invoices:
             planned.kind = "none"
-            planned.note = f"billing run {latest.id} is {latest.status.value}; nobody is left to bill"
+            stuck = planned.skipped.get(CANNOT_BILL, 0)
+            planned.note = f"billing run {latest.id} is {latest.status.value}; " + (
+                f"{stuck} subscriber(s) left cannot be billed as their data stands"
+                if stuck
+                else "nobody is left to bill"
+            )
         session.rollback()  # nothing was written; make sure nothing is
         return planned

@@ -17,7 +17,7 @@ from invoicing.billing import BillingError, count_by_status
 from invoicing.billing.importer import unbilled_charges
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
-from invoicing.models import BillingRun, DocumentKind, Invoice, InvoiceStatus, Subscriber
+from invoicing.models import BillingRun, DocumentKind, Invoice, InvoiceStatus, RunSkip, Subscriber
 from invoicing.run.state import FINAL, aware, is_stalled
 
 
@@ -74,6 +74,13 @@ class RunReport(RunSummary):
     # Charges that arrived after their period was billed, not billed yet (all subscribers).
     charges_waiting: int
     charges_unbillable: int
+    # Subscribers the run could not bill as their data stood: account, reason, and the
+    # invoice a later run gave them once corrected (None: still unbilled).
+    skipped: list[dict[str, str | None]]
+
+    @property
+    def unbilled_skips(self) -> int:
+        return sum(1 for item in self.skipped if item["billed"] is None)
 
     def status_dict(self) -> dict[str, Any]:
         """`invoicing status --json`."""
@@ -90,6 +97,7 @@ class RunReport(RunSummary):
             "credited": self.credited,
             "charges_waiting": self.charges_waiting,
             "charges_unbillable": self.charges_unbillable,
+            "skipped": self.skipped,
         }
 
 
@@ -170,7 +178,26 @@ def report(run_id: int | None = None, settings: Settings | None = None, failures
             credited=_credited(session, run.id),
             charges_waiting=waiting,
             charges_unbillable=unbillable,
+            skipped=_skipped(session, run),
         )
+
+
+def _skipped(session: Session, run: BillingRun) -> list[dict[str, str | None]]:
+    billed = (
+        select(Invoice.number)
+        .where(
+            Invoice.subscriber_id == RunSkip.subscriber_id,
+            Invoice.period == run.period,
+            Invoice.kind == DocumentKind.INVOICE,
+        )
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(RunSkip.account, RunSkip.reason, billed)
+        .where(RunSkip.run_id == run.id)
+        .order_by(RunSkip.account)
+    )
+    return [{"account": account, "reason": reason, "billed": number} for account, reason, number in rows]
 
 
 def _credited(session: Session, run_id: int) -> list[dict[str, str]]:

@@ -16,13 +16,14 @@ from invoicing.billing.importer.upsert import (
     import_sources,
     unbilled_charges,
 )
-from invoicing.config import Settings
+from invoicing.config import Settings, get_settings
 from invoicing.errors import ImportProblems
 
 
 def import_files(session: Session, paths: list[Path], settings: Settings | None = None) -> ImportSummary:
     """Upsert every file (JSON or CSV) in the caller's transaction."""
-    return import_sources(session, read_files(paths), settings)
+    settings = settings or get_settings()
+    return import_sources(session, read_files(paths, settings.import_max_mb * 2**20), settings)
 
 
 __all__ = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -25,9 +25,12 @@ from pydantic import (
     model_validator,
 )
 
+from invoicing.billing.limits import PRICE, QUANTITY, RATE, column_problem
+from invoicing.billing.money import beyond_max, parse_decimal
 from invoicing.billing.period import Period
 from invoicing.errors import BillingError
 from invoicing.identifiers import compact_vat, vat_id_problem
+from invoicing.models import Exact
 
 # --- field checks -------------------------------------------------------------------
 
@@ -48,26 +51,18 @@ def _text(max_len: int) -> Any:
     return BeforeValidator(check)
 
 
-def _decimal(integer_digits: int, decimals: int) -> Any:
+def _decimal(column: Exact, money: bool = False) -> Any:
+    """A decimal string (`money.parse_decimal`) that fits `column`; within MAX_AMOUNT if
+    it is `money`."""
+
     def check(value: Any) -> Decimal:
         # JSON numbers would arrive as float and be off by a rounding error already.
         if not isinstance(value, str):
             raise ValueError(f'must be a decimal string like "9.90", got {json_type(value)}')
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"not a number: {value!r}") from None
-        if not number.is_finite():
-            raise ValueError(f"must be a finite number, got {value!r}")
-        sign, digits, exponent = number.as_tuple()
-        assert isinstance(exponent, int)
-        places = max(0, -exponent)
-        if places > decimals:
-            raise ValueError(f"more than {decimals} decimal places: {value!r}")
-        if len(digits) + min(exponent, 0) > integer_digits or (
-            exponent > 0 and len(digits) + exponent > integer_digits
-        ):
-            raise ValueError(f"more than {integer_digits} digits before the decimal point: {value!r}")
+        number = parse_decimal(value)  # ValueError naming the value
+        problem = column_problem(number, column, repr(value)) or (beyond_max(number) if money else None)
+        if problem:
+            raise ValueError(problem)
         return number
 
     return BeforeValidator(check)
@@ -83,7 +78,12 @@ def _date(value: Any) -> date:
     if not isinstance(value, str):
         raise ValueError(f"must be a date string YYYY-MM-DD, got {json_type(value)}")
     try:
-        return date.fromisoformat(value) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else _bad_date(value)
+        # ASCII digits only: \d would take any script's ("٢٠٢٦-٠١-٠١").
+        return (
+            date.fromisoformat(value)
+            if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value)
+            else _bad_date(value)
+        )
     except ValueError:
         raise ValueError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
@@ -229,10 +229,10 @@ Text200 = Annotated[str, _text(200)]
 OptionalText200 = Annotated[str | None, BeforeValidator(_optional(_text(200).func))]
 OptionalText300 = Annotated[str | None, BeforeValidator(_optional(_text(300).func))]
 Code = Annotated[str, BeforeValidator(_account)]
-Price = Annotated[Decimal, _decimal(12, 6), AfterValidator(_non_negative)]
-Quantity = Annotated[Decimal, _decimal(12, 4)]
-UnitPrice = Annotated[Decimal, _decimal(12, 6)]  # negative: a credit or discount line
-TaxRate = Annotated[Decimal, _decimal(3, 3), AfterValidator(_non_negative)]
+Price = Annotated[Decimal, _decimal(PRICE, money=True), AfterValidator(_non_negative)]
+Quantity = Annotated[Decimal, _decimal(QUANTITY)]
+UnitPrice = Annotated[Decimal, _decimal(PRICE, money=True)]  # negative: a credit or discount line
+TaxRate = Annotated[Decimal, _decimal(RATE), AfterValidator(_non_negative)]
 Currency = Annotated[str, BeforeValidator(_currency)]
 Day = Annotated[date, BeforeValidator(_date)]
 

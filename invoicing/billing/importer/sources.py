@@ -8,6 +8,7 @@ names the row a person has to fix.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -19,6 +20,16 @@ from typing import Any
 
 from invoicing.billing.importer.rows import KEYS, SECTIONS, json_type
 from invoicing.errors import ImportProblems
+
+# How deep a JSON file may nest: the format needs 4 (the file's object, a section's list,
+# a row, an address's lines); a little room so a row with a nested value is reported as
+# that row's problem. Python's parser recurses and would die of RecursionError near 1,000.
+MAX_DEPTH = 8
+# The longest CSV cell: the longest field is 6 address lines of 200 characters joined
+# with `|`; csv's own default (131,072) lets one cell hold a page of text.
+MAX_CSV_CELL = 4096
+# Without a setting (a data set made in memory): the default of INVOICING_IMPORT_MAX_MB.
+DEFAULT_MAX_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -70,12 +81,13 @@ def _ident(raw: Any, key: str) -> str:
     return ""
 
 
-def read_files(paths: list[Path]) -> list[Source]:
-    """Every file's rows; ImportProblems at once for files that cannot be read at all."""
+def read_files(paths: list[Path], max_bytes: int = DEFAULT_MAX_BYTES) -> list[Source]:
+    """Every file's rows; ImportProblems at once for files that cannot be read at all,
+    are larger than `max_bytes`, or nest deeper than the format."""
     sources, problems = [], []
     for path in paths:
         try:
-            text = _read_text(path)
+            text = _read_text(path, max_bytes)
         except ImportProblems as exc:
             problems.extend(exc.problems)
             continue
@@ -94,20 +106,27 @@ def read_files(paths: list[Path]) -> list[Source]:
     return sources
 
 
-def load_file(path: Path) -> Any:
+def load_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """A JSON data set from a file, numbers kept exact."""
-    return _parse_json(path, _read_text(path))
+    return _parse_json(path, _read_text(path, max_bytes))
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, max_bytes: int) -> str:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            # One byte more than allowed tells a file too large without reading it all
+            # (a FIFO or /dev/zero has no size to ask for first).
+            raw = file.read(max_bytes + 1)
     except FileNotFoundError:
         raise ImportProblems([f"{path}: no such file"]) from None
     except IsADirectoryError:
         raise ImportProblems([f"{path}: is a directory, not a JSON or CSV file"]) from None
     except OSError as exc:
         raise ImportProblems([f"{path}: cannot read: {exc.strerror}"]) from None
+    if len(raw) > max_bytes:
+        raise ImportProblems(
+            [f"{path}: larger than {_size(max_bytes)}, the most an import reads (INVOICING_IMPORT_MAX_MB)"]
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -122,16 +141,40 @@ def _looks_like_csv(path: Path, text: str) -> bool:
     return not text.lstrip().startswith(("{", "["))
 
 
+def _size(count: int) -> str:
+    return f"{count / 2**20:g} MiB" if count >= 2**20 else f"{count:,} bytes"
+
+
 def _parse_json(path: Path, text: str) -> Any:
+    too_deep = ImportProblems([f"{path}: nested deeper than {MAX_DEPTH} levels (the import format needs 4)"])
     try:
         # Floats would lose cents before we ever saw them; keep numbers exact for the message.
-        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        data = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError:
+        raise too_deep from None
     except json.JSONDecodeError as exc:
         raise ImportProblems(
             [f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
         ) from None
     except ValueError as exc:
         raise ImportProblems([f"{path}: {exc}"]) from None
+    if _deeper_than(data, MAX_DEPTH):
+        raise too_deep
+    return data
+
+
+def _deeper_than(data: Any, limit: int) -> bool:
+    """Whether lists and objects nest more than `limit` levels (iterative: no recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _reject_constant(name: str) -> Any:
@@ -153,7 +196,28 @@ def _section_of(header: set[str]) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _cells_at_most(limit: int) -> Iterator[None]:
+    # csv's limit is the process's; set for this read and put back.
+    before = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a cell longer than {MAX_CSV_CELL:,} characters"
+    return f"not valid CSV: {exc}"
+
+
 def _from_csv(path: Path, text: str) -> Source:
+    with _cells_at_most(MAX_CSV_CELL):
+        return _read_csv(path, text)
+
+
+def _read_csv(path: Path, text: str) -> Source:
     source = Source(str(path))
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -162,7 +226,7 @@ def _from_csv(path: Path, text: str) -> Source:
         source.problems.append(f"{path.name}: empty file (a CSV file needs a header row)")
         return source
     except csv.Error as exc:
-        source.problems.append(f"{path.name}: not valid CSV: {exc}")
+        source.problems.append(f"{path.name}: {_csv_problem(exc)}")
         return source
     section = _section_of(set(header))
     if section is None:
@@ -185,6 +249,7 @@ def _from_csv(path: Path, text: str) -> Source:
         source.problems.append(f"{path.name}: column(s) given twice: {', '.join(duplicated)}")
     if unknown or missing or duplicated:
         return source
+    # Read whole while the cell limit holds.
     source.sections[section] = list(_csv_rows(path, reader, header, section, source))
     return source
 
@@ -207,4 +272,4 @@ def _csv_rows(path: Path, reader: Any, header: list[str], section: str, source: 
                 raw[name] = [line.strip() for line in cell.split("|")] if name == "address" else cell
             yield Row(f"{where}{_ident(raw, key)}", raw, str(path))
     except csv.Error as exc:
-        source.problems.append(f"{path.name} line {reader.line_num}: not valid CSV: {exc}")
+        source.problems.append(f"{path.name} line {reader.line_num}: {_csv_problem(exc)}")

@@ -8,6 +8,14 @@ file, so importing the same file twice adds nothing. An id seen again with other
 is an error. A charge for a period already billed for its subscriber is "deferred": it
 goes on the subscriber's next invoice (`billing.issue`), never lost, never billed twice.
 
+What a run cannot hold is refused here, naming the rows (`billing.limits`): a line beyond
+the largest amount, an account and period with more charges than an invoice has lines,
+an invoice (the plan's whole monthly fee, every unbilled charge of the account for the
+period, already imported or in this import, tax at the subscriber's rate, by the money
+rule) whose subtotal, tax or total is beyond the largest amount. A deferred charge is
+counted with its own period; should the next invoice it joins still break the rule,
+the run skips that subscriber with the reason.
+
 One streaming pass in chunks, so 100,000 subscribers never sit in memory as models. Any
 problem means ImportProblems listing every bad row, and the caller's transaction rolls
 back whatever was written.
@@ -23,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from invoicing.billing.documents import seller_from
@@ -37,6 +45,7 @@ from invoicing.billing.importer.rows import (
     describe_error,
 )
 from invoicing.billing.importer.sources import Row, Source, from_data
+from invoicing.billing.money import MAX_AMOUNT, round_money
 from invoicing.billing.period import Period
 from invoicing.config import Settings, get_settings
 from invoicing.errors import ImportProblems
@@ -102,6 +111,7 @@ def import_sources(
     for section in SECTIONS:
         rows = (row for source in sources for row in source.sections.get(section, []))
         getattr(upsert, section)(rows)
+    upsert.invoices()
     if upsert.problems:
         raise ImportProblems(upsert.problems)
     return upsert.summary
@@ -124,6 +134,27 @@ def _canonical(number: Decimal) -> str:
 
 
 _SUBSCRIBER_FIELDS = tuple(name for name in SubscriberRow.model_fields if name != "plan")
+ROWS_NAMED = 3  # rows named in one problem about many; the rest are counted
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """What an account's invoice is priced by: its plan, currency and tax rate, and the
+    row that set them (None: as the database has them)."""
+
+    plan: str
+    currency: str
+    tax_rate: Decimal
+    where: str | None
+
+
+@dataclass
+class _Invoice:
+    """One account's invoice for one period, as far as import adds it up."""
+
+    charges: int = 0
+    amounts: Decimal = Decimal(0)  # the charges' lines, each rounded
+    rows: list[str] = field(default_factory=list)  # this import's rows among them
 
 
 class _Upsert:
@@ -148,6 +179,11 @@ class _Upsert:
         self.rejected: dict[str, set[str]] = {section: set() for section in SECTIONS}
         self.charge_keys: dict[str, tuple[str, tuple[Any, ...]]] = {}  # this import's, by key
         self.occurrences: dict[tuple[str, tuple[Any, ...]], int] = defaultdict(int)
+        # What the invoices of the accounts this import touches add up to (`invoices`).
+        # Charges already stored are those up to this id: ids only grow.
+        self.charges_before = session.scalar(select(func.max(Charge.id))) or 0
+        self.terms: dict[str, _Terms] = {}
+        self.invoices_of: dict[tuple[str, str], _Invoice] = defaultdict(_Invoice)
 
     def _rows(self, rows: Iterable[Row], section: str) -> Iterable[tuple[Row, Any]]:
         """The rows that pass their own field checks; the others become problems."""
@@ -257,6 +293,8 @@ class _Upsert:
         self.problems.extend(f"{row.where}: {problem}" for problem in check.problems)
         for problem in check.seller:
             self._seller_needs(problem, row)
+        if not check.problems:
+            self.terms[sub.account] = _Terms(sub.plan, sub.currency, sub.tax_rate, row.where)
         return not check.problems
 
     def _seller_needs(self, problem: Problem, row: Row) -> None:
@@ -360,10 +398,12 @@ class _Upsert:
             )
         }
         fresh = []
+        self._load_terms({charge.account for _, charge, _ in chunk})
         for row, charge, key in chunk:
             before = stored.get(key)
             if before is None:
-                fresh.append((charge, key))
+                if self._fits_an_invoice(row, charge):
+                    fresh.append((charge, key))
             elif before == charge.content():
                 counts.unchanged += 1
             else:
@@ -397,6 +437,100 @@ class _Upsert:
             ],
         )
         self._note_deferred(fresh, ids)
+
+    # --- what the invoices add up to -------------------------------------------------------
+
+    def _load_terms(self, accounts: set[str]) -> None:
+        """The terms of accounts only the database knows (charges for them, no row)."""
+        missing = [account for account in accounts if account not in self.terms]
+        if not missing:
+            return
+        for account, plan_id, currency, tax_rate in self.session.execute(
+            select(Subscriber.account, Subscriber.plan_id, Subscriber.currency, Subscriber.tax_rate).where(
+                Subscriber.account.in_(missing)
+            )
+        ):
+            self.terms[account] = _Terms(self.plan_code.get(plan_id, ""), currency, tax_rate, None)
+
+    def _fits_an_invoice(self, row: Row, charge: ChargeRow) -> bool:
+        """Whether the charge's line is an amount a run holds; counted on its invoice if so."""
+        terms = self.terms.get(charge.account)
+        if terms is None:
+            return True  # its subscriber was refused, and reported
+        amount = round_money(charge.quantity * charge.unit_price, terms.currency)
+        if abs(amount) > MAX_AMOUNT:
+            self.problems.append(
+                f"{row.where}: quantity x unit_price: {charge.quantity} x {charge.unit_price} = "
+                f"{amount} {terms.currency}, more than the largest amount, {MAX_AMOUNT}"
+            )
+            return False
+        invoice = self.invoices_of[(charge.account, charge.period)]
+        invoice.charges += 1
+        invoice.amounts += amount
+        invoice.rows.append(row.where)
+        return True
+
+    def invoices(self) -> None:
+        """Every touched account's invoice per period, with the charges stored before this
+        import: more lines than INVOICING_MAX_LINES, or a subtotal, tax or total beyond
+        the largest amount, is a problem naming the rows."""
+        accounts = set(self.terms) | {account for account, _ in self.invoices_of}
+        accounts -= self.rejected["subscribers"]
+        self._add_stored_charges(accounts)
+        for account, period in sorted(self.invoices_of):
+            if account in accounts:
+                self._check_invoice(account, period, self.invoices_of[(account, period)])
+        charged = {account for account, _ in self.invoices_of}
+        for account in sorted(accounts - charged):
+            self._check_invoice(account, None, _Invoice())
+
+    def _add_stored_charges(self, accounts: set[str]) -> None:
+        unbilled = and_(Charge.invoice_id.is_(None), Charge.id <= self.charges_before)
+        ordered = sorted(accounts)
+        for start in range(0, len(ordered), CHUNK):
+            chunk = ordered[start : start + CHUNK]
+            self._load_terms(set(chunk))
+            rows = self.session.execute(
+                select(Subscriber.account, Charge.period, Charge.quantity, Charge.unit_price)
+                .join(Subscriber, Subscriber.id == Charge.subscriber_id)
+                .where(unbilled, Subscriber.account.in_(chunk))
+            )
+            for account, period, quantity, unit_price in rows:
+                invoice = self.invoices_of[(account, period)]
+                invoice.charges += 1
+                invoice.amounts += round_money(quantity * unit_price, self.terms[account].currency)
+
+    def _check_invoice(self, account: str, period: str | None, invoice: _Invoice) -> None:
+        terms = self.terms.get(account)
+        if terms is None or terms.plan not in self.plan_fee:
+            return
+        currency = terms.currency
+        what = f"account {account}" + (f", period {period}" if period else "")
+        lines = invoice.charges + 1  # and the plan fee's
+        if lines > self.settings.max_lines:
+            self.problems.append(
+                f"{self._rows_of(invoice, terms)}: {what}: {invoice.charges} charges, more than an "
+                f"invoice holds ({self.settings.max_lines} lines with the plan fee, INVOICING_MAX_LINES)"
+            )
+            return
+        subtotal = round_money(self.plan_fee[terms.plan], currency) + invoice.amounts
+        tax = round_money(subtotal * terms.tax_rate / 100, currency)
+        for name, amount in (("subtotal", subtotal), ("tax", tax), ("total", subtotal + tax)):
+            if abs(amount) > MAX_AMOUNT:
+                self.problems.append(
+                    f"{self._rows_of(invoice, terms)}: {what}: the invoice's {name} would be "
+                    f"{amount} {currency}, more than the largest amount, {MAX_AMOUNT}"
+                )
+                return
+
+    @staticmethod
+    def _rows_of(invoice: _Invoice, terms: _Terms) -> str:
+        rows = invoice.rows or ([terms.where] if terms.where else [])
+        if not rows:
+            return "stored data"
+        named = ", ".join(rows[:ROWS_NAMED])
+        more = len(rows) - ROWS_NAMED
+        return f"{named} and {more} more" if more > 0 else named
 
     def _note_deferred(self, fresh: list[tuple[ChargeRow, str]], ids: dict[str, int]) -> None:
         """Count the new charges whose period is already billed for their subscriber."""
