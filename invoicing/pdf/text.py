@@ -35,7 +35,9 @@ from invoicing.untrusted import clean
 if TYPE_CHECKING:
     from invoicing.pdf.page import Painted
 
-__all__ = ["Analyses", "Line", "Piece", "Style", "Text", "clean_text", "shared_text"]
+__all__ = ["Analyses", "Line", "Piece", "Style", "Text", "clean_text", "shared_text", "unbroken"]
+
+WORD_JOINER = "\u2060"  # no line break on either side; drawn as nothing (fonts.choose: SKIP)
 
 def clean_text(value: object, limit: int = 1000) -> str:
     """Untrusted text -> plain text that is safe to lay out: the one cleaning every
@@ -51,6 +53,22 @@ def clean_text(value: object, limit: int = 1000) -> str:
 @lru_cache(maxsize=256)
 def _cut(text: str, limit: int) -> str:
     return text[: limit - 1] + "…"
+
+
+def unbroken(text: str) -> str:
+    """`text` (a figure the layout sets in a sentence) as one word for the line breaker:
+    its spaces made no-break spaces, and a word joiner on each side of a character a
+    line may otherwise break beside (a CJK one: "￥"). Untrusted text never carries word
+    joiners (the cleaning drops them); this is for the layout's own figures."""
+    text = text.replace(" ", "\u00a0")
+    if text.isascii():
+        return text
+    _, picks = fonts.choose(text, REGULAR)
+    if fonts.CJK not in picks:
+        return text
+    return "".join(
+        f"{WORD_JOINER}{ch}{WORD_JOINER}" if pick == fonts.CJK else ch for ch, pick in zip(text, picks, strict=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -284,7 +302,7 @@ class Text:
             while j < n:
                 if j > i and starts[j]:
                     cut = j
-                    if chars[j] == " " or picks[j] == cjk or picks[j - 1] == cjk:
+                    if (chars[j] == " " or picks[j] == cjk or picks[j - 1] == cjk) and chars[j - 1] != WORD_JOINER:
                         best = j
                 if j > i and used + advances[j] > width and cut > i:
                     break
