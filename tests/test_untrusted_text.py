@@ -44,7 +44,9 @@ from tests.support.runs import invoices_of, run_json
 from tests.support.tools import require_tool
 
 CARD = "1234 5678 9012 3456"
-BIDI_AND_INVISIBLE = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u2060\ufeff\u00ad"
+BIDI_AND_INVISIBLE = (
+    "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u2060\ufeff\u00ad"
+)
 
 
 def pdftotext(pdf: bytes, *options: str) -> subprocess.CompletedProcess[bytes]:
@@ -67,7 +69,10 @@ def runs_on_page(pdf: bytes) -> list[tuple[str, float, float]]:
 def first_page_png(pdf: bytes, dpi: int) -> Image.Image:
     tool = require_tool("pdftoppm", "poppler-utils", "the drawn page")
     png = subprocess.run(
-        [tool, "-png", "-gray", "-r", str(dpi), "-f", "1", "-l", "1", "-"], input=pdf, capture_output=True, check=True
+        [tool, "-png", "-gray", "-r", str(dpi), "-f", "1", "-l", "1", "-"],
+        input=pdf,
+        capture_output=True,
+        check=True,
     ).stdout
     return Image.open(io.BytesIO(png)).convert("L")
 
@@ -93,7 +98,10 @@ def test_an_rlm_cannot_reorder_the_digits_of_a_name() -> None:
         ("A\u200bnn\u2060a\ufeff M\u00fcller", "Anna Müller"),
         ("Jo\u0308rg\tMayer\r\nStr.", "Jörg Mayer  Str."),  # NFC; whitespace controls become spaces
         ("tag\U000e0041\U000e0042s", "tags"),
-        ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"),
+        (
+            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        ),
         ("\u0915\u094d\u200d\u0937", "\u0915\u094d\u200d\u0937"),  # Devanagari half form: ZWJ kept
         ("\U0001f469\u200d\U0001f4bb", "\U0001f469\u200d\U0001f4bb"),  # an emoji sequence
         ("a\u200d\u200d\u200c\u200db", "a\u200db"),  # a run of joiners is one
@@ -169,7 +177,9 @@ def test_marks_stacked_on_one_letter_stay_inside_the_names_box(base: str, marks:
     assert bottom >= baseline + size * INK_BOTTOM / 1000 - slack, (bottom, baseline)
 
 
-@pytest.mark.parametrize("name", ["x" + "\u0301" * 150, "\u0e01" + "\u0e48" * 150, "\u0e01" + "\u0e34\u0e48" * 75])
+@pytest.mark.parametrize(
+    "name", ["x" + "\u0301" * 150, "\u0e01" + "\u0e48" * 150, "\u0e01" + "\u0e34\u0e48" * 75]
+)
 def test_poppler_reads_a_name_of_stacked_marks_without_a_warning(name: str) -> None:
     # when an invoice whose name is one letter and 150 marks is read by poppler
     out = pdftotext(render_invoice(invoice(name=name)))
@@ -212,8 +222,13 @@ CASES = [
 def test_the_widest_amount_prints_on_one_line_in_every_column(locale: str, currency: str) -> None:
     # given an invoice whose every amount is the widest a field may hold
     amount = MAX_AMOUNT.quantize(minor_unit(currency), rounding="ROUND_DOWN")
-    lines = (line("Roaming", "1", str(-WIDEST_PRICE), str(amount)), line("Credit", "-1", str(WIDEST_PRICE), str(-amount)))
-    doc = replace(invoice(locale=locale, currency=currency, lines=lines), subtotal=amount, tax=amount, total=amount)
+    lines = (
+        line("Roaming", "1", str(-WIDEST_PRICE), str(amount)),
+        line("Credit", "-1", str(WIDEST_PRICE), str(-amount)),
+    )
+    doc = replace(
+        invoice(locale=locale, currency=currency, lines=lines), subtotal=amount, tax=amount, total=amount
+    )
     fmt = formatter(doc)
     # when it is rendered and read back by poppler, line by line
     text = pdftotext(render_invoice(doc)).stdout.decode()
@@ -261,7 +276,10 @@ def test_spreadsheet_guard(cell: str, written: str) -> None:
 
 def test_an_imported_name_is_stored_cleaned(env: Env) -> None:
     # given an import whose subscriber's name starts with RLM and hides a zero width space
-    data = {**VALID_IMPORT, "subscribers": [{**VALID_IMPORT["subscribers"][0], "name": "\u200fAnna\u200b " + CARD}]}
+    data = {
+        **VALID_IMPORT,
+        "subscribers": [{**VALID_IMPORT["subscribers"][0], "name": "\u200fAnna\u200b " + CARD}],
+    }
     path = env.path / "dirty.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     env.cli("db", "init", check=True)
@@ -284,7 +302,7 @@ def test_every_output_shows_the_same_cleaned_text(env: Env, tmp_path: Path) -> N
     with session_scope() as session:
         for account, values in {
             "B-0001": {"name": dirty_name, "company": dirty_company},
-            "A-0001": {"name": "\u200b=HYPERLINK(\"http://x.example\")"},
+            "A-0001": {"name": '\u200b=HYPERLINK("http://x.example")'},
             "A-0002": {"name": "\uff1d1+2"},
             "A-0003": {"account": "=SUM(1)"},
         }.items():
@@ -306,9 +324,11 @@ def test_every_output_shows_the_same_cleaned_text(env: Env, tmp_path: Path) -> N
     assert f"{b2b.number} — {name}" in titles
     # and the export's index: the same name, and formulas guarded
     with zipfile.ZipFile(exported) as archive:
-        index = {row["account"]: row for row in csv.DictReader(io.StringIO(archive.read("index.csv").decode()))}
+        index = {
+            row["account"]: row for row in csv.DictReader(io.StringIO(archive.read("index.csv").decode()))
+        }
     assert index["B-0001"]["name"] == name
-    assert index["A-0001"]["name"] == "'=HYPERLINK(\"http://x.example\")"
+    assert index["A-0001"]["name"] == '\'=HYPERLINK("http://x.example")'
     assert index["A-0002"]["name"] == "'\uff1d1+2"
     assert "'=SUM(1)" in index
     # and the print manifest guards the account that starts like a formula

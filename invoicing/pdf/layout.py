@@ -135,7 +135,6 @@ DESCRIPTION_LINES = 30
 FIGURE_MIN_SIZE = 6.0
 
 
-
 def _columns(widest: tuple[float, float, float]) -> tuple[tuple[float, float], ...]:
     """(x, width) of the description, quantity, unit price and amount columns, for
     figures whose widest are `widest` (quantity, unit price, amount): a figure column is
@@ -394,7 +393,9 @@ class _Layout:
         self._table_head(head, head_h)
         for description, figures in rows:
             cells = [description]
-            cells += [self.figure(value, ST_TD_R, w) for value, (_, w) in zip(figures, columns[1:], strict=True)]
+            cells += [
+                self.figure(value, ST_TD_R, w) for value, (_, w) in zip(figures, columns[1:], strict=True)
+            ]
             h = _row_height(cells, columns)
             if self.y - h < BOTTOM_Y:
                 self._new_page()

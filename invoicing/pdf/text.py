@@ -39,6 +39,7 @@ __all__ = ["Analyses", "Line", "Piece", "Style", "Text", "clean_text", "shared_t
 
 WORD_JOINER = "\u2060"  # no line break on either side; drawn as nothing (fonts.choose: SKIP)
 
+
 def clean_text(value: object, limit: int = 1000) -> str:
     """Untrusted text -> plain text that is safe to lay out: the one cleaning every
     output shares (`invoicing.untrusted.clean`: whitespace controls become spaces; other
@@ -67,7 +68,8 @@ def unbroken(text: str) -> str:
     if fonts.CJK not in picks:
         return text
     return "".join(
-        f"{WORD_JOINER}{ch}{WORD_JOINER}" if pick == fonts.CJK else ch for ch, pick in zip(text, picks, strict=True)
+        f"{WORD_JOINER}{ch}{WORD_JOINER}" if pick == fonts.CJK else ch
+        for ch, pick in zip(text, picks, strict=True)
     )
 
 
@@ -302,7 +304,9 @@ class Text:
             while j < n:
                 if j > i and starts[j]:
                     cut = j
-                    if (chars[j] == " " or picks[j] == cjk or picks[j - 1] == cjk) and chars[j - 1] != WORD_JOINER:
+                    if (chars[j] == " " or picks[j] == cjk or picks[j - 1] == cjk) and chars[
+                        j - 1
+                    ] != WORD_JOINER:
                         best = j
                 if j > i and used + advances[j] > width and cut > i:
                     break

@@ -166,7 +166,10 @@ def _write_zip(handle: BinaryIO, rows: Iterator[_Row]) -> tuple[int, dict[str, D
             archive.writestr(_entry(member, when), _stored_bytes(row.location, row.sha256))
             total = shown_total(row.total, row.currency)
             writer.writerow(
-                map(spreadsheet_cell, (row.number, row.account, row.name, total, row.currency, member, row.sha256))
+                map(
+                    spreadsheet_cell,
+                    (row.number, row.account, row.name, total, row.currency, member, row.sha256),
+                )
             )
             totals[row.currency] = totals.get(row.currency, Decimal(0)) + Decimal(total)
             latest = max(latest, when)
