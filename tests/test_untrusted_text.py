@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import uharfbuzz as hb
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageChops
@@ -35,7 +36,7 @@ from invoicing.pdf.embed import parse_to_unicode, to_unicode
 from invoicing.pdf.format import formatter
 from invoicing.pdf.layout import BILL_TO_W, MARGIN_X, PAGE_H, ST_NAME
 from invoicing.pdf.render import render_invoice
-from invoicing.pdf.shaping import INK_BOTTOM, INK_TOP, MAX_GLYPH_TEXT, shape
+from invoicing.pdf.shaping import MAX_GLYPH_TEXT, ink_bounds, shape
 from invoicing.untrusted import MAX_MARKS, clean, spreadsheet_cell
 from tests.support.einvoices import embedded_xml, seed_b2b, with_seller, xpath
 from tests.support.envs import Env
@@ -167,14 +168,45 @@ def test_marks_stacked_on_one_letter_stay_inside_the_names_box(base: str, marks:
     # when a name of one letter and 150 combining marks is drawn
     left, top, right, bottom, baseline, label = _diff_box(base, marks)
     size = ST_NAME.size
+    lowest, highest = ink_bounds(fonts.face(fonts.choose(base, ST_NAME.font)[1][0]))
     # then all it draws is within the name's box: from the left margin, not into the
-    # invoice number's column, not above the highest and below the lowest a line's
-    # marks may reach (shaping.INK_TOP/INK_BOTTOM), so never up to the label above
+    # invoice number's column, not above the highest and below the lowest the face's
+    # marks may reach (shaping.ink_bounds), so never up to the label above
     slack = 1.0  # a pixel of antialiasing either way
     overhang = size / 4  # a mark centred on a narrow letter overhangs it, as in real text
     assert MARGIN_X - overhang <= left and right <= MARGIN_X + BILL_TO_W, (left, right)
-    assert top <= baseline + size * INK_TOP / 1000 + slack < label, (top, baseline, label)
-    assert bottom >= baseline + size * INK_BOTTOM / 1000 - slack, (bottom, baseline)
+    assert top <= baseline + size * highest / 1000 + slack < label, (top, baseline, label)
+    assert bottom >= baseline + size * lowest / 1000 - slack, (bottom, baseline)
+
+
+# Real words in the shaped scripts at their tallest and lowest: the ink bounds never move them.
+REAL_TEXT = [
+    "بِسْمِ ٱللَّٰهِ ٱلرَّحْمَٰنِ ٱلرَّحِيمِ",  # the basmala, fully vowelled: Arabic at its tallest
+    "أُمّ لَّأ إِبْرَاهِيمُ",
+    "בְּרֵאשִׁ֖ית שָׁלוֹם",  # pointed and cantillated
+    "ฝี่ ป๊ี ปั๊ม ญฺุ ฬี่ น้ำ",  # Thai at its tallest and lowest
+    "र्किँ क्ष्म्यँ श्रीँ",
+    "র্কেঁ ক্ষ্ম্যঁ",
+    "ஸ்ரீ க்ஷ",
+]
+
+
+@pytest.mark.parametrize("text", REAL_TEXT)
+def test_real_text_is_never_moved_by_the_ink_bounds(text: str) -> None:
+    # given real words in a shaped script, as HarfBuzz places them
+    _, picks = fonts.choose(text, "regular")
+    face = fonts.face(next(pick for pick in picks if pick >= 3))
+    buf = hb.Buffer()
+    buf.add_str(text)
+    buf.guess_segment_properties()
+    hb.shape(face.hb_font, buf, {})
+    lowest, highest = ink_bounds(face)
+    # then every glyph the shaper moves stays within the face's ink bounds as it is
+    for info, pos in zip(buf.glyph_infos, buf.glyph_positions, strict=True):
+        extents = face.hb_font.get_glyph_extents(info.codepoint)
+        if pos.y_offset and extents is not None and extents.height:
+            top = (pos.y_offset + extents.y_bearing) * face.scale
+            assert lowest <= top + extents.height * face.scale and top <= highest, (text, top)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ reversed). The characters of a cluster are named, for ToUnicode, by its first gl
 (`texts`).
 
 A mark the shaper moves up or down (a stack of them on one letter) is kept between
-`INK_TOP` and `INK_BOTTOM`: real text stays within them, and marks stacked beyond (what
+`ink_bounds` (the face's clipping ascent and descent, and a little more): real text
+stays within them, and marks stacked beyond (what
 the cleaning's cap on marks per letter still lets through, in a face that stacks them)
 are drawn on top of each other instead of climbing into the block above. A cluster's
 text for ToUnicode is cut to `MAX_GLYPH_TEXT`, so that every entry of the CMap is one
@@ -35,16 +36,19 @@ from invoicing.pdf.bidi import MIRROR
 from invoicing.pdf.fonts import Face
 from invoicing.pdf.lru import Lru
 
-__all__ = ["Shaped", "shape"]
+__all__ = ["Shaped", "ink_bounds", "shape"]
 
 _FLAGS = hb.BufferFlags.REMOVE_DEFAULT_IGNORABLES
-# How far a moved glyph's ink may reach, in 1/1000 em from the baseline. The layout puts
-# a line's top one font size (1000) above its baseline; the highest real text goes a
-# little beyond (a Thai tone mark over an upper vowel on a tall consonant, ฝี่: 1096), the
-# lowest to -467 (Thai ญฺุ). A line's box ends 1/4 to 1/3 em below the baseline, and the
-# next line's box starts there: its descending marks meet the next line's top at worst.
+# How far a moved glyph's ink may reach, in 1/1000 em from the baseline: the face's own
+# clipping ascent and descent (OS/2 usWinAscent/usWinDescent, which Windows clips text
+# to), with a tenth of an em to spare, and at least INK_TOP and INK_BOTTOM. Real text
+# stays within: the layout puts a line's top one font size (1000) above its baseline,
+# and the highest real text goes a little beyond (a Thai tone mark over an upper vowel
+# on a tall consonant, ฝี่: 1096; fully vowelled Arabic, the basmala's shadda and
+# superscript alef: 1448 in a face whose ascent is 1374), the lowest to -467 (Thai ญฺุ).
 INK_TOP = 1100
 INK_BOTTOM = -500
+INK_SPARE = 100
 # The longest text one glyph may stand for in ToUnicode, in UTF-16 code units: poppler
 # reads a CMap's tokens into 256-byte buffers, so a longer destination string (more than
 # 252 hex digits) is "an illegal entry" it drops (the spec's bound, 512 bytes, is
@@ -194,20 +198,36 @@ def _fit_glyph_text(text: str) -> str:
     return text
 
 
+_bounds: dict[int, tuple[float, float]] = {}
+
+
+def ink_bounds(face: Face) -> tuple[float, float]:
+    """(lowest, highest) a glyph the shaper moves may reach in `face`, in 1/1000 em."""
+    hit = _bounds.get(face.index)
+    if hit is None:
+        font = face.hb_font
+        ascent = font.get_metric_position(hb.OTMetricsTag.HORIZONTAL_CLIPPING_ASCENT) or 0
+        descent = font.get_metric_position(hb.OTMetricsTag.HORIZONTAL_CLIPPING_DESCENT) or 0
+        hit = _bounds[face.index] = (
+            min(INK_BOTTOM, -abs(descent) * face.scale - INK_SPARE),
+            max(INK_TOP, ascent * face.scale + INK_SPARE),
+        )
+    return hit
+
+
 def _within_ink_bounds(face: Face, gid: int, y: int) -> int:
     """The y offset (font units) of a moved glyph, changed as little as needed for its
-    ink to stay between INK_BOTTOM and INK_TOP."""
+    ink to stay within `ink_bounds`."""
     extents = face.hb_font.get_glyph_extents(gid)
     if extents is None or not extents.height:
         return y
-    top_limit = INK_TOP / face.scale
-    bottom_limit = INK_BOTTOM / face.scale
+    lowest, highest = ink_bounds(face)
     top = y + extents.y_bearing
     bottom = top + extents.height  # height is negative: y runs upwards
-    if top > top_limit:
-        y -= top - top_limit
-    elif bottom < bottom_limit:
-        y += bottom_limit - bottom
+    if top > highest / face.scale:
+        y -= top - highest / face.scale
+    elif bottom < lowest / face.scale:
+        y += lowest / face.scale - bottom
     return round(y)
 
 
