@@ -23,7 +23,6 @@ from invoicing.billing.period import Period
 from invoicing.pdf.documents import InvoiceLine
 from invoicing.pdf.translate import plan_fee, pro_rata, translator
 
-
 # The largest amount, in absolute value, that any money field may hold: a unit price, a
 # line, a subtotal, the tax or a total. Ten integer digits: the database columns
 # (NUMERIC(18,4) for amounts) hold a thousand such lines with room to spare, and the
