@@ -17,7 +17,8 @@ What it does, and why:
 
 - Line breaks, tabs and the other whitespace controls become spaces; every other
   control character, lone surrogate and non-character is dropped: a field is one line
-  of plain text in every output (a CSV cell, an XML element, a bookmark).
+  of plain text in every output (a CSV cell, an XML element, a bookmark). Runs of
+  spaces are one space, and none leads or trails (the e-invoice's text has none either).
 - The explicit bidi formatting characters are dropped: LRM, RLM, ALM (U+200E, U+200F,
   U+061C), the embeddings and overrides (U+202A-U+202E) and the isolates
   (U+2066-U+2069). Each field is laid out as a paragraph of its own, so a name needs
@@ -77,6 +78,7 @@ _DROPPED = re.compile(
     "]"
 )
 _LONG_RUN = re.compile(f"[^\x00-\u02ff]{{{MAX_MARKS + 1},}}")  # combining marks start at U+0300
+_SPACES = re.compile(" {2,}")
 _JOINERS = re.compile("([\u200c\u200d])[\u200c\u200d]+")
 _JOINER = frozenset("\u200c\u200d")
 
@@ -84,7 +86,7 @@ _JOINER = frozenset("\u200c\u200d")
 def clean(value: object) -> str:
     """Untrusted text -> the one cleaned form every output shows (see the module)."""
     text = value if isinstance(value, str) else str(value)
-    if text.isascii() and text.isprintable():
+    if text.isascii() and text.isprintable() and "  " not in text and text[:1] != " " != text[-1:]:
         return text  # nothing to do: the common case, checked in C
     return _clean(text)
 
@@ -95,8 +97,10 @@ def _clean(text: str) -> str:
     # separator character but the space: most names skip both substitutions.
     if not text.isprintable() or "\u3164" in text or "\uffa0" in text:
         text = _DROPPED.sub("", _WHITESPACE.sub(" ", text))
-        if text.isascii():
-            return text
+    if "  " in text or text[:1] == " " or text[-1:] == " ":
+        text = _SPACES.sub(" ", text).strip(" ")
+    if text.isascii():
+        return text
     text = unicodedata.normalize("NFC", text)
     if _LONG_RUN.search(text):  # only there can more than MAX_MARKS marks follow a letter
         text = _cap_marks(text)
