@@ -236,6 +236,18 @@ def test_every_glyph_text_is_a_valid_tounicode_entry_even_unclean() -> None:
     assert all(len(hexed) <= 4 * MAX_GLYPH_TEXT for hexed in re.findall(rb"<([0-9A-F]*)>", cmap))
 
 
+def test_a_long_glyph_text_from_an_older_file_still_makes_a_valid_entry() -> None:
+    # given a glyph text longer than one entry holds (as an invoice rendered before the
+    # rule recorded it, which the merge reads back), with a character beyond the BMP
+    face = fonts.face(13)
+    text = "\u0e01" + "\u0e48" * 61 + "\U0001f600" + "\u0e48" * 100
+    # when the CMap is written
+    cmap = to_unicode(face, {42: text})
+    # then the entry is cut to what a reader takes, never inside a surrogate pair
+    assert parse_to_unicode(cmap) == {42: text[:62]}
+    assert all(len(hexed) <= 4 * MAX_GLYPH_TEXT for hexed in re.findall(rb"<([0-9A-F]*)>", cmap))
+
+
 # A figure, and text a subscriber supplies: any Unicode, marks heaped on letters included.
 _MARKED = st.builds(
     lambda base, marks: base + marks,

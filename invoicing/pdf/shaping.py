@@ -36,7 +36,7 @@ from invoicing.pdf.bidi import MIRROR
 from invoicing.pdf.fonts import Face
 from invoicing.pdf.lru import Lru
 
-__all__ = ["Shaped", "ink_bounds", "shape"]
+__all__ = ["MAX_GLYPH_TEXT", "Shaped", "fit_glyph_text", "ink_bounds", "shape"]
 
 _FLAGS = hb.BufferFlags.REMOVE_DEFAULT_IGNORABLES
 # How far a moved glyph's ink may reach, in 1/1000 em from the baseline: the face's own
@@ -182,11 +182,11 @@ def _texts(
                     break
         if left:
             target = next((i for i in glyphs if not texts[i]), glyphs[0])
-            texts[target] = _fit_glyph_text(texts[target] + "".join(left)[:: -1 if rtl else 1])
+            texts[target] = fit_glyph_text(texts[target] + "".join(left)[:: -1 if rtl else 1])
     return texts
 
 
-def _fit_glyph_text(text: str) -> str:
+def fit_glyph_text(text: str) -> str:
     """`text`, cut to at most MAX_GLYPH_TEXT UTF-16 code units (never inside a pair)."""
     if len(text) <= MAX_GLYPH_TEXT // 2:
         return text
