@@ -9,6 +9,12 @@ EN 16931 e-invoices (`pdf.einvoice`) need on top of the printed invoice; all hav
 defaults, so plain invoices are built as before. ``Seller.tax_id`` becomes the seller's
 tax number (BT-32) when it differs from the VAT id. How the free-form ``address`` lines map onto the EN 16931
 postal address is decided in one place, `pdf.einvoice.cii.postal_address`.
+
+Every text a subscriber, an import or the settings supply is cleaned when a value is
+made (`__post_init__`, `invoicing.untrusted.clean`): the page, the e-invoice XML and
+whatever else is made from a document read the same cleaned text, whoever built the
+document and whenever its rows were stored. Codes (country, locale, currency, tax
+category, document type) are checked where they are used, not cleaned.
 """
 
 from __future__ import annotations
@@ -16,6 +22,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
+
+from invoicing.untrusted import clean
+
+
+def _clean_fields(value: Any, *names: str) -> None:
+    """Replace the named text fields (a string, or a tuple of them) of a frozen value by
+    their cleaned form; anything else (None, a wrong type the renderer reports) is left."""
+    for name in names:
+        field_value = getattr(value, name)
+        if isinstance(field_value, str):
+            cleaned: object = clean(field_value)
+        elif isinstance(field_value, tuple) and all(isinstance(item, str) for item in field_value):
+            cleaned = tuple(map(clean, field_value))
+        else:
+            continue
+        if cleaned != field_value:
+            object.__setattr__(value, name, cleaned)
 
 
 @dataclass(frozen=True)
@@ -29,6 +53,9 @@ class ElectronicAddress:
     value: str
     scheme: str = "EM"
 
+    def __post_init__(self) -> None:
+        _clean_fields(self, "value")
+
 
 @dataclass(frozen=True)
 class PrecedingInvoice:
@@ -36,6 +63,9 @@ class PrecedingInvoice:
 
     number: str
     issue_date: date | None = None
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, "number")
 
 
 @dataclass(frozen=True)
@@ -55,6 +85,12 @@ class Seller:
     contact_name: str = ""  # BT-41, contact point (person or department); XRechnung needs it
     phone: str = ""  # BT-42; XRechnung needs it
 
+    def __post_init__(self) -> None:
+        _clean_fields(
+            self, "name", "address", "tax_id", "email", "iban", "bic", "bank", "vat_id", "registration",
+            "contact_name", "phone",
+        )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class InvoiceLine:
@@ -62,6 +98,9 @@ class InvoiceLine:
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal  # quantity * unit_price rounded to the currency's minor unit
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, "description")
 
 
 @dataclass(frozen=True)
@@ -93,3 +132,9 @@ class InvoiceDocument:
     einvoice: str | None = None  # None (plain PDF), "factur-x" or "xrechnung"
     buyer_electronic_address: ElectronicAddress | None = None  # BT-49; XRechnung needs it
     note: str | None = None  # a credit note's reason, printed under its number
+
+    def __post_init__(self) -> None:
+        _clean_fields(
+            self, "number", "account", "name", "address", "buyer_company", "buyer_vat_id", "buyer_reference",
+            "exemption_reason", "note",
+        )  # fmt: skip

@@ -60,7 +60,7 @@ from invoicing.pdf.fonts import Face
 from invoicing.pdf.glyphsets import glyph_sets
 from invoicing.pdf.lru import Lru
 from invoicing.pdf.objects import Parts, deflated_stream, fill
-from invoicing.pdf.shaping import Shaped
+from invoicing.pdf.shaping import Shaped, fit_glyph_text
 
 __all__ = [
     "FontUse",
@@ -144,7 +144,9 @@ _CMAP_TAIL = b"endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend"
 
 @lru_cache(maxsize=8192)
 def _entry(gid: int, text: str) -> str:
-    return f"<{gid:04X}> <{text.encode('utf-16-be').hex().upper()}>"
+    # Cut as shaping cuts what it records (shaping.MAX_GLYPH_TEXT): a glyph text read from
+    # a file rendered before that rule (the merge's fragments) still makes a valid entry.
+    return f"<{gid:04X}> <{fit_glyph_text(text).encode('utf-16-be').hex().upper()}>"
 
 
 def _bfchar(glyphs: Iterable[tuple[int, str]]) -> bytes:

@@ -18,11 +18,20 @@ bill-to block on the right, the table's columns from right to left with the amou
 the leftmost column, aligned to their end as the text around them is.
 
 Untrusted fields are capped (MAX_*, then each text's line limit) so that no block can
-outgrow a page, whatever the data. Any change here changes the bytes of every invoice.
+outgrow a page, whatever the data; their text is cleaned first (text.clean_text: no
+bidi controls, combining marks capped per letter, and shaping.py keeps stacked marks
+within a line's height), so every field stays in its box. Figures are never wrapped:
+an amount, a unit price or a quantity wider than its column (the widest amount a field
+may hold, billing.money.MAX_AMOUNT, is 10 integer digits: "-9.999.999.999,99 €", wider
+in currencies of 3 or 4 decimals or with a long symbol) is set smaller, down to
+FIGURE_MIN_SIZE, on the baseline of its row (`_Layout.figure`); and the payment box's
+sentence never breaks a line inside its amount (text.unbroken). Any change here changes
+the bytes of every invoice.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from reportlab.lib import colors
@@ -35,7 +44,7 @@ from invoicing.pdf.fonts import BOLD
 from invoicing.pdf.format import Formatter, iban
 from invoicing.pdf.logo import load_logo
 from invoicing.pdf.page import Page
-from invoicing.pdf.text import Analyses, Style, Text, clean_text, shared_text
+from invoicing.pdf.text import Analyses, Style, Text, clean_text, shared_text, unbroken
 from invoicing.pdf.translate import Words
 
 __all__ = ["MAX_NAME", "MAX_SHORT", "PAGE_W", "lay_out"]
@@ -115,16 +124,38 @@ PRICE_W = 32 * mm
 AMOUNT_W = 32 * mm
 COLUMN_GAP = 6
 DESC_W = CONTENT_W - QTY_W - PRICE_W - AMOUNT_W - 3 * COLUMN_GAP
-COLUMNS = (  # x, width of description, quantity, unit price, amount
-    (MARGIN_X, DESC_W),
-    (RIGHT_X - AMOUNT_W - PRICE_W - QTY_W - 2 * COLUMN_GAP, QTY_W),
-    (RIGHT_X - AMOUNT_W - PRICE_W - COLUMN_GAP, PRICE_W),
-    (RIGHT_X - AMOUNT_W, AMOUNT_W),
-)
+DESC_MIN_W = 50 * mm  # what the description keeps when figures wider than their columns widen them
 CELL_PAD = 4.5  # above and below a cell's text
 HEAD_RULE_W = 0.9  # under the column header
 ROW_RULE_W = 0.4  # under each line item
 DESCRIPTION_LINES = 30
+# A figure wider than its column is set smaller, down to this (the widest unit price a
+# field may hold, 10 integer digits and 6 decimals in a currency with a long symbol,
+# needs 6.1 pt in the 32 mm column; an amount of 10 digits in euros 7.7 pt).
+FIGURE_MIN_SIZE = 6.0
+
+
+def _columns(widest: tuple[float, float, float]) -> tuple[tuple[float, float], ...]:
+    """(x, width) of the description, quantity, unit price and amount columns, for
+    figures whose widest are `widest` (quantity, unit price, amount): a figure column is
+    its usual width, or as wide as its widest figure, taken from the description down
+    to DESC_MIN_W (shared in proportion to what each asks, if that is not enough: the
+    figures still too wide are set smaller, `_Layout.fit`)."""
+    usual = (QTY_W, PRICE_W, AMOUNT_W)
+    widths = [max(u, w) for u, w in zip(usual, widest, strict=True)]
+    extra, spare = sum(widths) - sum(usual), DESC_W - DESC_MIN_W
+    if extra > spare:
+        widths = [u + (w - u) * spare / extra for u, w in zip(usual, widths, strict=True)]
+    qty_w, price_w, amount_w = widths
+    return (
+        (MARGIN_X, CONTENT_W - qty_w - price_w - amount_w - 3 * COLUMN_GAP),
+        (RIGHT_X - amount_w - price_w - qty_w - 2 * COLUMN_GAP, qty_w),
+        (RIGHT_X - amount_w - price_w - COLUMN_GAP, price_w),
+        (RIGHT_X - amount_w, amount_w),
+    )
+
+
+COLUMNS = _columns((0.0, 0.0, 0.0))  # the usual ones
 
 # closing: totals, then the payment box
 TOTALS_W = 84 * mm
@@ -177,15 +208,22 @@ def _key_width(keys: list[Text], least: float, most: float) -> float:
     return min(max([least] + [k.natural + KEY_GAP for k in keys]), most)
 
 
-def _row_height(cells: list[Text]) -> float:
-    return max(cell.height(w) for cell, (_, w) in zip(cells, COLUMNS, strict=True)) + 2 * CELL_PAD
+def _row_height(cells: list[Text], columns: tuple[tuple[float, float], ...]) -> float:
+    return max(cell.height(w) for cell, (_, w) in zip(cells, columns, strict=True)) + 2 * CELL_PAD
 
 
 def _draw_row(
-    page: Page, cells: list[Text], top: float, height: float, rule: float, color: colors.Color
+    page: Page,
+    cells: list[Text],
+    columns: tuple[tuple[float, float], ...],
+    top: float,
+    height: float,
+    rule: float,
+    color: colors.Color,
 ) -> None:
-    for cell, (x, w) in zip(cells, COLUMNS, strict=True):
-        page.text(cell, x, top - CELL_PAD, w)
+    size = cells[0].style.size  # the description's; a figure set smaller keeps its baseline
+    for cell, (x, w) in zip(cells, columns, strict=True):
+        page.text(cell, x, top - CELL_PAD - (size - cell.style.size), w)
     page.line(MARGIN_X, top - height, RIGHT_X, rule, color)
 
 
@@ -202,6 +240,7 @@ class _Layout:
         # is the language's ("ENTWURF-2026-10").
         number = clean_text(doc.number, MAX_SHORT)
         self.number = self._("DRAFT") + number[5:] if number.startswith("DRAFT-") else number
+        self.columns = COLUMNS  # the line items table's, widened for wide figures (`items`)
         self._own: Analyses = {}  # this invoice's own texts, analysed once for all their styles
         self.pages: list[Page] = []
         self.page = self._new_page()
@@ -211,6 +250,18 @@ class _Layout:
         """A text many invoices print (a label, the seller's block, a date, an amount):
         shared between them, laid out and painted once (text.shared_text)."""
         return shared_text(value, style, max_lines, rtl=self.rtl)
+
+    def figure(self, value: str, style: Style, width: float) -> Text:
+        """An amount, a price or a quantity in a column `width` wide: on one line, set
+        smaller if it is wider than the column (down to FIGURE_MIN_SIZE; only beyond
+        what any field may hold would it wrap). The smaller size keeps the style's
+        leading, so the row is as high as ever; the caller lowers it by the difference
+        in size so that it stands on the row's baseline."""
+        item = self.text(value, style)
+        if item.natural <= width:
+            return item
+        size = max(FIGURE_MIN_SIZE, math.floor(style.size * width / item.natural * 100) / 100)
+        return Text(value, replace(style, size=size), 2, rtl=self.rtl, own=self._own)
 
     def own(self, value: str, style: Style, max_lines: int = 2) -> Text:
         """A text of this invoice alone (its number, the name, the address): made for it,
@@ -325,24 +376,35 @@ class _Layout:
             self.text(_("UNIT PRICE"), ST_TH_R),
             self.text(_("AMOUNT"), ST_TH_R),
         ]
-        head_h = _row_height(head)
-        self._table_head(head, head_h)
-        for line in self.doc.lines:
-            cells = [
+        # The figures first: their widest decide the columns (`_columns`).
+        rows = [
+            (
                 self.text(clean_text(line.description, MAX_DESCRIPTION), ST_TD, DESCRIPTION_LINES),
-                self.text(fmt.qty(line.quantity), ST_TD_R),
-                self.text(fmt.price(line.unit_price), ST_TD_R),
-                self.text(fmt.money(line.amount), ST_TD_R),
+                (fmt.qty(line.quantity), fmt.price(line.unit_price), fmt.money(line.amount)),
+            )
+            for line in self.doc.lines
+        ]
+        widest = [0.0, 0.0, 0.0]
+        for _description, figures in rows:
+            for k, figure in enumerate(figures):
+                widest[k] = max(widest[k], self.text(figure, ST_TD_R).natural)
+        columns = self.columns = _columns((widest[0], widest[1], widest[2]))
+        head_h = _row_height(head, columns)
+        self._table_head(head, head_h)
+        for description, figures in rows:
+            cells = [description]
+            cells += [
+                self.figure(value, ST_TD_R, w) for value, (_, w) in zip(figures, columns[1:], strict=True)
             ]
-            h = _row_height(cells)
+            h = _row_height(cells, columns)
             if self.y - h < BOTTOM_Y:
                 self._new_page()
                 self._table_head(head, head_h)
-            _draw_row(self.page, cells, self.y, h, ROW_RULE_W, RULE)
+            _draw_row(self.page, cells, columns, self.y, h, ROW_RULE_W, RULE)
             self.y -= h
 
     def _table_head(self, head: list[Text], height: float) -> None:
-        _draw_row(self.page, head, self.y, height, HEAD_RULE_W, INK)
+        _draw_row(self.page, head, self.columns, self.y, height, HEAD_RULE_W, INK)
         self.y -= height
 
     def closing(self) -> None:
@@ -350,12 +412,20 @@ class _Layout:
         doc, fmt, _ = self.doc, self.fmt, self._
         tax = _("Tax ({rate})").format(rate=fmt.percent(doc.tax_rate))
         total = _("Total ({currency})").format(currency=doc.currency)
+        # The amounts' column widens to the left for an amount wider than it (the block
+        # has the page's width to grow into); only beyond that is one set smaller.
+        amounts = (fmt.money(doc.subtotal), fmt.money(doc.tax), fmt.money(doc.total))
+        widest = max(
+            self.text(amounts[0], ST_TOTAL_V).natural,
+            self.text(amounts[1], ST_TOTAL_V).natural,
+            self.text(amounts[2], ST_GRAND_V).natural,
+        )
+        key_w, val_w = TOTALS_KEY_W, min(max(TOTALS_VALUE_W, widest), CONTENT_W - TOTALS_KEY_W)
         totals = [
-            (self.text(_("Subtotal"), ST_TOTAL_K), self.text(fmt.money(doc.subtotal), ST_TOTAL_V)),
-            (self.text(tax, ST_TOTAL_K), self.text(fmt.money(doc.tax), ST_TOTAL_V)),
-            (self.text(total, ST_GRAND_K), self.text(fmt.money(doc.total), ST_GRAND_V)),
+            (self.text(_("Subtotal"), ST_TOTAL_K), self.figure(amounts[0], ST_TOTAL_V, val_w)),
+            (self.text(tax, ST_TOTAL_K), self.figure(amounts[1], ST_TOTAL_V, val_w)),
+            (self.text(total, ST_GRAND_K), self.figure(amounts[2], ST_GRAND_V, val_w)),
         ]
-        key_w, val_w = TOTALS_KEY_W, TOTALS_VALUE_W
         totals_h = (
             TOTALS_TOP_GAP
             + sum(max(k.height(key_w), v.height(val_w)) + TOTALS_ROW_GAP for k, v in totals)
@@ -368,10 +438,10 @@ class _Layout:
             sentence = _(
                 "{amount} is credited to your account {account}: "
                 "refunded, or offset against your next invoice."
-            ).format(amount=fmt.money(-doc.total), account=clean_text(doc.account, MAX_SHORT))
+            ).format(amount=unbroken(fmt.money(-doc.total)), account=clean_text(doc.account, MAX_SHORT))
         else:
             sentence = _("Please transfer {amount} by {date}, quoting the reference {number}.").format(
-                amount=fmt.money(doc.total), date=fmt.date(doc.due_date), number=number
+                amount=unbroken(fmt.money(doc.total)), date=fmt.date(doc.due_date), number=number
             )
         intro = self.own(sentence, ST_BODY, 4)
         # The legal note of a reverse-charge or exempt invoice (EN 16931 BT-120), printed as
@@ -406,13 +476,14 @@ class _Layout:
             self._new_page()
         page = self.page
         y = self.y - TOTALS_TOP_GAP
-        x = RIGHT_X - TOTALS_W
+        x = RIGHT_X - key_w - val_w
         for i, (k, v) in enumerate(totals):
             if i == 2:
                 y -= GRAND_RULE_ABOVE
                 page.line(x, y, RIGHT_X, GRAND_RULE_W, INK)
                 y -= GRAND_RULE_BELOW
-            h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y, val_w))
+            drop = k.style.size - v.style.size  # a smaller figure on the label's baseline
+            h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y - drop, val_w))
             y -= h + TOTALS_ROW_GAP
         y -= PAYMENT_GAP
         if y - box_h < BOTTOM_Y:

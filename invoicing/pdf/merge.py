@@ -74,6 +74,7 @@ from invoicing.pdf.fragments import FACE_PREFIX, PARENT, Fragment, FragmentStore
 from invoicing.pdf.objects import fill
 from invoicing.pdf.prelink import Lru, Prelinker, write_fragments
 from invoicing.pdf.volumes import Placement, PrintLayout, TitleSpool, Volume, blank_page, volume_path
+from invoicing.untrusted import clean
 
 __all__ = [
     "Merged",
@@ -91,7 +92,7 @@ __all__ = [
 @dataclass(frozen=True)
 class Part:
     path: Path | str  # a file, or a location the caller's `read_part` reads
-    title: str  # bookmark text, e.g. "INV-2026-10-000001 — Jürgen Müller"
+    title: str  # bookmark text, e.g. "INV-2026-10-000001 — Jürgen Müller"; cleaned as the page is
     label: str  # page label prefix, e.g. the invoice number
     sha256: str | None = None  # hex sha256 of the file's bytes as recorded when it was rendered
     account: str = ""  # for the print manifest
@@ -175,7 +176,7 @@ def merge_pdfs(
                     blank = span > fragment.pages
                     if blank:
                         linker.add_blank(fragment)
-                    spool.add(_text(part.title), _text(f"{part.label} p."))
+                    spool.add(_text(clean(part.title)), _text(f"{clean(part.label)} p."))
                     if placed is not None:
                         placed(part, Placement(index, len(volumes) + 1, first + 1, fragment.pages, blank))
                     index += 1

@@ -13,6 +13,14 @@ they reverse the characters of a right-to-left ligature too, so its text is stor
 reversed). The characters of a cluster are named, for ToUnicode, by its first glyph
 (`texts`).
 
+A mark the shaper moves up or down (a stack of them on one letter) is kept between
+`ink_bounds` (the face's clipping ascent and descent, and a little more): real text
+stays within them, and marks stacked beyond (what
+the cleaning's cap on marks per letter still lets through, in a face that stacks them)
+are drawn on top of each other instead of climbing into the block above. A cluster's
+text for ToUnicode is cut to `MAX_GLYPH_TEXT`, so that every entry of the CMap is one
+that readers accept.
+
 Shaping is cached per process by (face, text, direction): labels, dates and amounts
 repeat on thousands of invoices.
 """
@@ -28,9 +36,25 @@ from invoicing.pdf.bidi import MIRROR
 from invoicing.pdf.fonts import Face
 from invoicing.pdf.lru import Lru
 
-__all__ = ["Shaped", "shape"]
+__all__ = ["MAX_GLYPH_TEXT", "Shaped", "fit_glyph_text", "ink_bounds", "shape"]
 
 _FLAGS = hb.BufferFlags.REMOVE_DEFAULT_IGNORABLES
+# How far a moved glyph's ink may reach, in 1/1000 em from the baseline: the face's own
+# clipping ascent and descent (OS/2 usWinAscent/usWinDescent, which Windows clips text
+# to), with a tenth of an em to spare, and at least INK_TOP and INK_BOTTOM. Real text
+# stays within: the layout puts a line's top one font size (1000) above its baseline,
+# and the highest real text goes a little beyond (a Thai tone mark over an upper vowel
+# on a tall consonant, ฝี่: 1096; fully vowelled Arabic, the basmala's shadda and
+# superscript alef: 1448 in a face whose ascent is 1374), the lowest to -467 (Thai ญฺุ).
+INK_TOP = 1100
+INK_BOTTOM = -500
+INK_SPARE = 100
+# The longest text one glyph may stand for in ToUnicode, in UTF-16 code units: poppler
+# reads a CMap's tokens into 256-byte buffers, so a longer destination string (more than
+# 252 hex digits) is "an illegal entry" it drops (the spec's bound, 512 bytes, is
+# looser). Reached only by a cluster of dozens of characters; the run's ActualText
+# (page.py) still gives extractors its whole text.
+MAX_GLYPH_TEXT = 63
 _CACHE_MAX = 4096
 SNAP = 8  # 1/1000 em: 0.07 pt at 9 pt, 0.18 pt in a 22 pt title
 
@@ -158,8 +182,53 @@ def _texts(
                     break
         if left:
             target = next((i for i in glyphs if not texts[i]), glyphs[0])
-            texts[target] += "".join(left)[:: -1 if rtl else 1]
+            texts[target] = fit_glyph_text(texts[target] + "".join(left)[:: -1 if rtl else 1])
     return texts
+
+
+def fit_glyph_text(text: str) -> str:
+    """`text`, cut to at most MAX_GLYPH_TEXT UTF-16 code units (never inside a pair)."""
+    if len(text) <= MAX_GLYPH_TEXT // 2:
+        return text
+    units = 0
+    for i, ch in enumerate(text):
+        units += 2 if ch > "\uffff" else 1
+        if units > MAX_GLYPH_TEXT:
+            return text[:i]
+    return text
+
+
+_bounds: dict[int, tuple[float, float]] = {}
+
+
+def ink_bounds(face: Face) -> tuple[float, float]:
+    """(lowest, highest) a glyph the shaper moves may reach in `face`, in 1/1000 em."""
+    hit = _bounds.get(face.index)
+    if hit is None:
+        font = face.hb_font
+        ascent = font.get_metric_position(hb.OTMetricsTag.HORIZONTAL_CLIPPING_ASCENT) or 0
+        descent = font.get_metric_position(hb.OTMetricsTag.HORIZONTAL_CLIPPING_DESCENT) or 0
+        hit = _bounds[face.index] = (
+            min(INK_BOTTOM, -abs(descent) * face.scale - INK_SPARE),
+            max(INK_TOP, ascent * face.scale + INK_SPARE),
+        )
+    return hit
+
+
+def _within_ink_bounds(face: Face, gid: int, y: int) -> int:
+    """The y offset (font units) of a moved glyph, changed as little as needed for its
+    ink to stay within `ink_bounds`."""
+    extents = face.hb_font.get_glyph_extents(gid)
+    if extents is None or not extents.height:
+        return y
+    lowest, highest = ink_bounds(face)
+    top = y + extents.y_bearing
+    bottom = top + extents.height  # height is negative: y runs upwards
+    if top > highest / face.scale:
+        y -= top - highest / face.scale
+    elif bottom < lowest / face.scale:
+        y += lowest / face.scale - bottom
+    return round(y)
 
 
 def _direct(face: Face, text: str, rtl: bool) -> Shaped:
@@ -189,9 +258,12 @@ def _harfbuzz(face: Face, text: str, rtl: bool) -> Shaped:
     # Visual order (left to right), in font units, then scaled once per position.
     pen = 0
     xs_visual, ys_visual = [], []
-    for pos in positions:
+    for info, pos in zip(infos, positions, strict=True):
         xs_visual.append(round((pen + pos.x_offset) * scale))
-        ys_visual.append(round(pos.y_offset * scale))
+        y = pos.y_offset
+        if y:
+            y = _within_ink_bounds(face, info.codepoint, y)
+        ys_visual.append(round(y * scale))
         pen += pos.x_advance
     width = round(pen * scale)
     clusters = [info.cluster for info in infos]

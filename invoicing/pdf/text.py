@@ -3,9 +3,10 @@ visual order.
 
 Text is never parsed as markup: it reaches the PDF only as glyph ids (page.py), so
 ``<b>``, ``&amp;`` and friends print literally. What could upset a layout is removed up
-front instead (`clean_text`): control characters, lone surrogates, non-characters, the
-bidi embedding, override and isolate controls (a name must not reorder what is printed
-next to it), and sheer length.
+front instead (`clean_text`, over `invoicing.untrusted.clean`, the cleaning every
+output shares): control characters, lone surrogates, non-characters, the explicit bidi
+formatting characters (a name must not reorder what is printed next to it), invisible
+format characters, combining marks beyond a few per base character, and sheer length.
 
 Then, per text (`Text`): every character gets a face (fonts.choose) and a bidi level
 (bidi.py; the paragraph direction is that of its first strong character, else the
@@ -19,8 +20,6 @@ placed in visual order (UAX #9 L2).
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
@@ -31,41 +30,47 @@ from invoicing.pdf import bidi, fonts
 from invoicing.pdf.fonts import REGULAR, SKIP
 from invoicing.pdf.lru import Lru
 from invoicing.pdf.shaping import Shaped, shape
+from invoicing.untrusted import clean
 
 if TYPE_CHECKING:
     from invoicing.pdf.page import Painted
 
-__all__ = ["Analyses", "Line", "Piece", "Style", "Text", "clean_text", "shared_text"]
+__all__ = ["Analyses", "Line", "Piece", "Style", "Text", "clean_text", "shared_text", "unbroken"]
 
-_WS_CONTROLS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
-_INVALID = re.compile(
-    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\u202a-\u202e\u2066-\u2069"
-    + "".join(f"{chr(p * 0x10000 + 0xFFFE)}{chr(p * 0x10000 + 0xFFFF)}" for p in range(17))
-    + "]"
-)
+WORD_JOINER = "\u2060"  # no line break on either side; drawn as nothing (fonts.choose: SKIP)
 
 
 def clean_text(value: object, limit: int = 1000) -> str:
-    """Untrusted text -> plain text that is safe to lay out (cached for strings: the
-    seller's fields and the recurring line descriptions are cleaned once per process).
+    """Untrusted text -> plain text that is safe to lay out: the one cleaning every
+    output shares (`invoicing.untrusted.clean`: whitespace controls become spaces; other
+    controls, bidi formatting and invisible format characters dropped; NFC; combining
+    marks capped per base character), then capped at ``limit`` characters (an ellipsis
+    marks the cut) so a single cell can never outgrow a page. Cached for strings: the
+    seller's fields and the recurring line descriptions are cleaned once per process."""
+    text = clean(value)
+    return text if len(text) <= limit else _cut(text, limit)
 
-    Line breaks and tabs become spaces; other control characters, lone surrogates,
-    non-characters and the explicit bidi controls (LRE RLE PDF LRO RLO LRI RLI FSI PDI)
-    are dropped; NFC normalised; capped at ``limit`` characters (an ellipsis marks the
-    cut) so a single cell can never outgrow a page.
-    """
-    return _clean(value if isinstance(value, str) else str(value), limit)
+
+@lru_cache(maxsize=256)
+def _cut(text: str, limit: int) -> str:
+    return text[: limit - 1] + "…"
 
 
-@lru_cache(maxsize=4096)
-def _clean(text: str, limit: int) -> str:
-    text = _WS_CONTROLS.sub(" ", text)
-    text = _INVALID.sub("", text)
-    if not text.isascii():
-        text = unicodedata.normalize("NFC", text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+def unbroken(text: str) -> str:
+    """`text` (a figure the layout sets in a sentence) as one word for the line breaker:
+    its spaces made no-break spaces, and a word joiner on each side of a character a
+    line may otherwise break beside (a CJK one: "￥"). Untrusted text never carries word
+    joiners (the cleaning drops them); this is for the layout's own figures."""
+    text = text.replace(" ", "\u00a0")
+    if text.isascii():
+        return text
+    _, picks = fonts.choose(text, REGULAR)
+    if fonts.CJK not in picks:
+        return text
+    return "".join(
+        f"{WORD_JOINER}{ch}{WORD_JOINER}" if pick == fonts.CJK else ch
+        for ch, pick in zip(text, picks, strict=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -299,7 +304,9 @@ class Text:
             while j < n:
                 if j > i and starts[j]:
                     cut = j
-                    if chars[j] == " " or picks[j] == cjk or picks[j - 1] == cjk:
+                    if (chars[j] == " " or picks[j] == cjk or picks[j - 1] == cjk) and chars[
+                        j - 1
+                    ] != WORD_JOINER:
                         best = j
                 if j > i and used + advances[j] > width and cut > i:
                     break

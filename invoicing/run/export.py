@@ -2,7 +2,9 @@
 and archives.
 
 The ZIP holds each rendered invoice as `<number>.pdf`, in number order, and `index.csv`
-(number, account, name, total, currency, file, sha256). Every file's bytes are checked
+(number, account, name, total, currency, file, sha256), every cell as a spreadsheet
+shows and never runs it (`untrusted.spreadsheet_cell`: the name cleaned as on the
+invoice, a leading apostrophe before what would start a formula). Every file's bytes are checked
 against the sha256 recorded when it was rendered before they go in: an archive never
 carries a file that is not the one the run issued. A missing or changed file stops the
 export and nothing is written (the ZIP is built in a temp file that is renamed into
@@ -43,6 +45,7 @@ from invoicing.files import atomic_file, file_sha256
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
 from invoicing.run.outputs import output_refusal
 from invoicing.storage import ChecksumMismatch, StorageError, read
+from invoicing.untrusted import spreadsheet_cell
 
 INDEX_NAME = "index.csv"
 INDEX_COLUMNS = ("number", "account", "name", "total", "currency", "file", "sha256")
@@ -50,7 +53,6 @@ _ROWS_PER_FETCH = 500
 _SPOOL = 1 << 20  # the index stays in memory up to this size, then on disk
 _FILE_MODE = 0o644 << 16  # unzip gives the members the permissions of the run's files
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a ZIP member can carry
-_FORMULA_START = frozenset("=+-@\t\r")
 
 
 class ExportError(UsageError):
@@ -169,7 +171,10 @@ def _write_zip(handle: BinaryIO, rows: Iterator[_Row]) -> tuple[int, dict[str, D
             archive.writestr(_entry(member, when), _stored_bytes(row.location, row.sha256))
             total = shown_total(row.total, row.currency)
             writer.writerow(
-                [row.number, _text(row.account), _text(row.name), total, row.currency, member, row.sha256]
+                map(
+                    spreadsheet_cell,
+                    (row.number, row.account, row.name, total, row.currency, member, row.sha256),
+                )
             )
             totals[row.currency] = totals.get(row.currency, Decimal(0)) + Decimal(total)
             latest = max(latest, when)
@@ -203,13 +208,6 @@ def _rendered(session: Any, run_id: int) -> Iterator[_Row]:
         if not location or not sha256:
             raise ExportError(f"invoice {number} is rendered but has no file recorded; nothing was written")
         yield _Row(number, account, name, total, currency, location, sha256, rendered_at)
-
-
-def _text(value: str) -> str:
-    """Subscriber-supplied text as a spreadsheet shows it, never runs it: a cell that
-    starts like a formula ("=HYPERLINK(...)") gets a leading apostrophe (OWASP's advice
-    against CSV injection); the invoice itself keeps the name as issued."""
-    return f"'{value}" if value[:1] in _FORMULA_START else value
 
 
 def _chain(first: _Row, rest: Iterator[_Row]) -> Iterator[_Row]:

@@ -5,7 +5,8 @@ merge (pdf/volumes.py). Beside the merged file(s) the body writes the print shop
 ticket, `<merged name>-manifest.json` and `-manifest.csv`: one row per invoice with its
 number, account, volume (number and file), first page in that file, pages and sheets
 (pages / 2 rounded up under duplex, else pages), streamed as the merge places each
-invoice, and renamed into place only once the merge has succeeded.
+invoice, and renamed into place only once the merge has succeeded. Every CSV cell goes
+through the spreadsheet guard (`untrusted.spreadsheet_cell`), as the export's index does.
 
 A volume size below one invoice's pages is refused before anything is dispatched when
 the run's invoices' page counts are known (`check_volume_size`, from `retry` and the
@@ -30,6 +31,7 @@ from invoicing.config import Settings
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunVolume
 from invoicing.pdf import Merged, Part, Placement, PrintLayout, volume_path
 from invoicing.storage import Store
+from invoicing.untrusted import spreadsheet_cell
 
 __all__ = [
     "Manifest",
@@ -115,7 +117,7 @@ class Manifest:
         return -(-pages // 2) if self.layout.duplex else pages
 
     def _csv_row(self, values: tuple[Any, ...]) -> None:
-        self._writer.writerow(values)
+        self._writer.writerow(map(spreadsheet_cell, values))  # an account may start like a formula
         self._csv.write(self._line.getvalue().encode())
         self._line.seek(0)
         self._line.truncate()

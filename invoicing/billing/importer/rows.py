@@ -1,7 +1,8 @@
 """The rows of an import file and the checks on each field, one message per problem.
 
 Amounts are decimal strings (a JSON number would be a float, off by a rounding error
-before we ever saw it); text is stripped, never markup, never control characters.
+before we ever saw it); text is stripped, never markup, never control characters, and
+cleaned as every output shows it (invoicing.untrusted).
 """
 
 from __future__ import annotations
@@ -31,17 +32,23 @@ from invoicing.billing.period import Period
 from invoicing.errors import BillingError
 from invoicing.identifiers import compact_vat, vat_id_problem
 from invoicing.models import Exact
+from invoicing.untrusted import clean
 
 # --- field checks -------------------------------------------------------------------
 
 
-def _text(max_len: int) -> Any:
+def _text(max_len: int, cleaned: bool = True) -> Any:
+    """`cleaned=False` for an identifier that is never shown (a charge's id): it is
+    matched against the stored ones as given."""
+
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError(f"must be a string, got {json_type(value)}")
         if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
             raise ValueError("contains control characters")
-        stripped = value.strip()
+        # Stored as every output shows it (bidi and invisible format characters dropped,
+        # NFC, marks capped): the rules are untrusted.clean's, the same as the invoice's.
+        stripped = (clean(value) if cleaned else value).strip()
         if not stripped:
             raise ValueError("must not be empty")
         if len(stripped) > max_len:
@@ -162,6 +169,8 @@ def _address(value: Any) -> list[str]:
 
 
 def _email(value: Any) -> str:
+    if isinstance(value, str):
+        value = clean(value)
     if not isinstance(value, str) or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value) or len(value) > 254:
         raise ValueError(f"not an email address: {_short(value)}")
     return value
@@ -295,7 +304,7 @@ class SubscriberRow(_Row):
 
 class ChargeRow(_Row):
     # The usage feed's own event id: importing it again is a no-op, never a second charge.
-    id: Annotated[str | None, BeforeValidator(_optional(_text(128).func))] = None
+    id: Annotated[str | None, BeforeValidator(_optional(_text(128, cleaned=False).func))] = None
     account: Code
     period: Annotated[str, BeforeValidator(_period)]
     description: Text200
