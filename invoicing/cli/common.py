@@ -90,7 +90,10 @@ def handle_errors(func: F) -> F:
 
 
 def say_error(message: str) -> None:
-    err.print(f"invoicing: error: {message}", markup=False)
+    from invoicing.config import configured_urls, scrub
+
+    # Last line of defence: a library's message may quote a configured URL or its password.
+    err.print(f"invoicing: error: {scrub(message, *configured_urls())}", markup=False)
 
 
 def current_settings() -> Any:
