@@ -68,7 +68,8 @@ def _create_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, connect_args=connect_args, **kwargs)
     except (NoSuchModuleError, ImportError) as exc:
-        raise DatabaseError(f"unsupported database URL {redact(url)}: {scrub(first_line(exc), url)}") from None
+        reason = scrub(first_line(exc), url)
+        raise DatabaseError(f"unsupported database URL {redact(url)}: {reason}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

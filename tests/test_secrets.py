@@ -79,7 +79,10 @@ def test_an_unset_url_is_named_so() -> None:
     assert redact(None) == "(unset)"
 
 
-@pytest.mark.parametrize(("url", "secret"), [(url, secret) for url, _shown, secret in MASKED if len(secret) >= 4])
+SCRUBBED = [(url, secret) for url, _shown, secret in MASKED if len(secret) >= 4]
+
+
+@pytest.mark.parametrize(("url", "secret"), SCRUBBED)
 def test_a_library_message_repeating_the_secret_is_scrubbed(url: str, secret: str) -> None:
     # given a driver's message that quotes the URL's secret, and one that quotes the URL
     message = f"could not connect: bad auth {secret!r}; url {url}"
