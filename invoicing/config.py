@@ -253,15 +253,16 @@ def redact(url: str | None) -> str:
 
 
 def url_secrets(url: str | None) -> set[str]:
-    """Every string a library could take for a secret of `url`, as written and decoded
-    (the password as read by the last-"@" rule and by urllib, secret query values)."""
+    """Every string a library could take for a password of `url`, as written and decoded
+    (as read by the last-"@" rule and by urllib, and secret query values)."""
     found: set[str] = set()
     for part in _NEXT_URL.split(url or ""):
         _lead, userinfo, rest = _split(part)
         candidates = []
-        if userinfo is not None:
-            user, colon, password = userinfo.partition(":")
-            candidates.append(password if colon else user)
+        if userinfo is not None and ":" in userinfo:
+            # (A lone user name is masked in the URL, but not hunted for in free text:
+            # "postgres" would be cut out of every "postgresql".)
+            candidates.append(userinfo.partition(":")[2])
         try:
             parsed = urlsplit(part)
             candidates += [parsed.password or ""]

@@ -46,10 +46,11 @@ MASKED = [
     ("unix://:pw3@/tmp/r.sock", "unix://:***@/tmp/r.sock", "pw3"),
     ("redis://:pw4@h1,h2:6380", "redis://:***@h1,h2:6380", "pw4"),
     ("http://key:secret@127.0.0.1:8333", "http://key:***@127.0.0.1:8333", "secret"),
-    # a lone user name may be a password (redis://password@host is a common slip)
-    ("redis://onlypw@host/0", "redis://***@host/0", "onlypw"),
     ("user:pw5@host", "user:***@host", "pw5"),
 ]
+
+# A lone user name may be a password (redis://password@host is a common slip): masked.
+LONE_USER = "redis://onlypw@host/0"
 
 UNCHANGED = [
     "sqlite:///./invoicing.db",
@@ -73,6 +74,19 @@ def test_the_mask_hides_the_password(url: str, shown: str, secret: str) -> None:
 @pytest.mark.parametrize("url", UNCHANGED)
 def test_a_url_without_credentials_is_shown_as_it_is(url: str) -> None:
     assert redact(url) == url
+
+
+def test_a_lone_user_name_is_masked_in_the_url() -> None:
+    assert redact(LONE_USER) == "redis://***@host/0"
+
+
+def test_a_lone_user_name_is_not_cut_out_of_other_words() -> None:
+    # given a database URL whose only credential is the user name "postgres"
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/billing"
+    # when a driver's message repeats the URL
+    cleaned = scrub(f"{url}: connection refused by postgresql", url)
+    # then the URL is masked and the message still reads
+    assert cleaned == "postgresql+psycopg://***@127.0.0.1:1/billing: connection refused by postgresql"
 
 
 def test_an_unset_url_is_named_so() -> None:

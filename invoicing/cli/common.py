@@ -81,19 +81,19 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             if os.environ.get("INVOICING_DEBUG"):
                 raise
+            from invoicing.config import configured_urls, scrub
             from invoicing.errors import first_line
 
-            say_error(f"unexpected {first_line(exc, with_type=True)} (set INVOICING_DEBUG=1 for details)")
+            # A library's own line may quote a configured URL or a piece of its password.
+            reason = scrub(first_line(exc, with_type=True), *configured_urls())
+            say_error(f"unexpected {reason} (set INVOICING_DEBUG=1 for details)")
             sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
 
 
 def say_error(message: str) -> None:
-    from invoicing.config import configured_urls, scrub
-
-    # Last line of defence: a library's message may quote a configured URL or its password.
-    err.print(f"invoicing: error: {scrub(message, *configured_urls())}", markup=False)
+    err.print(f"invoicing: error: {message}", markup=False)
 
 
 def current_settings() -> Any:
