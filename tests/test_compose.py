@@ -273,11 +273,11 @@ def talks_to_redis(name: str) -> bool:
     return name != "redis" and ("redis" in (service.get("depends_on") or {}) or bool(redis_urls(service)))
 
 
-def redis_settings() -> tuple[str, ...]:
-    """The redis service's redis-server arguments, interpolated with SAMPLE."""
+def redis_settings() -> dict[str, str]:
+    """The redis service's `--name value` arguments to redis-server, interpolated with SAMPLE."""
     command = [interpolate(str(part), SAMPLE) for part in SERVICES["redis"]["command"]]
-    assert command[0] == "redis-server", command
-    return tuple(command[1:])
+    assert command[0] == "redis-server" and all(a.startswith("--") for a in command[1::2]), command
+    return {name[2:]: value for name, value in zip(command[1::2], command[2::2], strict=True)}
 
 
 def test_redis_requires_a_password_the_file_does_not_hold() -> None:
@@ -311,10 +311,17 @@ def test_every_service_that_talks_to_redis_has_the_password_in_its_urls() -> Non
 def test_the_compose_redis_refuses_a_client_without_the_password(tmp_path: Path) -> None:
     import redis
 
-    # given redis-server started with the compose service's own arguments
-    server = PrivateRedis(tmp_path, settings=redis_settings(), password=SAMPLE["REDIS_PASSWORD"])
+    # given a redis-server given the compose service's own arguments (as CONFIG SET: the
+    # same settings, applied once it answers on its port of this test's own)
+    server = PrivateRedis(tmp_path)
     server.start()
     try:
+        admin = redis.Redis(port=server.port)
+        settings = redis_settings()
+        for name, value in settings.items():
+            if name != "requirepass":
+                admin.config_set(name, value)
+        admin.config_set("requirepass", settings["requirepass"])  # last: it locks us out
         local = f"127.0.0.1:{server.port}"
         broker = redis_urls(SERVICES["worker"])["INVOICING_BROKER_URL"].replace("redis:6379", local)
         # when a client without it, and the workers' URL, ask

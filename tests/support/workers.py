@@ -218,13 +218,9 @@ class PrivateRedis:
     """A redis-server of this test's own on a loopback port, so it can be restarted
     without touching the shared instance on 6379. No persistence, like the CI one."""
 
-    def __init__(self, workdir: Path, settings: tuple[str, ...] = (), password: str | None = None) -> None:
-        """`settings`: more redis-server arguments (a later one overrides an earlier);
-        `password`: the one they require, for this class's own readiness ping."""
+    def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.workdir = workdir
-        self.settings = settings
-        self.password = password
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -247,7 +243,6 @@ class PrivateRedis:
                 "no",
                 "--dir",
                 str(self.workdir),
-                *self.settings,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -255,7 +250,7 @@ class PrivateRedis:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                if redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.5).ping():
+                if redis.Redis(port=self.port, socket_connect_timeout=0.5).ping():
                     return
             except redis.RedisError:
                 time.sleep(0.05)
