@@ -1,7 +1,8 @@
 """docker-compose.yml and its image (.docker/Dockerfile) are for users, and there is no Docker
 engine here: parse them and check that every command names modules, commands, extras
 and settings that exist, that one image built once runs every app service as a non-root
-user, and that the S3 service the output goes to is healthchecked and has its bucket."""
+user, that the S3 service the output goes to is healthchecked and has its bucket, and that
+Redis requires a password, held by no file, that every service reaching it has."""
 
 from __future__ import annotations
 
