@@ -23,7 +23,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
-from invoicing.config import Settings, get_settings
+from invoicing.config import Settings, check_readable, get_settings
 from invoicing.run.schedule import beat_entries
 
 # Every module that defines tasks, so that `celery -A invoicing worker` registers them all.
@@ -31,6 +31,8 @@ app = Celery("invoicing", include=["invoicing.run.tasks", "invoicing.demo"])
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
+    check_readable(settings.broker_url, "INVOICING_BROKER_URL")
+    check_readable(settings.result_backend, "INVOICING_RESULT_BACKEND")
     timeout = settings.connect_timeout_s
     transport: dict[str, Any] = {
         "visibility_timeout": settings.visibility_timeout_s,

@@ -6,10 +6,12 @@ One place that knows every knob; everything else asks `get_settings()`.
 from __future__ import annotations
 
 import json
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -190,19 +192,137 @@ class Settings(BaseSettings):
             )
 
 
+# Masking credentials in URLs, for every message and log line that shows one.
+#
+# Hand-written on purpose: no library reads credentials the way all of ours do, and the
+# mask has to cover the most any of them could take for a password. SQLAlchemy's
+# `make_url` takes the password up to the FIRST "@" and lets it hold "/", "?" and "#";
+# urllib (redis-py's `parse_url`, kombu's `url_to_parts`, botocore) ends the authority at
+# the first "/", "?" or "#" and then takes the LAST "@" in it; kombu and Celery accept
+# several URLs joined by ";"; redis-py and psycopg read a password from the query too.
+# So the credentials are everything between "//" and the LAST "@" (unless the
+# authority is empty, as in sqlite:///file or redis+socket:///tmp/r.sock), and any
+# query value whose key looks like a secret is masked up to the next "&key=".
+
+MASK = "***"
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+_NEXT_URL = re.compile(r";(?=[A-Za-z][A-Za-z0-9+.\-]*://)")
+# key=value in a query (or a fragment); a value runs to the next "&key=" or ";key=", so a
+# password holding "&", "#" or "?" is masked whole.
+_PARAM = re.compile(r"(?P<lead>[?&;#])(?P<key>[^=&;#?]*)=(?P<value>.*?)(?=[&;][^&;#=]*=|$)", re.S)
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|sig|credential|key|auth|private|session", re.I)
+_NO_USER = frozenset("/?#@")
+
+
+def _split(url: str) -> tuple[str, str | None, str]:
+    """(scheme://, user info or None, the rest from its "@" on) of one URL."""
+    match = _SCHEME.match(url)
+    lead = match.group(0) if match else ""
+    rest = url[len(lead) :]
+    at = rest.rfind("@")
+    if at < 0 or rest.startswith("/"):  # no credentials, or an empty authority
+        return lead, None, rest
+    return lead, rest[:at], rest[at:]
+
+
+def _is_secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY.search(unquote_plus(key)))
+
+
+def _redact_one(url: str) -> str:
+    lead, userinfo, rest = _split(url)
+    if userinfo is not None:
+        user, colon, _password = userinfo.partition(":")
+        # A user name is shown only where every library reads the same one; without a
+        # ":" the lone name may be a password (redis://secret@host), so it is masked.
+        shown = f"{user}:{MASK}" if colon and not _NO_USER & set(user) else MASK
+        rest = f"{shown}{rest}"
+
+    def mask(match: re.Match[str]) -> str:
+        if not _is_secret_key(match["key"]):
+            return match.group(0)
+        return f"{match['lead']}{match['key']}={MASK}"
+
+    return lead + _PARAM.sub(mask, rest)
+
+
 def redact(url: str | None) -> str:
-    """The URL with any password replaced, for messages and logs."""
+    """The URL with every credential replaced by ***, for messages and logs.
+
+    Covers every form SQLAlchemy, redis-py, kombu and botocore accept: passwords with
+    "/ # ? @ %", passwords in the query (password=, sslpassword=, X-Amz-Signature=...),
+    several hosts, several URLs joined by ";". When in doubt it masks more.
+    """
     if not url:
         return "(unset)"
+    return ";".join(_redact_one(part) for part in _NEXT_URL.split(url))
+
+
+def url_secrets(url: str | None) -> set[str]:
+    """Every string a library could take for a password of `url`, as written and decoded
+    (as read by the last-"@" rule and by urllib, and secret query values)."""
+    found: set[str] = set()
+    for part in _NEXT_URL.split(url or ""):
+        _lead, userinfo, rest = _split(part)
+        candidates = []
+        if userinfo is not None and ":" in userinfo:
+            # (A lone user name is masked in the URL, but not hunted for in free text:
+            # "postgres" would be cut out of every "postgresql".)
+            candidates.append(userinfo.partition(":")[2])
+        try:
+            parsed = urlsplit(part)
+            candidates += [parsed.password or ""]
+        except ValueError:
+            pass
+        candidates += [m["value"] for m in _PARAM.finditer(rest) if _is_secret_key(m["key"])]
+        for candidate in candidates:
+            found.update({candidate, unquote(candidate), unquote_plus(candidate)})
+    return {secret for secret in found if secret}
+
+
+# Shorter candidates are left in free text: replacing every "pw" would garble any
+# message and guard nothing a guess would not find.
+SCRUBBED_MIN = 4
+
+
+def scrub(text: str, *urls: str | None) -> str:
+    """`text` (a library's error message, say) with these URLs masked wherever they
+    appear whole, and every secret of theirs (see `url_secrets`) replaced by ***."""
+    for url in sorted({u for u in urls if u}, key=len, reverse=True):
+        text = text.replace(url, redact(url))
+    secrets = set().union(*(url_secrets(url) for url in urls))
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= SCRUBBED_MIN:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def check_readable(url: str | None, setting: str) -> None:
+    """Refuse a URL urllib cannot split (redis-py, kombu and Celery all use it): its
+    ValueError quotes the piece it choked on, often part of a password holding "/",
+    "?" or "#", and a worker would die on it with that in its log."""
+    for part in _NEXT_URL.split(url or ""):
+        try:
+            urlsplit(part).port  # noqa: B018 - reading it is the check
+        except ValueError:
+            raise ConfigError(
+                f"{setting} {redact(url)} cannot be read (one host[:port]; a password "
+                "percent-encodes / ? # @ as %2F %3F %23 %40)"
+            ) from None
+
+
+def configured_urls() -> list[str]:
+    """The URLs this process was given (settings and the S3 endpoint), for `scrub`; never
+    raises, so an error message about bad settings can still be scrubbed."""
+    names = ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND")
+    urls = [os.environ.get(f"INVOICING_{name}") for name in names]
+    urls += [os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")]
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparseable URL)"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+        settings = get_settings()
+        urls += [settings.database_url, settings.broker_url, settings.result_backend]
+    except ConfigError:
+        pass
+    return [url for url in urls if url]
 
 
 @lru_cache(maxsize=1)

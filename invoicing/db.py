@@ -23,7 +23,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from invoicing.config import get_settings, redact
+from invoicing.config import configured_urls, get_settings, redact, scrub
 from invoicing.errors import InvoicingError, first_line
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,8 +48,14 @@ def get_engine(url: str | None = None) -> Engine:
 def _create_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise DatabaseError(f"INVOICING_DATABASE_URL is not a database URL: {redact(url)}") from None
+    if "@" in (parsed.host or ""):
+        # SQLAlchemy ends the password at the first "@"; the rest of it would be taken
+        # for the host name and shown in the driver's errors.
+        raise DatabaseError(
+            f"INVOICING_DATABASE_URL: percent-encode '@' in the password as %40: {redact(url)}"
+        )
     timeout = get_settings().connect_timeout_s
     connect_args: dict[str, Any] = {}
     kwargs: dict[str, Any] = {}
@@ -62,7 +68,8 @@ def _create_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, connect_args=connect_args, **kwargs)
     except (NoSuchModuleError, ImportError) as exc:
-        raise DatabaseError(f"unsupported database URL {redact(url)}: {exc}") from None
+        reason = scrub(first_line(exc), url)
+        raise DatabaseError(f"unsupported database URL {redact(url)}: {reason}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -105,9 +112,12 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
-def describe(exc: BaseException) -> str:
-    """A one-line, credential-free description of a database error."""
-    return first_line(exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc)
+def describe(exc: BaseException, url: str | None = None) -> str:
+    """A one-line, credential-free description of a database error: the driver's own
+    line, with whatever it repeats of the URL's secrets (psycopg names the host it was
+    given, which may hold the tail of an unencoded password) masked."""
+    line = first_line(exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc)
+    return scrub(line, url, *configured_urls())
 
 
 def check_database(url: str | None = None) -> None:
@@ -122,7 +132,9 @@ def check_database(url: str | None = None) -> None:
         with engine.connect() as connection:
             tables = set(inspect(connection).get_table_names())
     except OperationalError as exc:
-        raise DatabaseError(f"cannot reach the database {redact(settings_url)}: {describe(exc)}") from None
+        raise DatabaseError(
+            f"cannot reach the database {redact(settings_url)}: {describe(exc, settings_url)}"
+        ) from None
     if "billing_runs" not in tables:
         raise DatabaseError(f"the database {redact(settings_url)} has no schema yet: run `invoicing db init`")
 
@@ -174,7 +186,7 @@ def init_db(url: str | None = None, revision: str = "head") -> str:
                     _check_foreign_keys(connection)
             current = MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
-        raise DatabaseError(f"cannot reach the database {redact(url)}: {describe(exc)}") from None
+        raise DatabaseError(f"cannot reach the database {redact(url)}: {describe(exc, url)}") from None
     return current or ""
 
 

@@ -1,14 +1,18 @@
 """docker-compose.yml and its image (.docker/Dockerfile) are for users, and there is no Docker
 engine here: parse them and check that every command names modules, commands, extras
 and settings that exist, that one image built once runs every app service as a non-root
-user, and that the S3 service the output goes to is healthchecked and has its bucket."""
+user, that the S3 service the output goes to is healthchecked and has its bucket, and that
+Redis requires a password, held by no file, that every service reaching it has."""
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import shlex
+import subprocess
 import tomllib
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,6 +23,7 @@ import yaml
 from invoicing.cli import main as cli_main
 from invoicing.config import Settings
 from tests.support.paths import ROOT
+from tests.support.workers import PrivateRedis
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
@@ -161,7 +166,7 @@ def test_environment_names_real_settings_and_the_standard_aws_variables() -> Non
         env = SERVICES[name]["environment"]
         for key in env:
             assert key in fields or key in AWS_NAMES, (name, key)
-        assert env["INVOICING_BROKER_URL"].startswith("redis://redis:")
+        assert urlsplit(interpolate(env["INVOICING_BROKER_URL"], SAMPLE)).hostname == "redis"
         assert AWS_NAMES <= set(env), name
 
 
@@ -227,3 +232,115 @@ def test_cli_service_runs_an_existing_command() -> None:
         if "docker compose run --rm cli invoicing db seed --fixtures" in line:
             fixtures = line.split("--fixtures", 1)[1].split()[0]
             assert (ROOT / fixtures).is_file(), line  # the image copies fixtures/ to its workdir
+
+
+# --- Redis requires a password -------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[?-])(?P<arg>[^}]*))?\}")
+SAMPLE = {"REDIS_PASSWORD": "c0mposeSample7"}
+
+
+def interpolate(value: str, environ: Mapping[str, str]) -> str:
+    """A value as compose substitutes it: the forms of the Compose spec this file may use
+    ($$, ${VAR}, ${VAR:-default}, ${VAR:?error}). Hand-written: there is no compose here,
+    and no Python implementation of it among the dependencies."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, op, arg = match["name"], match["op"], match["arg"]
+        value = environ.get(name)
+        if op in (":?", "?") and (value is None or (op == ":?" and not value)):
+            raise LookupError(f"{name}: {arg}")
+        if op in (":-", "-") and (value is None or (op == ":-" and not value)):
+            return arg
+        return value or ""
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def redis_urls(service: dict) -> dict[str, str]:
+    """The service's variables whose value is a Redis URL, interpolated with SAMPLE."""
+    found = {}
+    for key, value in (service.get("environment") or {}).items():
+        text = interpolate(str(value), SAMPLE)
+        if urlsplit(text).scheme in ("redis", "rediss"):
+            found[key] = text
+    return found
+
+
+def talks_to_redis(name: str) -> bool:
+    service = SERVICES[name]
+    return name != "redis" and ("redis" in (service.get("depends_on") or {}) or bool(redis_urls(service)))
+
+
+def redis_settings() -> dict[str, str]:
+    """The redis service's `--name value` arguments to redis-server, interpolated with SAMPLE."""
+    command = [interpolate(str(part), SAMPLE) for part in SERVICES["redis"]["command"]]
+    assert command[0] == "redis-server" and all(a.startswith("--") for a in command[1::2]), command
+    return {name[2:]: value for name, value in zip(command[1::2], command[2::2], strict=True)}
+
+
+def test_redis_requires_a_password_the_file_does_not_hold() -> None:
+    # given the redis service's command as written
+    command = [str(part) for part in SERVICES["redis"]["command"]]
+    # then it requires a password, taken from a variable that must be set
+    assert "--requirepass" in command, command
+    required = command[command.index("--requirepass") + 1]
+    assert re.fullmatch(r"\$\{REDIS_PASSWORD:\?[^}]+\}", required), required
+    with pytest.raises(LookupError, match="REDIS_PASSWORD"):
+        interpolate(required, {})
+    # and nowhere does the file give it a default
+    text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert not re.search(r"\$\{REDIS_PASSWORD:?-", text)
+    assert not (ROOT / ".env").exists()
+
+
+def test_every_service_that_talks_to_redis_has_the_password_in_its_urls() -> None:
+    # given the services that reach Redis (they depend on it or name it in a URL)
+    talking = {name for name in SERVICES if talks_to_redis(name)}
+    assert set(APP_SERVICES) <= talking, talking
+    for name in sorted(talking):
+        urls = redis_urls(SERVICES[name])
+        # then each has its broker and result URLs, and every Redis URL carries the password
+        assert {"INVOICING_BROKER_URL", "INVOICING_RESULT_BACKEND"} <= set(urls), (name, urls)
+        for key, url in urls.items():
+            parts = urlsplit(url)
+            assert (parts.hostname, parts.password) == ("redis", SAMPLE["REDIS_PASSWORD"]), (name, key)
+
+
+def test_the_compose_redis_refuses_a_client_without_the_password(tmp_path: Path) -> None:
+    import redis
+
+    # given a redis-server given the compose service's own arguments (as CONFIG SET: the
+    # same settings, applied once it answers on its port of this test's own)
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        admin = redis.Redis(port=server.port)
+        settings = redis_settings()
+        for name, value in settings.items():
+            if name != "requirepass":
+                admin.config_set(name, value)
+        admin.config_set("requirepass", settings["requirepass"])  # last: it locks us out
+        local = f"127.0.0.1:{server.port}"
+        broker = redis_urls(SERVICES["worker"])["INVOICING_BROKER_URL"].replace("redis:6379", local)
+        # when a client without it, and the workers' URL, ask
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(port=server.port).ping()
+        answered = redis.Redis.from_url(broker).ping()
+        # and the service's healthcheck, with the environment compose gives the container
+        health = SERVICES["redis"]["healthcheck"]["test"]
+        assert health[0] == "CMD-SHELL", health
+        environment = {k: interpolate(str(v), SAMPLE) for k, v in SERVICES["redis"]["environment"].items()}
+        check = subprocess.run(
+            ["sh", "-c", health[1].replace("redis-cli", f"redis-cli -p {server.port}")],
+            env={**os.environ, **environment},
+            capture_output=True,
+            timeout=30,
+        )
+    finally:
+        server.kill()
+    # then only the password opens it, and the healthcheck has it
+    assert answered is True
+    assert check.returncode == 0, check

@@ -81,9 +81,12 @@ def handle_errors(func: F) -> F:
         except Exception as exc:
             if os.environ.get("INVOICING_DEBUG"):
                 raise
+            from invoicing.config import configured_urls, scrub
             from invoicing.errors import first_line
 
-            say_error(f"unexpected {first_line(exc, with_type=True)} (set INVOICING_DEBUG=1 for details)")
+            # A library's own line may quote a configured URL or a piece of its password.
+            reason = scrub(first_line(exc, with_type=True), *configured_urls())
+            say_error(f"unexpected {reason} (set INVOICING_DEBUG=1 for details)")
             sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]

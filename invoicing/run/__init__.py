@@ -2,6 +2,7 @@
 (tests/test_layout.py fails on a cycle):
 
 - tasks: thin Celery tasks; the worker imports them (the app's include=), nothing else
+- arguments: what a task accepts, checked before it does any work
 - adhoc: the one-off merge of given accounts (`invoicing merge`)
 - export: a run's single invoices in a ZIP with their index (`invoicing export`)
 - dispatch: issue, dispatch, resume, reconcile, salvage; sends tasks by name

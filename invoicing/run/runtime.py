@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from invoicing.celery import app, configure
-from invoicing.config import Settings, get_settings, redact
+from invoicing.config import Settings, check_readable, get_settings, redact, scrub
 from invoicing.errors import InvoicingError, first_line
 
 
@@ -34,6 +34,7 @@ def check_backends(settings: Settings | None = None) -> None:
 
 
 def _ping(url: str, settings: Settings, what: str) -> None:
+    check_readable(url, f"the {what} URL")
     scheme = urlsplit(url).scheme
     timeout = settings.connect_timeout_s
     if scheme in ("redis", "rediss"):
@@ -42,7 +43,7 @@ def _ping(url: str, settings: Settings, what: str) -> None:
         try:
             redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
         except redis.exceptions.RedisError as exc:
-            raise BrokerError(f"cannot reach the {what} {redact(url)}: {first_line(exc)}") from None
+            raise BrokerError(_unreachable(url, what, exc)) from None
         return
     if what == "broker":
         from kombu import Connection
@@ -51,7 +52,12 @@ def _ping(url: str, settings: Settings, what: str) -> None:
             with Connection(url, connect_timeout=timeout) as connection:
                 connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
         except Exception as exc:  # kombu raises transport-specific errors
-            raise BrokerError(f"cannot reach the {what} {redact(url)}: {first_line(exc)}") from None
+            raise BrokerError(_unreachable(url, what, exc)) from None
+
+
+def _unreachable(url: str, what: str, exc: BaseException) -> str:
+    # The library's line may repeat the URL or the host it parsed out of it.
+    return f"cannot reach the {what} {redact(url)}: {scrub(first_line(exc), url)}"
 
 
 def unsubscribe(task_ids: Iterable[str]) -> None:

@@ -1,9 +1,10 @@
 """Thin Celery tasks over the plain functions in `steps` and `dispatch`.
 
-A header task never raises for a bad invoice: with a plain chord, one raising header
-task means the body is never called. Permanent errors are recorded on the invoice and
-the task returns; transient ones (database, Redis) retry with backoff first, as the
-base class `RunTask` decides for every task here.
+Every task checks its arguments first (`arguments`): a message may be forged, and a
+refused one changes nothing. A header task never raises for a bad invoice: with a plain
+chord, one raising header task means the body is never called. Permanent errors are
+recorded on the invoice and the task returns; transient ones (database, Redis) retry
+with backoff first, as the base class `RunTask` decides for every task here.
 
 Task names are part of the queued messages: never rename one.
 """
@@ -15,9 +16,9 @@ from typing import Any
 
 from celery.exceptions import ChordError
 
-from invoicing.billing import Period
 from invoicing.celery import app
 from invoicing.run import dispatch, steps
+from invoicing.run.arguments import RefusedArguments, billing_period, existing_run, invoice_batch
 from invoicing.run.report import run_summary
 from invoicing.run.transient import RunTask
 
@@ -40,9 +41,11 @@ def wake() -> None:
     max_retries=RENDER_RETRIES,
     soft_time_limit=1800,
     time_limit=1900,
+    throws=(RefusedArguments,),
 )
 def render_batch(self: RunTask, invoice_ids: list[int]) -> dict[str, Any]:
     """Header task: render a batch of invoices; report per invoice, never raise for one."""
+    invoice_ids = invoice_batch(self.name, invoice_ids)
     try:
         outcomes = steps.render_invoices(invoice_ids)
     except Exception as exc:
@@ -64,10 +67,13 @@ def render_batch(self: RunTask, invoice_ids: list[int]) -> dict[str, Any]:
     max_retries=MERGE_RETRIES,
     soft_time_limit=3600,
     time_limit=3700,
+    throws=(RefusedArguments,),
 )
 def merge_run(self: RunTask, run_id: int) -> dict[str, Any]:
     """Chord body: merge the run's rendered invoices and record the run's result."""
     try:
+        # Inside: the look-up needs the database, whose outage is retried like the merge's.
+        run_id = existing_run(self.name, run_id)
         return steps.merge_run_invoices(run_id).as_dict()
     except steps.PendingInvoices as exc:
         if self.request.retries < self.max_retries:
@@ -86,7 +92,7 @@ def merge_run(self: RunTask, run_id: int) -> dict[str, Any]:
         raise
 
 
-@app.task(name="invoicing.chord_failed")
+@app.task(name="invoicing.chord_failed", throws=(RefusedArguments,))
 def chord_failed(request: Any, exc: BaseException, traceback: Any, run_id: int) -> None:
     """Error callback of the chord body.
 
@@ -94,6 +100,7 @@ def chord_failed(request: Any, exc: BaseException, traceback: Any, run_id: int) 
     down) stops Celery from calling the body; merge what there is so the night's file
     exists, and leave the unfinished invoices failed for `invoicing retry`.
     """
+    run_id = existing_run("invoicing.chord_failed", run_id)
     if isinstance(exc, ChordError):
         log.error("billing run %s: a header task failed (%s); merging the rest", run_id, exc)
         dispatch.salvage(run_id, f"render task failed: {exc}")
@@ -102,10 +109,10 @@ def chord_failed(request: Any, exc: BaseException, traceback: Any, run_id: int) 
         dispatch.record_run_error(run_id, f"merge failed: {steps.describe_failure(exc)}")
 
 
-@app.task(name="invoicing.start_billing_run")
+@app.task(name="invoicing.start_billing_run", throws=(RefusedArguments,))
 def start_billing_run(period: str | None = None) -> dict[str, Any]:
     """Celery beat's nightly entry: issue and dispatch the previous month's run."""
-    started = dispatch.start_or_resume(Period.parse(period) if period else None)
+    started = dispatch.start_or_resume(billing_period("invoicing.start_billing_run", period))
     return {"run_id": started.run_id, "period": started.period, "action": started.action}
 
 

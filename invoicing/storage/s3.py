@@ -51,7 +51,11 @@ class S3Unreachable(InvoicingError):
 
 
 def _endpoint() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+    """The endpoint for messages, masked: its URL may carry credentials (http://key:secret@host)."""
+    from invoicing.config import redact
+
+    url = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return redact(url) if url else "AWS S3"
 
 
 def _describe(exc: BaseException, location: str) -> StorageError:

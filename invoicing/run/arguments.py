@@ -1,0 +1,77 @@
+"""What a task accepts, checked before it does any work.
+
+A message on the broker is input from outside: whoever can write to Redis can send any
+task any arguments, and a worker runs what it is sent. So each task checks its
+arguments first and refuses with `RefusedArguments` (a ValueError, reported in the
+task's result and logged as one line), having changed nothing. The tasks list it in
+`throws=`, so Celery logs the refusal without a traceback and never retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+import reprlib
+from typing import Any, TypeGuard
+
+from invoicing.billing import BillingError, Period
+from invoicing.db import session_scope
+from invoicing.models import BillingRun
+
+log = logging.getLogger(__name__)
+
+# The months a task bills. The same range as Period.parse's where that has one; kept
+# here too so that a task refuses 9999-12 whatever the parser lets through.
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+# Invoices in one render batch: INVOICING_BATCH_SIZE's own upper bound.
+MAX_BATCH = 10_000
+
+
+class RefusedArguments(ValueError):
+    """A task was sent arguments it does not take; nothing was done."""
+
+
+def refuse(task: str, reason: str) -> RefusedArguments:
+    """The error to raise, logged first as the one line a reader of the worker log needs."""
+    log.error("%s refused: %s", task, reason)
+    return RefusedArguments(f"{task} refused: {reason}")
+
+
+def is_int(value: object) -> TypeGuard[int]:
+    """A JSON integer (not a bool, which Python counts as one, nor a float)."""
+    return type(value) is int
+
+
+def billing_period(task: str, value: Any) -> Period | None:
+    """The period a task was asked to bill (None: the default, the previous month)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 16:
+        raise refuse(task, f"not a period (YYYY-MM): {reprlib.repr(value)}")
+    try:
+        period = Period.parse(value)
+    except BillingError as exc:
+        raise refuse(task, str(exc)) from None
+    if not FIRST_YEAR <= period.year <= LAST_YEAR:
+        raise refuse(task, f"period {period} is outside {FIRST_YEAR}-01..{LAST_YEAR}-12")
+    return period
+
+
+def existing_run(task: str, run_id: Any) -> int:
+    """A run id that names a billing run in the database."""
+    if not is_int(run_id) or run_id < 1:
+        raise refuse(task, f"not a run id: {reprlib.repr(run_id)}")
+    with session_scope() as session:
+        if session.get(BillingRun, run_id) is None:
+            raise refuse(task, f"no billing run {run_id}")
+    return int(run_id)
+
+
+def invoice_batch(task: str, invoice_ids: Any) -> list[int]:
+    """A batch as dispatch makes them: 1 to MAX_BATCH positive invoice ids."""
+    if not isinstance(invoice_ids, list) or not 1 <= len(invoice_ids) <= MAX_BATCH:
+        size = len(invoice_ids) if isinstance(invoice_ids, list) else type(invoice_ids).__name__
+        raise refuse(task, f"a batch is a list of 1 to {MAX_BATCH} invoice ids, got {size}")
+    wrong = [i for i in invoice_ids if not is_int(i) or i < 1]
+    if wrong:
+        raise refuse(task, f"not an invoice id: {reprlib.repr(wrong[0])}")
+    return list(invoice_ids)
