@@ -237,7 +237,7 @@ def test_cli_service_runs_an_existing_command() -> None:
 # --- Redis requires a password -------------------------------------------------------------
 
 _VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[?-])(?P<arg>[^}]*))?\}")
-SAMPLE = {"REDIS_PASSWORD": "c0mposeSample7"}
+SAMPLE = {"REDIS_PASSWORD": "c0mposeSample7", "POSTGRES_PASSWORD": "pgSample8"}
 
 
 def interpolate(value: str, environ: Mapping[str, str]) -> str:
@@ -307,6 +307,19 @@ def test_every_service_that_talks_to_redis_has_the_password_in_its_urls() -> Non
         for key, url in urls.items():
             parts = urlsplit(url)
             assert (parts.hostname, parts.password) == ("redis", SAMPLE["REDIS_PASSWORD"]), (name, key)
+
+
+def test_postgres_takes_a_required_password_that_every_database_url_carries() -> None:
+    # given the postgres service and the app services' database URLs
+    required = str(SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"])
+    # then the password is a variable that must be set, never a literal in the file
+    assert re.fullmatch(r"\$\{POSTGRES_PASSWORD:\?[^}]+\}", required), required
+    with pytest.raises(LookupError, match="POSTGRES_PASSWORD"):
+        interpolate(required, {})
+    for name in APP_SERVICES:
+        url = interpolate(str(SERVICES[name]["environment"]["INVOICING_DATABASE_URL"]), SAMPLE)
+        # and every app service connects with it
+        assert urlsplit(url).password == SAMPLE["POSTGRES_PASSWORD"], (name, url)
 
 
 def test_the_compose_redis_refuses_a_client_without_the_password(tmp_path: Path) -> None:
