@@ -34,11 +34,11 @@ from invoicing.models import Subscriber
 from invoicing.pdf import fonts
 from invoicing.pdf.embed import parse_to_unicode, to_unicode
 from invoicing.pdf.format import formatter
-from invoicing.pdf.layout import BILL_TO_W, MARGIN_X, PAGE_H, PAGE_W, ST_NAME, lay_out
+from invoicing.pdf.layout import BILL_TO_W, MARGIN_X, PAGE_H, ST_NAME
 from invoicing.pdf.render import render_invoice
-from invoicing.pdf.shaping import MAX_GLYPH_TEXT, Shaped, ink_bounds, shape
-from invoicing.pdf.translate import translator
+from invoicing.pdf.shaping import MAX_GLYPH_TEXT, ink_bounds, shape
 from invoicing.untrusted import MAX_MARKS, clean, spreadsheet_cell
+from tests.support.boxes import assert_laid_out_inside_boxes
 from tests.support.einvoices import embedded_xml, seed_b2b, with_seller, xpath
 from tests.support.envs import Env
 from tests.support.factories import VALID_IMPORT, invoice, line
@@ -274,34 +274,11 @@ def test_every_text_is_laid_out_inside_its_box(
     lines = tuple(line(d, "1", str(amount), str(amount)) for d in descriptions)
     doc = replace(invoice(name=name, address=address, lines=lines, locale=locale), buyer_company=company)
     doc = replace(doc, subtotal=amount, tax=amount, total=amount)
-    # when it is laid out
-    pages = lay_out(doc, formatter(doc), translator(doc.locale))
-    # then every line of every text is within the page's margins and its box's width,
+    # when it is laid out, then every line of every text is within the page's margins and its box's width,
     # every glyph a shaper moved is within its face's ink bounds, and no figure wraps
-    figures = {formatter(doc).money(amount), formatter(doc).price(amount)}
-    for page in pages:
-        for item, (x, _top, width) in page.texts:
-            assert MARGIN_X - 0.01 <= x and x + width <= PAGE_W - MARGIN_X + 0.01
-            wrapped = item.lines(width)
-            assert all(line_width <= width + 0.01 for _, line_width in wrapped), item.para.chars
-            if item.para.chars in figures:
-                assert len(wrapped) == 1, item.para.chars
-            for pieces, _ in wrapped:
-                for shaped, _left in pieces:
-                    _inside_ink_bounds(shaped)
+    assert_laid_out_inside_boxes(doc)
     # and it renders, and pypdf reads it
     assert PdfReader(io.BytesIO(render_invoice(doc))).pages[0].extract_text()
-
-
-def _inside_ink_bounds(shaped: Shaped) -> None:
-    """Every glyph the shaper moved has its ink within the face's bounds (1/1000 em,
-    one unit of rounding)."""
-    face, lowest, highest = shaped.face, *ink_bounds(shaped.face)
-    for gid, y in zip(shaped.gids, shaped.ys or (0,) * len(shaped.gids), strict=True):
-        extents = face.hb_font.get_glyph_extents(gid)
-        if y and extents is not None and extents.height:
-            top = y + extents.y_bearing * face.scale
-            assert lowest - 1 <= top + extents.height * face.scale and top <= highest + 1, (shaped.text, top)
 
 
 # ------------------------------------------------------------------------ amounts
