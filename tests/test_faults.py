@@ -54,22 +54,28 @@ def test_killed_pool_processes_mid_run_are_redelivered(pg_env: Env, workers: Wor
         assert f"invoicing.render_batch[{task_id}] succeeded" in log, task_id
 
 
-def test_killed_worker_is_recovered_by_the_visibility_timeout(workers: Workers) -> None:
+def test_killed_worker_is_recovered_by_the_visibility_timeout(pg_env: Env, workers: Workers) -> None:
     env = workers.env
     generate(env, 300)
     run_id = dispatch(env, batch_size=15)
+    # PostgreSQL: the hold below has no busy timeout that could run out on a slow machine
     with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
         # two workers; unacknowledged messages go back to the queue 5 s after delivery
         workers.start(count=2, concurrency=1, INVOICING_VISIBILITY_TIMEOUT_S="5")
         # when a whole worker dies (main process and pool) holding a batch
         (lost,) = workers.held_batches(0).values()
         workers.kill_node(0)
-    # then the other one picks its batch up and the run completes by itself
+    # then its batch goes back to the queue and the other worker takes it
+    survivor = workers.logs[1]
+    redelivered = f"invoicing.render_batch[{lost}] received"
+    assert wait_until(lambda: redelivered in survivor.read_text(errors="replace"), 120), (
+        f"the killed worker's batch {lost} was never redelivered"
+    )
+    # and the run completes by itself
     status = wait_for_final_status(env, run_id, 180)
     assert status["status"] == "completed", status
     assert_run_consistent(summary_of(status), 300)
-    survivor = workers.logs[1].read_text(errors="replace")
-    assert f"invoicing.render_batch[{lost}] succeeded" in survivor
+    assert f"invoicing.render_batch[{lost}] succeeded" in survivor.read_text(errors="replace")
 
 
 def test_stalled_run_is_finished_by_the_reconciler(pg_env: Env, workers: Workers) -> None:
@@ -87,11 +93,13 @@ def test_stalled_run_is_finished_by_the_reconciler(pg_env: Env, workers: Workers
     # a fresh worker takes what is still queued; the dead one's batches stay invisible
     workers.start(count=1, concurrency=2, **stall)
     workers.start_beat(**stall)
+    # then, once nothing has moved for the stall time, the reconciler resumes the run
+    # (what reconcile_runs returned, in the worker's log)
+    workers.wait_for_log(f"{{'run_id': {run_id}, 'action': 'resumed'}}", timeout=180)
     status = wait_for_final_status(env, run_id, 180)
     assert status["status"] == "completed", (status, workers.log_text()[-3000:])
     assert_run_consistent(summary_of(status), 300)
     log = workers.log_text()
-    assert f"{{'run_id': {run_id}, 'action': 'resumed'}}" in log  # what reconcile_runs returned
     assert not [task_id for task_id in lost if f"render_batch[{task_id}] succeeded" in log]
 
 
