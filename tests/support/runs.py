@@ -132,7 +132,8 @@ def run_at_once(env: Env, *args: str, count: int = 2, timeout: float = 240) -> l
                 return len(waiting) == count or any(proc.poll() is not None for proc in procs)
 
             if not wait_until(all_waiting, timeout) or len(waiting) != count:
-                pytest.fail(f"not every command reached the run's INSERT: waiting {waiting}")
+                exited = [(p.returncode, p.communicate()[1][-2000:]) for p in procs if p.poll() is not None]
+                pytest.fail(f"not every command reached the run's INSERT: waiting {waiting}, exited {exited}")
             assert all(q.lstrip().startswith("INSERT INTO billing_runs") for q in waiting.values()), waiting
             holder.rollback()  # lets them all go at once
         results = [proc.communicate(timeout=timeout) for proc in procs]
