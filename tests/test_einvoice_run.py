@@ -288,15 +288,13 @@ def test_validate_says_what_the_rules_say(env: Env, tmp_path: Path) -> None:
     # no e-invoice at all: one line, exit 2
     for path, reason in (
         (plain, "not an e-invoice: the PDF carries no factur-x.xml or xrechnung.xml"),
-        (Path(summary["output"]), "not an e-invoice"),
+        (Path(summary["output"]), "not an e-invoice: the PDF carries no factur-x.xml or xrechnung.xml"),
         (tmp_path / "notes.txt", "not a PDF (nor a CII XML e-invoice)"),
         (tmp_path / "missing.pdf", "no such file"),
     ):
         proc = env.cli("validate", str(path))
         assert proc.returncode == 2 and proc.stdout == "", proc.stderr
-        assert proc.stderr.strip().splitlines() == [f"invoicing: error: {path}: {reason}"] or (
-            reason in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-        )
+        assert proc.stderr.strip().splitlines() == [f"invoicing: error: {path}: {reason}"]
     # and the XML file on its own is judged too
     (tmp_path / "factur-x.xml").write_bytes(embedded_xml(good)[1])
     assert env.cli("validate", str(tmp_path / "factur-x.xml")).returncode == 0

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from invoicing.db import session_scope
 from invoicing.models import Invoice, InvoiceStatus, Subscriber
@@ -54,22 +54,28 @@ def test_killed_pool_processes_mid_run_are_redelivered(pg_env: Env, workers: Wor
         assert f"invoicing.render_batch[{task_id}] succeeded" in log, task_id
 
 
-def test_killed_worker_is_recovered_by_the_visibility_timeout(workers: Workers) -> None:
+def test_killed_worker_is_recovered_by_the_visibility_timeout(pg_env: Env, workers: Workers) -> None:
     env = workers.env
     generate(env, 300)
     run_id = dispatch(env, batch_size=15)
+    # PostgreSQL: the hold below has no busy timeout that could run out on a slow machine
     with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
         # two workers; unacknowledged messages go back to the queue 5 s after delivery
         workers.start(count=2, concurrency=1, INVOICING_VISIBILITY_TIMEOUT_S="5")
         # when a whole worker dies (main process and pool) holding a batch
         (lost,) = workers.held_batches(0).values()
         workers.kill_node(0)
-    # then the other one picks its batch up and the run completes by itself
+    # then its batch goes back to the queue and the other worker takes it
+    survivor = workers.logs[1]
+    redelivered = f"invoicing.render_batch[{lost}] received"
+    assert wait_until(lambda: redelivered in survivor.read_text(errors="replace"), 120), (
+        f"the killed worker's batch {lost} was never redelivered"
+    )
+    # and the run completes by itself
     status = wait_for_final_status(env, run_id, 180)
     assert status["status"] == "completed", status
     assert_run_consistent(summary_of(status), 300)
-    survivor = workers.logs[1].read_text(errors="replace")
-    assert f"invoicing.render_batch[{lost}] succeeded" in survivor
+    assert f"invoicing.render_batch[{lost}] succeeded" in survivor.read_text(errors="replace")
 
 
 def test_stalled_run_is_finished_by_the_reconciler(pg_env: Env, workers: Workers) -> None:
@@ -87,12 +93,59 @@ def test_stalled_run_is_finished_by_the_reconciler(pg_env: Env, workers: Workers
     # a fresh worker takes what is still queued; the dead one's batches stay invisible
     workers.start(count=1, concurrency=2, **stall)
     workers.start_beat(**stall)
+    # then, once nothing has moved for the stall time, the reconciler resumes the run
+    # (what reconcile_runs returned, in the worker's log)
+    workers.wait_for_log(f"{{'run_id': {run_id}, 'action': 'resumed'}}", timeout=180)
     status = wait_for_final_status(env, run_id, 180)
     assert status["status"] == "completed", (status, workers.log_text()[-3000:])
     assert_run_consistent(summary_of(status), 300)
     log = workers.log_text()
-    assert f"{{'run_id': {run_id}, 'action': 'resumed'}}" in log  # what reconcile_runs returned
     assert not [task_id for task_id in lost if f"render_batch[{task_id}] succeeded" in log]
+
+
+def rendered_count(run_id: int) -> int:
+    with session_scope() as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(Invoice)
+                .where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED)
+            )
+            or 0
+        )
+
+
+def test_redis_outage_mid_run_is_ridden_out(
+    pg_env: Env, private_redis: PrivateRedis, private_workers: Workers
+) -> None:
+    """Redis goes away mid-run and comes back with its data (it persists it): the
+    workers reconnect and the run completes by itself, every invoice rendered once."""
+    env = private_workers.env
+    generate(env, 300)
+    run_id = dispatch(env, batch_size=10)
+    private_workers.start(count=1, concurrency=2)
+    # given rendering under way: invoices rendered, the rest still to come
+    assert wait_until(lambda: rendered_count(run_id) > 0, 120), private_workers.log_text()[-3000:]
+    with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
+        # and batches in the workers' hands that cannot finish yet
+        assert len(private_workers.held_batches(0)) == 2
+        before = rendered_count(run_id)
+        assert 0 < before < 300
+        # when Redis stops (its data on disk) and the workers notice it is gone
+        private_redis.stop()
+        worker = private_workers.procs[0]
+        assert wait_until(
+            lambda: "Connection to broker lost" in private_workers.log_text() or worker.poll() is not None, 60
+        )
+        # and it starts again on the same port
+        private_redis.start()
+    assert worker.poll() is None, (
+        f"the worker exited on the lost connection:\n{private_workers.log_text()[-3000:]}"
+    )
+    # then the run completes without a person: nothing lost, nothing twice
+    status = wait_for_final_status(env, run_id, 180)
+    assert status["status"] == "completed", (status, private_workers.log_text()[-3000:])
+    assert_run_consistent(summary_of(status), 300)
 
 
 def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_workers: Workers) -> None:
@@ -104,11 +157,14 @@ def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_w
     run_id = dispatch(env, batch_size=10)
     with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
         private_workers.start(count=1, concurrency=2)
-        # when Redis restarts while two of the 30 batches are in the workers' hands
+        # when Redis restarts empty while two of the 30 batches are in the workers' hands
         assert len(private_workers.held_batches(0)) == 2
-        private_redis.restart(down_for=1.0)
+        private_redis.kill()
+        private_workers.wait_for_log("Connection to broker lost")
+        private_redis.forget()
+        private_redis.start()
     # then nothing moves any more once what the workers held is done
-    assert wait_until(lambda: status_of(env, run_id)["stalled"], 60, interval=1)
+    assert wait_until(lambda: status_of(env, run_id)["stalled"], 120), status_of(env, run_id)
     assert status_of(env, run_id)["status"] == "rendering"
     # kombu's Redis transport can die with an "Unrecoverable error" when its reconnect
     # is refused; a supervisor restarts such a worker

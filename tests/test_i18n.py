@@ -7,7 +7,6 @@ import gettext
 import io
 import random
 import re
-import shutil
 import subprocess
 from dataclasses import replace
 from datetime import date
@@ -30,6 +29,7 @@ from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, languages, translator
 from invoicing.synthetic import COUNTRIES
 from tests.support.factories import SELLER
 from tests.support.paths import ROOT
+from tests.support.tools import require_tool
 
 REQUIRED = {
     "de",
@@ -98,9 +98,8 @@ def template():
 
 
 def pdftotext(pdf: bytes) -> str:
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) not installed: cannot read shaped scripts back")
-    out = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True)
+    pdftotext = require_tool("pdftotext", "poppler-utils", "reading shaped scripts back")
+    out = subprocess.run([pdftotext, "-", "-"], input=pdf, capture_output=True, check=True)
     return _SPACES.sub(" ", _MARKS.sub("", out.stdout.decode()))
 
 
@@ -299,9 +298,8 @@ def replace_ns(ns: SimpleNamespace, **changes: object) -> SimpleNamespace:
 
 def word_boxes(pdf: bytes) -> list[tuple[str, float, float]]:
     """(word, xMin, yMin) of every word pdftotext finds on the first page."""
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) not installed: cannot locate words")
-    html = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=pdf, capture_output=True, check=True).stdout
+    pdftotext = require_tool("pdftotext", "poppler-utils", "locating words")
+    html = subprocess.run([pdftotext, "-bbox", "-", "-"], input=pdf, capture_output=True, check=True).stdout
     return [
         (_MARKS.sub("", word), float(x), float(y))
         for x, y, word in re.findall(

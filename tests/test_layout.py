@@ -13,10 +13,6 @@ from tests.support.paths import ROOT
 
 PACKAGE = ROOT / "invoicing"
 MAX_LINES = 700
-# Over the limit today, each for a reason; the test fails once one is not any more, so
-# that the list only shrinks.
-# Modules allowed over the limit, and why; the list can only shrink.
-OVERSIZED: dict[str, str] = {}
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -214,15 +210,7 @@ def test_module_size(path: Path) -> None:
     # when
     lines = len(path.read_text(encoding="utf-8").splitlines())
     # then
-    if relative in OVERSIZED:
-        assert lines > MAX_LINES, f"{relative} has {lines} lines now: remove it from OVERSIZED"
-    else:
-        assert lines <= MAX_LINES, f"{relative} has {lines} lines (limit {MAX_LINES})"
-
-
-def test_oversized_entries_exist() -> None:
-    missing = [path for path in OVERSIZED if not (ROOT / path).is_file()]
-    assert missing == [], f"gone, remove from OVERSIZED: {missing}"
+    assert lines <= MAX_LINES, f"{relative} has {lines} lines (limit {MAX_LINES})"
 
 
 def _task_modules() -> set[str]:

@@ -30,6 +30,7 @@ from invoicing.pdf.shaping import shape
 from invoicing.pdf.text import Style, Text, clean_text
 from invoicing.pdf.translate import translator
 from tests.support.factories import SELLER
+from tests.support.tools import require_tool
 
 # (tesseract language, locale, currency, name, first address line, second address line)
 SCRIPTS = {
@@ -83,9 +84,8 @@ def script_invoice(script: str) -> bytes:
 
 
 def pdftotext(pdf: bytes) -> str:
-    if shutil.which("pdftotext") is None:
-        pytest.skip("pdftotext (poppler-utils) not installed")
-    out = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    pdftotext = require_tool("pdftotext", "poppler-utils", "the text of the rendered scripts")
+    out = subprocess.run([pdftotext, "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
     return _MARKS.sub("", out)
 
 

@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from invoicing.db import session_scope
 from invoicing.models import Invoice, Subscriber
@@ -51,13 +53,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
 
 
 def wait_for_final_status(env: Env, run_id: int, timeout: float) -> dict[str, Any]:
-    """`invoicing status --json` once the run is no longer rendering or merging."""
+    """`invoicing status --json` once the run is no longer rendering or merging; the test
+    fails, showing the last status, if it still is after `timeout` seconds (a guard
+    against a hang, not a wait: it returns as soon as the status changes)."""
     deadline = time.monotonic() + timeout
     while True:
         status = status_of(env, run_id)
-        if status["status"] not in ("rendering", "merging") or time.monotonic() > deadline:
+        if status["status"] not in ("rendering", "merging"):
             return status
-        time.sleep(0.5)
+        if time.monotonic() > deadline:
+            pytest.fail(f"run {run_id} still {status['status']} after {timeout} s: {status}")
+        time.sleep(0.2)
 
 
 def invoices_of(run_id: int) -> list[Invoice]:
@@ -77,21 +83,66 @@ def count_rows(model: type) -> int:
         return session.scalar(select(func.count()).select_from(model)) or 0
 
 
+# The backends of other sessions waiting for a lock on billing_runs, and what they run.
+WAITING_ON_RUNS = text(
+    """
+    SELECT activity.pid, activity.query
+    FROM pg_locks AS lock JOIN pg_stat_activity AS activity ON activity.pid = lock.pid
+    WHERE lock.relation = 'billing_runs'::regclass AND NOT lock.granted
+      AND activity.pid <> pg_backend_pid()
+    """
+)
+
+
 def run_at_once(env: Env, *args: str, count: int = 2, timeout: float = 240) -> list[dict[str, Any]]:
-    """Start `count` `invoicing run --json ARGS` commands at the same instant; their
-    summaries, once every one has exited 0."""
-    procs = [
-        subprocess.Popen(
-            [str(BIN / "invoicing"), "run", "--json", *args],
-            cwd=env.path,
-            env=env.environ(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(count)
-    ]
-    results = [proc.communicate(timeout=timeout) for proc in procs]
+    """Start `count` `invoicing run --json ARGS` commands and release them together from
+    inside the transaction that creates the run; their summaries, once every one has
+    exited 0.
+
+    A race forced, not hoped for (PostgreSQL only): the test's own connection holds a
+    SHARE lock on billing_runs, which the run's INSERT must wait for, while each command
+    reads the period's runs (none yet, or only finished ones) and comes to that INSERT.
+    Only once the server shows every command's backend waiting on the lock is it let
+    go; if they do not all get there, the test fails: it would have been no race.
+    """
+    database_url = env.vars["INVOICING_DATABASE_URL"]
+    assert make_url(database_url).get_backend_name() == "postgresql", "a forced race needs PostgreSQL"
+    engine = create_engine(database_url)
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        with engine.connect() as holder:
+            holder.execute(text("LOCK TABLE billing_runs IN SHARE MODE"))
+            procs = [
+                subprocess.Popen(
+                    [str(BIN / "invoicing"), "run", "--json", *args],
+                    cwd=env.path,
+                    env=env.environ(),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(count)
+            ]
+            waiting: dict[int, str] = {}
+
+            def all_waiting() -> bool:
+                nonlocal waiting
+                with engine.connect() as watcher:
+                    waiting = {pid: query for pid, query in watcher.execute(WAITING_ON_RUNS)}
+                return len(waiting) == count or any(proc.poll() is not None for proc in procs)
+
+            if not wait_until(all_waiting, timeout) or len(waiting) != count:
+                exited = [(p.returncode, p.communicate()[1][-2000:]) for p in procs if p.poll() is not None]
+                pytest.fail(f"not every command reached the run's INSERT: waiting {waiting}, exited {exited}")
+            assert all(q.lstrip().startswith("INSERT INTO billing_runs") for q in waiting.values()), waiting
+            holder.rollback()  # lets them all go at once
+        results = [proc.communicate(timeout=timeout) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        engine.dispose()
     for proc, (_out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
     return [json.loads(out) for out, _ in results]

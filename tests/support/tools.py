@@ -1,5 +1,6 @@
-"""External programs some checks use (poppler, qpdf). A missing one is a visible skip
-(`-ra` lists it), never a check that silently passes."""
+"""External programs some checks use (poppler, qpdf). `.ci/run` installs every one of
+them, so a missing one fails the test that needs it, naming the package: a check that
+skipped itself would pass without checking."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 
 
 def require_tool(name: str, package: str, purpose: str) -> str:
-    """The path of `name`, or skip the test saying what was not checked without it."""
+    """The path of `name`; the test fails, saying what cannot be checked, without it."""
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} not installed ({package}): {purpose} not checked")
+        pytest.fail(f"{name} not installed ({package}; .ci/run installs it): {purpose} cannot be checked")
     return path
