@@ -82,12 +82,12 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
         )
     started_at = time.perf_counter()
     with workers(settings) as available:
-        if not settings.embedded and not available and not no_wait:
-            err.print(
-                "warning: no worker answered yet; invoices render once one runs "
-                "(`celery -A invoicing worker`)",
-                markup=False,
-            )
+        if not settings.embedded and not available:
+            if not no_wait:
+                # Before issuing: waiting on a run nobody renders would say nothing for
+                # INVOICING_STALL_AFTER_S and leave issued invoices behind.
+                fail(_no_worker(settings, "nothing was issued; ") + ", then run this again", EXIT_FAILED)
+            err.print(f"warning: {_no_worker(settings, 'invoices render once one runs: ')}", markup=False)
         started = start_or_resume(period, workers=max(available, 1), settings=settings)
         if not as_json:
             _say_started(started)
@@ -96,6 +96,16 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
             return
         final = _wait(started, as_json, settings)
     _finish(final, as_json, time.perf_counter() - started_at)
+
+
+def _no_worker(settings: Any, then: str) -> str:
+    from invoicing.config import redact
+
+    return (
+        f"no worker answered on the broker {redact(settings.broker_url)}; {then}start one with "
+        f"`celery -A invoicing worker -Q {settings.queue}` and the same INVOICING_* settings as "
+        "this command"
+    )
 
 
 def _print_preview(data: dict[str, Any], as_json: bool) -> None:
@@ -349,6 +359,8 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
         fail("--no-wait needs a broker: the embedded worker stops when this command exits")
     started_at = time.perf_counter()
     with workers(settings) as available:
+        if not settings.embedded and not available and not no_wait:
+            fail(_no_worker(settings, "nothing was sent; ") + ", then retry again", EXIT_FAILED)
         started = resume(run_id, workers=max(available, 1), settings=settings, busy_is_error=True)
         if not as_json:
             _say_started(started)
@@ -384,6 +396,8 @@ def credit(number: str, amount: Any, reason: str | None, as_json: bool) -> None:
 
     settings = ready(storage=True)
     with workers(settings) as available:
+        if not settings.embedded and not available:
+            fail(_no_worker(settings, "no credit note was issued; ") + ", then run this again", EXIT_FAILED)
         started = start_credit(number, amount, reason, workers=max(available, 1), settings=settings)
         final = _wait(started, True, settings)
     note = credit_note_of_run(started.run_id)
