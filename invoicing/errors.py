@@ -17,6 +17,16 @@ def first_line(exc: BaseException, with_type: bool = False) -> str:
     return f"{type(exc).__name__}: {line}" if with_type else line
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 invoice`, `2 invoices`: a count and its noun, in the form English gives it.
+
+    The CLI's messages are English and untranslated, and English has these two forms;
+    what is translated (the invoice's texts) takes its plural rules from the catalogs
+    (Babel's `ngettext`, pdf/translate.py). `nouns` for a plural that is not noun + "s".
+    """
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 class InvoicingError(Exception):
     """Something failed (exit code 1)."""
 

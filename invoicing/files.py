@@ -23,6 +23,10 @@ def output_problem(output: Path, force: bool) -> str | None:
     """Why a command's `-o` file cannot be written, checked before any work (a name the
     file system refuses, a folder, an existing file without --force, a missing or
     read-only folder); None if it can. One line naming the path and the reason."""
+    if str(output) == "-":
+        # The commands that can send their file to standard output take `-` before this
+        # (cli/common.py); anywhere else it must not become a file named `-`.
+        return "-o -: standard output is not a file here; give a file name"
     shown = f"-o {shown_path(output)}"
     problem = _name_problem(output)
     if problem is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,10 +23,12 @@ from invoicing.cli.common import (
     err,
     fail,
     handle_errors,
+    is_stdout,
     main,
     out,
     period_option,
     ready,
+    shown_output,
 )
 
 # --- db -----------------------------------------------------------------------------------
@@ -177,7 +180,13 @@ def db_seed(
 @main.command()
 @click.option("--account", required=True, help="Subscriber account.")
 @period_option()
-@click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="PDF file to write.")
+@click.option(
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="PDF file to write (- for standard output).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @handle_errors
 def render(account: str, period: Period, output: Path, force: bool) -> None:
@@ -224,10 +233,14 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
                 "the bytes that were issued (sha256 differs): restore it from a backup",
                 EXIT_FAILED,
             )
-    with atomic_file(output) as handle:
-        handle.write(pdf)
+    if is_stdout(output):
+        sys.stdout.buffer.write(pdf)
+        sys.stdout.buffer.flush()
+    else:
+        with atomic_file(output) as handle:
+            handle.write(pdf)
     what = f"{document.number}, as issued" if number else document.number
-    err.print(f"wrote {output} ({what}, {len(pdf):,} bytes)", markup=False)
+    err.print(f"wrote {shown_output(output)} ({what}, {len(pdf):,} bytes)", markup=False)
 
 
 def _stored_pdf(path: str | None, sha256: str | None) -> bytes | None:

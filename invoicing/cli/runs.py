@@ -36,11 +36,15 @@ from invoicing.cli.common import (
     err,
     fail,
     handle_errors,
+    is_stdout,
     main,
     out,
     period_option,
+    plural,
     ready,
     say_error,
+    shown_output,
+    written_to,
 )
 
 # --- the billing run ----------------------------------------------------------------------
@@ -435,7 +439,13 @@ def credit(number: str, amount: Any, reason: str | None, as_json: bool) -> None:
     help="File with one account per line (# comments allowed).",
 )
 @period_option()
-@click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="PDF file to write.")
+@click.option(
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="PDF file to write (- for standard output).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @handle_errors
 def merge(accounts: str | None, from_file: Path | None, period: Period, output: Path, force: bool) -> None:
@@ -462,10 +472,12 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
         fail("no accounts given")
     settings = ready(storage=True)
     check_output(output, force, settings)
-    with workers(settings) as available:
-        merged = merge_accounts(wanted, period, output, force, workers=max(available, 1), settings=settings)
+    with workers(settings) as available, written_to(output) as target:
+        merged = merge_accounts(wanted, period, target, force, workers=max(available, 1), settings=settings)
+    where = shown_output(output) if is_stdout(output) else merged.path
     err.print(
-        f"wrote {merged.path}: {len(wanted)} invoices, {merged.pages} pages, {merged.size:,} bytes",
+        f"wrote {where}: {plural(len(wanted), 'invoice')}, {plural(merged.pages, 'page')}, "
+        f"{merged.size:,} bytes",
         markup=False,
     )
 
@@ -482,31 +494,56 @@ def iter_accounts(text: str) -> Iterable[str]:
 
 
 @main.command()
-@click.argument("run_id", type=int)
-@click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="ZIP file to write.")
+@click.argument("run_id", type=int, required=False)
+@period_option(required=False)
+@click.option(
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="ZIP file to write (- for standard output).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
-def export(run_id: int, output: Path, force: bool, as_json: bool) -> None:
-    """Write a run's rendered invoices into a ZIP, in number order, with index.csv
-    (number, account, name, total, currency, file, sha256).
+def export(run_id: int | None, period: Period | None, output: Path, force: bool, as_json: bool) -> None:
+    """Write a run's rendered invoices, and the credit notes issued against them, into a
+    ZIP in number order, with index.csv for the accountant: number, type, issue date,
+    the invoice a credit note credits, account, company, contact, seller's and buyer's
+    VAT ids, net, tax, total (negative for a credit note), currency, file, sha256.
+
+    With --period instead of RUN_ID: every run of the period (its supplements and
+    credit notes too) in one ZIP.
 
     Every file is checked against the sha256 recorded when it was rendered; a missing
     or changed file writes nothing.
 
     Example: invoicing export 3 -o invoices-2026-10.zip
-    """
-    from invoicing.run.export import export_run
 
+    Example: invoicing export --period 2026-10 -o 2026-10.zip
+    """
+    from invoicing.run.export import export_period, export_run
+
+    if (run_id is None) == (period is None):
+        fail("give a RUN_ID or --period YYYY-MM (one of the two)")
+    if as_json and is_stdout(output):
+        fail("-o - and --json both write to standard output; give -o FILE.zip with --json")
     settings = ready()
     check_output(output, force, settings)
-    summary = export_run(run_id, output, force, settings)
+    with written_to(output) as target:
+        if run_id is not None:
+            summary = export_run(run_id, target, force, settings)
+        else:
+            summary = export_period(str(period), target, force, settings)
     if as_json:
         out.print(json.dumps(summary.as_dict(), ensure_ascii=False), markup=False)
         return
     totals = ", ".join(f"{amount} {currency}" for currency, amount in summary.totals.items())
+    where = shown_output(output) if is_stdout(output) else summary.output
+    what = f"run {run_id}" if run_id is not None else f"{period} ({plural(len(summary.runs), 'run')})"
+    notes = f" and {plural(summary.credit_notes, 'credit note')}" if summary.credit_notes else ""
     err.print(
-        f"wrote {summary.output}: {summary.invoices} invoices of run {run_id} ({totals}), "
+        f"wrote {where}: {plural(summary.invoices, 'invoice')}{notes} of {what} ({totals}), "
         f"{summary.bytes:,} bytes",
         markup=False,
     )
