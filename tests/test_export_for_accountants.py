@@ -19,7 +19,6 @@ from sqlalchemy import select
 
 from invoicing.db import session_scope
 from invoicing.models import Invoice, Subscriber
-
 from tests.support.einvoices import seed_b2b, with_seller
 from tests.support.envs import Env
 from tests.support.runs import run_json
