@@ -11,6 +11,7 @@ import ctypes
 import hashlib
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,22 @@ def output_problem(output: Path, force: bool) -> str | None:
         return f"{shown}: {exc.strerror or exc}"
     if not os.access(parent, os.W_OK):
         return f"{shown}: folder {parent} is not writable"
+    return None
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in `folder`, found by doing it: the folder made (with
+    its parents) if missing, a file created and removed in it. Permission bits alone do
+    not tell (root ignores them; a read-only mount does not show in them). One line
+    naming the full path and the system's reason; None if it can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".invoicing-probe-"):
+            pass
+    except OSError as exc:
+        where = exc.filename if exc.filename and str(exc.filename) != str(folder) else None
+        reason = exc.strerror or str(exc)
+        return f"cannot write in {folder}: {reason}" + (f" ({where})" if where else "")
     return None
 
 

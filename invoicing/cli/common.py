@@ -80,7 +80,7 @@ def handle_errors(func: F) -> F:
             say_error(f"storage: {exc}")
             sys.exit(EXIT_FAILED)
         except KeyboardInterrupt:
-            say_error("interrupted; the run's state is in the database: `invoicing status`")
+            say_error(_interrupted())
             sys.exit(130)
         except click.exceptions.ClickException:
             raise
@@ -96,6 +96,27 @@ def handle_errors(func: F) -> F:
             sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
+
+
+# What is true when Ctrl-C stops the command at this point, and what to do next; the
+# command says it as it goes (a billing run: before issuing, once it is issued).
+_on_interrupt: list[Callable[[], str]] = []
+
+
+def on_interrupt(say: Callable[[], str]) -> None:
+    """From now on, Ctrl-C reports `say()` (called then, so it can look at the database)."""
+    _on_interrupt[:] = [say]
+
+
+def _interrupted() -> str:
+    if not _on_interrupt:
+        return "interrupted"
+    try:
+        return _on_interrupt[0]()
+    except Exception:  # noqa: BLE001 - the database may be what was interrupted
+        return "interrupted"
+    finally:
+        _on_interrupt.clear()
 
 
 def say_error(message: str) -> None:

@@ -38,6 +38,7 @@ from invoicing.cli.common import (
     handle_errors,
     is_stdout,
     main,
+    on_interrupt,
     out,
     period_option,
     plural,
@@ -84,6 +85,7 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
             "--no-wait needs a broker: the embedded worker stops when this command exits "
             "(set INVOICING_BROKER_URL, e.g. redis://127.0.0.1:6379/0)"
         )
+    _check_output_folder(settings, str(period), "nothing was issued")
     started_at = time.perf_counter()
     with workers(settings) as available:
         if not settings.embedded and not available:
@@ -92,7 +94,10 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
                 # INVOICING_STALL_AFTER_S and leave issued invoices behind.
                 fail(_no_worker(settings, "nothing was issued; ") + ", then run this again", EXIT_FAILED)
             err.print(f"warning: {_no_worker(settings, 'invoices render once one runs: ')}", markup=False)
+        before = _latest_run_id(period)
+        on_interrupt(lambda: _interrupted_issuing(period, before))
         started = start_or_resume(period, workers=max(available, 1), settings=settings)
+        on_interrupt(lambda: _interrupted_following(started, settings))
         if not as_json:
             _say_started(started)
         if no_wait:
@@ -100,6 +105,51 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
             return
         final = _wait(started, as_json, settings)
     _finish(final, as_json, time.perf_counter() - started_at)
+
+
+def _check_output_folder(settings: Any, period: str, nothing: str) -> None:
+    """Before issuing: the period's folder can be made and written (a local output
+    folder; object storage was checked by `ready`). Otherwise every invoice would be
+    issued and then fail."""
+    from invoicing.files import folder_problem
+    from invoicing.run.paths import run_dir
+    from invoicing.storage import is_s3
+
+    if is_s3(str(settings.output_dir)):
+        return
+    problem = folder_problem(Path(run_dir(settings, period)))
+    if problem is not None:
+        fail(f"INVOICING_OUTPUT_DIR: {problem}; {nothing}: give a folder this user can write")
+
+
+def _latest_run_id(period: Period) -> int | None:
+    from invoicing.db import session_scope
+    from invoicing.run.dispatch import latest_run
+
+    with session_scope() as session:
+        latest = latest_run(session, period)
+        return latest.id if latest is not None else None
+
+
+def _interrupted_issuing(period: Period, before: int | None) -> str:
+    """Ctrl-C while the run was being issued: its transaction either committed or not."""
+    now = _latest_run_id(period)
+    if now == before:
+        return f"interrupted before anything was issued for {period}; nothing was written"
+    return (
+        f"interrupted; billing run {now} for {period} was issued: `invoicing status {now}` shows it, "
+        f"`invoicing run --period {period}` finishes it"
+    )
+
+
+def _interrupted_following(started: Any, settings: Any) -> str:
+    where = (
+        "it stopped rendering with this command" if settings.embedded else "the workers go on rendering it"
+    )
+    return (
+        f"interrupted; billing run {started.run_id} for {started.period} is issued and {where}: "
+        f"`invoicing status {started.run_id}` shows it, `invoicing run --period {started.period}` finishes it"
+    )
 
 
 def _no_worker(settings: Any, then: str) -> str:
@@ -130,20 +180,23 @@ def _print_preview(data: dict[str, Any], as_json: bool) -> None:
                 markup=False,
             )
         out.print(
-            f"late      {data['deferred_charges']} charge(s) of earlier periods picked up", markup=False
+            f"late      {plural(data['deferred_charges'], 'charge')} of earlier periods picked up",
+            markup=False,
         )
     for reason, count in data["skipped"].items():
-        out.print(f"skipped   {count} subscriber(s): {reason}", markup=False)
+        out.print(f"skipped   {plural(count, 'subscriber')}: {reason}", markup=False)
     for item in data["skipped_examples"]:
         out.print(f"          {item['account']}: {item['reason']}", markup=False)
 
 
 def _say_started(started: Any) -> None:
     verb = {
-        "created": f"issued {started.invoices} invoices",
-        "supplement": f"supplement: issued {started.invoices} invoices to subscribers added after the run",
+        "created": f"issued {plural(started.invoices, 'invoice')}",
+        "supplement": (
+            f"supplement: issued {plural(started.invoices, 'invoice')} to subscribers added after the run"
+        ),
         "credit": "issued the credit note",
-        "resumed": f"resuming: {started.dispatched} of {started.invoices} invoices to render",
+        "resumed": f"resuming: {started.dispatched} of {plural(started.invoices, 'invoice')} to render",
         "attached": "already in progress; following it",
         "merging": "all invoices rendered; merging again",
         "complete": "already complete; nothing to do",
@@ -226,7 +279,7 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
     if as_json:
         out.print(json.dumps(rep.as_dict(), ensure_ascii=False), markup=False)
         return
-    state = rep.status + (" (stalled: run `invoicing retry`)" if rep.stalled else "")
+    state = rep.status + (f" (stalled: run `invoicing retry {rep.run_id}`)" if rep.stalled else "")
     rows = [
         ("run", f"{rep.run_id} for {rep.period}: {state}"),
         ("invoices", f"{rep.invoices} ({rep.rendered} rendered, {rep.failed} failed, {rep.pending} pending)"),
@@ -251,8 +304,10 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
         )
     if getattr(rep, "charges_waiting", 0) or getattr(rep, "charges_unbillable", 0):
         out.print(
-            f"{'late':<9} {rep.charges_waiting} charge(s) wait for a later invoice; "
-            f"{rep.charges_unbillable} unbillable (their subscriber has ended)",
+            f"{'late':<9} {plural(rep.charges_waiting, 'charge')} "
+            f"{'waits' if rep.charges_waiting == 1 else 'wait'} for a later invoice; "
+            f"{rep.charges_unbillable} unbillable (their subscriber has ended): "
+            "`invoicing charges --waiting` and `--unbillable` list them",
             markup=False,
         )
     for item in getattr(rep, "skipped", []):
@@ -264,11 +319,15 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
         out.print(f"{'skipped':<9} {item['account']}: {item['reason']}; {state}", markup=False)
     if rep.failures:
         failures = Table(title="failed invoices", title_justify="left")
-        for column in ("number", "account", "reason"):
-            failures.add_column(column)
+        failures.add_column("number", no_wrap=True)
+        failures.add_column("account", no_wrap=True)
+        failures.add_column("reason", overflow="fold")  # a reason is read whole: never cut mid-path
         for item in rep.failures:
             failures.add_row(item["number"], item["account"], item["error"])
         out.print(failures)
+        out.print(
+            f"{'next':<9} correct what the reasons say, then `invoicing retry {rep.run_id}`", markup=False
+        )
 
 
 @main.command()
@@ -361,6 +420,9 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
     settings = ready(storage=True)
     if no_wait and settings.embedded:
         fail("--no-wait needs a broker: the embedded worker stops when this command exits")
+    on_interrupt(
+        lambda: f"interrupted; `invoicing status {run_id}` shows the run, `invoicing retry {run_id}` goes on"
+    )
     started_at = time.perf_counter()
     with workers(settings) as available:
         if not settings.embedded and not available and not no_wait:

@@ -28,7 +28,7 @@ from invoicing.billing.preview import CANNOT_BILL, Preview, preview_run
 from invoicing.celery import app
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
-from invoicing.errors import InvoicingError
+from invoicing.errors import InvoicingError, plural
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunStatus
 from invoicing.run.printing import check_volume_size
 from invoicing.run.runtime import unsubscribe
@@ -329,7 +329,10 @@ def preview(period: Period, settings: Settings | None = None) -> Preview:
             return Preview(
                 str(period),
                 "none",
-                note=f"billing run {latest.id} is still {latest.status.value}: `invoicing run` follows it",
+                note=(
+                    f"billing run {latest.id} is still {latest.status.value}: "
+                    f"`invoicing run --period {period}` follows it, `invoicing status {latest.id}` shows it"
+                ),
             )
         kind = RunKind.BILLING if latest is None else RunKind.SUPPLEMENT
         planned = preview_run(session, settings, period, kind.value)
@@ -337,7 +340,7 @@ def preview(period: Period, settings: Settings | None = None) -> Preview:
             planned.kind = "none"
             stuck = planned.skipped.get(CANNOT_BILL, 0)
             planned.note = f"billing run {latest.id} is {latest.status.value}; " + (
-                f"{stuck} subscriber(s) left cannot be billed as their data stands"
+                f"{plural(stuck, 'subscriber')} left cannot be billed as their data stands"
                 if stuck
                 else "nobody is left to bill"
             )
