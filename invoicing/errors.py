@@ -48,6 +48,16 @@ class ImportProblems(UsageError):
     importer: every command's error handler catches it, and importing the importer
     costs each command a second of start-up.)"""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], rows: int | None = None) -> None:
+        """`rows`: how many distinct rows the problems are about (a row may have several);
+        None when they are about the files, not rows."""
         self.problems = problems
-        super().__init__(f"{len(problems)} invalid row(s); nothing was imported")
+        self.rows = rows
+        others = len(problems) - (rows or 0)
+        if not rows:
+            what = plural(len(problems), "problem")
+        elif others > 0:
+            what = f"{plural(rows, 'invalid row')} and {plural(others, 'other problem')}"
+        else:
+            what = plural(rows, "invalid row")
+        super().__init__(f"{what}; nothing was imported")

@@ -201,7 +201,7 @@ def test_seed_cli_reports_every_problem_and_exit_2(db: Env, tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "subscribers[0] (account 'A-0001'): locale: unknown locale 'nope'" in result.stderr
     assert "charges[0] (account 'A-0001'): unit_price: not a number: '1,50'" in result.stderr
-    assert "2 invalid row(s); nothing was imported" in result.stderr
+    assert "2 invalid rows; nothing was imported" in result.stderr
     assert "Traceback" not in result.output
     assert counts() == (0, 0, 0)
 

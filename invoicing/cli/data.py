@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from invoicing.billing import Period
@@ -27,6 +28,7 @@ from invoicing.cli.common import (
     main,
     out,
     period_option,
+    plural,
     ready,
     shown_output,
 )
@@ -99,7 +101,7 @@ def _print_import(summary: Any, source: str, elapsed: float, as_json: bool) -> N
         where = (
             f"the next invoice ({to})" if to else "no later invoice: the subscriber has ended (unbillable)"
         )
-        err.print(f"  {account}: {count} charge(s) for a billed period go on {where}", markup=False)
+        err.print(f"  {account}: {plural(count, 'charge')} for a billed period go on {where}", markup=False)
     if len(summary.deferred) > 20:
         err.print(f"  ... and {len(summary.deferred) - 20} more subscribers", markup=False)
 
@@ -253,3 +255,49 @@ def _stored_pdf(path: str | None, sha256: str | None) -> bytes | None:
         return read(path, sha256)
     except OSError:  # gone, damaged or unreadable
         return None
+
+
+# --- late charges -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--waiting", is_flag=True, help="Charges waiting for their subscriber's next invoice.")
+@click.option("--unbillable", is_flag=True, help="Charges whose subscriber ended before any later invoice.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def charges(waiting: bool, unbillable: bool, as_json: bool) -> None:
+    """List the late charges behind the counts `status` and `run --dry-run` show: charges
+    that arrived after their period was billed and are not on an invoice yet.
+
+    A waiting charge goes on the subscriber's next invoice by itself. An unbillable one
+    never will (its subscriber has ended): bill it by hand, or extend the subscriber's
+    active_to and run its next period. Without --waiting or --unbillable, both.
+
+    Example: invoicing charges --unbillable --json
+    """
+    from invoicing.billing.preview import late_charges
+    from invoicing.db import session_scope
+
+    ready()
+    states = {name for name, wanted in (("waiting", waiting), ("unbillable", unbillable)) if wanted}
+    states = states or {"waiting", "unbillable"}
+    with session_scope() as session:
+        found = [charge for charge in late_charges(session) if charge.state in states]
+    if as_json:
+        listed = {state: [c.as_dict() for c in found if c.state == state] for state in sorted(states)}
+        out.print(json.dumps(listed, ensure_ascii=False), markup=False)
+        return
+    if not found:
+        err.print(f"no {' or '.join(sorted(states))} charges", markup=False)
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("account", "period", "description", "quantity", "unit price", "state"):
+        table.add_column(column, justify="right" if column in ("quantity", "unit price") else "left")
+    for charge in found:
+        state = f"waiting: goes on {charge.goes_on}" if charge.goes_on else "unbillable: subscriber ended"
+        cells = (charge.account, charge.period, charge.description, str(charge.quantity))
+        # Text, not markup: a description is the usage feed's, and "[...]" in it is text
+        table.add_row(*map(Text, cells), Text(f"{charge.unit_price} {charge.currency}"), Text(state))
+    out.print(table)
+    counts = {state: sum(1 for c in found if c.state == state) for state in sorted(states)}
+    err.print(", ".join(f"{plural(n, 'charge')} {state}" for state, n in counts.items()), markup=False)

@@ -229,6 +229,13 @@ def _read_csv(path: Path, text: str) -> Source:
         source.problems.append(f"{path.name}: {_csv_problem(exc)}")
         return source
     section = _section_of(set(header))
+    if section is None and len(header) == 1 and ";" in header[0]:
+        # A spreadsheet set to a language that writes decimal commas saves CSV with ";".
+        source.problems.append(
+            f"{path.name}: columns separated by ';'; this import reads ',' (save it as CSV with comma "
+            "separators, amounts with a decimal point: 9.90, not 9,90)"
+        )
+        return source
     if section is None:
         source.problems.append(
             f"{path.name}: cannot tell plans, subscribers or charges from the header "
