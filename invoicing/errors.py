@@ -48,12 +48,13 @@ class ImportProblems(UsageError):
     importer: every command's error handler catches it, and importing the importer
     costs each command a second of start-up.)"""
 
-    def __init__(self, problems: list[str], rows: int | None = None) -> None:
+    def __init__(self, problems: list[str], rows: int = 0, others: int | None = None) -> None:
         """`rows`: how many distinct rows the problems are about (a row may have several);
-        None when they are about the files, not rows."""
+        `others`: how many problems are about no row (a file, a setting); all of them
+        when no rows are named."""
         self.problems = problems
         self.rows = rows
-        others = len(problems) - (rows or 0)
+        others = len(problems) if others is None else others
         if not rows:
             what = plural(len(problems), "problem")
         elif others > 0:

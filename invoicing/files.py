@@ -59,9 +59,7 @@ def folder_problem(folder: Path) -> str | None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".invoicing-probe-"):
             pass
     except OSError as exc:
-        where = exc.filename if exc.filename and str(exc.filename) != str(folder) else None
-        reason = exc.strerror or str(exc)
-        return f"cannot write in {folder}: {reason}" + (f" ({where})" if where else "")
+        return f"cannot write in {folder}: {exc.strerror or exc}"
     return None
 
 

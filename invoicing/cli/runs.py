@@ -95,9 +95,9 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
                 fail(_no_worker(settings, "nothing was issued; ") + ", then run this again", EXIT_FAILED)
             err.print(f"warning: {_no_worker(settings, 'invoices render once one runs: ')}", markup=False)
         before = _latest_run_id(period)
-        on_interrupt(lambda: _interrupted_issuing(period, before))
+        on_interrupt(lambda: _interrupted_issuing(period, before, settings))
         started = start_or_resume(period, workers=max(available, 1), settings=settings)
-        on_interrupt(lambda: _interrupted_following(started, settings))
+        on_interrupt(lambda: _interrupted_run(started.run_id, started.period, settings))
         if not as_json:
             _say_started(started)
         if no_wait:
@@ -131,25 +131,30 @@ def _latest_run_id(period: Period) -> int | None:
         return latest.id if latest is not None else None
 
 
-def _interrupted_issuing(period: Period, before: int | None) -> str:
+def _interrupted_issuing(period: Period, before: int | None, settings: Any) -> str:
     """Ctrl-C while the run was being issued: its transaction either committed or not."""
     now = _latest_run_id(period)
-    if now == before:
+    if now == before or now is None:
         return f"interrupted before anything was issued for {period}; nothing was written"
-    return (
-        f"interrupted; billing run {now} for {period} was issued: `invoicing status {now}` shows it, "
-        f"`invoicing run --period {period}` finishes it"
-    )
+    return _interrupted_run(now, str(period), settings)
 
 
-def _interrupted_following(started: Any, settings: Any) -> str:
-    where = (
-        "it stopped rendering with this command" if settings.embedded else "the workers go on rendering it"
-    )
-    return (
-        f"interrupted; billing run {started.run_id} for {started.period} is issued and {where}: "
-        f"`invoicing status {started.run_id}` shows it, `invoicing run --period {started.period}` finishes it"
-    )
+def _interrupted_run(run_id: int, period: str, settings: Any) -> str:
+    """Ctrl-C once the run is issued: its invoices and numbers stay; what renders them now."""
+    if settings.embedded:
+        # The in-process worker stopped with this command: nobody renders the run, and
+        # `retry` takes it over once it counts as stalled.
+        then = (
+            f"its rendering stopped with this command: `invoicing retry {run_id}` finishes it once it "
+            f"counts as stalled ({settings.stall_after_s} s after its last progress, INVOICING_STALL_AFTER_S)"
+        )
+    else:
+        then = (
+            f"the workers go on rendering it; if none does, `invoicing retry {run_id}` finishes it once it "
+            f"counts as stalled ({settings.stall_after_s} s after its last progress)"
+        )
+    shown = f"`invoicing status {run_id}` shows it"
+    return f"interrupted; billing run {run_id} for {period} is issued; {shown}; {then}"
 
 
 def _no_worker(settings: Any, then: str) -> str:

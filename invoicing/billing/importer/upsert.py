@@ -113,24 +113,28 @@ def import_sources(
         getattr(upsert, section)(rows)
     upsert.invoices()
     if upsert.problems:
-        raise ImportProblems(upsert.problems, _rows_named(upsert.problems, sources))
+        rows, others = _rows_named(upsert.problems, sources)
+        raise ImportProblems(upsert.problems, rows, others)
     return upsert.summary
 
 
-def _rows_named(problems: list[str], sources: Sequence[Source]) -> int:
-    """How many distinct rows the problems name: a row with four bad fields is one
-    invalid row, however many lines it takes to say what is wrong with it. A problem
-    starts with its row's `where` (`subscribers[3] (account 'A-0001'): ...`)."""
+def _rows_named(problems: list[str], sources: Sequence[Source]) -> tuple[int, int]:
+    """How many distinct rows the problems name, and how many problems name no row: a
+    row with four bad fields is one invalid row, however many lines it takes to say what
+    is wrong with it. A row's problem starts with its `where` (`subscribers[3] (account
+    'A-0001'): ...`)."""
     wheres = {row.where for source in sources for rows in source.sections.values() for row in rows}
     named: set[str] = set()
+    others = 0
     for problem in problems:
         cut = problem.find(": ")
-        while cut != -1:
-            if problem[:cut] in wheres:
-                named.add(problem[:cut])
-                break
+        while cut != -1 and problem[:cut] not in wheres:
             cut = problem.find(": ", cut + 1)
-    return len(named)
+        if cut == -1:
+            others += 1
+        else:
+            named.add(problem[:cut])
+    return len(named), others
 
 
 def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
