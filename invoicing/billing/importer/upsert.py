@@ -113,8 +113,8 @@ def import_sources(
         getattr(upsert, section)(rows)
     upsert.invoices()
     if upsert.problems:
-        rows, others = _rows_named(upsert.problems, sources)
-        raise ImportProblems(upsert.problems, rows, others)
+        named, others = _rows_named(upsert.problems, sources)
+        raise ImportProblems(upsert.problems, named, others)
     return upsert.summary
 
 
