@@ -103,7 +103,7 @@ def _print_import(summary: Any, source: str, elapsed: float, as_json: bool) -> N
         )
         err.print(f"  {account}: {plural(count, 'charge')} for a billed period go on {where}", markup=False)
     if len(summary.deferred) > 20:
-        err.print(f"  ... and {len(summary.deferred) - 20} more subscribers", markup=False)
+        err.print(f"  ... and {plural(len(summary.deferred) - 20, 'more subscriber')}", markup=False)
 
 
 @db.command("seed")

@@ -65,7 +65,9 @@ def merge_accounts(
     found = {row.account: row for row in rows}
     unknown = [a for a in accounts if a not in found]
     if unknown:
-        raise MergeRequestError(f"unknown account(s): {', '.join(unknown)}")
+        raise MergeRequestError(
+            f"{'unknown accounts' if len(unknown) > 1 else 'unknown account'}: {', '.join(unknown)}"
+        )
     not_billable = [a for a in accounts if found[a].id is None and not found[a].billable]
     if not_billable:
         raise MergeRequestError(

@@ -23,6 +23,7 @@ from invoicing.billing import count_by_status, seller_from
 from invoicing.billing.documents import Issued, issued_batch
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
+from invoicing.errors import plural
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.pdf import MergeError, Part, merge_pdfs, write_fragments
 from invoicing.pdf.documents import InvoiceDocument
@@ -250,7 +251,7 @@ def record_batch_failure(invoice_ids: list[int], reason: str) -> None:
 
 class PendingInvoices(Exception):
     def __init__(self, count: int) -> None:
-        super().__init__(f"{count} invoice(s) not rendered yet")
+        super().__init__(f"{plural(count, 'invoice')} not rendered yet")
         self.count = count
 
 
