@@ -185,7 +185,8 @@ def _print_preview(data: dict[str, Any], as_json: bool) -> None:
                 markup=False,
             )
         out.print(
-            f"late      {plural(data['deferred_charges'], 'charge')} of earlier periods picked up",
+            f"late      {plural(data['deferred_charges'], 'charge')} of earlier periods picked up"
+            + (" (`invoicing charges --waiting` lists them)" if data["deferred_charges"] else ""),
             markup=False,
         )
     for reason, count in data["skipped"].items():
