@@ -26,7 +26,7 @@ from invoicing.billing.period import Period
 from invoicing.pdf import InvoiceDocument, InvoiceLine, render_invoice
 from invoicing.pdf import format as format_module
 from invoicing.pdf.documents import PrecedingInvoice
-from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, languages, translator
+from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, address, languages, translator
 from invoicing.synthetic import COUNTRIES
 from tests.support.factories import SELLER
 from tests.support.paths import ROOT
@@ -391,6 +391,26 @@ def both_documents(language: str) -> dict[str, InvoiceDocument]:
         note="Contract",
     )
     return {"invoice": invoice, "credit note": note}
+
+
+@pytest.mark.parametrize(
+    "locale, lines, country, printed",
+    [
+        (
+            "ja_JP",
+            ("Hafenstraße 12", "20457 Hamburg", "Germany"),
+            "",
+            ("Hafenstraße 12", "20457 Hamburg", "ドイツ"),
+        ),
+        ("ru_RU", ("Mannerheimintie 1", "Suomi"), "FI", ("Mannerheimintie 1", "Финляндия")),  # its own name
+        ("ar_SA", ("Deutschland",), "DE", ("ألمانيا",)),  # a bundled language's name
+        ("ca_ES", ("Rue 1", "France"), "FR", ("Rue 1", "France")),  # English words: English names
+        ("de_DE", ("Germany", "10117 Berlin"), "DE", ("Germany", "10117 Berlin")),  # the last line only
+        ("ja_JP", ("Am Markt 62", "81114 München"), "DE", ("Am Markt 62", "81114 München")),
+    ],
+)
+def test_an_address_names_its_country_in_the_pages_language(locale, lines, country, printed):
+    assert address(translator(locale), lines, country) == printed
 
 
 @pytest.mark.parametrize("kind", ["invoice", "credit note"])

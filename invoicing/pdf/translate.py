@@ -147,11 +147,7 @@ def address(words: Words, lines: tuple[str, ...] | list[str], country: str = "")
     country (in English, a bundled language, or the country's own) becomes CLDR's name
     in that language ("Germany" on a Japanese page: "ドイツ"). Any other line is printed
     as it was given."""
-    return _address(words.catalog, tuple(lines), country)
-
-
-@lru_cache(maxsize=1024)
-def _address(catalog: str | None, lines: tuple[str, ...], country: str) -> tuple[str, ...]:
+    lines = tuple(lines)
     if not lines:
         return lines
     named = lines[-1].strip().casefold()
@@ -160,8 +156,13 @@ def _address(catalog: str | None, lines: tuple[str, ...], country: str) -> tuple
         code = country
     if code is None:
         return lines
-    names = (Locale.parse(catalog) if catalog else _ENGLISH).territories
-    return (*lines[:-1], names.get(code, lines[-1]))
+    return (*lines[:-1], _country_names(words.catalog).get(code, lines[-1]))
+
+
+@lru_cache(maxsize=64)
+def _country_names(catalog: str | None) -> dict[str, str]:
+    """CLDR's country names in a catalog's language (English for the English messages)."""
+    return dict((Locale.parse(catalog) if catalog else _ENGLISH).territories)
 
 
 @lru_cache(maxsize=1)
