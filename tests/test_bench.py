@@ -96,7 +96,7 @@ def test_bench_einvoice_reports_each_part_side_by_side(env: Env) -> None:
 def test_the_probe_only_instruments_the_workers_that_ask_for_it(tmp_path: Path) -> None:
     # given a process that imports the probe as a bench worker does, with and without a file named
     check = (
-        "import invoicing.bench_probe, invoicing.pdf, invoicing.run.steps as steps;"
+        "import invoicing.bench.probe, invoicing.pdf, invoicing.run.steps as steps;"
         "print(steps.merge_pdfs is invoicing.pdf.merge_pdfs)"
     )
     figures = {"INVOICING_BENCH_FIGURES": str(tmp_path / "figures.json")}

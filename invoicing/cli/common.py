@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 
+from invoicing.cli.help import SectionedGroup
+
 if TYPE_CHECKING:
     pass
 
@@ -150,7 +152,9 @@ def period_option(required: bool = True) -> Callable[[F], F]:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=SectionedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(package_name="invoicing")
 def main() -> None:
     """Nightly PDF invoice batching: one Celery chord renders every subscriber's invoice

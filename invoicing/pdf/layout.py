@@ -45,7 +45,7 @@ from invoicing.pdf.format import Formatter, iban
 from invoicing.pdf.logo import load_logo
 from invoicing.pdf.page import Page
 from invoicing.pdf.text import Analyses, Style, Text, clean_text, shared_text, unbroken
-from invoicing.pdf.translate import Words
+from invoicing.pdf.translate import Words, address
 
 __all__ = ["MAX_NAME", "MAX_SHORT", "PAGE_W", "lay_out"]
 
@@ -234,6 +234,8 @@ class _Layout:
         self.doc = doc
         self.fmt = fmt
         self._ = words.gettext
+        self.pgettext = words.pgettext
+        self.words = words
         self.rtl = words.rtl
         self.credit_note = doc.document_type == "381"
         # A draft (invoicing render before the run) is numbered "DRAFT-2026-10": the word
@@ -245,6 +247,11 @@ class _Layout:
         self.pages: list[Page] = []
         self.page = self._new_page()
         self.y = TOP_Y
+
+    def label(self, invoice: str, credit_note: str) -> str:
+        """The invoice's label, or the credit note's own (translate.py: a term such as
+        the German "Rechnungsdatum" names the invoice, not the credit note)."""
+        return credit_note if self.credit_note else invoice
 
     def text(self, value: str, style: Style, max_lines: int = 2) -> Text:
         """A text many invoices print (a label, the seller's block, a date, an amount):
@@ -287,7 +294,8 @@ class _Layout:
             items = [self.text(clean_text(seller.name, MAX_NAME), ST_SELLER, 3)]
         else:
             items = [self.text(clean_text(seller.name, MAX_NAME), ST_WORDMARK, 3)]
-        items += [self.text(clean_text(a, MAX_LINE), ST_SMALL) for a in seller.address[:MAX_ADDRESS_LINES]]
+        seller_address = address(self.words, seller.address, seller.country)[:MAX_ADDRESS_LINES]
+        items += [self.text(clean_text(a, MAX_LINE), ST_SMALL) for a in seller_address]
         extra = []
         if seller.tax_id:
             extra.append(self._("Tax ID {tax_id}").format(tax_id=clean_text(seller.tax_id, MAX_SHORT)))
@@ -312,12 +320,13 @@ class _Layout:
     def parties(self) -> None:
         doc, fmt, page = self.doc, self.fmt, self.page
         top = self.y
-        _ = self._
-        bill = [self.text(_("BILL TO"), ST_LABEL), self.own(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
+        _, pgettext, label = self._, self.pgettext, self.label
+        bill_to = label(_("BILL TO"), pgettext("credit note", "BILL TO"))
+        bill = [self.text(bill_to, ST_LABEL), self.own(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
         if doc.buyer_company and doc.buyer_company != doc.name:
             bill.append(self.own(clean_text(doc.buyer_company, MAX_NAME), ST_BODY, 3))
         budget = ADDRESS_LINE_BUDGET
-        for address_line in doc.address[:MAX_ADDRESS_LINES]:
+        for address_line in address(self.words, doc.address, doc.country)[:MAX_ADDRESS_LINES]:
             if budget <= 0:
                 break
             item = self.own(clean_text(address_line, MAX_LINE), ST_BODY, budget)
@@ -329,7 +338,7 @@ class _Layout:
         left_h = _column(page, bill, MARGIN_X, top, BILL_TO_W)
         period = f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"
         if self.credit_note:
-            rows = [(_("Number"), self.number)]
+            rows = [(pgettext("credit note", "Number"), self.number)]
             if doc.preceding_invoice is not None:
                 credited = clean_text(doc.preceding_invoice.number, MAX_SHORT)
                 issued = doc.preceding_invoice.issue_date
@@ -337,12 +346,12 @@ class _Layout:
                     credited = _("{number} of {date}").format(number=credited, date=fmt.date(issued))
                 rows.append((_("Credits invoice"), credited))
             rows += [
-                (_("Account"), clean_text(doc.account, MAX_SHORT)),
-                (_("Issue date"), fmt.date(doc.issue_date)),
-                (_("Billing period"), period),
+                (pgettext("credit note", "Account"), clean_text(doc.account, MAX_SHORT)),
+                (pgettext("credit note", "Issue date"), fmt.date(doc.issue_date)),
+                (pgettext("credit note", "Billing period"), period),
             ]
             if doc.note:
-                rows.append((_("Reason"), clean_text(doc.note, MAX_LINE)))
+                rows.append((pgettext("credit note", "Reason"), clean_text(doc.note, MAX_LINE)))
         else:
             rows = [
                 (_("Invoice number"), self.number),
@@ -352,7 +361,8 @@ class _Layout:
                 (_("Billing period"), period),
             ]
         if doc.buyer_reference:
-            rows.append((_("Your reference"), clean_text(doc.buyer_reference, MAX_SHORT)))
+            reference = label(_("Your reference"), pgettext("credit note", "Your reference"))
+            rows.append((reference, clean_text(doc.buyer_reference, MAX_SHORT)))
         x = RIGHT_X - META_W
         y = top - META_DROP
         # The dates and the period are the run's, shared; the number, the account and the
@@ -369,12 +379,12 @@ class _Layout:
         self.y = min(top - left_h, y) - PARTIES_GAP
 
     def items(self) -> None:
-        fmt, _ = self.fmt, self._
+        fmt, _, pgettext, label = self.fmt, self._, self.pgettext, self.label
         head = [
-            self.text(_("DESCRIPTION"), ST_TH),
-            self.text(_("QTY"), ST_TH_R),
-            self.text(_("UNIT PRICE"), ST_TH_R),
-            self.text(_("AMOUNT"), ST_TH_R),
+            self.text(label(_("DESCRIPTION"), pgettext("credit note", "DESCRIPTION")), ST_TH),
+            self.text(label(_("QTY"), pgettext("credit note", "QTY")), ST_TH_R),
+            self.text(label(_("UNIT PRICE"), pgettext("credit note", "UNIT PRICE")), ST_TH_R),
+            self.text(label(_("AMOUNT"), pgettext("credit note", "AMOUNT")), ST_TH_R),
         ]
         # The figures first: their widest decide the columns (`_columns`).
         rows = [
@@ -409,9 +419,12 @@ class _Layout:
 
     def closing(self) -> None:
         """Totals, then payment instructions; each block is kept on one page."""
-        doc, fmt, _ = self.doc, self.fmt, self._
-        tax = _("Tax ({rate})").format(rate=fmt.percent(doc.tax_rate))
-        total = _("Total ({currency})").format(currency=doc.currency)
+        doc, fmt, _, pgettext = self.doc, self.fmt, self._, self.pgettext
+        tax = self.label(_("Tax ({rate})"), pgettext("credit note", "Tax ({rate})"))
+        tax = tax.format(rate=fmt.percent(doc.tax_rate))
+        total = self.label(_("Total ({currency})"), pgettext("credit note", "Total ({currency})"))
+        total = total.format(currency=doc.currency)
+        subtotal = self.label(_("Subtotal"), pgettext("credit note", "Subtotal"))
         # The amounts' column widens to the left for an amount wider than it (the block
         # has the page's width to grow into); only beyond that is one set smaller.
         amounts = (fmt.money(doc.subtotal), fmt.money(doc.tax), fmt.money(doc.total))
@@ -422,7 +435,7 @@ class _Layout:
         )
         key_w, val_w = TOTALS_KEY_W, min(max(TOTALS_VALUE_W, widest), CONTENT_W - TOTALS_KEY_W)
         totals = [
-            (self.text(_("Subtotal"), ST_TOTAL_K), self.figure(amounts[0], ST_TOTAL_V, val_w)),
+            (self.text(subtotal, ST_TOTAL_K), self.figure(amounts[0], ST_TOTAL_V, val_w)),
             (self.text(tax, ST_TOTAL_K), self.figure(amounts[1], ST_TOTAL_V, val_w)),
             (self.text(total, ST_GRAND_K), self.figure(amounts[2], ST_GRAND_V, val_w)),
         ]
@@ -506,7 +519,8 @@ class _Layout:
         """On every page, now that the page count is known."""
         doc, _ = self.doc, self._
         parts = [clean_text(doc.seller.name, MAX_NAME)]
-        parts += [clean_text(a, MAX_LINE) for a in doc.seller.address[:MAX_ADDRESS_LINES]]
+        seller_address = address(self.words, doc.seller.address, doc.seller.country)
+        parts += [clean_text(a, MAX_LINE) for a in seller_address[:MAX_ADDRESS_LINES]]
         footer = self.text(" · ".join(p for p in parts if p.strip()), ST_FOOT)
         if self.credit_note:
             heading = _("Credit note {number} · {name} (continued)")

@@ -15,7 +15,7 @@ separately, what INVOICING_EINVOICE_VALIDATE adds: the EN 16931 XSD and Schematr
 (`validate_pdf`), with the Schematron's one-off compilation per process apart.
 
 What only a benchmark wants to know about the chord body (its merge time, its peak
-memory, how many invoices it took pre-linked) is measured by `invoicing.bench_probe`,
+memory, how many invoices it took pre-linked) is measured by `invoicing.bench.probe`,
 which only the workers started here load; production workers carry no instrumentation.
 """
 
@@ -40,7 +40,7 @@ from pathlib import Path
 from invoicing.errors import InvoicingError
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
-# Where the bench's workers' probe writes the body's figures (see bench_probe).
+# Where the bench's workers' probe writes the body's figures (see bench.probe).
 PROBE_FIGURES = "INVOICING_BENCH_FIGURES"
 
 
@@ -166,7 +166,7 @@ def _start_workers(env: dict[str, str], count: int, root: Path) -> subprocess.Po
             "--without-mingle",
             "--without-heartbeat",
             "--include",
-            "invoicing.bench_probe",
+            "invoicing.bench.probe",
         ],
         env={**os.environ, **env, PROBE_FIGURES: str(root / "merge-figures.json")},
         stdout=log,
