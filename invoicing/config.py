@@ -222,7 +222,7 @@ class Settings(BaseSettings):
             if not any(str(part).strip() for part in _as_list(getattr(self, f"seller_{name}")))
         ]
         if not self.seller_tax_id.strip() and not self.seller_vat_id:
-            missing.append("INVOICING_SELLER_TAX_ID or INVOICING_SELLER_VAT_ID")
+            missing.append("INVOICING_SELLER_TAX_ID (or INVOICING_SELLER_VAT_ID)")
         return missing
 
     def check_seller(self) -> None:

@@ -154,7 +154,9 @@ class Page:
 
 
 _PLACES_MAX = 64
-_MARK = ("mark",)  # where a watermark's operators are kept on its Text
+# Where a watermark's operators are kept on its Text: a key no placed text has (those
+# are (x, top, width) and, mirrored, the page width too).
+_MARK: tuple[float, ...] = (-1.0,)
 
 
 def _mark(item: Text, x: float, y: float, angle: float) -> tuple[bytes, tuple[Shaped, ...]]:
@@ -172,7 +174,15 @@ def _mark(item: Text, x: float, y: float, angle: float) -> tuple[bytes, tuple[Sh
     ex, ey = x - (cos * cx - sin * cy), y - (sin * cx + cos * cy)
     # Four decimals for the turn: two would skew a letter a page wide.
     matrix = f"{cos:.4f} {sin:.4f} {-sin:.4f} {cos:.4f} {num(ex)} {num(ey)} Tm".encode()
-    ops = [b"BT", _fill(item.style.color), _font(*painted.font), matrix, _move(*painted.at), painted.body, b"ET"]
+    ops = [
+        b"BT",
+        _fill(item.style.color),
+        _font(*painted.font),
+        matrix,
+        _move(*painted.at),
+        painted.body,
+        b"ET",
+    ]
     return b"\n".join(ops), painted.runs
 
 
