@@ -2,8 +2,9 @@
 
 A page collects what the layout places on it (texts with their width, rules, filled
 rectangles, images) and writes it all in `Page.paint`, when the layout is done and the
-page count is known: one literal holds the vector graphics, then all of the page's
-text in a single BT/ET; within a text, runs are placed with relative moves (Td) and
+page count is known: one literal holds the vector graphics, then a watermark in its
+own BT/ET if there is one (`Page.watermark`), then all of the page's other text in a
+single BT/ET; within a text, runs are placed with relative moves (Td) and
 only where a run does not start where the last one ended. Operators are written
 directly, not through reportlab's TextObject and drawing calls, because that
 bookkeeping dominated render time.
