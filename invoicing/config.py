@@ -213,7 +213,7 @@ class Settings(BaseSettings):
     def seller_missing(self) -> list[str]:
         """The required seller settings that are empty: what an invoice must print (the
         seller's name and address, a tax number or VAT id) and where to pay (the IBAN).
-        None for the sample seller."""
+        Empty for the sample seller."""
         if self.seller_is_sample:
             return []
         missing = [
