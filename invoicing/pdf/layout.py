@@ -8,8 +8,11 @@ Coordinates are PDF points from the bottom-left corner of an A4 page (``mm`` con
     header    the seller (logo or word mark, address, tax ID, e-mail); "INVOICE" and the number
     parties   BILL TO (name, address); invoice number, account, dates, billing period
     items     the line items table; it flows over pages, the column header repeated
-    closing   the totals, then the payment box; each is kept whole on one page
+    closing   the totals, then the payment box; each is kept whole on one page (a draft
+              has no payment box: it asks no one to pay)
     footers   on every page: the seller line and "Page x of y"; from page 2 "(continued)"
+    marks     on every page of a sample (the settings' sample seller) or a draft: SAMPLE
+              or DRAFT, large, light and diagonal, drawn under the text
 
 Every fixed word comes from the subscriber's language (translate.py: ``self._("BILL
 TO")`` is a gettext message, extracted by Babel). A page in a right-to-left language is
@@ -56,6 +59,8 @@ MUTED = colors.HexColor("#66727f")
 RULE = colors.HexColor("#d5dbe1")
 ACCENT = colors.HexColor("#1d4e89")
 SHADE = colors.HexColor("#f2f5f8")
+MARK = colors.HexColor("#e3e8ee")  # the SAMPLE / DRAFT watermark: light, printed, under the text
+SAMPLE_RED = colors.HexColor("#b42318")  # the "SAMPLE" beside the seller's block
 
 # ------------------------------------------------------------------------- page
 
@@ -89,6 +94,8 @@ ST_GRAND_K = Style(font=BOLD, size=11, leading=14, color=INK)
 ST_GRAND_V = Style(font=BOLD, size=11, leading=14, color=INK, right=True)
 ST_FOOT = Style(size=7, leading=9, color=MUTED)
 ST_PAGE = Style(size=7.5, leading=9, color=MUTED, right=True)
+ST_MARK = Style(font=BOLD, size=100, leading=120, color=MARK)  # set to fit WATERMARK_W
+ST_SAMPLE = Style(font=BOLD, size=8, leading=11, color=SAMPLE_RED)
 
 # Caps for untrusted fields (characters; then wrapped lines, see Text.max_lines):
 # every block stays well inside one page whatever the data.
@@ -107,6 +114,11 @@ LOGO_MAX_W = 55 * mm  # the logo is scaled to fit this box
 LOGO_MAX_H = 18 * mm
 LOGO_GAP = 3 * mm  # between the logo and the seller's name
 HEADER_GAP = 10 * mm  # below the header
+# The watermark of a sample or a draft: along the page's diagonal, through its centre,
+# as wide as this share of the diagonal (a short word no larger than WATERMARK_MAX_SIZE).
+WATERMARK_ANGLE = math.degrees(math.atan2(PAGE_H, PAGE_W))
+WATERMARK_W = 0.6 * math.hypot(PAGE_W, PAGE_H)
+WATERMARK_MAX_SIZE = 150
 
 # parties
 META_W = 84 * mm  # invoice number, account, dates: the right-hand column
@@ -192,6 +204,7 @@ def lay_out(doc: InvoiceDocument, fmt: Formatter, words: Words) -> list[Page]:
     layout.items()
     layout.closing()
     layout.footers()
+    layout.watermarks()
     return layout.pages
 
 
@@ -307,6 +320,9 @@ class _Layout:
             extra.append(clean_text(seller.email, MAX_LINE))
         if extra:
             items.append(self.text(" · ".join(extra), ST_SMALL))
+        if seller.sample:
+            # In English, as the settings that replace it are named.
+            items.append(self.text("SAMPLE seller: not a valid invoice (set INVOICING_SELLER_*)", ST_SAMPLE))
         y -= _column(page, items, MARGIN_X, y, SELLER_W)
         title = self._("CREDIT NOTE") if self.credit_note else self._("INVOICE")
         heading = self.text(title, ST_TITLE, 1)
@@ -446,6 +462,9 @@ class _Layout:
         )
 
         number = self.number
+        if doc.draft:
+            self._closing_draft(totals, key_w, val_w, totals_h)
+            return
         if self.credit_note:
             # Nothing to pay: say what happens to the money instead of bank details.
             sentence = _(
@@ -488,16 +507,7 @@ class _Layout:
         if self.y - totals_h < BOTTOM_Y:
             self._new_page()
         page = self.page
-        y = self.y - TOTALS_TOP_GAP
-        x = RIGHT_X - key_w - val_w
-        for i, (k, v) in enumerate(totals):
-            if i == 2:
-                y -= GRAND_RULE_ABOVE
-                page.line(x, y, RIGHT_X, GRAND_RULE_W, INK)
-                y -= GRAND_RULE_BELOW
-            drop = k.style.size - v.style.size  # a smaller figure on the label's baseline
-            h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y - drop, val_w))
-            y -= h + TOTALS_ROW_GAP
+        y = self._totals(page, totals, key_w, val_w)
         y -= PAYMENT_GAP
         if y - box_h < BOTTOM_Y:
             page = self._new_page()
@@ -514,6 +524,48 @@ class _Layout:
             h = max(page.text(k, x, y, pay_key_w), page.text(v, x + pay_key_w, y, BOX_W - pay_key_w))
             y -= h + PAY_ROW_GAP
         self.y = box_top - box_h
+
+    def _closing_draft(
+        self, totals: list[tuple[Text, Text]], key_w: float, val_w: float, totals_h: float
+    ) -> None:
+        """A draft's totals, and nothing that asks to pay: no payment box, no bank
+        details, no sentence with a due date (the watermark says DRAFT)."""
+        exemption = exemption_text(self.doc) if self.doc.tax_category else ""
+        note = self.text(clean_text(exemption, MAX_LINE), ST_BODY, 4) if exemption else None
+        note_h = PAYMENT_GAP + note.height(CONTENT_W) if note is not None else 0
+        if self.y - totals_h - note_h < BOTTOM_Y:
+            self._new_page()
+        self.y = self._totals(self.page, totals, key_w, val_w)
+        if note is not None:  # the tax note of a reverse-charge or exempt invoice stays
+            self.y -= PAYMENT_GAP
+            self.y -= self.page.text(note, MARGIN_X, self.y, CONTENT_W)
+
+    def _totals(self, page: Page, totals: list[tuple[Text, Text]], key_w: float, val_w: float) -> float:
+        """Draw the totals below `self.y`; returns the y below them."""
+        y = self.y - TOTALS_TOP_GAP
+        x = RIGHT_X - key_w - val_w
+        for i, (k, v) in enumerate(totals):
+            if i == 2:
+                y -= GRAND_RULE_ABOVE
+                page.line(x, y, RIGHT_X, GRAND_RULE_W, INK)
+                y -= GRAND_RULE_BELOW
+            drop = k.style.size - v.style.size  # a smaller figure on the label's baseline
+            h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y - drop, val_w))
+            y -= h + TOTALS_ROW_GAP
+        return y
+
+    def watermarks(self) -> None:
+        """SAMPLE (the settings' sample seller) and DRAFT (a period not billed yet) across
+        every page, so that no one takes the page for an invoice to pay."""
+        words = (["SAMPLE"] if self.doc.seller.sample else []) + ([self._("DRAFT")] if self.doc.draft else [])
+        if not words:
+            return
+        mark = self.text(" ".join(words), ST_MARK, 1)
+        size = min(WATERMARK_MAX_SIZE, ST_MARK.size * WATERMARK_W / max(mark.natural, 1))
+        if size != ST_MARK.size:
+            mark = self.own(" ".join(words), replace(ST_MARK, size=size, leading=size * 1.2), 1)
+        for page in self.pages:
+            page.watermark(mark, PAGE_W / 2, PAGE_H / 2, WATERMARK_ANGLE)
 
     def footers(self) -> None:
         """On every page, now that the page count is known."""
