@@ -36,16 +36,17 @@ class Settings(BaseSettings):
     # A local folder, or s3://bucket/prefix (credentials and endpoint: the AWS_* environment).
     output_dir: str = "output"
 
-    # Seller printed on every invoice.
-    seller_name: str = "Northwind Telecom GmbH"
-    seller_address: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["Friedrichstraße 123", "10117 Berlin", "Germany"]
-    )
-    seller_tax_id: str = "DE 123 456 789"
-    seller_email: str = "billing@northwind.example"
-    seller_bank: str = "Musterbank Berlin"
-    seller_iban: str = "DE89 3704 0044 0532 0130 00"
-    seller_bic: str = "COBADEFFXXX"
+    # Seller printed on every invoice. With none of the INVOICING_SELLER_* settings given,
+    # the sample seller (SAMPLE_SELLER) is printed and every page says SAMPLE; once any is
+    # given, every seller field comes from the settings and the required ones must be set
+    # (`seller_missing`).
+    seller_name: str = ""
+    seller_address: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    seller_tax_id: str = ""
+    seller_email: str = ""
+    seller_bank: str = ""
+    seller_iban: str = ""  # checked and kept compact with python-stdnum; printed in groups of four
+    seller_bic: str = ""  # checked with python-stdnum
     seller_logo: Path | None = None
     # What EN 16931 e-invoices need of the seller on top (see README, E-invoices).
     seller_vat_id: str = ""  # BT-31, country prefix first; checked with python-stdnum
@@ -134,6 +135,32 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return compact_vat(value)
 
+    @field_validator("seller_iban")
+    @classmethod
+    def _iban(cls, value: str) -> str:
+        from stdnum import iban
+        from stdnum.exceptions import ValidationError as NumberError
+
+        if not value.strip():
+            return ""
+        try:
+            return str(iban.validate(value))
+        except NumberError as exc:
+            raise ValueError(f"is not a valid IBAN: {_number_problem(exc)}") from None
+
+    @field_validator("seller_bic")
+    @classmethod
+    def _bic(cls, value: str) -> str:
+        from stdnum import bic
+        from stdnum.exceptions import ValidationError as NumberError
+
+        if not value.strip():
+            return ""
+        try:
+            return str(bic.validate(value))
+        except NumberError as exc:
+            raise ValueError(f"is not a valid BIC: {_number_problem(exc)}") from None
+
     @field_validator("seller_country", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -164,10 +191,50 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _sample_seller(self) -> Settings:
+        # Written past pydantic's __setattr__, so that `model_fields_set` still tells
+        # what was given (`seller_is_sample`).
+        if self.seller_is_sample:
+            self.__dict__.update(SAMPLE_SELLER)
+        return self
+
+    @model_validator(mode="after")
     def _series_apart(self) -> Settings:
         if self.credit_note_prefix == self.invoice_prefix:
             raise ValueError("INVOICING_CREDIT_NOTE_PREFIX must differ from INVOICING_INVOICE_PREFIX")
         return self
+
+    @property
+    def seller_is_sample(self) -> bool:
+        """No INVOICING_SELLER_* setting was given (not even an empty one): the sample
+        seller is printed, marked SAMPLE on every page."""
+        return not any(name.startswith("seller_") for name in self.model_fields_set)
+
+    def seller_missing(self) -> list[str]:
+        """The required seller settings that are empty: what an invoice must print (the
+        seller's name and address, a tax number or VAT id) and where to pay (the IBAN).
+        Empty for the sample seller."""
+        if self.seller_is_sample:
+            return []
+        missing = [
+            f"INVOICING_SELLER_{name.upper()}"
+            for name in ("name", "address", "iban")
+            if not any(str(part).strip() for part in _as_list(getattr(self, f"seller_{name}")))
+        ]
+        if not self.seller_tax_id.strip() and not self.seller_vat_id:
+            missing.append("INVOICING_SELLER_TAX_ID (or INVOICING_SELLER_VAT_ID)")
+        return missing
+
+    def check_seller(self) -> None:
+        """Refuse seller settings that are given but lack a required one: a sample value
+        never fills the gap, and an issued invoice can never be changed."""
+        missing = self.seller_missing()
+        if missing:
+            raise ConfigError(
+                f"the seller settings lack {', '.join(missing)}: once any INVOICING_SELLER_* "
+                "setting is given, every field an invoice prints comes from them (`invoicing config` "
+                "shows them)"
+            )
 
     @property
     def embedded(self) -> bool:
@@ -190,6 +257,29 @@ class Settings(BaseSettings):
                 f"chords need a result backend, and broker {redact(self.broker_url)} has none: "
                 "set INVOICING_RESULT_BACKEND (e.g. redis://127.0.0.1:6379/1)"
             )
+
+
+# The seller printed when no INVOICING_SELLER_* setting is given (the quick start, the
+# demo); each page it is on is marked SAMPLE (pdf/layout.py).
+SAMPLE_SELLER: dict[str, object] = {
+    "seller_name": "Northwind Telecom GmbH",
+    "seller_address": ["Friedrichstraße 123", "10117 Berlin", "Germany"],
+    "seller_tax_id": "DE 123 456 789",
+    "seller_email": "billing@northwind.example",
+    "seller_bank": "Musterbank Berlin",
+    "seller_iban": "DE89370400440532013000",
+    "seller_bic": "COBADEFFXXX",
+}
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _number_problem(exc: Exception) -> str:
+    """python-stdnum's reason ("The number's checksum or check digit is invalid."), as
+    the rest of a one-line message."""
+    return str(exc).rstrip(".").replace("The number", "the number", 1)
 
 
 # Masking credentials in URLs, for every message and log line that shows one.
@@ -327,6 +417,16 @@ def configured_urls() -> list[str]:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
+    """The settings every command and worker uses: refused (ConfigError, one line) if a
+    value is bad or the seller settings lack a required one."""
+    settings = read_settings()
+    settings.check_seller()
+    return settings
+
+
+def read_settings() -> Settings:
+    """The settings as given, each value checked, the seller's completeness not
+    (`invoicing config` shows them to help complete them)."""
     try:
         return Settings()
     except ValidationError as exc:

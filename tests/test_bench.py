@@ -39,7 +39,7 @@ def test_bench_reports_both_paths(redis_env: Env) -> None:
     # The header pre-linked every invoice, so the body parsed none of them.
     assert result["prelinked"] == 40
     assert 0 < result["celery_merge_s"] < result["celery_s"]
-    # Issue 15's figures: worker CPU per invoice, all-in, and render times by script.
+    # worker CPU per invoice, all-in, and render times by script
     assert result["worker_cpu_ms_per_invoice"] == round(result["worker_cpu_s"] * 1000 / 40, 3) > 0
     assert 0 <= result["worker_system_ms_per_invoice"] <= result["worker_cpu_ms_per_invoice"]
     assert result["render_latin_ms"] > 0 and result["render_shaped_ms"] > 0
@@ -96,7 +96,7 @@ def test_bench_einvoice_reports_each_part_side_by_side(env: Env) -> None:
 def test_the_probe_only_instruments_the_workers_that_ask_for_it(tmp_path: Path) -> None:
     # given a process that imports the probe as a bench worker does, with and without a file named
     check = (
-        "import invoicing.bench_probe, invoicing.pdf, invoicing.run.steps as steps;"
+        "import invoicing.bench.probe, invoicing.pdf, invoicing.run.steps as steps;"
         "print(steps.merge_pdfs is invoicing.pdf.merge_pdfs)"
     )
     figures = {"INVOICING_BENCH_FIGURES": str(tmp_path / "figures.json")}

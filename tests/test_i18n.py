@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 from babel import Locale
+from babel.dates import format_date, format_skeleton
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 from pypdf import PdfReader
@@ -25,7 +26,7 @@ from invoicing.billing.period import Period
 from invoicing.pdf import InvoiceDocument, InvoiceLine, render_invoice
 from invoicing.pdf import format as format_module
 from invoicing.pdf.documents import PrecedingInvoice
-from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, languages, translator
+from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, address, languages, translator
 from invoicing.synthetic import COUNTRIES
 from tests.support.factories import SELLER
 from tests.support.paths import ROOT
@@ -119,18 +120,19 @@ def test_the_template_holds_every_message_of_the_code():
     # given the messages Babel extracts from the code today
     found = set()
     for source in SOURCES:
-        for _, message, _, _ in extract_from_file("python", ROOT / source):
-            found.add(message if isinstance(message, str) else tuple(message))
+        for _, message, _, context in extract_from_file("python", ROOT / source):
+            found.add((context, message if isinstance(message, str) else tuple(message)))
     # then the template is up to date (pybabel extract, see invoicing/pdf/locales/README.md)
-    ids = {m.id if isinstance(m.id, str) else tuple(m.id) for m in template() if m.id}
+    ids = {(m.context, m.id if isinstance(m.id, str) else tuple(m.id)) for m in template() if m.id}
     assert found == ids
 
 
 @pytest.mark.parametrize("language", sorted(catalogs()))
 def test_every_message_is_translated(language):
     catalog = catalogs()[language]
-    ids = {m.id if isinstance(m.id, str) else m.id[0] for m in template() if m.id}
-    translated = {m.id if isinstance(m.id, str) else m.id[0]: m for m in catalog if m.id}
+    # keyed by context too: a credit note's "Issue date" is not the invoice's
+    ids = {(m.context, m.id if isinstance(m.id, str) else m.id[0]) for m in template() if m.id}
+    translated = {(m.context, m.id if isinstance(m.id, str) else m.id[0]): m for m in catalog if m.id}
     assert set(translated) == ids, f"{language}: run pybabel update"
     for message in translated.values():
         assert "fuzzy" not in message.flags, (language, message.id)
@@ -151,7 +153,9 @@ def test_compiled_catalogs_are_those_of_the_po_files(language):
     for message in catalogs()[language]:
         if not message.id:
             continue
-        if isinstance(message.id, str):
+        if message.context is not None:
+            assert compiled.pgettext(message.context, message.id) == message.string, "run pybabel compile"
+        elif isinstance(message.id, str):
             assert compiled.gettext(message.id) == message.string, "run pybabel compile"
         else:
             plural = gettext.c2py(catalogs()[language].plural_expr)
@@ -291,6 +295,167 @@ def test_the_plan_line_is_in_the_subscribers_language(locale, full, part):
 
 def replace_ns(ns: SimpleNamespace, **changes: object) -> SimpleNamespace:
     return SimpleNamespace(**{**vars(ns), **changes})
+
+
+# ------------------------------------------- every bundled language, both documents
+
+# What each document prints besides its own data, as (msgctxt, message, values): the page
+# must carry the catalog's translation of every one of them.
+_BOTH = [
+    (None, "Page {page} of {pages}", {"page": 1, "pages": 1}),
+    (None, "Tax ID {tax_id}", {"tax_id": "DE123456789"}),
+]
+_ON_INVOICE = [
+    *_BOTH,
+    (None, "INVOICE", {}),
+    (None, "BILL TO", {}),
+    (None, "Invoice number", {}),
+    (None, "Account", {}),
+    (None, "Issue date", {}),
+    (None, "Due date", {}),
+    (None, "Billing period", {}),
+    (None, "Your reference", {}),
+    (None, "DESCRIPTION", {}),
+    (None, "QTY", {}),
+    (None, "UNIT PRICE", {}),
+    (None, "AMOUNT", {}),
+    (None, "Subtotal", {}),
+    (None, "Total ({currency})", {"currency": "EUR"}),
+    (None, "{plan}, monthly fee", {"plan": "Basic 5 GB"}),
+    (None, "PAYMENT", {}),
+    (None, "Bank", {}),
+    (None, "Reference", {}),
+]
+_ON_CREDIT_NOTE = [
+    *_BOTH,
+    (None, "CREDIT NOTE", {}),
+    (None, "Credits invoice", {}),
+    (None, "REFUND", {}),
+    *(
+        ("credit note", label, {})
+        for label in (
+            "BILL TO",
+            "Number",
+            "Account",
+            "Issue date",
+            "Billing period",
+            "Reason",
+            "Your reference",
+            "DESCRIPTION",
+            "QTY",
+            "UNIT PRICE",
+            "AMOUNT",
+            "Subtotal",
+        )
+    ),
+    ("credit note", "Total ({currency})", {"currency": "EUR"}),
+]
+_BLANKS = re.compile(r"\s+")
+
+
+def _flat(text: str) -> str:
+    """Without spaces and line breaks: a label reads the same wherever a line wraps it."""
+    return _BLANKS.sub("", _MARKS.sub("", text))
+
+
+def both_documents(language: str) -> dict[str, InvoiceDocument]:
+    """An invoice and its credit note in `language`: a seller whose address ends in
+    "Germany", a buyer in Japan, and a late charge of September on October's invoice."""
+    plan = SimpleNamespace(name="Basic 5 GB", monthly_fee=Decimal("9.90"))
+    subscriber = SimpleNamespace(
+        currency="EUR", tax_rate=Decimal("19"), locale=language, active_from=date(2020, 1, 1), active_to=None
+    )
+    late = SimpleNamespace(
+        period="2026-09", description="Roaming 3 GB", quantity=Decimal("3"), unit_price=Decimal("2.50")
+    )
+    totals = compute_totals(plan, [late], subscriber, Period(2026, 10))
+    invoice = replace(
+        document(language),
+        address=("1-19-11 Jinnan", "Shibuya-ku, Tokyo 150-0041", "Japan"),
+        country="JP",
+        lines=totals.lines,
+        subtotal=totals.subtotal,
+        tax=totals.tax,
+        total=totals.total,
+        buyer_reference="PO-4711",
+    )
+    note = replace(
+        invoice,
+        number="CN-2026-10-000001",
+        lines=tuple(replace(line, quantity=-line.quantity, amount=-line.amount) for line in totals.lines),
+        subtotal=-totals.subtotal,
+        tax=-totals.tax,
+        total=-totals.total,
+        document_type="381",
+        preceding_invoice=PrecedingInvoice(invoice.number, invoice.issue_date),
+        note="Contract",
+    )
+    return {"invoice": invoice, "credit note": note}
+
+
+@pytest.mark.parametrize(
+    "locale, lines, country, printed",
+    [
+        (
+            "ja_JP",
+            ("Hafenstraße 12", "20457 Hamburg", "Germany"),
+            "",
+            ("Hafenstraße 12", "20457 Hamburg", "ドイツ"),
+        ),
+        ("ru_RU", ("Mannerheimintie 1", "Suomi"), "FI", ("Mannerheimintie 1", "Финляндия")),  # its own name
+        ("ar_SA", ("Deutschland",), "DE", ("ألمانيا",)),  # a bundled language's name
+        ("ca_ES", ("Rue 1", "France"), "FR", ("Rue 1", "France")),  # English words: English names
+        ("de_DE", ("Germany", "10117 Berlin"), "DE", ("Germany", "10117 Berlin")),  # the last line only
+        ("ja_JP", ("Am Markt 62", "81114 München"), "DE", ("Am Markt 62", "81114 München")),
+    ],
+)
+def test_an_address_names_its_country_in_the_pages_language(locale, lines, country, printed):
+    assert address(translator(locale), lines, country) == printed
+
+
+@pytest.mark.parametrize("kind", ["invoice", "credit note"])
+@pytest.mark.parametrize("language", languages())
+def test_every_language_prints_its_own_words(language, kind):
+    # given an invoice or a credit note in a bundled language
+    doc = both_documents(language)[kind]
+    words = translator(language)
+    catalog = catalogs()[language]
+    # when it is rendered and read back
+    pdf = render_invoice(doc)
+    text = pdftotext(pdf)
+    flat = _flat(text)
+
+    def printed(expected: str) -> bool:
+        if words.rtl:  # pdftotext orders a right-to-left line's words (and brackets) its own way
+            return all(_flat(word.strip("()")) in flat for word in expected.split())
+        return _flat(expected) in flat
+
+    # then every fixed text is the catalog's translation, and none is left in English
+    for context, message, values in _ON_INVOICE if kind == "invoice" else _ON_CREDIT_NOTE:
+        entry = catalog.get(message, context=context)
+        assert entry is not None and entry.string, (language, context, message)
+        translated = words.pgettext(context, message) if context else words.gettext(message)
+        assert translated == entry.string
+        assert printed(translated.format(**values)), (language, context, message, translated)
+        if translated != message:
+            english = message.format(**values)
+            assert not re.search(rf"(?<!\w){re.escape(english)}(?!\w)", text), (language, message)
+    # the countries are CLDR's names in the page's language, the late charge's month in
+    # the language's own pattern (CLDR's yMMM: "2026年9月", not "9月 2026")
+    names = Locale.parse(language).territories
+    assert printed(names["DE"]) and printed(names["JP"]), (language, names["DE"], names["JP"])
+    if names["DE"] != "Germany":
+        assert "Germany" not in text and "Japan" not in text.replace(names["JP"], "")
+    september = date(2026, 9, 1)
+    month = format_skeleton("yMMM", september, locale=Locale.parse(language))
+    assert printed(f"({month})"), (language, month)
+    concatenated = format_date(september, "MMM y", locale=language)  # the month's name, then the year
+    if concatenated != month:
+        assert _flat(f"({concatenated})") not in flat, (language, concatenated)
+    # and the file's subject says what the document is
+    subject = PdfReader(io.BytesIO(pdf)).metadata.subject
+    own = "Credit note for {period}" if kind == "credit note" else "Invoice for {period}"
+    assert subject.startswith(words.gettext(own).split("{period}")[0]), (language, subject)
 
 
 # ------------------------------------------------------------ right to left

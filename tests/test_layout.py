@@ -293,12 +293,12 @@ def test_task_names_are_unchanged() -> None:
 
 
 def test_production_code_carries_no_benchmark_instrumentation() -> None:
-    """Only the bench's own workers load the probe (`--include invoicing.bench_probe`)."""
+    """Only the bench's own workers load the probe (`--include invoicing.bench.probe`)."""
     from invoicing.celery import app
 
     # given
     graph = import_graph(PACKAGE)
-    bench = {"invoicing.bench", "invoicing.bench_probe"}
+    bench = {"invoicing.bench", "invoicing.bench.probe"}
     # when
     importers = {name for name, targets in graph.items() if targets & bench} - bench
     # then: the command that runs the bench, and nothing else

@@ -70,7 +70,8 @@ def test_every_field_is_in_the_text():
         doc.name,
         *doc.address,
         SELLER.name,
-        *SELLER.address,
+        *SELLER.address[:-1],
+        "Deutschland",  # the seller's "Germany", as CLDR names it in German
         "USt-IdNr. DE123456789",
         "billing@nordlicht.example",
         "01.11.2026",  # issue date, de_DE medium format
@@ -468,10 +469,11 @@ def test_a_credit_note_says_what_it_credits_and_asks_for_no_payment():
     # then it has its own title, names the invoice and the reason, and shows the refund
     for needle in [  # de_DE: in German
         "GUTSCHRIFT",
-        "Nummer CN-2026-10-000001",
+        "Gutschriftsnummer CN-2026-10-000001",
         "Zur Rechnung INV-2026-10-000042 vom 01.11.2026",
+        "Gutschriftsdatum 01.11.2026",  # its own date, not the invoice's "Rechnungsdatum"
         "Grund Duplicate contract",
-        "Gesamtbetrag (EUR) -64,75 €",
+        "Gutschriftsbetrag (EUR) -64,75 €",
         "ERSTATTUNG",
         "64,75 € werden Ihrem Kundenkonto ACC-0042-7781 gutgeschrieben",
     ]:

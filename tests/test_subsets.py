@@ -511,7 +511,9 @@ def test_a_worker_whose_seller_cannot_render_still_starts(tmp_path):
         "import invoicing.celery; from celery.signals import worker_init; "
         "worker_init.send(sender=None); print('started')"
     )
-    env = {**os.environ, "INVOICING_SELLER_LOGO": str(tmp_path / "no-such-logo.png")}
+    from tests.support.einvoices import seller_settings
+
+    env = {**os.environ, **seller_settings(), "INVOICING_SELLER_LOGO": str(tmp_path / "no-such-logo.png")}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )

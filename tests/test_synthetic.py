@@ -289,3 +289,23 @@ def test_fixture_contents(fixture_data):
         for period in ("2026-09", "2026-10"):
             lines = [c for c in charges if c["account"] == account and c["period"] == period]
             assert len(lines) <= 5
+
+
+def test_the_package_runs_as_a_module(tmp_path) -> None:
+    """`python -m invoicing.synthetic`, as fixtures/README.md documents it, writes the
+    same data set the function returns."""
+    import subprocess
+    import sys
+
+    # when
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoicing.synthetic", "20", "2026-10", "--seed", "5", "-o", "out.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # then
+    assert proc.returncode == 0, proc.stderr
+    written = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert written == synthetic_dataset(20, "2026-10", seed=5)

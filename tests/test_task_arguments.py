@@ -110,8 +110,8 @@ def test_a_forged_demo_message_is_refused_by_a_real_worker(
 @pytest.mark.parametrize(
     ("period", "reason"),
     [
-        ("9999-12", "period 9999-12 is outside 2000-01..2099-12"),
-        ("2150-01", "period 2150-01 is outside 2000-01..2099-12"),
+        ("9999-12", "from 2000-01 to 2099-12: '9999-12'"),
+        ("2150-01", "from 2000-01 to 2099-12: '2150-01'"),
         ("2026-13", "not a period"),
         (202610, "not a period"),
         ("2026-10" * 1000, "not a period"),

@@ -1,9 +1,10 @@
 """From billing rows to what the renderer prints (`pdf.documents`); reads, never writes.
 
 An issued invoice's document is made only of what was frozen on it (`issue.bill_to`),
-its e-invoice inputs included; the seller is the settings' (INVOICING_SELLER_*).
-A DRAFT (`render` before a run) is always a plain PDF: it is not an invoice, so it
-carries no e-invoice XML, whatever the subscriber would get.
+its e-invoice inputs included; the seller is the settings' (INVOICING_SELLER_*), marked
+as the sample when none is given. A DRAFT (`render` before a run) is always a plain
+PDF: it is not an invoice, so it carries no e-invoice XML, whatever the subscriber would
+get, and no payment instructions (`InvoiceDocument.draft`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def seller_from(settings: Settings) -> Seller:
         ),
         contact_name=settings.seller_contact_name,
         phone=settings.seller_phone,
+        sample=settings.seller_is_sample,
     )
 
 
@@ -207,6 +209,7 @@ def draft_document(session: Session, settings: Settings, account: str, period: P
             subscriber.tax_category, subscriber.tax_rate, subscriber.exemption_reason
         )
         or "",
+        draft=True,
     )
 
 

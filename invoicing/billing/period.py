@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 
-from babel import UnknownLocaleError
-from babel.dates import format_date
-
 from invoicing.errors import BillingError
+from invoicing.pdf.translate import month
 
 # ASCII digits only: a str pattern's \d would take any script's digits ("٢٠٢٦-١٠").
 _PERIOD = re.compile(r"([0-9]{4})-([0-9]{2})")
@@ -65,10 +63,7 @@ class Period:
 
     def label(self, locale: str) -> str:
         """The month as a reader of `locale` abbreviates it: "Okt. 2026", "oct. 2026", "2026年10月"."""
-        try:
-            return format_date(self.start, "MMM y", locale=locale)
-        except (UnknownLocaleError, ValueError):
-            return format_date(self.start, "MMM y", locale="en")
+        return month(locale, self.start)
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"

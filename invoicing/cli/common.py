@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 from rich.console import Console
 
+from invoicing.cli.help import SectionedGroup
 from invoicing.errors import plural as plural  # the commands' one plural rule
 
 if TYPE_CHECKING:
@@ -211,7 +212,9 @@ def period_option(required: bool = True) -> Callable[[F], F]:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=SectionedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(package_name="invoicing")
 def main() -> None:
     """Nightly PDF invoice batching: one Celery chord renders every subscriber's invoice

@@ -84,6 +84,8 @@ class Seller:
     electronic_address: ElectronicAddress | None = None  # BT-34; None: the email, scheme EM
     contact_name: str = ""  # BT-41, contact point (person or department); XRechnung needs it
     phone: str = ""  # BT-42; XRechnung needs it
+    # The settings' sample seller (no INVOICING_SELLER_* given): every page says SAMPLE.
+    sample: bool = False
 
     def __post_init__(self) -> None:
         _clean_fields(
@@ -132,6 +134,9 @@ class InvoiceDocument:
     einvoice: str | None = None  # None (plain PDF), "factur-x" or "xrechnung"
     buyer_electronic_address: ElectronicAddress | None = None  # BT-49; XRechnung needs it
     note: str | None = None  # a credit note's reason, printed under its number
+    # What a subscriber would get if the period were billed now (`invoicing render`
+    # before the run): not an invoice, so every page says DRAFT and nothing asks to pay.
+    draft: bool = False
 
     def __post_init__(self) -> None:
         _clean_fields(

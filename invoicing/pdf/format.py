@@ -178,6 +178,8 @@ def formatter(doc: InvoiceDocument) -> Formatter:
 
 
 def iban(value: str) -> str:
-    """An IBAN in groups of four, as printed: "DE89 3704 0044 0532 0130 00"."""
-    compact = "".join(value.split())
-    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4))
+    """An IBAN in groups of four, as printed: "DE89 3704 0044 0532 0130 00" (python-stdnum's
+    print format; the settings checked it, a document built otherwise is printed as given)."""
+    from stdnum import iban as stdnum_iban
+
+    return str(stdnum_iban.format(value))

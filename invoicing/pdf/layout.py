@@ -8,8 +8,11 @@ Coordinates are PDF points from the bottom-left corner of an A4 page (``mm`` con
     header    the seller (logo or word mark, address, tax ID, e-mail); "INVOICE" and the number
     parties   BILL TO (name, address); invoice number, account, dates, billing period
     items     the line items table; it flows over pages, the column header repeated
-    closing   the totals, then the payment box; each is kept whole on one page
+    closing   the totals, then the payment box; each is kept whole on one page (a draft
+              has no payment box: it asks no one to pay)
     footers   on every page: the seller line and "Page x of y"; from page 2 "(continued)"
+    marks     on every page of a sample (the settings' sample seller) or a draft: SAMPLE
+              or DRAFT, large, light and diagonal, drawn under the text
 
 Every fixed word comes from the subscriber's language (translate.py: ``self._("BILL
 TO")`` is a gettext message, extracted by Babel). A page in a right-to-left language is
@@ -45,7 +48,7 @@ from invoicing.pdf.format import Formatter, iban
 from invoicing.pdf.logo import load_logo
 from invoicing.pdf.page import Page
 from invoicing.pdf.text import Analyses, Style, Text, clean_text, shared_text, unbroken
-from invoicing.pdf.translate import Words
+from invoicing.pdf.translate import Words, address
 
 __all__ = ["MAX_NAME", "MAX_SHORT", "PAGE_W", "lay_out"]
 
@@ -56,6 +59,8 @@ MUTED = colors.HexColor("#66727f")
 RULE = colors.HexColor("#d5dbe1")
 ACCENT = colors.HexColor("#1d4e89")
 SHADE = colors.HexColor("#f2f5f8")
+MARK = colors.HexColor("#e3e8ee")  # the SAMPLE / DRAFT watermark: light, printed, under the text
+SAMPLE_RED = colors.HexColor("#b42318")  # the "SAMPLE" beside the seller's block
 
 # ------------------------------------------------------------------------- page
 
@@ -89,6 +94,8 @@ ST_GRAND_K = Style(font=BOLD, size=11, leading=14, color=INK)
 ST_GRAND_V = Style(font=BOLD, size=11, leading=14, color=INK, right=True)
 ST_FOOT = Style(size=7, leading=9, color=MUTED)
 ST_PAGE = Style(size=7.5, leading=9, color=MUTED, right=True)
+ST_MARK = Style(font=BOLD, size=100, leading=120, color=MARK)  # set to fit WATERMARK_W
+ST_SAMPLE = Style(font=BOLD, size=8, leading=11, color=SAMPLE_RED)
 
 # Caps for untrusted fields (characters; then wrapped lines, see Text.max_lines):
 # every block stays well inside one page whatever the data.
@@ -107,6 +114,11 @@ LOGO_MAX_W = 55 * mm  # the logo is scaled to fit this box
 LOGO_MAX_H = 18 * mm
 LOGO_GAP = 3 * mm  # between the logo and the seller's name
 HEADER_GAP = 10 * mm  # below the header
+# The watermark of a sample or a draft: along the page's diagonal, through its centre,
+# as wide as this share of the diagonal (a short word no larger than WATERMARK_MAX_SIZE).
+WATERMARK_ANGLE = math.degrees(math.atan2(PAGE_H, PAGE_W))
+WATERMARK_W = 0.6 * math.hypot(PAGE_W, PAGE_H)
+WATERMARK_MAX_SIZE = 150
 
 # parties
 META_W = 84 * mm  # invoice number, account, dates: the right-hand column
@@ -192,6 +204,7 @@ def lay_out(doc: InvoiceDocument, fmt: Formatter, words: Words) -> list[Page]:
     layout.items()
     layout.closing()
     layout.footers()
+    layout.watermarks()
     return layout.pages
 
 
@@ -234,6 +247,8 @@ class _Layout:
         self.doc = doc
         self.fmt = fmt
         self._ = words.gettext
+        self.pgettext = words.pgettext
+        self.words = words
         self.rtl = words.rtl
         self.credit_note = doc.document_type == "381"
         # A draft (invoicing render before the run) is numbered "DRAFT-2026-10": the word
@@ -245,6 +260,11 @@ class _Layout:
         self.pages: list[Page] = []
         self.page = self._new_page()
         self.y = TOP_Y
+
+    def label(self, invoice: str, credit_note: str) -> str:
+        """The invoice's label, or the credit note's own (translate.py: a term such as
+        the German "Rechnungsdatum" names the invoice, not the credit note)."""
+        return credit_note if self.credit_note else invoice
 
     def text(self, value: str, style: Style, max_lines: int = 2) -> Text:
         """A text many invoices print (a label, the seller's block, a date, an amount):
@@ -287,7 +307,8 @@ class _Layout:
             items = [self.text(clean_text(seller.name, MAX_NAME), ST_SELLER, 3)]
         else:
             items = [self.text(clean_text(seller.name, MAX_NAME), ST_WORDMARK, 3)]
-        items += [self.text(clean_text(a, MAX_LINE), ST_SMALL) for a in seller.address[:MAX_ADDRESS_LINES]]
+        seller_address = address(self.words, seller.address, seller.country)[:MAX_ADDRESS_LINES]
+        items += [self.text(clean_text(a, MAX_LINE), ST_SMALL) for a in seller_address]
         extra = []
         if seller.tax_id:
             extra.append(self._("Tax ID {tax_id}").format(tax_id=clean_text(seller.tax_id, MAX_SHORT)))
@@ -299,6 +320,9 @@ class _Layout:
             extra.append(clean_text(seller.email, MAX_LINE))
         if extra:
             items.append(self.text(" · ".join(extra), ST_SMALL))
+        if seller.sample:
+            # In English, as the settings that replace it are named.
+            items.append(self.text("SAMPLE seller: not a valid invoice (set INVOICING_SELLER_*)", ST_SAMPLE))
         y -= _column(page, items, MARGIN_X, y, SELLER_W)
         title = self._("CREDIT NOTE") if self.credit_note else self._("INVOICE")
         heading = self.text(title, ST_TITLE, 1)
@@ -312,12 +336,13 @@ class _Layout:
     def parties(self) -> None:
         doc, fmt, page = self.doc, self.fmt, self.page
         top = self.y
-        _ = self._
-        bill = [self.text(_("BILL TO"), ST_LABEL), self.own(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
+        _, pgettext, label = self._, self.pgettext, self.label
+        bill_to = label(_("BILL TO"), pgettext("credit note", "BILL TO"))
+        bill = [self.text(bill_to, ST_LABEL), self.own(clean_text(doc.name, MAX_NAME), ST_NAME, 16)]
         if doc.buyer_company and doc.buyer_company != doc.name:
             bill.append(self.own(clean_text(doc.buyer_company, MAX_NAME), ST_BODY, 3))
         budget = ADDRESS_LINE_BUDGET
-        for address_line in doc.address[:MAX_ADDRESS_LINES]:
+        for address_line in address(self.words, doc.address, doc.country)[:MAX_ADDRESS_LINES]:
             if budget <= 0:
                 break
             item = self.own(clean_text(address_line, MAX_LINE), ST_BODY, budget)
@@ -329,7 +354,7 @@ class _Layout:
         left_h = _column(page, bill, MARGIN_X, top, BILL_TO_W)
         period = f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"
         if self.credit_note:
-            rows = [(_("Number"), self.number)]
+            rows = [(pgettext("credit note", "Number"), self.number)]
             if doc.preceding_invoice is not None:
                 credited = clean_text(doc.preceding_invoice.number, MAX_SHORT)
                 issued = doc.preceding_invoice.issue_date
@@ -337,12 +362,12 @@ class _Layout:
                     credited = _("{number} of {date}").format(number=credited, date=fmt.date(issued))
                 rows.append((_("Credits invoice"), credited))
             rows += [
-                (_("Account"), clean_text(doc.account, MAX_SHORT)),
-                (_("Issue date"), fmt.date(doc.issue_date)),
-                (_("Billing period"), period),
+                (pgettext("credit note", "Account"), clean_text(doc.account, MAX_SHORT)),
+                (pgettext("credit note", "Issue date"), fmt.date(doc.issue_date)),
+                (pgettext("credit note", "Billing period"), period),
             ]
             if doc.note:
-                rows.append((_("Reason"), clean_text(doc.note, MAX_LINE)))
+                rows.append((pgettext("credit note", "Reason"), clean_text(doc.note, MAX_LINE)))
         else:
             rows = [
                 (_("Invoice number"), self.number),
@@ -352,7 +377,8 @@ class _Layout:
                 (_("Billing period"), period),
             ]
         if doc.buyer_reference:
-            rows.append((_("Your reference"), clean_text(doc.buyer_reference, MAX_SHORT)))
+            reference = label(_("Your reference"), pgettext("credit note", "Your reference"))
+            rows.append((reference, clean_text(doc.buyer_reference, MAX_SHORT)))
         x = RIGHT_X - META_W
         y = top - META_DROP
         # The dates and the period are the run's, shared; the number, the account and the
@@ -369,12 +395,12 @@ class _Layout:
         self.y = min(top - left_h, y) - PARTIES_GAP
 
     def items(self) -> None:
-        fmt, _ = self.fmt, self._
+        fmt, _, pgettext, label = self.fmt, self._, self.pgettext, self.label
         head = [
-            self.text(_("DESCRIPTION"), ST_TH),
-            self.text(_("QTY"), ST_TH_R),
-            self.text(_("UNIT PRICE"), ST_TH_R),
-            self.text(_("AMOUNT"), ST_TH_R),
+            self.text(label(_("DESCRIPTION"), pgettext("credit note", "DESCRIPTION")), ST_TH),
+            self.text(label(_("QTY"), pgettext("credit note", "QTY")), ST_TH_R),
+            self.text(label(_("UNIT PRICE"), pgettext("credit note", "UNIT PRICE")), ST_TH_R),
+            self.text(label(_("AMOUNT"), pgettext("credit note", "AMOUNT")), ST_TH_R),
         ]
         # The figures first: their widest decide the columns (`_columns`).
         rows = [
@@ -409,9 +435,12 @@ class _Layout:
 
     def closing(self) -> None:
         """Totals, then payment instructions; each block is kept on one page."""
-        doc, fmt, _ = self.doc, self.fmt, self._
-        tax = _("Tax ({rate})").format(rate=fmt.percent(doc.tax_rate))
-        total = _("Total ({currency})").format(currency=doc.currency)
+        doc, fmt, _, pgettext = self.doc, self.fmt, self._, self.pgettext
+        tax = self.label(_("Tax ({rate})"), pgettext("credit note", "Tax ({rate})"))
+        tax = tax.format(rate=fmt.percent(doc.tax_rate))
+        total = self.label(_("Total ({currency})"), pgettext("credit note", "Total ({currency})"))
+        total = total.format(currency=doc.currency)
+        subtotal = self.label(_("Subtotal"), pgettext("credit note", "Subtotal"))
         # The amounts' column widens to the left for an amount wider than it (the block
         # has the page's width to grow into); only beyond that is one set smaller.
         amounts = (fmt.money(doc.subtotal), fmt.money(doc.tax), fmt.money(doc.total))
@@ -422,7 +451,7 @@ class _Layout:
         )
         key_w, val_w = TOTALS_KEY_W, min(max(TOTALS_VALUE_W, widest), CONTENT_W - TOTALS_KEY_W)
         totals = [
-            (self.text(_("Subtotal"), ST_TOTAL_K), self.figure(amounts[0], ST_TOTAL_V, val_w)),
+            (self.text(subtotal, ST_TOTAL_K), self.figure(amounts[0], ST_TOTAL_V, val_w)),
             (self.text(tax, ST_TOTAL_K), self.figure(amounts[1], ST_TOTAL_V, val_w)),
             (self.text(total, ST_GRAND_K), self.figure(amounts[2], ST_GRAND_V, val_w)),
         ]
@@ -433,6 +462,9 @@ class _Layout:
         )
 
         number = self.number
+        if doc.draft:
+            self._closing_draft(totals, key_w, val_w, totals_h)
+            return
         if self.credit_note:
             # Nothing to pay: say what happens to the money instead of bank details.
             sentence = _(
@@ -475,16 +507,7 @@ class _Layout:
         if self.y - totals_h < BOTTOM_Y:
             self._new_page()
         page = self.page
-        y = self.y - TOTALS_TOP_GAP
-        x = RIGHT_X - key_w - val_w
-        for i, (k, v) in enumerate(totals):
-            if i == 2:
-                y -= GRAND_RULE_ABOVE
-                page.line(x, y, RIGHT_X, GRAND_RULE_W, INK)
-                y -= GRAND_RULE_BELOW
-            drop = k.style.size - v.style.size  # a smaller figure on the label's baseline
-            h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y - drop, val_w))
-            y -= h + TOTALS_ROW_GAP
+        y = self._totals(page, totals, key_w, val_w)
         y -= PAYMENT_GAP
         if y - box_h < BOTTOM_Y:
             page = self._new_page()
@@ -502,11 +525,54 @@ class _Layout:
             y -= h + PAY_ROW_GAP
         self.y = box_top - box_h
 
+    def _closing_draft(
+        self, totals: list[tuple[Text, Text]], key_w: float, val_w: float, totals_h: float
+    ) -> None:
+        """A draft's totals, and nothing that asks to pay: no payment box, no bank
+        details, no sentence with a due date (the watermark says DRAFT)."""
+        exemption = exemption_text(self.doc) if self.doc.tax_category else ""
+        note = self.text(clean_text(exemption, MAX_LINE), ST_BODY, 4) if exemption else None
+        note_h = PAYMENT_GAP + note.height(CONTENT_W) if note is not None else 0
+        if self.y - totals_h - note_h < BOTTOM_Y:
+            self._new_page()
+        self.y = self._totals(self.page, totals, key_w, val_w)
+        if note is not None:  # the tax note of a reverse-charge or exempt invoice stays
+            self.y -= PAYMENT_GAP
+            self.y -= self.page.text(note, MARGIN_X, self.y, CONTENT_W)
+
+    def _totals(self, page: Page, totals: list[tuple[Text, Text]], key_w: float, val_w: float) -> float:
+        """Draw the totals below `self.y`; returns the y below them."""
+        y = self.y - TOTALS_TOP_GAP
+        x = RIGHT_X - key_w - val_w
+        for i, (k, v) in enumerate(totals):
+            if i == 2:
+                y -= GRAND_RULE_ABOVE
+                page.line(x, y, RIGHT_X, GRAND_RULE_W, INK)
+                y -= GRAND_RULE_BELOW
+            drop = k.style.size - v.style.size  # a smaller figure on the label's baseline
+            h = max(page.text(k, x, y, key_w), page.text(v, x + key_w, y - drop, val_w))
+            y -= h + TOTALS_ROW_GAP
+        return y
+
+    def watermarks(self) -> None:
+        """SAMPLE (the settings' sample seller) and DRAFT (a period not billed yet) across
+        every page, so that no one takes the page for an invoice to pay."""
+        words = (["SAMPLE"] if self.doc.seller.sample else []) + ([self._("DRAFT")] if self.doc.draft else [])
+        if not words:
+            return
+        mark = self.text(" ".join(words), ST_MARK, 1)
+        size = min(WATERMARK_MAX_SIZE, ST_MARK.size * WATERMARK_W / max(mark.natural, 1))
+        if size != ST_MARK.size:
+            mark = self.own(" ".join(words), replace(ST_MARK, size=size, leading=size * 1.2), 1)
+        for page in self.pages:
+            page.watermark(mark, PAGE_W / 2, PAGE_H / 2, WATERMARK_ANGLE)
+
     def footers(self) -> None:
         """On every page, now that the page count is known."""
         doc, _ = self.doc, self._
         parts = [clean_text(doc.seller.name, MAX_NAME)]
-        parts += [clean_text(a, MAX_LINE) for a in doc.seller.address[:MAX_ADDRESS_LINES]]
+        seller_address = address(self.words, doc.seller.address, doc.seller.country)
+        parts += [clean_text(a, MAX_LINE) for a in seller_address[:MAX_ADDRESS_LINES]]
         footer = self.text(" · ".join(p for p in parts if p.strip()), ST_FOOT)
         if self.credit_note:
             heading = _("Credit note {number} · {name} (continued)")

@@ -2,8 +2,9 @@
 
 A page collects what the layout places on it (texts with their width, rules, filled
 rectangles, images) and writes it all in `Page.paint`, when the layout is done and the
-page count is known: one literal holds the vector graphics, then all of the page's
-text in a single BT/ET; within a text, runs are placed with relative moves (Td) and
+page count is known: one literal holds the vector graphics, then a watermark in its
+own BT/ET if there is one (`Page.watermark`), then all of the page's other text in a
+single BT/ET; within a text, runs are placed with relative moves (Td) and
 only where a run does not start where the last one ended. Operators are written
 directly, not through reportlab's TextObject and drawing calls, because that
 bookkeeping dominated render time.
@@ -29,6 +30,7 @@ is far below what a printer resolves, and short numbers keep the streams small.
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 from functools import lru_cache
@@ -62,10 +64,11 @@ def _rgb(color: colors.Color) -> str:
 class Page:
     """One page: its images, its vector graphics, then all of its text in one BT/ET."""
 
-    __slots__ = ("images", "rects", "rules", "texts")
+    __slots__ = ("images", "marks", "rects", "rules", "texts")
 
     def __init__(self) -> None:
         self.images: list[tuple[Logo, float, float, float, float]] = []  # logo, x, y, width, height
+        self.marks: list[tuple[Text, float, float, float]] = []  # watermark, centre x, centre y, angle
         self.rects: list[tuple[float, float, float, float, colors.Color]] = []  # x, y, width, height
         self.rules: list[tuple[float, float, float, float, colors.Color]] = []  # x1, x2, y, width
         self.texts: list[tuple[Text, tuple[float, float, float]]] = []  # text, (x, top, width)
@@ -86,6 +89,13 @@ class Page:
     def image(self, logo: Logo, x: float, y: float, width: float, height: float) -> None:
         """Draw `logo` into the box with bottom-left corner (x, y); drawn first."""
         self.images.append((logo, x, y, width, height))
+
+    def watermark(self, item: Text, x: float, y: float, angle: float) -> None:
+        """Draw `item` on one line, turned `angle` degrees anticlockwise about its centre,
+        which is put at (x, y): over the fills and rules, under every other text. It is
+        text in the page's content (a "SAMPLE" or "DRAFT" that extractors read and a
+        printer prints), not an annotation a viewer may hide."""
+        self.marks.append((item, x, y, angle))
 
     def paint(self, use: FontUse, mirror: float | None = None) -> bytes:
         """The page's content stream; the glyphs it draws are recorded in `use`.
@@ -108,8 +118,13 @@ class Page:
                 stroke = (width, color)
             a, b = (flip(x2, 0), flip(x1, 0)) if mirror is not None else (x1, x2)
             out.append(f"{num(a)} {num(y)} m {num(b)} {num(y)} l S")
-        out.append("BT")
         ops = ["\n".join(out).encode("ascii")]
+        for item, x, y, angle in self.marks:
+            mark, drawn = _mark(item, mirror - x if mirror is not None else x, y, angle)
+            if mark:
+                ops.append(mark)
+                use.extend(drawn)
+        ops.append(b"BT")
         fill = None
         current = None  # the font and size set
         origin = (0.0, 0.0)  # the text line matrix's: each text is moved to relative to it (Td)
@@ -140,6 +155,36 @@ class Page:
 
 
 _PLACES_MAX = 64
+# Where a watermark's operators are kept on its Text: a key no placed text has (those
+# are (x, top, width) and, mirrored, the page width too).
+_MARK: tuple[float, ...] = (-1.0,)
+
+
+def _mark(item: Text, x: float, y: float, angle: float) -> tuple[bytes, tuple[Shaped, ...]]:
+    """A watermark's own BT/ET: its line painted from the origin, in a text matrix that
+    turns it about its centre and puts that at (x, y)."""
+    painted = item.painted.get(_MARK)
+    if painted is None:
+        painted = item.painted[_MARK] = _paint(item, 0, item.style.size, item.natural + 1, None)
+    if not painted.body:
+        return b"", ()
+    turn = math.radians(angle)
+    cos, sin = math.cos(turn), math.sin(turn)
+    # The centre of the word in its own space: half its width, half a capital's height.
+    cx, cy = item.natural / 2, item.style.size * 0.35
+    ex, ey = x - (cos * cx - sin * cy), y - (sin * cx + cos * cy)
+    # Four decimals for the turn: two would skew a letter a page wide.
+    matrix = f"{cos:.4f} {sin:.4f} {-sin:.4f} {cos:.4f} {num(ex)} {num(ey)} Tm".encode()
+    ops = [
+        b"BT",
+        _fill(item.style.color),
+        _font(*painted.font),
+        matrix,
+        _move(*painted.at),
+        painted.body,
+        b"ET",
+    ]
+    return b"\n".join(ops), painted.runs
 
 
 class Painted(NamedTuple):

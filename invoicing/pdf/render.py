@@ -101,6 +101,10 @@ def _render(doc: InvoiceDocument, made: tuple[list[PageObjects], GlyphUse] | Non
     )
     pdf.put(catalog, b"<< /Type /Catalog /Pages %d 0 R >>" % tree)
     period = f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"
+    if doc.document_type == "381":
+        subject = words.gettext("Credit note for {period}")
+    else:
+        subject = words.gettext("Invoice for {period}")
     moment = b"(D:%s000000+00'00')" % doc.issue_date.strftime("%Y%m%d").encode()
     info = pdf.add(
         b"<< /Title %s /Author %s /Subject %s /Creator (invoicing) /Producer (invoicing) /CreationDate %s"
@@ -108,7 +112,7 @@ def _render(doc: InvoiceDocument, made: tuple[list[PageObjects], GlyphUse] | Non
         % (
             text_string(clean_text(doc.number, MAX_SHORT)),
             text_string(clean_text(doc.seller.name, MAX_NAME)),
-            text_string(words.gettext("Invoice for {period}").format(period=period)),
+            text_string(subject.format(period=period)),
             moment,
             moment,
         )

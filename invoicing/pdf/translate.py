@@ -12,6 +12,13 @@ language (zh_TW finds zh_Hant, de_AT finds de). A language without a catalog pri
 English messages; amounts and dates still follow the locale (format.py). A page is laid
 out right to left when its words are in a right-to-left language.
 
+A credit note's labels are messages of their own (msgctxt "credit note"): the same
+English words, but a term such as the German "Rechnungsdatum" names the invoice.
+
+What CLDR already translates is not in the catalogs: a country's name (an address's last
+line that names a country is printed in the page's language, `address`) and a month
+(`month`, in the language's own pattern: "Sept. 2026", "2026年9月").
+
 Pure: no reportlab, no layout, so that billing can import it.
 """
 
@@ -24,13 +31,26 @@ from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_interval
+from babel.dates import format_interval, format_skeleton
 from babel.numbers import format_decimal
 
-__all__ = ["DOMAIN", "LOCALE_DIR", "Words", "languages", "plan_fee", "pro_rata", "translator"]
+__all__ = [
+    "CREDIT_NOTE",
+    "DOMAIN",
+    "LOCALE_DIR",
+    "Words",
+    "address",
+    "languages",
+    "month",
+    "plan_fee",
+    "pro_rata",
+    "translator",
+]
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "invoicing"
+CREDIT_NOTE = "credit note"  # the msgctxt of a credit note's own labels
+_ENGLISH = Locale("en")
 
 
 @dataclass(frozen=True)
@@ -110,3 +130,59 @@ def pro_rata(words: Words, plan: str, first: date, last: date, active: int, days
         "{plan}, {dates} ({active} of {days} day)", "{plan}, {dates} ({active} of {days} days)", days
     )
     return message.format(plan=plan, dates=dates, active=words.number(active), days=words.number(days))
+
+
+def month(locale: str, day: date) -> str:
+    """The month of `day` as a reader of `locale` writes it short, in the language's own
+    pattern (CLDR's yMMM skeleton): "Okt. 2026", "2026年10月", "окт. 2026 г."; English's
+    for a locale Babel does not know."""
+    try:
+        return format_skeleton("yMMM", day, locale=Locale.parse(locale))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return format_skeleton("yMMM", day, locale=_ENGLISH)
+
+
+def address(words: Words, lines: tuple[str, ...] | list[str], country: str = "") -> tuple[str, ...]:
+    """Address lines as printed on a page in `words`' language: a last line that names a
+    country (in English, a bundled language, or the country's own) becomes CLDR's name
+    in that language ("Germany" on a Japanese page: "ドイツ"). Any other line is printed
+    as it was given."""
+    lines = tuple(lines)
+    if not lines:
+        return lines
+    named = lines[-1].strip().casefold()
+    code = _country_codes().get(named)
+    if code is None and country and named in _own_names(country):
+        code = country
+    if code is None:
+        return lines
+    return (*lines[:-1], _country_names(words.catalog).get(code, lines[-1]))
+
+
+@lru_cache(maxsize=64)
+def _country_names(catalog: str | None) -> dict[str, str]:
+    """CLDR's country names in a catalog's language (English for the English messages)."""
+    return dict((Locale.parse(catalog) if catalog else _ENGLISH).territories)
+
+
+@lru_cache(maxsize=1)
+def _country_codes() -> dict[str, str]:
+    """A country's CLDR name in English and every bundled language (casefolded) -> its
+    ISO code; a name two countries share in different languages is left out."""
+    found: dict[str, str | None] = {}
+    for language in ["en", *languages()]:
+        for code, name in Locale.parse(language).territories.items():
+            if len(code) == 2 and code.isalpha():
+                key = name.casefold()
+                found[key] = code if found.get(key, code) == code else None
+    return {name: code for name, code in found.items() if code is not None}
+
+
+@lru_cache(maxsize=256)
+def _own_names(country: str) -> frozenset[str]:
+    """The country's name in its own language(s), as CLDR has it ("Suomi" for FI)."""
+    try:
+        name = Locale.parse(f"und_{country}").territories.get(country)
+    except (UnknownLocaleError, ValueError, TypeError):
+        return frozenset()
+    return frozenset({name.casefold()} if name else ())

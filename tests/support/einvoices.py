@@ -31,7 +31,7 @@ FX = "{urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#}"
 
 
 def seller_settings() -> dict[str, str]:
-    """The sample seller's e-invoice settings, as fixtures/b2b.env gives them."""
+    """A complete seller with its e-invoice settings, as fixtures/b2b.env gives them."""
     return {k: v for k, v in dotenv_values(SELLER_ENV).items() if v is not None}
 
 

@@ -12,10 +12,10 @@ Self-contained (standard library only) so it can run anywhere, e.g. to make a lo
     python -m invoicing.synthetic 100000 2026-10 --seed 1 -o /tmp/subscribers.json
     python -m invoicing.synthetic 300 2026-10 --countries JP -o /tmp/japan.json
 
-25 countries in 16 scripts and languages (synthetic_addresses.py and synthetic_people.py hold the
-tables of the first 13, synthetic_countries.py those of the
-ones added with the invoice's translations: Arabic, Hebrew, Hindi, Bengali, Thai, Tamil,
-Spanish, Italian, Dutch, Portuguese, Swedish, Turkish).
+25 countries in 16 scripts and languages (addresses.py and people.py in this package hold the
+tables of the first 13, countries.py those of the ones added with the invoice's
+translations: Arabic, Hebrew, Hindi, Bengali, Thai, Tamil, Spanish, Italian, Dutch,
+Portuguese, Swedish, Turkish).
 """
 
 from __future__ import annotations
@@ -31,15 +31,15 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from invoicing.billing.period import Period
 from invoicing.errors import BillingError
-from invoicing.synthetic_addresses import ADDRESS
-from invoicing.synthetic_addresses import US_TAX as _US_TAX
-from invoicing.synthetic_countries import ADDRESS as _MORE_ADDRESS
-from invoicing.synthetic_countries import COUNTRY_DATA as _MORE_COUNTRIES
-from invoicing.synthetic_countries import FEES as _MORE_FEES
-from invoicing.synthetic_countries import RATES as _MORE_RATES
-from invoicing.synthetic_people import COUNTRY_DATA
-from invoicing.synthetic_people import names as names_of
-from invoicing.synthetic_people import surnames as surnames_of
+from invoicing.synthetic.addresses import ADDRESS
+from invoicing.synthetic.addresses import US_TAX as _US_TAX
+from invoicing.synthetic.countries import ADDRESS as _MORE_ADDRESS
+from invoicing.synthetic.countries import COUNTRY_DATA as _MORE_COUNTRIES
+from invoicing.synthetic.countries import FEES as _MORE_FEES
+from invoicing.synthetic.countries import RATES as _MORE_RATES
+from invoicing.synthetic.people import COUNTRY_DATA
+from invoicing.synthetic.people import names as names_of
+from invoicing.synthetic.people import surnames as surnames_of
 
 __all__ = ["synthetic_dataset", "country_codes", "PLANS", "COUNTRIES"]
 
@@ -501,7 +501,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(text + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -15,8 +15,15 @@ separately, what INVOICING_EINVOICE_VALIDATE adds: the EN 16931 XSD and Schematr
 (`validate_pdf`), with the Schematron's one-off compilation per process apart.
 
 What only a benchmark wants to know about the chord body (its merge time, its peak
-memory, how many invoices it took pre-linked) is measured by `invoicing.bench_probe`,
+memory, how many invoices it took pre-linked) is measured by `invoicing.bench.probe`,
 which only the workers started here load; production workers carry no instrumentation.
+
+Reading the figures. Worker CPU per invoice, all in, moves far less with the machine's
+load than wall-clock time, and callgrind's instruction counts not at all: compare those
+(and the ratio) between two trees, one run after the other. Its kernel part is mostly
+creating the invoice files: on an ext4 without a journal the inode allocator skips inodes
+freed in the last minutes, so back-to-back benches (each deletes its folder) pay for each
+other's clean-up, which a night's run does not (TMPDIR=/dev/shm takes it out).
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from pathlib import Path
 from invoicing.errors import InvoicingError
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
-# Where the bench's workers' probe writes the body's figures (see bench_probe).
+# Where the bench's workers' probe writes the body's figures (see bench.probe).
 PROBE_FIGURES = "INVOICING_BENCH_FIGURES"
 
 
@@ -98,12 +105,12 @@ class BenchResult:
     prelinked: int  # invoices the body took from the header's pre-linked fragments
     bytes_per_single_invoice: float | None  # mean size of one invoice's own file
     issue_added_rss_mb: float  # peak RSS the issuing transaction added to this command's
-    # Issue 15: the worker CPU per invoice all-in (render, fragment, write, rows, Celery, the
+    # The worker CPU per invoice all-in (render, fragment, write, rows, Celery, the
     # body's merge), and the median render of one invoice in the baseline loop by script
     # (None: no baseline, or no invoice of that group).
     worker_cpu_ms_per_invoice: float = 0.0
     # of which in the kernel (system time: creating and writing files, syncfs, sockets);
-    # it varies with the file system far more than the rest (see README, Performance)
+    # it varies with the file system far more than the rest (see the module's docstring)
     worker_system_ms_per_invoice: float = 0.0
     render_latin_ms: float | None = None
     render_other_ms: float | None = None  # Cyrillic, Greek: the same face, no shaping
@@ -166,7 +173,7 @@ def _start_workers(env: dict[str, str], count: int, root: Path) -> subprocess.Po
             "--without-mingle",
             "--without-heartbeat",
             "--include",
-            "invoicing.bench_probe",
+            "invoicing.bench.probe",
         ],
         env={**os.environ, **env, PROBE_FIGURES: str(root / "merge-figures.json")},
         stdout=log,

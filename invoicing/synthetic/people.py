@@ -1,5 +1,5 @@
 """Names for the synthetic subscribers of the first 13 countries, in their own scripts,
-with the ASCII forms their e-mail addresses are made from (synthetic_countries.py has the
+with the ASCII forms their e-mail addresses are made from (countries.py has the
 rest). Tables and the functions that read them; no randomness here.
 """
 

@@ -4,11 +4,11 @@ Arabic (SA), Hebrew (IL), Hindi (IN), Bengali (BD), Thai (TH) and Tamil (LK) exe
 shaped, right-to-left and Indic text; Spain, Italy, the Netherlands, Portugal, Sweden
 and Türkiye the Latin-script catalogs. Names and addresses are in the country's own
 script and postal order; a name written "native:roman" gives the roman form for e-mail
-addresses. synthetic.py merges these tables into its own (same tuple layout as its
+addresses. The package (`__init__`) merges these tables into its own (same tuple layout as its
 _COUNTRY_DATA: locale, currency, tax, weight, male, female, surnames, transliteration
 table, company templates, home name, EU member).
 
-Standard library only, like synthetic.py.
+Standard library only, like the rest of the package.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Postal addresses for the synthetic subscribers of the first 13 countries: streets,
-cities and postcodes in each country's own order (synthetic_countries.py has the rest).
+cities and postcodes in each country's own order (countries.py has the rest).
 
 Tables only, and one function per country drawing from them with the caller's
 `random.Random`, so `synthetic` stays deterministic.

@@ -1,6 +1,6 @@
 """Instrumentation for the workers `invoicing bench` starts, and for no others.
 
-The bench starts its workers with `--include invoicing.bench_probe` and names a file
+The bench starts its workers with `--include invoicing.bench.probe` and names a file
 in INVOICING_BENCH_FIGURES. In those workers the chord body's merge (steps'
 `merge_pdfs`) is wrapped: peak memory is reset before it and read after it, the merge
 is timed, and the figures (with how many invoices it took pre-linked) are written to
