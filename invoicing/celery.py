@@ -12,6 +12,10 @@ Settings are chosen for long, CPU-bound tasks whose loss would mean a missing in
   in the database, so a day is plenty.
 - result_chord_join_timeout: the body's join of header results on non-Redis backends.
 - JSON only: a worker never unpickles a message it received.
+
+A worker checks at start that its database holds the schema at the newest migration
+(`db.schema_problem`): one on another database than the CLI's says so in one line and
+exits, instead of failing every task it takes with `no such table`.
 """
 
 from __future__ import annotations

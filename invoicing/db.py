@@ -236,11 +236,14 @@ def schema_problem(url: str | None = None) -> str | None:
     missing = _missing_sqlite_file(url)
     if missing is not None:
         return f"no database at {missing.absolute()} (INVOICING_DATABASE_URL={shown}): {fix}"
+    engine = get_engine(url)
     try:
-        with get_engine(url).connect() as connection:
+        with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
         return f"cannot reach the database {shown}: {describe(exc, url)}"
+    finally:
+        engine.dispose()  # a worker's parent holds no connection it forks or keeps idle
     script = ScriptDirectory.from_config(_alembic_config(url))
     head = script.get_current_head()
     if current is None:
