@@ -99,7 +99,11 @@ def _skipped(session: Session, period: Period, preview: Preview) -> None:
     invoiced = session.execute(
         select(Subscriber.account, Invoice.number)
         .join(Invoice, Invoice.subscriber_id == Subscriber.id)
-        .where(Invoice.period == str(period), Invoice.kind == DocumentKind.INVOICE)
+        .where(
+            Invoice.period == str(period),
+            Invoice.kind == DocumentKind.INVOICE,
+            Invoice.voided_at.is_(None),
+        )
         .order_by(Invoice.seq)
     )
     for account, number in invoiced:

@@ -50,21 +50,32 @@ from invoicing.cli.common import (
 
 # --- the billing run ----------------------------------------------------------------------
 
+LATE_SHOWN = 20  # late charges a run or status lists in text; --json has them all
+
 
 @main.command()
 @period_option(required=False)
 @click.option("--no-wait", is_flag=True, help="Dispatch and return (needs a broker and workers).")
 @click.option("--dry-run", is_flag=True, help="Show what would be issued; write nothing.")
+@click.option(
+    "--force-period",
+    is_flag=True,
+    help="Bill a period that has not ended yet or lies more than 24 months back.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
-def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> None:
+def run(period: Period | None, no_wait: bool, dry_run: bool, force_period: bool, as_json: bool) -> None:
     """Issue and render the period's invoices and merge them into one PDF.
 
     The default period is the previous calendar month. Running it again for the same
     period resumes that run (renders what is missing or failed) and never bills
     anyone twice; once it is finished, subscribers added later for the period are
     issued in a supplement, numbered on in the period's series, with a merged file of
-    its own. Late charges of earlier periods go on these invoices.
+    its own. Late charges of earlier periods go on these invoices, and the run lists them.
+
+    A month that has not ended yet, or one more than 24 months back, is refused
+    (exit 2, nothing issued) unless confirmed with --force-period: such a period is
+    more often a typo than a decision. The nightly run bills the month that just ended.
 
     Example: invoicing run --period 2026-10
 
@@ -75,8 +86,14 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
     from invoicing.run.report import report
     from invoicing.run.runtime import workers
 
-    settings = ready(storage=not dry_run)
     period = period or Period.previous()
+    refusal = None if force_period else period.billing_refusal()
+    if refusal:
+        fail(
+            f"{refusal}; nothing was issued. If that is the period you mean: "
+            f"`invoicing run --period {period} --force-period`"
+        )
+    settings = ready(storage=not dry_run)
     if dry_run:
         _print_preview(preview(period, settings).as_dict(), as_json)
         return
@@ -286,6 +303,8 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
         out.print(json.dumps(rep.as_dict(), ensure_ascii=False), markup=False)
         return
     state = rep.status + (f" (stalled: run `invoicing retry {rep.run_id}`)" if rep.stalled else "")
+    if getattr(rep, "void_reason", None):
+        state += f": {rep.void_reason}"
     rows = [
         ("run", f"{rep.run_id} for {rep.period}: {state}"),
         ("invoices", f"{rep.invoices} ({rep.rendered} rendered, {rep.failed} failed, {rep.pending} pending)"),
@@ -314,6 +333,19 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
             f"{'waits' if rep.charges_waiting == 1 else 'wait'} for a later invoice; "
             f"{rep.charges_unbillable} unbillable (their subscriber has ended): "
             "`invoicing charges --waiting` and `--unbillable` list them",
+            markup=False,
+        )
+    late = getattr(rep, "late_charges", [])
+    for item in late[:LATE_SHOWN]:
+        out.print(
+            f"{'late':<9} {item['account']}: {item['description']} ({item['period']}) "
+            f"{item['amount']} {item['currency']} on {item['invoice']}",
+            markup=False,
+        )
+    if len(late) > LATE_SHOWN:
+        out.print(
+            f"{'late':<9} and {len(late) - LATE_SHOWN} more charge(s) of earlier periods: "
+            f"`invoicing status {rep.run_id} --json` lists them",
             markup=False,
         )
     for item in getattr(rep, "skipped", []):
@@ -442,6 +474,44 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
             sys.exit(RUN_EXIT.get(rep.status, EXIT_OK) if started.action == "complete" else EXIT_OK)
         final = _wait(started, as_json, settings)
     _finish(final, as_json, time.perf_counter() - started_at)
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.option("--reason", help="Why, kept with the run and each of its invoices.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def void(run_id: int, reason: str | None, as_json: bool) -> None:
+    """Cancel a period's latest run while none of its invoices has left the system.
+
+    Its invoices are kept, marked void with the reason: their numbers stay used, and
+    nothing is renumbered. The subscribers become billable again: the next
+    `invoicing run` for the period bills them with new numbers. Once an invoice has
+    been exported or merged for print, the run is refused (exit 2): correct it with
+    credit notes (`invoicing credit NUMBER`).
+
+    Example: invoicing void 3 --reason "billed 2062-10 for 2026-10"
+    """
+    from invoicing.run.dispatch import void as void_run
+
+    ready()
+    voided = void_run(run_id, reason)
+    data = {
+        "run_id": voided.id,
+        "period": voided.period,
+        "status": voided.status.value,
+        "invoices": voided.invoice_count,
+        "reason": voided.void_reason,
+    }
+    if as_json:
+        out.print(json.dumps(data, ensure_ascii=False), markup=False)
+        return
+    out.print(
+        f"billing run {voided.id} for {voided.period} is void ({voided.void_reason}): "
+        f"{voided.invoice_count} invoice(s) kept as void; "
+        f"`invoicing run --period {voided.period}` bills the period again",
+        markup=False,
+    )
 
 
 @main.command()

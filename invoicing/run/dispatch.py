@@ -25,6 +25,7 @@ from invoicing.billing import BillingError, Period, create_run
 from invoicing.billing.credit import issue_credit_note
 from invoicing.billing.issue import refresh_unsent, unbilled_count
 from invoicing.billing.preview import CANNOT_BILL, Preview, preview_run
+from invoicing.billing.void import void_run
 from invoicing.celery import app
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
@@ -149,10 +150,15 @@ def start_or_resume(
 
 
 def latest_run(session: Session, period: Period) -> BillingRun | None:
-    """The period's newest billing run or supplement (credit runs are not runs of the period's billing)."""
+    """The period's newest billing run or supplement (credit runs are not runs of the
+    period's billing, and a void run bills nobody: after one, the period bills anew)."""
     return session.scalar(
         select(BillingRun)
-        .where(BillingRun.period == str(period), BillingRun.kind != RunKind.CREDIT)
+        .where(
+            BillingRun.period == str(period),
+            BillingRun.kind != RunKind.CREDIT,
+            BillingRun.status != RunStatus.VOID,
+        )
         .order_by(BillingRun.seq.desc())
         .limit(1)
     )
@@ -183,6 +189,13 @@ def start_credit(
                 raise
     dispatch(run_id, [note_id], workers, settings)
     return Started(run_id, period, "credit", 1, dispatched=1)
+
+
+def void(run_id: int, reason: str | None = None) -> BillingRun:
+    """Void run `run_id` (billing/void.py) and commit; BillingError with nothing changed."""
+    with session_scope() as session:
+        run = void_run(session, run_id, reason)
+        return run
 
 
 def ids_of_run(run_id: int) -> list[int]:
@@ -226,6 +239,10 @@ def resume(
         if run is None:
             raise BillingError(f"no billing run {run_id}")
         period, count = run.period, run.invoice_count
+        if run.status == RunStatus.VOID:
+            raise BillingError(
+                f"billing run {run_id} is void ({run.void_reason}); nothing of it is rendered again"
+            )
         if run.status not in FINAL and not is_stalled(session, run, settings):
             if not busy_is_error:
                 return Started(run_id, period, "attached", count)

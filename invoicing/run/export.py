@@ -47,6 +47,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from invoicing.billing.money import minor_unit
+from invoicing.billing.void import record_exported
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import BillingError, UsageError
@@ -213,7 +214,9 @@ def _export(
         raise ExportError(f"{nothing}; nothing was written")
     rows = _chain(iter([first]), documents)
     with atomic_file(output) as handle:
-        return _write_zip(handle, rows, settings.seller_vat_id)
+        written = _write_zip(handle, rows, settings.seller_vat_id)
+    record_exported(session, wanted)
+    return written
 
 
 def _summary(
