@@ -129,7 +129,8 @@ def test_the_run_lists_the_late_charges_it_picked_up(env: Env) -> None:
     assert late == [
         "A-0001: Roaming data Austria (reported late by the partner network) (2026-10) 6.00 EUR "
         "on INV-2026-11-000001",
-        "A-0002: International calls to United Kingdom (reported late) (2026-10) 1.89 EUR on INV-2026-11-000002",
+        "A-0002: International calls to United Kingdom (reported late) (2026-10) 1.89 EUR "
+        "on INV-2026-11-000002",
         "A-0009: Мобильный интернет в роуминге, Грузия (2026-10) 225.00 RUB on INV-2026-11-000009",
         "A-0013: 国際通話（韓国） (2026-10) 405 JPY on INV-2026-11-000012",
     ], proc.stdout
@@ -144,11 +145,12 @@ def test_status_json_lists_the_late_charges(env: Env) -> None:
     # when its status is asked for as JSON
     status = json.loads(env.cli("status", str(november["run_id"]), "--json").stdout)
     # then each late charge is there, its amount a decimal string
-    assert status["late_charges"][2] == {
+    expected = {
         "account": "A-0009",
         "description": "Мобильный интернет в роуминге, Грузия",
         "period": "2026-10",
         "amount": "225.00",
         "currency": "RUB",
         "invoice": "INV-2026-11-000009",
-    } and len(status["late_charges"]) == 4
+    }
+    assert len(status["late_charges"]) == 4 and status["late_charges"][2] == expected
