@@ -125,7 +125,7 @@ def test_export_refuses_and_writes_nothing(env: Env, tmp_path: Path) -> None:
     # given a completed run, and a period with nobody billable (a run with no invoices)
     seed_fixtures(env)
     summary = run_json(env, "--period", "2026-10")
-    empty = run_json(env, "--period", "2020-01")
+    empty = run_json(env, "--period", "2020-01", "--force-period")
     folder = tmp_path / "exports"
     folder.mkdir()
     target = folder / "run.zip"

@@ -182,7 +182,7 @@ def test_run_usage_errors(env: Env) -> None:
 
 def test_period_without_billable_subscribers(env: Env) -> None:
     seed_fixtures(env)
-    summary = run_json(env, "--period", "2020-01")
+    summary = run_json(env, "--period", "2020-01", "--force-period")
     assert summary["status"] == "completed" and summary["invoices"] == 0 and summary["output"] is None
 
 
