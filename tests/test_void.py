@@ -139,6 +139,15 @@ def test_a_run_with_an_invoice_merged_for_print_is_refused(env: Env) -> None:
     assert_refused(proc, "INV-2026-10-000003 has left the system (merge)", "invoicing credit")
 
 
+def test_a_run_with_an_issued_invoice_fetched_by_render_is_refused(env: Env) -> None:
+    first = billed(env)
+    env.cli("render", "--account", "A-0004", "--period", PERIOD, "-o", "copy.pdf", check=True)
+    # when it is voided
+    proc = void(env, first["run_id"])
+    # then it is refused
+    assert_refused(proc, "INV-2026-10-000004 has left the system (render)", "invoicing credit")
+
+
 def test_a_run_with_a_credit_note_is_refused(env: Env) -> None:
     first = billed(env)
     env.cli("credit", "INV-2026-10-000002", "--amount", "1.00", check=True)

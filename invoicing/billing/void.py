@@ -8,9 +8,9 @@ series, documented with when and why it was voided, as VAT rules require; its fi
 the run's merged file stay where they are.
 
 Once a copy of any of its invoices has left (`record_released`: an export, a merge for
-print) someone may hold it, and the only correction is a credit note. Only the period's
-latest run may be voided, so the series never has a live invoice after a void one of an
-earlier run that a later void would have to explain.
+print, a render of the issued invoice) someone may hold it, and the only correction is a
+credit note. Only the period's latest run may be voided: runs are undone newest first, and
+a run's supplements never outlive it.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ def record_released(session: Session, invoice_ids: Sequence[int], how: str) -> N
             .where(Invoice.id.in_(list(invoice_ids)), Invoice.released_at.is_(None))
             .values(released_at=datetime.now(UTC), released_by=how)
         )
+
+
+def record_fetched(session: Session, number: str) -> None:
+    """An issued invoice's file was written out (`invoicing render`): it has left."""
+    ids = session.scalars(select(Invoice.id).where(Invoice.number == number)).all()
+    record_released(session, ids, "render")
 
 
 def record_exported(session: Session, wanted: ColumnElement[bool]) -> None:

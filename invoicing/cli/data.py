@@ -198,7 +198,8 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     (or, if that file is gone, rendered again from what was frozen at issue, and only
     if it gives the recorded sha256), an e-invoice as its hybrid PDF/A-3. Otherwise a
     DRAFT computed from the current data, always a plain PDF (a draft is not an invoice,
-    so it carries no e-invoice XML). Nothing is written to the database.
+    so it carries no e-invoice XML). Only the fetch of an issued invoice is recorded
+    (from then on its run cannot be voided); a draft writes nothing to the database.
 
     Example: invoicing render --account A-0001 --period 2026-10 -o preview.pdf
     """
@@ -241,6 +242,11 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     else:
         with atomic_file(output) as handle:
             handle.write(pdf)
+    if number is not None:
+        from invoicing.billing.void import record_fetched
+
+        with session_scope() as session:
+            record_fetched(session, number)
     what = f"{document.number}, as issued" if number else document.number
     err.print(f"wrote {shown_output(output)} ({what}, {len(pdf):,} bytes)", markup=False)
 

@@ -487,8 +487,8 @@ def void(run_id: int, reason: str | None, as_json: bool) -> None:
     Its invoices are kept, marked void with the reason: their numbers stay used, and
     nothing is renumbered. The subscribers become billable again: the next
     `invoicing run` for the period bills them with new numbers. Once an invoice has
-    been exported or merged for print, the run is refused (exit 2): correct it with
-    credit notes (`invoicing credit NUMBER`).
+    been exported, merged for print or written out by `render`, or has a credit note,
+    the run is refused (exit 2): correct it with credit notes (`invoicing credit NUMBER`).
 
     Example: invoicing void 3 --reason "billed 2062-10 for 2026-10"
     """
