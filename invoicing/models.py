@@ -179,6 +179,8 @@ class Charge(Base):
     __table_args__ = (
         Index("ix_charges_period_subscriber", "period", "subscriber_id"),
         Index("ix_charges_subscriber_invoice", "subscriber_id", "invoice_id"),
+        # A run's late charges (`status`) and the charges a void gives back, by invoice.
+        Index("ix_charges_invoice", "invoice_id"),
         UniqueConstraint("source_key", name="uq_charges_source_key"),
     )
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from alembic import command
 from sqlalchemy import select
 
-from invoicing.db import session_scope
+from invoicing.db import _alembic_config, init_db, session_scope
 from invoicing.files import file_sha256
 from invoicing.models import Charge, Invoice
 from tests.support.envs import Env
@@ -186,6 +187,18 @@ def test_a_void_run_is_not_retried_or_voided_again(env: Env) -> None:
     # then both are refused
     assert_refused(retried, "is void")
     assert_refused(again, "is void already")
+
+
+def test_a_run_issued_before_leaving_was_recorded_is_refused(env: Env) -> None:
+    # given a run issued at the revision before void existed, then the schema upgraded
+    first = billed(env)
+    url = env.vars["INVOICING_DATABASE_URL"]
+    command.downgrade(_alembic_config(url), "0005")
+    init_db(url)
+    # when it is voided
+    proc = void(env, first["run_id"])
+    # then it is refused: whether its invoices were exported was never recorded
+    assert_refused(proc, "INV-2026-10-000001 may have left the system", "invoicing credit")
 
 
 def test_an_unknown_run_is_refused(env: Env) -> None:

@@ -25,6 +25,8 @@ from invoicing.errors import BillingError
 from invoicing.models import BillingRun, Charge, Invoice, InvoiceStatus, RunKind, RunStatus
 
 MAX_REASON = 500
+# How migration 0006 marks the invoices issued before what left was recorded.
+UNRECORDED = "unrecorded"
 NO_REASON = "no reason given"
 # Statuses a run may be voided in: finished (its workers are done with it).
 _VOIDABLE = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_ERRORS, RunStatus.FAILED)
@@ -104,12 +106,15 @@ def void_run(session: Session, run_id: int, reason: str | None = None) -> Billin
         .order_by(Invoice.seq)
         .limit(1)
     )
-    if left is not None or credited is not None:
+    if left is not None:
         why = (
             f"its invoice {left.number} has left the system ({left.released_by})"
-            if left is not None
-            else f"its invoice {credited} has a credit note"
+            if left.released_by != UNRECORDED
+            else f"its invoice {left.number} may have left the system (issued before that was recorded)"
         )
+    elif credited is not None:
+        why = f"its invoice {credited} has a credit note"
+    if left is not None or credited is not None:
         raise BillingError(
             f"billing run {run_id} cannot be voided: {why}; correct its invoices with credit "
             "notes instead (`invoicing credit NUMBER`)"
