@@ -6,7 +6,11 @@ note, the run is refused: credit notes correct it."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 from alembic import command
@@ -217,3 +221,24 @@ def test_the_period_series_stays_gapless_across_a_void(env: Env) -> None:
     with session_scope() as session:
         seqs = sorted(session.scalars(select(Invoice.seq).where(Invoice.period == PERIOD)))
     assert seqs == list(range(1, 39))
+
+
+def test_a_period_export_lists_void_invoices_as_void_and_totals_only_what_is_billed(env: Env) -> None:
+    first = billed(env)
+    void(env, first["run_id"], "--reason", "wrong usage file")
+    second = run_json(env, "--period", PERIOD)
+    # when the period is exported
+    proc = env.cli("export", "--period", PERIOD, "-o", "period.zip", "--json")
+    # then the void invoices are documented as void, and the totals are the second run's
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    with zipfile.ZipFile(env.path / "period.zip") as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read("index.csv").decode("utf-8"))))
+    types = {row["number"]: row["type"] for row in rows}
+    assert {types[i.number] for i in invoices_of(first["run_id"])} == {"void"}
+    assert {types[i.number] for i in invoices_of(second["run_id"])} == {"invoice"}
+    billed_totals: dict[str, Decimal] = {}
+    for invoice in invoices_of(second["run_id"]):
+        billed_totals[invoice.currency] = billed_totals.get(invoice.currency, Decimal(0)) + invoice.total
+    assert summary["invoices"] == len(invoices_of(second["run_id"]))
+    assert {c: Decimal(t) for c, t in summary["totals"].items()} == billed_totals

@@ -12,7 +12,9 @@ before what would start a formula).
 `export RUN_ID` takes the run's documents and the credit notes issued since against its
 invoices (or, for a credit run, its one credit note); `export --period P` every run of
 the period in one ZIP: all its invoices (the run's and its supplements') and all its
-credit notes, so the period's totals in the summary are what it finally bills. Every file's bytes are checked
+credit notes, so the period's totals in the summary are what it finally bills. A voided
+invoice stays in the archive and the index (its number was used; the type column says
+`void`), but it counts in neither the totals nor the invoices. Every file's bytes are checked
 against the sha256 recorded when it was rendered before they go in: an archive never
 carries a file that is not the one the run issued. A missing or changed file stops the
 export and nothing is written (the ZIP is built in a temp file that is renamed into
@@ -130,6 +132,7 @@ class _Row:
     sha256: str
     rendered_at: datetime | None
     run_id: int
+    void: bool  # a voided invoice: its number stays used and documented, its amounts count for nothing
 
 
 def _stored_bytes(location: str, sha256: str) -> bytes:
@@ -261,7 +264,7 @@ def _write_zip(
             net, tax, total = (shown_total(amount, row.currency) for amount in (row.net, row.tax, row.total))
             cells = (
                 row.number,
-                row.kind.value,
+                "void" if row.void else row.kind.value,
                 row.issue_date.isoformat(),
                 row.credits,
                 row.account,
@@ -277,10 +280,11 @@ def _write_zip(
                 row.sha256,
             )
             writer.writerow(map(spreadsheet_cell, cells))
-            totals[row.currency] = totals.get(row.currency, Decimal(0)) + Decimal(total)
             latest = max(latest, when)
-            counts[row.kind] += 1
             runs.add(row.run_id)
+            if not row.void:
+                totals[row.currency] = totals.get(row.currency, Decimal(0)) + Decimal(total)
+                counts[row.kind] += 1
         index.seek(0)
         with archive.open(_entry(INDEX_NAME, latest), "w") as member_handle:
             for block in iter(lambda: index.read(1 << 16), ""):
@@ -309,6 +313,7 @@ def _rendered(session: Any, wanted: Any, kind: DocumentKind) -> Iterator[_Row]:
             Invoice.sha256,
             Invoice.rendered_at,
             Invoice.run_id,
+            Invoice.voided_at,
         )
         .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
         .outerjoin(credited, credited.id == Invoice.credited_invoice_id)
@@ -332,6 +337,7 @@ def _rendered(session: Any, wanted: Any, kind: DocumentKind) -> Iterator[_Row]:
         sha256,
         rendered_at,
         run_id,
+        voided_at,
     ) in result:
         if not location or not sha256:
             raise ExportError(f"{number} is rendered but has no file recorded; nothing was written")
@@ -352,6 +358,7 @@ def _rendered(session: Any, wanted: Any, kind: DocumentKind) -> Iterator[_Row]:
             sha256,
             rendered_at,
             run_id,
+            voided_at is not None,
         )
 
 
