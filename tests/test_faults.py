@@ -219,15 +219,37 @@ def test_failing_merge_is_reported_and_retry_merges(env: Env) -> None:
     assert_run_consistent(fixed, 19)
 
 
-def test_unwritable_output_folder_fails_invoices_with_a_reason(env: Env) -> None:
+def test_unwritable_output_folder_is_refused_before_issuing(env: Env) -> None:
+    # given a file where the period's output folder should be
     seed_fixtures(env)
     output = Path(env.vars["INVOICING_OUTPUT_DIR"])
     output.mkdir()
     (output / "2026-10").write_text("a file where the period's folder should be")
-    result = run_json(env, "--period", "2026-10", expect=1)
-    assert result["status"] == "failed" and result["failed"] == 19
+    # when the month is run
+    proc = env.cli("run", "--period", "2026-10")
+    # then it is refused in one line naming the folder, and nothing is issued
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"invoicing: error: INVOICING_OUTPUT_DIR: cannot write in {output / '2026-10'}: File exists; "
+        "nothing was issued: give a folder this user can write"
+    ]
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Invoice)) == 0
+
+
+def test_an_invoice_file_that_cannot_be_written_fails_that_invoice_with_a_reason(env: Env) -> None:
+    # given a folder where one invoice's file should be (the folder itself is writable)
+    seed_fixtures(env)
+    period = Path(env.vars["INVOICING_OUTPUT_DIR"]) / "2026-10"
+    (period / "INV-2026-10-000003.pdf").mkdir(parents=True)
+    # when the month is run
+    result = run_json(env, "--period", "2026-10", expect=3)
+    # then that invoice alone failed, with the reason, and everybody else is in the merged file
+    assert (result["status"], result["failed"], result["invoices"]) == ("completed_with_errors", 1, 19)
     status = status_of(env, result["run_id"])
-    assert all(f["error"].startswith("cannot write the PDF") for f in status["failures"]), status["failures"]
+    assert [(f["number"], f["error"].startswith("cannot write the PDF")) for f in status["failures"]] == [
+        ("INV-2026-10-000003", True)
+    ], status["failures"]
 
 
 @pytest.fixture
