@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from invoicing.models import BillingRun, Charge, Invoice
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES
+from tests.support.factories import FIXTURES, seed_fixtures
 from tests.support.paths import BIN, ROOT
 from tests.support.runs import count_rows, run_at_once, run_json
 from tests.support.workers import Workers
@@ -72,8 +72,7 @@ def test_the_readme_set_up_runs_twice_and_bills_nobody_twice(env: Env) -> None:
 
 
 def test_a_late_charge_is_billed_on_the_next_invoice(env: Env) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     october = run_json(env, "--period", "2026-10")
     # when a charge for October arrives after October was billed
     late = write(
@@ -113,8 +112,7 @@ def test_a_late_charge_is_billed_on_the_next_invoice(env: Env) -> None:
 
 
 def test_a_late_subscriber_is_billed_in_a_supplement(env: Env) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     october = run_json(env, "--period", "2026-10")
     env.cli("import", write(env, "new.json", {"subscribers": [NEWCOMER]}), check=True)
     # when the merge asks for the newcomer's October invoice
@@ -146,8 +144,7 @@ def test_a_late_subscriber_is_billed_in_a_supplement(env: Env) -> None:
 
 
 def test_an_edited_subscriber_leaves_issued_invoices_byte_identical(env: Env) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     october = run_json(env, "--period", "2026-10")
     issued = Path(october["output"]).parent / "INV-2026-10-000001.pdf"
     before = issued.read_bytes()
@@ -171,8 +168,7 @@ def test_an_edited_subscriber_leaves_issued_invoices_byte_identical(env: Env) ->
 
 
 def test_credit_notes_from_the_outside(env: Env) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     october = run_json(env, "--period", "2026-10")
     # when part of an invoice is credited
     proc = env.cli("credit", "INV-2026-10-000001", "--amount", "5.00", "--reason", "Roaming outage", "--json")
@@ -221,8 +217,7 @@ def dump(database: Path) -> list[str]:
 
 
 def test_dry_run_writes_nothing(env: Env) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     run_json(env, "--period", "2026-10")
     env.cli("import", write(env, "new.json", {"subscribers": [NEWCOMER]}), check=True)
     before = dump(env.path / "invoicing.db")
@@ -263,8 +258,7 @@ def test_two_supplements_started_at_once_make_one(pg_env: Env, workers: Workers)
 
 def test_a_csv_with_a_wrong_header_is_refused_from_the_outside(env: Env) -> None:
     # given a database, and a charges CSV with a column nobody knows
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     bad = env.path / "usage.csv"
     bad.write_text("account,period,description,quantity,unit_price,colour\nA-0001,2026-10,x,1,1,red\n")
     charges = count_rows(Charge)
