@@ -23,12 +23,12 @@ from pypdf import PdfReader
 
 from invoicing.billing.money import compute_totals
 from invoicing.billing.period import Period
-from invoicing.pdf import InvoiceDocument, InvoiceLine, render_invoice
+from invoicing.pdf import InvoiceDocument, render_invoice
 from invoicing.pdf import format as format_module
 from invoicing.pdf.documents import PrecedingInvoice
 from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, address, languages, translator
 from invoicing.synthetic import COUNTRIES
-from tests.support.factories import SELLER
+from tests.support.factories import invoice, line
 from tests.support.paths import ROOT
 from tests.support.tools import require_tool
 
@@ -62,25 +62,13 @@ _MARKS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 def document(
     locale: str, currency: str = "EUR", name: str = "Ana Müller", kind: str = "380"
 ) -> InvoiceDocument:
-    lines = (InvoiceLine("Basic 5 GB", Decimal("1"), Decimal("9.90"), Decimal("9.90")),)
-    return InvoiceDocument(
+    return invoice(
         number="INV-2026-10-000007",
-        issue_date=date(2026, 11, 1),
-        due_date=date(2026, 11, 15),
-        period_start=date(2026, 10, 1),
-        period_end=date(2026, 10, 31),
         account="S-000007",
         name=name,
-        address=("Lindenallee 5", "10115 Berlin"),
-        country="DE",
         locale=locale,
         currency=currency,
-        lines=lines,
-        subtotal=Decimal("9.90"),
-        tax_rate=Decimal("19"),
-        tax=Decimal("1.88"),
-        total=Decimal("11.78"),
-        seller=SELLER,
+        lines=(line("Basic 5 GB", "1", "9.90", "9.90"),),
         document_type=kind,
     )
 
