@@ -31,7 +31,6 @@ from invoicing.pdf import render_invoice
 from invoicing.pdf.documents import (
     ElectronicAddress,
     InvoiceDocument,
-    PrecedingInvoice,
 )
 from invoicing.pdf.einvoice import (
     EInvoiceError,
@@ -62,6 +61,7 @@ from tests.support.einvoices import (
     rounding_edges,
     xpath,
 )
+from tests.support.factories import credit_note_of
 from tests.support.paths import ROOT
 
 # VAT ids and the Leitweg-ID below are made up, with valid check digits (python-stdnum).
@@ -584,26 +584,11 @@ def test_any_names_and_amounts_make_valid_hybrids(doc: InvoiceDocument) -> None:
     assert pdfa_findings(pdf) == []
 
 
-def as_billing_credits_it(doc: InvoiceDocument) -> InvoiceDocument:
-    """The full credit note billing issues for ``doc``: every line reversed (quantity and
-    amount negated, the price kept), negative totals, type 381 naming the invoice."""
-    return replace(
-        doc,
-        number="CN-" + doc.number,
-        lines=tuple(replace(line, quantity=-line.quantity, amount=-line.amount) for line in doc.lines),
-        subtotal=-doc.subtotal,
-        tax=-doc.tax,
-        total=-doc.total,
-        document_type="381",
-        preceding_invoice=PrecedingInvoice(doc.number, doc.issue_date),
-    )
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=documents())
 def test_a_credit_note_printed_negative_is_encoded_positive(doc: InvoiceDocument) -> None:
     # given the credit note of any invoice, with the negative figures its page prints
-    note = as_billing_credits_it(doc)
+    note = credit_note_of(doc)
 
     # when
     _, xml = embedded_xml(render_einvoice(note))

@@ -25,10 +25,9 @@ from invoicing.billing.money import compute_totals
 from invoicing.billing.period import Period
 from invoicing.pdf import InvoiceDocument, render_invoice
 from invoicing.pdf import format as format_module
-from invoicing.pdf.documents import PrecedingInvoice
 from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, address, languages, translator
 from invoicing.synthetic import COUNTRIES
-from tests.support.factories import invoice, line
+from tests.support.factories import credit_note_of, invoice, line
 from tests.support.paths import ROOT
 from tests.support.tools import require_tool
 
@@ -234,17 +233,7 @@ def test_a_language_without_a_catalog_is_english_with_its_own_formats():
 
 def test_a_credit_note_in_french():
     original = document("fr_FR")
-    note = replace(
-        original,
-        number="CN-2026-10-000001",
-        lines=tuple(replace(line, quantity=-line.quantity, amount=-line.amount) for line in original.lines),
-        subtotal=-original.subtotal,
-        tax=-original.tax,
-        total=-original.total,
-        document_type="381",
-        preceding_invoice=PrecedingInvoice(original.number, original.issue_date),
-        note="Contrat en double",
-    )
+    note = credit_note_of(original, "CN-2026-10-000001", note="Contrat en double")
     text = pypdf_text(render_invoice(note)).replace("\n", " ")
     for needle in ("AVOIR", "Facture d’origine INV-2026-10-000007 du 1 nov. 2026", "Motif Contrat en double"):
         assert needle in text, needle
@@ -367,17 +356,7 @@ def both_documents(language: str) -> dict[str, InvoiceDocument]:
         total=totals.total,
         buyer_reference="PO-4711",
     )
-    note = replace(
-        invoice,
-        number="CN-2026-10-000001",
-        lines=tuple(replace(line, quantity=-line.quantity, amount=-line.amount) for line in totals.lines),
-        subtotal=-totals.subtotal,
-        tax=-totals.tax,
-        total=-totals.total,
-        document_type="381",
-        preceding_invoice=PrecedingInvoice(invoice.number, invoice.issue_date),
-        note="Contract",
-    )
+    note = credit_note_of(invoice, "CN-2026-10-000001", note="Contract")
     return {"invoice": invoice, "credit note": note}
 
 

@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from invoicing.pdf import RenderError, render_invoice
-from invoicing.pdf.documents import PrecedingInvoice
-from tests.support.factories import MIXED, SELLER, invoice, line, mixed
+from tests.support.factories import MIXED, SELLER, credit_note_of, invoice, line, mixed
 from tests.support.paths import ROOT
 
 # ---------------------------------------------------------------- helpers
@@ -437,17 +436,7 @@ def test_arbitrary_unicode_always_renders(name, address, descriptions):
 def test_a_credit_note_says_what_it_credits_and_asks_for_no_payment():
     # given a credit note reversing an invoice
     original = invoice()
-    note = replace(
-        original,
-        number="CN-2026-10-000001",
-        lines=tuple(replace(item, quantity=-item.quantity, amount=-item.amount) for item in original.lines),
-        subtotal=-original.subtotal,
-        tax=-original.tax,
-        total=-original.total,
-        document_type="381",
-        preceding_invoice=PrecedingInvoice(original.number, original.issue_date),
-        note="Duplicate contract",
-    )
+    note = credit_note_of(original, "CN-2026-10-000001", note="Duplicate contract")
     # when it is rendered
     text = all_text(render_invoice(note))
     # then it has its own title, names the invoice and the reason, and shows the refund

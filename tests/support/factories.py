@@ -4,6 +4,7 @@ and seeded databases (the bundled fixtures or a synthetic data set)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoicing.billing.money import compute_totals, round_money
 from invoicing.billing.period import Period
-from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
+from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, PrecedingInvoice, Seller
 from invoicing.synthetic import synthetic_dataset
 from tests.support.paths import ROOT
 
@@ -112,6 +113,23 @@ def invoice(
         seller=seller,
     )
     return InvoiceDocument(**{**values, **fields})
+
+
+def credit_note_of(original: InvoiceDocument, number: str | None = None, **fields: Any) -> InvoiceDocument:
+    """The full credit note billing issues for `original`: every line reversed (quantity
+    and amount negated, the price kept), negative totals, type 381 naming the invoice;
+    numbered `number` (default CN- before the invoice's number)."""
+    return replace(
+        original,
+        number=number or "CN-" + original.number,
+        lines=tuple(replace(item, quantity=-item.quantity, amount=-item.amount) for item in original.lines),
+        subtotal=-original.subtotal,
+        tax=-original.tax,
+        total=-original.total,
+        document_type="381",
+        preceding_invoice=PrecedingInvoice(original.number, original.issue_date),
+        **fields,
+    )
 
 
 MIXED = (  # (locale, currency, name): scripts, directions and the fake-bold CJK face
