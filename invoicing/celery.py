@@ -12,6 +12,10 @@ Settings are chosen for long, CPU-bound tasks whose loss would mean a missing in
   in the database, so a day is plenty.
 - result_chord_join_timeout: the body's join of header results on non-Redis backends.
 - JSON only: a worker never unpickles a message it received.
+
+A worker checks at start that its database holds the schema at the newest migration
+(`db.schema_problem`): one on another database than the CLI's says so in one line and
+exits, instead of failing every task it takes with `no such table`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import celeryd_init, worker_init, worker_process_init
 
 from invoicing.config import Settings, check_readable, get_settings
 from invoicing.run.schedule import beat_entries
@@ -96,6 +100,26 @@ def configure(settings: Settings | None = None) -> Celery:
     app._backend_cache = None
     app._local = threading.local()
     return app
+
+
+@celeryd_init.connect
+def _refuse_a_database_without_the_schema(**_kwargs: Any) -> None:
+    # Only `celery worker` sends this (the embedded worker of the CLI does not: the
+    # command checked the database already). A worker on another database than the
+    # CLI's would take every task and fail it; one line and a non-zero exit instead.
+    import sys
+
+    from invoicing.db import schema_problem
+
+    try:
+        problem = schema_problem(get_settings().database_url)
+    except Exception as exc:  # noqa: BLE001 - a bad setting is a reason too, never a traceback
+        from invoicing.errors import first_line
+
+        problem = first_line(exc)
+    if problem is not None:
+        print(f"invoicing worker: {problem}", file=sys.stderr, flush=True)
+        sys.exit(1)
 
 
 @worker_init.connect

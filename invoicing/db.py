@@ -216,3 +216,47 @@ def _check_foreign_keys(connection: Connection) -> None:
         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
         if broken:
             raise DatabaseError(f"the migration left {len(broken)} row(s) with broken references")
+
+
+def schema_problem(url: str | None = None) -> str | None:
+    """Why the database at `url` cannot be used by this version's code, as one line that
+    says what to do; None when it holds the schema at the newest migration.
+
+    A worker checks this at start (celery.py): one pointed at another database than the
+    CLI's (a missing INVOICING_DATABASE_URL gives SQLite's `./invoicing.db`) would
+    otherwise create an empty file and fail every task with the SQL of `no such table`.
+    A missing SQLite file is reported without connecting, which would create it.
+    """
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    url = url or get_settings().database_url
+    shown = redact(url)
+    fix = "run `invoicing db init`, or set INVOICING_DATABASE_URL as the CLI has it"
+    missing = _missing_sqlite_file(url)
+    if missing is not None:
+        return f"no database at {missing.absolute()} (INVOICING_DATABASE_URL={shown}): {fix}"
+    engine = get_engine(url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        return f"cannot reach the database {shown}: {describe(exc, url)}"
+    finally:
+        engine.dispose()  # a worker's parent holds no connection it forks or keeps idle
+    script = ScriptDirectory.from_config(_alembic_config(url))
+    head = script.get_current_head()
+    if current is None:
+        return f"the database {shown} has no schema: {fix}"
+    if current == head:
+        return None
+    known = {revision.revision for revision in script.walk_revisions()}
+    if current in known:
+        return (
+            f"the database {shown} is at schema revision {current}, this version needs {head}: "
+            "run `invoicing db init` (it upgrades the schema)"
+        )
+    return (
+        f"the database {shown} is at schema revision {current}, which this version does not know "
+        f"(its newest is {head}): run the same version of invoicing as the CLI"
+    )

@@ -17,6 +17,16 @@ def first_line(exc: BaseException, with_type: bool = False) -> str:
     return f"{type(exc).__name__}: {line}" if with_type else line
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 invoice`, `2 invoices`: a count and its noun, in the form English gives it.
+
+    The CLI's messages are English and untranslated, and English has these two forms;
+    what is translated (the invoice's texts) takes its plural rules from the catalogs
+    (Babel's `ngettext`, pdf/translate.py). `nouns` for a plural that is not noun + "s".
+    """
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 class InvoicingError(Exception):
     """Something failed (exit code 1)."""
 
@@ -38,6 +48,17 @@ class ImportProblems(UsageError):
     importer: every command's error handler catches it, and importing the importer
     costs each command a second of start-up.)"""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], rows: int = 0, others: int | None = None) -> None:
+        """`rows`: how many distinct rows the problems are about (a row may have several);
+        `others`: how many problems are about no row (a file, a setting); all of them
+        when no rows are named."""
         self.problems = problems
-        super().__init__(f"{len(problems)} invalid row(s); nothing was imported")
+        self.rows = rows
+        others = len(problems) if others is None else others
+        if not rows:
+            what = plural(len(problems), "problem")
+        elif others > 0:
+            what = f"{plural(rows, 'invalid row')} and {plural(others, 'other problem')}"
+        else:
+            what = plural(rows, "invalid row")
+        super().__init__(f"{what}; nothing was imported")

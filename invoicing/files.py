@@ -11,6 +11,7 @@ import ctypes
 import hashlib
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,10 @@ def output_problem(output: Path, force: bool) -> str | None:
     """Why a command's `-o` file cannot be written, checked before any work (a name the
     file system refuses, a folder, an existing file without --force, a missing or
     read-only folder); None if it can. One line naming the path and the reason."""
+    if str(output) == "-":
+        # The commands that can send their file to standard output take `-` before this
+        # (cli/common.py); anywhere else it must not become a file named `-`.
+        return "-o -: standard output is not a file here; give a file name"
     shown = f"-o {shown_path(output)}"
     problem = _name_problem(output)
     if problem is not None:
@@ -41,6 +46,20 @@ def output_problem(output: Path, force: bool) -> str | None:
         return f"{shown}: {exc.strerror or exc}"
     if not os.access(parent, os.W_OK):
         return f"{shown}: folder {parent} is not writable"
+    return None
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in `folder`, found by doing it: the folder made (with
+    its parents) if missing, a file created and removed in it. Permission bits alone do
+    not tell (root ignores them; a read-only mount does not show in them). One line
+    naming the full path and the system's reason; None if it can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".invoicing-probe-"):
+            pass
+    except OSError as exc:
+        return f"cannot write in {folder}: {exc.strerror or exc}"
     return None
 
 

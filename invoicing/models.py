@@ -79,6 +79,7 @@ class RunStatus(enum.StrEnum):
     COMPLETED = "completed"
     COMPLETED_WITH_ERRORS = "completed_with_errors"
     FAILED = "failed"  # nothing could be merged
+    VOID = "void"  # cancelled before anything left the system (`invoicing void`)
 
 
 class RunKind(enum.StrEnum):
@@ -96,6 +97,10 @@ class InvoiceStatus(enum.StrEnum):
     PENDING = "pending"  # issued (number, totals) but no PDF yet
     RENDERED = "rendered"
     FAILED = "failed"
+
+
+# The rows of the one-invoice-per-subscriber-and-period rule (migration 0006 writes it too).
+LIVE_INVOICE = "kind = 'invoice' AND voided_at IS NULL"
 
 
 def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
@@ -174,6 +179,8 @@ class Charge(Base):
     __table_args__ = (
         Index("ix_charges_period_subscriber", "period", "subscriber_id"),
         Index("ix_charges_subscriber_invoice", "subscriber_id", "invoice_id"),
+        # A run's late charges (`status`) and the charges a void gives back, by invoice.
+        Index("ix_charges_invoice", "invoice_id"),
         UniqueConstraint("source_key", name="uq_charges_source_key"),
     )
 
@@ -200,6 +207,9 @@ class BillingRun(Base):
     # "embedded:<host>:<pid>" or "celery:<host>": an embedded run dies with its process.
     dispatched_by: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(Text)
+    # Set by `invoicing void`, with the status void: when, and why.
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    void_reason: Mapped[str | None] = mapped_column(Text)
 
     invoices: Mapped[list[Invoice]] = relationship(back_populates="run")
     # The files of the merged output, in order: one, or with INVOICING_VOLUME_MAX_PAGES
@@ -281,6 +291,14 @@ class Invoice(Base):
     pages: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     rendered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When a copy of it first left the system, and how ("export", "merge"): from then on
+    # someone may hold it, and only a credit note corrects it; before, its run may be voided.
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    released_by: Mapped[str | None] = mapped_column(String(32))
+    # A voided invoice keeps its number (a used number, documented with the reason) and
+    # no longer bills its subscriber for the period: a new run gives him a new number.
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    void_reason: Mapped[str | None] = mapped_column(Text)
 
     run: Mapped[BillingRun] = relationship(back_populates="invoices")
     subscriber: Mapped[Subscriber] = relationship()
@@ -291,14 +309,15 @@ class Invoice(Base):
 
     __table_args__ = (
         # Nobody is billed twice for a period, whatever races the application loses
-        # (credit notes are many per invoice, so the rule is for invoices only).
+        # (credit notes are many per invoice, so the rule is for invoices only; a void
+        # invoice bills nobody, so it is left out).
         Index(
             "uq_invoice_subscriber_period",
             "subscriber_id",
             "period",
             unique=True,
-            sqlite_where=text("kind = 'invoice'"),
-            postgresql_where=text("kind = 'invoice'"),
+            sqlite_where=text(LIVE_INVOICE),
+            postgresql_where=text(LIVE_INVOICE),
         ),
         # Gapless series: one number per position, per period and kind.
         UniqueConstraint("period", "kind", "seq", name="uq_invoice_series_seq"),

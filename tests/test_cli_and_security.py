@@ -194,6 +194,7 @@ def test_passwords_are_never_printed(pg_env: Env, workers: Workers) -> None:
 def test_workers_refuse_pickle_messages(workers: Workers) -> None:
     from invoicing.celery import app
 
+    workers.env.invoke("db", "init")  # a worker refuses a database without the schema
     workers.start(count=1, concurrency=1)
     # a producer that speaks pickle, as an attacker on the broker would
     app.send_task("invoicing.power", args=[3, 2], serializer="pickle")

@@ -29,6 +29,7 @@ def test_demo_embedded_failed_header_task_means_no_body(env: Env) -> None:
 
 def test_demo_on_redis_with_real_workers(workers: Workers) -> None:
     # given two worker processes of two pool processes each
+    workers.env.invoke("db", "init")  # a worker refuses a database without the schema
     workers.start(count=2, concurrency=2)
     # when
     ok = workers.env.cli("demo", "--delay")
@@ -101,6 +102,7 @@ def test_failed_demo_on_redis_exits_without_a_traceback(workers: Workers) -> Non
     """get() gives up at the first failed header task; the body and the other members
     were left subscribed on Redis, for AsyncResult.__del__ to drop at interpreter exit."""
     # given
+    workers.env.invoke("db", "init")  # a worker refuses a database without the schema
     workers.start(count=1, concurrency=2)
     # when
     runs = [workers.env.cli("demo", "--fail-at", "7") for _ in range(3)]
@@ -116,6 +118,7 @@ def test_demo_leaves_no_result_subscriptions_behind(workers: Workers) -> None:
     from invoicing.demo import demo
 
     # given
+    workers.env.invoke("db", "init")  # a worker refuses a database without the schema
     workers.start(count=1, concurrency=2)
     consumer = app.backend.result_consumer
     # when, in this process, the chord fails

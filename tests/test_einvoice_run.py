@@ -371,7 +371,7 @@ def test_a_bad_business_row_is_refused_with_its_reason_and_nothing_is_written(
     assert result.exit_code == 2, result.output
     assert expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].endswith("invalid row(s); nothing was imported")
+    assert result.stderr.strip().splitlines()[-1].endswith("; nothing was imported")
     assert (count_rows(Plan), count_rows(Subscriber), count_rows(Charge)) == (0, 0, 0)
 
 

@@ -23,8 +23,24 @@ from tests.support.envs import Env
 from tests.support.factories import seed_fixtures
 from tests.support.runs import invoices_of, run_json
 
-COLUMNS = ["number", "account", "name", "total", "currency", "file", "sha256"]
-JSON_KEYS = {"run_id", "period", "output", "invoices", "bytes", "sha256", "totals"}
+COLUMNS = [
+    "number",
+    "type",
+    "issue_date",
+    "credits",
+    "account",
+    "company",
+    "contact",
+    "seller_vat_id",
+    "buyer_vat_id",
+    "net",
+    "tax",
+    "total",
+    "currency",
+    "file",
+    "sha256",
+]
+JSON_KEYS = {"run_id", "period", "runs", "output", "invoices", "credit_notes", "bytes", "sha256", "totals"}
 
 
 def export_json(env: Env, run_id: int, output: Path) -> dict:
@@ -96,7 +112,7 @@ def test_export_holds_every_rendered_invoice_once_with_a_matching_index(pg_env: 
         assert -total.as_tuple().exponent == get_currency_precision(invoice.currency), row
         text = printed_digits("\n".join(page.extract_text() for page in reader.pages))
         assert re.search(rf"(?<!\d){row['total'].replace('.', '')}(?!\d)", text), (row, text[-300:])
-        assert row["name"] == ("'=2+3 GmbH" if row["account"] == "A-0002" else invoice.bill_name)
+        assert row["contact"] == ("'=2+3 GmbH" if row["account"] == "A-0002" else invoice.bill_name)
         assert invoice.number in text
         totals[row["currency"]] = totals.get(row["currency"], Decimal(0)) + total
     assert data["totals"] == {c: str(t) for c, t in sorted(totals.items())}
@@ -109,7 +125,7 @@ def test_export_refuses_and_writes_nothing(env: Env, tmp_path: Path) -> None:
     # given a completed run, and a period with nobody billable (a run with no invoices)
     seed_fixtures(env)
     summary = run_json(env, "--period", "2026-10")
-    empty = run_json(env, "--period", "2020-01")
+    empty = run_json(env, "--period", "2020-01", "--force-period")
     folder = tmp_path / "exports"
     folder.mkdir()
     target = folder / "run.zip"

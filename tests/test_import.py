@@ -173,7 +173,7 @@ def test_unicode_rtl_emoji_and_cjk_text_is_accepted(db: Env) -> None:
         (b"\xff\xfe\x00garbage", "not UTF-8"),
         (b"[1, 2]", "must hold a JSON object"),
         (b'{"plans": {}}', "plans: must be a list"),
-        (b'{"plans": [], "extra": []}', "unknown section(s): extra"),
+        (b'{"plans": [], "extra": []}', "unknown section: extra"),
         (
             b'{"plans": [{"code": "a", "name": "A", "monthly_fee": NaN, "currency": "EUR"}]}',
             "NaN is not allowed",
@@ -201,7 +201,7 @@ def test_seed_cli_reports_every_problem_and_exit_2(db: Env, tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "subscribers[0] (account 'A-0001'): locale: unknown locale 'nope'" in result.stderr
     assert "charges[0] (account 'A-0001'): unit_price: not a number: '1,50'" in result.stderr
-    assert "2 invalid row(s); nothing was imported" in result.stderr
+    assert "2 invalid rows; nothing was imported" in result.stderr
     assert "Traceback" not in result.output
     assert counts() == (0, 0, 0)
 

@@ -177,7 +177,7 @@ def test_the_dry_run_after_the_run_says_who_is_left_and_why(env: Env) -> None:
     preview = json.loads(proc.stdout)
     assert (preview["kind"], preview["note"]) == (
         "none",
-        "billing run 1 is completed; 1 subscriber(s) left cannot be billed as their data stands",
+        "billing run 1 is completed; 1 subscriber left cannot be billed as their data stands",
     )
     assert preview["skipped_examples"][0]["account"] == "A-0002"
 

@@ -213,7 +213,7 @@ def test_every_bad_row_is_reported_in_one_pass(db: Env) -> None:
     data["subscribers"][0]["tax_rate"] = "١٩"
     stderr = refused(db, "import", write(db, data))
     assert "subscribers[0]" in stderr and "charges[0]" in stderr
-    assert "2 invalid row(s); nothing was imported" in stderr, stderr
+    assert "2 invalid rows; nothing was imported" in stderr, stderr
 
 
 # --- the import file ----------------------------------------------------------------------------

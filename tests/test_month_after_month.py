@@ -301,8 +301,8 @@ def test_csv_files_import_like_json(env, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ("account,period,description,quantity,unit_price,colour", "unknown column(s) for charges: colour"),
-        ("account,period,description,unit_price", "missing required column(s) for charges: quantity"),
+        ("account,period,description,quantity,unit_price,colour", "unknown column for charges: colour"),
+        ("account,period,description,unit_price", "missing required column for charges: quantity"),
         ("foo,bar", "cannot tell plans, subscribers or charges from the header (foo, bar)"),
     ],
 )

@@ -266,6 +266,6 @@ def test_a_csv_with_a_wrong_header_is_refused_from_the_outside(env: Env) -> None
     proc = env.cli("import", str(bad))
     # then the file and the column are named, exit 2, nothing imported
     assert proc.returncode == 2, proc.stderr
-    assert "usage.csv: unknown column(s) for charges: colour" in proc.stderr
+    assert "usage.csv: unknown column for charges: colour" in proc.stderr
     assert "nothing was imported" in proc.stderr and "Traceback" not in proc.stderr
     assert count_rows(Charge) == charges

@@ -182,7 +182,7 @@ def test_run_usage_errors(env: Env) -> None:
 
 def test_period_without_billable_subscribers(env: Env) -> None:
     seed_fixtures(env)
-    summary = run_json(env, "--period", "2020-01")
+    summary = run_json(env, "--period", "2020-01", "--force-period")
     assert summary["status"] == "completed" and summary["invoices"] == 0 and summary["output"] is None
 
 
@@ -228,7 +228,7 @@ def test_merge_unknown_accounts_writes_nothing(env: Env, tmp_path: Path) -> None
         "merge", "--accounts", "A-0001,NOPE-1,A-0002,NOPE-2", "--period", "2026-10", "-o", str(out)
     )
     assert proc.returncode == 2
-    assert "unknown account(s): NOPE-1, NOPE-2" in proc.stderr
+    assert "unknown accounts: NOPE-1, NOPE-2" in proc.stderr
     assert not out.exists() and "Traceback" not in proc.stderr
     as_dir = env.cli("merge", "--accounts", "A-0001", "--period", "2026-10", "-o", str(tmp_path))
     assert as_dir.returncode == 2 and "is a directory" in as_dir.stderr

@@ -211,6 +211,7 @@ def test_a_percent_encoded_password_works_and_is_never_shown(workers: Workers) -
     # percent-encoded as the URL rules ask (the shared Redis has no password: it ignores it)
     broker = f"redis://:Hunter7%2F%23%40Tail9x@{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
     workers.env.vars["INVOICING_BROKER_URL"] = broker
+    workers.env.invoke("db", "init")  # a worker refuses a database without the schema
     workers.start()
     # when
     proc = workers.env.cli("demo")

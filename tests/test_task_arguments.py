@@ -96,6 +96,7 @@ def test_a_forged_demo_message_is_refused_by_a_real_worker(
     from invoicing.celery import app
 
     # given a worker as a user starts it
+    workers.env.invoke("db", "init")  # a worker refuses a database without the schema
     workers.start(count=1, concurrency=1)
     # when a message the demo never sends arrives
     result = app.send_task(name, args=args)

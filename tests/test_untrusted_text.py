@@ -407,9 +407,9 @@ def test_every_output_shows_the_same_cleaned_text(env: Env, tmp_path: Path) -> N
         index = {
             row["account"]: row for row in csv.DictReader(io.StringIO(archive.read("index.csv").decode()))
         }
-    assert index["B-0001"]["name"] == name
-    assert index["A-0001"]["name"] == '\'=HYPERLINK("http://x.example")'
-    assert index["A-0002"]["name"] == "'\uff1d1+2"
+    assert (index["B-0001"]["contact"], index["B-0001"]["company"]) == (name, company)
+    assert index["A-0001"]["contact"] == '\'=HYPERLINK("http://x.example")'
+    assert index["A-0002"]["contact"] == "'\uff1d1+2"
     assert "'=SUM(1)" in index
     # and the print manifest guards the account that starts like a formula
     manifest = Path(summary["output"]).with_name(f"billing-run-{summary['run_id']}-manifest.csv")

@@ -85,6 +85,10 @@ def issue_credit_note(
     if invoice.kind == DocumentKind.CREDIT_NOTE:
         original = invoice.credited_invoice.number if invoice.credited_invoice else "its invoice"
         raise BillingError(f"{number} is a credit note; credit the invoice it corrects ({original})")
+    if invoice.voided_at is not None:
+        raise BillingError(
+            f"{number} is void ({invoice.void_reason}): it bills nothing, so there is nothing to credit"
+        )
     if reason is not None:
         reason = " ".join(reason.split())
         if len(reason) > MAX_REASON or not reason:

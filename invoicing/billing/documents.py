@@ -214,7 +214,7 @@ def draft_document(session: Session, settings: Settings, account: str, period: P
 
 
 def issued_invoice(session: Session, account: str, period: Period) -> Invoice | None:
-    """The subscriber's invoice for the period, if one was issued."""
+    """The subscriber's invoice for the period, if one was issued (a void one is not his invoice)."""
     return session.scalar(
         select(Invoice)
         .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
@@ -222,5 +222,6 @@ def issued_invoice(session: Session, account: str, period: Period) -> Invoice | 
             Subscriber.account == account,
             Invoice.period == str(period),
             Invoice.kind == DocumentKind.INVOICE,
+            Invoice.voided_at.is_(None),
         )
     )

@@ -85,13 +85,14 @@ def next_series_seq(session: Session, period: Period, kind: DocumentKind) -> int
 
 
 def not_yet_invoiced(period: Period) -> ColumnElement[bool]:
-    """The subscriber has no invoice for the period (credit notes don't count)."""
+    """The subscriber has no invoice for the period (credit notes and void invoices don't count)."""
     return ~(
         select(Invoice.id)
         .where(
             Invoice.subscriber_id == Subscriber.id,
             Invoice.period == str(period),
             Invoice.kind == DocumentKind.INVOICE,
+            Invoice.voided_at.is_(None),
         )
         .exists()
     )

@@ -21,6 +21,11 @@ _PERIOD = re.compile(r"([0-9]{4})-([0-9]{2})")
 # This century covers every month a subscription system of today holds or plans.
 FIRST_YEAR, LAST_YEAR = 2000, 2099
 
+# How far back a run may bill without `--force-period`: two years covers a late
+# correction of last year's books; anything older is more likely a typo (2062 for 2026,
+# 2016 for 2026) than a team billing a month it forgot.
+MAX_MONTHS_BACK = 24
+
 
 @dataclass(frozen=True, order=True)
 class Period:
@@ -45,6 +50,26 @@ class Period:
         today = today or datetime.now(UTC).date()
         last = today.replace(day=1) - timedelta(days=1)
         return cls(last.year, last.month)
+
+    def months_before(self, other: Period) -> int:
+        """How many months this period lies before `other` (negative: after it)."""
+        return (other.year - self.year) * 12 + other.month - self.month
+
+    def billing_refusal(self, today: date | None = None) -> str | None:
+        """Why a run for this period needs confirming (`--force-period`), or None.
+
+        A month that has not ended is not billed: its usage is still arriving, and its
+        invoices would carry a date in the future. One more than MAX_MONTHS_BACK months
+        back is refused too. The nightly run's period (`previous`) is never refused.
+        """
+        current = Period.previous(today).next()
+        back = self.months_before(current)
+        if back <= 0:
+            when = "the current month" if back == 0 else "a future month"
+            return f"period {self} has not ended yet ({when}; billable from {self.next()}-01)"
+        if back > MAX_MONTHS_BACK:
+            return f"period {self} lies more than {MAX_MONTHS_BACK} months back"
+        return None
 
     @cached_property
     def start(self) -> date:

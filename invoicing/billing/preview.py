@@ -1,5 +1,6 @@
 """`invoicing run --dry-run`: what a run would issue now, computed as the run computes it,
-written nowhere (no rows, no files)."""
+written nowhere (no rows, no files); and `invoicing charges`: the late charges behind the
+counts that `status` and the dry run show, one by one."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from invoicing.billing.issue import active_in, plan_invoices
 from invoicing.billing.period import Period
 from invoicing.config import Settings
-from invoicing.models import DocumentKind, Invoice, Subscriber
+from invoicing.models import Charge, DocumentKind, Invoice, Subscriber
 
 EXAMPLES = 20  # skipped subscribers listed by name; the rest are counted
 CANNOT_BILL = "cannot be billed as their data stands (fix it; a later run bills them)"
@@ -98,7 +99,11 @@ def _skipped(session: Session, period: Period, preview: Preview) -> None:
     invoiced = session.execute(
         select(Subscriber.account, Invoice.number)
         .join(Invoice, Invoice.subscriber_id == Subscriber.id)
-        .where(Invoice.period == str(period), Invoice.kind == DocumentKind.INVOICE)
+        .where(
+            Invoice.period == str(period),
+            Invoice.kind == DocumentKind.INVOICE,
+            Invoice.voided_at.is_(None),
+        )
         .order_by(Invoice.seq)
     )
     for account, number in invoiced:
@@ -106,3 +111,84 @@ def _skipped(session: Session, period: Period, preview: Preview) -> None:
         if len(preview.examples) < EXAMPLES:
             preview.examples.append({"account": account, "reason": f"already invoiced ({number})"})
     preview.skipped = dict(reasons)
+
+
+@dataclass(frozen=True)
+class LateCharge:
+    """A charge that arrived after its period was billed for its subscriber, not billed
+    yet: `waiting` for the subscriber's next invoice (`goes_on`: its period), or
+    `unbillable`, the subscriber having ended before any later invoice."""
+
+    account: str
+    name: str
+    period: str
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    currency: str
+    id: str | None  # the usage feed's event id, when the import gave one
+    state: str  # waiting | unbillable
+    goes_on: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "name": self.name,
+            "period": self.period,
+            "description": self.description,
+            "quantity": str(self.quantity),
+            "unit_price": str(self.unit_price),
+            "currency": self.currency,
+            "id": self.id,
+            "state": self.state,
+            "goes_on": self.goes_on,
+        }
+
+
+def late_charges(session: Session) -> list[LateCharge]:
+    """Every late charge not billed yet, by account and period: the same selection as
+    the counts (`importer.unbilled_charges`), row by row."""
+    last = (
+        select(Invoice.subscriber_id, func.max(Invoice.period).label("last"))
+        .where(Invoice.kind == DocumentKind.INVOICE)
+        .group_by(Invoice.subscriber_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Subscriber.account,
+            Subscriber.name,
+            Subscriber.currency,
+            Subscriber.active_to,
+            last.c.last,
+            Charge.period,
+            Charge.description,
+            Charge.quantity,
+            Charge.unit_price,
+            Charge.source_key,
+        )
+        .select_from(Charge)
+        .join(last, last.c.subscriber_id == Charge.subscriber_id)
+        .join(Subscriber, Subscriber.id == Charge.subscriber_id)
+        .where(Charge.invoice_id.is_(None), Charge.period <= last.c.last)
+        .order_by(Subscriber.account, Charge.period, Charge.id)
+    )
+    found = []
+    for account, name, currency, active_to, last_period, period, description, quantity, price, key in rows:
+        following = Period.parse(last_period).next()
+        ended = active_to is not None and active_to < following.start
+        found.append(
+            LateCharge(
+                account=account,
+                name=name,
+                period=period,
+                description=description,
+                quantity=quantity,
+                unit_price=price,
+                currency=currency,
+                id=key.removeprefix("id:") if key.startswith("id:") else None,
+                state="unbillable" if ended else "waiting",
+                goes_on=None if ended else str(following),
+            )
+        )
+    return found

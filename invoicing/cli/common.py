@@ -7,17 +7,22 @@ that completed with some invoices failed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
 
 from invoicing.cli.help import SectionedGroup
+from invoicing.errors import plural as plural  # the commands' one plural rule
 
 if TYPE_CHECKING:
     pass
@@ -76,7 +81,7 @@ def handle_errors(func: F) -> F:
             say_error(f"storage: {exc}")
             sys.exit(EXIT_FAILED)
         except KeyboardInterrupt:
-            say_error("interrupted; the run's state is in the database: `invoicing status`")
+            say_error(_interrupted())
             sys.exit(130)
         except click.exceptions.ClickException:
             raise
@@ -92,6 +97,27 @@ def handle_errors(func: F) -> F:
             sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
+
+
+# What is true when Ctrl-C stops the command at this point, and what to do next; the
+# command says it as it goes (a billing run: before issuing, once it is issued).
+_on_interrupt: list[Callable[[], str]] = []
+
+
+def on_interrupt(say: Callable[[], str]) -> None:
+    """From now on, Ctrl-C reports `say()` (called then, so it can look at the database)."""
+    _on_interrupt[:] = [say]
+
+
+def _interrupted() -> str:
+    if not _on_interrupt:
+        return "interrupted"
+    try:
+        return _on_interrupt[0]()
+    except Exception:  # noqa: BLE001 - the database may be what was interrupted
+        return "interrupted"
+    finally:
+        _on_interrupt.clear()
 
 
 def say_error(message: str) -> None:
@@ -119,15 +145,49 @@ def ready(database: bool = True, storage: bool = False) -> Any:
     return settings
 
 
+def is_stdout(output: Any) -> bool:
+    """`-o -`: the file goes to standard output (the PDF or ZIP alone; messages on stderr)."""
+    return str(output) == "-"
+
+
 def check_output(output: Any, force: bool, settings: Any) -> None:
     """Every `-o`, before any work: a name the file system takes, a folder that is there,
     no existing file without --force, and never a billing run's file, even with --force
-    (run/outputs.py). One line and exit 2 otherwise."""
+    (run/outputs.py). `-o -` only where standard output is not a terminal (binary bytes
+    there would garble it and help no one). One line and exit 2 otherwise."""
     from invoicing.run.outputs import output_refusal
+
+    if is_stdout(output):
+        if sys.stdout.isatty():
+            fail(
+                "-o -: standard output is a terminal; send it to a file or a program (`-o - > FILE`, `| ...`)"
+            )
+        return
 
     problem = output_refusal(output, force, settings)
     if problem is not None:
         fail(problem)
+
+
+@contextlib.contextmanager
+def written_to(output: Path) -> Iterator[Path]:
+    """The file a command writes: `output` itself, or for `-o -` a temp file whose bytes
+    go to standard output once the command made it whole (a failure writes nothing there,
+    as it leaves no file behind otherwise)."""
+    if not is_stdout(output):
+        yield output
+        return
+    with tempfile.TemporaryDirectory(prefix="invoicing-stdout-") as folder:
+        path = Path(folder) / "output"
+        yield path
+        with open(path, "rb") as handle:
+            shutil.copyfileobj(handle, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+
+
+def shown_output(output: Path) -> str:
+    """The `-o` named in a message: its path, or standard output."""
+    return "standard output" if is_stdout(output) else str(output)
 
 
 class PeriodParam(click.ParamType):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from invoicing.billing import Period
@@ -22,10 +24,13 @@ from invoicing.cli.common import (
     err,
     fail,
     handle_errors,
+    is_stdout,
     main,
     out,
     period_option,
+    plural,
     ready,
+    shown_output,
 )
 
 # --- db -----------------------------------------------------------------------------------
@@ -96,9 +101,9 @@ def _print_import(summary: Any, source: str, elapsed: float, as_json: bool) -> N
         where = (
             f"the next invoice ({to})" if to else "no later invoice: the subscriber has ended (unbillable)"
         )
-        err.print(f"  {account}: {count} charge(s) for a billed period go on {where}", markup=False)
+        err.print(f"  {account}: {plural(count, 'charge')} for a billed period go on {where}", markup=False)
     if len(summary.deferred) > 20:
-        err.print(f"  ... and {len(summary.deferred) - 20} more subscribers", markup=False)
+        err.print(f"  ... and {plural(len(summary.deferred) - 20, 'more subscriber')}", markup=False)
 
 
 @db.command("seed")
@@ -177,7 +182,13 @@ def db_seed(
 @main.command()
 @click.option("--account", required=True, help="Subscriber account.")
 @period_option()
-@click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="PDF file to write.")
+@click.option(
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="PDF file to write (- for standard output).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @handle_errors
 def render(account: str, period: Period, output: Path, force: bool) -> None:
@@ -187,7 +198,8 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
     (or, if that file is gone, rendered again from what was frozen at issue, and only
     if it gives the recorded sha256), an e-invoice as its hybrid PDF/A-3. Otherwise a
     DRAFT computed from the current data, always a plain PDF (a draft is not an invoice,
-    so it carries no e-invoice XML). Nothing is written to the database.
+    so it carries no e-invoice XML). Only the fetch of an issued invoice is recorded
+    (from then on its run cannot be voided); a draft writes nothing to the database.
 
     Example: invoicing render --account A-0001 --period 2026-10 -o preview.pdf
     """
@@ -224,10 +236,19 @@ def render(account: str, period: Period, output: Path, force: bool) -> None:
                 "the bytes that were issued (sha256 differs): restore it from a backup",
                 EXIT_FAILED,
             )
-    with atomic_file(output) as handle:
-        handle.write(pdf)
+    if is_stdout(output):
+        sys.stdout.buffer.write(pdf)
+        sys.stdout.buffer.flush()
+    else:
+        with atomic_file(output) as handle:
+            handle.write(pdf)
+    if number is not None:
+        from invoicing.billing.void import record_fetched
+
+        with session_scope() as session:
+            record_fetched(session, number)
     what = f"{document.number}, as issued" if number else document.number
-    err.print(f"wrote {output} ({what}, {len(pdf):,} bytes)", markup=False)
+    err.print(f"wrote {shown_output(output)} ({what}, {len(pdf):,} bytes)", markup=False)
 
 
 def _stored_pdf(path: str | None, sha256: str | None) -> bytes | None:
@@ -240,3 +261,49 @@ def _stored_pdf(path: str | None, sha256: str | None) -> bytes | None:
         return read(path, sha256)
     except OSError:  # gone, damaged or unreadable
         return None
+
+
+# --- late charges -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--waiting", is_flag=True, help="Charges waiting for their subscriber's next invoice.")
+@click.option("--unbillable", is_flag=True, help="Charges whose subscriber ended before any later invoice.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def charges(waiting: bool, unbillable: bool, as_json: bool) -> None:
+    """List the late charges behind the counts `status` and `run --dry-run` show: charges
+    that arrived after their period was billed and are not on an invoice yet.
+
+    A waiting charge goes on the subscriber's next invoice by itself. An unbillable one
+    never will (its subscriber has ended): bill it by hand, or extend the subscriber's
+    active_to and run its next period. Without --waiting or --unbillable, both.
+
+    Example: invoicing charges --unbillable --json
+    """
+    from invoicing.billing.preview import late_charges
+    from invoicing.db import session_scope
+
+    ready()
+    states = {name for name, wanted in (("waiting", waiting), ("unbillable", unbillable)) if wanted}
+    states = states or {"waiting", "unbillable"}
+    with session_scope() as session:
+        found = [charge for charge in late_charges(session) if charge.state in states]
+    if as_json:
+        listed = {state: [c.as_dict() for c in found if c.state == state] for state in sorted(states)}
+        out.print(json.dumps(listed, ensure_ascii=False), markup=False)
+        return
+    if not found:
+        err.print(f"no {' or '.join(sorted(states))} charges", markup=False)
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("account", "period", "description", "quantity", "unit price", "state"):
+        table.add_column(column, justify="right" if column in ("quantity", "unit price") else "left")
+    for charge in found:
+        state = f"waiting: goes on {charge.goes_on}" if charge.goes_on else "unbillable: subscriber ended"
+        cells = (charge.account, charge.period, charge.description, str(charge.quantity))
+        # Text, not markup: a description is the usage feed's, and "[...]" in it is text
+        table.add_row(*map(Text, cells), Text(f"{charge.unit_price} {charge.currency}"), Text(state))
+    out.print(table)
+    counts = {state: sum(1 for c in found if c.state == state) for state in sorted(states)}
+    err.print(", ".join(f"{plural(n, 'charge')} {state}" for state, n in counts.items()), markup=False)

@@ -36,30 +36,46 @@ from invoicing.cli.common import (
     err,
     fail,
     handle_errors,
+    is_stdout,
     main,
+    on_interrupt,
     out,
     period_option,
+    plural,
     ready,
     say_error,
+    shown_output,
+    written_to,
 )
 
 # --- the billing run ----------------------------------------------------------------------
+
+LATE_SHOWN = 20  # late charges a run or status lists in text; --json has them all
 
 
 @main.command()
 @period_option(required=False)
 @click.option("--no-wait", is_flag=True, help="Dispatch and return (needs a broker and workers).")
 @click.option("--dry-run", is_flag=True, help="Show what would be issued; write nothing.")
+@click.option(
+    "--force-period",
+    is_flag=True,
+    help="Bill a period that has not ended yet or lies more than 24 months back.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
-def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> None:
+def run(period: Period | None, no_wait: bool, dry_run: bool, force_period: bool, as_json: bool) -> None:
     """Issue and render the period's invoices and merge them into one PDF.
 
     The default period is the previous calendar month. Running it again for the same
     period resumes that run (renders what is missing or failed) and never bills
     anyone twice; once it is finished, subscribers added later for the period are
     issued in a supplement, numbered on in the period's series, with a merged file of
-    its own. Late charges of earlier periods go on these invoices.
+    its own. Late charges of earlier periods go on these invoices, and the run lists them.
+
+    A month that has not ended yet, or one more than 24 months back, is refused
+    (exit 2, nothing issued) unless confirmed with --force-period: such a period is
+    more often a typo than a decision. The nightly run bills the month that just ended.
 
     Example: invoicing run --period 2026-10
 
@@ -70,8 +86,14 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
     from invoicing.run.report import report
     from invoicing.run.runtime import workers
 
-    settings = ready(storage=not dry_run)
     period = period or Period.previous()
+    refusal = None if force_period else period.billing_refusal()
+    if refusal:
+        fail(
+            f"{refusal}; nothing was issued. If that is the period you mean: "
+            f"`invoicing run --period {period} --force-period`"
+        )
+    settings = ready(storage=not dry_run)
     if dry_run:
         _print_preview(preview(period, settings).as_dict(), as_json)
         return
@@ -80,15 +102,19 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
             "--no-wait needs a broker: the embedded worker stops when this command exits "
             "(set INVOICING_BROKER_URL, e.g. redis://127.0.0.1:6379/0)"
         )
+    _check_output_folder(settings, str(period), "nothing was issued")
     started_at = time.perf_counter()
     with workers(settings) as available:
-        if not settings.embedded and not available and not no_wait:
-            err.print(
-                "warning: no worker answered yet; invoices render once one runs "
-                "(`celery -A invoicing worker`)",
-                markup=False,
-            )
+        if not settings.embedded and not available:
+            if not no_wait:
+                # Before issuing: waiting on a run nobody renders would say nothing for
+                # INVOICING_STALL_AFTER_S and leave issued invoices behind.
+                fail(_no_worker(settings, "nothing was issued; ") + ", then run this again", EXIT_FAILED)
+            err.print(f"warning: {_no_worker(settings, 'invoices render once one runs: ')}", markup=False)
+        before = _latest_run_id(period)
+        on_interrupt(lambda: _interrupted_issuing(period, before, settings))
         started = start_or_resume(period, workers=max(available, 1), settings=settings)
+        on_interrupt(lambda: _interrupted_run(started.run_id, started.period, settings))
         if not as_json:
             _say_started(started)
         if no_wait:
@@ -96,6 +122,66 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, as_json: bool) -> N
             return
         final = _wait(started, as_json, settings)
     _finish(final, as_json, time.perf_counter() - started_at)
+
+
+def _check_output_folder(settings: Any, period: str, nothing: str) -> None:
+    """Before issuing: the period's folder can be made and written (a local output
+    folder; object storage was checked by `ready`). Otherwise every invoice would be
+    issued and then fail."""
+    from invoicing.files import folder_problem
+    from invoicing.run.paths import run_dir
+    from invoicing.storage import is_s3
+
+    if is_s3(str(settings.output_dir)):
+        return
+    problem = folder_problem(Path(run_dir(settings, period)))
+    if problem is not None:
+        fail(f"INVOICING_OUTPUT_DIR: {problem}; {nothing}: give a folder this user can write")
+
+
+def _latest_run_id(period: Period) -> int | None:
+    from invoicing.db import session_scope
+    from invoicing.run.dispatch import latest_run
+
+    with session_scope() as session:
+        latest = latest_run(session, period)
+        return latest.id if latest is not None else None
+
+
+def _interrupted_issuing(period: Period, before: int | None, settings: Any) -> str:
+    """Ctrl-C while the run was being issued: its transaction either committed or not."""
+    now = _latest_run_id(period)
+    if now == before or now is None:
+        return f"interrupted before anything was issued for {period}; nothing was written"
+    return _interrupted_run(now, str(period), settings)
+
+
+def _interrupted_run(run_id: int, period: str, settings: Any) -> str:
+    """Ctrl-C once the run is issued: its invoices and numbers stay; what renders them now."""
+    if settings.embedded:
+        # The in-process worker stopped with this command: nobody renders the run, and
+        # `retry` takes it over once it counts as stalled.
+        then = (
+            f"its rendering stopped with this command: `invoicing retry {run_id}` finishes it once it "
+            f"counts as stalled ({settings.stall_after_s} s after its last progress, INVOICING_STALL_AFTER_S)"
+        )
+    else:
+        then = (
+            f"the workers go on rendering it; if none does, `invoicing retry {run_id}` finishes it once it "
+            f"counts as stalled ({settings.stall_after_s} s after its last progress)"
+        )
+    shown = f"`invoicing status {run_id}` shows it"
+    return f"interrupted; billing run {run_id} for {period} is issued; {shown}; {then}"
+
+
+def _no_worker(settings: Any, then: str) -> str:
+    from invoicing.config import redact
+
+    return (
+        f"no worker answered on the broker {redact(settings.broker_url)}; {then}start one with "
+        f"`celery -A invoicing worker -Q {settings.queue}` and the same INVOICING_* settings as "
+        "this command"
+    )
 
 
 def _print_preview(data: dict[str, Any], as_json: bool) -> None:
@@ -116,20 +202,24 @@ def _print_preview(data: dict[str, Any], as_json: bool) -> None:
                 markup=False,
             )
         out.print(
-            f"late      {data['deferred_charges']} charge(s) of earlier periods picked up", markup=False
+            f"late      {plural(data['deferred_charges'], 'charge')} of earlier periods picked up"
+            + (" (`invoicing charges --waiting` lists them)" if data["deferred_charges"] else ""),
+            markup=False,
         )
     for reason, count in data["skipped"].items():
-        out.print(f"skipped   {count} subscriber(s): {reason}", markup=False)
+        out.print(f"skipped   {plural(count, 'subscriber')}: {reason}", markup=False)
     for item in data["skipped_examples"]:
         out.print(f"          {item['account']}: {item['reason']}", markup=False)
 
 
 def _say_started(started: Any) -> None:
     verb = {
-        "created": f"issued {started.invoices} invoices",
-        "supplement": f"supplement: issued {started.invoices} invoices to subscribers added after the run",
+        "created": f"issued {plural(started.invoices, 'invoice')}",
+        "supplement": (
+            f"supplement: issued {plural(started.invoices, 'invoice')} to subscribers added after the run"
+        ),
         "credit": "issued the credit note",
-        "resumed": f"resuming: {started.dispatched} of {started.invoices} invoices to render",
+        "resumed": f"resuming: {started.dispatched} of {plural(started.invoices, 'invoice')} to render",
         "attached": "already in progress; following it",
         "merging": "all invoices rendered; merging again",
         "complete": "already complete; nothing to do",
@@ -212,7 +302,9 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
     if as_json:
         out.print(json.dumps(rep.as_dict(), ensure_ascii=False), markup=False)
         return
-    state = rep.status + (" (stalled: run `invoicing retry`)" if rep.stalled else "")
+    state = rep.status + (f" (stalled: run `invoicing retry {rep.run_id}`)" if rep.stalled else "")
+    if getattr(rep, "void_reason", None):
+        state += f": {rep.void_reason}"
     rows = [
         ("run", f"{rep.run_id} for {rep.period}: {state}"),
         ("invoices", f"{rep.invoices} ({rep.rendered} rendered, {rep.failed} failed, {rep.pending} pending)"),
@@ -237,8 +329,23 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
         )
     if getattr(rep, "charges_waiting", 0) or getattr(rep, "charges_unbillable", 0):
         out.print(
-            f"{'late':<9} {rep.charges_waiting} charge(s) wait for a later invoice; "
-            f"{rep.charges_unbillable} unbillable (their subscriber has ended)",
+            f"{'late':<9} {plural(rep.charges_waiting, 'charge')} "
+            f"{'waits' if rep.charges_waiting == 1 else 'wait'} for a later invoice; "
+            f"{rep.charges_unbillable} unbillable (their subscriber has ended): "
+            "`invoicing charges --waiting` and `--unbillable` list them",
+            markup=False,
+        )
+    late = getattr(rep, "late_charges", [])
+    for item in late[:LATE_SHOWN]:
+        out.print(
+            f"{'late':<9} {item['account']}: {item['description']} ({item['period']}) "
+            f"{item['amount']} {item['currency']} on {item['invoice']}",
+            markup=False,
+        )
+    if len(late) > LATE_SHOWN:
+        out.print(
+            f"{'late':<9} and {len(late) - LATE_SHOWN} more charge(s) of earlier periods: "
+            f"`invoicing status {rep.run_id} --json` lists them",
             markup=False,
         )
     for item in getattr(rep, "skipped", []):
@@ -250,11 +357,15 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
         out.print(f"{'skipped':<9} {item['account']}: {item['reason']}; {state}", markup=False)
     if rep.failures:
         failures = Table(title="failed invoices", title_justify="left")
-        for column in ("number", "account", "reason"):
-            failures.add_column(column)
+        failures.add_column("number", no_wrap=True)
+        failures.add_column("account", no_wrap=True)
+        failures.add_column("reason", overflow="fold")  # a reason is read whole: never cut mid-path
         for item in rep.failures:
             failures.add_row(item["number"], item["account"], item["error"])
         out.print(failures)
+        out.print(
+            f"{'next':<9} correct what the reasons say, then `invoicing retry {rep.run_id}`", markup=False
+        )
 
 
 @main.command()
@@ -347,8 +458,13 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
     settings = ready(storage=True)
     if no_wait and settings.embedded:
         fail("--no-wait needs a broker: the embedded worker stops when this command exits")
+    on_interrupt(
+        lambda: f"interrupted; `invoicing status {run_id}` shows the run, `invoicing retry {run_id}` goes on"
+    )
     started_at = time.perf_counter()
     with workers(settings) as available:
+        if not settings.embedded and not available and not no_wait:
+            fail(_no_worker(settings, "nothing was sent; ") + ", then retry again", EXIT_FAILED)
         started = resume(run_id, workers=max(available, 1), settings=settings, busy_is_error=True)
         if not as_json:
             _say_started(started)
@@ -358,6 +474,44 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
             sys.exit(RUN_EXIT.get(rep.status, EXIT_OK) if started.action == "complete" else EXIT_OK)
         final = _wait(started, as_json, settings)
     _finish(final, as_json, time.perf_counter() - started_at)
+
+
+@main.command()
+@click.argument("run_id", type=int)
+@click.option("--reason", help="Why, kept with the run and each of its invoices.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@handle_errors
+def void(run_id: int, reason: str | None, as_json: bool) -> None:
+    """Cancel a period's latest run while none of its invoices has left the system.
+
+    Its invoices are kept, marked void with the reason: their numbers stay used, and
+    nothing is renumbered. The subscribers become billable again: the next
+    `invoicing run` for the period bills them with new numbers. Once an invoice has
+    been exported, merged for print or written out by `render`, or has a credit note,
+    the run is refused (exit 2): correct it with credit notes (`invoicing credit NUMBER`).
+
+    Example: invoicing void 3 --reason "billed 2062-10 for 2026-10"
+    """
+    from invoicing.run.dispatch import void as void_run
+
+    ready()
+    voided = void_run(run_id, reason)
+    data = {
+        "run_id": voided.id,
+        "period": voided.period,
+        "status": voided.status.value,
+        "invoices": voided.invoice_count,
+        "reason": voided.void_reason,
+    }
+    if as_json:
+        out.print(json.dumps(data, ensure_ascii=False), markup=False)
+        return
+    out.print(
+        f"billing run {voided.id} for {voided.period} is void ({voided.void_reason}): "
+        f"{voided.invoice_count} invoice(s) kept as void; "
+        f"`invoicing run --period {voided.period}` bills the period again",
+        markup=False,
+    )
 
 
 @main.command()
@@ -384,6 +538,8 @@ def credit(number: str, amount: Any, reason: str | None, as_json: bool) -> None:
 
     settings = ready(storage=True)
     with workers(settings) as available:
+        if not settings.embedded and not available:
+            fail(_no_worker(settings, "no credit note was issued; ") + ", then run this again", EXIT_FAILED)
         started = start_credit(number, amount, reason, workers=max(available, 1), settings=settings)
         final = _wait(started, True, settings)
     note = credit_note_of_run(started.run_id)
@@ -421,7 +577,13 @@ def credit(number: str, amount: Any, reason: str | None, as_json: bool) -> None:
     help="File with one account per line (# comments allowed).",
 )
 @period_option()
-@click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="PDF file to write.")
+@click.option(
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="PDF file to write (- for standard output).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @handle_errors
 def merge(accounts: str | None, from_file: Path | None, period: Period, output: Path, force: bool) -> None:
@@ -448,10 +610,12 @@ def merge(accounts: str | None, from_file: Path | None, period: Period, output: 
         fail("no accounts given")
     settings = ready(storage=True)
     check_output(output, force, settings)
-    with workers(settings) as available:
-        merged = merge_accounts(wanted, period, output, force, workers=max(available, 1), settings=settings)
+    with workers(settings) as available, written_to(output) as target:
+        merged = merge_accounts(wanted, period, target, force, workers=max(available, 1), settings=settings)
+    where = shown_output(output) if is_stdout(output) else merged.path
     err.print(
-        f"wrote {merged.path}: {len(wanted)} invoices, {merged.pages} pages, {merged.size:,} bytes",
+        f"wrote {where}: {plural(len(wanted), 'invoice')}, {plural(merged.pages, 'page')}, "
+        f"{merged.size:,} bytes",
         markup=False,
     )
 
@@ -468,31 +632,56 @@ def iter_accounts(text: str) -> Iterable[str]:
 
 
 @main.command()
-@click.argument("run_id", type=int)
-@click.option("-o", "output", required=True, type=click.Path(path_type=Path), help="ZIP file to write.")
+@click.argument("run_id", type=int, required=False)
+@period_option(required=False)
+@click.option(
+    "-o",
+    "output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="ZIP file to write (- for standard output).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
-def export(run_id: int, output: Path, force: bool, as_json: bool) -> None:
-    """Write a run's rendered invoices into a ZIP, in number order, with index.csv
-    (number, account, name, total, currency, file, sha256).
+def export(run_id: int | None, period: Period | None, output: Path, force: bool, as_json: bool) -> None:
+    """Write a run's rendered invoices, and the credit notes issued against them, into a
+    ZIP in number order, with index.csv for the accountant: number, type, issue date,
+    the invoice a credit note credits, account, company, contact, seller's and buyer's
+    VAT ids, net, tax, total (negative for a credit note), currency, file, sha256.
+
+    With --period instead of RUN_ID: every run of the period (its supplements and
+    credit notes too) in one ZIP.
 
     Every file is checked against the sha256 recorded when it was rendered; a missing
     or changed file writes nothing.
 
     Example: invoicing export 3 -o invoices-2026-10.zip
-    """
-    from invoicing.run.export import export_run
 
+    Example: invoicing export --period 2026-10 -o 2026-10.zip
+    """
+    from invoicing.run.export import export_period, export_run
+
+    if (run_id is None) == (period is None):
+        fail("give a RUN_ID or --period YYYY-MM (one of the two)")
+    if as_json and is_stdout(output):
+        fail("-o - and --json both write to standard output; give -o FILE.zip with --json")
     settings = ready()
     check_output(output, force, settings)
-    summary = export_run(run_id, output, force, settings)
+    with written_to(output) as target:
+        if run_id is not None:
+            summary = export_run(run_id, target, force, settings)
+        else:
+            summary = export_period(str(period), target, force, settings)
     if as_json:
         out.print(json.dumps(summary.as_dict(), ensure_ascii=False), markup=False)
         return
     totals = ", ".join(f"{amount} {currency}" for currency, amount in summary.totals.items())
+    where = shown_output(output) if is_stdout(output) else summary.output
+    what = f"run {run_id}" if run_id is not None else f"{period} ({plural(len(summary.runs), 'run')})"
+    notes = f" and {plural(summary.credit_notes, 'credit note')}" if summary.credit_notes else ""
     err.print(
-        f"wrote {summary.output}: {summary.invoices} invoices of run {run_id} ({totals}), "
+        f"wrote {where}: {plural(summary.invoices, 'invoice')}{notes} of {what} ({totals}), "
         f"{summary.bytes:,} bytes",
         markup=False,
     )

@@ -13,6 +13,7 @@ from celery import group
 from sqlalchemy import select
 
 from invoicing.billing import Period, active_in
+from invoicing.billing.void import record_released
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import UsageError
@@ -55,7 +56,8 @@ def merge_accounts(
                 Invoice,
                 (Invoice.subscriber_id == Subscriber.id)
                 & (Invoice.period == str(period))
-                & (Invoice.kind == DocumentKind.INVOICE),
+                & (Invoice.kind == DocumentKind.INVOICE)
+                & Invoice.voided_at.is_(None),
             )
             .where(Subscriber.account.in_(set(accounts)))
         ).all()
@@ -65,7 +67,9 @@ def merge_accounts(
     found = {row.account: row for row in rows}
     unknown = [a for a in accounts if a not in found]
     if unknown:
-        raise MergeRequestError(f"unknown account(s): {', '.join(unknown)}")
+        raise MergeRequestError(
+            f"{'unknown accounts' if len(unknown) > 1 else 'unknown account'}: {', '.join(unknown)}"
+        )
     not_billable = [a for a in accounts if found[a].id is None and not found[a].billable]
     if not_billable:
         raise MergeRequestError(
@@ -115,7 +119,10 @@ def merge_accounts(
     # No sha256 on the parts: these are read, checked, and parsed (the run's fragments are not used).
     parts = [Part(files[a][0], f"{found[a].number} — {found[a].name}", found[a].number) for a in accounts]
     checks = {files[a][0]: files[a][1] for a in accounts}
-    return merge_pdfs(parts, output, read_part=lambda part: read(str(part.path), checks[str(part.path)]))
+    merged = merge_pdfs(parts, output, read_part=lambda part: read(str(part.path), checks[str(part.path)]))
+    with session_scope() as session:
+        record_released(session, [found[a].id for a in accounts], "merge")
+    return merged
 
 
 def check_output(output: Path, force: bool, settings: Settings) -> None:

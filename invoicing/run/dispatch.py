@@ -25,10 +25,11 @@ from invoicing.billing import BillingError, Period, create_run
 from invoicing.billing.credit import issue_credit_note
 from invoicing.billing.issue import refresh_unsent, unbilled_count
 from invoicing.billing.preview import CANNOT_BILL, Preview, preview_run
+from invoicing.billing.void import void_run
 from invoicing.celery import app
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
-from invoicing.errors import InvoicingError
+from invoicing.errors import InvoicingError, plural
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunStatus
 from invoicing.run.printing import check_volume_size
 from invoicing.run.runtime import unsubscribe
@@ -149,10 +150,15 @@ def start_or_resume(
 
 
 def latest_run(session: Session, period: Period) -> BillingRun | None:
-    """The period's newest billing run or supplement (credit runs are not runs of the period's billing)."""
+    """The period's newest billing run or supplement (credit runs are not runs of the
+    period's billing, and a void run bills nobody: after one, the period bills anew)."""
     return session.scalar(
         select(BillingRun)
-        .where(BillingRun.period == str(period), BillingRun.kind != RunKind.CREDIT)
+        .where(
+            BillingRun.period == str(period),
+            BillingRun.kind != RunKind.CREDIT,
+            BillingRun.status != RunStatus.VOID,
+        )
         .order_by(BillingRun.seq.desc())
         .limit(1)
     )
@@ -183,6 +189,13 @@ def start_credit(
                 raise
     dispatch(run_id, [note_id], workers, settings)
     return Started(run_id, period, "credit", 1, dispatched=1)
+
+
+def void(run_id: int, reason: str | None = None) -> BillingRun:
+    """Void run `run_id` (billing/void.py) and commit; BillingError with nothing changed."""
+    with session_scope() as session:
+        run = void_run(session, run_id, reason)
+        return run
 
 
 def ids_of_run(run_id: int) -> list[int]:
@@ -226,6 +239,10 @@ def resume(
         if run is None:
             raise BillingError(f"no billing run {run_id}")
         period, count = run.period, run.invoice_count
+        if run.status == RunStatus.VOID:
+            raise BillingError(
+                f"billing run {run_id} is void ({run.void_reason}); nothing of it is rendered again"
+            )
         if run.status not in FINAL and not is_stalled(session, run, settings):
             if not busy_is_error:
                 return Started(run_id, period, "attached", count)
@@ -329,7 +346,10 @@ def preview(period: Period, settings: Settings | None = None) -> Preview:
             return Preview(
                 str(period),
                 "none",
-                note=f"billing run {latest.id} is still {latest.status.value}: `invoicing run` follows it",
+                note=(
+                    f"billing run {latest.id} is still {latest.status.value}: "
+                    f"`invoicing run --period {period}` follows it, `invoicing status {latest.id}` shows it"
+                ),
             )
         kind = RunKind.BILLING if latest is None else RunKind.SUPPLEMENT
         planned = preview_run(session, settings, period, kind.value)
@@ -337,7 +357,7 @@ def preview(period: Period, settings: Settings | None = None) -> Preview:
             planned.kind = "none"
             stuck = planned.skipped.get(CANNOT_BILL, 0)
             planned.note = f"billing run {latest.id} is {latest.status.value}; " + (
-                f"{stuck} subscriber(s) left cannot be billed as their data stands"
+                f"{plural(stuck, 'subscriber')} left cannot be billed as their data stands"
                 if stuck
                 else "nobody is left to bill"
             )

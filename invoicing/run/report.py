@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session, aliased
 
 from invoicing.billing import BillingError, count_by_status
 from invoicing.billing.importer import unbilled_charges
+from invoicing.billing.money import round_money
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
-from invoicing.models import BillingRun, DocumentKind, Invoice, InvoiceStatus, RunSkip, Subscriber
+from invoicing.models import BillingRun, Charge, DocumentKind, Invoice, InvoiceStatus, RunSkip, Subscriber
 from invoicing.run.state import FINAL, aware, is_stalled
 
 
@@ -77,6 +78,11 @@ class RunReport(RunSummary):
     # Subscribers the run could not bill as their data stood: account, reason, and the
     # invoice a later run gave them once corrected (None: still unbilled).
     skipped: list[dict[str, str | None]]
+    # Charges of earlier periods this run's invoices picked up: account, description,
+    # period, amount (net, as on the invoice's line), currency, invoice.
+    late_charges: list[dict[str, str]]
+    # Why the run was voided (`invoicing void`), None while it is not void.
+    void_reason: str | None
 
     @property
     def unbilled_skips(self) -> int:
@@ -98,6 +104,8 @@ class RunReport(RunSummary):
             "charges_waiting": self.charges_waiting,
             "charges_unbillable": self.charges_unbillable,
             "skipped": self.skipped,
+            "late_charges": self.late_charges,
+            "void_reason": self.void_reason,
         }
 
 
@@ -179,7 +187,40 @@ def report(run_id: int | None = None, settings: Settings | None = None, failures
             charges_waiting=waiting,
             charges_unbillable=unbillable,
             skipped=_skipped(session, run),
+            late_charges=_late_charges(session, run),
+            void_reason=run.void_reason,
         )
+
+
+def _late_charges(session: Session, run: BillingRun, limit: int = 10_000) -> list[dict[str, str]]:
+    """The charges of earlier periods the run's invoices billed, in number order."""
+    rows = session.execute(
+        select(
+            Subscriber.account,
+            Charge.description,
+            Charge.period,
+            Charge.quantity,
+            Charge.unit_price,
+            Invoice.currency,
+            Invoice.number,
+        )
+        .join(Invoice, Invoice.id == Charge.invoice_id)
+        .join(Subscriber, Subscriber.id == Charge.subscriber_id)
+        .where(Invoice.run_id == run.id, Charge.period != run.period)
+        .order_by(Invoice.seq, Charge.period, Charge.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "account": account,
+            "description": description,
+            "period": period,
+            "amount": str(round_money(quantity * unit_price, currency)),
+            "currency": currency,
+            "invoice": number,
+        }
+        for account, description, period, quantity, unit_price, currency, number in rows
+    ]
 
 
 def _skipped(session: Session, run: BillingRun) -> list[dict[str, str | None]]:
@@ -189,6 +230,7 @@ def _skipped(session: Session, run: BillingRun) -> list[dict[str, str | None]]:
             Invoice.subscriber_id == RunSkip.subscriber_id,
             Invoice.period == run.period,
             Invoice.kind == DocumentKind.INVOICE,
+            Invoice.voided_at.is_(None),
         )
         .scalar_subquery()
     )

@@ -17,7 +17,8 @@ from invoicing.billing import count_by_status
 from invoicing.config import Settings
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus
 
-FINAL = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_ERRORS, RunStatus.FAILED)
+# Void is final: nothing renders, merges or resumes a run that was cancelled.
+FINAL = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_ERRORS, RunStatus.FAILED, RunStatus.VOID)
 
 
 def identity(settings: Settings) -> str:

@@ -23,6 +23,7 @@ from invoicing.billing import count_by_status, seller_from
 from invoicing.billing.documents import Issued, issued_batch
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
+from invoicing.errors import plural
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.pdf import MergeError, Part, merge_pdfs, write_fragments
 from invoicing.pdf.documents import InvoiceDocument
@@ -108,8 +109,9 @@ def describe_failure(exc: BaseException) -> str:
         return f"cannot write the PDF: disk full ({exc.filename or 'output folder'})"
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write the PDF: output folder not writable ({exc.filename or ''})".rstrip(" ()")
-    if isinstance(exc, OSError):
-        return f"cannot write the PDF: {exc.strerror or exc}"
+    if isinstance(exc, OSError):  # the path too: "File exists" alone says nothing of where
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot write the PDF{where}: {exc.strerror or exc}"
     if isinstance(exc, EInvoiceError):  # names its standard and rules itself: "EN 16931 (...): ..."
         return " ".join(str(exc).split()) or type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -249,7 +251,7 @@ def record_batch_failure(invoice_ids: list[int], reason: str) -> None:
 
 class PendingInvoices(Exception):
     def __init__(self, count: int) -> None:
-        super().__init__(f"{count} invoice(s) not rendered yet")
+        super().__init__(f"{plural(count, 'invoice')} not rendered yet")
         self.count = count
 
 
@@ -334,7 +336,8 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
             if isinstance(exc, MergeError):
                 error = str(exc)
             elif isinstance(exc, OSError):  # the output folder is full, gone or not writable
-                error = f"cannot write {output}: {exc.strerror or exc}"
+                where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(output) else ""
+                error = f"cannot write {output}: {exc.strerror or exc}{where}"
             else:
                 raise  # a transient database error: the task retries the merge
         if merged is not None:

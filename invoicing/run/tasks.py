@@ -17,6 +17,7 @@ from typing import Any
 from celery.exceptions import ChordError
 
 from invoicing.celery import app
+from invoicing.errors import plural
 from invoicing.run import dispatch, steps
 from invoicing.run.arguments import RefusedArguments, billing_period, existing_run, invoice_batch
 from invoicing.run.report import run_summary
@@ -49,7 +50,7 @@ def render_batch(self: RunTask, invoice_ids: list[int]) -> dict[str, Any]:
     try:
         outcomes = steps.render_invoices(invoice_ids)
     except Exception as exc:
-        gave_up = self.retry_transient(exc, f"batch of {len(invoice_ids)} invoices")
+        gave_up = self.retry_transient(exc, f"batch of {plural(len(invoice_ids), 'invoice')}")
         reason = f"{gave_up or 'render task error'}: {steps.describe_failure(exc)}"
         log.error("batch of %d invoices failed: %s", len(invoice_ids), reason)
         # If even this cannot be recorded the task raises, the chord's error callback

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # a fresh process imports `invoice` from here, without pytest
 
 # The bundled data set: 19 subscribers billable in 2026-10 (see fixtures/README.md).
 FIXTURES = ROOT / "fixtures" / "invoicing.json"
+# Charges for 2026-10 that arrive after the October run (fixtures/README.md).
+LATE_CHARGES = ROOT / "fixtures" / "late-charges.json"
 
 # The period of the invoices the tests make.
 OCTOBER = Period(2026, 10)

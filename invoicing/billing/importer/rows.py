@@ -66,13 +66,28 @@ def _decimal(column: Exact, money: bool = False) -> Any:
         # JSON numbers would arrive as float and be off by a rounding error already.
         if not isinstance(value, str):
             raise ValueError(f'must be a decimal string like "9.90", got {json_type(value)}')
-        number = parse_decimal(value)  # ValueError naming the value
+        try:
+            number = parse_decimal(value)  # ValueError naming the value
+        except ValueError as exc:
+            raise ValueError(_decimal_hint(value, str(exc))) from None
         problem = column_problem(number, column, repr(value)) or (beyond_max(number) if money else None)
         if problem:
             raise ValueError(problem)
         return number
 
     return BeforeValidator(check)
+
+
+_DECIMAL_COMMA = re.compile(r"-?[0-9]+,[0-9]+")
+
+
+def _decimal_hint(value: str, problem: str) -> str:
+    """`9,90` is what a spreadsheet in much of Europe writes: say what to write instead."""
+    if _DECIMAL_COMMA.fullmatch(value.strip()):
+        return (
+            f"not a number: {value!r}: a decimal comma; write {value.strip().replace(',', '.')!r} (a point)"
+        )
+    return problem
 
 
 def _non_negative(value: Decimal) -> Decimal:
@@ -279,22 +294,26 @@ class SubscriberRow(_Row):
 
     @model_validator(mode="after")
     def _consistent(self) -> SubscriberRow:
+        # Every inconsistency at once, one per line (describe_error splits them).
+        found = []
         if self.tax_rate > 100:
-            raise ValueError(f"tax_rate: must be between 0 and 100, got {self.tax_rate}")
+            found.append(f"tax_rate: must be between 0 and 100, got {self.tax_rate}")
         if self.active_to is not None and self.active_to < self.active_from:
-            raise ValueError("active_to: before active_from")
+            found.append("active_to: before active_from")
         category = self.tax_category
         if category in ZERO_RATED and self.tax_rate != 0:
-            raise ValueError(
+            found.append(
                 f"tax_category: {category} charges no VAT, so tax_rate must be 0 (got {self.tax_rate})"
             )
         if category == "S" and self.tax_rate == 0:
-            raise ValueError("tax_category: S (standard rated) needs a tax_rate above 0")
+            found.append("tax_category: S (standard rated) needs a tax_rate above 0")
         if self.exemption_reason and category not in WITH_REASON:
-            raise ValueError(
+            found.append(
                 "exemption_reason: only for a tax_category that charges no VAT for a reason "
                 f"(E, AE, K, G or O), got {category or 'none'}"
             )
+        if found:
+            raise ValueError("\n".join(found))
         return self
 
     def columns(self) -> dict[str, Any]:
@@ -322,9 +341,13 @@ KEYS = {"plans": "code", "subscribers": "account", "charges": "account"}
 
 def describe_error(where: str, exc: ValidationError, raw: Any) -> list[str]:
     """One line per problem: `where: field: reason`."""
-    problems = []
+    problems: list[str] = []
     for error in exc.errors(include_url=False):
         field = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "value_error" and not field and "\n" in str(error["ctx"]["error"]):
+            # a row's consistency checks: each problem names its own field
+            problems.extend(f"{where}: {line}" for line in str(error["ctx"]["error"]).splitlines())
+            continue
         if error["type"] == "value_error":
             message = str(error["ctx"]["error"])
         elif error["type"] == "missing":

@@ -60,7 +60,8 @@ def from_data(data: Any, name: str = "", prefix: str = "") -> Source:
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         source.problems.append(
-            f"{prefix}unknown section(s): {', '.join(map(str, unknown))} "
+            f"{prefix}unknown {'sections' if len(unknown) > 1 else 'section'}: "
+            f"{', '.join(map(str, unknown))} "
             "(expected plans, subscribers, charges)"
         )
     for section in SECTIONS:
@@ -229,6 +230,13 @@ def _read_csv(path: Path, text: str) -> Source:
         source.problems.append(f"{path.name}: {_csv_problem(exc)}")
         return source
     section = _section_of(set(header))
+    if section is None and len(header) == 1 and ";" in header[0]:
+        # A spreadsheet set to a language that writes decimal commas saves CSV with ";".
+        source.problems.append(
+            f"{path.name}: columns separated by ';'; this import reads ',' (save it as CSV with comma "
+            "separators, amounts with a decimal point: 9.90, not 9,90)"
+        )
+        return source
     if section is None:
         source.problems.append(
             f"{path.name}: cannot tell plans, subscribers or charges from the header "
@@ -241,17 +249,24 @@ def _read_csv(path: Path, text: str) -> Source:
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if unknown:
         source.problems.append(
-            f"{path.name}: unknown column(s) for {section}: {', '.join(unknown)} (known: {', '.join(fields)})"
+            f"{path.name}: unknown {_columns(unknown)} for {section}: {', '.join(unknown)} "
+            f"(known: {', '.join(fields)})"
         )
     if missing:
-        source.problems.append(f"{path.name}: missing required column(s) for {section}: {', '.join(missing)}")
+        source.problems.append(
+            f"{path.name}: missing required {_columns(missing)} for {section}: {', '.join(missing)}"
+        )
     if duplicated:
-        source.problems.append(f"{path.name}: column(s) given twice: {', '.join(duplicated)}")
+        source.problems.append(f"{path.name}: {_columns(duplicated)} given twice: {', '.join(duplicated)}")
     if unknown or missing or duplicated:
         return source
     # Read whole while the cell limit holds.
     source.sections[section] = list(_csv_rows(path, reader, header, section, source))
     return source
+
+
+def _columns(names: list[str]) -> str:
+    return "columns" if len(names) > 1 else "column"
 
 
 def _csv_rows(path: Path, reader: Any, header: list[str], section: str, source: Source) -> Iterator[Row]:

@@ -113,8 +113,28 @@ def import_sources(
         getattr(upsert, section)(rows)
     upsert.invoices()
     if upsert.problems:
-        raise ImportProblems(upsert.problems)
+        named, others = _rows_named(upsert.problems, sources)
+        raise ImportProblems(upsert.problems, named, others)
     return upsert.summary
+
+
+def _rows_named(problems: list[str], sources: Sequence[Source]) -> tuple[int, int]:
+    """How many distinct rows the problems name, and how many problems name no row: a
+    row with four bad fields is one invalid row, however many lines it takes to say what
+    is wrong with it. A row's problem starts with its `where` (`subscribers[3] (account
+    'A-0001'): ...`)."""
+    wheres = {row.where for source in sources for rows in source.sections.values() for row in rows}
+    named: set[str] = set()
+    others = 0
+    for problem in problems:
+        cut = problem.find(": ")
+        while cut != -1 and problem[:cut] not in wheres:
+            cut = problem.find(": ", cut + 1)
+        if cut == -1:
+            others += 1
+        else:
+            named.add(problem[:cut])
+    return len(named), others
 
 
 def _chunks(items: Iterable[Any], size: int = CHUNK) -> Iterable[list[Any]]:
@@ -193,6 +213,8 @@ class _Upsert:
                 yield row, model.model_validate(row.raw)
             except ValidationError as exc:
                 self.problems.extend(describe_error(row.where, exc, row.raw))
+                if section == "subscribers" and isinstance(row.raw, dict):
+                    self.problems.extend(self._plan_problems(row, exc))
                 key = row.raw.get(KEYS[section]) if isinstance(row.raw, dict) else None
                 if isinstance(key, str):
                     self.rejected[section].add(key)
@@ -257,7 +279,22 @@ class _Upsert:
                 f"settings: {setting}: {problem}; the e-invoices of {rows_needing[0]}{more} need it"
             )
 
+    def _plan_problems(self, row: Row, exc: ValidationError) -> list[str]:
+        """For a subscriber row whose fields failed their checks: what its plan and
+        currency would add, so the row's problems are all told in one pass."""
+        failed = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+        plan, currency = row.raw.get("plan"), row.raw.get("currency")
+        if "plan" in failed or not isinstance(plan, str):
+            return []
+        if plan not in self.plan_currency:
+            return [] if plan in self.rejected["plans"] else [f"{row.where}: plan: unknown plan {plan!r}"]
+        priced = self.plan_currency[plan]
+        if "currency" not in failed and isinstance(currency, str) and currency != priced:
+            return [f"{row.where}: currency: {currency} differs from plan {plan!r} priced in {priced}"]
+        return []
+
     def _check_subscriber(self, row: Row, sub: SubscriberRow) -> bool:
+        """Every problem of the row at once (a person fixes them in one go), not the first."""
         if sub.account in self.file_accounts:
             self.problems.append(f"{row.where}: duplicate account, already in this file")
             return False
@@ -265,23 +302,21 @@ class _Upsert:
         if sub.plan in self.rejected["plans"]:
             self.rejected["subscribers"].add(sub.account)
             return False
+        found: list[str] = []
         if sub.plan not in self.plan_currency:
-            self.problems.append(f"{row.where}: plan: unknown plan {sub.plan!r}")
+            found.append(f"plan: unknown plan {sub.plan!r}")
+        elif self.plan_currency[sub.plan] != sub.currency:
+            priced = self.plan_currency[sub.plan]
+            found.append(f"currency: {sub.currency} differs from plan {sub.plan!r} priced in {priced}")
+        if found:
             self.rejected["subscribers"].add(sub.account)
-            return False
-        if self.plan_currency[sub.plan] != sub.currency:
-            self.problems.append(
-                f"{row.where}: currency: {sub.currency} differs from plan {sub.plan!r} priced in "
-                f"{self.plan_currency[sub.plan]}"
-            )
-            self.rejected["subscribers"].add(sub.account)
-            return False
         if sub.einvoice and not sub.vat_id:
-            self.problems.append(f"{row.where}: einvoice: {sub.einvoice} needs the buyer's vat_id")
-            return False
+            found.append(f"einvoice: {sub.einvoice} needs the buyer's vat_id")
         if sub.tax_category in ("AE", "K") and not sub.vat_id:
             what = "AE (reverse charge)" if sub.tax_category == "AE" else "K (intra-community supply)"
-            self.problems.append(f"{row.where}: tax_category: {what} needs the buyer's vat_id")
+            found.append(f"tax_category: {what} needs the buyer's vat_id")
+        if found:
+            self.problems.extend(f"{row.where}: {problem}" for problem in found)
             return False
         if sub.tax_category in ("AE", "K") and not self.settings.seller_vat_id:
             rule = "BR-AE-02" if sub.tax_category == "AE" else "BR-IC-02"
