@@ -11,12 +11,11 @@ from pathlib import Path
 from pypdf import PdfReader
 from sqlalchemy import func, select, update
 
-from invoicing.celery import app
 from invoicing.db import session_scope
 from invoicing.models import Invoice, Subscriber
 from tests.support.envs import Env
 from tests.support.factories import generate, seed_fixtures
-from tests.support.runs import run_json, status_of, wait_for_final_status
+from tests.support.runs import late_charges, run_json, status_of, wait_for_final_status
 from tests.support.workers import Workers
 
 
@@ -60,16 +59,20 @@ def test_run_without_a_period_bills_last_month(env: Env) -> None:
     assert (summary["period"], summary["status"], summary["invoices"]) == (period, "completed", 3)
 
 
-def test_run_that_makes_no_progress_gives_up_with_exit_1(redis_env: Env) -> None:
-    # given a broker on which no worker listens, and the shortest stall the settings allow
-    seed_fixtures(redis_env)
+def test_run_that_makes_no_progress_gives_up_with_exit_1(workers: Workers) -> None:
+    # given a worker that answers on the broker but takes no task, and the shortest stall
+    # the settings allow
+    env = workers.env
+    seed_fixtures(env)
+    workers.start()
+    workers.stop_consuming()
     # when a run is started and waited for
-    proc = redis_env.cli("run", "--period", "2026-10", INVOICING_STALL_AFTER_S="10")
+    proc = env.cli("run", "--period", "2026-10", INVOICING_STALL_AFTER_S="10")
     # then it says so once nothing moved for that long, and points at status and retry
     assert proc.returncode == 1, proc.stderr
-    assert "warning: no worker answered yet" in proc.stderr
-    assert "billing run 1 made no progress for 10 s; see `invoicing status 1`, then `invoicing retry 1`" in (
-        proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "invoicing: error: billing run 1 made no progress for 10 s; "
+        "see `invoicing status 1`, then `invoicing retry 1`"
     )
     assert "Traceback" not in proc.stderr
 
@@ -122,17 +125,20 @@ def test_retry_no_wait_without_a_broker_is_refused(env: Env) -> None:
     )
 
 
-def test_retry_of_a_run_still_rendering_is_refused(redis_env: Env) -> None:
-    # given a run dispatched to a broker on which no worker listens yet
-    seed_fixtures(redis_env)
-    run_id = run_json(redis_env, "--period", "2026-10", "--no-wait")["run_id"]
+def test_retry_of_a_run_still_rendering_is_refused(workers: Workers) -> None:
+    # given a run dispatched to a worker that takes no task yet
+    env = workers.env
+    seed_fixtures(env)
+    workers.start()
+    workers.stop_consuming()
+    run_id = run_json(env, "--period", "2026-10", "--no-wait")["run_id"]
     # when it is retried
-    proc = redis_env.cli("retry", str(run_id))
+    proc = env.cli("retry", str(run_id))
     # then it is refused: rendering it twice would gain nothing
     assert proc.returncode == 1, proc.stderr
     assert f"billing run {run_id} is still rendering (last progress" in proc.stderr
     assert "wait for it, or retry once it is stalled" in one_line(proc.stderr)
-    assert status_of(redis_env, run_id)["status"] == "rendering"
+    assert status_of(env, run_id)["status"] == "rendering"
 
 
 # --- db seed --------------------------------------------------------------------------
@@ -165,10 +171,9 @@ def test_db_seed_with_an_unknown_country_is_exit_2(env: Env) -> None:
 def test_demo_timeout_gives_up_when_no_worker_takes_the_tasks(workers: Workers) -> None:
     # given a worker that answers on the broker but has stopped consuming the queue
     env = workers.env
+    env.cli("db", "init", check=True)  # a worker checks the database it will write to
     workers.start()
-    queue = env.vars["INVOICING_QUEUE"]
-    replies = app.control.cancel_consumer(queue, destination=workers.nodes, reply=True)
-    assert replies, "the worker did not confirm it stopped consuming"
+    workers.stop_consuming()
     # when the demo waits one second for its result
     proc = env.cli("demo", "--timeout", "1")
     # then it gives up with exit 1 and says why
@@ -268,7 +273,21 @@ def test_a_credit_note_that_does_not_render_is_exit_1(env: Env) -> None:
     )
     # (the line before it is the embedded worker's own log of the failed invoice)
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == (
-        "invoicing: error: the credit note did not render: cannot write the PDF: Is a directory "
-        f"(`invoicing retry {summary['run_id'] + 1}`)"
-    )
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("invoicing: error: the credit note did not render: cannot write the PDF")
+    assert last.endswith(f"Is a directory (`invoicing retry {summary['run_id'] + 1}`)")
+
+
+# --- charges --------------------------------------------------------------------------
+
+
+def test_charges_unbillable_lists_only_the_charges_no_invoice_will_carry(env: Env) -> None:
+    # given a late charge still waiting for an invoice, and one whose subscriber has ended
+    late_charges(env)
+    # when only the unbillable ones are asked for
+    proc = env.cli("charges", "--unbillable", "--json")
+    # then only that one is listed
+    assert proc.returncode == 0, proc.stderr
+    listed = json.loads(proc.stdout)
+    assert set(listed) == {"unbillable"}
+    assert [(c["id"], c["account"]) for c in listed["unbillable"]] == [("late-2", "A-0010")]

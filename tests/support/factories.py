@@ -3,6 +3,7 @@ and seeded databases (the bundled fixtures or a synthetic data set)."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import replace
 from datetime import date
@@ -201,6 +202,13 @@ def synthetic_documents(
             )
         )
     return docs
+
+
+def write_json(env: Env, data: object, name: str = "data.json") -> str:
+    """`data` as a JSON file in the test's folder, for a command to read; its path."""
+    path = env.path / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
 
 
 def seed_fixtures(env: Env) -> None:

@@ -172,3 +172,33 @@ def run_at_once(env: Env, *args: str, count: int = 2, timeout: float = 240) -> l
     for proc, (_out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
     return [json.loads(out) for out, _ in results]
+
+
+def late_charges(env: Env) -> None:
+    """September billed; then a late September charge for a subscriber still active
+    (waiting for October's invoice) and one for a subscriber who ended in September."""
+    from tests.support.factories import seed_fixtures, write_json
+
+    seed_fixtures(env)
+    run_json(env, "--period", "2026-09")
+    late = {
+        "charges": [
+            {
+                "id": "late-1",
+                "account": "A-0001",
+                "period": "2026-09",
+                "description": "Roaming [bold]late[/bold]",
+                "quantity": "1",
+                "unit_price": "4.20",
+            },
+            {
+                "id": "late-2",
+                "account": "A-0010",
+                "period": "2026-09",
+                "description": "Last call",
+                "quantity": "2",
+                "unit_price": "0.50",
+            },
+        ]
+    }
+    env.cli("import", write_json(env, late, "late.json"), check=True)
