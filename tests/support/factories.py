@@ -207,7 +207,7 @@ def synthetic_documents(
 def write_json(env: Env, data: object, name: str = "data.json") -> str:
     """`data` as a JSON file in the test's folder, for a command to read; its path."""
     path = env.path / name
-    path.write_text(json.dumps(data), encoding="utf-8")
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     return str(path)
 
 
