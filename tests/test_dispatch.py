@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from invoicing.billing import Period, create_run
-from invoicing.billing.importer import import_data, load_file
+from invoicing.billing import Period
 from invoicing.config import Settings, get_settings
-from invoicing.db import init_db, session_scope
+from invoicing.db import session_scope
 from invoicing.models import BillingRun, Invoice, InvoiceStatus
 from invoicing.run.dispatch import (
     EMBEDDED_MAX_TASKS,
@@ -34,7 +33,7 @@ from invoicing.run.report import progress, report
 from invoicing.run.runtime import workers
 from invoicing.run.state import FINAL
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES
+from tests.support.runs import import_fixtures, issue_run
 
 OCTOBER = Period(2026, 10)
 REDIS = Settings(_env_file=None, broker_url="redis://127.0.0.1:6379/0")
@@ -88,22 +87,6 @@ def test_batches_keep_order_and_cover_every_id_once() -> None:
 # --- resume --------------------------------------------------------------------------------
 
 
-def seed() -> None:
-    init_db()
-    with session_scope() as session:
-        import_data(session, load_file(FIXTURES))
-
-
-def issue_run(**values: object) -> int:
-    """The fixtures' October run, issued (19 pending invoices) and not sent anywhere."""
-    seed()
-    with session_scope() as session:
-        run = create_run(session, get_settings(), OCTOBER)
-        for name, value in values.items():
-            setattr(run, name, value)
-        return run.id
-
-
 def wait_until_final(run_id: int, timeout: float = 120) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,7 +98,7 @@ def wait_until_final(run_id: int, timeout: float = 120) -> str:
 
 
 def completed_run() -> int:
-    seed()
+    import_fixtures()
     with workers(get_settings()) as available:
         started = start_or_resume(OCTOBER, workers=available)
         assert wait_until_final(started.run_id) == "completed"

@@ -15,9 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import replace
-from datetime import date
 from decimal import Decimal
 from functools import cache
 
@@ -29,14 +27,10 @@ from lxml import etree
 from pypdf import PdfReader
 from reportlab.pdfgen.canvas import Canvas
 
-from invoicing.billing.money import round_money
 from invoicing.pdf import render_invoice
 from invoicing.pdf.documents import (
     ElectronicAddress,
     InvoiceDocument,
-    InvoiceLine,
-    PrecedingInvoice,
-    Seller,
 )
 from invoicing.pdf.einvoice import (
     EInvoiceError,
@@ -51,166 +45,27 @@ from invoicing.pdf.einvoice import (
 )
 from invoicing.pdf.einvoice.cii import FACTURX, XRECHNUNG, postal_address
 from invoicing.pdf.einvoice.validate import validate_pdf, validate_xml
-from tests.support.factories import SELLER
+from tests.support.einvoices import (
+    CASES,
+    FX,
+    LEITWEG_ID,
+    NS,
+    SELLER_DE,
+    assert_figures_are_the_rows,
+    austrian_reverse_charge,
+    credit_note,
+    einvoice,
+    embedded_xml,
+    german_company,
+    german_public_buyer,
+    priced,
+    rounding_edges,
+    xpath,
+)
+from tests.support.factories import credit_note_of
 from tests.support.paths import ROOT
 
 # VAT ids and the Leitweg-ID below are made up, with valid check digits (python-stdnum).
-SELLER_DE = replace(
-    SELLER,
-    vat_id="DE123456788",
-    tax_id="22/815/08154",  # the Hamburg tax office number (BT-32), next to the VAT id
-    country="DE",
-    registration="HRB 123456",
-    contact_name="Billing team",
-    phone="+49 40 1234567",
-    electronic_address=ElectronicAddress("billing@nordlicht.example", "EM"),
-)
-LEITWEG_ID = "02011000-12345-33"
-RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
-RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
-NS = {"ram": RAM, "rsm": RSM}
-
-
-# ---------------------------------------------------------------- factory
-
-
-def priced(description: str, quantity: str, unit_price: str, currency: str = "EUR") -> InvoiceLine:
-    """A line as billing makes it: the amount rounded once, half up."""
-    q, p = Decimal(quantity), Decimal(unit_price)
-    return InvoiceLine(description, q, p, round_money(q * p, currency))
-
-
-def invoice(
-    lines: tuple[InvoiceLine, ...] = (priced("Business Fibre 500 — monthly fee", "1", "49.90"),),
-    *,
-    tax_rate: str = "19",
-    currency: str = "EUR",
-    seller: Seller = SELLER_DE,
-    **fields: object,
-) -> InvoiceDocument:
-    """An invoice whose totals follow billing's money rule (`billing.money`)."""
-    subtotal = sum((line.amount for line in lines), Decimal(0))
-    tax = round_money(subtotal * Decimal(tax_rate) / 100, currency)
-    values: dict[str, object] = dict(
-        number="INV-2026-10-000042",
-        issue_date=date(2026, 11, 1),
-        due_date=date(2026, 11, 15),
-        period_start=date(2026, 10, 1),
-        period_end=date(2026, 10, 31),
-        account="ACC-0042",
-        name="Jürgen Müller",
-        address=("Lindenallee 5", "10115 Berlin"),
-        country="DE",
-        locale="de_DE",
-        currency=currency,
-        lines=lines,
-        subtotal=subtotal,
-        tax_rate=Decimal(tax_rate),
-        tax=tax,
-        total=subtotal + tax,
-        seller=seller,
-        einvoice="factur-x",
-    )
-    values.update(fields)
-    return InvoiceDocument(**values)  # type: ignore[arg-type]
-
-
-def german_company() -> InvoiceDocument:
-    return invoice(
-        buyer_company="Müller & Söhne GmbH",
-        buyer_vat_id="DE987654328",
-        address=("Lindenallee 5", "Hinterhaus", "10115 Berlin", "Deutschland"),
-    )
-
-
-def french_company() -> InvoiceDocument:
-    return invoice(
-        (
-            priced("Fibre Pro 1 Gbit/s — abonnement mensuel", "1", "59.00"),
-            priced("Appels vers mobiles", "214", "0.0300"),
-        ),
-        tax_rate="20",
-        name="Camille Lefèvre",
-        buyer_company="Atelier Lefèvre SARL",
-        buyer_vat_id="FR11123456782",
-        address=("12 rue de la Paix", "75002 Paris", "France"),
-        country="FR",
-        locale="fr_FR",
-    )
-
-
-def austrian_reverse_charge() -> InvoiceDocument:
-    return invoice(
-        (priced("Wholesale transit, October", "1", "1250.00"), priced("Cross-connect", "2", "85.00")),
-        tax_rate="0",
-        tax_category="AE",
-        exemption_reason="Reverse Charge: Steuerschuldnerschaft des Leistungsempfängers, Art. 196 MwStSystRL",
-        name="Anna Gruber",
-        buyer_company="Alpenfunk GmbH",
-        buyer_vat_id="ATU12345675",
-        address=("Mariahilfer Straße 1", "A-1060 Wien", "Österreich"),
-        country="AT",
-        locale="de_AT",
-    )
-
-
-def german_public_buyer() -> InvoiceDocument:
-    return invoice(
-        (priced("Behördennetz — Anschluss", "3", "129.00"), priced("Rufnummernblock", "1", "15.00")),
-        name="Referat IT-Beschaffung",
-        buyer_company="Bezirksamt Hamburg-Mitte",
-        buyer_reference=LEITWEG_ID,
-        buyer_electronic_address=ElectronicAddress(LEITWEG_ID, "0204"),
-        address=("Caffamacherreihe 1-3", "20355 Hamburg"),
-        einvoice="xrechnung",
-    )
-
-
-def credit_note() -> InvoiceDocument:
-    return invoice(
-        (priced("Credit: outage 3–5 October, pro rata", "3", "1.61"),),
-        number="CN-2026-11-000007",
-        document_type="381",
-        preceding_invoice=PrecedingInvoice("INV-2026-10-000042", date(2026, 11, 1)),
-        buyer_company="Müller & Söhne GmbH",
-        buyer_vat_id="DE987654328",
-    )
-
-
-def rounding_edges() -> InvoiceDocument:
-    return invoice(
-        (
-            priced("Plan Basic 100", "1", "9.90"),
-            priced("Calls, per minute", "137", "0.0250"),  # 3.425 -> 3.43
-            priced("Metered data, per MB", "1234", "0.0025"),  # 3.085 -> 3.09
-            priced("SMS", "3", "0.335"),  # 1.005 -> 1.01
-            priced("Fractional hours", "2.5", "33.333"),  # 83.3325 -> 83.33
-            priced("Goodwill correction", "1", "-2.50"),  # negative price: sign moves to quantity
-            priced("Returned SIM deposit", "-1", "5.00"),
-            priced("Free trial line", "1", "0.00"),
-        ),
-        tax_rate="19",  # tax 0.19 * 96.26 = 18.2894 -> 18.29
-    )
-
-
-def long_invoice() -> InvoiceDocument:
-    calls = tuple(
-        priced(f"Call to +49 30 {n:07d}, {n % 60 + 1} min", "1", f"0.{n % 90 + 10}") for n in range(90)
-    )
-    return invoice(
-        (priced("Business Fibre 500 — monthly fee", "1", "49.90"), *calls), number="INV-2026-10-000099"
-    )
-
-
-CASES: dict[str, Callable[[], InvoiceDocument]] = {
-    "de-company-S-19": german_company,
-    "fr-company-S-20": french_company,
-    "at-reverse-charge-AE": austrian_reverse_charge,
-    "de-public-xrechnung": german_public_buyer,
-    "credit-note-381": credit_note,
-    "multi-line-rounding": rounding_edges,
-    "multi-page": long_invoice,
-}
 
 
 @cache
@@ -222,38 +77,20 @@ def hybrid(case: str) -> tuple[InvoiceDocument, bytes]:
 # ---------------------------------------------------------------- reading back
 
 
-def embedded(pdf: bytes) -> tuple[str, bytes]:
-    """The one embedded file, read with pypdf as a receiver would."""
-    attachments = PdfReader(io.BytesIO(pdf)).attachments
-    assert len(attachments) == 1, attachments.keys()
-    ((name, contents),) = attachments.items()
-    assert len(contents) == 1
-    return name, contents[0]
-
-
 def amount(tree: etree._Element, path: str) -> Decimal:
     (text,) = tree.xpath(path + "/text()", namespaces=NS)
     return Decimal(text)
 
 
 def assert_xml_figures_are_the_documents(xml: bytes, doc: InvoiceDocument) -> None:
-    tree = etree.fromstring(xml)
-    totals = "//ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:"
-    assert amount(tree, totals + "LineTotalAmount") == doc.subtotal
-    assert amount(tree, totals + "TaxBasisTotalAmount") == doc.subtotal
-    assert amount(tree, totals + "TaxTotalAmount") == doc.tax
-    assert amount(tree, totals + "GrandTotalAmount") == doc.total
-    assert amount(tree, totals + "DuePayableAmount") == doc.total
-    breakdown = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:"
-    assert amount(tree, breakdown + "BasisAmount") == doc.subtotal
-    assert amount(tree, breakdown + "CalculatedAmount") == doc.tax
-    lines = tree.xpath("//ram:IncludedSupplyChainTradeLineItem", namespaces=NS)
-    assert len(lines) == len(doc.lines)
-    for node, line in zip(lines, doc.lines, strict=True):
-        assert amount(node, ".//ram:LineTotalAmount") == line.amount
+    """The XML's totals, VAT breakdown and line amounts are the document's, and each
+    line's price times its quantity is the line's (BR-27: the price is never negative)."""
+    assert_figures_are_the_rows(xml, doc)
+    items = etree.fromstring(xml).xpath("//ram:IncludedSupplyChainTradeLineItem", namespaces=NS)
+    for node, line in zip(items, doc.lines, strict=True):
         price = amount(node, ".//ram:NetPriceProductTradePrice/ram:ChargeAmount")
         quantity = amount(node, ".//ram:BilledQuantity")
-        assert price >= 0  # BR-27
+        assert price >= 0
         assert price * quantity == line.unit_price * line.quantity
 
 
@@ -277,7 +114,7 @@ def pdfa_findings(pdf: bytes) -> list[object]:
 
 
 def fx(meta: pikepdf.models.PdfMetadata, name: str) -> str | None:
-    return meta.get("{urn:factur-x:pdfa:CrossIndustryDocument:invoice:1p0#}" + name)
+    return meta.get(FX + name)
 
 
 # ---------------------------------------------------------------- the cases
@@ -289,7 +126,7 @@ def test_case_is_a_hybrid_invoice_the_official_rules_accept(case: str) -> None:
     doc, pdf = hybrid(case)
 
     # when
-    name, xml = embedded(pdf)
+    name, xml = embedded_xml(pdf)
     result = validate_xml(xml)
     from_pdf = validate_pdf(pdf)
 
@@ -313,7 +150,7 @@ def test_a_second_reader_finds_the_xml(case: str) -> None:
 
     name, xml = get_xml_from_pdf(pdf, check_xsd=True)
 
-    assert (name, xml) == embedded(pdf)
+    assert (name, xml) == embedded_xml(pdf)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -354,7 +191,7 @@ def test_case_carries_the_pdfa3_markers(case: str) -> None:
         stream = spec.EF.F
         assert stream.Subtype == "/text/xml"
         assert int(stream.Params.Size) == len(stream.read_bytes())
-        assert stream.read_bytes() == embedded(pdf)[1]
+        assert stream.read_bytes() == embedded_xml(pdf)[1]
 
         # every font embedded, none of the standard 14
         fonts = [f for page in document.pages for f in page.Resources.Font.values()]
@@ -418,13 +255,9 @@ def test_case_passes_qpdf_check(case: str, tmp_path) -> None:
 # ---------------------------------------------------------------- case details
 
 
-def xpath(xml: bytes, path: str) -> list[str]:
-    return [str(v) for v in etree.fromstring(xml).xpath(path, namespaces=NS)]
-
-
 def test_reverse_charge_encodes_both_vat_ids_and_the_exemption_reason() -> None:
     doc, pdf = hybrid("at-reverse-charge-AE")
-    _, xml = embedded(pdf)
+    _, xml = embedded_xml(pdf)
 
     tax = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:"
     assert xpath(xml, tax + "CategoryCode/text()") == ["AE"]
@@ -453,7 +286,7 @@ def test_reverse_charge_without_a_reason_gets_the_standard_wording() -> None:
 
 def test_xrechnung_names_its_specification_and_the_leitweg_id() -> None:
     _, pdf = hybrid("de-public-xrechnung")
-    name, xml = embedded(pdf)
+    name, xml = embedded_xml(pdf)
 
     assert name == "xrechnung.xml"
     assert xpath(xml, "//ram:GuidelineSpecifiedDocumentContextParameter/ram:ID/text()") == [
@@ -478,7 +311,7 @@ def test_xrechnung_without_a_buyer_reference_is_refused_naming_br_de_15() -> Non
 
 def test_credit_note_is_type_381_with_positive_amounts_and_the_invoice_it_corrects() -> None:
     doc, pdf = hybrid("credit-note-381")
-    _, xml = embedded(pdf)
+    _, xml = embedded_xml(pdf)
 
     assert xpath(xml, "/rsm:CrossIndustryInvoice/rsm:ExchangedDocument/ram:TypeCode/text()") == ["381"]
     assert xpath(xml, "//ram:InvoiceReferencedDocument/ram:IssuerAssignedID/text()") == ["INV-2026-10-000042"]
@@ -526,13 +359,13 @@ def test_out_of_scope_carries_no_vat_ids_and_no_rate() -> None:
 @pytest.mark.parametrize("category", ["Z", "E"])
 def test_zero_rated_and_exempt_are_valid(category: str) -> None:
     reason = "Exempt under Art. 132(1)(i) Directive 2006/112/EC" if category == "E" else ""
-    doc = invoice(tax_rate="0", tax_category=category, exemption_reason=reason)
+    doc = einvoice(tax_rate="0", tax_category=category, exemption_reason=reason)
 
     assert validate_xml(build_xml(doc)).violations == ()
 
 
 def test_currency_without_minor_unit_is_valid() -> None:
-    doc = invoice(
+    doc = einvoice(
         (priced("月額料金", "1", "4980", "JPY"), priced("通話料", "37", "11", "JPY")),
         tax_rate="10",
         currency="JPY",
@@ -543,7 +376,7 @@ def test_currency_without_minor_unit_is_valid() -> None:
 
 
 def test_three_decimal_currency_is_refused_as_the_schematron_would() -> None:
-    doc = invoice(
+    doc = einvoice(
         (priced("Monthly fee", "1", "12.345", "KWD"),), tax_rate="0", tax_category="Z", currency="KWD"
     )
 
@@ -609,7 +442,7 @@ def test_a_vat_id_with_wrong_check_digits_or_no_prefix_is_refused(vat_id: str, r
 
 def test_rate_zero_without_a_category_is_refused() -> None:
     with pytest.raises(EInvoiceError, match="no tax category"):
-        build_xml(invoice(tax_rate="0"))
+        build_xml(einvoice(tax_rate="0"))
 
 
 # ---------------------------------------------------------------- wrong documents
@@ -711,7 +544,7 @@ def documents(draw: st.DrawFn) -> InvoiceDocument:
             priced(draw(_TEXT), "1", str(-min(sum(line.amount for line in lines), Decimal(5))), currency)
         )
     rate = draw(st.sampled_from(["5.5", "7", "10", "19", "20", "21", "25"])) if category == "S" else "0"
-    return invoice(
+    return einvoice(
         tuple(lines),
         tax_rate=rate,
         currency=currency,
@@ -734,7 +567,7 @@ def documents(draw: st.DrawFn) -> InvoiceDocument:
 def test_any_names_and_amounts_make_valid_hybrids(doc: InvoiceDocument) -> None:
     pdf = render_einvoice(doc)
 
-    _, xml = embedded(pdf)
+    _, xml = embedded_xml(pdf)
     result = validate_xml(xml)
 
     assert result.violations == (), "\n".join(map(str, result.violations))
@@ -743,29 +576,14 @@ def test_any_names_and_amounts_make_valid_hybrids(doc: InvoiceDocument) -> None:
     assert pdfa_findings(pdf) == []
 
 
-def as_billing_credits_it(doc: InvoiceDocument) -> InvoiceDocument:
-    """The full credit note billing issues for ``doc``: every line reversed (quantity and
-    amount negated, the price kept), negative totals, type 381 naming the invoice."""
-    return replace(
-        doc,
-        number="CN-" + doc.number,
-        lines=tuple(replace(line, quantity=-line.quantity, amount=-line.amount) for line in doc.lines),
-        subtotal=-doc.subtotal,
-        tax=-doc.tax,
-        total=-doc.total,
-        document_type="381",
-        preceding_invoice=PrecedingInvoice(doc.number, doc.issue_date),
-    )
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=documents())
 def test_a_credit_note_printed_negative_is_encoded_positive(doc: InvoiceDocument) -> None:
     # given the credit note of any invoice, with the negative figures its page prints
-    note = as_billing_credits_it(doc)
+    note = credit_note_of(doc)
 
     # when
-    _, xml = embedded(render_einvoice(note))
+    _, xml = embedded_xml(render_einvoice(note))
 
     # then the official rules accept it, and its figures are the page's, signs flipped
     result = validate_xml(xml)
@@ -810,7 +628,7 @@ def test_same_document_same_bytes_in_a_fresh_process() -> None:
     _, pdf = hybrid("at-reverse-charge-AE")
     code = (
         "import hashlib, sys; sys.path.insert(0, sys.argv[1]);"
-        "from tests.test_einvoice import CASES; from invoicing.pdf.einvoice import render_einvoice;"
+        "from tests.support.einvoices import CASES; from invoicing.pdf.einvoice import render_einvoice;"
         "print(hashlib.sha256(render_einvoice(CASES['at-reverse-charge-AE']())).hexdigest())"
     )
 
@@ -858,7 +676,7 @@ def test_xrechnung_is_spared_exactly_one_factur_x_rule() -> None:
     from invoicing.pdf.einvoice.validate import _SCHEMATRON, _svrl_findings
 
     _, pdf = hybrid("de-public-xrechnung")
-    _, xml = embedded(pdf)
+    _, xml = embedded_xml(pdf)
 
     found, _ = _svrl_findings(_SCHEMATRON.run(safe_xml.parse(xml)))
 
@@ -871,7 +689,7 @@ def test_validate_file_reads_a_pdf_or_an_xml_and_says_what_it_checked(tmp_path) 
     # given
     doc, pdf = hybrid("de-public-xrechnung")
     (tmp_path / "invoice.pdf").write_bytes(pdf)
-    (tmp_path / "invoice.xml").write_bytes(embedded(pdf)[1])
+    (tmp_path / "invoice.xml").write_bytes(embedded_xml(pdf)[1])
     wrong = replace(austrian_reverse_charge(), buyer_vat_id="")
     (tmp_path / "wrong.xml").write_bytes(build_xml(wrong, strict=False))
 

@@ -23,12 +23,11 @@ from pypdf import PdfReader
 
 from invoicing.billing.money import compute_totals
 from invoicing.billing.period import Period
-from invoicing.pdf import InvoiceDocument, InvoiceLine, render_invoice
+from invoicing.pdf import InvoiceDocument, render_invoice
 from invoicing.pdf import format as format_module
-from invoicing.pdf.documents import PrecedingInvoice
 from invoicing.pdf.translate import DOMAIN, LOCALE_DIR, address, languages, translator
 from invoicing.synthetic import COUNTRIES
-from tests.support.factories import SELLER
+from tests.support.factories import credit_note_of, invoice, line
 from tests.support.paths import ROOT
 from tests.support.tools import require_tool
 
@@ -62,25 +61,13 @@ _MARKS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 def document(
     locale: str, currency: str = "EUR", name: str = "Ana Müller", kind: str = "380"
 ) -> InvoiceDocument:
-    lines = (InvoiceLine("Basic 5 GB", Decimal("1"), Decimal("9.90"), Decimal("9.90")),)
-    return InvoiceDocument(
+    return invoice(
         number="INV-2026-10-000007",
-        issue_date=date(2026, 11, 1),
-        due_date=date(2026, 11, 15),
-        period_start=date(2026, 10, 1),
-        period_end=date(2026, 10, 31),
         account="S-000007",
         name=name,
-        address=("Lindenallee 5", "10115 Berlin"),
-        country="DE",
         locale=locale,
         currency=currency,
-        lines=lines,
-        subtotal=Decimal("9.90"),
-        tax_rate=Decimal("19"),
-        tax=Decimal("1.88"),
-        total=Decimal("11.78"),
-        seller=SELLER,
+        lines=(line("Basic 5 GB", "1", "9.90", "9.90"),),
         document_type=kind,
     )
 
@@ -246,17 +233,7 @@ def test_a_language_without_a_catalog_is_english_with_its_own_formats():
 
 def test_a_credit_note_in_french():
     original = document("fr_FR")
-    note = replace(
-        original,
-        number="CN-2026-10-000001",
-        lines=tuple(replace(line, quantity=-line.quantity, amount=-line.amount) for line in original.lines),
-        subtotal=-original.subtotal,
-        tax=-original.tax,
-        total=-original.total,
-        document_type="381",
-        preceding_invoice=PrecedingInvoice(original.number, original.issue_date),
-        note="Contrat en double",
-    )
+    note = credit_note_of(original, "CN-2026-10-000001", note="Contrat en double")
     text = pypdf_text(render_invoice(note)).replace("\n", " ")
     for needle in ("AVOIR", "Facture d’origine INV-2026-10-000007 du 1 nov. 2026", "Motif Contrat en double"):
         assert needle in text, needle
@@ -379,17 +356,7 @@ def both_documents(language: str) -> dict[str, InvoiceDocument]:
         total=totals.total,
         buyer_reference="PO-4711",
     )
-    note = replace(
-        invoice,
-        number="CN-2026-10-000001",
-        lines=tuple(replace(line, quantity=-line.quantity, amount=-line.amount) for line in totals.lines),
-        subtotal=-totals.subtotal,
-        tax=-totals.tax,
-        total=-totals.total,
-        document_type="381",
-        preceding_invoice=PrecedingInvoice(invoice.number, invoice.issue_date),
-        note="Contract",
-    )
+    note = credit_note_of(invoice, "CN-2026-10-000001", note="Contract")
     return {"invoice": invoice, "credit note": note}
 
 

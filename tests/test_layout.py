@@ -304,3 +304,43 @@ def test_production_code_carries_no_benchmark_instrumentation() -> None:
     # then: the command that runs the bench, and nothing else
     assert importers == {"invoicing.cli.tools"}
     assert not any("bench" in module for module in app.conf.include)
+
+
+def imports_of_test_modules(source: str) -> set[str]:
+    """The test modules (`tests.test_*`) `source` imports, also inside the code strings it
+    hands to a fresh Python (`python -c CODE`): any string literal that parses as Python."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("tests.test_")}
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            if node.module.startswith("tests.test_"):
+                found.add(node.module)
+            elif node.module == "tests":
+                found |= {f"tests.{alias.name}" for alias in node.names if alias.name.startswith("test_")}
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "import" in node.value:
+            try:
+                found |= imports_of_test_modules(node.value)
+            except SyntaxError:  # prose, not code
+                pass
+    return found
+
+
+def test_the_import_scan_reads_code_strings_too() -> None:
+    # (written in pieces, so that this file itself imports no test module)
+    pkg = "tests"
+    code = f'import os\nCODE = "import sys; from {pkg}.test_render import x"\nfrom {pkg} import test_run\n'
+    assert imports_of_test_modules(code) == {"tests.test_render", "tests.test_run"}
+    assert imports_of_test_modules("from tests.support.factories import invoice") == set()
+
+
+def test_no_test_module_imports_another() -> None:
+    # shared helpers live in tests/support; a test module imported by another runs its
+    # module-level code twice and ties the two together
+    tests = ROOT / "tests"
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(names)
+        for path in sorted(tests.rglob("*.py"))
+        if (names := imports_of_test_modules(path.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}, f"move these helpers to tests/support: {offenders}"

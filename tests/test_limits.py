@@ -26,7 +26,7 @@ from invoicing.config import get_settings
 from invoicing.db import init_db, session_scope
 from invoicing.models import BillingRun, Charge, Invoice, Plan, RunSkip, Subscriber
 from tests.support.envs import Env, embedded, forget_engines
-from tests.support.factories import VALID_IMPORT
+from tests.support.factories import VALID_IMPORT, write_json
 from tests.support.runs import count_rows
 
 OUT_OF_RANGE = "not a period (YYYY-MM) from 2000-01 to 2099-12"
@@ -35,12 +35,6 @@ LARGEST = "more than the largest amount, 9999999999.99"
 
 def counts() -> tuple[int, ...]:
     return tuple(count_rows(model) for model in (Plan, Subscriber, Charge, BillingRun, Invoice))
-
-
-def write(env: Env, data: Any, name: str = "data.json") -> str:
-    path = env.path / name
-    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    return str(path)
 
 
 def changed(section: str, **changes: Any) -> dict[str, Any]:
@@ -87,7 +81,7 @@ def db(env: Env) -> Env:
 def test_numbers_not_in_plain_ascii_decimal_form_are_refused(
     db: Env, section: str, field: str, text: str
 ) -> None:
-    stderr = refused(db, "import", write(db, changed(section, **{field: text})))
+    stderr = refused(db, "import", write_json(db, changed(section, **{field: text})))
     assert f"{section}[0] (" in stderr and f"{field}: not a number: {text!r}" in stderr, stderr
 
 
@@ -95,7 +89,7 @@ def test_minus_zero_is_imported_as_zero(db: Env) -> None:
     # given a charge of -0 at -0.00
     data = with_charges({"quantity": "-0", "unit_price": "-0.00"})
     # when it is imported
-    result = db.invoke("import", write(db, data))
+    result = db.invoke("import", write_json(db, data))
     # then it is stored as zero, no sign
     assert result.exit_code == 0, result.output
     with session_scope() as session:
@@ -121,7 +115,7 @@ def test_minus_zero_is_imported_as_zero(db: Env) -> None:
 def test_a_number_beyond_its_column_or_the_largest_amount_is_refused_with_its_row(
     db: Env, section: str, changes: dict[str, str], expected: str
 ) -> None:
-    stderr = refused(db, "import", write(db, changed(section, **changes)))
+    stderr = refused(db, "import", write_json(db, changed(section, **changes)))
     assert f"{section}[0] (" in stderr and expected in stderr, stderr
 
 
@@ -131,7 +125,7 @@ def test_a_number_beyond_its_column_or_the_largest_amount_is_refused_with_its_ro
 def test_a_line_beyond_the_largest_amount_is_refused_naming_its_row(db: Env) -> None:
     # quantity 1000 at 100,000,000 (each fits its column): a line of 10^11
     data = with_charges({"quantity": "3"}, {"quantity": "1000", "unit_price": "100000000"})
-    stderr = refused(db, "import", write(db, data))
+    stderr = refused(db, "import", write_json(db, data))
     assert (
         "charges[1] (account 'A-0001'): quantity x unit_price: 1000 x 100000000 = 100000000000.00 EUR, "
         f"{LARGEST}"
@@ -155,7 +149,7 @@ def test_a_charge_postgres_cannot_bill_is_refused_there_as_on_sqlite(
 ) -> None:
     init_db()
     stderr = refused(
-        pg_env, "import", write(pg_env, with_charges({"quantity": quantity, "unit_price": unit_price}))
+        pg_env, "import", write_json(pg_env, with_charges({"quantity": quantity, "unit_price": unit_price}))
     )
     assert f"charges[0] (account 'A-0001'): {expected}" in stderr, stderr
 
@@ -165,7 +159,7 @@ def test_an_invoice_beyond_the_largest_amount_is_refused_naming_its_rows(db: Env
     data = with_charges(
         {"quantity": "1", "unit_price": "4500000000"}, {"quantity": "1", "unit_price": "4500000000"}
     )
-    stderr = refused(db, "import", write(db, data))
+    stderr = refused(db, "import", write_json(db, data))
     assert (
         "charges[0] (account 'A-0001'), charges[1] (account 'A-0001'): account A-0001, period 2026-10: "
         f"the invoice's total would be 10710000011.78 EUR, {LARGEST}"
@@ -177,11 +171,11 @@ def test_charges_already_imported_count_towards_the_invoice(db: Env) -> None:
     first = {
         "charges": [{**VALID_IMPORT["charges"][0], "id": "a", "quantity": "1", "unit_price": "4500000000"}]
     }
-    db.invoke("import", write(db, VALID_IMPORT, "base.json"))
-    assert db.invoke("import", write(db, first, "first.json")).exit_code == 0
+    db.invoke("import", write_json(db, VALID_IMPORT, "base.json"))
+    assert db.invoke("import", write_json(db, first, "first.json")).exit_code == 0
     # when a second one comes in a later file
     second = {"charges": [{**first["charges"][0], "id": "b"}]}
-    stderr = refused(db, "import", write(db, second, "second.json"))
+    stderr = refused(db, "import", write_json(db, second, "second.json"))
     # then that file's row is named, with the invoice both make
     assert "charges[0] (account 'A-0001'): account A-0001, period 2026-10: the invoice's total" in stderr
 
@@ -190,7 +184,7 @@ def test_a_plan_fee_whose_invoice_exceeds_the_largest_amount_refuses_the_subscri
     # a fee within the largest amount, but with 19 % tax beyond it
     data = changed("plans", monthly_fee="9000000000")
     data["charges"] = []
-    stderr = refused(db, "import", write(db, data))
+    stderr = refused(db, "import", write_json(db, data))
     assert (
         "subscribers[0] (account 'A-0001'): account A-0001: the invoice's total would be 10710000000.00 EUR"
         in stderr
@@ -199,7 +193,7 @@ def test_a_plan_fee_whose_invoice_exceeds_the_largest_amount_refuses_the_subscri
 
 def test_more_charges_than_an_invoice_holds_are_refused_naming_account_period_and_count(db: Env) -> None:
     data = with_charges(*({"id": f"e{n}"} for n in range(5)))
-    stderr = refused(db, "import", write(db, data), INVOICING_MAX_LINES="5")
+    stderr = refused(db, "import", write_json(db, data), INVOICING_MAX_LINES="5")
     assert (
         "account A-0001, period 2026-10: 5 charges, more than an invoice holds "
         "(5 lines with the plan fee, INVOICING_MAX_LINES)"
@@ -211,7 +205,7 @@ def test_more_charges_than_an_invoice_holds_are_refused_naming_account_period_an
 def test_every_bad_row_is_reported_in_one_pass(db: Env) -> None:
     data = with_charges({"quantity": "1_0"}, {"quantity": "1000", "unit_price": "100000000"})
     data["subscribers"][0]["tax_rate"] = "١٩"
-    stderr = refused(db, "import", write(db, data))
+    stderr = refused(db, "import", write_json(db, data))
     assert "subscribers[0]" in stderr and "charges[0]" in stderr
     assert "2 invalid rows; nothing was imported" in stderr, stderr
 
@@ -227,7 +221,7 @@ def test_json_nested_deeper_than_the_format_is_refused(db: Env) -> None:
 
 
 def test_json_a_little_too_deep_is_refused_the_same_way(db: Env) -> None:
-    path = write(db, {"plans": [[[[[[[[["x"]]]]]]]]]})
+    path = write_json(db, {"plans": [[[[[[[[["x"]]]]]]]]]})
     assert "nested deeper than 8 levels" in refused(db, "import", path)
 
 
@@ -246,7 +240,7 @@ def test_a_csv_cell_longer_than_any_field_is_refused_and_the_limit_put_back(db: 
         "account,period,description,quantity,unit_price\nA-0001,2026-10," + "x" * 5000 + ",1,1.00\n",
         encoding="utf-8",
     )
-    db.invoke("import", write(db, {**VALID_IMPORT, "charges": []}))
+    db.invoke("import", write_json(db, {**VALID_IMPORT, "charges": []}))
     stderr = refused(db, "import", str(path))
     assert "charges.csv line 2: a cell longer than 4,096 characters" in stderr, stderr
     assert csv.field_size_limit() == limit
@@ -288,7 +282,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("issued")
     env = embedded(path)
     env.cli("db", "init", check=True)
-    env.cli("import", write(env, VALID_IMPORT), check=True)
+    env.cli("import", write_json(env, VALID_IMPORT), check=True)
     env.cli("run", "--period", "2026-10", check=True)
     yield path
 

@@ -14,14 +14,8 @@ import pytest
 
 from invoicing.models import BillingRun, Charge, Invoice, Subscriber
 from tests.support.envs import Env
-from tests.support.factories import VALID_IMPORT, seed_fixtures
-from tests.support.runs import count_rows, run_json
-
-
-def write_json(env: Env, data: object, name: str = "data.json") -> str:
-    path = env.path / name
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return str(path)
+from tests.support.factories import VALID_IMPORT, seed_fixtures, write_json
+from tests.support.runs import count_rows, late_charges, run_json
 
 
 def one_line_error(stderr: str) -> str:
@@ -130,34 +124,6 @@ def test_ctrl_c_after_issuing_names_the_run_and_how_to_finish_it(
 
 
 # --- the late charges behind the counts -------------------------------------------------
-
-
-def late_charges(env: Env) -> None:
-    """September billed; then a late September charge for a subscriber still active
-    (waiting for October's invoice) and one for a subscriber who ended in September."""
-    seed_fixtures(env)
-    run_json(env, "--period", "2026-09")
-    late = {
-        "charges": [
-            {
-                "id": "late-1",
-                "account": "A-0001",
-                "period": "2026-09",
-                "description": "Roaming [bold]late[/bold]",
-                "quantity": "1",
-                "unit_price": "4.20",
-            },
-            {
-                "id": "late-2",
-                "account": "A-0010",
-                "period": "2026-09",
-                "description": "Last call",
-                "quantity": "2",
-                "unit_price": "0.50",
-            },
-        ]
-    }
-    env.cli("import", write_json(env, late, "late.json"), check=True)
 
 
 def test_charges_lists_the_waiting_and_unbillable_charges(env: Env) -> None:

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from invoicing.models import BillingRun, Charge, Invoice
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES
+from tests.support.factories import FIXTURES, seed_fixtures, write_json
 from tests.support.paths import BIN, ROOT
 from tests.support.runs import count_rows, run_at_once, run_json
 from tests.support.workers import Workers
@@ -30,12 +30,6 @@ NEWCOMER = {
     "plan": "basic-eur",
     "active_from": "2026-10-20",
 }
-
-
-def write(env: Env, name: str, data: dict) -> str:
-    path = env.path / name
-    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    return str(path)
 
 
 def text_of(path: str | Path) -> str:
@@ -72,14 +66,13 @@ def test_the_readme_set_up_runs_twice_and_bills_nobody_twice(env: Env) -> None:
 
 
 def test_a_late_charge_is_billed_on_the_next_invoice(env: Env) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     october = run_json(env, "--period", "2026-10")
     # when a charge for October arrives after October was billed
-    late = write(
+    late = write_json(
         env,
-        "late.json",
-        {
+        name="late.json",
+        data={
             "charges": [
                 {
                     "id": "feed-77",
@@ -113,10 +106,9 @@ def test_a_late_charge_is_billed_on_the_next_invoice(env: Env) -> None:
 
 
 def test_a_late_subscriber_is_billed_in_a_supplement(env: Env) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     october = run_json(env, "--period", "2026-10")
-    env.cli("import", write(env, "new.json", {"subscribers": [NEWCOMER]}), check=True)
+    env.cli("import", write_json(env, name="new.json", data={"subscribers": [NEWCOMER]}), check=True)
     # when the merge asks for the newcomer's October invoice
     early = env.cli("merge", "--accounts", "Z-0001", "--period", "2026-10", "-o", "z.pdf")
     # then it says what will issue it
@@ -146,8 +138,7 @@ def test_a_late_subscriber_is_billed_in_a_supplement(env: Env) -> None:
 
 
 def test_an_edited_subscriber_leaves_issued_invoices_byte_identical(env: Env) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     october = run_json(env, "--period", "2026-10")
     issued = Path(october["output"]).parent / "INV-2026-10-000001.pdf"
     before = issued.read_bytes()
@@ -155,7 +146,7 @@ def test_an_edited_subscriber_leaves_issued_invoices_byte_identical(env: Env) ->
     data = json.loads(FIXTURES.read_text(encoding="utf-8"))
     moved = dict(data["subscribers"][0], name="Jürgen Neumann", address=["Neue Str. 9", "20095 Hamburg"])
     summary = json.loads(
-        env.cli("import", write(env, "moved.json", {"subscribers": [moved]}), "--json").stdout
+        env.cli("import", write_json(env, name="moved.json", data={"subscribers": [moved]}), "--json").stdout
     )
     assert summary["subscribers"]["updated"] == 1
     # then the invoice, fetched again or re-rendered after its file was lost, has the same bytes
@@ -171,8 +162,7 @@ def test_an_edited_subscriber_leaves_issued_invoices_byte_identical(env: Env) ->
 
 
 def test_credit_notes_from_the_outside(env: Env) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     october = run_json(env, "--period", "2026-10")
     # when part of an invoice is credited
     proc = env.cli("credit", "INV-2026-10-000001", "--amount", "5.00", "--reason", "Roaming outage", "--json")
@@ -221,10 +211,9 @@ def dump(database: Path) -> list[str]:
 
 
 def test_dry_run_writes_nothing(env: Env) -> None:
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     run_json(env, "--period", "2026-10")
-    env.cli("import", write(env, "new.json", {"subscribers": [NEWCOMER]}), check=True)
+    env.cli("import", write_json(env, name="new.json", data={"subscribers": [NEWCOMER]}), check=True)
     before = dump(env.path / "invoicing.db")
     files = sorted(p.relative_to(env.path) for p in (env.path / "output").rglob("*"))
     # when a dry run is asked for October (a supplement) and November (the billing run)
@@ -252,7 +241,7 @@ def test_two_supplements_started_at_once_make_one(pg_env: Env, workers: Workers)
     workers.start(count=1, concurrency=2)
     run_json(env, "--period", "2026-10")
     late = [dict(NEWCOMER, account=f"Z-{n:04d}", plan="basic-eur") for n in range(1, 6)]
-    env.cli("import", write(env, "late.json", {"subscribers": late}), check=True)
+    env.cli("import", write_json(env, name="late.json", data={"subscribers": late}), check=True)
     # when two `invoicing run` commands start at the same instant
     summaries = run_at_once(env, "--period", "2026-10")
     # then both follow one supplement, and each newcomer has exactly one invoice
@@ -263,8 +252,7 @@ def test_two_supplements_started_at_once_make_one(pg_env: Env, workers: Workers)
 
 def test_a_csv_with_a_wrong_header_is_refused_from_the_outside(env: Env) -> None:
     # given a database, and a charges CSV with a column nobody knows
-    env.cli("db", "init", check=True)
-    env.cli("import", str(FIXTURES), check=True)
+    seed_fixtures(env)
     bad = env.path / "usage.csv"
     bad.write_text("account,period,description,quantity,unit_price,colour\nA-0001,2026-10,x,1,1,red\n")
     charges = count_rows(Charge)

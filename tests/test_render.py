@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from invoicing.pdf import RenderError, render_invoice
-from invoicing.pdf.documents import PrecedingInvoice
-from tests.support.factories import SELLER, invoice, line
+from tests.support.factories import MIXED, SELLER, credit_note_of, invoice, line, mixed
 from tests.support.paths import ROOT
 
 # ---------------------------------------------------------------- helpers
@@ -166,7 +165,6 @@ def test_jpy_has_no_decimals():
         currency="JPY",
         lines=(line("ビジネス光 月額料金", "1", "1500", "1500"),),
         tax_rate="10",
-        exponent="1",
     )
     text = all_text(render_invoice(doc))
     assert "￥1,500" in text
@@ -292,31 +290,16 @@ def test_same_bytes_in_a_fresh_process_with_another_hash_seed():
     assert out.stdout == hashlib.sha256(render_invoice(invoice(name="Пётр 山田"))).hexdigest()
 
 
-_MIXED = (  # (locale, currency, name): scripts, directions and the fake-bold CJK face
-    ("de_DE", "EUR", "Jürgen Müller"),
-    ("ja_JP", "JPY", "林 拓也"),
-    ("ar_SA", "SAR", "محمد العتيبي"),
-    ("he_IL", "ILS", "דוד כהן"),
-    ("hi_IN", "INR", "अमित शर्मा"),
-    ("en_US", "USD", "Jürgen Müller"),
-)
-
-
-def _mixed(index: int):
-    locale, currency, name = _MIXED[index]
-    return invoice(locale=locale, currency=currency, name=name, exponent="1" if currency == "JPY" else "0.01")
-
-
 def test_what_one_invoice_leaves_in_the_caches_never_changes_another():
     """Texts, their painted operators, shaping, amounts and subsets are shared by the
     invoices of a process: the bytes must be those of a fresh process, rendered in the
     opposite order."""
-    here = [hashlib.sha256(render_invoice(_mixed(i))).hexdigest() for i in range(len(_MIXED))]
+    here = [hashlib.sha256(render_invoice(mixed(i))).hexdigest() for i in range(len(MIXED))]
     code = (
-        "import sys, hashlib; from tests.test_render import _mixed, _MIXED; "
+        "import sys, hashlib; from tests.support.factories import mixed, MIXED; "
         "from invoicing.pdf.render import render_invoice; "
-        "sys.stdout.write(' '.join(reversed([hashlib.sha256(render_invoice(_mixed(i))).hexdigest() "
-        "for i in reversed(range(len(_MIXED)))])))"
+        "sys.stdout.write(' '.join(reversed([hashlib.sha256(render_invoice(mixed(i))).hexdigest() "
+        "for i in reversed(range(len(MIXED)))])))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -426,14 +409,14 @@ def test_control_characters_and_surrogates_are_dropped():
 
 def test_very_long_word_wraps_inside_the_column():
     word = "W" * 300  # the widest Latin letter
-    mixed = "Donaudampfschifffahrtsgesellschaftskapitänsmützen" * 6
-    pdf = render_invoice(invoice(name=word, address=(mixed,), lines=(line(word, "1", "1.00", "1.00"),)))
+    compound = "Donaudampfschifffahrtsgesellschaftskapitänsmützen" * 6
+    pdf = render_invoice(invoice(name=word, address=(compound,), lines=(line(word, "1", "1.00", "1.00"),)))
     text = all_text(pdf)
     pieces = [ln for ln in text.splitlines() if "WWW" in ln and "(continued)" not in ln]
     assert len(pieces) > 2 and all(ln.count("W") < 60 for ln in pieces)  # wrapped, not overflowing
     flat = re.sub(r"\s+", "", "\n".join(ln for ln in text.splitlines() if "(continued)" not in ln))
     assert flat.count(word) == 2  # name and description, nothing lost or cut
-    assert mixed in flat
+    assert compound in flat
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -453,17 +436,7 @@ def test_arbitrary_unicode_always_renders(name, address, descriptions):
 def test_a_credit_note_says_what_it_credits_and_asks_for_no_payment():
     # given a credit note reversing an invoice
     original = invoice()
-    note = replace(
-        original,
-        number="CN-2026-10-000001",
-        lines=tuple(replace(item, quantity=-item.quantity, amount=-item.amount) for item in original.lines),
-        subtotal=-original.subtotal,
-        tax=-original.tax,
-        total=-original.total,
-        document_type="381",
-        preceding_invoice=PrecedingInvoice(original.number, original.issue_date),
-        note="Duplicate contract",
-    )
+    note = credit_note_of(original, "CN-2026-10-000001", note="Duplicate contract")
     # when it is rendered
     text = all_text(render_invoice(note))
     # then it has its own title, names the invoice and the reason, and shows the refund

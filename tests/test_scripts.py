@@ -16,8 +16,6 @@ import re
 import shutil
 import subprocess
 import unicodedata
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from invoicing.pdf import InvoiceDocument, InvoiceLine, bidi, fonts, render_invoice
+from invoicing.pdf import InvoiceDocument, bidi, fonts, render_invoice
 from invoicing.pdf.shaping import shape
 from invoicing.pdf.text import Style, Text, clean_text
 from invoicing.pdf.translate import translator
-from tests.support.factories import SELLER
+from tests.support.factories import invoice, line
 from tests.support.tools import require_tool
 
 # (tesseract language, locale, currency, name, first address line, second address line)
@@ -52,30 +50,18 @@ _MARKS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 def document(
     locale: str, currency: str, name: str, address: tuple[str, ...], **extra: object
 ) -> InvoiceDocument:
-    decimals = Decimal("1") if currency in ("JPY", "KRW") else Decimal("0.01")
-    fee = Decimal("990").quantize(decimals) if currency in ("JPY", "KRW") else Decimal("9.90")
-    tax = (fee * Decimal("10") / 100).quantize(decimals)
-    fields: dict = dict(
-        number="INV-2026-10-000042",
-        issue_date=date(2026, 11, 1),
-        due_date=date(2026, 11, 15),
-        period_start=date(2026, 10, 1),
-        period_end=date(2026, 10, 31),
+    fee = "990" if currency in ("JPY", "KRW") else "9.90"
+    fields = {"lines": (line(f"Basic 5 GB — {name}", "1", fee, fee),), **extra}
+    return invoice(
         account="S-000042",
         name=name,
         address=address,
-        country="XX",
         locale=locale,
         currency=currency,
-        lines=(InvoiceLine(f"Basic 5 GB — {name}", Decimal("1"), fee, fee),),
-        subtotal=fee,
-        tax_rate=Decimal("10"),
-        tax=tax,
-        total=fee + tax,
-        seller=SELLER,
+        tax_rate="10",
+        country="XX",
+        **fields,
     )
-    fields.update(extra)
-    return InvoiceDocument(**fields)
 
 
 def script_invoice(script: str) -> bytes:
@@ -112,8 +98,8 @@ def similarity(expected: str, text: str) -> float:
     want = "".join(unicodedata.normalize("NFC", expected).casefold().split())
     n = len(want)
     best = 0.0
-    for line in text.splitlines():
-        have = "".join(unicodedata.normalize("NFC", line).casefold().split())
+    for printed in text.splitlines():
+        have = "".join(unicodedata.normalize("NFC", printed).casefold().split())
         for size in (n - 1, n, n + 1):
             for start in range(max(len(have) - size, 0) + 1):
                 ratio = difflib.SequenceMatcher(
@@ -368,10 +354,7 @@ def test_any_mix_of_scripts_always_renders(name, address, description, rtl):
         "SAR" if rtl else "INR",
         name,
         tuple(address),
-        lines=(InvoiceLine(description, Decimal("1"), Decimal("1.00"), Decimal("1.00")),),
-        subtotal=Decimal("1.00"),
-        tax=Decimal("0.10"),
-        total=Decimal("1.10"),
+        lines=(line(description, "1", "1.00", "1.00"),),
     )
     # then it renders, the same way twice, and reads back
     pdf = render_invoice(doc)

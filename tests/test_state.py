@@ -11,28 +11,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from invoicing.billing import Period, create_run
-from invoicing.billing.importer import import_data, load_file
 from invoicing.config import Settings, get_settings
-from invoicing.db import init_db, session_scope
+from invoicing.db import session_scope
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus
 from invoicing.run.state import embedded_owner_alive, identity, is_stalled, last_activity
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES
+from tests.support.runs import issue_run
 
 STALL_AFTER = 600
-
-
-def issue_run(**values: object) -> int:
-    """The fixtures' October run, issued (19 pending invoices), nothing sent; `values` set on it."""
-    init_db()
-    with session_scope() as session:
-        import_data(session, load_file(FIXTURES))
-    with session_scope() as session:
-        run = create_run(session, get_settings(), Period(2026, 10))
-        for name, value in values.items():
-            setattr(run, name, value)
-        return run.id
 
 
 def settings() -> Settings:

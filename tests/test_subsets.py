@@ -14,82 +14,22 @@ import subprocess
 import sys
 import zlib
 from collections import defaultdict
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import uharfbuzz as hb
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, NumberObject
 
-from invoicing.billing.money import compute_totals
-from invoicing.billing.period import Period
 from invoicing.pdf import InvoiceDocument, Part, embed, fonts, merge_pdfs, render_invoice, write_fragments
 from invoicing.pdf.objects import fill
-from invoicing.synthetic import synthetic_dataset
-from tests.support.factories import SELLER
+from tests.support.factories import synthetic_documents
 from tests.support.paths import ROOT
 from tests.support.tools import require_tool
 
-PERIOD = Period(2026, 10)
 LATIN_ONE_PAGE = 40 * 1024
 ANY_ONE_PAGE = 60 * 1024
 MERGED_PER_INVOICE = 2500
-
-
-def synthetic_documents(
-    count: int, countries: list[str] | None = None, seed: int = 1
-) -> list[InvoiceDocument]:
-    """Invoices of `count` synthetic subscribers, computed as the billing run does."""
-    data = synthetic_dataset(count, str(PERIOD), seed, countries)
-    plans = {
-        p["code"]: SimpleNamespace(name=p["name"], monthly_fee=Decimal(p["monthly_fee"]))
-        for p in data["plans"]
-    }
-    charges = defaultdict(list)
-    for c in data["charges"]:
-        charges[c["account"]].append(
-            SimpleNamespace(
-                description=c["description"],
-                quantity=Decimal(c["quantity"]),
-                unit_price=Decimal(c["unit_price"]),
-                period=c["period"],
-            )
-        )
-    docs = []
-    for n, s in enumerate(data["subscribers"], 1):
-        subscriber = SimpleNamespace(
-            currency=s["currency"],
-            tax_rate=Decimal(s["tax_rate"]),
-            locale=s["locale"],
-            active_from=date.fromisoformat(s["active_from"]),
-            active_to=date.fromisoformat(s["active_to"]) if s["active_to"] else None,
-        )
-        totals = compute_totals(plans[s["plan"]], charges[s["account"]], subscriber, PERIOD)
-        docs.append(
-            InvoiceDocument(
-                number=f"INV-2026-10-{n:06d}",
-                issue_date=date(2026, 11, 1),
-                due_date=date(2026, 11, 15),
-                period_start=PERIOD.start,
-                period_end=PERIOD.end,
-                account=s["account"],
-                name=s["name"],
-                address=tuple(s["address"]),
-                country=s["country"],
-                locale=s["locale"],
-                currency=s["currency"],
-                lines=totals.lines,
-                subtotal=totals.subtotal,
-                tax_rate=subscriber.tax_rate,
-                tax=totals.tax,
-                total=totals.total,
-                seller=SELLER,
-            )
-        )
-    return docs
 
 
 def write(folder: Path, docs: list[InvoiceDocument]) -> list[Part]:
@@ -269,7 +209,7 @@ def _stream(body: bytes) -> bytes:
 _COLD = """
 import hashlib, sys
 from concurrent.futures import ThreadPoolExecutor
-from tests.test_subsets import synthetic_documents
+from tests.support.factories import synthetic_documents
 from invoicing.pdf import render_invoice
 docs = synthetic_documents(120)[:60]
 with ThreadPoolExecutor(max_workers=8) as pool:
@@ -333,7 +273,7 @@ def test_subset_glyphs_are_the_faces_glyphs():
 
 _FRESH = """
 import hashlib, sys
-from tests.test_subsets import synthetic_documents
+from tests.support.factories import synthetic_documents
 from invoicing.pdf import render_invoice
 docs = [d for d in synthetic_documents(400) if d.country in ("SA", "IN", "TH", "JP", "IL")]
 sys.stdout.write(" ".join(hashlib.sha256(render_invoice(d)).hexdigest() for d in docs[:10]))

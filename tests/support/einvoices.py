@@ -5,6 +5,9 @@ they need."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,8 +18,10 @@ from lxml import etree
 from pypdf import PdfReader
 from pypdf.generic import DictionaryObject, StreamObject
 
+from invoicing.billing.money import round_money
+from invoicing.pdf.documents import ElectronicAddress, InvoiceDocument, InvoiceLine, PrecedingInvoice, Seller
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES, invoice
+from tests.support.factories import FIXTURES, SELLER, invoice
 from tests.support.paths import ROOT
 
 # Four business customers, each with an e-invoice (see fixtures/README.md).
@@ -160,3 +165,133 @@ def hybrid_carrying(xml: bytes) -> bytes:
 
     doc = invoice()
     return make_hybrid(render_invoice(doc), EInvoice(FACTURX, xml, doc.issue_date))
+
+
+# ---------------------------------------------------------------- e-invoice documents
+
+SELLER_DE = replace(
+    SELLER,
+    vat_id="DE123456788",
+    tax_id="22/815/08154",  # the Hamburg tax office number (BT-32), next to the VAT id
+    country="DE",
+    registration="HRB 123456",
+    contact_name="Billing team",
+    phone="+49 40 1234567",
+    electronic_address=ElectronicAddress("billing@nordlicht.example", "EM"),
+)
+LEITWEG_ID = "02011000-12345-33"
+
+
+def priced(description: str, quantity: str, unit_price: str, currency: str = "EUR") -> InvoiceLine:
+    """A line as billing makes it: the amount rounded once, half up."""
+    q, p = Decimal(quantity), Decimal(unit_price)
+    return InvoiceLine(description, q, p, round_money(q * p, currency))
+
+
+def einvoice(
+    lines: tuple[InvoiceLine, ...] = (priced("Business Fibre 500 — monthly fee", "1", "49.90"),),
+    *,
+    seller: Seller = SELLER_DE,
+    **fields: Any,
+) -> InvoiceDocument:
+    """The factories' invoice as a Factur-X e-invoice of a seller with every identifier."""
+    values: dict[str, Any] = {"account": "ACC-0042", "name": "Jürgen Müller", "einvoice": "factur-x"}
+    return invoice(lines=lines, seller=seller, **{**values, **fields})
+
+
+def german_company() -> InvoiceDocument:
+    return einvoice(
+        buyer_company="Müller & Söhne GmbH",
+        buyer_vat_id="DE987654328",
+        address=("Lindenallee 5", "Hinterhaus", "10115 Berlin", "Deutschland"),
+    )
+
+
+def french_company() -> InvoiceDocument:
+    return einvoice(
+        (
+            priced("Fibre Pro 1 Gbit/s — abonnement mensuel", "1", "59.00"),
+            priced("Appels vers mobiles", "214", "0.0300"),
+        ),
+        tax_rate="20",
+        name="Camille Lefèvre",
+        buyer_company="Atelier Lefèvre SARL",
+        buyer_vat_id="FR11123456782",
+        address=("12 rue de la Paix", "75002 Paris", "France"),
+        country="FR",
+        locale="fr_FR",
+    )
+
+
+def austrian_reverse_charge() -> InvoiceDocument:
+    return einvoice(
+        (priced("Wholesale transit, October", "1", "1250.00"), priced("Cross-connect", "2", "85.00")),
+        tax_rate="0",
+        tax_category="AE",
+        exemption_reason="Reverse Charge: Steuerschuldnerschaft des Leistungsempfängers, Art. 196 MwStSystRL",
+        name="Anna Gruber",
+        buyer_company="Alpenfunk GmbH",
+        buyer_vat_id="ATU12345675",
+        address=("Mariahilfer Straße 1", "A-1060 Wien", "Österreich"),
+        country="AT",
+        locale="de_AT",
+    )
+
+
+def german_public_buyer() -> InvoiceDocument:
+    return einvoice(
+        (priced("Behördennetz — Anschluss", "3", "129.00"), priced("Rufnummernblock", "1", "15.00")),
+        name="Referat IT-Beschaffung",
+        buyer_company="Bezirksamt Hamburg-Mitte",
+        buyer_reference=LEITWEG_ID,
+        buyer_electronic_address=ElectronicAddress(LEITWEG_ID, "0204"),
+        address=("Caffamacherreihe 1-3", "20355 Hamburg"),
+        einvoice="xrechnung",
+    )
+
+
+def credit_note() -> InvoiceDocument:
+    return einvoice(
+        (priced("Credit: outage 3–5 October, pro rata", "3", "1.61"),),
+        number="CN-2026-11-000007",
+        document_type="381",
+        preceding_invoice=PrecedingInvoice("INV-2026-10-000042", date(2026, 11, 1)),
+        buyer_company="Müller & Söhne GmbH",
+        buyer_vat_id="DE987654328",
+    )
+
+
+def rounding_edges() -> InvoiceDocument:
+    return einvoice(
+        (
+            priced("Plan Basic 100", "1", "9.90"),
+            priced("Calls, per minute", "137", "0.0250"),  # 3.425 -> 3.43
+            priced("Metered data, per MB", "1234", "0.0025"),  # 3.085 -> 3.09
+            priced("SMS", "3", "0.335"),  # 1.005 -> 1.01
+            priced("Fractional hours", "2.5", "33.333"),  # 83.3325 -> 83.33
+            priced("Goodwill correction", "1", "-2.50"),  # negative price: sign moves to quantity
+            priced("Returned SIM deposit", "-1", "5.00"),
+            priced("Free trial line", "1", "0.00"),
+        ),
+        tax_rate="19",  # tax 0.19 * 96.26 = 18.2894 -> 18.29
+    )
+
+
+def long_invoice() -> InvoiceDocument:
+    calls = tuple(
+        priced(f"Call to +49 30 {n:07d}, {n % 60 + 1} min", "1", f"0.{n % 90 + 10}") for n in range(90)
+    )
+    return einvoice(
+        (priced("Business Fibre 500 — monthly fee", "1", "49.90"), *calls), number="INV-2026-10-000099"
+    )
+
+
+CASES: dict[str, Callable[[], InvoiceDocument]] = {
+    "de-company-S-19": german_company,
+    "fr-company-S-20": french_company,
+    "at-reverse-charge-AE": austrian_reverse_charge,
+    "de-public-xrechnung": german_public_buyer,
+    "credit-note-381": credit_note,
+    "multi-line-rounding": rounding_edges,
+    "multi-page": long_invoice,
+}

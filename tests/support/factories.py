@@ -3,11 +3,18 @@ and seeded databases (the bundled fixtures or a synthetic data set)."""
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
+from invoicing.billing.money import compute_totals, round_money
+from invoicing.billing.period import Period
+from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, PrecedingInvoice, Seller
+from invoicing.synthetic import synthetic_dataset
 from tests.support.paths import ROOT
 
 if TYPE_CHECKING:  # a fresh process imports `invoice` from here, without pytest
@@ -17,6 +24,9 @@ if TYPE_CHECKING:  # a fresh process imports `invoice` from here, without pytest
 FIXTURES = ROOT / "fixtures" / "invoicing.json"
 # Charges for 2026-10 that arrive after the October run (fixtures/README.md).
 LATE_CHARGES = ROOT / "fixtures" / "late-charges.json"
+
+# The period of the invoices the tests make.
+OCTOBER = Period(2026, 10)
 
 # The seller on the invoices the render and merge tests make.
 SELLER = Seller(
@@ -73,10 +83,11 @@ def invoice(
     number: str = "INV-2026-10-000042",
     account: str = "ACC-0042-7781",
     tax_rate: str = "19",
-    exponent: str = "0.01",
     seller: Seller = SELLER,
+    **fields: Any,
 ) -> InvoiceDocument:
-    """An October 2026 invoice of a German subscriber; totals computed from the lines."""
+    """An October 2026 invoice of a German subscriber; totals computed from the lines by
+    billing's money rule (`billing.money`); `fields` set any other InvoiceDocument field."""
     if lines is None:
         lines = (
             line("Business Fibre 500 — monthly fee", "1", "49.90", "49.90"),
@@ -84,8 +95,8 @@ def invoice(
             line("SMS to foreign networks", "12.0000", "0.09", "1.08"),
         )
     subtotal = sum((item.amount for item in lines), Decimal("0"))
-    tax = (subtotal * Decimal(tax_rate) / 100).quantize(Decimal(exponent))
-    return InvoiceDocument(
+    tax = round_money(subtotal * Decimal(tax_rate) / 100, currency)
+    values: dict[str, Any] = dict(
         number=number,
         issue_date=date(2026, 11, 1),
         due_date=date(2026, 11, 15),
@@ -104,6 +115,100 @@ def invoice(
         total=subtotal + tax,
         seller=seller,
     )
+    return InvoiceDocument(**{**values, **fields})
+
+
+def credit_note_of(original: InvoiceDocument, number: str | None = None, **fields: Any) -> InvoiceDocument:
+    """The full credit note billing issues for `original`: every line reversed (quantity
+    and amount negated, the price kept), negative totals, type 381 naming the invoice;
+    numbered `number` (default CN- before the invoice's number)."""
+    return replace(
+        original,
+        number=number or "CN-" + original.number,
+        lines=tuple(replace(item, quantity=-item.quantity, amount=-item.amount) for item in original.lines),
+        subtotal=-original.subtotal,
+        tax=-original.tax,
+        total=-original.total,
+        document_type="381",
+        preceding_invoice=PrecedingInvoice(original.number, original.issue_date),
+        **fields,
+    )
+
+
+MIXED = (  # (locale, currency, name): scripts, directions and the fake-bold CJK face
+    ("de_DE", "EUR", "Jürgen Müller"),
+    ("ja_JP", "JPY", "林 拓也"),
+    ("ar_SA", "SAR", "محمد العتيبي"),
+    ("he_IL", "ILS", "דוד כהן"),
+    ("hi_IN", "INR", "अमित शर्मा"),
+    ("en_US", "USD", "Jürgen Müller"),
+)
+
+
+def mixed(index: int) -> InvoiceDocument:
+    """The `index`th of MIXED as an invoice."""
+    locale, currency, name = MIXED[index]
+    return invoice(locale=locale, currency=currency, name=name)
+
+
+def synthetic_documents(
+    count: int, countries: list[str] | None = None, seed: int = 1
+) -> list[InvoiceDocument]:
+    """Invoices of `count` synthetic subscribers, computed as the billing run does."""
+    data = synthetic_dataset(count, str(OCTOBER), seed, countries)
+    plans = {
+        p["code"]: SimpleNamespace(name=p["name"], monthly_fee=Decimal(p["monthly_fee"]))
+        for p in data["plans"]
+    }
+    charges = defaultdict(list)
+    for c in data["charges"]:
+        charges[c["account"]].append(
+            SimpleNamespace(
+                description=c["description"],
+                quantity=Decimal(c["quantity"]),
+                unit_price=Decimal(c["unit_price"]),
+                period=c["period"],
+            )
+        )
+    docs = []
+    for n, s in enumerate(data["subscribers"], 1):
+        subscriber = SimpleNamespace(
+            currency=s["currency"],
+            tax_rate=Decimal(s["tax_rate"]),
+            locale=s["locale"],
+            active_from=date.fromisoformat(s["active_from"]),
+            active_to=date.fromisoformat(s["active_to"]) if s["active_to"] else None,
+        )
+        totals = compute_totals(plans[s["plan"]], charges[s["account"]], subscriber, OCTOBER)
+        docs.append(
+            InvoiceDocument(
+                number=f"INV-2026-10-{n:06d}",
+                issue_date=date(2026, 11, 1),
+                due_date=date(2026, 11, 15),
+                period_start=OCTOBER.start,
+                period_end=OCTOBER.end,
+                account=s["account"],
+                name=s["name"],
+                address=tuple(s["address"]),
+                country=s["country"],
+                locale=s["locale"],
+                currency=s["currency"],
+                lines=totals.lines,
+                subtotal=totals.subtotal,
+                tax_rate=subscriber.tax_rate,
+                tax=totals.tax,
+                total=totals.total,
+                seller=SELLER,
+            )
+        )
+    return docs
+
+
+def write_json(env: Env, data: object, name: str = "data.json") -> str:
+    """`data` as a JSON file in the test's folder, for a command to read; its path."""
+    path = env.path / name
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return str(path)
 
 
 def seed_fixtures(env: Env) -> None:

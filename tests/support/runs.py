@@ -66,6 +66,32 @@ def wait_for_final_status(env: Env, run_id: int, timeout: float) -> dict[str, An
         time.sleep(0.2)
 
 
+def import_fixtures() -> None:
+    """The bundled fixtures in this process's database (made if need be), without a
+    command: for tests of the library under the CLI."""
+    from invoicing.billing.importer import import_data, load_file
+    from invoicing.db import init_db
+    from tests.support.factories import FIXTURES
+
+    init_db()
+    with session_scope() as session:
+        import_data(session, load_file(FIXTURES))
+
+
+def issue_run(**values: object) -> int:
+    """The fixtures' October run, issued in this process (19 pending invoices) and sent
+    nowhere; `values` are set on its row (a status, who dispatched it and when)."""
+    from invoicing.billing import Period, create_run
+    from invoicing.config import get_settings
+
+    import_fixtures()
+    with session_scope() as session:
+        run = create_run(session, get_settings(), Period(2026, 10))
+        for name, value in values.items():
+            setattr(run, name, value)
+        return run.id
+
+
 def invoices_of(run_id: int) -> list[Invoice]:
     with session_scope() as session:
         return list(
@@ -146,3 +172,33 @@ def run_at_once(env: Env, *args: str, count: int = 2, timeout: float = 240) -> l
     for proc, (_out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
     return [json.loads(out) for out, _ in results]
+
+
+def late_charges(env: Env) -> None:
+    """September billed; then a late September charge for a subscriber still active
+    (waiting for October's invoice) and one for a subscriber who ended in September."""
+    from tests.support.factories import seed_fixtures, write_json
+
+    seed_fixtures(env)
+    run_json(env, "--period", "2026-09")
+    late = {
+        "charges": [
+            {
+                "id": "late-1",
+                "account": "A-0001",
+                "period": "2026-09",
+                "description": "Roaming [bold]late[/bold]",
+                "quantity": "1",
+                "unit_price": "4.20",
+            },
+            {
+                "id": "late-2",
+                "account": "A-0010",
+                "period": "2026-09",
+                "description": "Last call",
+                "quantity": "2",
+                "unit_price": "0.50",
+            },
+        ]
+    }
+    env.cli("import", write_json(env, late, "late.json"), check=True)

@@ -145,6 +145,15 @@ class Workers:
                     f"worker {node}: {len(held)} of {wanted} pool processes hold a batch after {timeout} s"
                 )
 
+    def stop_consuming(self) -> None:
+        """Every worker stops taking tasks from the test's queue and still answers on the
+        broker: a run or chord sent now waits, as with workers that are all busy."""
+        from invoicing.celery import app
+
+        queue = self.env.vars.get("INVOICING_QUEUE", "invoicing")
+        replies = app.control.cancel_consumer(queue, destination=self.nodes, reply=True, timeout=10)
+        assert len(replies) == len(self.nodes), f"not every worker stopped consuming {queue}: {replies}"
+
     def kill_pool_processes(self, pids: list[int]) -> None:
         """SIGKILL these pool processes (and so the tasks they are running)."""
         for pid in pids:
