@@ -123,7 +123,9 @@ def test_redis_outage_mid_run_is_ridden_out(
     env = private_workers.env
     generate(env, 300)
     run_id = dispatch(env, batch_size=10)
-    private_workers.start(count=1, concurrency=2)
+    # a batch the worker had taken but not started when the connection went is delivered
+    # again once its visibility timeout runs out: 10 s here, 3600 s by default
+    private_workers.start(count=1, concurrency=2, INVOICING_VISIBILITY_TIMEOUT_S="10")
     # given rendering under way: invoices rendered, the rest still to come
     assert wait_until(lambda: rendered_count(run_id) > 0, 120), private_workers.log_text()[-3000:]
     with invoice_writes_held(env.vars["INVOICING_DATABASE_URL"]):
