@@ -98,7 +98,8 @@ def test_the_readme_test_command_is_the_one_ci_runs() -> None:
     assert command in readme().splitlines(), command
 
 
-# "issue 15", "Issue #12", "#12", "phase 3", "session 6"; not "issues 19 invoices" (the verb).
+# An issue, phase or session named by its number, or a bare "#" and digits; never the verb
+# "issues" before a count of documents.
 HISTORY = re.compile(
     r"\bissue #?\d+\b(?! (?:invoices?|credit|subscribers?))"
     r"|(?<![\w&])(?<!UAX )#\d+\b"
