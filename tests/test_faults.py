@@ -44,7 +44,7 @@ def test_killed_pool_processes_mid_run_are_redelivered(pg_env: Env, workers: Wor
         held = workers.held_batches(0)
         workers.kill_pool_processes(list(held))
     # then their batches are redelivered to the respawned pool and the run completes
-    status = wait_for_final_status(env, run_id, 180)
+    status = wait_for_final_status(env, run_id, 180, workers.log_text)
     assert status["status"] == "completed", status
     assert_run_consistent(summary_of(status), 400)
     log = workers.log_text()
@@ -72,7 +72,7 @@ def test_killed_worker_is_recovered_by_the_visibility_timeout(pg_env: Env, worke
         f"the killed worker's batch {lost} was never redelivered"
     )
     # and the run completes by itself
-    status = wait_for_final_status(env, run_id, 180)
+    status = wait_for_final_status(env, run_id, 180, workers.log_text)
     assert status["status"] == "completed", status
     assert_run_consistent(summary_of(status), 300)
     assert f"invoicing.render_batch[{lost}] succeeded" in survivor.read_text(errors="replace")
@@ -96,7 +96,7 @@ def test_stalled_run_is_finished_by_the_reconciler(pg_env: Env, workers: Workers
     # then, once nothing has moved for the stall time, the reconciler resumes the run
     # (what reconcile_runs returned, in the worker's log)
     workers.wait_for_log(f"{{'run_id': {run_id}, 'action': 'resumed'}}", timeout=180)
-    status = wait_for_final_status(env, run_id, 180)
+    status = wait_for_final_status(env, run_id, 180, workers.log_text)
     assert status["status"] == "completed", (status, workers.log_text()[-3000:])
     assert_run_consistent(summary_of(status), 300)
     log = workers.log_text()
@@ -145,7 +145,7 @@ def test_redis_outage_mid_run_is_ridden_out(
         f"the worker exited on the lost connection:\n{private_workers.log_text()[-3000:]}"
     )
     # then the run completes without a person: nothing lost, nothing twice
-    status = wait_for_final_status(env, run_id, 180)
+    status = wait_for_final_status(env, run_id, 180, private_workers.log_text)
     assert status["status"] == "completed", (status, private_workers.log_text()[-3000:])
     assert_run_consistent(summary_of(status), 300)
 

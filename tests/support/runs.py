@@ -52,17 +52,21 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
     return False
 
 
-def wait_for_final_status(env: Env, run_id: int, timeout: float) -> dict[str, Any]:
+def wait_for_final_status(
+    env: Env, run_id: int, timeout: float, logs: Callable[[], str] | None = None
+) -> dict[str, Any]:
     """`invoicing status --json` once the run is no longer rendering or merging; the test
-    fails, showing the last status, if it still is after `timeout` seconds (a guard
-    against a hang, not a wait: it returns as soon as the status changes)."""
+    fails, showing the last status (and the end of `logs()`, the workers' logs), if it
+    still is after `timeout` seconds (a guard against a hang, not a wait: it returns as
+    soon as the status changes)."""
     deadline = time.monotonic() + timeout
     while True:
         status = status_of(env, run_id)
         if status["status"] not in ("rendering", "merging"):
             return status
         if time.monotonic() > deadline:
-            pytest.fail(f"run {run_id} still {status['status']} after {timeout} s: {status}")
+            tail = f"\n{logs()[-6000:]}" if logs is not None else ""
+            pytest.fail(f"run {run_id} still {status['status']} after {timeout} s: {status}{tail}")
         time.sleep(0.2)
 
 
