@@ -167,7 +167,9 @@ def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_w
     # then nothing moves any more once what the workers held is done
     assert wait_until(lambda: status_of(env, run_id)["stalled"], 120), status_of(env, run_id)
     assert status_of(env, run_id)["status"] == "rendering"
-    # a worker that lost Redis exits; a supervisor starts it again
+    # a worker that lost Redis exits, and its supervisor starts it again
+    assert private_workers.procs[0].wait(timeout=120) == 1, private_workers.log_text()[-3000:]
+    assert private_workers.replace_exited() == 1
     private_workers.wait_answering()
     proc = env.cli("retry", str(run_id), "--json")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
