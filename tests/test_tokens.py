@@ -58,7 +58,8 @@ def test_a_name_taken_is_refused_with_exit_2(env: Env) -> None:
     # then
     assert (proc.returncode, proc.stderr.strip()) == (
         2,
-        "invoicing: error: a token named 'erp' exists already (revoked ones keep their name): choose another name",
+        "invoicing: error: a token named 'erp' exists already (revoked ones keep their name): "
+        "choose another name",
     )
 
 
