@@ -292,10 +292,14 @@ def credit_note_of_run(run_id: int) -> CreditNoteState:
 
 
 def list_runs(limit: int = 50) -> list[dict[str, Any]]:
-    """The newest runs, as `invoicing runs` lists them."""
+    """The newest runs, as `invoicing runs` lists them, with when each finished."""
     with session_scope() as session:
         runs = session.scalars(select(BillingRun).order_by(BillingRun.id.desc()).limit(limit)).all()
-        return [summary_of(run).listing() for run in runs]
+        return [
+            summary_of(run).listing()
+            | {"finished_at": aware(run.finished_at).isoformat(timespec="seconds") if run.finished_at else None}
+            for run in runs
+        ]
 
 
 def progress(run_id: int) -> tuple[str, dict[InvoiceStatus, int], int]:
