@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from invoicing.bench import DEFAULT_BROKER, _bench_environment, _cleanup_redis, _start_workers, _stop
+from invoicing.bench import DEFAULT_BROKER, _bench_environment, _cleanup_redis, _cpu_s, _start_workers, _stop
 from invoicing.errors import InvoicingError
 
 SERVER_START_S = 90
@@ -42,6 +42,9 @@ class ApiBenchResult:
     requests: int
     errors: int  # answers other than 200, and requests that failed
     requests_per_s: float
+    # The server's CPU per answered request: unlike the latencies, it hardly moves with
+    # what else the machine runs.
+    server_cpu_ms_per_request: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -180,11 +183,13 @@ def run_api_bench(
                         done.set()
 
                 runner = threading.Thread(target=loaded_run)
+                server_cpu = _cpu_s([server.pid])[0]
                 started = time.perf_counter()
                 runner.start()
                 url = f"http://127.0.0.1:{port}/runs/{loaded_id}"
                 latencies, errors = asyncio.run(_hammer(url, token, clients, done))
                 elapsed = time.perf_counter() - started
+                server_cpu = _cpu_s([server.pid])[0] - server_cpu
                 runner.join()
                 if "rate" not in outcome:
                     raise InvoicingError("bench: the loaded run did not finish")
@@ -210,6 +215,7 @@ def run_api_bench(
         requests=len(latencies),
         errors=errors,
         requests_per_s=round(len(latencies) / elapsed, 1),
+        server_cpu_ms_per_request=round(server_cpu * 1000 / max(len(latencies), 1), 2),
         p50_ms=round(_percentile(latencies, 0.50) * 1000, 1),
         p95_ms=round(_percentile(latencies, 0.95) * 1000, 1),
         p99_ms=round(_percentile(latencies, 0.99) * 1000, 1),

@@ -214,6 +214,7 @@ def _bench_api(subscribers: int, workers: int, clients: int, as_json: bool) -> N
         ("  slower by", f"{result.slowdown_pct:.1f} %"),
         ("requests answered (errors)", f"{result.requests:,} ({result.errors})"),
         ("requests per second", f"{result.requests_per_s:,.1f}"),
+        ("server CPU per request", f"{result.server_cpu_ms_per_request:.2f} ms"),
         ("latency p50 / p95 / p99", f"{result.p50_ms:.1f} / {result.p95_ms:.1f} / {result.p99_ms:.1f} ms"),
         ("latency max", f"{result.max_ms:.1f} ms"),
     ):

@@ -171,6 +171,7 @@ async def retry(request: Request, token: Viewer, settings: SettingsDep, run_id: 
         )
     try:
         store_for(settings).check()
+        request.app.state.run_views.forget(run_id)
         started = resume(
             run_id, workers=available_workers(request, settings), settings=settings, busy_is_error=True
         )

@@ -23,6 +23,7 @@ from invoicing.run.runtime import workers
 from invoicing.web import errors
 from invoicing.web.access import AccessLog
 from invoicing.web.metrics import Metrics
+from invoicing.web.recent import Recent
 from invoicing.web.routes import api_router
 
 HERE = Path(__file__).parent
@@ -58,6 +59,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
     app.state.metrics = Metrics()
+    app.state.run_views = Recent()
     errors.install(app)
     app.include_router(api_router)
     app.include_router(dashboard.root)

@@ -3,6 +3,7 @@ one, and its files: the merged file, its volumes and manifests, and the export Z
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path as FilePath
@@ -53,7 +54,8 @@ def _existing(run_id: int) -> None:
         raise ApiError(404, f"no billing run {run_id}") from None
 
 
-def _started(started: Any) -> Answer:
+def _started(request: Request, started: Any) -> Answer:
+    request.app.state.run_views.forget(started.run_id)
     body = report(started.run_id).status_dict() | {
         "action": started.action,
         "dispatched": started.dispatched,
@@ -69,11 +71,19 @@ def get_runs(
     return {"runs": list_runs(limit)}
 
 
-@router.get("/{run_id}")
-def get_run(token: ReadToken, run_id: RunId) -> dict[str, Any]:
-    """One run, as `invoicing status RUN_ID --json` prints it."""
-    _existing(run_id)
-    return report(run_id).status_dict()
+def run_view(run_id: int) -> bytes:
+    """GET /runs/{id}'s body: `status --json`'s object, as JSON."""
+    try:
+        return json.dumps(report(run_id).status_dict(), ensure_ascii=False).encode()
+    except BillingError:
+        raise ApiError(404, f"no billing run {run_id}") from None
+
+
+@router.get("/{run_id}", response_class=Response, responses={200: {"content": {"application/json": {}}}})
+async def get_run(request: Request, token: ReadToken, run_id: RunId) -> Response:
+    """One run, as `invoicing status RUN_ID --json` prints it (at most a second old)."""
+    body = await request.app.state.run_views.get(run_id, lambda: run_view(run_id))
+    return Response(body, media_type="application/json")
 
 
 @router.post("", status_code=202, responses={200: {"description": "a dry run, or a run already complete"}})
@@ -102,7 +112,7 @@ def post_run(
         if problem is not None:
             raise ApiError(500, f"{problem}; nothing was issued")
         workers = available_workers(request, settings)
-        return _started(start_or_resume(period, workers=workers, settings=settings))
+        return _started(request, start_or_resume(period, workers=workers, settings=settings))
 
     what = fingerprint("POST", "/runs", body.model_dump())
     return answered_once(token, idempotency_key, what, answer)
@@ -110,6 +120,7 @@ def post_run(
 
 @router.post("/{run_id}/retry", status_code=202)
 def retry_run(
+    request: Request,
     token: WriteToken,
     settings: SettingsDep,
     workers: WorkersDep,
@@ -122,7 +133,7 @@ def retry_run(
 
     def answer() -> Answer:
         store_for(settings).check()
-        return _started(resume(run_id, workers=workers, settings=settings, busy_is_error=True))
+        return _started(request, resume(run_id, workers=workers, settings=settings, busy_is_error=True))
 
     return answered_once(token, idempotency_key, fingerprint("POST", f"/runs/{run_id}/retry", None), answer)
 
