@@ -17,7 +17,7 @@ from pypdf import PdfReader
 from sqlalchemy import create_engine, text
 
 from tests.support import envs
-from tests.support.browser import LAPTOP, PHONE, chromium, log_in, shot
+from tests.support.browser import LAPTOP, PHONE, chromium, form_login, log_in, shot
 from tests.support.envs import Env
 from tests.support.factories import seed_fixtures
 from tests.support.server import Server, make_token, wait_for_run
@@ -128,9 +128,7 @@ def test_a_read_token_sees_the_failure_and_no_retry_button(site: Site, browser: 
 def test_a_form_posted_without_its_csrf_token_is_refused(site: Site) -> None:
     # given a session logged in through the form
     with httpx.Client(base_url=site.server.url, follow_redirects=True) as client:
-        form = client.get("/dashboard/login").text
-        csrf = form.split('name="csrf" value="')[1].split('"')[0]
-        client.post("/dashboard/login", data={"csrf": csrf, "token": site.write})
+        form_login(client, site.write)
         # when the retry form is posted without it
         response = client.post(f"/dashboard/runs/{site.run['run_id']}/retry", data={})
     # then
@@ -203,3 +201,15 @@ def test_a_run_is_watched_until_it_completes(site: Site, browser: Browser) -> No
         "19",
     )
     context.close()
+
+
+def test_a_revoked_token_ends_its_dashboard_sessions(site: Site) -> None:
+    # given a session logged in with a token that is then revoked
+    token = make_token(site.env, "temp", "read")
+    with httpx.Client(base_url=site.server.url) as client:
+        assert form_login(client, token).status_code == 303
+        site.env.cli("token", "revoke", "temp", check=True)
+        # when
+        response = client.get("/dashboard")
+    # then
+    assert (response.status_code, response.headers["location"]) == (303, "/dashboard/login")

@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
@@ -44,3 +45,11 @@ def shot(page: Page, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def form_login(client: httpx.Client, token: str) -> httpx.Response:
+    """The login form sent as a browser sends it (its CSRF token from the form's page),
+    without a browser: for what a browser would not send (a form without its CSRF token)."""
+    form = client.get("/dashboard/login").text
+    csrf = form.split('name="csrf" value="')[1].split('"')[0]
+    return client.post("/dashboard/login", data={"csrf": csrf, "token": token})
