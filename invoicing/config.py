@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     # One POST's timeout; a non-2xx answer or a timeout is tried again after this many
     # seconds, doubled each time (at most an hour apart), for up to `webhook_retry_for_s`.
-    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_timeout_s: float = Field(default=15.0, gt=0, le=120)  # the spec suggests 15 to 30 s
     webhook_retry_s: float = Field(default=5.0, gt=0, le=3600)
     webhook_retry_for_s: int = Field(default=86_400, ge=1)
 

@@ -4,6 +4,7 @@ retried with backoff, never lost, never holding up a run."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import update
 from standardwebhooks import Webhook
 
+from invoicing.config import ConfigError, Settings, read_settings
 from invoicing.db import init_db, session_scope
 from invoicing.delivery import webhooks
 from invoicing.delivery.signing import parse_secrets
@@ -101,10 +103,10 @@ def test_during_a_rotation_a_receiver_holding_either_secret_verifies(env: Env) -
     receiver = Receiver(new).start()
     # when an event is POSTed signed with both
     body = b'{"type":"run.completed","timestamp":"2026-11-01T02:00:00.000Z","data":{"run_id":1}}'
-    problem = webhooks.post(receiver.url, "msg_rotation", body, parse_secrets(f"{old} {new}"), 5)
+    answer = webhooks.post(receiver.url, "msg_rotation", body, parse_secrets(f"{old} {new}"), 5)
     # then it is taken, carrying one signature per secret
     signatures = receiver.posts[0][0]["webhook-signature"].split()
-    assert (problem, receiver.types(), len(signatures)) == (None, ["run.completed"], 2)
+    assert (answer.problem, receiver.types(), len(signatures)) == (None, ["run.completed"], 2)
     receiver.stop()
 
 
@@ -113,7 +115,7 @@ def test_a_replayed_event_is_answered_but_handled_once(env: Env) -> None:
     secret = new_secret()
     receiver = Receiver(secret).start()
     body = b'{"type":"run.completed","timestamp":"2026-11-01T02:00:00.000Z","data":{"run_id":1}}'
-    assert webhooks.post(receiver.url, "msg_replayed", body, parse_secrets(secret), 5) is None
+    assert webhooks.post(receiver.url, "msg_replayed", body, parse_secrets(secret), 5).problem is None
     headers, sent, _ = receiver.posts[0]
     # when the same request is POSTed again, as a replay or a retry would
     answer = post_again(receiver.url, headers, sent)
@@ -225,7 +227,46 @@ def test_an_event_refused_for_its_whole_retry_time_is_failed(
     receiver.stop()
 
 
+def test_a_receiver_answering_410_gone_gets_the_event_no_more(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a receiver that answers 410 Gone: it wants no more events
+    secret = new_secret()
+    receiver = Receiver(secret, failures=10_000, failure_status=410).start()
+    webhook_env(env, receiver, secret)
+    env.apply(monkeypatch)
+    init_db()
+    # when an event is emitted in this process
+    with session_scope() as session:
+        webhooks.emit(session, "run.failed", {"run_id": 1})
+
+    def given_up() -> bool:
+        with session_scope() as session:
+            return webhooks.counts(session)["failed"] == 1
+
+    # then it is failed after that one POST, not retried for a day
+    assert wait_until(given_up, 30) and len(receiver.posts) == 1
+    receiver.stop()
+
+
+def test_a_retry_after_longer_than_the_backoff_is_waited_for() -> None:
+    # given the default settings (a first retry after about 5 s)
+    settings = Settings(_env_file=None)
+    # when a receiver asked for two minutes
+    delay = webhooks.backoff(1, settings, asked=120.0)
+    # then the next attempt waits that long
+    assert delay == 120.0
+
+
 # --- bad settings -----------------------------------------------------------------------------
+
+
+def test_a_secret_shorter_than_the_spec_allows_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a whsec_ secret of 16 bytes (Standard Webhooks keys are 24 to 64)
+    monkeypatch.setenv("INVOICING_WEBHOOK_SECRET", "whsec_" + base64.b64encode(bytes(16)).decode())
+    # when the settings are read, then they are refused naming the setting and the sizes
+    with pytest.raises(ConfigError, match="INVOICING_WEBHOOK_SECRET: secret 1 holds 16 bytes.*24 to 64"):
+        read_settings()
 
 
 def test_a_webhook_url_that_is_not_http_is_refused_in_one_line(env: Env) -> None:

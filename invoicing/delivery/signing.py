@@ -20,6 +20,7 @@ import hashlib
 import hmac
 
 PREFIX = "whsec_"
+MIN_KEY, MAX_KEY = 24, 64  # bytes of an HMAC key, as the spec asks (192 to 512 bits)
 
 
 def parse_secrets(text: str) -> list[bytes]:
@@ -37,8 +38,10 @@ def parse_secrets(text: str) -> list[bytes]:
             key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise ValueError(f"secret {position} is not {PREFIX} followed by base64") from None
-        if not key:
-            raise ValueError(f"secret {position} is empty after {PREFIX}")
+        if not MIN_KEY <= len(key) <= MAX_KEY:
+            raise ValueError(
+                f"secret {position} holds {len(key)} bytes; Standard Webhooks keys are {MIN_KEY} to {MAX_KEY}"
+            )
         keys.append(key)
     return keys
 

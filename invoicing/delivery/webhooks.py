@@ -23,15 +23,18 @@ start of every embedded command) hands it out again.
 
 from __future__ import annotations
 
+import email.utils
 import heapq
 import http.client
 import json
 import logging
+import random
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -150,9 +153,14 @@ def sweep(settings: Settings | None = None, limit: int = SWEEP_LIMIT) -> int:
     return len(ids)
 
 
-def backoff(attempts: int, settings: Settings) -> float:
-    """Seconds before the next attempt after `attempts` failed ones: exponential, capped."""
-    return min(settings.webhook_retry_s * 2 ** max(attempts - 1, 0), MAX_GAP_S)
+def backoff(attempts: int, settings: Settings, asked: float | None = None) -> float:
+    """Seconds before the next attempt after `attempts` failed ones: exponential, capped,
+    with up to a fifth taken off at random (the spec's jitter: receivers that failed
+    under load are not hit by every sender at once), or what the receiver asked for in
+    Retry-After when that is longer."""
+    delay = min(settings.webhook_retry_s * 2 ** max(attempts - 1, 0), MAX_GAP_S)
+    delay *= random.uniform(0.8, 1.0)
+    return min(max(delay, asked or 0.0), MAX_GAP_S)
 
 
 def attempt(
@@ -184,16 +192,18 @@ def attempt(
         assert message is not None
         url, webhook_id, body = message.url, message.webhook_id, message.body.encode()
         attempts, created_at = message.attempts + 1, message.created_at
-    problem = post(url, webhook_id, body, keys, timeout)
+    answer = post(url, webhook_id, body, keys, timeout)
+    problem = answer.problem
     done = datetime.now(UTC)
     values: dict[str, Any] = {"attempts": attempts, "last_error": problem}
     delay = None
     if problem is None:
         values |= {"status": WebhookStatus.DELIVERED, "delivered_at": done}
     else:
-        delay = backoff(attempts, settings)
+        delay = backoff(attempts, settings, answer.retry_after)
         age = (done - _aware(created_at)).total_seconds()
-        if age + delay > settings.webhook_retry_for_s:
+        # 410 Gone: the receiver wants no more events (the spec: stop sending).
+        if answer.gone or age + delay > settings.webhook_retry_for_s:
             values["status"] = WebhookStatus.FAILED
             log.warning(
                 "webhook %s to %s failed for good after %d attempts: %s",
@@ -221,8 +231,17 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
-def post(url: str, webhook_id: str, body: bytes, keys: list[bytes], timeout: float) -> str | None:
-    """One signed POST; None for a 2xx answer, else why not, in one line."""
+@dataclass(frozen=True)
+class Answer:
+    """What one POST came to: `problem` None for a 2xx answer, else why not, in one line."""
+
+    problem: str | None
+    retry_after: float | None = None  # seconds, from a Retry-After header
+    gone: bool = False  # 410 Gone
+
+
+def post(url: str, webhook_id: str, body: bytes, keys: list[bytes], timeout: float) -> Answer:
+    """One signed POST, never following a redirect (3xx is a failure, as the spec says)."""
     timestamp = int(time.time())
     request = urllib.request.Request(
         url,
@@ -241,13 +260,26 @@ def post(url: str, webhook_id: str, body: bytes, keys: list[bytes], timeout: flo
             response.read(RESPONSE_READ)
             status = response.status
     except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
+        return Answer(f"HTTP {exc.code}", _seconds(exc.headers.get("Retry-After")), exc.code == 410)
     except urllib.error.URLError as exc:
         reason = exc.reason
-        return f"no answer: {first_line(reason) if isinstance(reason, BaseException) else reason}"
+        return Answer(f"no answer: {first_line(reason) if isinstance(reason, BaseException) else reason}")
     except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, broken answers
-        return f"no answer: {first_line(exc, with_type=True)}"
-    return None if 200 <= status < 300 else f"HTTP {status}"
+        return Answer(f"no answer: {first_line(exc, with_type=True)}")
+    return Answer(None if 200 <= status < 300 else f"HTTP {status}")
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A Retry-After header's delay in seconds (a number of seconds, or an HTTP date)."""
+    if not retry_after:
+        return None
+    if retry_after.strip().isdigit():
+        return float(retry_after.strip())
+    try:
+        moment = email.utils.parsedate_to_datetime(retry_after)
+    except (TypeError, ValueError):
+        return None
+    return max((_aware(moment) - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -43,13 +43,16 @@ def readme_receiver(secret: str, handle: Callable[[str, dict[str, Any]], None]) 
 class Receiver:
     """An HTTP server on 127.0.0.1 whose POSTs go to the README's `receive`.
 
-    `failures`: the first N POSTs are answered 500 without looking at them. `handled` is
+    `failures`: the first N POSTs are answered `failure_status` (500) without looking at them. `handled` is
     what `receive` passed on (type and data, in order), `posts` every POST as received
     (headers with lower-case names, body, the status answered)."""
 
-    def __init__(self, secret: str, failures: int = 0, port: int | None = None) -> None:
+    def __init__(
+        self, secret: str, failures: int = 0, port: int | None = None, failure_status: int = 500
+    ) -> None:
         self.port = port or free_port()
         self.failures = failures
+        self.failure_status = failure_status
         self.handled: list[tuple[str, dict[str, Any]]] = []
         self.posts: list[tuple[dict[str, str], bytes, int]] = []
         self._lock = threading.Lock()
@@ -69,7 +72,7 @@ class Receiver:
                 with receiver._lock:
                     if receiver.failures > 0:
                         receiver.failures -= 1
-                        status = 500
+                        status = receiver.failure_status
                     else:
                         status = receiver._receive(body, self.headers)
                     receiver.posts.append(({k.lower(): v for k, v in self.headers.items()}, body, status))
