@@ -460,9 +460,10 @@ def configured_urls() -> list[str]:
     names = ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND")
     urls = [os.environ.get(f"INVOICING_{name}") for name in names]
     urls += [os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")]
+    urls += [part.strip() for part in os.environ.get("INVOICING_WEBHOOK_URLS", "").split(",")]
     try:
         settings = get_settings()
-        urls += [settings.database_url, settings.broker_url, settings.result_backend]
+        urls += [settings.database_url, settings.broker_url, settings.result_backend, *settings.webhook_urls]
     except ConfigError:
         pass
     return [url for url in urls if url]
