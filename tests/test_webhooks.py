@@ -62,6 +62,26 @@ def test_a_failed_invoice_sends_invoice_failed_with_its_reason(env: Env) -> None
     receiver.stop()
 
 
+def test_a_run_whose_every_invoice_failed_sends_run_failed(env: Env) -> None:
+    # given subscribers whose invoices all fail (a locale nobody knows)
+    secret = new_secret()
+    receiver = Receiver(secret).start()
+    webhook_env(env, receiver, secret)
+    seed_fixtures(env)
+    with session_scope() as session:
+        session.execute(update(Subscriber).values(locale="xx_XX"))
+    # when October is run
+    summary = run_json(env, "--period", "2026-10", expect=1)
+    # then run.failed tells the run and why
+    data = receiver.wait_handled("run.failed")
+    assert (data["run_id"], data["status"], data["error"]) == (
+        summary["run_id"],
+        "failed",
+        "every invoice failed",
+    )
+    receiver.stop()
+
+
 def test_a_credit_note_sends_credit_note_issued(env: Env) -> None:
     # given October run, and a receiver
     secret = new_secret()
