@@ -12,6 +12,13 @@ Settings are chosen for long, CPU-bound tasks whose loss would mean a missing in
   in the database, so a day is plenty.
 - result_chord_join_timeout: the body's join of header results on non-Redis backends.
 - JSON only: a worker never unpickles a message it received.
+- broker_connection_retry off: a worker that loses Redis mid-run finishes the tasks it
+  holds and exits with code 1, for its supervisor (compose's `restart: unless-stopped`,
+  systemd) to start a fresh one, which waits for Redis (broker_connection_retry_on_startup)
+  and takes the queue up again. Reconnecting in place is not safe with Celery 5.7 and
+  kombu 5.7: stopping Redis again and again, 4 workers of 4 soon died of an AttributeError
+  in kombu while closing the lost connection ("Unrecoverable error"), and a CI run saw
+  one stall, alive but taking nothing. A fresh process carries none of that state.
 
 A worker checks at start that its database holds the schema at the newest migration
 (`db.schema_problem`): one on another database than the CLI's says so in one line and
@@ -75,6 +82,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "redis_retry_on_timeout": True,
         "broker_connection_timeout": timeout,
         "broker_connection_retry_on_startup": True,
+        "broker_connection_retry": False,
         "worker_hijack_root_logger": False,
         "worker_max_memory_per_child": 400_000,  # KiB; a leaking child is replaced
         "task_default_queue": settings.queue,

@@ -107,7 +107,14 @@ class Settings(BaseSettings):
     webhook_retry_s: float = Field(default=5.0, gt=0, le=3600)
     webhook_retry_for_s: int = Field(default=86_400, ge=1)
 
-    @field_validator("broker_url", "result_backend", "einvoice", mode="before")
+    # `invoicing serve`: the largest upload POST /imports takes, in MiB (413 above it,
+    # refused before it is read whole).
+    api_max_upload_mb: int = Field(default=50, ge=1, le=4096)
+    # Signs the dashboard's session cookie; unset: a random key per server process (a
+    # restart logs everybody out, and several servers behind one address need this set).
+    api_session_secret: str | None = Field(default=None, repr=False)
+
+    @field_validator("broker_url", "result_backend", "einvoice", "api_session_secret", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

@@ -391,3 +391,44 @@ class WebhookMessage(Base):
         UniqueConstraint("webhook_id", "url", name="uq_webhook_message_url"),
         Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
     )
+
+
+class TokenScope(enum.StrEnum):
+    READ = "read"  # every GET, /metrics, the dashboard's pages
+    WRITE = "write"  # and what changes something: runs, retries, credit notes, imports
+
+
+class ApiToken(Base):
+    """A bearer token of the HTTP API (`invoicing token create`). Only the sha256 of the
+    token is kept: the token itself is shown once, when it is made."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[TokenScope] = mapped_column(_enum(TokenScope, "token_scope"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set by `invoicing token revoke`: from then on the token is refused (401).
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyRecord(Base):
+    """A request sent with an `Idempotency-Key` and the answer it got, per token: the same
+    key and body again get the same answer, and start nothing (web/idempotency.py)."""
+
+    __tablename__ = "idempotency_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    # sha256 of the method, the path and the body: the same key with another request is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # None while the first request is being answered (a second one then gets 409).
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    # Two requests with one key at the same instant: the second insert fails here.
+    __table_args__ = (UniqueConstraint("token_id", "key", name="uq_idempotency_token_key"),)

@@ -136,3 +136,23 @@ def test_pdfunite_comparison_that_cannot_run_is_skipped_with_its_reason(
     monkeypatch.setattr(bench.os, "sysconf", lambda _: 4096 + 100)
     seconds, skipped = bench.time_pdfunite(pdfs, tmp_path / "z.pdf")
     assert seconds is None and skipped is not None and "bytes of arguments" in skipped
+
+
+def test_bench_api_measures_both_runs_and_every_request(redis_env: Env) -> None:
+    # when
+    proc = redis_env.cli(
+        "bench", "--api", "--subscribers", "20", "--workers", "1", "--clients", "4", "--json", timeout=600
+    )
+    # then both runs rendered, every request was answered, and the percentiles are in order
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["quiet_invoices_per_s"] > 0 and result["loaded_invoices_per_s"] > 0
+    assert result["requests"] > 0 and result["errors"] == 0
+    assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"] <= result["max_ms"]
+
+
+def test_bench_api_and_einvoice_are_one_or_the_other(env: Env) -> None:
+    # when
+    proc = env.cli("bench", "--api", "--einvoice")
+    # then
+    assert (proc.returncode, proc.stderr.strip()) == (2, "invoicing: error: give one of --einvoice and --api")

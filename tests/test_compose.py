@@ -27,7 +27,7 @@ from tests.support.workers import PrivateRedis
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
-APP_SERVICES = ("worker", "beat", "flower", "cli")
+APP_SERVICES = ("worker", "beat", "flower", "api", "cli")
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 # The variables botocore reads for the endpoint, the keys and the region.
 AWS_NAMES = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"}
@@ -67,8 +67,8 @@ def final_stage() -> list[tuple[str, str]]:
 
 
 def test_expected_services_with_healthchecks() -> None:
-    assert {"redis", "postgres", "s3", "s3-bucket", "worker", "beat", "flower", "cli"} <= set(SERVICES)
-    for name in ("redis", "postgres", "s3", "worker"):
+    assert {"redis", "postgres", "s3", "s3-bucket", "worker", "beat", "flower", "api", "cli"} <= set(SERVICES)
+    for name in ("redis", "postgres", "s3", "worker", "api"):
         assert "healthcheck" in SERVICES[name], name
     # The worker must be scalable: no fixed container name or host port.
     assert "container_name" not in SERVICES["worker"] and "ports" not in SERVICES["worker"]
@@ -215,6 +215,19 @@ def test_the_aws_variables_are_what_botocore_reads(monkeypatch: pytest.MonkeyPat
         env["AWS_ACCESS_KEY_ID"],
         env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def test_the_api_serves_on_the_port_it_publishes_on_the_hosts_loopback_only() -> None:
+    # given
+    api = SERVICES["api"]
+    args = argv(api)
+    # when
+    command = cli_main.commands[args[1]]
+    options = dict(zip(args[2::2], args[3::2], strict=True))
+    # then `invoicing serve` listens in the container on the port published on 127.0.0.1
+    assert (command.name, options["--host"]) == ("serve", "0.0.0.0")
+    assert api["ports"] == [f"127.0.0.1:{options['--port']}:{options['--port']}"]
+    assert f"127.0.0.1:{options['--port']}/health" in " ".join(api["healthcheck"]["test"])
 
 
 def test_cli_service_runs_an_existing_command() -> None:

@@ -125,18 +125,11 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, force_period: bool,
 
 
 def _check_output_folder(settings: Any, period: str, nothing: str) -> None:
-    """Before issuing: the period's folder can be made and written (a local output
-    folder; object storage was checked by `ready`). Otherwise every invoice would be
-    issued and then fail."""
-    from invoicing.files import folder_problem
-    from invoicing.run.paths import run_dir
-    from invoicing.storage import is_s3
+    from invoicing.run.outputs import output_folder_problem
 
-    if is_s3(str(settings.output_dir)):
-        return
-    problem = folder_problem(Path(run_dir(settings, period)))
+    problem = output_folder_problem(settings, period)
     if problem is not None:
-        fail(f"INVOICING_OUTPUT_DIR: {problem}; {nothing}: give a folder this user can write")
+        fail(f"{problem}; {nothing}: give a folder this user can write")
 
 
 def _latest_run_id(period: Period) -> int | None:
@@ -175,13 +168,9 @@ def _interrupted_run(run_id: int, period: str, settings: Any) -> str:
 
 
 def _no_worker(settings: Any, then: str) -> str:
-    from invoicing.config import redact
+    from invoicing.run.runtime import no_worker
 
-    return (
-        f"no worker answered on the broker {redact(settings.broker_url)}; {then}start one with "
-        f"`celery -A invoicing worker -Q {settings.queue}` and the same INVOICING_* settings as "
-        "this command"
-    )
+    return no_worker(settings, then)
 
 
 def _print_preview(data: dict[str, Any], as_json: bool) -> None:

@@ -34,10 +34,15 @@ def config_command(as_json: bool) -> None:
 
     Example: invoicing config --json
     """
-    from invoicing.config import SAMPLE_SELLER, ConfigError, read_settings
+    from invoicing.config import MASK, SAMPLE_SELLER, ConfigError, read_settings
 
     settings = read_settings()
-    shown = {_variable(name): _shown(getattr(settings, name)) for name in type(settings).model_fields}
+    shown = {
+        _variable(name): MASK
+        if "secret" in name and getattr(settings, name)
+        else _shown(getattr(settings, name))
+        for name in type(settings).model_fields
+    }
     sample = sorted(_variable(name) for name in SAMPLE_SELLER) if settings.seller_is_sample else []
     missing = settings.seller_missing()
     if as_json:

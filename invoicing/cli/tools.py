@@ -85,6 +85,19 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
     "in this process: no Redis, no workers.",
 )
 @click.option(
+    "--api",
+    is_flag=True,
+    help="Measure instead what the HTTP API costs a run: the run alone, then again while --clients "
+    "clients send GET /runs/{id} (invoices/s of both, the requests' latency percentiles).",
+)
+@click.option(
+    "--clients",
+    type=click.IntRange(1, 2000),
+    default=200,
+    show_default=True,
+    help="With --api: concurrent clients.",
+)
+@click.option(
     "--no-baseline",
     is_flag=True,
     help="Measure only the billing run, not the single-process loop (which takes as long again "
@@ -92,7 +105,9 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
-def bench(subscribers: int, workers: int, einvoice: bool, no_baseline: bool, as_json: bool) -> None:
+def bench(
+    subscribers: int, workers: int, einvoice: bool, api: bool, clients: int, no_baseline: bool, as_json: bool
+) -> None:
     """Measure the billing run through Celery against a plain single-process loop.
 
     Uses a throw-away database and output folder, and W real worker processes on
@@ -106,12 +121,19 @@ def bench(subscribers: int, workers: int, einvoice: bool, no_baseline: bool, as_
     Example: invoicing bench --subscribers 100000 --no-baseline
 
     Example: invoicing bench --einvoice --subscribers 500
+
+    Example: invoicing bench --api --subscribers 2000 --workers 2 --clients 200
     """
     from invoicing.bench import run_bench
 
     current_settings()
+    if einvoice and api:
+        fail("give one of --einvoice and --api")
     if einvoice:
         _bench_einvoice(subscribers, as_json)
+        return
+    if api:
+        _bench_api(subscribers, workers, clients, as_json)
         return
     result = run_bench(
         subscribers,
@@ -169,6 +191,35 @@ def _render_ms(value: float | None, baseline_s: float | None) -> str:
     if baseline_s is None:
         return _or_skipped(None, "")
     return "none in this run" if value is None else f"{value:.2f} ms"
+
+
+def _bench_api(subscribers: int, workers: int, clients: int, as_json: bool) -> None:
+    from invoicing.bench.api import run_api_bench
+
+    result = run_api_bench(
+        subscribers, workers, clients, say=lambda text: None if as_json else err.print(text, markup=False)
+    )
+    if as_json:
+        out.print(json.dumps(result.as_dict()), markup=False)
+        return
+    table = Table(
+        title=f"{subscribers:,} subscribers, {workers} worker process(es), {clients} API clients",
+        title_justify="left",
+    )
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for name, value in (
+        ("invoices per second, no requests", f"{result.quiet_invoices_per_s:,.1f}"),
+        ("invoices per second, under GET /runs/{id}", f"{result.loaded_invoices_per_s:,.1f}"),
+        ("  slower by", f"{result.slowdown_pct:.1f} %"),
+        ("requests answered (errors)", f"{result.requests:,} ({result.errors})"),
+        ("requests per second", f"{result.requests_per_s:,.1f}"),
+        ("server CPU per request", f"{result.server_cpu_ms_per_request:.2f} ms"),
+        ("latency p50 / p95 / p99", f"{result.p50_ms:.1f} / {result.p95_ms:.1f} / {result.p99_ms:.1f} ms"),
+        ("latency max", f"{result.max_ms:.1f} ms"),
+    ):
+        table.add_row(name, value)
+    out.print(table)
 
 
 def _bench_einvoice(subscribers: int, as_json: bool) -> None:

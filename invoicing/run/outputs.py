@@ -29,13 +29,23 @@ from sqlalchemy import select
 
 from invoicing.config import Settings
 from invoicing.db import session_scope
-from invoicing.files import output_problem, shown_path
+from invoicing.files import folder_problem, output_problem, shown_path
 from invoicing.models import BillingRun, Invoice, RunVolume
-from invoicing.run.paths import merged_name
+from invoicing.run.paths import merged_name, run_dir
 from invoicing.run.printing import manifest_paths
 from invoicing.storage import is_s3
 
-__all__ = ["output_refusal"]
+__all__ = ["output_folder_problem", "output_refusal"]
+
+
+def output_folder_problem(settings: Settings, period: str) -> str | None:
+    """Before issuing: why the period's folder cannot be made and written (a local output
+    folder; object storage is checked by its store), or None. Otherwise every invoice
+    would be issued and then fail."""
+    if is_s3(str(settings.output_dir)):
+        return None
+    problem = folder_problem(Path(run_dir(settings, period)))
+    return None if problem is None else f"INVOICING_OUTPUT_DIR: {problem}"
 
 
 def output_refusal(output: Path, force: bool, settings: Settings) -> str | None:

@@ -7,6 +7,7 @@ it, `status --json` prints it with the report's details, and `runs` lists it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -297,10 +298,14 @@ def credit_note_of_run(run_id: int) -> CreditNoteState:
 
 
 def list_runs(limit: int = 50) -> list[dict[str, Any]]:
-    """The newest runs, as `invoicing runs` lists them."""
+    """The newest runs, as `invoicing runs` lists them, with when each finished."""
     with session_scope() as session:
         runs = session.scalars(select(BillingRun).order_by(BillingRun.id.desc()).limit(limit)).all()
-        return [summary_of(run).listing() for run in runs]
+        return [summary_of(run).listing() | {"finished_at": _moment(run.finished_at)} for run in runs]
+
+
+def _moment(moment: datetime | None) -> str | None:
+    return aware(moment).isoformat(timespec="seconds") if moment is not None else None
 
 
 def progress(run_id: int) -> tuple[str, dict[InvoiceStatus, int], int]:

@@ -75,6 +75,15 @@ def unsubscribe(task_ids: Iterable[str]) -> None:
             consumer.cancel_for(task_id)
 
 
+def no_worker(settings: Settings, then: str, sender: str = "this command") -> str:
+    """No worker answered on the broker: what that means now (`then`) and how to start one."""
+    return (
+        f"no worker answered on the broker {redact(settings.broker_url)}; {then}start one with "
+        f"`celery -A invoicing worker -Q {settings.queue}` and the same INVOICING_* settings as "
+        f"{sender}"
+    )
+
+
 def live_workers(timeout: float = 1.0) -> int:
     """How many worker processes answer on the broker (0 if none)."""
     try:

@@ -46,6 +46,10 @@ class Store(ABC):
     def exists(self, location: str) -> bool: ...
 
     @abstractmethod
+    def size(self, location: str) -> int | None:
+        """The object's length in bytes; None if there is no such object."""
+
+    @abstractmethod
     def sha256(self, location: str) -> str | None:
         """The sha256 of the object's bytes, streamed; None if there is no such object."""
 

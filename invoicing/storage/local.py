@@ -48,6 +48,10 @@ class LocalStore(Store):
     def exists(self, location: str) -> bool:
         return Path(location).is_file()
 
+    def size(self, location: str) -> int | None:
+        path = Path(location)
+        return path.stat().st_size if path.is_file() else None
+
     def sha256(self, location: str) -> str | None:
         path = Path(location)
         if not path.is_file():

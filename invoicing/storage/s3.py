@@ -286,6 +286,16 @@ class S3Store(Store):
             raise
         return True
 
+    def size(self, location: str) -> int | None:
+        target, client = self.target(location), self.client()
+        try:
+            head = _call(location, lambda: client.head_object(Bucket=target.bucket, Key=target.key))
+        except StorageError as exc:
+            if exc.missing:
+                return None
+            raise
+        return int(head["ContentLength"])
+
     def sha256(self, location: str) -> str | None:
         try:
             body = self._get(location)

@@ -46,3 +46,18 @@ def invoice_writes_held(database_url: str) -> Iterator[None]:
             connection.rollback()
     finally:
         engine.dispose()
+
+
+def writers_waiting(database_url: str) -> int:
+    """How many sessions wait for the invoice lock `invoice_writes_held` holds (PostgreSQL):
+    each is a batch a pool process has rendered and cannot record. Seen in the database,
+    so the workers are not asked anything while the test breaks their broker."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            query = text(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'invoices'::regclass"
+            )
+            return int(connection.execute(query).scalar_one())
+    finally:
+        engine.dispose()

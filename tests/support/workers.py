@@ -76,7 +76,7 @@ class Workers:
                     "-n",
                     node,
                     "--loglevel",
-                    "INFO",
+                    os.environ.get("TEST_WORKER_LOGLEVEL", "INFO"),
                     "--without-gossip",
                     "--without-mingle",
                 ],

@@ -1,7 +1,7 @@
 """signed webhooks: the outbox of events, one row per event and URL
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06
 
 Events (run.completed, credit_note.issued, ...) are written in the transaction of what
@@ -12,8 +12,8 @@ A new table: nothing existing changes.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

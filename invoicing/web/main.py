@@ -1,0 +1,78 @@
+"""The ASGI app `invoicing serve` runs (uvicorn's factory: `invoicing.web.main:create_app`).
+
+Its lifespan starts Celery's in-process worker when no broker is set, as every command
+does for the length of its run (run/runtime.workers): here for as long as the server
+runs, so a run started through the API renders in this process on the embedded default,
+and on the workers with a broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from invoicing.config import get_settings
+from invoicing.run.runtime import workers
+from invoicing.web import errors
+from invoicing.web.access import AccessLog
+from invoicing.web.metrics import Metrics
+from invoicing.web.recent import Recent
+from invoicing.web.routes import api_router
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "invoicing_session"
+SESSION_MAX_AGE_S = 8 * 3600  # a working day; the cookie holds the token's id, never the token
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    with workers(settings) as available:
+        app.state.embedded_workers = available if settings.embedded else 0
+        app.state.live_workers = available if not settings.embedded else 0
+        app.state.workers_checked_at = time.monotonic()
+        yield
+
+
+def create_app() -> FastAPI:
+    from invoicing.web import dashboard
+
+    settings = get_settings()
+    app = FastAPI(
+        title="invoicing",
+        summary="Billing runs, invoices, credit notes and imports over HTTP",
+        description=(
+            "Every endpoint but /health needs `Authorization: Bearer <token>` "
+            "(`invoicing token create NAME --scope read|write`). Errors are JSON: "
+            '`{"error": "..."}`, with `problems` listing every bad row or field.'
+        ),
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.metrics = Metrics()
+    app.state.run_views = Recent()
+    errors.install(app)
+    app.include_router(api_router)
+    app.include_router(dashboard.root)
+    app.include_router(dashboard.router)
+    app.add_exception_handler(dashboard.LoginRequired, dashboard.login_required)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.api_session_secret or secrets.token_urlsafe(32),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE_S,
+        same_site="strict",
+        path="/",
+    )
+    app.add_middleware(AccessLog, metrics=app.state.metrics)
+    return app
