@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, unquote_plus, urlsplit
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from invoicing.errors import UsageError
@@ -96,6 +96,17 @@ class Settings(BaseSettings):
     # Queue the billing tasks go to; workers started with `celery -A invoicing worker` use it.
     queue: str = Field(default="invoicing", pattern=r"^[A-Za-z0-9._-]+$")
 
+    # Signed webhooks (delivery/webhooks.py): events POSTed to every URL, comma-separated;
+    # none: no event is recorded. The secret signs them (`whsec_` + base64; several,
+    # space-separated, during a rotation: every one signs); never printed.
+    webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_secret: SecretStr | None = None
+    # One POST's timeout; a non-2xx answer or a timeout is tried again after this many
+    # seconds, doubled each time (at most an hour apart), for up to `webhook_retry_for_s`.
+    webhook_timeout_s: float = Field(default=15.0, gt=0, le=120)  # the spec suggests 15 to 30 s
+    webhook_retry_s: float = Field(default=5.0, gt=0, le=3600)
+    webhook_retry_for_s: int = Field(default=86_400, ge=1)
+
     # `invoicing serve`: the largest upload POST /imports takes, in MiB (413 above it,
     # refused before it is read whole).
     api_max_upload_mb: int = Field(default=50, ge=1, le=4096)
@@ -109,6 +120,48 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _webhook_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for url in value if isinstance(value, list) else []:
+            try:
+                parsed = urlsplit(str(url))
+                parsed.port  # noqa: B018 - reading it is the check
+            except ValueError:
+                raise ValueError(f"{redact(str(url))} cannot be read as a URL") from None
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ValueError(f"{redact(str(url))} is not an http:// or https:// URL")
+        return value
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _webhook_secret(cls, value: object) -> object:
+        from invoicing.delivery.signing import parse_secrets
+
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            parse_secrets(value)  # ValueError naming the secret by position, never quoting it
+        return value
+
+    @model_validator(mode="after")
+    def _webhooks_signed(self) -> Settings:
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError(
+                "INVOICING_WEBHOOK_URLS needs INVOICING_WEBHOOK_SECRET (whsec_ + base64) to sign"
+            )
+        return self
+
+    def webhook_keys(self) -> list[bytes]:
+        """The keys every event is signed with (INVOICING_WEBHOOK_SECRET)."""
+        from invoicing.delivery.signing import parse_secrets
+
+        return parse_secrets(self.webhook_secret.get_secret_value()) if self.webhook_secret else []
 
     @field_validator("output_dir", mode="before")
     @classmethod
@@ -414,9 +467,10 @@ def configured_urls() -> list[str]:
     names = ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND")
     urls = [os.environ.get(f"INVOICING_{name}") for name in names]
     urls += [os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")]
+    urls += [part.strip() for part in os.environ.get("INVOICING_WEBHOOK_URLS", "").split(",")]
     try:
         settings = get_settings()
-        urls += [settings.database_url, settings.broker_url, settings.result_backend]
+        urls += [settings.database_url, settings.broker_url, settings.result_backend, *settings.webhook_urls]
     except ConfigError:
         pass
     return [url for url in urls if url]
@@ -442,6 +496,9 @@ def read_settings() -> Settings:
             name = "INVOICING_" + "_".join(str(part) for part in error["loc"]).upper()
             value = error.get("input")
             message = str(error["msg"]).removeprefix("Value error, ")
-            shown = "" if isinstance(value, dict) or repr(value) in message else f" (got {value!r})"
-            problems.append(f"{name}: {message}{shown}")
+            # A secret is never echoed, nor a webhook URL (it may carry a password).
+            quiet = error["loc"][:1] in (("webhook_secret",), ("webhook_urls",))
+            shown = "" if quiet or isinstance(value, dict) or repr(value) in message else f" (got {value!r})"
+            # A rule over several settings (a model validator) names them itself.
+            problems.append(f"{name}: {message}{shown}" if error["loc"] else message)
         raise ConfigError("; ".join(problems)) from None

@@ -357,6 +357,42 @@ class RunSkip(Base):
     __table_args__ = (UniqueConstraint("run_id", "subscriber_id", name="uq_run_skip_subscriber"),)
 
 
+class WebhookStatus(enum.StrEnum):
+    PENDING = "pending"  # not answered with a 2xx yet; tried again at next_attempt_at
+    DELIVERED = "delivered"  # a 2xx answer
+    FAILED = "failed"  # no 2xx answer for INVOICING_WEBHOOK_RETRY_FOR_S: given up
+
+
+class WebhookMessage(Base):
+    """An event for one webhook URL: the transactional outbox of delivery/webhooks.py.
+
+    Written in the transaction of what it tells (a run finished, a credit note issued),
+    so an event exists exactly when that happened, and is delivered after the commit,
+    at least once. The body is kept as sent: every retry carries the same bytes and the
+    same `webhook_id`, freshly timestamped and signed.
+    """
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(64))  # one per event, the same for every URL
+    url: Mapped[str] = mapped_column(String(2048))
+    type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[WebhookStatus] = mapped_column(_enum(WebhookStatus, "webhook_status"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When it is due; while an attempt is under way, when that attempt counts as lost.
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "url", name="uq_webhook_message_url"),
+        Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
+    )
+
+
 class TokenScope(enum.StrEnum):
     READ = "read"  # every GET, /metrics, the dashboard's pages
     WRITE = "write"  # and what changes something: runs, retries, credit notes, imports

@@ -22,6 +22,7 @@ from invoicing.billing.issue import bill_to_of, next_run_seq, next_series_seq
 from invoicing.billing.money import minor_unit, split_gross
 from invoicing.billing.period import Period
 from invoicing.config import Settings
+from invoicing.delivery.webhooks import emit
 from invoicing.errors import BillingError
 from invoicing.models import (
     BillingRun,
@@ -163,6 +164,23 @@ def issue_credit_note(
             }
             for position, (description, quantity, unit_price, line_amount) in enumerate(lines, 1)
         ],
+    )
+    emit(
+        session,
+        "credit_note.issued",
+        {
+            "number": note.number,
+            "credits": invoice.number,
+            "account": invoice.subscriber.account,
+            "period": note.period,
+            "issue_date": note.issue_date.isoformat(),
+            "currency": currency,
+            "subtotal": str(subtotal),
+            "tax": str(tax),
+            "total": str(total),
+            "reason": reason,
+            "run_id": run.id,
+        },
     )
     return run, note
 

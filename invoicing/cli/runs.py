@@ -324,6 +324,13 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
             "`invoicing charges --waiting` and `--unbillable` list them",
             markup=False,
         )
+    webhooks = getattr(rep, "webhooks", {})
+    if any(webhooks.values()):
+        out.print(
+            f"{'webhooks':<9} {webhooks['pending']} pending, {webhooks['delivered']} delivered, "
+            f"{webhooks['failed']} failed (events of every run)",
+            markup=False,
+        )
     late = getattr(rep, "late_charges", [])
     for item in late[:LATE_SHOWN]:
         out.print(

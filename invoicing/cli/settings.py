@@ -80,12 +80,16 @@ def _variable(name: str) -> str:
 
 def _shown(value: Any) -> Any:
     """A setting as JSON holds it, a URL's credentials masked."""
-    from invoicing.config import redact
+    from pydantic import SecretStr
 
+    from invoicing.config import MASK, redact
+
+    if isinstance(value, SecretStr):
+        return MASK
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, list):
-        return [str(item) for item in value]
+        return [redact(str(item)) if "://" in str(item) else str(item) for item in value]
     if isinstance(value, str) and "://" in value:
         return redact(value)
     return value

@@ -34,7 +34,7 @@ from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunSta
 from invoicing.run.printing import check_volume_size
 from invoicing.run.runtime import unsubscribe
 from invoicing.run.state import FINAL, identity, is_stalled, last_activity
-from invoicing.run.steps import merge_run_invoices
+from invoicing.run.steps import merge_run_invoices, tell_run_finished
 from invoicing.storage import present, store_at
 
 EMBEDDED_MAX_TASKS = 1000  # the in-memory result backend keeps at most 5,000 entries
@@ -320,6 +320,7 @@ def record_run_error(run_id: int, reason: str) -> None:
             run.status = RunStatus.FAILED
             run.error = reason[:2000]
             run.finished_at = datetime.now(UTC)
+            tell_run_finished(session, run)
 
 
 def reconcile(settings: Settings | None = None) -> list[Started]:

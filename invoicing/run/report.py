@@ -19,6 +19,7 @@ from invoicing.billing.importer import unbilled_charges
 from invoicing.billing.money import round_money
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
+from invoicing.delivery.webhooks import counts as webhook_counts
 from invoicing.models import BillingRun, Charge, DocumentKind, Invoice, InvoiceStatus, RunSkip, Subscriber
 from invoicing.run.state import FINAL, aware, is_stalled
 
@@ -84,6 +85,8 @@ class RunReport(RunSummary):
     late_charges: list[dict[str, str]]
     # Why the run was voided (`invoicing void`), None while it is not void.
     void_reason: str | None
+    # Webhook events of every run, per state (pending, delivered, failed).
+    webhooks: dict[str, int]
 
     @property
     def unbilled_skips(self) -> int:
@@ -107,6 +110,7 @@ class RunReport(RunSummary):
             "skipped": self.skipped,
             "late_charges": self.late_charges,
             "void_reason": self.void_reason,
+            "webhooks": self.webhooks,
         }
 
 
@@ -190,6 +194,7 @@ def report(run_id: int | None = None, settings: Settings | None = None, failures
             skipped=_skipped(session, run),
             late_charges=_late_charges(session, run),
             void_reason=run.void_reason,
+            webhooks=webhook_counts(session),
         )
 
 

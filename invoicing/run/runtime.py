@@ -112,8 +112,15 @@ def workers(settings: Settings | None = None) -> Iterator[int]:
         return
     from celery.contrib.testing.worker import start_worker
 
+    from invoicing.delivery import webhooks
+
     concurrency = settings.embedded_concurrency
     logging.getLogger("celery").setLevel(logging.WARNING)
+    # Webhook events an earlier command left unsent go out beside this one's work.
+    try:
+        webhooks.sweep(settings)
+    except Exception as exc:  # noqa: BLE001 - an event never fails a command
+        logging.getLogger(__name__).warning("webhook events not handed out: %s", first_line(exc))
     with start_worker(
         app,
         pool="solo" if concurrency == 1 else "threads",
@@ -126,6 +133,9 @@ def workers(settings: Settings | None = None) -> Iterator[int]:
             yield concurrency
         finally:
             _wake_for_shutdown()
+    # The worker has stopped, so every event of this command is handed out: let their
+    # first attempts finish (at most one POST's timeout); what fails waits in the outbox.
+    webhooks.drain(settings)
 
 
 def _wake_for_shutdown() -> None:

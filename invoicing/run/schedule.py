@@ -12,6 +12,8 @@ from celery.schedules import crontab
 
 from invoicing.config import Settings
 
+WEBHOOK_SWEEP_S = 60.0
+
 
 def crontab_from(expression: str) -> crontab:
     """INVOICING_RUN_SCHEDULE, five cron fields, as Celery's crontab."""
@@ -39,5 +41,10 @@ def beat_entries(settings: Settings) -> dict[str, dict[str, Any]]:
         "reconcile-billing-runs": {
             "task": "invoicing.reconcile_runs",
             "schedule": settings.reconcile_every_s,
+        },
+        # Hand out again the webhook events whose deliverer was lost (delivery/webhooks.py).
+        "sweep-webhooks": {
+            "task": "invoicing.sweep_webhooks",
+            "schedule": WEBHOOK_SWEEP_S,
         },
     }

@@ -11,7 +11,7 @@ import errno
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,7 @@ from invoicing.billing import count_by_status, seller_from
 from invoicing.billing.documents import Issued, issued_batch
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
+from invoicing.delivery.webhooks import emit
 from invoicing.errors import plural
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.pdf import MergeError, Part, merge_pdfs, write_fragments
@@ -219,6 +220,9 @@ def _render_batch(
         del pdfs[invoice_id]
     if changes:
         session.execute(update(Invoice), list(changes.values()))
+    tell_invoices_failed(
+        session, [invoices[o.invoice_id].row for o in outcomes.values() if o.status == "failed"], outcomes
+    )
     rendered: dict[str, dict[str, bytes]] = {}
     for period, sha256, pdf in pdfs.values():
         rendered.setdefault(period, {})[sha256] = pdf
@@ -239,14 +243,40 @@ def _failed(
     return Outcome(invoice_id, "failed", reason)
 
 
+def tell_invoices_failed(session: Session, rows: Sequence[Any], reasons: dict[int, Outcome]) -> None:
+    """An `invoice.failed` webhook event for each of these rows (invoice columns and the
+    subscriber's account), in the transaction that records the failure."""
+    for row in rows:
+        emit(
+            session,
+            "invoice.failed",
+            {
+                "number": row.number,
+                "kind": str(row.kind.value if hasattr(row.kind, "value") else row.kind),
+                "account": row.account,
+                "period": row.period,
+                "run_id": row.run_id,
+                "error": reasons[row.id].error,
+            },
+        )
+
+
 def record_batch_failure(invoice_ids: list[int], reason: str) -> None:
     """After retries ran out: the batch's unfinished invoices fail, so the body still runs."""
     with session_scope() as session:
+        failing = session.execute(
+            select(
+                Invoice.id, Invoice.number, Invoice.kind, Invoice.period, Invoice.run_id, Subscriber.account
+            )
+            .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+            .where(Invoice.id.in_(invoice_ids), Invoice.status == InvoiceStatus.PENDING)
+        ).all()
         session.execute(
             update(Invoice)
-            .where(Invoice.id.in_(invoice_ids), Invoice.status == InvoiceStatus.PENDING)
+            .where(Invoice.id.in_([row.id for row in failing]), Invoice.status == InvoiceStatus.PENDING)
             .values(status=InvoiceStatus.FAILED, error=reason, rendered_at=datetime.now(UTC))
         )
+        tell_invoices_failed(session, failing, {row.id: Outcome(row.id, "failed", reason) for row in failing})
 
 
 class PendingInvoices(Exception):
@@ -365,7 +395,16 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
             run.error = None
         record_volumes(session, run, merged)
         summary = summary_of(run)
+        tell_run_finished(session, run)
     if summary.status == RunStatus.COMPLETED.value:
         # Nothing is left to retry: the fragments have served their purpose.
         store.remove_tree(prelinked)
     return summary
+
+
+def tell_run_finished(session: Session, run: BillingRun) -> None:
+    """The `run.completed` webhook event (every invoice or some of them merged: its status
+    says which) or `run.failed` (nothing merged), in the transaction that records it."""
+    failed = run.status == RunStatus.FAILED
+    data = summary_of(run).as_dict() | {"kind": run.kind.value, "error": run.error}
+    emit(session, "run.failed" if failed else "run.completed", data)
