@@ -1,0 +1,165 @@
+"""reportlab's font class for the bundled faces: glyph runs drawn as two-byte glyph ids.
+
+reportlab draws and writes every invoice (render.py, page.py); what it has no public
+call for is text as HarfBuzz glyph runs (shaping.py) in a composite font whose
+ToUnicode map keeps each cluster's text. It is extended where its own CID fonts are
+(`reportlab.pdfbase.cidfonts.CIDFont`): `GlyphFont` is a font registered with
+`pdfmetrics`, one per face, `_multiByte` so that a text object asks it to format
+what is drawn (`formatForPdf`: a string whose characters are glyph ids becomes the
+escaped two-byte codes of an Identity-H font) and to add its objects to the document
+(`addObjects`) the first time a page of it selects the face.
+
+Which glyphs a document embeds is known only when every page is drawn, so
+`addObjects` names the Type0 font and puts it in the page's font resources at once,
+and makes the rest as reportlab makes its own subsets, among the document's
+`delayedFonts`, when `PDFDocument.GetPDFData` writes the file: embed.py's objects for
+the runs the document drew (`drawn`), each a reportlab object (`Made`) that formats to
+bytes made once per process (a face's base set is 96 % of the Latin invoices' fonts:
+deflating its program again per invoice was half of a naive canvas invoice's time).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+
+from reportlab.lib.rl_accel import escapePDF
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import PDFDocument, PDFObject
+
+from invoicing.pdf.embed import FontUse, invoice_runs
+from invoicing.pdf.fonts import Face
+from invoicing.pdf.objects import Parts
+from invoicing.pdf.shaping import Shaped
+
+__all__ = ["GlyphFont", "Made", "drawn", "glyph_font", "glyphs_beyond_base", "glyph_string"]
+
+_FONTS = "BasicFonts"  # reportlab's name of the document's font dictionary (pdfdoc.BasicFonts)
+
+
+class Made(PDFObject):
+    """An object made as bytes (embed.py's `Parts`, logo.py's image), each reference in it
+    named: `refs` gives the reportlab name of the object it stands for, whose number is
+    filled in when the document is written."""
+
+    def __init__(self, parts: Parts, refs: Mapping[str, str] | None = None) -> None:
+        self.parts = parts
+        self.refs = refs or {}
+
+    def format(self, document: PDFDocument) -> bytes:
+        numbers = document.idToObjectNumberAndVersion
+        refs = self.refs
+        return b"".join(p if isinstance(p, bytes) else b"%d 0 R" % numbers[refs[p]][0] for p in self.parts)
+
+
+def glyph_string(gids: Iterable[int]) -> str:
+    """Glyph ids as the text a `GlyphFont` draws: one character per glyph id."""
+    return "".join(map(chr, gids))
+
+
+class GlyphFont:
+    """One bundled face as a reportlab font: Type0 / CIDFontType2, Identity-H, its
+    character codes the glyph ids of the face. Shared by every document of the process;
+    what one document draws is kept per document (`drawn`)."""
+
+    _dynamicFont = 0
+    _multiByte = 1
+    shapable = False  # shaped here (shaping.py), never by reportlab
+    substitutionFonts: list[object] = []
+
+    def __init__(self, face: Face) -> None:
+        self.face = face
+        self.fontName = f"invoicing-{face.resource}-{face.name}"
+        self.name = self.fontName
+        self.encoding = None
+
+    def formatForPdf(self, text: str) -> str:
+        """Two bytes per glyph id, escaped for a literal string."""
+        return escapePDF(text.encode("utf-16-be", "surrogatepass"))
+
+    def stringWidth(self, text: str, size: float, encoding: object = None) -> float:
+        widths = self.face.widths
+        return sum(widths[ord(ch)] for ch in text) * size * 0.001
+
+    def addObjects(self, doc: PDFDocument) -> None:
+        """Name the face's Type0 font on `doc` (its resource name is the face's), put it in
+        the pages' font dictionary, and leave the subset to when the file is written."""
+        resource = self.face.resource
+        font = _Type0(self.face)
+        ref = doc.Reference(font, f"{resource}.Font")
+        doc.fontMapping[self.fontName] = "/" + resource
+        doc.idToObject[_FONTS].dict[resource] = ref
+        doc.delayedFonts.append(font)
+
+
+class _Type0(Made):
+    """A face's Type0 font in one document; its subset is made in `addObjects`, which
+    reportlab calls for its delayed fonts when it writes the file."""
+
+    def __init__(self, face: Face) -> None:
+        super().__init__((b"null",))
+        self.face = face
+        self.beyond: dict[int, str] = {}
+
+    def addObjects(self, doc: PDFDocument) -> None:
+        face = self.face
+        objects, self.beyond = invoice_runs(face, drawn(doc).runs(face))
+        refs: dict[str, str] = {}
+        for name, parts in objects[:-1]:
+            refs[name] = f"{face.resource}.{name}"
+            doc.Reference(Made(parts, dict(refs)), refs[name])
+        self.parts, self.refs = objects[-1][1], refs
+
+
+class _Drawn:
+    """What one document drew: its runs (FontUse), by face."""
+
+    __slots__ = ("use", "__weakref__")
+
+    def __init__(self) -> None:
+        self.use = FontUse()
+
+    def runs(self, face: Face) -> list[Shaped]:
+        return next((runs for f, runs in self.use if f is face), [])
+
+
+_drawn: weakref.WeakKeyDictionary[PDFDocument, _Drawn] = weakref.WeakKeyDictionary()
+_drawn_lock = threading.Lock()
+
+
+def drawn(doc: PDFDocument) -> _Drawn:
+    """The runs drawn on `doc` so far (page.py records them as it draws)."""
+    hit = _drawn.get(doc)
+    if hit is None:
+        with _drawn_lock:
+            hit = _drawn.setdefault(doc, _Drawn())
+    return hit
+
+
+def glyphs_beyond_base(doc: PDFDocument) -> dict[str, dict[int, str]]:
+    """Per face key, the glyphs `doc`'s subsets hold beyond the face's base set (after
+    the file is written): the merge fragment's record of them."""
+    out: dict[str, dict[int, str]] = {}
+    for name in doc.fontMapping.values():
+        font = doc.idToObject.get(f"{name[1:]}.Font")
+        if isinstance(font, _Type0):
+            out[font.face.key] = font.beyond
+    return out
+
+
+_fonts: dict[int, GlyphFont] = {}
+_fonts_lock = threading.Lock()
+
+
+def glyph_font(face: Face) -> GlyphFont:
+    """The face's font, registered with pdfmetrics on first use."""
+    hit = _fonts.get(face.index)
+    if hit is None:
+        with _fonts_lock:
+            hit = _fonts.get(face.index)
+            if hit is None:
+                hit = GlyphFont(face)
+                pdfmetrics.registerFont(hit)
+                _fonts[face.index] = hit
+    return hit
