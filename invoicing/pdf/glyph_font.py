@@ -24,9 +24,9 @@ import threading
 import weakref
 from collections.abc import Iterable, Mapping
 
-from reportlab.lib.rl_accel import escapePDF
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfdoc import PDFDocument, PDFObject
+from reportlab.pdfbase.pdfmetrics import TypeFace
 
 from invoicing.pdf.embed import FontUse, invoice_runs
 from invoicing.pdf.fonts import Face
@@ -35,6 +35,11 @@ from invoicing.pdf.shaping import Shaped
 
 __all__ = ["GlyphFont", "Made", "drawn", "glyph_font", "glyphs_beyond_base", "glyph_string"]
 
+# reportlab's escapePDF writes every byte below 32 too as an octal escape: most
+# glyph ids' high byte is 0, and the Latin invoices' content streams grew by a third.
+_ESCAPES = {ord("\\"): "\\\\", ord("("): "\\(", ord(")"): "\\)", 13: "\\r"} | {
+    code: f"\\{code:03o}" for code in range(128, 256)
+}
 _FONTS = "BasicFonts"  # reportlab's name of the document's font dictionary (pdfdoc.BasicFonts)
 
 
@@ -60,49 +65,66 @@ def glyph_string(gids: Iterable[int]) -> str:
 
 class GlyphFont:
     """One bundled face as a reportlab font: Type0 / CIDFontType2, Identity-H, its
-    character codes the glyph ids of the face. Shared by every document of the process;
-    what one document draws is kept per document (`drawn`)."""
+    character codes the glyph ids of the face. A dynamic font, as reportlab's TrueType
+    fonts are: a document names it when a page first selects it
+    (`getSubsetInternalName`) and it adds its objects when the file is written
+    (`addObjects`, among the document's `delayedFonts`). Shared by every document of
+    the process; what one document draws is kept per document (`drawn`)."""
 
-    _dynamicFont = 0
+    _dynamicFont = 1
     _multiByte = 1
     shapable = False  # shaped here (shaping.py), never by reportlab
     substitutionFonts: list[object] = []
 
     def __init__(self, face: Face) -> None:
-        self.face = face
+        self.bundled = face
         self.fontName = f"invoicing-{face.resource}-{face.name}"
         self.name = self.fontName
+        self.face = TypeFace(self.fontName)  # reportlab's record of it: not a built-in face
         self.encoding = None
 
     def formatForPdf(self, text: str) -> str:
-        """Two bytes per glyph id, escaped for a literal string."""
-        return escapePDF(text.encode("utf-16-be", "surrogatepass"))
+        """Two bytes per glyph id, escaped for a literal string in a page's code: what a
+        literal cannot hold as it is, and the bytes above 127, which reportlab's page
+        stream would encode as UTF-8 (`_ESCAPES`)."""
+        return text.encode("utf-16-be", "surrogatepass").decode("latin-1").translate(_ESCAPES)
+
+    def splitString(self, text: str, doc: PDFDocument, encoding: object = None) -> list[tuple[int, bytes]]:
+        """One subset, whatever is drawn: two bytes per glyph id (for textOut)."""
+        return [(0, text.encode("utf-16-be", "surrogatepass"))]
 
     def stringWidth(self, text: str, size: float, encoding: object = None) -> float:
-        widths = self.face.widths
+        widths = self.bundled.widths
         return sum(widths[ord(ch)] for ch in text) * size * 0.001
 
+    def getSubsetInternalName(self, subset: int, doc: PDFDocument) -> str:
+        """The font's resource name on `doc` ("/F1": the face's). The first time, the Type0
+        font is named on the document and put in the pages' font dictionary, and the
+        font joins the fonts whose objects are made when the file is written."""
+        name = doc.fontMapping.get(self.fontName)
+        if name is None:
+            resource = self.bundled.resource
+            ref = doc.Reference(_Type0(self.bundled), f"{resource}.Font")
+            doc.fontMapping[self.fontName] = name = "/" + resource
+            doc.idToObject[_FONTS].dict[resource] = ref
+            doc.delayedFonts.append(self)
+        return name
+
     def addObjects(self, doc: PDFDocument) -> None:
-        """Name the face's Type0 font on `doc` (its resource name is the face's), put it in
-        the pages' font dictionary, and leave the subset to when the file is written."""
-        resource = self.face.resource
-        font = _Type0(self.face)
-        ref = doc.Reference(font, f"{resource}.Font")
-        doc.fontMapping[self.fontName] = "/" + resource
-        doc.idToObject[_FONTS].dict[resource] = ref
-        doc.delayedFonts.append(font)
+        """The subset of what `doc` drew of the face: embed.py's objects."""
+        doc.idToObject[f"{self.bundled.resource}.Font"].make(doc)
 
 
 class _Type0(Made):
-    """A face's Type0 font in one document; its subset is made in `addObjects`, which
-    reportlab calls for its delayed fonts when it writes the file."""
+    """A face's Type0 font in one document; its subset is made (`make`) when the file is
+    written."""
 
     def __init__(self, face: Face) -> None:
         super().__init__((b"null",))
         self.face = face
         self.beyond: dict[int, str] = {}
 
-    def addObjects(self, doc: PDFDocument) -> None:
+    def make(self, doc: PDFDocument) -> None:
         face = self.face
         objects, self.beyond = invoice_runs(face, drawn(doc).runs(face))
         refs: dict[str, str] = {}

@@ -33,9 +33,10 @@ from invoicing.pdf.lru import Lru
 from invoicing.pdf.objects import Parts, image_stream
 
 if TYPE_CHECKING:
+    from reportlab.pdfbase.pdfdoc import PDFDocument
     from reportlab.pdfgen.canvas import Canvas
 
-__all__ = ["Logo", "draw_logo", "load_logo"]
+__all__ = ["Logo", "draw_logo", "load_logo", "xobject_name"]
 
 _MAX_PX = 1200  # larger logos are scaled down once, when first loaded
 _CACHED = 8  # logo file versions kept
@@ -114,8 +115,7 @@ def _decode(path: str, data: bytes) -> Logo:
 def draw_logo(canvas: Canvas, logo: Logo, x: float, y: float, width: float, height: float) -> None:
     """Draw `logo` into the box with bottom-left corner (x, y) on the canvas's page."""
     doc = canvas._doc
-    digest = _digester(f"{logo.name}None")  # drawImage's name of an image given by name
-    registered = doc.getXObjectName(digest)
+    registered = xobject_name(doc, logo)
     if registered not in doc.idToObject:
         refs = {}
         if logo.smask is not None:
@@ -123,6 +123,11 @@ def draw_logo(canvas: Canvas, logo: Logo, x: float, y: float, width: float, heig
             doc.Reference(Made((logo.smask,)), refs["SMask"])
         doc.Reference(_Image(logo, refs), registered)
     canvas.drawImage(logo.name, x, y, width, height)
+
+
+def xobject_name(doc: PDFDocument, logo: Logo) -> str:
+    """The name of the logo's image in `doc`: drawImage's for an image given by name."""
+    return doc.getXObjectName(_digester(f"{logo.name}None"))
 
 
 class _Image(Made):

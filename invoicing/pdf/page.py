@@ -34,7 +34,6 @@ zeros (`num`): 1/100 pt is far below what a printer resolves.
 
 from __future__ import annotations
 
-import codecs
 import math
 from collections.abc import Iterator
 from functools import lru_cache
@@ -45,11 +44,12 @@ from reportlab.lib import colors
 from reportlab.lib.rl_accel import escapePDF
 
 from invoicing.pdf.fonts import BOLD
-from invoicing.pdf.glyph_font import drawn, glyph_font, glyph_string
+from invoicing.pdf.glyph_font import GlyphFont, drawn, glyph_font, glyph_string
 from invoicing.pdf.logo import draw_logo
 from invoicing.pdf.text import Painted
 
 if TYPE_CHECKING:
+    from reportlab.pdfbase.pdfdoc import PDFDocument
     from reportlab.pdfgen.canvas import Canvas
 
     from invoicing.pdf.logo import Logo
@@ -65,8 +65,15 @@ def num(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def _rgb(color: colors.Color) -> str:
-    return f"{num(color.red)} {num(color.green)} {num(color.blue)}"
+@lru_cache(maxsize=64)
+def _rgb(color: colors.Color) -> tuple[float, float, float]:
+    """A colour to two decimals, as every number the pages write: 1/100 is below what
+    a printer tells apart, and reportlab's six digits made the page streams larger."""
+    return round(color.red, 2), round(color.green, 2), round(color.blue, 2)
+
+
+def _round(*values: float) -> list[float]:
+    return [round(value, 2) for value in values]
 
 
 class Page:
@@ -114,37 +121,38 @@ class Page:
         """
         flip = (lambda x, w: mirror - x - w) if mirror is not None else (lambda x, w: x)
         for logo, x, y, w, h in self.images:
-            draw_logo(canvas, logo, flip(x, w), y, w, h)
+            draw_logo(canvas, logo, *_round(flip(x, w), y, w, h))
         for x, y, w, h, color in self.rects:
-            canvas.setFillColor(color)
-            canvas.rect(flip(x, w), y, w, h, stroke=0, fill=1)
+            canvas.setFillColorRGB(*_rgb(color))
+            canvas.rect(*_round(flip(x, w), y, w, h), stroke=0, fill=1)
         stroke = None
         for x1, x2, y, width, color in self.rules:
             if (width, color) != stroke:
-                canvas.setStrokeColor(color)
-                canvas.setLineWidth(width)
+                canvas.setStrokeColorRGB(*_rgb(color))
+                canvas.setLineWidth(round(width, 2))
                 stroke = (width, color)
             a, b = (flip(x2, 0), flip(x1, 0)) if mirror is not None else (x1, x2)
-            canvas.line(a, y, b, y)
-        use = drawn(canvas._doc).use
+            canvas.line(*_round(a, y, b, y))
+        doc = canvas._doc
+        use = drawn(doc).use
         for item, x, y, angle in self.marks:
             use.extend(_mark(canvas, item, mirror - x if mirror is not None else x, y, angle))
         text = canvas.beginText()
         code = text._code  # the text object's operators: the runs' own are added to them
         fill = None
-        current: tuple[str, float] | None = None  # the font and size set
+        current: tuple[GlyphFont, float] | None = None  # the font and size set
         origin = (0.0, 0.0)  # the text line matrix's: each text is moved to relative to it (Td)
         runs = []
         for painted, color in self._painted(mirror):
             if color is not fill:  # the styles share the layout's colour objects
-                text.setFillColor(color)
+                text.setFillColorRGB(*_rgb(color))
                 fill = color
             at = painted.at
             text.moveCursor(round(at[0] - origin[0], 2), round(origin[1] - at[1], 2))
             origin = painted.last_at
             for font, size, ops in painted.segments:
                 if (font, size) != current:
-                    text.setFont(font, size)
+                    code.append(_select(font, size, doc))
                     current = (font, size)
                 code.append(ops)
             runs.append(painted.runs)
@@ -184,6 +192,12 @@ def _marked(item: Text) -> Painted:
     return painted
 
 
+def _select(font: GlyphFont, size: float, doc: PDFDocument) -> str:
+    """Select the font, as a text object does for a dynamic font when it draws a string
+    (textobject._formatText)."""
+    return f"{font.getSubsetInternalName(0, doc)} {num(size)} Tf"
+
+
 def _mark(canvas: Canvas, item: Text, x: float, y: float, angle: float) -> tuple[Shaped, ...]:
     """A watermark's own text object: its line painted from the origin, in a text matrix
     that turns it about its centre and puts that at (x, y); the runs it draws."""
@@ -196,11 +210,13 @@ def _mark(canvas: Canvas, item: Text, x: float, y: float, angle: float) -> tuple
     cx, cy = item.natural / 2, item.style.size * 0.35
     ex, ey = x - (cos * cx - sin * cy), y - (sin * cx + cos * cy)
     text = canvas.beginText()
-    text.setFillColor(item.style.color)
-    text.setTextTransform(round(cos, 4), round(sin, 4), round(-sin, 4), round(cos, 4), round(ex, 2), round(ey, 2))
+    text.setFillColorRGB(*_rgb(item.style.color))
+    text.setTextTransform(
+        round(cos, 4), round(sin, 4), round(-sin, 4), round(cos, 4), round(ex, 2), round(ey, 2)
+    )
     text.moveCursor(painted.at[0], -painted.at[1])
     for font, size, ops in painted.segments:
-        text.setFont(font, size)
+        text._code.append(_select(font, size, canvas._doc))
         text._code.append(ops)
     canvas.drawText(text)
     return painted.runs
@@ -212,10 +228,10 @@ def _paint(item: Text, x: float, top: float, width: float, mirror: float | None)
     box = mirror - x - width if mirror is not None else x
     y = round(top - style.size, 2)
     scale = style.size * 0.001
-    segments: list[tuple[str, float, str]] = []
+    segments: list[tuple[GlyphFont, float, str]] = []
     ops: list[str] = []
     runs: list[Shaped] = []
-    current: str | None = None
+    current: GlyphFont | None = None
     emboldened = False
     pen = (-1.0, -1.0)  # where the last glyph left the text position
     first_at = origin = (0.0, 0.0)  # the text line matrix's: Td moves relative to it
@@ -226,7 +242,7 @@ def _paint(item: Text, x: float, top: float, width: float, mirror: float | None)
         # digits and slashes at two bidi levels) needs no new position.
         for shaped, left in sorted(pieces, key=_left) if len(pieces) > 1 else pieces:
             face = shaped.face
-            font = glyph_font(face).fontName
+            font = glyph_font(face)
             if font != current:
                 if current is not None:
                     segments.append((current, style.size, " ".join(ops)))
@@ -236,7 +252,7 @@ def _paint(item: Text, x: float, top: float, width: float, mirror: float | None)
             embolden = face.fake_bold and style.font == BOLD
             if embolden != emboldened:
                 if embolden:
-                    ops.append(f"2 Tr {_rgb(style.color)} RG {num(style.size * 0.04)} w")
+                    ops.append(f"2 Tr {' '.join(map(num, _rgb(style.color)))} RG {num(style.size * 0.04)} w")
                 else:
                     ops.append("0 Tr")
                 emboldened = embolden
@@ -292,9 +308,11 @@ _ACTUAL_TEXT = frozenset({"deva", "beng", "taml", "thai"})
 
 
 def _text_string(value: str) -> str:
-    """A PDF text string as reportlab writes one (pdfdoc.PDFString): UTF-16BE with a byte
-    order mark, escaped."""
-    return f"({escapePDF(codecs.BOM_UTF16_BE + value.encode('utf-16-be', 'surrogatepass'))})"
+    """A PDF text string: printable ASCII as a literal, anything else UTF-16BE with a byte
+    order mark in hex (half the size of reportlab's octal escapes of it)."""
+    if value.isascii() and value.isprintable():
+        return f"({escapePDF(value)})"
+    return f"<FEFF{value.encode('utf-16-be', 'surrogatepass').hex().upper()}>"
 
 
 def _glyphs(shaped: Shaped, scale: float) -> str:

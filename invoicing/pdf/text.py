@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from reportlab.lib import colors
 
@@ -196,13 +196,13 @@ def _line(runs: tuple[_Run, ...] | list[_Run], size: float) -> Line:
 class Painted(NamedTuple):
     """A text's operators at one place, painted once and kept on the (shared) Text:
     where it starts, which the page moves to from wherever the last text left the line
-    matrix; its segments, each a font (a GlyphFont's name), a size and the operators
+    matrix; its segments, each a font (glyph_font.py), a size and the operators
     that draw with it from there, which do not depend on what the page drew before
     (none for a text that draws nothing); the line matrix's origin they leave; and the
     runs they draw (page.py), for the document's subsets. (Its colour is the text's style's.)"""
 
     at: tuple[float, float]
-    segments: tuple[tuple[str, float, str], ...]
+    segments: tuple[tuple[Any, float, str], ...]  # font: a glyph_font.GlyphFont
     last_at: tuple[float, float]
     runs: tuple[Shaped, ...]
 
