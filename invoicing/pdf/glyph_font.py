@@ -28,7 +28,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfdoc import PDFDocument, PDFObject
 from reportlab.pdfbase.pdfmetrics import TypeFace
 
-from invoicing.pdf.embed import FontUse, invoice_runs
+from invoicing.pdf.embed import invoice_runs
 from invoicing.pdf.fonts import Face
 from invoicing.pdf.objects import Parts
 from invoicing.pdf.shaping import Shaped
@@ -135,15 +135,24 @@ class _Type0(Made):
 
 
 class _Drawn:
-    """What one document drew: its runs (FontUse), by face."""
+    """What one document drew: its runs by face, each once, in the order first drawn
+    (as embed.FontUse keeps them)."""
 
-    __slots__ = ("use", "__weakref__")
+    __slots__ = ("_faces", "__weakref__")
 
     def __init__(self) -> None:
-        self.use = FontUse()
+        self._faces: dict[int, dict[int, Shaped]] = {}  # face index -> runs by identity
+
+    def extend(self, runs: Iterable[Shaped]) -> None:
+        faces = self._faces
+        for shaped in runs:  # by identity: the runs are alive while the document is
+            by_id = faces.get(shaped.face.index)
+            if by_id is None:
+                by_id = faces[shaped.face.index] = {}
+            by_id.setdefault(id(shaped), shaped)
 
     def runs(self, face: Face) -> list[Shaped]:
-        return next((runs for f, runs in self.use if f is face), [])
+        return list(self._faces.get(face.index, {}).values())
 
 
 _drawn: weakref.WeakKeyDictionary[PDFDocument, _Drawn] = weakref.WeakKeyDictionary()

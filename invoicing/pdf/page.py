@@ -41,7 +41,7 @@ from itertools import chain
 from typing import TYPE_CHECKING
 
 from reportlab.lib import colors
-from reportlab.lib.rl_accel import escapePDF
+from reportlab.lib.rl_accel import escapePDF, fp_str
 
 from invoicing.pdf.fonts import BOLD
 from invoicing.pdf.glyph_font import GlyphFont, drawn, glyph_font, glyph_string
@@ -134,21 +134,23 @@ class Page:
             a, b = (flip(x2, 0), flip(x1, 0)) if mirror is not None else (x1, x2)
             canvas.line(*_round(a, y, b, y))
         doc = canvas._doc
-        use = drawn(doc).use
+        use = drawn(doc)
         for item, x, y, angle in self.marks:
             use.extend(_mark(canvas, item, mirror - x if mirror is not None else x, y, angle))
         text = canvas.beginText()
-        code = text._code  # the text object's operators: the runs' own are added to them
+        # The text object's operators: its colours, moves and fonts are added to them as
+        # its own calls add theirs, from strings made once per process (through its
+        # setFillColor and moveCursor they took a third of the page's time).
+        code = text._code
         fill = None
         current: tuple[GlyphFont, float] | None = None  # the font and size set
         origin = (0.0, 0.0)  # the text line matrix's: each text is moved to relative to it (Td)
         runs = []
         for painted, color in self._painted(mirror):
             if color is not fill:  # the styles share the layout's colour objects
-                text.setFillColorRGB(*_rgb(color))
+                code.append(_fill(color))
                 fill = color
-            at = painted.at
-            text.moveCursor(round(at[0] - origin[0], 2), round(origin[1] - at[1], 2))
+            code.append(_move_to(painted.at, origin))
             origin = painted.last_at
             for font, size, ops in painted.segments:
                 if (font, size) != current:
@@ -190,6 +192,24 @@ def _marked(item: Text) -> Painted:
     if painted is None:
         painted = item.painted[_MARK] = _paint(item, 0, item.style.size, item.natural + 1, None)
     return painted
+
+
+_FILLS: dict[int, tuple[colors.Color, str]] = {}  # by id: the layout's colours live as long
+
+
+def _fill(color: colors.Color) -> str:
+    """The colour's "rg", as the text object's setFillColorRGB writes it."""
+    hit = _FILLS.get(id(color))
+    if hit is None or hit[0] is not color:
+        hit = _FILLS[id(color)] = (color, f"{fp_str(*_rgb(color))} rg")
+    return hit[1]
+
+
+@lru_cache(maxsize=8192)
+def _move_to(at: tuple[float, float], origin: tuple[float, float]) -> str:
+    """The Td from `origin` to `at` (the page's move between two texts: the same pairs
+    recur on every invoice of a layout)."""
+    return _move(round(at[0] - origin[0], 2), round(at[1] - origin[1], 2))
 
 
 def _select(font: GlyphFont, size: float, doc: PDFDocument) -> str:
