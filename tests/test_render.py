@@ -340,6 +340,17 @@ def test_concurrent_renders_match_sequential_renders():
         assert list(pool.map(render_invoice, docs)) == expected
 
 
+def test_the_file_is_written_by_reportlab():
+    # given an invoice
+    doc = invoice()
+    # when it is rendered
+    pdf = render_invoice(doc)
+    # then the file begins as reportlab writes one and names it as its producer
+    assert re.match(rb"%PDF-1\.\d\n%\x93\x8c\x8b\x9e ReportLab Generated PDF document", pdf) and str(
+        reader(pdf).metadata.producer
+    ).startswith("ReportLab PDF Library")
+
+
 def test_metadata_and_file_id_come_from_the_invoice():
     doc = invoice()
     pdf = render_invoice(doc)

@@ -156,7 +156,7 @@ def test_the_runs_short_cut_embeds_what_the_glyph_by_glyph_way_does():
     for doc in docs:
         use = FontUse()
         for page in lay_out(doc, formatter(doc), translator(doc.locale)):
-            page.paint(use)
+            use.extend(page.runs())
         for face, runs in use:
             # then the objects and the merge's record are those of the invoice's glyphs
             # gathered one by one, whether or not its runs stayed within the sets
@@ -185,7 +185,7 @@ def test_a_subset_beyond_the_sets_made_once_is_the_one_made_fresh():
         doc = invoice(locale="ar_SA", currency="SAR", name=name)
         use = FontUse()
         for page in lay_out(doc, formatter(doc), translator(doc.locale)):
-            page.paint(use, PAGE_W)
+            use.extend(page.runs(PAGE_W))
         drawn.append(
             next((face, drawn_glyphs(runs)) for face, runs in use if face is fonts.base(fonts.REGULAR))
         )

@@ -7,10 +7,11 @@ Callers outside it import from here.
 Rendering: `render` (the entry point: checks, metadata, determinism) uses `layout`
 (what the invoice looks like, its words from `translate`'s catalogs), which places
 `text` (cleaning, font runs, bidi levels from `bidi`, wrapping) with `format` (Babel)
-and `logo` on `page`s (the content-stream painter); `fonts` holds the bundled faces and
-chooses one per character, `shaping` turns runs into positioned glyphs (HarfBuzz),
-`sfnt` makes font subsets, `embed` the PDF objects of a subset and what a document
-draws, `objects` the byte-level PDF objects, and `writer` the file.
+and `logo` on `page`s, which draw themselves on reportlab's canvas; reportlab's
+PDFDocument writes the file. `fonts` holds the bundled faces and chooses one per
+character, `shaping` turns runs into positioned glyphs (HarfBuzz), `glyph_font` makes
+each face a reportlab font of glyph ids, `sfnt` makes font subsets, `embed` the PDF
+objects of a subset, `objects` the byte-level PDF objects it is made of.
 
 Merging: `merge` (the linker and streaming writer) links fragments that `prelink`
 makes from PDFs with pypdf (also `write_fragments`, for the render workers);

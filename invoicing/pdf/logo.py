@@ -1,4 +1,5 @@
-"""The seller's logo: a PNG or JPEG file, decoded once into image objects for the PDF.
+"""The seller's logo: a PNG or JPEG file, decoded once into image objects for the PDF,
+drawn with reportlab's `canvas.drawImage`.
 
 Every invoice of a run has the same logo, so it is decoded and compressed once per
 process, and cached by the file's path and version (mtime, size, inode): a replaced
@@ -6,6 +7,11 @@ file is read again. A JPEG in
 RGB or grey is embedded as it is (DCTDecode); anything else is re-encoded as Flate RGB,
 with its alpha channel, if it has a real one, as a soft mask. The object name comes
 from a digest of the file, so the same logo gives the same bytes in every invoice.
+
+reportlab's drawImage would read, digest and deflate the image again for every
+invoice (1.1 ms for a 600 x 200 PNG logo); `draw_logo` gives the document the objects
+made once (glyph_font.Made) under the name drawImage looks for, so that drawImage
+finds the image registered and only places it.
 
 A bad logo is the data's fault, not the run's: it raises RenderError.
 """
@@ -17,13 +23,20 @@ import io
 import os
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from reportlab.lib.utils import _digester
 
 from invoicing.pdf.errors import RenderError, one_line
+from invoicing.pdf.glyph_font import Made
 from invoicing.pdf.lru import Lru
 from invoicing.pdf.objects import Parts, image_stream
 
-__all__ = ["Logo", "load_logo"]
+if TYPE_CHECKING:
+    from reportlab.pdfbase.pdfdoc import PDFDocument
+    from reportlab.pdfgen.canvas import Canvas
+
+__all__ = ["Logo", "draw_logo", "load_logo", "xobject_name"]
 
 _MAX_PX = 1200  # larger logos are scaled down once, when first loaded
 _CACHED = 8  # logo file versions kept
@@ -97,3 +110,29 @@ def _decode(path: str, data: bytes) -> Logo:
     digest = hashlib.md5(data, usedforsecurity=False).hexdigest()[:16]
     image = image_stream(w, h, space, filt, body, smask is not None)
     return Logo(f"Logo{digest}", w, h, image, smask)
+
+
+def draw_logo(canvas: Canvas, logo: Logo, x: float, y: float, width: float, height: float) -> None:
+    """Draw `logo` into the box with bottom-left corner (x, y) on the canvas's page."""
+    doc = canvas._doc
+    registered = xobject_name(doc, logo)
+    if registered not in doc.idToObject:
+        refs = {}
+        if logo.smask is not None:
+            refs["SMask"] = f"{registered}.SMask"
+            doc.Reference(Made((logo.smask,)), refs["SMask"])
+        doc.Reference(_Image(logo, refs), registered)
+    canvas.drawImage(logo.name, x, y, width, height)
+
+
+def xobject_name(doc: PDFDocument, logo: Logo) -> str:
+    """The name of the logo's image in `doc`: drawImage's for an image given by name."""
+    return doc.getXObjectName(_digester(f"{logo.name}None"))
+
+
+class _Image(Made):
+    """The image object; drawImage reads its size in pixels."""
+
+    def __init__(self, logo: Logo, refs: dict[str, str]) -> None:
+        super().__init__(logo.image, refs)
+        self.width, self.height = logo.width, logo.height

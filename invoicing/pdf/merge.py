@@ -50,6 +50,13 @@ One name per font program
     then the tag is replaced by one derived from the font's digest (ISO 32000-1 §9.6.4:
     different subsets in one file have different tags).
 
+Why it writes PDF itself
+    No library streams a merge: pypdf's PdfWriter keeps every page and its objects in
+    memory and writes the file at the end, and copies each invoice's fonts. Measured on
+    the same 2,000 generated invoices: PdfWriter.append + write peaked at 468 MB RSS and
+    wrote 30.2 KB per invoice in 531 s (a loaded 2-core machine); this merge 80 MB, 1.9 KB
+    per invoice, 18 s. reportlab writes new documents only.
+
 The output is a pure function of the parts, their order and the output name: the file
 ID is a hash of the bytes written.
 """

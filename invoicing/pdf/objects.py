@@ -2,15 +2,18 @@
 
 An object that refers to others is kept as parts (`Parts`): bytes, and between them the
 name of each object it refers to. Font subsets (embed.py) and logos (logo.py) are made
-this way once and cached; the renderer (writer.py) and the merge (merge.py) fill in the
-object numbers of the file they write (`fill`).
+this way once per process and reused by every invoice: reportlab writes them into each
+file as they are (glyph_font.Made fills in the numbers it gave them), and the merge
+(merge.py) fills in the object numbers of the file it writes (`fill`). Deflating a
+face's base set and formatting its objects again per invoice, as reportlab's own
+TrueType embedding does, was 60 % of a naive canvas invoice's 2.9 ms.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["Parts", "deflated_stream", "fill", "image_stream", "stream", "text_string"]
+__all__ = ["Parts", "deflated_stream", "fill", "image_stream", "stream"]
 
 Parts = tuple[bytes | str, ...]  # bytes, and the names of referenced objects between them
 
@@ -47,11 +50,3 @@ def image_stream(width: int, height: int, color_space: str, filt: str, data: byt
     whole = stream(head + b" /SMask \x00", data)
     before, after = whole.split(b"\x00", 1)
     return (before, "SMask", after)
-
-
-def text_string(value: str) -> bytes:
-    """A PDF text string: printable ASCII as a literal, anything else UTF-16BE with a BOM."""
-    if value.isascii() and value.isprintable():
-        escaped = value.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-        return b"(" + escaped.encode("ascii") + b")"
-    return b"<FEFF" + value.encode("utf-16-be").hex().upper().encode("ascii") + b">"

@@ -108,7 +108,7 @@ class Shaped:
         # Each glyph is its character's cmap glyph, left to right, and stands for it.
         self.direct = direct
         self._glyphs: dict[int, str] | None = None
-        self.shown: dict[float, bytes] = {}  # page.py's operators for it, by font size
+        self.shown: dict[float, str] = {}  # page.py's operators for it, by font size
         # embed.py's: the face's script sets it draws a glyph of, or None if it draws one
         # beyond them (or one with another text); False until asked
         self.summary: frozenset[int] | None | Literal[False] = False

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, NamedTuple
 
 from reportlab.lib import colors
 
@@ -32,10 +32,7 @@ from invoicing.pdf.lru import Lru
 from invoicing.pdf.shaping import Shaped, shape
 from invoicing.untrusted import clean
 
-if TYPE_CHECKING:
-    from invoicing.pdf.page import Painted
-
-__all__ = ["Analyses", "Line", "Piece", "Style", "Text", "clean_text", "shared_text", "unbroken"]
+__all__ = ["Analyses", "Line", "Painted", "Piece", "Style", "Text", "clean_text", "shared_text", "unbroken"]
 
 WORD_JOINER = "\u2060"  # no line break on either side; drawn as nothing (fonts.choose: SKIP)
 
@@ -194,6 +191,20 @@ def _line(runs: tuple[_Run, ...] | list[_Run], size: float) -> Line:
         lefts[index] = x
         x += runs[index].shaped.width * scale
     return [(run.shaped, left) for run, left in zip(runs, lefts, strict=True)], x
+
+
+class Painted(NamedTuple):
+    """A text's operators at one place, painted once and kept on the (shared) Text:
+    where it starts, which the page moves to from wherever the last text left the line
+    matrix; its segments, each a font (glyph_font.py), a size and the operators
+    that draw with it from there, which do not depend on what the page drew before
+    (none for a text that draws nothing); the line matrix's origin they leave; and the
+    runs they draw (page.py), for the document's subsets. (Its colour is the text's style's.)"""
+
+    at: tuple[float, float]
+    segments: tuple[tuple[Any, float, str], ...]  # font: a glyph_font.GlyphFont
+    last_at: tuple[float, float]
+    runs: tuple[Shaped, ...]
 
 
 Analyses = dict[tuple[str, str, int], _Paragraph]  # one invoice's own texts, by text, weight, level
