@@ -9,7 +9,7 @@ Rendering: `render` (the entry point: checks, metadata, determinism) uses `layou
 `text` (cleaning, font runs, bidi levels from `bidi`, wrapping) with `format` (Babel)
 and `logo` on `page`s (the content-stream painter); `fonts` holds the bundled faces and
 chooses one per character, `shaping` turns runs into positioned glyphs (HarfBuzz),
-`sfnt` makes font subsets, `embed` the PDF objects of a subset and what a document
+`embed` the PDF objects of a subset (HarfBuzz's subsetter) and what a document
 draws, `objects` the byte-level PDF objects, and `writer` the file.
 
 Merging: `merge` (the linker and streaming writer) links fragments that `prelink`
