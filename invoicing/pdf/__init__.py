@@ -9,8 +9,8 @@ Rendering: `render` (the entry point: checks, metadata, determinism) uses `layou
 `text` (cleaning, font runs, bidi levels from `bidi`, wrapping) with `format` (Babel)
 and `logo` on `page`s (the content-stream painter); `fonts` holds the bundled faces and
 chooses one per character, `shaping` turns runs into positioned glyphs (HarfBuzz),
-`embed` the PDF objects of a subset (HarfBuzz's subsetter) and what a document
-draws, `objects` the byte-level PDF objects, and `writer` the file.
+`embed` the PDF objects of a subset (HarfBuzz's subsetter), `drawn` what a
+document draws, `objects` the byte-level PDF objects, and `writer` the file.
 
 Merging: `merge` (the linker and streaming writer) links fragments that `prelink`
 makes from PDFs with pypdf (also `write_fragments`, for the render workers);

@@ -61,13 +61,14 @@ import sys
 import threading
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from itertools import pairwise
 
 import uharfbuzz as hb
 
 from invoicing.pdf import fonts
+from invoicing.pdf.drawn import FontUse, drawn_glyphs
 from invoicing.pdf.fonts import Face
 from invoicing.pdf.glyphsets import glyph_sets
 from invoicing.pdf.lru import Lru
@@ -90,44 +91,6 @@ __all__ = [
     "to_unicode",
     "with_base",
 ]
-
-
-class FontUse:
-    """The runs one document draws, per face; their glyphs, each with its text for
-    ToUnicode, are `drawn_glyphs` of them."""
-
-    __slots__ = ("_runs",)
-
-    def __init__(self) -> None:
-        self._runs: dict[int, Shaped] = {}  # by identity, in the order first drawn
-
-    def extend(self, runs: Iterable[Shaped]) -> None:
-        setdefault = self._runs.setdefault  # by identity: the runs are alive while this is
-        for shaped in runs:
-            setdefault(id(shaped), shaped)
-
-    def __iter__(self) -> Iterator[tuple[Face, list[Shaped]]]:
-        """(face, the runs drawn in it, in the order first drawn) in face order."""
-        by_face: dict[int, list[Shaped]] = {}
-        for shaped in self._runs.values():
-            by_face.setdefault(shaped.face.index, []).append(shaped)
-        for index in sorted(by_face):
-            runs = by_face[index]
-            yield runs[0].face, runs
-
-
-def drawn_glyphs(runs: list[Shaped]) -> dict[int, str]:
-    """Glyph id -> text of what `runs` draw. The first text a glyph is drawn for is kept
-    (a glyph drawn both as part of a cluster and alone keeps what it was first); a glyph
-    first drawn without text (the second glyph of a cluster) takes the first text it is
-    later drawn with."""
-    glyphs: dict[int, str] = {}
-    for shaped in reversed(runs):  # earlier runs win
-        glyphs.update(shaped.glyphs)
-    for gid, text in glyphs.items():
-        if not text:
-            glyphs[gid] = next((t for r in runs if (t := r.glyphs.get(gid, ""))), "")
-    return glyphs
 
 
 def subset_tag(face: Face, gids: tuple[int, ...]) -> str:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from reportlab.lib import colors
 
-from invoicing.pdf.embed import FontUse
+from invoicing.pdf.drawn import FontUse
 from invoicing.pdf.fonts import BOLD
 from invoicing.pdf.objects import text_string
 
