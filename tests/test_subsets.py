@@ -294,6 +294,31 @@ def test_shaped_invoices_are_the_same_bytes_in_a_fresh_process():
     assert out.stdout == here
 
 
+_ONE_PLAIN = """
+import hashlib, sys
+from tests.support.factories import synthetic_documents
+from invoicing.pdf import fonts, render_invoice
+doc = synthetic_documents(1, ["JP"])[0]
+pdf = render_invoice(doc)
+assert not any(fonts.face(i).preprocessed for i in range(fonts.face_count())), "preprocessed"
+sys.stdout.write(hashlib.sha256(pdf).hexdigest())
+"""
+
+
+def test_a_process_that_renders_one_invoice_embeds_what_a_warmed_worker_does():
+    # given a Japanese invoice rendered by a process that subsets each face as it is read
+    out = subprocess.run([sys.executable, "-c", _ONE_PLAIN], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    # when it is rendered here, after every face was preprocessed for HarfBuzz's subsetter
+    embed.prepare()
+    embed._bases.clear()
+    embed._programs.clear()
+    embed._beyond.clear()
+    here = render_invoice(synthetic_documents(1, ["JP"])[0])
+    # then the two files are byte for byte the same
+    assert out.stdout == hashlib.sha256(here).hexdigest()
+
+
 # ------------------------------------------------------------------ merged files
 
 

@@ -162,6 +162,11 @@ class Face:
                 return self.hb_face
         return self.preprocess()
 
+    @property
+    def preprocessed(self) -> bool:
+        """Whether subsets are made from HarfBuzz's preprocessed face (`subset_face`)."""
+        return self._preprocessed is not None
+
     def preprocess(self) -> hb.Face:
         """HarfBuzz's preprocessed face for subsetting, made now if it is not yet."""
         with self._subset_lock:
