@@ -136,8 +136,8 @@ class Face:
         self.upem = self.hb_face.upem
         scale = 1000 / self.upem
         self.scale = scale
-        advance = font.get_glyph_h_advance
-        self.widths = [round(advance(gid) * scale) for gid in range(self.hb_face.glyph_count)]  # by glyph id
+        advances = map(font.get_glyph_h_advance, range(self.hb_face.glyph_count))  # font units
+        self.widths = [round(a * scale) for a in advances]  # by glyph id
         self.width_texts = [b"%d" % w for w in self.widths]  # as /W writes them
         self._subset_lock = threading.Lock()
         self._subsets = 0
