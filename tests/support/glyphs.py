@@ -28,3 +28,29 @@ def with_components(face: fonts.Face, gids: set[int]) -> set[int]:
                 seen.add(part)
                 todo.append(part)
     return seen
+
+
+def cmap_and_advances(face: fonts.Face) -> tuple[dict[int, int], list[int]]:
+    """The face's best Unicode cmap (code point -> glyph id) and its advances in font
+    units, by glyph id."""
+    font = _font(face.file)
+    order = font.getGlyphOrder()
+    ids = {name: gid for gid, name in enumerate(order)}
+    cmap = {code: ids[name] for code, name in font.getBestCmap().items() if code}
+    metrics = font["hmtx"].metrics
+    return cmap, [metrics[name][0] for name in order]
+
+
+def descriptor_values(face: fonts.Face) -> fonts.FaceMetrics:
+    """What a PDF font descriptor takes from the face's head, hhea, OS/2 and post."""
+    font = _font(face.file)
+    head, hhea, os2 = font["head"], font["hhea"], font["OS/2"]
+    cap_height = getattr(os2, "sCapHeight", 0) if os2.version >= 2 else 0
+    return fonts.FaceMetrics(
+        bbox=(head.xMin, head.yMin, head.xMax, head.yMax),
+        ascent=hhea.ascent,
+        descent=hhea.descent,
+        cap_height=cap_height or hhea.ascent,
+        italic_angle=float(font["post"].italicAngle),
+        weight=os2.usWeightClass,
+    )
