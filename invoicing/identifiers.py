@@ -23,6 +23,7 @@ from babel import Locale
 from stdnum.de import leitweg
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import InvalidChecksum, ValidationError
+from stdnum.util import clean
 
 __all__ = ["compact_vat", "leitweg_problem", "vat_id_problem"]
 
@@ -31,8 +32,9 @@ _FORMAT = re.compile(r"[A-Z]{2}[0-9A-Z+*]{2,14}")
 
 
 def compact_vat(value: str) -> str:
-    """``"de 123.456-788"`` -> ``"DE123456788"``."""
-    return re.sub(r"[\s.\-]", "", value).upper()
+    """``"de 123.456-788"`` -> ``"DE123456788"``: python-stdnum's clean (which also reads
+    a typographic dash as a dash), with any whitespace dropped."""
+    return "".join(clean(value, ".-").split()).upper()
 
 
 @lru_cache(maxsize=1)

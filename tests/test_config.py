@@ -53,6 +53,17 @@ def test_env_and_dotenv(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.payment_terms_days == 30
 
 
+def test_a_seller_vat_id_typed_with_a_typographic_dash_and_spaces_is_kept_compact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a VAT id as a word processor writes it: lower case, an en dash, a no-break space
+    monkeypatch.setenv("INVOICING_SELLER_VAT_ID", "de\u00a0123.456\u2013788")
+    # when the settings are read
+    settings = Settings(_env_file=None)
+    # then it is kept as EN 16931 wants it
+    assert settings.seller_vat_id == "DE123456788"
+
+
 def test_invalid_value_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICING_PAYMENT_TERMS_DAYS", "-3")
     get_settings.cache_clear()

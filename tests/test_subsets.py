@@ -24,6 +24,7 @@ from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject, Num
 from invoicing.pdf import InvoiceDocument, Part, embed, fonts, merge_pdfs, render_invoice, write_fragments
 from invoicing.pdf.objects import fill
 from tests.support.factories import synthetic_documents
+from tests.support.glyphs import with_components
 from tests.support.paths import ROOT
 from tests.support.tools import require_tool
 
@@ -92,7 +93,7 @@ def test_invoices_that_draw_only_base_glyphs_embed_the_same_base_subset():
         assert face is not None
         assert cids_of(cid_font) == set(embed.base_glyphs(face))
         program = cid_font["/FontDescriptor"]["/FontFile2"].get_object().get_data()
-        assert hb.Face(hb.Blob(program)).glyph_count == len(face.sfnt.closure({0, *cids_of(cid_font)}))
+        assert hb.Face(hb.Blob(program)).glyph_count == len(with_components(face, cids_of(cid_font)))
 
 
 def test_an_invoice_embeds_the_base_set_and_the_glyphs_it_draws_beyond_it():
@@ -210,6 +211,7 @@ _COLD = """
 import hashlib, sys
 from concurrent.futures import ThreadPoolExecutor
 from tests.support.factories import synthetic_documents
+from tests.support.glyphs import with_components
 from invoicing.pdf import render_invoice
 docs = synthetic_documents(120)[:60]
 with ThreadPoolExecutor(max_workers=8) as pool:
@@ -274,6 +276,7 @@ def test_subset_glyphs_are_the_faces_glyphs():
 _FRESH = """
 import hashlib, sys
 from tests.support.factories import synthetic_documents
+from tests.support.glyphs import with_components
 from invoicing.pdf import render_invoice
 docs = [d for d in synthetic_documents(400) if d.country in ("SA", "IN", "TH", "JP", "IL")]
 sys.stdout.write(" ".join(hashlib.sha256(render_invoice(d)).hexdigest() for d in docs[:10]))
@@ -289,6 +292,31 @@ def test_shaped_invoices_are_the_same_bytes_in_a_fresh_process():
     # then they are byte for byte the same
     assert out.returncode == 0, out.stderr
     assert out.stdout == here
+
+
+_ONE_PLAIN = """
+import hashlib, sys
+from tests.support.factories import synthetic_documents
+from invoicing.pdf import fonts, render_invoice
+doc = synthetic_documents(1, ["JP"])[0]
+pdf = render_invoice(doc)
+assert not any(fonts.face(i).preprocessed for i in range(fonts.face_count())), "preprocessed"
+sys.stdout.write(hashlib.sha256(pdf).hexdigest())
+"""
+
+
+def test_a_process_that_renders_one_invoice_embeds_what_a_warmed_worker_does():
+    # given a Japanese invoice rendered by a process that subsets each face as it is read
+    out = subprocess.run([sys.executable, "-c", _ONE_PLAIN], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    # when it is rendered here, after every face was preprocessed for HarfBuzz's subsetter
+    embed.prepare()
+    embed._bases.clear()
+    embed._programs.clear()
+    embed._beyond.clear()
+    here = render_invoice(synthetic_documents(1, ["JP"])[0])
+    # then the two files are byte for byte the same
+    assert out.stdout == hashlib.sha256(here).hexdigest()
 
 
 # ------------------------------------------------------------------ merged files

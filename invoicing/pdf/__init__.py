@@ -10,8 +10,8 @@ Rendering: `render` (the entry point: checks, metadata, determinism) uses `layou
 and `logo` on `page`s, which draw themselves on reportlab's canvas; reportlab's
 PDFDocument writes the file. `fonts` holds the bundled faces and chooses one per
 character, `shaping` turns runs into positioned glyphs (HarfBuzz), `glyph_font` makes
-each face a reportlab font of glyph ids, `sfnt` makes font subsets, `embed` the PDF
-objects of a subset, `objects` the byte-level PDF objects it is made of.
+each face a reportlab font of glyph ids, `embed` the PDF objects of a subset (HarfBuzz's
+subsetter), `drawn` what a document draws, `objects` the byte-level PDF objects.
 
 Merging: `merge` (the linker and streaming writer) links fragments that `prelink`
 makes from PDFs with pypdf (also `write_fragments`, for the render workers);

@@ -17,25 +17,29 @@ Each face has a fixed number (`Face.index`), which is also its resource name in 
 page (/F1, /F2, ...): a page's font resources then depend only on which faces it uses,
 and the merged file keeps one copy of them (prelink.py). Faces load lazily, once per
 process, under a lock; renders may run in threads.
+
+HarfBuzz reads every face: its cmap, advances, names and metrics (`Face`), and embed.py
+subsets it with HarfBuzz's subsetter (`Face.subset_face`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
 import threading
 import unicodedata
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from pathlib import Path
 
 import uharfbuzz as hb
-
-from invoicing.pdf.sfnt import TrueType
 
 __all__ = [
     "BOLD",
     "CJK",
     "FONT_DIR",
+    "FaceMetrics",
+    "FontError",
     "REGULAR",
     "REPLACEMENT",
     "SKIP",
@@ -101,8 +105,13 @@ _SCRIPT_RANGES = (
 )
 
 
+class FontError(ValueError):
+    """A bundled font file HarfBuzz cannot read as a TrueType face."""
+
+
 class Face:
-    """One bundled face: its font program, metrics in 1/1000 em, and HarfBuzz font."""
+    """One bundled face, read by HarfBuzz: its cmap, its advances in 1/1000 em, the
+    metrics its PDF font descriptor gives, and its HarfBuzz face and font."""
 
     def __init__(self, index: int, spec: _Spec):
         self.index = index
@@ -111,24 +120,102 @@ class Face:
         self.shaped = bool(spec.script)
         self.fake_bold = spec.fake_bold
         data = (FONT_DIR / spec.file).read_bytes()
-        self.sfnt = TrueType(data)
-        self.name = self.sfnt.postscript_name
+        self.hb_face = hb.Face(hb.Blob(data))
+        self.hb_font = hb.Font(self.hb_face)  # scaled in font units
+        if "glyf" not in self.hb_face.table_tags:
+            raise FontError(f"{spec.file}: no TrueType outlines (glyf table)")
+        self.name = _postscript_name(self.hb_face)
         # Names the exact font file: the merge rebuilds subsets only from this face.
         self.key = f"{self.name}:{hashlib.sha256(data).hexdigest()[:20]}"
         self.resource = f"F{index + 1}"
-        self.cmap = self.sfnt.cmap
-        scale = 1000 / self.sfnt.upem
+        font = self.hb_font
+        nominal = font.get_nominal_glyph
+        self.cmap: dict[int, int] = {
+            code: gid for code in sorted(self.hb_face.unicodes) if code and (gid := nominal(code))
+        }
+        self.upem = self.hb_face.upem
+        scale = 1000 / self.upem
         self.scale = scale
-        self.widths = [round(a * scale) for a in self.sfnt.advances]  # by glyph id
+        advances = map(font.get_glyph_h_advance, range(self.hb_face.glyph_count))  # font units
+        self.widths = [round(a * scale) for a in advances]  # by glyph id
         self.width_texts = [b"%d" % w for w in self.widths]  # as /W writes them
-        self._data = data
+        self._subset_lock = threading.Lock()
+        self._subsets = 0
+        self._preprocessed: hb.Face | None = None
 
-    @cached_property
-    def hb_font(self) -> hb.Font:
-        return hb.Font(hb.Face(hb.Blob(self._data)))
+    @property
+    def metrics(self) -> FaceMetrics:
+        """What the PDF font descriptor says of the face, in font units."""
+        return _metrics(self)
+
+    def subset_face(self) -> hb.Face:
+        """The face to give HarfBuzz's subsetter. After a few subsets, HarfBuzz's
+        preprocessed face: made once (60 ms for DejaVu Sans, 0.5 s for Droid Sans
+        Fallback), it makes a subset in 0.05 to 0.1 ms instead of 0.3 to 2.7 ms, with the
+        same bytes. A process that renders one invoice never pays for it."""
+        ready = self._preprocessed
+        if ready is not None:
+            return ready
+        with self._subset_lock:
+            self._subsets += 1
+            if self._subsets <= _PLAIN_SUBSETS:
+                return self.hb_face
+        return self.preprocess()
+
+    @property
+    def preprocessed(self) -> bool:
+        """Whether subsets are made from HarfBuzz's preprocessed face (`subset_face`)."""
+        return self._preprocessed is not None
+
+    def preprocess(self) -> hb.Face:
+        """HarfBuzz's preprocessed face for subsetting, made now if it is not yet."""
+        with self._subset_lock:
+            if self._preprocessed is None:
+                self._preprocessed = hb.subset_preprocess(self.hb_face)
+            return self._preprocessed
 
     def __repr__(self) -> str:
         return f"<Face {self.resource} {self.name}>"
+
+
+_PLAIN_SUBSETS = 8  # subsets a face makes before it is preprocessed (Face.subset_face)
+
+
+@dataclass(frozen=True)
+class FaceMetrics:
+    """A face's font descriptor values, in font units (ISO 32000-1 §9.8)."""
+
+    bbox: tuple[int, int, int, int]  # head's xMin, yMin, xMax, yMax
+    ascent: int  # HarfBuzz's horizontal ascender and descender (hhea's, for these faces)
+    descent: int
+    cap_height: int  # OS/2's; the ascender when the face has none
+    italic_angle: float  # post's
+    weight: int  # OS/2's weight class
+
+
+@lru_cache(maxsize=32)
+def _metrics(face: Face) -> FaceMetrics:
+    font = face.hb_font
+    # HarfBuzz has no call for head's bounding box: it is four shorts at offset 36.
+    bbox = struct.unpack_from(">4h", face.hb_face.reference_table("head").data, 36)
+    ascent = font.get_metric_position(hb.OTMetricsTag.HORIZONTAL_ASCENDER) or 0
+    descent = font.get_metric_position(hb.OTMetricsTag.HORIZONTAL_DESCENDER) or 0
+    cap_height = font.get_metric_position(hb.OTMetricsTag.CAP_HEIGHT) or ascent
+    return FaceMetrics(
+        bbox=(bbox[0], bbox[1], bbox[2], bbox[3]),
+        ascent=ascent,
+        descent=descent,
+        cap_height=cap_height,
+        italic_angle=font.get_style_value(hb.StyleTag.SLANT_ANGLE),
+        weight=round(font.get_style_value(hb.StyleTag.WEIGHT)),
+    )
+
+
+def _postscript_name(face: hb.Face) -> str:
+    """Name ID 6, as PDF's /BaseFont wants it (spaces and PDF delimiters removed)."""
+    found = face.get_name(hb.OTNameIdPredefined.POSTSCRIPT_NAME) or ""
+    cleaned = "".join(c for c in found if c.isascii() and c.isalnum() or c in "-_.")
+    return cleaned or "Font"
 
 
 _lock = threading.Lock()

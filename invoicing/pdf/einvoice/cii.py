@@ -68,6 +68,8 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
+from stdnum import iban as stdnum_iban
+
 from invoicing.identifiers import compact_vat
 from invoicing.pdf.documents import ElectronicAddress, InvoiceDocument
 from invoicing.pdf.einvoice.address import PostalAddress, postal_address
@@ -254,7 +256,7 @@ def _settlement(out: list[str], doc: InvoiceDocument, category: str) -> None:
     if not credit_note:
         out.append(f"<ram:PaymentReference>{_x(doc.number)}</ram:PaymentReference>")
     out.append(f"<ram:InvoiceCurrencyCode>{currency}</ram:InvoiceCurrencyCode>")
-    iban = "".join(clean(seller.iban).split()).upper()
+    iban = "".join(stdnum_iban.compact(clean(seller.iban)).split())
     if iban and not credit_note:
         out.append(
             "<ram:SpecifiedTradeSettlementPaymentMeans><ram:TypeCode>58</ram:TypeCode>"
