@@ -31,7 +31,7 @@ from invoicing.config import Settings, check_readable, get_settings
 from invoicing.run.schedule import beat_entries
 
 # Every module that defines tasks, so that `celery -A invoicing worker` registers them all.
-app = Celery("invoicing", include=["invoicing.run.tasks", "invoicing.demo"])
+app = Celery("invoicing", include=["invoicing.run.tasks", "invoicing.delivery.tasks", "invoicing.demo"])
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

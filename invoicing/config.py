@@ -96,7 +96,24 @@ class Settings(BaseSettings):
     # Queue the billing tasks go to; workers started with `celery -A invoicing worker` use it.
     queue: str = Field(default="invoicing", pattern=r"^[A-Za-z0-9._-]+$")
 
-    @field_validator("broker_url", "result_backend", "einvoice", mode="before")
+    # Delivery (invoicing/delivery): who gets an invoice how. A subscriber's `channel`
+    # in the import, else this: print (the merged file), email, or both.
+    default_channel: Literal["print", "email", "both"] = "print"
+    # smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=required insists),
+    # smtps://user:pass@host:465 (implicit TLS). Unset: nothing is e-mailed.
+    smtp_url: str | None = None
+    mail_from: str = ""  # unset: the seller's e-mail address
+    mail_reply_to: str = ""
+    # Messages per second across all workers (a token bucket in Redis); 0: unlimited.
+    mail_rate: float = Field(default=0.0, ge=0)
+    # Start a run's delivery as soon as its merge has finished.
+    deliver_after_run: bool = False
+    # A deferred message (4xx, lost connection) is tried again after this many seconds,
+    # doubled each time, up to mail_retries times; then it is failed.
+    mail_retry_s: float = Field(default=60.0, gt=0, le=86_400)
+    mail_retries: int = Field(default=6, ge=0, le=50)
+
+    @field_validator("broker_url", "result_backend", "einvoice", "smtp_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -404,12 +421,12 @@ def check_readable(url: str | None, setting: str) -> None:
 def configured_urls() -> list[str]:
     """The URLs this process was given (settings and the S3 endpoint), for `scrub`; never
     raises, so an error message about bad settings can still be scrubbed."""
-    names = ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND")
+    names = ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND", "SMTP_URL")
     urls = [os.environ.get(f"INVOICING_{name}") for name in names]
     urls += [os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")]
     try:
         settings = get_settings()
-        urls += [settings.database_url, settings.broker_url, settings.result_backend]
+        urls += [settings.database_url, settings.broker_url, settings.result_backend, settings.smtp_url]
     except ConfigError:
         pass
     return [url for url in urls if url]
