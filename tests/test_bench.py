@@ -136,3 +136,13 @@ def test_pdfunite_comparison_that_cannot_run_is_skipped_with_its_reason(
     monkeypatch.setattr(bench.os, "sysconf", lambda _: 4096 + 100)
     seconds, skipped = bench.time_pdfunite(pdfs, tmp_path / "z.pdf")
     assert seconds is None and skipped is not None and "bytes of arguments" in skipped
+
+
+def test_bench_deliver_emails_every_invoice_of_the_run(redis_env: Env) -> None:
+    # given
+    args = ("bench", "--deliver", "--no-baseline", "--subscribers", "30", "--workers", "1", "--json")
+    # when
+    proc = redis_env.cli(*args, timeout=300)
+    # then
+    result = json.loads(proc.stdout)
+    assert (proc.returncode, result["delivered"], result["messages_per_s"] > 0) == (0, 30, True), proc.stderr

@@ -64,6 +64,27 @@ def deliver(run_id: int, no_wait: bool, as_json: bool) -> None:
     _finish(run_id, started.dispatched, as_json, time.perf_counter() - began, no_wait)
 
 
+def deliver_after_run(final: Any, settings: Any, as_json: bool) -> None:
+    """INVOICING_DELIVER_AFTER_RUN, embedded: `run` e-mails the merged run's invoices in
+    its own process before it returns. A delivery that cannot start is a warning: the
+    run is done either way, and `invoicing deliver RUN_ID` sends them later."""
+    from invoicing.delivery.dispatch import start
+    from invoicing.errors import InvoicingError
+
+    if final.status not in ("completed", "completed_with_errors"):
+        return
+    try:
+        started = start(final.run_id, settings=settings)
+    except InvoicingError as exc:
+        err.print(f"warning: the invoices were not e-mailed: {exc}", markup=False)
+        return
+    if not as_json:
+        err.print(
+            f"billing run {final.run_id}: {plural(started.dispatched, 'invoice')} to e-mail", markup=False
+        )
+    _wait(final.run_id, settings)
+
+
 def _wait(run_id: int, settings: Any) -> None:
     """Until none of the run's e-mails is pending, sending or deferred. A delivery that
     stands still for INVOICING_STALL_AFTER_S with nothing deferred is reported."""

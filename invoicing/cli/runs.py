@@ -116,6 +116,10 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, force_period: bool,
             _print_report(report(started.run_id), as_json, time.perf_counter() - started_at)
             return
         final = _wait(started, as_json, settings)
+        if settings.deliver_after_run and settings.smtp_url and settings.embedded:
+            from invoicing.cli.delivery import deliver_after_run
+
+            deliver_after_run(final, settings, as_json)
     _finish(final, as_json, time.perf_counter() - started_at)
 
 

@@ -90,9 +90,16 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
     help="Measure only the billing run, not the single-process loop (which takes as long again "
     "at 100,000 subscribers); the baseline figures and the ratio are then null.",
 )
+@click.option(
+    "--deliver",
+    is_flag=True,
+    help="Then e-mail every invoice to a local SMTP server on the same workers: messages per second.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
-def bench(subscribers: int, workers: int, einvoice: bool, no_baseline: bool, as_json: bool) -> None:
+def bench(
+    subscribers: int, workers: int, einvoice: bool, no_baseline: bool, deliver: bool, as_json: bool
+) -> None:
     """Measure the billing run through Celery against a plain single-process loop.
 
     Uses a throw-away database and output folder, and W real worker processes on
@@ -106,6 +113,8 @@ def bench(subscribers: int, workers: int, einvoice: bool, no_baseline: bool, as_
     Example: invoicing bench --subscribers 100000 --no-baseline
 
     Example: invoicing bench --einvoice --subscribers 500
+
+    Example: invoicing bench --deliver --no-baseline
     """
     from invoicing.bench import run_bench
 
@@ -118,6 +127,7 @@ def bench(subscribers: int, workers: int, einvoice: bool, no_baseline: bool, as_
         workers,
         say=lambda text: None if as_json else err.print(text, markup=False),
         baseline=not no_baseline,
+        deliver=deliver,
     )
     if as_json:
         out.print(json.dumps(result.as_dict()), markup=False)
@@ -155,6 +165,12 @@ def bench(subscribers: int, workers: int, einvoice: bool, no_baseline: bool, as_
             else f"{result.pdfunite_s:.2f} s",
         ),
     ]
+    if result.messages_per_s is not None:
+        rows += [
+            ("e-mail every invoice (local SMTP server)", f"{result.deliver_s:.2f} s"),
+            ("  messages per second", f"{result.messages_per_s:,.1f}"),
+            ("  worker CPU per message, all-in", f"{result.deliver_cpu_ms_per_message:.2f} ms"),
+        ]
     for name, value in rows:
         table.add_row(name, value)
     out.print(table)

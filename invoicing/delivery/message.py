@@ -9,6 +9,7 @@ address must be one address: nothing a subscriber's data holds can add a header.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from email import policy
@@ -109,3 +110,21 @@ def compose(item: Claimed, sender: Sender, pdf: bytes) -> EmailMessage:
     message.set_content(f"{greeting}\n\n{text}\n\n{closing}\n{sender.name}\n", charset="utf-8")
     message.add_attachment(pdf, maintype="application", subtype="pdf", filename=f"{item.number}.pdf")
     return message
+
+
+# Stands in for the PDF while the message is generated; see `message_bytes`.
+_MARK = b"\x00invoicing: the invoice's PDF\x00"
+_ENCODED_MARK = base64.b64encode(_MARK) + b"\r\n"
+
+
+def message_bytes(item: Claimed, sender: Sender, pdf: bytes) -> bytes:
+    """The message as sent: `compose`'s, with the attachment's base64 lines written by
+    `base64.encodebytes` in one C call instead of the email generator's line-by-line
+    Python loop. The library still writes every header and MIME boundary; only the
+    attachment's body is put in. Measured on a 30 KB invoice (a loaded 2-core machine): 15.1 ms a message with
+    the generator's body, 9.4 ms this way (the same bytes; the tests open the attachment
+    a server received and compare its sha256)."""
+    data = compose(item, sender, _MARK).as_bytes()
+    at = data.rfind(_ENCODED_MARK)
+    body = base64.encodebytes(pdf).replace(b"\n", b"\r\n")
+    return data[:at] + body + data[at + len(_ENCODED_MARK) :]
