@@ -21,7 +21,7 @@ from invoicing.billing import seller_from
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.delivery import state
-from invoicing.delivery.message import BadMessage, Sender, message_bytes, sender_of
+from invoicing.delivery.message import BadMessage, Sender, compose, sender_of
 from invoicing.delivery.ratelimit import Limiter
 from invoicing.delivery.smtp import (
     Server,
@@ -101,7 +101,7 @@ def deliver_batch(invoice_ids: list[int], task_id: str, settings: Settings | Non
     for item in claimed:
         try:
             pdf = read(item.pdf_path or "", item.sha256)
-            data = message_bytes(item, sender, pdf)
+            data = compose(item, sender, pdf)
         except (BadMessage, OSError, ValueError) as exc:
             _failed(item.invoice_id, f"not sent: {first_line(exc)}", outcome)
             continue
