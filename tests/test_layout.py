@@ -289,6 +289,8 @@ def test_task_names_are_unchanged() -> None:
         "invoicing.power",
         "invoicing.amass",
         "invoicing.wake",
+        "invoicing.deliver_batch",
+        "invoicing.deliver_run",
     }
 
 
