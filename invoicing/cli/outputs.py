@@ -84,7 +84,10 @@ def merge(
     if (accounts is None) == (from_file is None):
         fail("give exactly one of --accounts A,B,C or --from-file FILE")
     if period is None:
-        fail("--period YYYY-MM is required with --accounts or --from-file")
+        # As click says it of a required option (it is one, but for --undelivered).
+        raise click.MissingParameter(
+            ctx=click.get_current_context(), param_hint="'--period'", param_type="option"
+        )
     if from_file is not None:
         try:
             text = from_file.read_text(encoding="utf-8")
