@@ -20,8 +20,17 @@ from sqlalchemy import select, update
 from invoicing.db import session_scope
 from invoicing.models import Delivery, Invoice
 from invoicing.pdf.format import Formatter
-from tests.support.delivery import SENDER, billed, deliver_json, status_delivery, use_smtp
+from tests.support.delivery import (
+    PERIOD,
+    SENDER,
+    billed,
+    deliver_json,
+    fixtures_with_channels,
+    status_delivery,
+    use_smtp,
+)
 from tests.support.envs import Env
+from tests.support.factories import write_json
 from tests.support.smtp import Behaviour, SmtpServer, unreachable_url
 
 EMAIL = {"A-0001": "email", "A-0009": "both", "A-0013": "email", "A-0016": "email"}
@@ -388,3 +397,14 @@ def test_deliver_before_the_smtp_url_is_set_is_one_line_exit_2(env: Env) -> None
 def _delivery_rows() -> int:
     with session_scope() as session:
         return len(session.scalars(select(Delivery.id)).all())
+
+
+def test_deliver_after_run_emails_the_invoices_when_the_run_is_merged(env: Env, smtp: SmtpServer) -> None:
+    # given
+    env.cli("db", "init", check=True)
+    env.cli("import", write_json(env, fixtures_with_channels(EMAIL)), check=True)
+    use_smtp(env, smtp.url())
+    # when
+    env.cli("run", "--period", PERIOD, check=True, INVOICING_DELIVER_AFTER_RUN="true")
+    # then
+    assert sorted(smtp.per_message_id().values()) == [1, 1, 1, 1]

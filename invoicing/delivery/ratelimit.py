@@ -55,12 +55,12 @@ class Limiter:
         if self.rate <= 0:
             return
         while True:
-            delay = self._ask()
+            delay = self.ask()
             if delay <= 0:
                 return
             time.sleep(delay)
 
-    def _ask(self) -> float:
+    def ask(self) -> float:
         """0 to go now, or the seconds to wait before asking again."""
         if self._script is not None:
             waited = int(self._script(keys=[self._key], args=[self._interval_us, self._tolerance_us]))
