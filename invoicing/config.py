@@ -114,7 +114,26 @@ class Settings(BaseSettings):
     # restart logs everybody out, and several servers behind one address need this set).
     api_session_secret: str | None = Field(default=None, repr=False)
 
-    @field_validator("broker_url", "result_backend", "einvoice", "api_session_secret", mode="before")
+    # Delivery (invoicing/delivery): who gets an invoice how. A subscriber's `channel`
+    # in the import, else this: print (the merged file), email, or both.
+    default_channel: Literal["print", "email", "both"] = "print"
+    # smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=required insists),
+    # smtps://user:pass@host:465 (implicit TLS). Unset: nothing is e-mailed.
+    smtp_url: str | None = None
+    mail_from: str = ""  # unset: the seller's e-mail address
+    mail_reply_to: str = ""
+    # Messages per second across all workers (a token bucket in Redis); 0: unlimited.
+    mail_rate: float = Field(default=0.0, ge=0)
+    # Start a run's delivery as soon as its merge has finished.
+    deliver_after_run: bool = False
+    # A deferred message (4xx, lost connection) is tried again after this many seconds,
+    # doubled each time, up to mail_retries times; then it is failed.
+    mail_retry_s: float = Field(default=60.0, gt=0, le=86_400)
+    mail_retries: int = Field(default=6, ge=0, le=50)
+
+    @field_validator(
+        "broker_url", "result_backend", "einvoice", "api_session_secret", "smtp_url", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -464,13 +483,14 @@ def check_readable(url: str | None, setting: str) -> None:
 def configured_urls() -> list[str]:
     """The URLs this process was given (settings and the S3 endpoint), for `scrub`; never
     raises, so an error message about bad settings can still be scrubbed."""
-    names = ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND")
+    names = ("DATABASE_URL", "BROKER_URL", "RESULT_BACKEND", "SMTP_URL")
     urls = [os.environ.get(f"INVOICING_{name}") for name in names]
     urls += [os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")]
     urls += [part.strip() for part in os.environ.get("INVOICING_WEBHOOK_URLS", "").split(",")]
     try:
         settings = get_settings()
-        urls += [settings.database_url, settings.broker_url, settings.result_backend, *settings.webhook_urls]
+        urls += [settings.database_url, settings.broker_url, settings.result_backend, settings.smtp_url]
+        urls += settings.webhook_urls
     except ConfigError:
         pass
     return [url for url in urls if url]

@@ -99,6 +99,30 @@ class InvoiceStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class Channel(enum.StrEnum):
+    """How a subscriber gets his invoice: in the run's merged print file, by e-mail, or both."""
+
+    PRINT = "print"
+    EMAIL = "email"
+    BOTH = "both"
+
+
+# The channels whose invoices go into the run's merged print file.
+PRINTED = (Channel.PRINT.value, Channel.BOTH.value)
+MAILED = (Channel.EMAIL.value, Channel.BOTH.value)
+
+
+class DeliveryState(enum.StrEnum):
+    """Where an invoice's e-mail stands (one closed vocabulary, as django-anymail's)."""
+
+    PENDING = "pending"  # to be sent
+    SENDING = "sending"  # committed before SMTP DATA: it may have reached the server
+    SENT = "sent"  # the server answered 250 (its reply kept)
+    DEFERRED = "deferred"  # 4xx or a lost connection: tried again after a backoff
+    FAILED = "failed"  # 5xx, or deferred too often: the server's reply kept
+    BOUNCED = "bounced"  # a delivery status notification came back (status, diagnostic)
+
+
 # The rows of the one-invoice-per-subscriber-and-period rule (migration 0006 writes it too).
 LIVE_INVOICE = "kind = 'invoice' AND voided_at IS NULL"
 
@@ -146,6 +170,7 @@ class Subscriber(Base):
     einvoice: Mapped[str | None] = mapped_column(String(16))
     tax_category: Mapped[str | None] = mapped_column(String(2))
     exemption_reason: Mapped[str | None] = mapped_column(String(300))  # BT-120; E needs one
+    channel: Mapped[str] = mapped_column(String(8), default=Channel.PRINT.value, server_default="print")
 
     plan: Mapped[Plan] = relationship()
 
@@ -283,6 +308,8 @@ class Invoice(Base):
     bill_email: Mapped[str | None] = mapped_column(String(254))
     bill_tax_category: Mapped[str | None] = mapped_column(String(2))
     bill_exemption_reason: Mapped[str | None] = mapped_column(String(300))
+    # print, email or both (Channel), frozen with the rest: which file or mail carries it.
+    bill_channel: Mapped[str] = mapped_column(String(8), default=Channel.PRINT.value, server_default="print")
     # Credit notes: the invoice credited, and why.
     credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     reason: Mapped[str | None] = mapped_column(Text)
@@ -432,3 +459,35 @@ class IdempotencyRecord(Base):
 
     # Two requests with one key at the same instant: the second insert fails here.
     __table_args__ = (UniqueConstraint("token_id", "key", name="uq_idempotency_token_key"),)
+
+
+class Delivery(Base):
+    """An invoice's e-mail: its state (DeliveryState) and what the server or the bounce
+    said, as received. One row per invoice sent by e-mail; the invoice itself, and its
+    bytes, never change for it."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), unique=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id", ondelete="CASCADE"))
+    state: Mapped[DeliveryState] = mapped_column(_enum(DeliveryState, "delivery_state"))
+    recipient: Mapped[str] = mapped_column(String(254))
+    message_id: Mapped[str] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The task that set it sending: that task, redelivered after its worker died, sends
+    # it again (the one window where a subscriber may receive it twice).
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # The SMTP server's reply ("250 2.0.0 Ok: queued as ..."), or the reason it was not sent.
+    reply: Mapped[str | None] = mapped_column(Text)
+    # A bounce's RFC 3464 Status ("5.1.1") and Diagnostic-Code, as received.
+    bounce_status: Mapped[str | None] = mapped_column(String(32))
+    bounce_diagnostic: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_deliveries_run_state", "run_id", "state"),
+        Index("ix_deliveries_message_id", "message_id"),
+    )

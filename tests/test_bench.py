@@ -156,3 +156,13 @@ def test_bench_api_and_einvoice_are_one_or_the_other(env: Env) -> None:
     proc = env.cli("bench", "--api", "--einvoice")
     # then
     assert (proc.returncode, proc.stderr.strip()) == (2, "invoicing: error: give one of --einvoice and --api")
+
+
+def test_bench_deliver_emails_every_invoice_of_the_run(redis_env: Env) -> None:
+    # given
+    args = ("bench", "--deliver", "--no-baseline", "--subscribers", "30", "--workers", "1", "--json")
+    # when
+    proc = redis_env.cli(*args, timeout=300)
+    # then
+    result = json.loads(proc.stdout)
+    assert (proc.returncode, result["delivered"], result["messages_per_s"] > 0) == (0, 30, True), proc.stderr

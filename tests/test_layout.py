@@ -291,6 +291,8 @@ def test_task_names_are_unchanged() -> None:
         "invoicing.wake",
         "invoicing.deliver_webhook",
         "invoicing.sweep_webhooks",
+        "invoicing.deliver_batch",
+        "invoicing.deliver_run",
     }
 
 

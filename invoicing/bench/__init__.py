@@ -14,6 +14,11 @@ PDFs and times, per invoice and side by side, the two parts a hybrid adds: the X
 separately, what INVOICING_EINVOICE_VALIDATE adds: the EN 16931 XSD and Schematron
 (`validate_pdf`), with the Schematron's one-off compilation per process apart.
 
+`invoicing bench --deliver` then e-mails every invoice of the run (all on channel both)
+with the same workers to an SMTP server of its own on loopback (bench/mailsink.py):
+messages per second from `deliver`'s dispatch to the last `sent`, and the workers' CPU
+per message.
+
 What only a benchmark wants to know about the chord body (its merge time, its peak
 memory, how many invoices it took pre-linked) is measured by `invoicing.bench.probe`,
 which only the workers started here load; production workers carry no instrumentation.
@@ -44,6 +49,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from invoicing.bench.mailsink import MailSink
 from invoicing.errors import InvoicingError
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
@@ -115,17 +121,25 @@ class BenchResult:
     render_latin_ms: float | None = None
     render_other_ms: float | None = None  # Cyrillic, Greek: the same face, no shaping
     render_shaped_ms: float | None = None  # CJK, right to left, Indic, Thai
+    # --deliver: every invoice e-mailed (channel both) by the same workers to a local
+    # SMTP server after the run, one SMTP session per batch; None without it.
+    delivered: int | None = None
+    deliver_s: float | None = None
+    messages_per_s: float | None = None
+    deliver_cpu_ms_per_message: float | None = None  # the workers' CPU, all in
 
     def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
 
 
 @contextmanager
-def _bench_environment(root: Path, broker_url: str, prefix: str) -> Iterator[dict[str, str]]:
+def _bench_environment(
+    root: Path, broker_url: str, prefix: str, mail: dict[str, str] | None = None
+) -> Iterator[dict[str, str]]:
     from invoicing.celery import configure
     from invoicing.config import get_settings
 
-    values = {
+    values = (mail or {}) | {
         "INVOICING_DATABASE_URL": f"sqlite:///{root / 'bench.db'}",
         "INVOICING_OUTPUT_DIR": str(root / "output"),
         "INVOICING_BROKER_URL": broker_url,
@@ -236,7 +250,11 @@ def _cleanup_redis(broker_url: str, prefix: str) -> None:
 
 
 def run_bench(
-    subscribers: int, workers: int, say: Callable[[str], None] = lambda _: None, baseline: bool = True
+    subscribers: int,
+    workers: int,
+    say: Callable[[str], None] = lambda _: None,
+    baseline: bool = True,
+    deliver: bool = False,
 ) -> BenchResult:
     from invoicing.billing import Period, create_run, seller_from
     from invoicing.billing.documents import issued_batch
@@ -257,8 +275,10 @@ def run_bench(
     period = Period(2026, 10)
     prefix = f"invoicing-bench-{uuid.uuid4().hex[:8]}:"
     root = Path(tempfile.mkdtemp(prefix="invoicing-bench-"))
+    sink = MailSink() if deliver else None
+    mailed: dict[str, float | int | None] = {}
     try:
-        with _bench_environment(root, broker_url, prefix) as env:
+        with _bench_environment(root, broker_url, prefix, _mail_settings(sink)) as env:
             settings = get_settings()
             check_backends(settings)
             say(f"seeding {subscribers:,} subscribers into {root}")
@@ -293,8 +313,13 @@ def run_bench(
                 worker_cpu_s = cpu_after[0] - cpu_before[0]
                 worker_system_s = cpu_after[1] - cpu_before[1]
                 worker_peak = max(peak_rss_mb(pid) for pid in _worker_pids(proc))
+                if sink is not None:
+                    say("e-mailing every invoice to a local SMTP server")
+                    mailed = _deliver(run_id, workers, sink, _worker_pids(proc))
             finally:
                 _stop(proc)
+                if sink is not None:
+                    sink.stop()
             with session_scope() as session:
                 run = session.get(BillingRun, run_id)
                 assert run is not None
@@ -374,7 +399,44 @@ def run_bench(
         render_latin_ms=_median_ms(renders["latin"]),
         render_other_ms=_median_ms(renders["other"]),
         render_shaped_ms=_median_ms(renders["shaped"]),
+        **mailed,  # type: ignore[arg-type]
     )
+
+
+def _mail_settings(sink: MailSink | None) -> dict[str, str]:
+    """With --deliver: every subscriber on channel both, the sink as the SMTP server."""
+    if sink is None:
+        return {}
+    sink.start()
+    return {
+        "INVOICING_DEFAULT_CHANNEL": "both",
+        "INVOICING_SMTP_URL": sink.url,
+        "INVOICING_MAIL_FROM": "billing@bench.example",
+    }
+
+
+def _deliver(run_id: int, workers: int, sink: MailSink, pids: list[int]) -> dict[str, float | int | None]:
+    """The run's delivery on the bench's workers, timed from dispatch to the last `sent`."""
+    from invoicing.delivery.dispatch import counts, start
+
+    cpu_before = _cpu_s(pids)
+    began = time.perf_counter()
+    started = start(run_id, workers=workers)
+    while True:
+        now = counts(run_id)
+        if not (now.get("pending") or now.get("sending") or now.get("deferred")):
+            break
+        time.sleep(0.05)
+    deliver_s = time.perf_counter() - began
+    cpu_s = _cpu_s(pids)[0] - cpu_before[0]
+    if now.get("sent") != started.dispatched or sink.accepted != started.dispatched:
+        raise InvoicingError(f"bench delivery: {now}, the server accepted {sink.accepted}")
+    return {
+        "delivered": started.dispatched,
+        "deliver_s": round(deliver_s, 3),
+        "messages_per_s": round(started.dispatched / deliver_s, 1),
+        "deliver_cpu_ms_per_message": round(cpu_s * 1000 / max(started.dispatched, 1), 3),
+    }
 
 
 def _rounded(value: float | None, digits: int = 3) -> float | None:

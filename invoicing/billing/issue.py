@@ -243,6 +243,7 @@ def bill_to(subscriber: Any, settings: Settings) -> dict[str, Any]:
         "bill_einvoice": einvoice_format(subscriber.einvoice, subscriber.vat_id, settings),
         "bill_buyer_reference": subscriber.buyer_reference,
         "bill_email": subscriber.email,
+        "bill_channel": subscriber.channel,
         "bill_tax_category": subscriber.tax_category,
         "bill_exemption_reason": exemption_reason(
             subscriber.tax_category, subscriber.tax_rate, subscriber.exemption_reason
@@ -440,6 +441,7 @@ def _billable_chunks(session: Session, period: Period, size: int) -> Iterator[Se
         Subscriber.email,
         Subscriber.tax_category,
         Subscriber.exemption_reason,
+        Subscriber.channel,
     )
     last = ""
     while True:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -31,12 +29,10 @@ from invoicing.cli.common import (
     EXIT_PARTIAL,
     RUN_EXIT,
     AmountParam,
-    check_output,
     current_settings,
     err,
     fail,
     handle_errors,
-    is_stdout,
     main,
     on_interrupt,
     out,
@@ -44,8 +40,6 @@ from invoicing.cli.common import (
     plural,
     ready,
     say_error,
-    shown_output,
-    written_to,
 )
 
 # --- the billing run ----------------------------------------------------------------------
@@ -121,6 +115,10 @@ def run(period: Period | None, no_wait: bool, dry_run: bool, force_period: bool,
             _print_report(report(started.run_id), as_json, time.perf_counter() - started_at)
             return
         final = _wait(started, as_json, settings)
+        if settings.deliver_after_run and settings.smtp_url and settings.embedded:
+            from invoicing.cli.delivery import deliver_after_run
+
+            deliver_after_run(final, settings, as_json)
     _finish(final, as_json, time.perf_counter() - started_at)
 
 
@@ -373,14 +371,19 @@ def status(run_id: int | None, as_json: bool) -> None:
 
     Example: invoicing status 3 --json
     """
+    from invoicing.cli.delivery import print_delivery
+    from invoicing.delivery.report import run_delivery
     from invoicing.run.report import report
 
     ready()
     rep = report(run_id)
+    delivery = run_delivery(rep.run_id)
     if as_json:
-        out.print(json.dumps(rep.status_dict(), ensure_ascii=False), markup=False)
+        out.print(json.dumps(rep.status_dict() | {"delivery": delivery}, ensure_ascii=False), markup=False)
     else:
         _print_report(rep, False)
+        if any(delivery["counts"].values()):
+            print_delivery(delivery)
     sys.exit(_exit_code(rep, EXIT_OK))
 
 
@@ -395,11 +398,14 @@ def runs(limit: int, as_json: bool) -> None:
 
     Example: invoicing runs --limit 5
     """
+    from invoicing.delivery.report import counts_of_runs
     from invoicing.run.report import list_runs
 
     ready()
     items = list_runs(limit)
     if as_json:
+        delivered = counts_of_runs([item["run_id"] for item in items])
+        items = [item | {"delivery": delivered[item["run_id"]]} for item in items]
         out.print(json.dumps(items, ensure_ascii=False), markup=False)
         return
     from invoicing.storage import store_for
@@ -559,125 +565,3 @@ def credit(number: str, amount: Any, reason: str | None, as_json: bool) -> None:
             f"the credit note did not render: {note.error or final.error} (`invoicing retry {final.run_id}`)"
         )
         sys.exit(EXIT_FAILED)
-
-
-# --- one-off merge ------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--accounts", help="Comma-separated accounts, merged in this order.")
-@click.option(
-    "--from-file",
-    "from_file",
-    type=click.Path(path_type=Path),
-    help="File with one account per line (# comments allowed).",
-)
-@period_option()
-@click.option(
-    "-o",
-    "output",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="PDF file to write (- for standard output).",
-)
-@click.option("--force", is_flag=True, help="Replace an existing file.")
-@handle_errors
-def merge(accounts: str | None, from_file: Path | None, period: Period, output: Path, force: bool) -> None:
-    """Merge the given subscribers' invoices for a period into one PDF, in the order given.
-
-    Invoices not rendered yet are rendered now, through the same tasks as the run.
-
-    Example: invoicing merge --accounts A-0003,A-0001 --period 2026-10 -o batch.pdf
-    """
-    from invoicing.run.adhoc import merge_accounts
-    from invoicing.run.runtime import workers
-
-    if (accounts is None) == (from_file is None):
-        fail("give exactly one of --accounts A,B,C or --from-file FILE")
-    if from_file is not None:
-        try:
-            text = from_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            fail(f"--from-file {from_file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
-    else:
-        text = accounts or ""
-    wanted = list(dict.fromkeys(iter_accounts(text)))
-    if not wanted:
-        fail("no accounts given")
-    settings = ready(storage=True)
-    check_output(output, force, settings)
-    with workers(settings) as available, written_to(output) as target:
-        merged = merge_accounts(wanted, period, target, force, workers=max(available, 1), settings=settings)
-    where = shown_output(output) if is_stdout(output) else merged.path
-    err.print(
-        f"wrote {where}: {plural(len(wanted), 'invoice')}, {plural(merged.pages, 'page')}, "
-        f"{merged.size:,} bytes",
-        markup=False,
-    )
-
-
-def iter_accounts(text: str) -> Iterable[str]:
-    """Accounts separated by commas or lines; blank lines and # comments skipped."""
-    for raw in text.replace(",", "\n").splitlines():
-        account = raw.strip()
-        if account and not account.startswith("#"):
-            yield account
-
-
-# --- export -------------------------------------------------------------------------------
-
-
-@main.command()
-@click.argument("run_id", type=int, required=False)
-@period_option(required=False)
-@click.option(
-    "-o",
-    "output",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="ZIP file to write (- for standard output).",
-)
-@click.option("--force", is_flag=True, help="Replace an existing file.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@handle_errors
-def export(run_id: int | None, period: Period | None, output: Path, force: bool, as_json: bool) -> None:
-    """Write a run's rendered invoices, and the credit notes issued against them, into a
-    ZIP in number order, with index.csv for the accountant: number, type, issue date,
-    the invoice a credit note credits, account, company, contact, seller's and buyer's
-    VAT ids, net, tax, total (negative for a credit note), currency, file, sha256.
-
-    With --period instead of RUN_ID: every run of the period (its supplements and
-    credit notes too) in one ZIP.
-
-    Every file is checked against the sha256 recorded when it was rendered; a missing
-    or changed file writes nothing.
-
-    Example: invoicing export 3 -o invoices-2026-10.zip
-
-    Example: invoicing export --period 2026-10 -o 2026-10.zip
-    """
-    from invoicing.run.export import export_period, export_run
-
-    if (run_id is None) == (period is None):
-        fail("give a RUN_ID or --period YYYY-MM (one of the two)")
-    if as_json and is_stdout(output):
-        fail("-o - and --json both write to standard output; give -o FILE.zip with --json")
-    settings = ready()
-    check_output(output, force, settings)
-    with written_to(output) as target:
-        if run_id is not None:
-            summary = export_run(run_id, target, force, settings)
-        else:
-            summary = export_period(str(period), target, force, settings)
-    if as_json:
-        out.print(json.dumps(summary.as_dict(), ensure_ascii=False), markup=False)
-        return
-    totals = ", ".join(f"{amount} {currency}" for currency, amount in summary.totals.items())
-    where = shown_output(output) if is_stdout(output) else summary.output
-    what = f"run {run_id}" if run_id is not None else f"{period} ({plural(len(summary.runs), 'run')})"
-    notes = f" and {plural(summary.credit_notes, 'credit note')}" if summary.credit_notes else ""
-    err.print(
-        f"wrote {where}: {plural(summary.invoices, 'invoice')}{notes} of {what} ({totals}), "
-        f"{summary.bytes:,} bytes",
-        markup=False,
-    )

@@ -103,10 +103,22 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
     help="Measure only the billing run, not the single-process loop (which takes as long again "
     "at 100,000 subscribers); the baseline figures and the ratio are then null.",
 )
+@click.option(
+    "--deliver",
+    is_flag=True,
+    help="Then e-mail every invoice to a local SMTP server on the same workers: messages per second.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
 def bench(
-    subscribers: int, workers: int, einvoice: bool, api: bool, clients: int, no_baseline: bool, as_json: bool
+    subscribers: int,
+    workers: int,
+    einvoice: bool,
+    api: bool,
+    clients: int,
+    no_baseline: bool,
+    deliver: bool,
+    as_json: bool,
 ) -> None:
     """Measure the billing run through Celery against a plain single-process loop.
 
@@ -123,6 +135,8 @@ def bench(
     Example: invoicing bench --einvoice --subscribers 500
 
     Example: invoicing bench --api --subscribers 2000 --workers 2 --clients 200
+
+    Example: invoicing bench --deliver --no-baseline
     """
     from invoicing.bench import run_bench
 
@@ -140,6 +154,7 @@ def bench(
         workers,
         say=lambda text: None if as_json else err.print(text, markup=False),
         baseline=not no_baseline,
+        deliver=deliver,
     )
     if as_json:
         out.print(json.dumps(result.as_dict()), markup=False)
@@ -177,6 +192,12 @@ def bench(
             else f"{result.pdfunite_s:.2f} s",
         ),
     ]
+    if result.messages_per_s is not None:
+        rows += [
+            ("e-mail every invoice (local SMTP server)", f"{result.deliver_s:.2f} s"),
+            ("  messages per second", f"{result.messages_per_s:,.1f}"),
+            ("  worker CPU per message, all-in", f"{result.deliver_cpu_ms_per_message:.2f} ms"),
+        ]
     for name, value in rows:
         table.add_row(name, value)
     out.print(table)

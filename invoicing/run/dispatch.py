@@ -34,7 +34,7 @@ from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunSta
 from invoicing.run.printing import check_volume_size
 from invoicing.run.runtime import unsubscribe
 from invoicing.run.state import FINAL, identity, is_stalled, last_activity
-from invoicing.run.steps import merge_run_invoices, tell_run_finished
+from invoicing.run.steps import merge_run_invoices, printed_count, tell_run_finished
 from invoicing.storage import present, store_at
 
 EMBEDDED_MAX_TASKS = 1000  # the in-memory result backend keeps at most 5,000 entries
@@ -253,7 +253,7 @@ def resume(
         if check_volumes:
             check_volume_size(session, run_id, settings)
         todo = _needs_rendering(session, run_id)
-        output_ok = (
+        output_ok = not printed_count(session, run_id) or (
             run.output_path is not None
             and _sha_matches(run.output_path, run.sha256)
             and all(_sha_matches(v.output_path, v.sha256) for v in run.volumes)

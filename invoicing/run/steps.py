@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from invoicing.billing import count_by_status, seller_from
@@ -25,7 +25,7 @@ from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.delivery.webhooks import emit
 from invoicing.errors import plural
-from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
+from invoicing.models import PRINTED, BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
 from invoicing.pdf import MergeError, Part, merge_pdfs, write_fragments
 from invoicing.pdf.documents import InvoiceDocument
 from invoicing.pdf.einvoice import EInvoiceError, render_einvoice
@@ -305,7 +305,12 @@ def rendered_parts(run_id: int, chunk: int = PART_CHUNK) -> Iterator[Part]:
                     Subscriber.account,
                 )
                 .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
-                .where(Invoice.run_id == run_id, Invoice.status == InvoiceStatus.RENDERED, Invoice.seq > last)
+                .where(
+                    Invoice.run_id == run_id,
+                    Invoice.status == InvoiceStatus.RENDERED,
+                    Invoice.bill_channel.in_(PRINTED),
+                    Invoice.seq > last,
+                )
                 .order_by(Invoice.seq)
                 .limit(chunk)
             ).all()
@@ -316,6 +321,22 @@ def rendered_parts(run_id: int, chunk: int = PART_CHUNK) -> Iterator[Part]:
                 raise MergeError(f"invoice {number} is rendered but has no file recorded")
             yield Part(path, f"{number} — {name}", number, sha, account)
         last = rows[-1].seq
+
+
+def printed_count(session: Session, run_id: int) -> int:
+    """The run's rendered invoices that go into its print file (channel print or both)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Invoice)
+            .where(
+                Invoice.run_id == run_id,
+                Invoice.status == InvoiceStatus.RENDERED,
+                Invoice.bill_channel.in_(PRINTED),
+            )
+        )
+        or 0
+    )
 
 
 def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSummary:
@@ -336,12 +357,13 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
         period, kind = run.period, run.kind
         # Refused before anything is written (the merge would stop at that invoice).
         too_small = volume_too_small(session, run_id, settings, InvoiceStatus.RENDERED)
+        printed = printed_count(session, run_id)
     store = store_for(settings)
     output = merged_path(settings, period, run_id, kind)
     prelinked = fragments_dir(settings, period)
     merged = None
     error = too_small
-    if counts[InvoiceStatus.RENDERED] and error is None:
+    if printed and error is None:
         manifest = None
         try:
             manifest = Manifest(store, run_id, period, str(kind.value), output, layout)

@@ -17,10 +17,12 @@ from typing import Any
 from celery.exceptions import ChordError
 
 from invoicing.celery import app
+from invoicing.config import get_settings
 from invoicing.errors import plural
+from invoicing.models import RunStatus
 from invoicing.run import dispatch, steps
 from invoicing.run.arguments import RefusedArguments, billing_period, existing_run, invoice_batch
-from invoicing.run.report import run_summary
+from invoicing.run.report import RunSummary, run_summary
 from invoicing.run.transient import RunTask
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,9 @@ def merge_run(self: RunTask, run_id: int) -> dict[str, Any]:
     try:
         # Inside: the look-up needs the database, whose outage is retried like the merge's.
         run_id = existing_run(self.name, run_id)
-        return steps.merge_run_invoices(run_id).as_dict()
+        summary = steps.merge_run_invoices(run_id)
+        _deliver_after(summary)
+        return summary.as_dict()
     except steps.PendingInvoices as exc:
         if self.request.retries < self.max_retries:
             log.info("billing run %s: %s; merging again in %.0f s", run_id, exc, PENDING_RECHECK_S)
@@ -91,6 +95,15 @@ def merge_run(self: RunTask, run_id: int) -> dict[str, Any]:
     except Exception as exc:
         self.retry_transient(exc, f"billing run {run_id}: merge")
         raise
+
+
+def _deliver_after(summary: RunSummary) -> None:
+    """INVOICING_DELIVER_AFTER_RUN: the run's e-mails go out once it is merged, by name
+    (run never imports delivery). Embedded, the `run` command delivers in its own process."""
+    settings = get_settings()
+    merged = summary.status in (RunStatus.COMPLETED.value, RunStatus.COMPLETED_WITH_ERRORS.value)
+    if merged and settings.deliver_after_run and settings.smtp_url and not settings.embedded:
+        app.send_task("invoicing.deliver_run", args=(summary.run_id,))
 
 
 @app.task(name="invoicing.chord_failed", throws=(RefusedArguments,))

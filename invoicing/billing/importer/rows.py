@@ -231,6 +231,8 @@ def _vat_id(value: Any) -> str | None:
 
 
 EINVOICE_FORMATS = ("factur-x", "xrechnung")
+# How the invoice reaches the subscriber (models.Channel); absent: INVOICING_DEFAULT_CHANNEL.
+CHANNELS = ("print", "email", "both")
 # UNCL 5305 tax categories EN 16931 uses for VAT.
 TAX_CATEGORIES = ("S", "Z", "E", "AE", "K", "G", "O", "L", "M")
 # Those that charge no VAT (BR-<category>-05: rate 0), and those that say why (BT-120).
@@ -291,6 +293,7 @@ class SubscriberRow(_Row):
     einvoice: Annotated[str | None, BeforeValidator(_one_of("einvoice", EINVOICE_FORMATS))] = None
     tax_category: Annotated[str | None, BeforeValidator(_one_of("tax_category", TAX_CATEGORIES))] = None
     exemption_reason: OptionalText300 = None  # BT-120: why no VAT is charged (E needs one)
+    channel: Annotated[str | None, BeforeValidator(_one_of("channel", CHANNELS))] = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SubscriberRow:

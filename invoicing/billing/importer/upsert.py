@@ -310,6 +310,8 @@ class _Upsert:
             found.append(f"currency: {sub.currency} differs from plan {sub.plan!r} priced in {priced}")
         if found:
             self.rejected["subscribers"].add(sub.account)
+        if (sub.channel or self.settings.default_channel) != "print" and not sub.email:
+            found.append(f"channel: {sub.channel or self.settings.default_channel} needs an email address")
         if sub.einvoice and not sub.vat_id:
             found.append(f"einvoice: {sub.einvoice} needs the buyer's vat_id")
         if sub.tax_category in ("AE", "K") and not sub.vat_id:
@@ -348,6 +350,7 @@ class _Upsert:
         new = []
         for _, sub in chunk:
             values = {name: getattr(sub, name) for name in _SUBSCRIBER_FIELDS}
+            values["channel"] = sub.channel or self.settings.default_channel
             current = existing.get(sub.account)
             if current is None:
                 counts.created += 1

@@ -1,0 +1,40 @@
+"""Delivery on real `celery worker` processes: with INVOICING_DELIVER_AFTER_RUN the run's
+merge sends `invoicing.deliver_run`, and the workers e-mail every invoice once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.delivery import PERIOD, fixtures_with_channels, status_delivery, use_smtp
+from tests.support.envs import Env
+from tests.support.factories import write_json
+from tests.support.runs import wait_until
+from tests.support.smtp import SmtpServer
+from tests.support.workers import Workers
+
+EMAIL = {"A-0001": "email", "A-0009": "both", "A-0013": "email", "A-0016": "email"}
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+def test_workers_deliver_a_run_once_it_is_merged(redis_env: Env, workers: Workers, smtp: SmtpServer) -> None:
+    # given
+    redis_env.cli("db", "init", check=True)
+    redis_env.cli("import", write_json(redis_env, fixtures_with_channels(EMAIL)), check=True)
+    use_smtp(redis_env, smtp.url())
+    redis_env.vars["INVOICING_DELIVER_AFTER_RUN"] = "true"
+    workers.start(count=1, concurrency=2)
+    # when
+    redis_env.cli("run", "--period", PERIOD, check=True)
+    # then
+    assert wait_until(lambda: status_delivery(redis_env, 1)["counts"]["sent"] == 4, 120), workers.log_text()[
+        -3000:
+    ]
+    assert sorted(smtp.per_message_id().values()) == [1, 1, 1, 1]
