@@ -17,9 +17,11 @@ from invoicing.db import init_db, session_scope
 from invoicing.delivery import webhooks
 from invoicing.delivery.signing import parse_secrets
 from invoicing.models import Subscriber, WebhookMessage, WebhookStatus
+from tests.support.delivery import billed, bounces_json, deliver_json, dsn, use_smtp
 from tests.support.envs import Env
 from tests.support.factories import seed_fixtures
 from tests.support.runs import count_rows, run_json, status_of, summary_of, wait_until
+from tests.support.smtp import SmtpServer
 from tests.support.webhooks import Receiver, new_secret, post_again, webhook_env
 from tests.support.workers import Workers
 
@@ -102,6 +104,33 @@ def test_a_credit_note_sends_credit_note_issued(env: Env) -> None:
         "EUR",
         "Roaming outage",
     )
+    receiver.stop()
+
+
+def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(env: Env) -> None:
+    # given October billed with one subscriber by e-mail, an SMTP server and a receiver
+    run_id = billed(env, {"A-0013": "email"})["run_id"]
+    server = SmtpServer().start()
+    use_smtp(env, server.url())
+    secret = new_secret()
+    receiver = Receiver(secret).start()
+    webhook_env(env, receiver, secret)
+    # when the invoice is e-mailed, and its bounce comes back
+    deliver_json(env, run_id)
+    sent = receiver.wait_handled("invoice.sent")
+    bounce = env.path / "bounce.eml"
+    bounce.write_bytes(dsn(sent["message_id"], sent["recipient"]))
+    bounces_json(env, str(bounce))
+    bounced = receiver.wait_handled("invoice.bounced")
+    # then both events name the invoice, its run, its subscriber and the message
+    assert (sent["account"], sent["run_id"], sent["reply"][:3]) == ("A-0013", run_id, "250")
+    assert {k: bounced[k] for k in ("number", "account", "message_id", "status")} == {
+        "number": sent["number"],
+        "account": "A-0013",
+        "message_id": sent["message_id"],
+        "status": "5.1.1",
+    }
+    server.stop()
     receiver.stop()
 
 

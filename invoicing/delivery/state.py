@@ -6,7 +6,8 @@ failed; sent -> bounced (a DSN came back). `sending` is committed before SMTP DA
 worker died between the two: the same task, redelivered, sends it again with the same
 Message-ID (`claim`).
 
-`mark_sent` and `mark_bounced` are the places where an invoice became sent or bounced.
+`mark_sent` and `mark_bounced` are the places where an invoice became sent or bounced:
+each records its webhook event (`invoice.sent`, `invoice.bounced`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from invoicing.billing.void import record_released
+from invoicing.delivery.webhooks import emit
 from invoicing.models import (
     MAILED,
     Delivery,
@@ -174,6 +176,7 @@ def mark_sent(session: Session, invoice_id: int, reply: str) -> None:
         .values(state=DeliveryState.SENT, reply=reply[:REASON_MAX], sent_at=now, updated_at=now)
     )
     record_released(session, [invoice_id], "email")
+    _tell(session, "invoice.sent", invoice_id, {"reply": reply[:REASON_MAX]})
 
 
 def mark_deferred(session: Session, invoice_id: int, reply: str, retry_at: datetime) -> None:
@@ -209,6 +212,19 @@ def mark_bounced(session: Session, invoice_id: int, status: str, diagnostic: str
             updated_at=_now(),
         )
     )
+    bounce = {"status": status[:32], "diagnostic": diagnostic[:REASON_MAX]}
+    _tell(session, "invoice.bounced", invoice_id, bounce)
+
+
+def _tell(session: Session, type: str, invoice_id: int, extra: dict[str, Any]) -> None:
+    """The webhook event of an invoice's delivery: which invoice, to whom, with what id."""
+    row = session.execute(
+        select(Invoice.number, Invoice.run_id, Subscriber.account, Delivery.recipient, Delivery.message_id)
+        .join(Delivery, Delivery.invoice_id == Invoice.id)
+        .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+        .where(Invoice.id == invoice_id)
+    ).one()
+    emit(session, type, {**row._asdict(), **extra})
 
 
 def counts(session: Session, run_id: int) -> dict[str, int]:
