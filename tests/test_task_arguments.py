@@ -143,6 +143,11 @@ def test_a_forged_billing_run_for_a_period_out_of_range_issues_nothing(
         ("invoicing.chord_failed", [None, None, None, 424242], "no billing run 424242"),
         ("invoicing.render_batch", [[]], "a batch is a list of 1 to 10000 invoice ids"),
         ("invoicing.render_batch", [[1, None]], "not an invoice id: None"),
+        (
+            "invoicing.render_batch",
+            [{"run_id": 1, "first_id": 9, "last_id": 2}],
+            "an empty range of invoices",
+        ),
     ],
 )
 def test_a_forged_run_task_for_a_run_that_does_not_exist_changes_nothing(

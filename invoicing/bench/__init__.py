@@ -134,13 +134,17 @@ class BenchResult:
 
 @contextmanager
 def _bench_environment(
-    root: Path, broker_url: str, prefix: str, mail: dict[str, str] | None = None
+    root: Path,
+    broker_url: str,
+    prefix: str,
+    mail: dict[str, str] | None = None,
+    database_url: str | None = None,
 ) -> Iterator[dict[str, str]]:
     from invoicing.celery import configure
     from invoicing.config import get_settings
 
     values = (mail or {}) | {
-        "INVOICING_DATABASE_URL": f"sqlite:///{root / 'bench.db'}",
+        "INVOICING_DATABASE_URL": database_url or f"sqlite:///{root / 'bench.db'}",
         "INVOICING_OUTPUT_DIR": str(root / "output"),
         "INVOICING_BROKER_URL": broker_url,
         "INVOICING_RESULT_BACKEND": broker_url,
@@ -255,15 +259,21 @@ def run_bench(
     say: Callable[[str], None] = lambda _: None,
     baseline: bool = True,
     deliver: bool = False,
+    database_url: str | None = None,
 ) -> BenchResult:
+    """The bench on a throw-away SQLite file, or on `database_url`: an empty database
+    (PostgreSQL, say) that it fills and leaves filled; one holding subscribers is
+    refused before anything is written."""
+    from sqlalchemy import func, select
+
     from invoicing.billing import Period, create_run, seller_from
     from invoicing.billing.documents import issued_batch
     from invoicing.billing.importer import import_data
     from invoicing.celery import app
-    from invoicing.config import get_settings
+    from invoicing.config import get_settings, redact
     from invoicing.db import init_db, session_scope
     from invoicing.files import StagedFiles
-    from invoicing.models import BillingRun
+    from invoicing.models import BillingRun, Subscriber
     from invoicing.pdf import Part, merge_pdfs
     from invoicing.pdf.einvoice import render_einvoice
     from invoicing.run.dispatch import batch_size, dispatch, ids_of_run
@@ -278,11 +288,14 @@ def run_bench(
     sink = MailSink() if deliver else None
     mailed: dict[str, float | int | None] = {}
     try:
-        with _bench_environment(root, broker_url, prefix, _mail_settings(sink)) as env:
+        with _bench_environment(root, broker_url, prefix, _mail_settings(sink), database_url) as env:
             settings = get_settings()
             check_backends(settings)
-            say(f"seeding {subscribers:,} subscribers into {root}")
+            say(f"seeding {subscribers:,} subscribers into {redact(database_url) if database_url else root}")
             init_db()
+            with session_scope() as session:
+                if session.scalar(select(func.count()).select_from(Subscriber)):
+                    raise InvoicingError("bench: the database holds subscribers; it needs an empty one")
             with session_scope() as session:
                 import_data(session, synthetic_dataset(subscribers, str(period), seed=1))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -104,12 +105,12 @@ def compute_totals(plan: Any, charges: Sequence[Any], subscriber: Any, period: P
     A charge of an earlier period (it arrived after that period was billed) is a line of
     its own that names its month in the subscriber's language: "Roaming 2 GB (Okt. 2026)".
     """
-    currency = subscriber.currency
+    currency, own = subscriber.currency, str(period)
     lines = [_plan_line(plan, subscriber, period)]
     for charge in charges:
         description = charge.description
-        if charge.period != str(period):
-            description = f"{description} ({Period.parse(charge.period).label(subscriber.locale)})"
+        if charge.period != own:
+            description = f"{description} ({_month_label(charge.period, subscriber.locale)})"
         lines.append(
             InvoiceLine(
                 description=description,
@@ -127,13 +128,34 @@ def _plan_line(plan: Any, subscriber: Any, period: Period) -> InvoiceLine:
     """The monthly fee, pro rata by day when the subscription covers part of the month."""
     first = max(period.start, subscriber.active_from)
     last = min(period.end, subscriber.active_to) if subscriber.active_to else period.end
-    days, active = period.days, (last - first).days + 1
-    fee = round_money(plan.monthly_fee, subscriber.currency)
-    words = translator(subscriber.locale)
+    round_money(plan.monthly_fee, subscriber.currency)  # what no fee can be raises here, uncached
+    currency, locale = subscriber.currency, subscriber.locale
+    return _fee_line(plan.name, plan.monthly_fee, currency, locale, first, last, period.days)
+
+
+# A run's subscribers share a few plans, languages and part months: the plan line (its
+# words are a catalog look-up and, for a part month, a CLDR interval format) is made
+# once per combination. Measured on 100,000 synthetic subscribers (a loaded 2-core
+# machine): 1.18 s of CPU made one by one, 0.51 s cached. The arguments are values (a
+# fee equal as a Decimal gives the same rounded line), so the cache cannot hand one
+# subscriber another's line.
+@lru_cache(maxsize=4096)
+def _fee_line(
+    name: str, monthly_fee: Decimal, currency: str, locale: str, first: date, last: date, days: int
+) -> InvoiceLine:
+    active = (last - first).days + 1
+    words = translator(locale)
     if active >= days:
-        return InvoiceLine(plan_fee(words, plan.name), Decimal(1), fee, fee)
-    prorated = round_money(plan.monthly_fee * active / days, subscriber.currency)
-    return InvoiceLine(pro_rata(words, plan.name, first, last, active, days), Decimal(1), prorated, prorated)
+        fee = round_money(monthly_fee, currency)
+        return InvoiceLine(plan_fee(words, name), Decimal(1), fee, fee)
+    prorated = round_money(monthly_fee * active / days, currency)
+    return InvoiceLine(pro_rata(words, name, first, last, active, days), Decimal(1), prorated, prorated)
+
+
+@lru_cache(maxsize=1024)
+def _month_label(period: str, locale: str) -> str:
+    """A late charge's month as the subscriber reads it ("Okt. 2026"), once per pair."""
+    return Period.parse(period).label(locale)
 
 
 def split_gross(gross: Decimal, tax_rate: Decimal, currency: str) -> tuple[Decimal, Decimal]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from invoicing.celery import app
 from invoicing.delivery import dispatch, send, webhooks
-from invoicing.run.arguments import RefusedArguments, existing_run, invoice_batch
+from invoicing.run.arguments import RefusedArguments, existing_run, invoice_id_list
 from invoicing.run.transient import RunTask
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ DELIVER_RETRIES = 8
 )
 def deliver_batch(self: RunTask, invoice_ids: list[int]) -> dict[str, Any]:
     """E-mail a batch of invoices; schedule the deferred ones again after their backoff."""
-    invoice_ids = invoice_batch(self.name, invoice_ids)
+    invoice_ids = invoice_id_list(self.name, invoice_ids)
     try:
         outcome = send.deliver_batch(invoice_ids, str(self.request.id or "local"))
     except Exception as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import reprlib
+from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from invoicing.billing import BillingError, Period
@@ -61,12 +62,46 @@ def existing_run(task: str, run_id: Any) -> int:
     return int(run_id)
 
 
-def invoice_batch(task: str, invoice_ids: Any) -> list[int]:
-    """A batch as dispatch makes them: 1 to MAX_BATCH positive invoice ids."""
-    if not isinstance(invoice_ids, list) or not 1 <= len(invoice_ids) <= MAX_BATCH:
-        size = len(invoice_ids) if isinstance(invoice_ids, list) else type(invoice_ids).__name__
+def invoice_batch(task: str, batch: Any) -> list[int] | InvoiceRange:
+    """A batch as dispatch makes them: 1 to MAX_BATCH positive invoice ids, or a range of
+    one run's invoices, {"run_id": R, "first_id": A, "last_id": B}."""
+    if isinstance(batch, dict):
+        return _invoice_range(task, batch)
+    return invoice_id_list(task, batch)
+
+
+def invoice_id_list(task: str, batch: Any) -> list[int]:
+    """A batch as a list of 1 to MAX_BATCH positive invoice ids (the e-mail batches)."""
+    if not isinstance(batch, list) or not 1 <= len(batch) <= MAX_BATCH:
+        size = len(batch) if isinstance(batch, list) else type(batch).__name__
         raise refuse(task, f"a batch is a list of 1 to {MAX_BATCH} invoice ids, got {size}")
-    wrong = [i for i in invoice_ids if not is_int(i) or i < 1]
+    wrong = [i for i in batch if not is_int(i) or i < 1]
     if wrong:
         raise refuse(task, f"not an invoice id: {reprlib.repr(wrong[0])}")
-    return list(invoice_ids)
+    return list(batch)
+
+
+@dataclass(frozen=True)
+class InvoiceRange:
+    """The invoices of run `run_id` with ids from `first_id` to `last_id` that are not
+    rendered yet: how dispatch describes a batch, whatever its size (three numbers)."""
+
+    run_id: int
+    first_id: int
+    last_id: int
+
+    def as_message(self) -> dict[str, int]:
+        return {"run_id": self.run_id, "first_id": self.first_id, "last_id": self.last_id}
+
+
+def _invoice_range(task: str, batch: dict[Any, Any]) -> InvoiceRange:
+    keys = ("run_id", "first_id", "last_id")
+    if set(batch) != set(keys):
+        got = reprlib.repr(list(batch))
+        raise refuse(task, f"a range of invoices has exactly {', '.join(keys)}, got {got}")
+    wrong = [key for key in keys if not is_int(batch[key]) or batch[key] < 1]
+    if wrong:
+        raise refuse(task, f"{wrong[0]} is not an id: {reprlib.repr(batch[wrong[0]])}")
+    if batch["first_id"] > batch["last_id"]:
+        raise refuse(task, f"an empty range of invoices: {batch['first_id']} to {batch['last_id']}")
+    return InvoiceRange(batch["run_id"], batch["first_id"], batch["last_id"])

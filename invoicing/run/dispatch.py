@@ -31,6 +31,7 @@ from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import InvoicingError, plural
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunStatus
+from invoicing.run.arguments import InvoiceRange
 from invoicing.run.printing import check_volume_size
 from invoicing.run.runtime import unsubscribe
 from invoicing.run.state import FINAL, identity, is_stalled, last_activity
@@ -48,8 +49,10 @@ class RunBusy(InvoicingError):
 # --- the tasks, by name (see tasks.py) -----------------------------------------------------
 
 
-def render_batch_signature(invoice_ids: Sequence[int]) -> Any:
-    return app.signature("invoicing.render_batch", args=(list(invoice_ids),), immutable=True)
+def render_batch_signature(invoice_ids: Sequence[int] | InvoiceRange) -> Any:
+    """A header task: a range of a run's invoices (three numbers), or a list of ids."""
+    batch = invoice_ids.as_message() if isinstance(invoice_ids, InvoiceRange) else list(invoice_ids)
+    return app.signature("invoicing.render_batch", args=(batch,), immutable=True)
 
 
 def _merge_run(run_id: int) -> Any:
@@ -84,6 +87,14 @@ def batch_size(invoices: int, workers: int, settings: Settings) -> int:
 
 def batches(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[start : start + size]) for start in range(0, len(ids), size)]
+
+
+def ranges(run_id: int, ids: Sequence[int], size: int) -> list[InvoiceRange]:
+    """The run's invoices `ids` as ranges of `size` of them each, by id: disjoint, so no
+    invoice is in two batches, and each renders those in it not rendered yet. A resumed
+    run's ranges may span invoices rendered before; they are left out when it runs."""
+    ordered = sorted(ids)
+    return [InvoiceRange(run_id, chunk[0], chunk[-1]) for chunk in batches(ordered, size)]
 
 
 # --- starting, resuming, dispatching --------------------------------------------------------
@@ -204,9 +215,15 @@ def ids_of_run(run_id: int) -> list[int]:
 
 
 def dispatch(run_id: int, invoice_ids: Sequence[int], workers: int, settings: Settings) -> str:
-    """Send the chord; returns the id of its body (the merge)."""
+    """Send the chord; returns the id of its body (the merge).
+
+    Each header task names its batch as a range of the run's invoice ids, three numbers
+    whatever the batch size: the messages stay small, and what the caller builds per
+    task does not grow with the invoices in it."""
     size = batch_size(len(invoice_ids), workers, settings)
-    header = [render_batch_signature(chunk).set(task_id=uuid()) for chunk in batches(invoice_ids, size)]
+    header = [
+        render_batch_signature(batch).set(task_id=uuid()) for batch in ranges(run_id, invoice_ids, size)
+    ]
     body_id: str = chord(header)(_merge_run(run_id)).id
     # Runs are followed in the database, not in the result backend.
     unsubscribe([body_id, *(sig.id for sig in header)])

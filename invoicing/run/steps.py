@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from invoicing.billing import count_by_status, seller_from
@@ -31,6 +31,7 @@ from invoicing.pdf.documents import InvoiceDocument
 from invoicing.pdf.einvoice import EInvoiceError, render_einvoice
 from invoicing.pdf.fragments import Fragment
 from invoicing.pdf.render import render_prelinked
+from invoicing.run.arguments import InvoiceRange
 from invoicing.run.paths import fragments_dir, invoice_path, merged_path
 from invoicing.run.printing import Manifest, layout_of, record_volumes, remove_stale_volumes, volume_too_small
 from invoicing.run.report import RunSummary, summary_of
@@ -261,22 +262,49 @@ def tell_invoices_failed(session: Session, rows: Sequence[Any], reasons: dict[in
         )
 
 
-def record_batch_failure(invoice_ids: list[int], reason: str) -> None:
-    """After retries ran out: the batch's unfinished invoices fail, so the body still runs."""
+def invoices_in(batch: InvoiceRange) -> list[int]:
+    """The ids a range names: its run's invoices in it not rendered yet, in number order.
+
+    Rendered ones are left out, so a range a resumed run sends may span invoices that
+    were rendered before, and a redelivered one renders only what the first delivery
+    did not commit."""
     with session_scope() as session:
+        return list(
+            session.scalars(
+                select(Invoice.id)
+                .where(
+                    Invoice.run_id == batch.run_id,
+                    Invoice.id.between(batch.first_id, batch.last_id),
+                    Invoice.status != InvoiceStatus.RENDERED,
+                )
+                .order_by(Invoice.seq)
+            )
+        )
+
+
+def record_batch_failure(batch: list[int] | InvoiceRange, reason: str) -> list[int]:
+    """After retries ran out: the batch's unfinished invoices fail, so the body still
+    runs; each tells its `invoice.failed` event. Returns their ids."""
+    if isinstance(batch, InvoiceRange):
+        which = and_(Invoice.run_id == batch.run_id, Invoice.id.between(batch.first_id, batch.last_id))
+    else:
+        which = Invoice.id.in_(batch)
+    with session_scope() as session:
+        pending = and_(which, Invoice.status == InvoiceStatus.PENDING)
         failing = session.execute(
             select(
                 Invoice.id, Invoice.number, Invoice.kind, Invoice.period, Invoice.run_id, Subscriber.account
             )
             .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
-            .where(Invoice.id.in_(invoice_ids), Invoice.status == InvoiceStatus.PENDING)
+            .where(pending)
         ).all()
         session.execute(
             update(Invoice)
-            .where(Invoice.id.in_([row.id for row in failing]), Invoice.status == InvoiceStatus.PENDING)
+            .where(pending)
             .values(status=InvoiceStatus.FAILED, error=reason, rendered_at=datetime.now(UTC))
         )
         tell_invoices_failed(session, failing, {row.id: Outcome(row.id, "failed", reason) for row in failing})
+    return [row.id for row in failing]
 
 
 class PendingInvoices(Exception):

@@ -21,7 +21,13 @@ from invoicing.config import get_settings
 from invoicing.errors import plural
 from invoicing.models import RunStatus
 from invoicing.run import dispatch, steps
-from invoicing.run.arguments import RefusedArguments, billing_period, existing_run, invoice_batch
+from invoicing.run.arguments import (
+    InvoiceRange,
+    RefusedArguments,
+    billing_period,
+    existing_run,
+    invoice_batch,
+)
 from invoicing.run.report import RunSummary, run_summary
 from invoicing.run.transient import RunTask
 
@@ -46,21 +52,33 @@ def wake() -> None:
     time_limit=1900,
     throws=(RefusedArguments,),
 )
-def render_batch(self: RunTask, invoice_ids: list[int]) -> dict[str, Any]:
-    """Header task: render a batch of invoices; report per invoice, never raise for one."""
-    invoice_ids = invoice_batch(self.name, invoice_ids)
+def render_batch(self: RunTask, batch: Any) -> dict[str, Any]:
+    """Header task: render a batch of invoices; report per invoice, never raise for one.
+
+    The batch is a range of a run's invoices (what dispatch sends: three numbers,
+    `arguments.InvoiceRange`), or a list of invoice ids (the one-off merge's, and
+    messages queued before ranges)."""
+    batch = invoice_batch(self.name, batch)
+    what = f"batch {_described(batch)}"
     try:
-        outcomes = steps.render_invoices(invoice_ids)
+        invoice_ids = steps.invoices_in(batch) if isinstance(batch, InvoiceRange) else batch
+        outcomes = steps.render_invoices(invoice_ids) if invoice_ids else []
     except Exception as exc:
-        gave_up = self.retry_transient(exc, f"batch of {plural(len(invoice_ids), 'invoice')}")
+        gave_up = self.retry_transient(exc, what)
         reason = f"{gave_up or 'render task error'}: {steps.describe_failure(exc)}"
-        log.error("batch of %d invoices failed: %s", len(invoice_ids), reason)
+        log.error("%s failed: %s", what, reason)
         # If even this cannot be recorded the task raises, the chord's error callback
         # fires, and the reconciler or `invoicing retry` finishes the run.
-        steps.record_batch_failure(invoice_ids, reason)
-        return {"rendered": 0, "failed": len(invoice_ids), "errors": {str(i): reason for i in invoice_ids}}
+        gone = steps.record_batch_failure(batch, reason)
+        return {"rendered": 0, "failed": len(gone), "errors": {str(i): reason for i in gone}}
     failed = {str(o.invoice_id): o.error for o in outcomes if o.status != "rendered"}
     return {"rendered": len(outcomes) - len(failed), "failed": len(failed), "errors": failed}
+
+
+def _described(batch: list[int] | InvoiceRange) -> str:
+    if isinstance(batch, InvoiceRange):
+        return f"of run {batch.run_id}, invoices {batch.first_id} to {batch.last_id}"
+    return f"of {plural(len(batch), 'invoice')}"
 
 
 @app.task(

@@ -1,0 +1,106 @@
+"""Issuing a run in bulk: every invoice as the money rule computes it, on SQLite and
+PostgreSQL, numbered without a gap in account order; and the header's batches as
+ranges of the run's invoices, each rendering only what is left to render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+
+from invoicing.billing import Period, create_run
+from invoicing.billing.importer import import_data
+from invoicing.config import get_settings
+from invoicing.db import init_db, session_scope
+from invoicing.models import Invoice, InvoiceStatus, Subscriber
+from invoicing.run.arguments import InvoiceRange
+from invoicing.run.dispatch import ranges
+from invoicing.run.steps import invoices_in
+from invoicing.synthetic import synthetic_dataset
+from tests.support.envs import Env
+from tests.support.money import off_the_money_rule
+
+PERIOD = Period(2026, 10)
+# Late charges whose amounts fall on a half minor unit (2.345 EUR, 0.5 JPY): half up,
+# never half to even.
+HALVES = (("1", "2.345"), ("3", "0.166665"), ("1", "0.5"), ("2", "1.0025"))
+
+
+def dataset(count: int) -> dict[str, Any]:
+    """`count` synthetic subscribers (every currency, part months), their October
+    charges, and for every fifth one late September and August charges."""
+    data = synthetic_dataset(count, str(PERIOD), seed=29)
+    for n, subscriber in enumerate(data["subscribers"][::5]):
+        for k, (quantity, unit_price) in enumerate(HALVES):
+            data["charges"].append(
+                {
+                    "id": f"late-{n}-{k}",
+                    "account": subscriber["account"],
+                    "period": "2026-09" if k % 2 else "2026-08",
+                    "description": "Roaming late",
+                    "quantity": quantity,
+                    "unit_price": unit_price,
+                }
+            )
+    return data
+
+
+def issued(count: int) -> int:
+    """A database with `dataset(count)`, its October run issued in this process; its id."""
+    init_db()
+    with session_scope() as session:
+        import_data(session, dataset(count))
+    with session_scope() as session:
+        return create_run(session, get_settings(), PERIOD).id
+
+
+def test_every_invoice_follows_the_money_rule_on_sqlite(env: Env) -> None:
+    # given a run issued for subscribers in every currency, with late charges
+    run_id = issued(300)
+    # then every invoice's lines and totals are the rule's
+    assert off_the_money_rule(run_id) == []
+
+
+def test_every_invoice_follows_the_money_rule_on_postgres(pg_env: Env) -> None:
+    # given a run issued for subscribers in every currency, with late charges
+    run_id = issued(300)
+    # then every invoice's lines and totals are the rule's
+    assert off_the_money_rule(run_id) == []
+
+
+def test_numbers_run_from_one_without_a_gap_in_account_order(env: Env) -> None:
+    # given a run issued across several chunks of subscribers
+    run_id = issued(2300)
+    # when its invoices are read in number order
+    with session_scope() as session:
+        rows = session.execute(
+            select(Invoice.seq, Invoice.number, Subscriber.account)
+            .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+            .where(Invoice.run_id == run_id)
+            .order_by(Invoice.seq)
+        ).all()
+    # then they are numbered 1..N, one per subscriber, in account order
+    accounts = [row.account for row in rows]
+    expected = [(n, f"INV-2026-10-{n:06d}") for n in range(1, len(rows) + 1)]
+    assert ([(row.seq, row.number) for row in rows], accounts) == (expected, sorted(set(accounts)))
+
+
+def test_ranges_cover_each_invoice_once(env: Env) -> None:
+    # given the ids of a run's invoices, out of order
+    ids = [9, 3, 4, 12, 5, 10, 11, 1]
+    # when they are cut into ranges of three
+    cut = ranges(7, ids, 3)
+    # then the ranges are disjoint, in id order, and hold every id once
+    assert cut == [InvoiceRange(7, 1, 4), InvoiceRange(7, 5, 10), InvoiceRange(7, 11, 12)]
+
+
+def test_a_range_names_only_its_runs_invoices_not_rendered_yet(env: Env) -> None:
+    # given a run whose every other invoice is rendered
+    run_id = issued(12)
+    with session_scope() as session:
+        ids = list(session.scalars(select(Invoice.id).where(Invoice.run_id == run_id).order_by(Invoice.seq)))
+        session.execute(update(Invoice).where(Invoice.id.in_(ids[::2])).values(status=InvoiceStatus.RENDERED))
+    # when a range spanning all of them, and beyond, is looked up
+    named = invoices_in(InvoiceRange(run_id, ids[0], ids[-1] + 1000))
+    # then it names the others, in number order
+    assert named == ids[1::2]
