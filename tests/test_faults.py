@@ -54,6 +54,36 @@ def test_killed_pool_processes_mid_run_are_redelivered(pg_env: Env, workers: Wor
         assert f"invoicing.render_batch[{task_id}] succeeded" in log, task_id
 
 
+def test_a_chord_body_delivered_before_its_batches_are_done_waits_for_them(
+    pg_env: Env, workers: Workers
+) -> None:
+    """The body's message arrives while batches still render (as when a redelivered batch
+    was counted twice by the chord): it merges nothing yet, and the run completes with
+    every invoice once."""
+    from invoicing.celery import app
+
+    env = workers.env
+    database_url = env.vars["INVOICING_DATABASE_URL"]
+    seed_fixtures(env)
+    run_id = dispatch(env, batch_size=10)  # 19 invoices: two batches
+    with invoice_writes_held(database_url):
+        # given both batches taken and waiting to record their invoices, a process free
+        workers.start(count=1, concurrency=3)
+        assert wait_until(lambda: writers_waiting(database_url) == 2, 90), workers.log_text()[-3000:]
+        # when a body for the run is delivered now
+        app.send_task(
+            "invoicing.merge_run", args=[run_id], queue=env.vars.get("INVOICING_QUEUE", "invoicing")
+        )
+        # then it waits for the pending invoices instead of merging without them
+        workers.wait_for_log(
+            f"billing run {run_id}: 19 invoices not rendered yet; merging again", timeout=120
+        )
+        assert status_of(env, run_id)["status"] == "rendering", workers.log_text()[-3000:]
+    # and once the batches are done the run completes, every invoice once
+    status = wait_for_final_status(env, run_id, 180, workers.log_text)
+    assert_run_consistent(summary_of(status), 19)
+
+
 def test_killed_worker_is_recovered_by_the_visibility_timeout(pg_env: Env, workers: Workers) -> None:
     env = workers.env
     generate(env, 300)
