@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from invoicing.db import session_scope
 from invoicing.models import Invoice, InvoiceStatus, Subscriber
 from tests.support.checks import assert_run_consistent
-from tests.support.envs import Env
+from tests.support.envs import Env, reset_settings
 from tests.support.factories import generate, seed_fixtures
 from tests.support.faults import invoice_writes_held, writers_waiting
 from tests.support.runs import run_json, status_of, summary_of, wait_for_final_status, wait_until
@@ -200,6 +200,9 @@ def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_w
         private_redis.kill()
         private_redis.forget()
         private_redis.start()
+        # this process's broker connections, and the reply queues they declared, went
+        # with the old server: connect afresh, as a new command would
+        reset_settings()
     # then nothing moves any more once what the workers held is done
     assert wait_until(lambda: status_of(env, run_id)["stalled"], 120), status_of(env, run_id)
     assert status_of(env, run_id)["status"] == "rendering"
