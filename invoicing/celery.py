@@ -16,9 +16,11 @@ Settings are chosen for long, CPU-bound tasks whose loss would mean a missing in
   holds and exits with code 1, for its supervisor (compose's `restart: unless-stopped`,
   systemd) to start a fresh one, which waits for Redis (broker_connection_retry_on_startup)
   and takes the queue up again. Reconnecting in place is not safe with Celery 5.7 and
-  kombu 5.7: stopping Redis again and again, 4 workers of 4 soon died of an AttributeError
-  in kombu while closing the lost connection ("Unrecoverable error"), and a CI run saw
+  kombu 5.7: stopping Redis again and again, 4 workers of 5 died of an AttributeError
+  in kombu within 4 to 13 outages ("Unrecoverable error"), and a CI run saw
   one stall, alive but taking nothing. A fresh process carries none of that state.
+  A worker whose every process is busy may notice the loss only once Redis is back:
+  Celery's heartbeat and control replies retry their publish without a limit.
 
 A worker checks at start that its database holds the schema at the newest migration
 (`db.schema_problem`): one on another database than the CLI's says so in one line and

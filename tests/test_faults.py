@@ -20,13 +20,16 @@ from sqlalchemy import func, select, update
 from invoicing.db import session_scope
 from invoicing.models import Invoice, InvoiceStatus, Subscriber
 from tests.support.checks import assert_run_consistent
-from tests.support.envs import Env
+from tests.support.envs import Env, reset_settings
 from tests.support.factories import generate, seed_fixtures
 from tests.support.faults import invoice_writes_held, writers_waiting
 from tests.support.runs import run_json, status_of, summary_of, wait_for_final_status, wait_until
 from tests.support.workers import PrivateRedis, Workers
 
 pytestmark = pytest.mark.slow
+# For tests whose waits' guards add up to more than the suite's 300 s: one of those
+# guards, which says what was stuck, fails first on a machine that is merely slow.
+OUTLIVES_ITS_GUARDS = pytest.mark.timeout(600)
 
 
 def dispatch(env: Env, batch_size: int) -> int:
@@ -52,6 +55,37 @@ def test_killed_pool_processes_mid_run_are_redelivered(pg_env: Env, workers: Wor
     for task_id in held.values():
         assert log.count(f"invoicing.render_batch[{task_id}] received") == 2, task_id
         assert f"invoicing.render_batch[{task_id}] succeeded" in log, task_id
+
+
+@OUTLIVES_ITS_GUARDS
+def test_a_chord_body_delivered_before_its_batches_are_done_waits_for_them(
+    pg_env: Env, workers: Workers
+) -> None:
+    """The body's message arrives while batches still render (as when a redelivered batch
+    was counted twice by the chord): it merges nothing yet, and the run completes with
+    every invoice once."""
+    from invoicing.celery import app
+
+    env = workers.env
+    database_url = env.vars["INVOICING_DATABASE_URL"]
+    seed_fixtures(env)
+    run_id = dispatch(env, batch_size=10)  # 19 invoices: two batches
+    with invoice_writes_held(database_url):
+        # given both batches taken and waiting to record their invoices, a process free
+        workers.start(count=1, concurrency=3)
+        assert wait_until(lambda: writers_waiting(database_url) == 2, 90), workers.log_text()[-3000:]
+        # when a body for the run is delivered now
+        app.send_task(
+            "invoicing.merge_run", args=[run_id], queue=env.vars.get("INVOICING_QUEUE", "invoicing")
+        )
+        # then it waits for the pending invoices instead of merging without them
+        workers.wait_for_log(
+            f"billing run {run_id}: 19 invoices not rendered yet; merging again", timeout=120
+        )
+        assert status_of(env, run_id)["status"] == "rendering", workers.log_text()[-3000:]
+    # and once the batches are done the run completes, every invoice once
+    status = wait_for_final_status(env, run_id, 180, workers.log_text)
+    assert_run_consistent(summary_of(status), 19)
 
 
 def test_killed_worker_is_recovered_by_the_visibility_timeout(pg_env: Env, workers: Workers) -> None:
@@ -115,6 +149,7 @@ def rendered_count(run_id: int) -> int:
         )
 
 
+@OUTLIVES_ITS_GUARDS
 def test_redis_outage_mid_run_is_ridden_out(
     pg_env: Env, private_redis: PrivateRedis, private_workers: Workers
 ) -> None:
@@ -150,6 +185,7 @@ def test_redis_outage_mid_run_is_ridden_out(
     assert_run_consistent(summary_of(status), 300)
 
 
+@OUTLIVES_ITS_GUARDS
 def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_workers: Workers) -> None:
     """Redis (no persistence) restarts mid-run: queued batches and the chord counter are
     gone. The run is reported stalled and `invoicing retry` completes it."""
@@ -164,6 +200,9 @@ def test_redis_restart_mid_run_then_retry(private_redis: PrivateRedis, private_w
         private_redis.kill()
         private_redis.forget()
         private_redis.start()
+        # this process's broker connections, and the reply queues they declared, went
+        # with the old server: connect afresh, as a new command would
+        reset_settings()
     # then nothing moves any more once what the workers held is done
     assert wait_until(lambda: status_of(env, run_id)["stalled"], 120), status_of(env, run_id)
     assert status_of(env, run_id)["status"] == "rendering"

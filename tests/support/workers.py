@@ -173,7 +173,8 @@ class Workers:
         while time.monotonic() < deadline:
             self.replace_exited(concurrency)
             try:
-                if app.control.ping(timeout=1.0):
+                # generous: a loaded machine can take seconds to answer; the first reply ends it
+                if app.control.ping(timeout=5.0, limit=1):
                     return
             except Exception:  # noqa: BLE001 - our own connection to the broker is reconnecting
                 time.sleep(0.5)
