@@ -149,8 +149,9 @@ def test_celery_commands_name_the_real_app_the_queue_and_the_flower_extra() -> N
 
 
 def test_beat_schedule_exists_for_the_tasks_it_names() -> None:
-    import invoicing.run.tasks  # noqa: F401 - registers the tasks
     from invoicing.celery import app, celery_config
+
+    app.loader.import_default_modules()  # every module of the app's include list: its tasks
 
     schedule = celery_config(Settings(run_schedule=SERVICES["beat"]["environment"]["INVOICING_RUN_SCHEDULE"]))
     for entry in schedule["beat_schedule"].values():

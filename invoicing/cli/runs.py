@@ -372,18 +372,16 @@ def status(run_id: int | None, as_json: bool) -> None:
     Example: invoicing status 3 --json
     """
     from invoicing.cli.delivery import print_delivery
-    from invoicing.delivery.report import run_delivery
     from invoicing.run.report import report
 
     ready()
     rep = report(run_id)
-    delivery = run_delivery(rep.run_id)
     if as_json:
-        out.print(json.dumps(rep.status_dict() | {"delivery": delivery}, ensure_ascii=False), markup=False)
+        out.print(json.dumps(rep.status_dict(), ensure_ascii=False), markup=False)
     else:
         _print_report(rep, False)
-        if any(delivery["counts"].values()):
-            print_delivery(delivery)
+        if any(rep.delivery["counts"].values()):
+            print_delivery(rep.delivery)
     sys.exit(_exit_code(rep, EXIT_OK))
 
 
@@ -398,14 +396,11 @@ def runs(limit: int, as_json: bool) -> None:
 
     Example: invoicing runs --limit 5
     """
-    from invoicing.delivery.report import counts_of_runs
     from invoicing.run.report import list_runs
 
     ready()
     items = list_runs(limit)
     if as_json:
-        delivered = counts_of_runs([item["run_id"] for item in items])
-        items = [item | {"delivery": delivered[item["run_id"]]} for item in items]
         out.print(json.dumps(items, ensure_ascii=False), markup=False)
         return
     from invoicing.storage import store_for

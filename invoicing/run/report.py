@@ -19,6 +19,7 @@ from invoicing.billing.importer import unbilled_charges
 from invoicing.billing.money import round_money
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
+from invoicing.delivery.report import counts_of_runs, run_delivery
 from invoicing.delivery.webhooks import counts as webhook_counts
 from invoicing.models import BillingRun, Charge, DocumentKind, Invoice, InvoiceStatus, RunSkip, Subscriber
 from invoicing.run.state import FINAL, aware, is_stalled
@@ -87,6 +88,8 @@ class RunReport(RunSummary):
     void_reason: str | None
     # Webhook events of every run, per state (pending, delivered, failed).
     webhooks: dict[str, int]
+    # The run's e-mail invoices per delivery state, and the failed and bounced ones.
+    delivery: dict[str, Any]
 
     @property
     def unbilled_skips(self) -> int:
@@ -111,6 +114,7 @@ class RunReport(RunSummary):
             "late_charges": self.late_charges,
             "void_reason": self.void_reason,
             "webhooks": self.webhooks,
+            "delivery": self.delivery,
         }
 
 
@@ -195,6 +199,7 @@ def report(run_id: int | None = None, settings: Settings | None = None, failures
             late_charges=_late_charges(session, run),
             void_reason=run.void_reason,
             webhooks=webhook_counts(session),
+            delivery=run_delivery(run.id),
         )
 
 
@@ -298,10 +303,13 @@ def credit_note_of_run(run_id: int) -> CreditNoteState:
 
 
 def list_runs(limit: int = 50) -> list[dict[str, Any]]:
-    """The newest runs, as `invoicing runs` lists them, with when each finished."""
+    """The newest runs, as `invoicing runs` lists them, with when each finished and their
+    e-mail invoices per delivery state."""
     with session_scope() as session:
         runs = session.scalars(select(BillingRun).order_by(BillingRun.id.desc()).limit(limit)).all()
-        return [summary_of(run).listing() | {"finished_at": _moment(run.finished_at)} for run in runs]
+        items = [summary_of(run).listing() | {"finished_at": _moment(run.finished_at)} for run in runs]
+    delivered = counts_of_runs([item["run_id"] for item in items])
+    return [item | {"delivery": delivered[item["run_id"]]} for item in items]
 
 
 def _moment(moment: datetime | None) -> str | None:
