@@ -22,7 +22,7 @@ from tests.support.envs import Env
 from tests.support.factories import seed_fixtures
 from tests.support.server import Server, make_token, wait_for_run
 
-FINISHED = 120_000  # ms: a hang guard for a page that follows a run
+FINISHED = 300_000  # ms: a hang guard for a page that follows a run (returns once it is done)
 
 
 def set_locale(env: Env, account: str, locale: str) -> None:
