@@ -2,9 +2,9 @@
 runs with the text each is drawn for (`drawn_glyphs`), for the ToUnicode map of the
 face's subset (embed.py).
 
-Apart from embed.py so that the painter of pages records what it draws without
-importing the embedding (which reads the glyph sets, which lay text out): no import
-circle in `pdf/`.
+glyph_font.py keeps one `FontUse` per document, which page.py extends as it draws;
+when the file is written, embed.py makes each face's subset of its runs
+(`invoice_runs`). Tests build one of their own to drive the embedding.
 """
 
 from __future__ import annotations
@@ -18,26 +18,30 @@ __all__ = ["FontUse", "drawn_glyphs"]
 
 
 class FontUse:
-    """The runs one document draws, per face; their glyphs, each with its text for
-    ToUnicode, are `drawn_glyphs` of them."""
+    """The runs one document draws, per face, each once, in the order first drawn
+    (`runs`); their glyphs, each with its text for ToUnicode, are `drawn_glyphs` of them."""
 
-    __slots__ = ("_runs",)
+    __slots__ = ("_faces",)
 
     def __init__(self) -> None:
-        self._runs: dict[int, Shaped] = {}  # by identity, in the order first drawn
+        self._faces: dict[int, dict[int, Shaped]] = {}  # face index -> runs by identity
 
     def extend(self, runs: Iterable[Shaped]) -> None:
-        setdefault = self._runs.setdefault  # by identity: the runs are alive while this is
-        for shaped in runs:
-            setdefault(id(shaped), shaped)
+        faces = self._faces
+        for shaped in runs:  # by identity: the runs are alive while this is
+            by_id = faces.get(shaped.face.index)
+            if by_id is None:
+                by_id = faces[shaped.face.index] = {}
+            by_id.setdefault(id(shaped), shaped)
+
+    def runs(self, face: Face) -> list[Shaped]:
+        """The runs drawn in `face`, in the order first drawn."""
+        return list(self._faces.get(face.index, {}).values())
 
     def __iter__(self) -> Iterator[tuple[Face, list[Shaped]]]:
         """(face, the runs drawn in it, in the order first drawn) in face order."""
-        by_face: dict[int, list[Shaped]] = {}
-        for shaped in self._runs.values():
-            by_face.setdefault(shaped.face.index, []).append(shaped)
-        for index in sorted(by_face):
-            runs = by_face[index]
+        for index in sorted(self._faces):
+            runs = list(self._faces[index].values())
             yield runs[0].face, runs
 
 

@@ -31,10 +31,10 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfdoc import PDFDocument, PDFObject
 from reportlab.pdfbase.pdfmetrics import TypeFace
 
+from invoicing.pdf.drawn import FontUse
 from invoicing.pdf.embed import invoice_runs
 from invoicing.pdf.fonts import Face
 from invoicing.pdf.objects import Parts
-from invoicing.pdf.shaping import Shaped
 
 __all__ = ["GlyphFont", "Made", "drawn", "glyph_font", "glyphs_beyond_base", "glyph_string"]
 
@@ -137,37 +137,16 @@ class _Type0(Made):
         self.parts, self.refs = objects[-1][1], refs
 
 
-class _Drawn:
-    """What one document drew: its runs by face, each once, in the order first drawn
-    (as embed.FontUse keeps them)."""
-
-    __slots__ = ("_faces", "__weakref__")
-
-    def __init__(self) -> None:
-        self._faces: dict[int, dict[int, Shaped]] = {}  # face index -> runs by identity
-
-    def extend(self, runs: Iterable[Shaped]) -> None:
-        faces = self._faces
-        for shaped in runs:  # by identity: the runs are alive while the document is
-            by_id = faces.get(shaped.face.index)
-            if by_id is None:
-                by_id = faces[shaped.face.index] = {}
-            by_id.setdefault(id(shaped), shaped)
-
-    def runs(self, face: Face) -> list[Shaped]:
-        return list(self._faces.get(face.index, {}).values())
-
-
-_drawn: weakref.WeakKeyDictionary[PDFDocument, _Drawn] = weakref.WeakKeyDictionary()
+_drawn: weakref.WeakKeyDictionary[PDFDocument, FontUse] = weakref.WeakKeyDictionary()
 _drawn_lock = threading.Lock()
 
 
-def drawn(doc: PDFDocument) -> _Drawn:
+def drawn(doc: PDFDocument) -> FontUse:
     """The runs drawn on `doc` so far (page.py records them as it draws)."""
     hit = _drawn.get(doc)
     if hit is None:
         with _drawn_lock:
-            hit = _drawn.setdefault(doc, _Drawn())
+            hit = _drawn.setdefault(doc, FontUse())
     return hit
 
 

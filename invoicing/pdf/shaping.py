@@ -120,7 +120,7 @@ class Shaped:
 
     @property
     def glyphs(self) -> dict[int, str]:
-        """Glyph id -> its text: the first one it has in the run (embed.drawn_glyphs
+        """Glyph id -> its text: the first one it has in the run (drawn.drawn_glyphs
         merges these). Made when asked: most runs are embedded by their `summary`."""
         glyphs = self._glyphs
         if glyphs is None:
