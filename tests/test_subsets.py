@@ -311,7 +311,7 @@ def test_a_process_that_renders_one_invoice_embeds_what_a_warmed_worker_does():
     assert out.returncode == 0, out.stderr
     # when it is rendered here, after every face was preprocessed for HarfBuzz's subsetter
     embed.prepare()
-    embed._bases.clear()
+    embed._base.clear()
     embed._programs.clear()
     embed._beyond.clear()
     here = render_invoice(synthetic_documents(1, ["JP"])[0])

@@ -287,7 +287,7 @@ class _Base:
                 glyphs.update((gid, self.texts[gid]) for gid in self.groups[n])
             objects = _font_objects(face, glyphs, self, level=9)
             hit = (glyphs, objects, _record(self, glyphs))
-            with _bases_lock:
+            with _sets_lock:
                 self._sets[groups] = hit
         return hit
 
@@ -296,18 +296,8 @@ def _hundreds(gids: list[int]) -> list[list[int]]:
     return [gids[start : start + 100] for start in range(0, len(gids), 100)]
 
 
-_bases: dict[int, _Base] = {}
-_bases_lock = threading.Lock()
-
-
-def _base(face: Face) -> _Base:
-    found = _bases.get(face.index)
-    if found is None:
-        with _bases_lock:
-            found = _bases.get(face.index)
-            if found is None:
-                found = _bases[face.index] = _Base(face)
-    return found
+_sets_lock = threading.Lock()
+_base = fonts.PerFace(_Base)
 
 
 def prepare() -> None:

@@ -28,9 +28,11 @@ import hashlib
 import struct
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import uharfbuzz as hb
 
@@ -40,6 +42,7 @@ __all__ = [
     "FONT_DIR",
     "FaceMetrics",
     "FontError",
+    "PerFace",
     "REGULAR",
     "REPLACEMENT",
     "SKIP",
@@ -231,6 +234,32 @@ def face(index: int) -> Face:
             if loaded is None:
                 loaded = _faces[index] = Face(index, _SPECS[index])
     return loaded
+
+
+T = TypeVar("T")
+
+
+class PerFace(Generic[T]):
+    """What a module makes of each face once per process (embed.py's base sets,
+    glyph_font.py's fonts): `make(face)` on first use, under a lock, as renders run in
+    threads; `clear` forgets them."""
+
+    def __init__(self, make: Callable[[Face], T]) -> None:
+        self._make = make
+        self._made: dict[int, T] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, face: Face) -> T:
+        hit = self._made.get(face.index)
+        if hit is None:
+            with self._lock:
+                hit = self._made.get(face.index)
+                if hit is None:
+                    hit = self._made[face.index] = self._make(face)
+        return hit
+
+    def clear(self) -> None:
+        self._made.clear()
 
 
 def face_count() -> int:

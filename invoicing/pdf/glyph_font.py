@@ -31,6 +31,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfdoc import PDFDocument, PDFObject
 from reportlab.pdfbase.pdfmetrics import TypeFace
 
+from invoicing.pdf import fonts
 from invoicing.pdf.drawn import FontUse
 from invoicing.pdf.embed import invoice_runs
 from invoicing.pdf.fonts import Face
@@ -161,18 +162,10 @@ def glyphs_beyond_base(doc: PDFDocument) -> dict[str, dict[int, str]]:
     return out
 
 
-_fonts: dict[int, GlyphFont] = {}
-_fonts_lock = threading.Lock()
+def _registered(face: Face) -> GlyphFont:
+    font = GlyphFont(face)
+    pdfmetrics.registerFont(font)
+    return font
 
 
-def glyph_font(face: Face) -> GlyphFont:
-    """The face's font, registered with pdfmetrics on first use."""
-    hit = _fonts.get(face.index)
-    if hit is None:
-        with _fonts_lock:
-            hit = _fonts.get(face.index)
-            if hit is None:
-                hit = GlyphFont(face)
-                pdfmetrics.registerFont(hit)
-                _fonts[face.index] = hit
-    return hit
+glyph_font = fonts.PerFace(_registered)  # the face's font, registered with pdfmetrics on first use
