@@ -172,6 +172,25 @@ def test_the_runs_short_cut_embeds_what_the_glyph_by_glyph_way_does():
     assert run.summary == frozenset()
 
 
+def test_a_pages_runs_are_what_drawing_it_records_for_the_subsets():
+    # given a right-to-left draft (watermarked), and a Latin invoice, laid out and drawn
+    from invoicing.pdf.glyph_font import drawn
+    from invoicing.pdf.layout import PAGE_W
+    from invoicing.pdf.render import _render
+    from tests.support.factories import invoice
+
+    for doc, mirror in ((invoice(locale="ar_SA", currency="SAR", draft=True), PAGE_W), (invoice(), None)):
+        _, canvas, pages = _render(doc)
+        # when the runs its pages say they draw are gathered per face
+        said: dict[int, dict[int, object]] = {}
+        for page in pages:
+            for shaped in page.runs(mirror):
+                said.setdefault(shaped.face.index, {}).setdefault(id(shaped), shaped)
+        # then they are the runs the document recorded as drawn, in the same order
+        recorded = {face.index: runs for face, runs in drawn(canvas._doc)}
+        assert recorded == {index: list(runs.values()) for index, runs in said.items()}
+
+
 def test_a_subset_beyond_the_sets_made_once_is_the_one_made_fresh():
     # given two right-to-left invoices of other subscribers: their labels' mirrored
     # parentheses are glyphs drawn for another text than the base set gives them

@@ -162,11 +162,12 @@ class Page:
         canvas.drawText(text)
 
     def runs(self, mirror: float | None = None) -> Iterator[Shaped]:
-        """The runs the page draws, in the order it draws them (the watermark's last)."""
-        for painted, _ in self._painted(mirror):
-            yield from painted.runs
+        """The runs the page draws, in the order `draw` records them (the watermark's
+        first)."""
         for item, *_ in self.marks:
             yield from _marked(item).runs
+        for painted, _ in self._painted(mirror):
+            yield from painted.runs
 
     def _painted(self, mirror: float | None) -> Iterator[tuple[Painted, colors.Color]]:
         """Each text that draws something, painted at its place, and its colour."""
