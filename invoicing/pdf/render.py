@@ -34,6 +34,7 @@ from invoicing.pdf.layout import MAX_NAME, MAX_SHORT, PAGE_H, PAGE_W, lay_out
 from invoicing.pdf.logo import xobject_name
 from invoicing.pdf.own_fragment import own_fragment
 from invoicing.pdf.page import Page
+from invoicing.pdf.preformat import preformat_page, use_info
 from invoicing.pdf.text import clean_text
 from invoicing.pdf.translate import translator
 
@@ -79,6 +80,7 @@ def _render(doc: InvoiceDocument) -> tuple[io.BytesIO, Canvas, list[Page]]:
     )
     mirror = PAGE_W if words.rtl else None
     written = canvas._doc
+    use_info(written)
     for page in pages:
         page.draw(canvas, mirror)
         canvas.showPage()
@@ -86,6 +88,7 @@ def _render(doc: InvoiceDocument) -> tuple[io.BytesIO, Canvas, list[Page]]:
         # attributes can be set explicitly"): 24 bytes a page of a merged file.
         made = written.idToObject[f"Page{written.pageCounter - 1}"]
         made.Rotate = made.Trans = None
+        preformat_page(made)
     period = f"{fmt.date(doc.period_start)} – {fmt.date(doc.period_end)}"
     if doc.document_type == "381":
         subject = words.gettext("Credit note for {period}")
