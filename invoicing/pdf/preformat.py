@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from reportlab.pdfbase.pdfdoc import (
     NoEncryption,
     PDFArray,
+    PDFCatalog,
     PDFDate,
     PDFDocument,
     PDFInfo,
+    PDFObject,
+    PDFObjectReference,
     PDFPage,
+    PDFPages,
     PDFResourceDictionary,
     PDFString,
     format,
@@ -37,7 +41,7 @@ from reportlab.pdfbase.pdfdoc import (
 
 from invoicing.pdf.objects import Parts
 
-__all__ = ["Info", "preformat", "preformat_page", "use_info"]
+__all__ = ["Info", "preformat", "preformat_document", "preformat_page"]
 
 # Object numbers no invoice reaches: the template's, one per object referred to.
 _SENTINEL = 987_650_000
@@ -52,6 +56,13 @@ class _Template:
 
     def __init__(self, names: Sequence[str]) -> None:
         self.idToObjectNumberAndVersion = {name: (_SENTINEL + i, 0) for i, name in enumerate(names)}
+
+    def Reference(self, obj: object, name: str | None = None) -> object:  # noqa: N802 - reportlab's
+        """As PDFDocument.Reference for a reference or a plain value (itself); nothing
+        here becomes a new object."""
+        if name is not None or (isinstance(obj, PDFObject) and not isinstance(obj, PDFObjectReference)):
+            raise ValueError(f"preformat: {type(obj).__name__} would be a new object")
+        return obj
 
 
 def preformat(obj: object, names: Sequence[str] = ()) -> Parts:
@@ -68,10 +79,13 @@ def preformat(obj: object, names: Sequence[str] = ()) -> Parts:
     return tuple(parts)
 
 
-def _fill(parts: Parts, document: PDFDocument) -> bytes:
-    """The bytes of `parts` with the numbers `document` gave the objects they name."""
+def _fill(parts: Parts, document: PDFDocument, names: Mapping[str, str] | None = None) -> bytes:
+    """The bytes of `parts` with the numbers `document` gave the objects they name
+    (through `names`, the template's name -> the document's, if given)."""
     numbers = document.idToObjectNumberAndVersion
-    return b"".join(p if isinstance(p, bytes) else b"%d 0 R" % numbers[p][0] for p in parts)
+    if names is None:
+        return b"".join(p if isinstance(p, bytes) else b"%d 0 R" % numbers[p][0] for p in parts)
+    return b"".join(p if isinstance(p, bytes) else b"%d 0 R" % numbers[names[p]][0] for p in parts)
 
 
 class _Box(PDFArray):
@@ -126,6 +140,52 @@ def preformat_page(page: PDFPage) -> None:
     page.MediaBox, page.Resources = made
 
 
+class _Catalog(PDFCatalog):
+    """reportlab's document catalog, formatted from parts made once: when it has only
+    its type, page mode and page tree, as every invoice's has (else PDFCatalog.format)."""
+
+    _made: dict[tuple[object, ...], Parts] = {}
+
+    def format(self, document: PDFDocument) -> bytes:
+        values = {k: getattr(self, k, v) for k, v in self.__Defaults__.items()}  # as PDFCatalog.format
+        values |= {k: v for k in self.__NoDefault__ if (v := getattr(self, k, None)) is not None}
+        values = {k: v for k, v in values.items() if v is not None}
+        if values.keys() != {"Type", "PageMode", "Pages"} or not isinstance(values["PageMode"], str):
+            return super().format(document)
+        key = (values["Type"], values["PageMode"])
+        parts = self._made.get(key)
+        if parts is None:
+            template = PDFCatalog()
+            template.Type, template.PageMode = key
+            template.Pages = PDFObjectReference("Pages")
+            parts = preformat(template, ["Pages"])
+            with _lock:
+                self._made.setdefault(key, parts)
+        return _fill(parts, document, {"Pages": document.Reference(self.Pages).name})
+
+
+class _Pages(PDFPages):
+    """reportlab's page tree, formatted from parts made once per page count: its kids,
+    its count, its type (PDFPages.format, if it has a parent)."""
+
+    _made: dict[int, Parts] = {}
+
+    def format(self, document: PDFDocument) -> bytes:
+        if getattr(self, "Parent", None) is not None:
+            return super().format(document)
+        count = len(self.pages)
+        parts = self._made.get(count)
+        names = [f"Page{i}" for i in range(count)]
+        if parts is None:
+            template = PDFPages()
+            template.pages = [PDFObjectReference(name) for name in names]
+            parts = preformat(template, names)
+            with _lock:
+                self._made.setdefault(count, parts)
+        kids = [document.Reference(page).name for page in self.pages]  # as PDFPages.check_format
+        return _fill(parts, document, dict(zip(names, kids, strict=True)))
+
+
 _FIELDS = ("title", "author", "subject")
 _DATE = "date"
 
@@ -162,12 +222,22 @@ def _slot(field: str) -> str:
     return "{{%s}}" % field
 
 
-def use_info(document: PDFDocument) -> None:
-    """Make `document`'s information dictionary an `Info`, keeping what was set on it.
-    reportlab's PDFDocument makes its PDFInfo in its constructor and formats whatever
-    its `info` is; the canvas offers no way to give it another (an internal attribute:
-    reportlab>=5.1,<5.2)."""
+def preformat_document(document: PDFDocument) -> None:
+    """Make `document`'s information dictionary an `Info`, its catalog a `_Catalog` and
+    its page tree a `_Pages`, each keeping what was set on it; before any page is added.
+    reportlab's PDFDocument makes them in its constructor and formats whatever its
+    `info`, `Catalog` and `Pages` are; the canvas offers no way to give it others
+    (internal attributes: reportlab>=5.1,<5.2)."""
+    if document.Pages.pages:
+        raise ValueError("preformat_document: the document has pages already")
     info = Info()
     info.__dict__.update(document.info.__dict__)
+    pages = _Pages()
+    pages.__dict__.update(document.Pages.__dict__)
+    catalog = _Catalog()
+    catalog.__dict__.update(document.Catalog.__dict__)
+    catalog.Pages = pages
     document.info = info
+    document.Pages = pages
+    document.Catalog = document._catalog = catalog
 

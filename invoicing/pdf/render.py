@@ -34,7 +34,7 @@ from invoicing.pdf.layout import MAX_NAME, MAX_SHORT, PAGE_H, PAGE_W, lay_out
 from invoicing.pdf.logo import xobject_name
 from invoicing.pdf.own_fragment import own_fragment
 from invoicing.pdf.page import Page
-from invoicing.pdf.preformat import preformat_page, use_info
+from invoicing.pdf.preformat import preformat_document, preformat_page
 from invoicing.pdf.text import clean_text
 from invoicing.pdf.translate import translator
 
@@ -80,7 +80,7 @@ def _render(doc: InvoiceDocument) -> tuple[io.BytesIO, Canvas, list[Page]]:
     )
     mirror = PAGE_W if words.rtl else None
     written = canvas._doc
-    use_info(written)
+    preformat_document(written)
     for page in pages:
         page.draw(canvas, mirror)
         canvas.showPage()
