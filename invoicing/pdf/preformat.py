@@ -219,7 +219,7 @@ class Info(PDFInfo):
 
 
 def _slot(field: str) -> str:
-    return "{{%s}}" % field
+    return "{{" + field + "}}"
 
 
 def preformat_document(document: PDFDocument) -> None:
@@ -240,4 +240,3 @@ def preformat_document(document: PDFDocument) -> None:
     document.info = info
     document.Pages = pages
     document.Catalog = document._catalog = catalog
-
