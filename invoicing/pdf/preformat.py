@@ -2,19 +2,24 @@
 
 reportlab formats each object of a file when it is saved (`PDFDocument.format`) through
 its generic dictionary and array code, value by value: a page's /MediaBox and
-/Resources (two arrays and a dictionary) took 0.2 ms of a Latin invoice's 1.9 ms
-(thread CPU time, 400 invoices of the synthetic mix in one process), the information
-dictionary 0.06 ms; and they are the same on every invoice but for a few values.
+/Resources (two arrays and a dictionary) took 0.2 ms of a Latin invoice's 1.9 ms, the
+information dictionary 0.06 ms, the catalog and the page tree 0.04 ms (thread CPU time,
+400 invoices of the synthetic mix in one process, on a loaded machine); and they are the
+same on every invoice but for a few values.
 
 Here reportlab formats each kind once, in a template document in which every object
 referred to has a sentinel number (`preformat`); the bytes are kept as parts
 (objects.Parts: the bytes, and between them the names of the objects referred to)
-and written by `glyph_font.Made`, which fills in the numbers of the document being
-saved. So the file is byte for byte what reportlab's own formatting writes: the page
-keeps reportlab's PDFPage with its attributes "set explicitly" (PDFPage's own word),
-only as objects that format faster; the information dictionary is reportlab's PDFInfo
-with a `format` that fills the invoice's title, author, subject and dates (each still
-formatted by reportlab's PDFString and PDFDate) into the rest formatted once.
+whose numbers are filled in from the document being saved (`_fill`). So the file is
+byte for byte what reportlab's own formatting writes (tests/test_preformat.py), and
+reportlab still writes it: a page keeps reportlab's PDFPage, its /MediaBox and
+/Resources "set explicitly" (PDFPage's own word) as reportlab's PDFArray and
+PDFResourceDictionary that format faster; the information dictionary, catalog and page
+tree are reportlab's PDFInfo, PDFCatalog and PDFPages with a `format` that fills the
+invoice's values into parts made once (the title, author, subject and dates still
+formatted by reportlab's PDFString and PDFDate, the references by the document's
+numbers). Anything an invoice does not have (outlines, rotated pages, transparency, a
+parent page tree) is left to reportlab's own `format`.
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ class _Resources(PDFResourceDictionary):
 
 _lock = threading.Lock()
 _pages: dict[tuple[object, ...], tuple[_Box, _Resources]] = {}  # by page kind
+_PAGE_KINDS_MAX = 64  # a kind per page size and logo: a process sees a few
 
 
 def preformat_page(page: PDFPage) -> None:
@@ -136,6 +142,8 @@ def preformat_page(page: PDFPage) -> None:
         box.parts = preformat(box)
         resources.parts = preformat(resources, ["BasicFonts", *(name for _, name in images)])
         with _lock:
+            if len(_pages) >= _PAGE_KINDS_MAX:
+                _pages.clear()
             made = _pages.setdefault(key, (box, resources))
     page.MediaBox, page.Resources = made
 
