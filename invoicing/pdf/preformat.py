@@ -5,7 +5,9 @@ its generic dictionary and array code, value by value: a page's /MediaBox and
 /Resources (two arrays and a dictionary) took 0.2 ms of a Latin invoice's 1.9 ms, the
 information dictionary 0.06 ms, the catalog and the page tree 0.04 ms (thread CPU time,
 400 invoices of the synthetic mix in one process, on a loaded machine); and they are the
-same on every invoice but for a few values.
+same on every invoice but for a few values. Formatted once, a rendered invoice with its
+merge fragment takes 11.15 M instructions instead of 11.87 M (callgrind, 200 invoices
+of the synthetic mix in a warmed process, the same bytes).
 
 Here reportlab formats each kind once, in a template document in which every object
 referred to has a sentinel number (`preformat`); the bytes are kept as parts
