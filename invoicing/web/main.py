@@ -60,6 +60,7 @@ def create_app() -> FastAPI:
     )
     app.state.metrics = Metrics()
     app.state.run_views = Recent()
+    app.state.token_checks = Recent(ttl_s=0)
     errors.install(app)
     app.include_router(api_router)
     app.include_router(dashboard.root)
