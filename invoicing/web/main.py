@@ -54,7 +54,7 @@ class DashboardSessions:
     machine: 410 against 452 us), for nothing.
     """
 
-    def __init__(self, app: ASGIApp, **options: Any) -> None:
+    def __init__(self, app: ASGIApp, /, **options: Any) -> None:
         self.app = app
         self.sessions = SessionMiddleware(app, **options)
 
