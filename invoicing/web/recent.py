@@ -6,7 +6,8 @@ invoices on this project's machine, 14 queries: failures, credits, late charges,
 subscribers, deliveries), about 15 answers a second on a core shared with the workers, and
 12 s at the 50th percentile (`invoicing bench --api`). Kept for 250 ms (TTL_S) and
 computed by one request while the others wait for it (single flight), the same clients
-cost at most four reports a second, and an answer is at most 250 ms behind the database.
+cost at most four reports a second. An answer is the database as it stood at most 250 ms
+before the request, or during the computation under way when the request came.
 
 With a TTL of 0 nothing is kept: only the requests that arrive while one computation runs
 share it (the token check: deps.bearer_token).
@@ -42,6 +43,7 @@ class Recent:
             return await asyncio.shield(waiting)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending[key] = future
+        began = time.monotonic()
         try:
             value = await run_in_threadpool(compute)
         except BaseException as exc:
@@ -49,7 +51,7 @@ class Recent:
             future.exception()  # retrieved: nobody else may be waiting
             raise
         else:
-            self._keep(key, value)
+            self._keep(key, value, began)
             future.set_result(value)
             return value
         finally:
@@ -59,10 +61,12 @@ class Recent:
         """This server changed what `key` shows (a retry, a new run): the next asks anew."""
         self.values.pop(key, None)
 
-    def _keep(self, key: Hashable, value: Any) -> None:
+    def _keep(self, key: Hashable, value: Any, began: float) -> None:
+        """Kept until `ttl_s` after its computation began (it read the database after
+        that): never answered more than `ttl_s` after, however long it took."""
         if self.ttl_s <= 0:
             return
         now = time.monotonic()
         if len(self.values) >= KEPT:
             self.values = {k: v for k, v in self.values.items() if v[0] > now}
-        self.values[key] = (now + self.ttl_s, value)
+        self.values[key] = (began + self.ttl_s, value)
