@@ -9,6 +9,7 @@ and on the workers with a broker.
 from __future__ import annotations
 
 import contextlib
+import gc
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -41,7 +42,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.embedded_workers = available if settings.embedded else 0
         app.state.live_workers = available if not settings.embedded else 0
         app.state.workers_checked_at = time.monotonic()
+        settle_garbage_collector()
         yield
+
+
+def settle_garbage_collector() -> None:
+    """Move what the server holds once it has started (the modules, the app, the ORM's
+    mappings: 155,000 objects) out of the collector's reach with `gc.freeze()`.
+
+    Python's full collections walk every tracked object: with 200 requests in flight they
+    came every few hundred requests and took 360 ms each (wall time, this machine under
+    load), a pause for every request waiting, and the collector cost more CPU than the
+    requests did. Frozen, the ASGI app's CPU per GET /runs/{id} in waves of 200 went from
+    385 to 256 us, and a full collection to 34 ms. The frozen objects are never freed:
+    they live as long as the server anyway.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class DashboardSessions:
