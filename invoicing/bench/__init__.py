@@ -234,7 +234,7 @@ def _cpu_s(pids: list[int]) -> tuple[float, float]:
     return (user + system) / tick, system / tick
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

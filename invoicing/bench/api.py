@@ -3,22 +3,23 @@
 On a throw-away database and output folder with N generated subscribers and W worker
 processes on Redis (as `invoicing bench`), with `invoicing serve` running: the period's
 run rendered once with no requests (the quiet run), then voided and rendered again while
-C clients send `GET /runs/{id}` back to back, each waiting for its answer before the next
-(the loaded run). Both runs bill the same subscribers, the same invoices; the figures are
-each run's invoices per second, how much slower the loaded one was, and the requests'
-latency percentiles. The clients run in this process (httpx, asyncio), on the same
-machine: their CPU is part of what the loaded run competes with, as on a small server.
+C clients poll `GET /runs/{id}` (the loaded run): every `interval` seconds all C send at
+the same instant, each waiting for its answer (bench/clients.py says why; 0: back to
+back). Both runs bill the same subscribers, the same invoices; the figures are each run's
+invoices per second, how much slower the loaded one was, the load offered and answered,
+the requests' latency percentiles, and the CPU the server and the clients took from the
+workers. The clients are one asyncio process on the same machine: their CPU is part of
+what the loaded run competes with, as on a small server, and is measured apart.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -36,19 +37,26 @@ class ApiBenchResult:
     subscribers: int
     workers: int
     clients: int
+    poll_interval_s: float  # 0: back to back
     quiet_invoices_per_s: float
     loaded_invoices_per_s: float
     slowdown_pct: float  # how much lower the loaded run's invoices/s was than the quiet run's
     requests: int
     errors: int  # answers other than 200, and requests that failed
-    requests_per_s: float
-    # The server's CPU per answered request: unlike the latencies, it hardly moves with
-    # what else the machine runs.
+    offered_per_s: float | None  # clients / interval; None back to back (as many as answered)
+    requests_per_s: float  # answered, over the loaded run
+    # The server's and the clients' CPU per request: unlike the latencies, they hardly
+    # move with what else the machine runs. Times the requests per second, the share of
+    # one core each took from the workers while the loaded run rendered.
     server_cpu_ms_per_request: float
+    server_cores: float
+    client_cpu_ms_per_request: float
+    client_cores: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
     max_ms: float
+    load_average: float  # the machine's 1-minute load average when the loaded run ended
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -94,35 +102,31 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _hammer(url: str, token: str, clients: int, done: threading.Event) -> tuple[list[float], int]:
-    """`clients` loops of GET `url` until `done`; every latency in seconds, and the errors."""
-    import httpx
-
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(
-        headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60
-    ) as client:
-
-        async def one() -> None:
-            nonlocal errors
-            while not done.is_set():
-                began = time.perf_counter()
-                try:
-                    response = await client.get(url)
-                    ok = response.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append(time.perf_counter() - began)
-                errors += not ok
-
-        await asyncio.gather(*(one() for _ in range(clients)))
-    return latencies, errors
+def _clients(
+    env: dict[str, str], url: str, token: str, clients: int, interval: float
+) -> subprocess.Popen[str]:
+    """The clients' process (bench/clients.py), connected and waiting for `go`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoicing.bench.clients", url, str(clients), str(interval)],
+        env={**os.environ, **env, "INVOICING_BENCH_TOKEN": token},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        _stop(proc)
+        raise InvoicingError(f"bench: the clients did not connect to {url}")
+    return proc
 
 
 def run_api_bench(
-    subscribers: int, workers: int, clients: int = 200, say: Callable[[str], None] = lambda _: None
+    subscribers: int,
+    workers: int,
+    clients: int = 200,
+    interval: float = 1.0,
+    say: Callable[[str], None] = lambda _: None,
 ) -> ApiBenchResult:
     from invoicing.billing import Period, create_run
     from invoicing.billing.importer import import_data
@@ -171,29 +175,30 @@ def run_api_bench(
                 quiet = render(quiet_id, ids)
                 with session_scope() as session:
                     void_run(session, quiet_id, "bench: the same invoices again, under requests")
-                say(f"the loaded run: {clients} clients sending GET /runs/{{id}} back to back")
+                how = f"every {interval:g} s, all at once" if interval > 0 else "back to back"
+                say(f"the loaded run: {clients} clients polling GET /runs/{{id}} {how}")
                 loaded_id, ids = issue()
-                done = threading.Event()
-                outcome: dict[str, float] = {}
-
-                def loaded_run() -> None:
-                    try:
-                        outcome["rate"] = render(loaded_id, ids)
-                    finally:
-                        done.set()
-
-                runner = threading.Thread(target=loaded_run)
-                server_cpu = _cpu_s([server.pid])[0]
-                started = time.perf_counter()
-                runner.start()
                 url = f"http://127.0.0.1:{port}/runs/{loaded_id}"
-                latencies, errors = asyncio.run(_hammer(url, token, clients, done))
-                elapsed = time.perf_counter() - started
-                server_cpu = _cpu_s([server.pid])[0] - server_cpu
-                runner.join()
-                if "rate" not in outcome:
-                    raise InvoicingError("bench: the loaded run did not finish")
-                loaded = outcome["rate"]
+                polling = _clients(env, url, token, clients, interval)
+                assert polling.stdin is not None and polling.stdout is not None
+                server_cpu = _cpu_s([server.pid])[0]
+                polling.stdin.write("go\n")
+                polling.stdin.flush()
+                started = time.perf_counter()
+                try:
+                    loaded = render(loaded_id, ids)
+                finally:
+                    elapsed = time.perf_counter() - started
+                    server_cpu = _cpu_s([server.pid])[0] - server_cpu
+                    load_average = os.getloadavg()[0]
+                    try:
+                        polling.stdin.write("stop\n")
+                        polling.stdin.close()
+                        answer = polling.stdout.read()
+                        polling.wait(timeout=300)
+                    finally:
+                        _stop(polling)
+                figures = json.loads(answer)
             finally:
                 if server is not None:
                     _stop(server)
@@ -205,19 +210,27 @@ def run_api_bench(
             pass
         shutil.rmtree(root, ignore_errors=True)
 
+    latencies = [ms / 1000 for ms in figures["latencies_ms"]]
+    requests = max(len(latencies), 1)
     return ApiBenchResult(
         subscribers=subscribers,
         workers=workers,
         clients=clients,
+        poll_interval_s=interval,
         quiet_invoices_per_s=round(quiet, 1),
         loaded_invoices_per_s=round(loaded, 1),
         slowdown_pct=round((1 - loaded / quiet) * 100, 1),
         requests=len(latencies),
-        errors=errors,
-        requests_per_s=round(len(latencies) / elapsed, 1),
-        server_cpu_ms_per_request=round(server_cpu * 1000 / max(len(latencies), 1), 2),
+        errors=figures["errors"],
+        offered_per_s=round(clients / interval, 1) if interval > 0 else None,
+        requests_per_s=round(len(latencies) / figures["seconds"], 1),
+        server_cpu_ms_per_request=round(server_cpu * 1000 / requests, 3),
+        server_cores=round(server_cpu / elapsed, 3),
+        client_cpu_ms_per_request=round(figures["cpu_s"] * 1000 / requests, 3),
+        client_cores=round(figures["cpu_s"] / figures["seconds"], 3),
         p50_ms=round(_percentile(latencies, 0.50) * 1000, 1),
         p95_ms=round(_percentile(latencies, 0.95) * 1000, 1),
         p99_ms=round(_percentile(latencies, 0.99) * 1000, 1),
         max_ms=round(max(latencies, default=0.0) * 1000, 1),
+        load_average=round(load_average, 2),
     )

@@ -88,14 +88,24 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
     "--api",
     is_flag=True,
     help="Measure instead what the HTTP API costs a run: the run alone, then again while --clients "
-    "clients send GET /runs/{id} (invoices/s of both, the requests' latency percentiles).",
+    "clients poll GET /runs/{id} (invoices/s of both, the load offered and answered, latency "
+    "percentiles, the server's and the clients' CPU).",
 )
 @click.option(
     "--clients",
     type=click.IntRange(1, 2000),
     default=200,
     show_default=True,
-    help="With --api: concurrent clients.",
+    help="With --api: clients polling the run, all sending at the same instant each poll "
+    "(so this many requests are in flight at once), each waiting for its answer.",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(0, 60),
+    default=1.0,
+    show_default=True,
+    help="With --api: seconds between one client's polls; a latency counts from the poll's "
+    "instant. 0: back to back, the most the clients can get answered (a stress, not a poller).",
 )
 @click.option(
     "--no-baseline",
@@ -116,6 +126,7 @@ def bench(
     einvoice: bool,
     api: bool,
     clients: int,
+    poll_interval: float,
     no_baseline: bool,
     deliver: bool,
     as_json: bool,
@@ -134,7 +145,7 @@ def bench(
 
     Example: invoicing bench --einvoice --subscribers 500
 
-    Example: invoicing bench --api --subscribers 2000 --workers 2 --clients 200
+    Example: invoicing bench --api --subscribers 2000 --workers 2 --clients 200 --poll-interval 1
 
     Example: invoicing bench --deliver --no-baseline
     """
@@ -147,7 +158,7 @@ def bench(
         _bench_einvoice(subscribers, as_json)
         return
     if api:
-        _bench_api(subscribers, workers, clients, as_json)
+        _bench_api(subscribers, workers, clients, poll_interval, as_json)
         return
     result = run_bench(
         subscribers,
@@ -214,30 +225,44 @@ def _render_ms(value: float | None, baseline_s: float | None) -> str:
     return "none in this run" if value is None else f"{value:.2f} ms"
 
 
-def _bench_api(subscribers: int, workers: int, clients: int, as_json: bool) -> None:
+def _bench_api(subscribers: int, workers: int, clients: int, interval: float, as_json: bool) -> None:
     from invoicing.bench.api import run_api_bench
 
     result = run_api_bench(
-        subscribers, workers, clients, say=lambda text: None if as_json else err.print(text, markup=False)
+        subscribers,
+        workers,
+        clients,
+        interval,
+        say=lambda text: None if as_json else err.print(text, markup=False),
     )
     if as_json:
         out.print(json.dumps(result.as_dict()), markup=False)
         return
+    how = f"polling every {interval:g} s, all at once" if interval > 0 else "back to back"
     table = Table(
-        title=f"{subscribers:,} subscribers, {workers} worker process(es), {clients} API clients",
+        title=f"{subscribers:,} subscribers, {workers} worker process(es), {clients} API clients {how}",
         title_justify="left",
     )
     table.add_column("measure")
     table.add_column("value", justify="right")
+    offered = "as many as answered" if result.offered_per_s is None else f"{result.offered_per_s:,.1f}"
     for name, value in (
         ("invoices per second, no requests", f"{result.quiet_invoices_per_s:,.1f}"),
         ("invoices per second, under GET /runs/{id}", f"{result.loaded_invoices_per_s:,.1f}"),
         ("  slower by", f"{result.slowdown_pct:.1f} %"),
+        ("requests per second offered / answered", f"{offered} / {result.requests_per_s:,.1f}"),
         ("requests answered (errors)", f"{result.requests:,} ({result.errors})"),
-        ("requests per second", f"{result.requests_per_s:,.1f}"),
-        ("server CPU per request", f"{result.server_cpu_ms_per_request:.2f} ms"),
         ("latency p50 / p95 / p99", f"{result.p50_ms:.1f} / {result.p95_ms:.1f} / {result.p99_ms:.1f} ms"),
         ("latency max", f"{result.max_ms:.1f} ms"),
+        (
+            "server CPU per request × requests/s",
+            f"{result.server_cpu_ms_per_request:.3f} ms: {result.server_cores:.3f} core",
+        ),
+        (
+            "clients' CPU per request × requests/s",
+            f"{result.client_cpu_ms_per_request:.3f} ms: {result.client_cores:.3f} core",
+        ),
+        ("load average (1 min) at the end", f"{result.load_average:.2f}"),
     ):
         table.add_row(name, value)
     out.print(table)

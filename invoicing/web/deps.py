@@ -13,8 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from invoicing.config import Settings, get_settings
-from invoicing.db import session_scope
-from invoicing.tokens import PREFIX, TokenInfo, authenticate
+from invoicing.tokens import PREFIX, TokenInfo, digest, live_token
 from invoicing.web.errors import ApiError
 
 # Query parameters a client might put a token in.
@@ -36,23 +35,34 @@ def refuse_token_in_url(request: Request) -> None:
             )
 
 
-def bearer_token(request: Request) -> TokenInfo:
+async def bearer_token(request: Request) -> TokenInfo:
+    """The live token the request was sent with, looked up by its hash on every request.
+
+    Requests with the same token that arrive while its lookup runs share that lookup
+    (single flight, nothing kept after it): 200 dashboards asking at once cost a few
+    lookups instead of 200 (py-spy: the lookups were 0.1 % of the server's samples
+    with 200 clients in waves, 8 % with 50 back to back when each made its own). The lookups of one
+    token follow one another, so a request sent after `invoicing token revoke` returned
+    is refused, or, if it joined a lookup begun before the revocation, its client's next
+    one is (tests/test_api_polling.py). An `async` dependency, so a request that joins a
+    lookup does not cross to a thread; the lookup itself is tokens.live_token.
+    """
     refuse_token_in_url(request)
     header = request.headers.get("authorization")
     if not header:
         raise ApiError(401, "missing `Authorization: Bearer <token>`", headers=CHALLENGE)
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    sent = value.strip()
+    if scheme.lower() != "bearer" or not sent:
         raise ApiError(401, "the Authorization header must be `Bearer <token>`", headers=CHALLENGE)
-    with session_scope() as session:
-        token = authenticate(session, value.strip())
+    token = await request.app.state.token_checks.get(digest(sent), lambda: live_token(sent))
     if token is None:
         raise ApiError(401, "unknown or revoked token", headers=CHALLENGE)
     request.state.token_name = token.name
     return token
 
 
-def writing_token(token: Annotated[TokenInfo, Depends(bearer_token)]) -> TokenInfo:
+async def writing_token(token: Annotated[TokenInfo, Depends(bearer_token)]) -> TokenInfo:
     if not token.can_write:
         raise ApiError(403, f"token {token.name!r} may only read; this needs a write token")
     return token

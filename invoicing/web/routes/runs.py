@@ -81,7 +81,8 @@ def run_view(run_id: int) -> bytes:
 
 @router.get("/{run_id}", response_class=Response, responses={200: {"content": {"application/json": {}}}})
 async def get_run(request: Request, token: ReadToken, run_id: RunId) -> Response:
-    """One run, as `invoicing status RUN_ID --json` prints it (at most a second old)."""
+    """One run, as `invoicing status RUN_ID --json` prints it, at most 250 ms old: the
+    answer is computed once and shared by every request for the run in that time."""
     body = await request.app.state.run_views.get(run_id, lambda: run_view(run_id))
     return Response(body, media_type="application/json")
 
