@@ -79,6 +79,8 @@ def _gate(data: bytes) -> None:
     parser.ExternalEntityRefHandler = external
     try:
         parser.Parse(data, True)
+    except XMLError:
+        raise  # a handler's refusal (a ValueError too, so before the clause below)
     except expat.ExpatError as exc:
         where = f"line {exc.lineno}, column {exc.offset + 1}"
         if exc.code == expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]:
@@ -87,6 +89,13 @@ def _gate(data: bytes) -> None:
                 "character references are read"
             ) from None
         raise XMLError(f"not well-formed XML: {expat.errors.messages[exc.code]} ({where})") from None
+    except (ValueError, LookupError):
+        # expat reads UTF-8, UTF-16, ASCII and Latin-1; a declared multi-byte or unknown
+        # encoding (UTF-7, UTF-32, Shift_JIS, EBCDIC) is refused by the standard library
+        # with a bare ValueError or LookupError. An e-invoice is UTF-8 (EN 16931).
+        raise XMLError(
+            "not read: the XML declares an encoding other than UTF-8, UTF-16, ASCII or Latin-1"
+        ) from None
 
 
 def parse(data: bytes, *, base_url: str | None = None) -> etree._Element:

@@ -225,6 +225,19 @@ def test_json_a_little_too_deep_is_refused_the_same_way(db: Env) -> None:
     assert "nested deeper than 8 levels" in refused(db, "import", path)
 
 
+@pytest.mark.parametrize("digits", [41, 5000])
+def test_a_json_integer_longer_than_any_field_is_refused_on_one_line(db: Env, digits: int) -> None:
+    # given a charge whose price is a bare JSON integer of thousands of digits (past
+    # Python's own 4,300-digit limit, whose message names an interpreter setting)
+    path = db.path / "long.json"
+    text = json.dumps(with_charges({"unit_price": "@"})).replace('"@"', "9" * digits)
+    path.write_text(text, encoding="utf-8")
+    # when / then: the file is refused by its length, in the project's words
+    stderr = refused(db, "import", str(path))
+    assert f"{path}: a number of {digits:,} digits, longer than any field holds" in stderr, stderr
+    assert "set_int_max_str_digits" not in stderr
+
+
 def test_a_file_larger_than_the_setting_is_refused(db: Env) -> None:
     # a valid file, padded past 1 MiB
     path = db.path / "large.json"
