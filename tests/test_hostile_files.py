@@ -195,6 +195,25 @@ def test_an_xml_in_an_encoding_the_gate_does_not_read_is_refused_on_one_line(
     assert_refused_on_one_line(env, received(tmp_path, xml, container), "declares an encoding other than")
 
 
+@pytest.mark.parametrize(
+    ("inner", "reason"),
+    [
+        (b"<a>" * 300 + b"</a>" * 300, "Excessive depth in document: 256"),
+        (b'<a b="' + b"x" * 11_000_000 + b'"/>', "Buffer size limit exceeded"),
+    ],
+)
+def test_an_xml_beyond_the_parser_s_limits_is_refused_on_one_line(
+    env: Env, tmp_path: Path, inner: bytes, reason: str
+) -> None:
+    # given a received CII XML nested past libxml2's depth limit, or with an attribute
+    # past its size limit (whose message ends in a line break)
+    xml = cii_xml().replace(b"</rsm:CrossIndustryInvoice>", inner + b"</rsm:CrossIndustryInvoice>")
+
+    # when / then: judged invalid on one line, in the user's terms (no parser option)
+    assert_refused_on_one_line(env, received(tmp_path, xml, "xml"), reason)
+    assert "XML_PARSE_HUGE" not in env.cli("validate", str(tmp_path / "received.xml")).stdout
+
+
 def test_a_refused_xml_is_one_json_object_too(env: Env, tmp_path: Path, secret: Path) -> None:
     # given a received e-invoice with an external entity
     xml = with_doctype(cii_xml(), f'<!DOCTYPE r [<!ENTITY secret SYSTEM "file://{secret}">]>')
