@@ -85,6 +85,35 @@ def test_numbers_not_in_plain_ascii_decimal_form_are_refused(
     assert f"{section}[0] (" in stderr and f"{field}: not a number: {text!r}" in stderr, stderr
 
 
+@pytest.mark.parametrize("text", ["1_0", "１０", "١٠", "1e1", "+10", " 10"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("demo", "--count", "{}"),
+        ("db", "seed", "--generate", "{}", "--period", "2026-10"),
+        ("status", "{}"),
+        ("runs", "--limit", "{}"),
+        ("export", "{}", "-o", "index.zip"),
+        ("serve", "--port", "80{}"),
+    ],
+)
+def test_whole_numbers_on_the_command_line_are_plain_ascii_digits(
+    db: Env, args: tuple[str, ...], text: str
+) -> None:
+    # given a whole number written as Python's int() would still read it
+    given = [arg.format(text) for arg in args]
+    (value,) = (arg.format(text) for arg in args if "{}" in arg)
+    # when / then: refused as click refuses a bad value, naming the value, nothing done
+    stderr = refused(db, *given)
+    assert f"not a whole number: {value!r}" in stderr, stderr
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "1e1", "1_0", "٣٠"])
+def test_seconds_on_the_command_line_are_plain_ascii_decimals(db: Env, text: str) -> None:
+    stderr = refused(db, "demo", "--timeout", text)
+    assert f"not a number of seconds: {text!r}" in stderr, stderr
+
+
 def test_minus_zero_is_imported_as_zero(db: Env) -> None:
     # given a charge of -0 at -0.00
     data = with_charges({"quantity": "-0", "unit_price": "-0.00"})
