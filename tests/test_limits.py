@@ -105,13 +105,13 @@ def test_whole_numbers_on_the_command_line_are_plain_ascii_digits(
     (value,) = (arg.format(text) for arg in args if "{}" in arg)
     # when / then: refused as click refuses a bad value, naming the value, nothing done
     stderr = refused(db, *given)
-    assert f"not a whole number: {value!r}" in stderr, stderr
+    assert f"{value!r} is not a valid integer (digits 0-9 only, like 10)" in stderr, stderr
 
 
 @pytest.mark.parametrize("text", ["nan", "inf", "1e1", "1_0", "٣٠"])
 def test_seconds_on_the_command_line_are_plain_ascii_decimals(db: Env, text: str) -> None:
     stderr = refused(db, "demo", "--timeout", text)
-    assert f"not a number of seconds: {text!r}" in stderr, stderr
+    assert f"{text!r} is not a valid number of seconds" in stderr, stderr
 
 
 def test_minus_zero_is_imported_as_zero(db: Env) -> None:

@@ -293,7 +293,7 @@ class WholeNumber(click.IntRange):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and not _WHOLE.fullmatch(value):
-            self.fail(f"not a whole number: {value!r} (digits 0-9, like 10)", param, ctx)
+            self.fail(f"{value!r} is not a valid integer (digits 0-9 only, like 10)", param, ctx)
         return super().convert(value, param, ctx)
 
 
@@ -303,5 +303,7 @@ class Seconds(click.FloatRange):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and not _SECONDS.fullmatch(value):
-            self.fail(f"not a number of seconds: {value!r} (digits 0-9 and one '.', like 2.5)", param, ctx)
+            self.fail(
+                f"{value!r} is not a valid number of seconds (digits 0-9 and one '.', like 2.5)", param, ctx
+            )
         return super().convert(value, param, ctx)
