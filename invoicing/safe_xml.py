@@ -25,6 +25,7 @@ that refuses).
 
 from __future__ import annotations
 
+import re
 from typing import Any, NoReturn
 from xml.parsers import expat
 
@@ -33,6 +34,7 @@ from lxml import etree
 __all__ = ["UnsafeXML", "XMLError", "parse", "serialise"]
 
 _PREDEFINED = "&amp; &lt; &gt; &quot; &apos;"
+_HUGE_HINT = re.compile(r",? *(use|try) XML_PARSE_HUGE( option)?")
 
 # Belt and braces behind the gate: nothing to resolve, nothing to load, no network, the
 # default depth and size limits (no huge_tree).
@@ -79,6 +81,8 @@ def _gate(data: bytes) -> None:
     parser.ExternalEntityRefHandler = external
     try:
         parser.Parse(data, True)
+    except XMLError:
+        raise  # a handler's refusal (a ValueError too, so before the clause below)
     except expat.ExpatError as exc:
         where = f"line {exc.lineno}, column {exc.offset + 1}"
         if exc.code == expat.errors.codes[expat.errors.XML_ERROR_UNDEFINED_ENTITY]:
@@ -87,6 +91,13 @@ def _gate(data: bytes) -> None:
                 "character references are read"
             ) from None
         raise XMLError(f"not well-formed XML: {expat.errors.messages[exc.code]} ({where})") from None
+    except (ValueError, LookupError):
+        # expat reads UTF-8, UTF-16, ASCII and Latin-1; a declared multi-byte or unknown
+        # encoding (UTF-7, UTF-32, Shift_JIS, EBCDIC) is refused by the standard library
+        # with a bare ValueError or LookupError. An e-invoice is UTF-8 (EN 16931).
+        raise XMLError(
+            "not read: the XML declares an encoding other than UTF-8, UTF-16, ASCII or Latin-1"
+        ) from None
 
 
 def parse(data: bytes, *, base_url: str | None = None) -> etree._Element:
@@ -100,7 +111,11 @@ def parse(data: bytes, *, base_url: str | None = None) -> etree._Element:
     try:
         return etree.fromstring(data, _PARSER, base_url=base_url)
     except etree.XMLSyntaxError as exc:
-        raise XMLError(f"not well-formed XML: {exc}") from None
+        # libxml2's limits (depth 256, a 10 MB text node) name a parser option the user
+        # cannot set, and one of them ends in a line break: one line, in the user's terms.
+        reason = " ".join(_HUGE_HINT.sub("", exc.msg or "").split()).rstrip(",")
+        line, column = exc.position
+        raise XMLError(f"not well-formed XML: {reason} (line {line}, column {column})") from None
 
 
 def serialise(root: etree._Element) -> str:

@@ -140,14 +140,19 @@ _PLAIN_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 def spreadsheet_cell(value: object) -> str:
     """A CSV cell that a spreadsheet shows and never runs: the cleaned text, with a
     leading apostrophe if it would start a formula. Checked after cleaning (a zero width
-    space before "=" is gone) and on the NFKC form without leading spaces (a full-width
-    "＝" or a space before "=" starts a formula in some spreadsheets). A plain decimal
+    space before "=" is gone) and on the NFKC form without leading spaces and format
+    characters (a full-width "＝", a space, or a joiner `clean` keeps before "=" would
+    start a formula in some spreadsheets, or hide one from a guard). A plain decimal
     number ("-12.50", a credit note's total) is left as it is: it is read as a number,
     never as a formula."""
     text = clean(value)
     if _PLAIN_NUMBER.fullmatch(text):
         return text
-    probe = text if text.isascii() else unicodedata.normalize("NFKC", text)
-    if probe.lstrip()[:1] in _FORMULA_START:
+    if text.isascii():
+        first = text.lstrip()[:1]
+    else:
+        probe = unicodedata.normalize("NFKC", text)
+        first = next((ch for ch in probe if not ch.isspace() and unicodedata.category(ch) != "Cf"), "")
+    if first in _FORMULA_START:
         return "'" + text
     return text

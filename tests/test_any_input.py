@@ -61,7 +61,11 @@ SUBSCRIBER = st.fixed_dictionaries(
         "charges": st.lists(st.tuples(TEXT, AMOUNT, AMOUNT), max_size=3),
     }
 )
-ROW = re.compile(r"^\s*(subscribers|charges)\[(\d+)\] \(account '(A-\d{4})'\): \S")
+# A problem names its row, or the rows of one invoice it is about (its total, its count
+# of lines): "charges[0] (account 'A-0001'), charges[1] (account 'A-0001'): ...".
+_NAMED = r"(?:subscribers|charges)\[\d+\] \(account 'A-\d{4}'\)"
+ROW = re.compile(rf"^\s*({_NAMED}(?:, {_NAMED})*(?: and \d+ more)?): \S")
+ACCOUNT = re.compile(r"\(account '(A-\d{4})'\)")
 
 
 def import_file(subscribers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -152,7 +156,7 @@ def bill_any(env: Env, here: Path, pdftotext: str, subscribers: list[dict[str, A
         for problem in problems:
             match = ROW.match(problem)
             assert match, problem
-            refused.add(match[3])
+            refused.update(ACCOUNT.findall(match[1]))
         assert "Traceback" not in result.output
         assert (count_rows(Subscriber), count_rows(Charge)) == (0, 0)
         event("some refused at import")

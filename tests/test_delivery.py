@@ -370,6 +370,29 @@ def test_a_name_cannot_inject_a_header(env: Env, smtp: SmtpServer) -> None:
     )
 
 
+def test_a_name_stored_before_the_cleaning_rule_is_mailed_cleaned_as_the_invoice_prints_it(
+    env: Env, smtp: SmtpServer
+) -> None:
+    # given an invoice whose name was stored before the cleaning rule: a right-to-left
+    # mark that would reorder its digits, a zero width space, an override, a tag character
+    run = billed(env, {"A-0001": "email"})
+    dirty = "\u200fJana\u200b Brandt\u202e 1234 5678 9012\U000e0041 3456"
+    with session_scope() as session:
+        session.execute(update(Invoice).values(bill_name=dirty))
+    use_smtp(env, smtp.url())
+    # when it is e-mailed by the real command
+    deliver_json(env, run["run_id"])
+    # then the greeting and the To header show the name as every output does
+    message = smtp.messages()[0]
+    body = message.get_body(("plain",)).get_content()
+    name = "Jana Brandt 1234 5678 9012 3456"
+    assert (body.splitlines()[0], str(message["To"])) == (
+        f"Guten Tag {name},",
+        f"{name} <juergen.mueller@example.org>",
+    )
+    assert not any(ch in body + str(message["To"]) for ch in "\u200f\u200b\u202e\U000e0041")
+
+
 def test_an_email_address_cannot_inject_a_header(env: Env, smtp: SmtpServer) -> None:
     # given
     run = billed(env, {"A-0001": "email"})

@@ -180,6 +180,40 @@ def test_an_entity_reference_without_a_doctype_is_refused_naming_it(env: Env, tm
     assert_refused_on_one_line(env, received(tmp_path, xml, "pdf"), "refers to an entity")
 
 
+@pytest.mark.parametrize("encoding", ["UTF-7", "UTF-32", "Shift_JIS", "EBCDIC-US"])
+@pytest.mark.parametrize("container", ["pdf", "xml"])
+def test_an_xml_in_an_encoding_the_gate_does_not_read_is_refused_on_one_line(
+    env: Env, tmp_path: Path, container: str, encoding: str
+) -> None:
+    # given a received e-invoice that declares a multi-byte or an unknown encoding,
+    # which the standard library's expat refuses with a bare ValueError or LookupError
+    declaration, rest = cii_xml().split(b"?>", 1)
+    xml = f'<?xml version="1.0" encoding="{encoding}"?>'.encode() + rest
+    assert declaration.startswith(b"<?xml")
+
+    # when / then: judged invalid on one line, as any XML that is not read
+    assert_refused_on_one_line(env, received(tmp_path, xml, container), "declares an encoding other than")
+
+
+@pytest.mark.parametrize(
+    ("inner", "reason"),
+    [
+        (b"<a>" * 300 + b"</a>" * 300, "Excessive depth in document: 256"),
+        (b'<a b="' + b"x" * 11_000_000 + b'"/>', "Buffer size limit exceeded"),
+    ],
+)
+def test_an_xml_beyond_the_parser_s_limits_is_refused_on_one_line(
+    env: Env, tmp_path: Path, inner: bytes, reason: str
+) -> None:
+    # given a received CII XML nested past libxml2's depth limit, or with an attribute
+    # past its size limit (whose message ends in a line break)
+    xml = cii_xml().replace(b"</rsm:CrossIndustryInvoice>", inner + b"</rsm:CrossIndustryInvoice>")
+
+    # when / then: judged invalid on one line, in the user's terms (no parser option)
+    assert_refused_on_one_line(env, received(tmp_path, xml, "xml"), reason)
+    assert "XML_PARSE_HUGE" not in env.cli("validate", str(tmp_path / "received.xml")).stdout
+
+
 def test_a_refused_xml_is_one_json_object_too(env: Env, tmp_path: Path, secret: Path) -> None:
     # given a received e-invoice with an external entity
     xml = with_doctype(cii_xml(), f'<!DOCTYPE r [<!ENTITY secret SYSTEM "file://{secret}">]>')

@@ -134,6 +134,24 @@ def test_the_dry_run_names_who_would_be_skipped_and_why(env: Env) -> None:
     assert count_rows(BillingRun) == count_rows(Invoice) == 0
 
 
+def test_the_reason_shows_a_description_stored_before_the_cleaning_rule_cleaned(env: Env) -> None:
+    # given an overflowing charge imported before the importer refused it, whose
+    # description (stored before the cleaning rule) reverses itself with an override
+    seed(env)
+    charge_id = charge_around_the_importer("A-0002", "100000", "1000000000")
+    with session_scope() as session:
+        session.execute(
+            update(Charge)
+            .where(Charge.id == charge_id)
+            .values(description="\u202eSatellite\u200b roaming\x07")
+        )
+    # when the period is run
+    summary = run_json(env, "--period", PERIOD, expect=3)
+    # then the reason `status` shows names the line as the invoice would print it
+    (skip,) = status_of(env, summary["run_id"])["skipped"]
+    assert skip["reason"] == f"line 3 (Satellite roaming): amount: 100000000000000.00 is {LARGEST}"
+
+
 def test_more_lines_than_the_setting_skips_the_subscriber_at_issue(env: Env) -> None:
     # given A-0001 with three charges, imported while the limit was higher
     seed(env)

@@ -85,6 +85,35 @@ def test_numbers_not_in_plain_ascii_decimal_form_are_refused(
     assert f"{section}[0] (" in stderr and f"{field}: not a number: {text!r}" in stderr, stderr
 
 
+@pytest.mark.parametrize("text", ["1_0", "１０", "١٠", "1e1", "+10", " 10"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("demo", "--count", "{}"),
+        ("db", "seed", "--generate", "{}", "--period", "2026-10"),
+        ("status", "{}"),
+        ("runs", "--limit", "{}"),
+        ("export", "{}", "-o", "index.zip"),
+        ("serve", "--port", "80{}"),
+    ],
+)
+def test_whole_numbers_on_the_command_line_are_plain_ascii_digits(
+    db: Env, args: tuple[str, ...], text: str
+) -> None:
+    # given a whole number written as Python's int() would still read it
+    given = [arg.format(text) for arg in args]
+    (value,) = (arg.format(text) for arg in args if "{}" in arg)
+    # when / then: refused as click refuses a bad value, naming the value, nothing done
+    stderr = refused(db, *given)
+    assert f"{value!r} is not a valid integer (digits 0-9 only, like 10)" in stderr, stderr
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "1e1", "1_0", "٣٠"])
+def test_seconds_on_the_command_line_are_plain_ascii_decimals(db: Env, text: str) -> None:
+    stderr = refused(db, "demo", "--timeout", text)
+    assert f"{text!r} is not a valid number of seconds" in stderr, stderr
+
+
 def test_minus_zero_is_imported_as_zero(db: Env) -> None:
     # given a charge of -0 at -0.00
     data = with_charges({"quantity": "-0", "unit_price": "-0.00"})
@@ -223,6 +252,19 @@ def test_json_nested_deeper_than_the_format_is_refused(db: Env) -> None:
 def test_json_a_little_too_deep_is_refused_the_same_way(db: Env) -> None:
     path = write_json(db, {"plans": [[[[[[[[["x"]]]]]]]]]})
     assert "nested deeper than 8 levels" in refused(db, "import", path)
+
+
+@pytest.mark.parametrize("digits", [41, 5000])
+def test_a_json_integer_longer_than_any_field_is_refused_on_one_line(db: Env, digits: int) -> None:
+    # given a charge whose price is a bare JSON integer of thousands of digits (past
+    # Python's own 4,300-digit limit, whose message names an interpreter setting)
+    path = db.path / "long.json"
+    text = json.dumps(with_charges({"unit_price": "@"})).replace('"@"', "9" * digits)
+    path.write_text(text, encoding="utf-8")
+    # when / then: the file is refused by its length, in the project's words
+    stderr = refused(db, "import", str(path))
+    assert f"{path}: a number of {digits:,} digits, longer than any field holds" in stderr, stderr
+    assert "set_int_max_str_digits" not in stderr
 
 
 def test_a_file_larger_than_the_setting_is_refused(db: Env) -> None:

@@ -346,6 +346,9 @@ def _number(figure: str) -> str:
         ("+49 30 1234", "'+49 30 1234"),
         ("-2-3", "'-2-3"),
         ("\t=1", "'=1"),
+        ("\u200c=1+2", "'\u200c=1+2"),  # after a joiner, which the cleaning keeps
+        ("\u200d\u00a0@SUM(A1)", "'\u200d\u00a0@SUM(A1)"),  # a joiner and a no-break space
+        ("\ufe66HYPERLINK()", "'\ufe66HYPERLINK()"),  # a small equals sign
         ("-12.50", "-12.50"),  # a credit note's total stays a number
         ("Anna Müller", "Anna Müller"),
     ],

@@ -134,6 +134,41 @@ def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(en
     receiver.stop()
 
 
+def test_outside_text_in_an_event_is_cleaned_as_every_output_shows_it(env: Env) -> None:
+    # given October billed with one subscriber by e-mail, an SMTP server and a receiver
+    run_id = billed(env, {"A-0013": "email"})["run_id"]
+    server = SmtpServer().start()
+    use_smtp(env, server.url())
+    secret = new_secret()
+    receiver = Receiver(secret).start()
+    webhook_env(env, receiver, secret)
+    deliver_json(env, run_id)
+    sent = receiver.wait_handled("invoice.sent")
+    # when a bounce comes back whose diagnostic (a remote server's text) carries a bidi
+    # override, a zero width space and a control character
+    bounce = env.path / "bounce.eml"
+    bounce.write_bytes(
+        dsn(sent["message_id"], sent["recipient"]).replace(
+            b"Recipient address rejected", "\u202eRecipient\u200b address\x01 rejected".encode()
+        )
+    )
+    bounces_json(env, str(bounce))
+    # and a credit note is given a reason with a right-to-left mark and an isolate
+    proc = env.cli(
+        "credit", sent["number"], "--amount", "1", "--reason", "\u200fRoaming\u2066 outage", "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    # then both events carry the cleaned text
+    bounced = receiver.wait_handled("invoice.bounced")
+    credited = receiver.wait_handled("credit_note.issued")
+    assert (bounced["diagnostic"], credited["reason"]) == (
+        f"smtp; 550 5.1.1 <{sent['recipient']}>: Recipient address rejected: User unknown",
+        "Roaming outage",
+    )
+    server.stop()
+    receiver.stop()
+
+
 def test_without_webhook_urls_a_run_records_no_event(env: Env) -> None:
     # given no INVOICING_WEBHOOK_URLS
     seed_fixtures(env)

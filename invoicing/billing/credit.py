@@ -34,6 +34,7 @@ from invoicing.models import (
     RunStatus,
 )
 from invoicing.pdf.translate import credit_line, translator
+from invoicing.untrusted import clean
 
 MAX_REASON = 500
 
@@ -91,7 +92,7 @@ def issue_credit_note(
             f"{number} is void ({invoice.void_reason}): it bills nothing, so there is nothing to credit"
         )
     if reason is not None:
-        reason = " ".join(reason.split())
+        reason = clean(reason)  # as the credit note, its webhook and `status` show it
         if len(reason) > MAX_REASON or not reason:
             raise BillingError(f"--reason must be 1 to {MAX_REASON} characters")
     done = credited_so_far(session, invoice)

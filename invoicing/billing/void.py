@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from invoicing.errors import BillingError
 from invoicing.models import BillingRun, Charge, Invoice, InvoiceStatus, RunKind, RunStatus
+from invoicing.untrusted import clean
 
 MAX_REASON = 500
 # How migration 0006 marks the invoices issued before what left was recorded.
@@ -134,7 +135,7 @@ def void_run(session: Session, run_id: int, reason: str | None = None) -> Billin
 def _reason(reason: str | None) -> str:
     if reason is None:
         return NO_REASON
-    reason = " ".join(reason.split())
+    reason = clean(reason)  # as every output shows text from outside
     if not reason or len(reason) > MAX_REASON:
         raise BillingError(f"--reason must be 1 to {MAX_REASON} characters")
     return reason

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -270,3 +271,39 @@ class AmountParam(click.ParamType):
         if problem:
             self.fail(problem, param, ctx)
         return amount
+
+
+_WHOLE = re.compile(r"-?[0-9]+")
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+class WholeNumber(click.IntRange):
+    """A whole number in plain ASCII digits, within [min, max] when given. Click's own
+    INT is Python's int(): it also reads "1_000", full-width "１０" and Arabic-Indic
+    "١٠", which no other number the project reads accepts."""
+
+    def __init__(self, min: int | None = None, max: int | None = None) -> None:
+        super().__init__(min, max)
+        if min is None and max is None:
+            self.name = "integer"  # shown as INTEGER, as click's INT is
+
+    def _describe_range(self) -> str:
+        # Unbounded: the help says nothing of a range, as for click's INT.
+        return super()._describe_range() if self.min is not None or self.max is not None else ""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not _WHOLE.fullmatch(value):
+            self.fail(f"{value!r} is not a valid integer (digits 0-9 only, like 10)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class Seconds(click.FloatRange):
+    """A time in seconds in plain ASCII decimal form, within [min, max]: Click's FLOAT is
+    Python's float(), which also reads "nan" (never out of any range), "1e3", "1_0"."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not _SECONDS.fullmatch(value):
+            self.fail(
+                f"{value!r} is not a valid number of seconds (digits 0-9 and one '.', like 2.5)", param, ctx
+            )
+        return super().convert(value, param, ctx)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from invoicing.cli.common import (
     EXIT_FAILED,
     PeriodParam,
+    WholeNumber,
     check_output,
     current_settings,
     err,
@@ -115,7 +116,7 @@ def _print_import(summary: Any, source: str, elapsed: float, as_json: bool) -> N
 )
 @click.option(
     "--generate",
-    type=click.IntRange(1, 10_000_000),
+    type=WholeNumber(1, 10_000_000),
     help="Generate N synthetic subscribers billable in --period, with usage charges (needs --period).",
 )
 @click.option(
@@ -124,7 +125,9 @@ def _print_import(summary: Any, source: str, elapsed: float, as_json: bool) -> N
     metavar="YYYY-MM",
     help="With --generate: the month the subscribers are billable in and their charges are for.",
 )
-@click.option("--seed", "seed", type=int, default=0, show_default=True, help="Random seed for --generate.")
+@click.option(
+    "--seed", "seed", type=WholeNumber(), default=0, show_default=True, help="Random seed for --generate."
+)
 @click.option(
     "--countries",
     metavar="CC,CC",

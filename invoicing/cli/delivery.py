@@ -15,6 +15,7 @@ from invoicing.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_PARTIAL,
+    WholeNumber,
     err,
     fail,
     handle_errors,
@@ -29,7 +30,7 @@ SHOWN = 20  # undelivered invoices listed in text; --json has up to 100
 
 
 @main.command()
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=WholeNumber())
 @click.option("--no-wait", is_flag=True, help="Dispatch and return (needs a broker and workers).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors

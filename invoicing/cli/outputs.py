@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from invoicing.billing import Period
 
 from invoicing.cli.common import (
+    WholeNumber,
     check_output,
     err,
     fail,
@@ -42,7 +43,7 @@ from invoicing.cli.common import (
 @period_option(required=False)
 @click.option(
     "--undelivered",
-    type=int,
+    type=WholeNumber(),
     metavar="RUN_ID",
     help="The run's e-mail-only invoices that bounced or failed, in number order.",
 )
@@ -137,7 +138,7 @@ def iter_accounts(text: str) -> Iterable[str]:
 
 
 @main.command()
-@click.argument("run_id", type=int, required=False)
+@click.argument("run_id", type=WholeNumber(), required=False)
 @period_option(required=False)
 @click.option(
     "-o",

@@ -29,6 +29,7 @@ from invoicing.cli.common import (
     EXIT_PARTIAL,
     RUN_EXIT,
     AmountParam,
+    WholeNumber,
     current_settings,
     err,
     fail,
@@ -363,7 +364,7 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
 
 
 @main.command()
-@click.argument("run_id", type=int, required=False)
+@click.argument("run_id", type=WholeNumber(), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
 def status(run_id: int | None, as_json: bool) -> None:
@@ -387,7 +388,7 @@ def status(run_id: int | None, as_json: bool) -> None:
 
 @main.command()
 @click.option(
-    "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="Show at most N runs."
+    "--limit", type=WholeNumber(1, 10_000), default=20, show_default=True, help="Show at most N runs."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list on stdout.")
 @handle_errors
@@ -436,7 +437,7 @@ def _runs_table(items: list[dict[str, Any]], store: Any) -> Table:
 
 
 @main.command()
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=WholeNumber())
 @click.option("--no-wait", is_flag=True, help="Dispatch and return (needs a broker and workers).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
@@ -474,7 +475,7 @@ def retry(run_id: int, no_wait: bool, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=WholeNumber())
 @click.option("--reason", help="Why, kept with the run and each of its invoices.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors

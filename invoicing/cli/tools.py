@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 from invoicing.cli.common import (
     EXIT_FAILED,
+    Seconds,
+    WholeNumber,
     current_settings,
     err,
     fail,
@@ -28,12 +30,14 @@ from invoicing.cli.common import (
 
 
 @main.command()
-@click.option("--count", type=click.IntRange(1, 10_000), default=10, show_default=True, help="Header tasks.")
-@click.option("--fail-at", type=int, default=None, help="Make power(K, 2) raise, to see a chord break.")
+@click.option("--count", type=WholeNumber(1, 10_000), default=10, show_default=True, help="Header tasks.")
+@click.option(
+    "--fail-at", type=WholeNumber(), default=None, help="Make power(K, 2) raise, to see a chord break."
+)
 @click.option("--delay", is_flag=True, help="Sleep randomly in each task to make the parallelism visible.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(1, 3600),
+    type=Seconds(1, 3600),
     default=60,
     show_default=True,
     help="Seconds to wait for the chord's result.",
@@ -70,13 +74,13 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
 @main.command()
 @click.option(
     "--subscribers",
-    type=click.IntRange(1, 1_000_000),
+    type=WholeNumber(1, 1_000_000),
     default=2000,
     show_default=True,
     help="Synthetic subscribers to bill.",
 )
 @click.option(
-    "--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Worker processes to start."
+    "--workers", type=WholeNumber(1, 64), default=2, show_default=True, help="Worker processes to start."
 )
 @click.option(
     "--einvoice",
@@ -93,7 +97,7 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
 )
 @click.option(
     "--clients",
-    type=click.IntRange(1, 2000),
+    type=WholeNumber(1, 2000),
     default=200,
     show_default=True,
     help="With --api: clients polling the run, all sending at the same instant each poll "

@@ -12,13 +12,13 @@ import json
 import click
 from rich.table import Table
 
-from invoicing.cli.common import err, handle_errors, main, out, ready
+from invoicing.cli.common import WholeNumber, err, handle_errors, main, out, ready
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port to listen on."
+    "--port", type=WholeNumber(1, 65535), default=8080, show_default=True, help="Port to listen on."
 )
 @handle_errors
 def serve(host: str, port: int) -> None:

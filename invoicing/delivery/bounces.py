@@ -30,6 +30,7 @@ from invoicing.db import session_scope
 from invoicing.delivery import state
 from invoicing.errors import UsageError
 from invoicing.models import Delivery, Invoice
+from invoicing.untrusted import clean
 
 MAX_FILE = 10 * 1024 * 1024  # a DSN with its original message; larger files are not read
 
@@ -88,7 +89,8 @@ def files_of(paths: Iterable[Path]) -> list[Path]:
 
 def _header_value(block: Message, name: str) -> str:
     value = block.get(name)
-    return " ".join(str(value).split()) if value is not None else ""
+    # Outside text (a remote server's diagnostic): cleaned as every output shows it.
+    return clean(value) if value is not None else ""
 
 
 def _status_blocks(report: Message) -> list[Message]:

@@ -11,7 +11,7 @@ The attachment's base64 lines are written by `base64.encodebytes` in one C call 
 in place of a stand-in, rather than by the generator's line-by-line Python loop.
 
 These classes do not refuse a line break in a header value, so nothing reaches a
-header unchecked: a name is folded to one line, an address must be one address (no
+header unchecked: a name is cleaned as every output shows it (one line), an address must be one address (no
 whitespace, no second address), and the subject is one line. Nothing a subscriber's
 data holds can add a header (tests/test_delivery.py tries).
 """
@@ -36,6 +36,7 @@ from invoicing.delivery.state import Claimed
 from invoicing.delivery.texts import mail_words
 from invoicing.errors import UsageError
 from invoicing.pdf.format import Formatter
+from invoicing.untrusted import clean
 
 # One address, no display name, no whitespace or line break anywhere.
 _ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
@@ -73,7 +74,10 @@ def sender_of(mail_from: str, reply_to: str, seller_name: str, seller_email: str
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """A name as the invoice prints it (`untrusted.clean`: one line, bidi and invisible
+    format characters dropped, marks capped), so the greeting and the To header show
+    the name of the attached PDF even for a row stored before the cleaning rule."""
+    return clean(text)
 
 
 def _address(display_name: str, addr_spec: str, what: str) -> str:

@@ -46,6 +46,7 @@ from invoicing.db import session_scope
 from invoicing.delivery.signing import signature
 from invoicing.errors import first_line
 from invoicing.models import WebhookMessage, WebhookStatus
+from invoicing.untrusted import clean
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,10 @@ def emit(session: Session, type: str, data: dict[str, Any]) -> None:
     """Record event `type` with `data` for every INVOICING_WEBHOOK_URLS in the caller's
     transaction; it is sent once that transaction commits (nothing if it rolls back).
 
-    No URLs configured: nothing is written. Decimal amounts and dates become strings."""
+    No URLs configured: nothing is written. Decimal amounts and dates become strings.
+    Every text is `untrusted.clean`ed, as the invoice, the mail and the CSVs show it: a
+    bounce's diagnostic code, an SMTP server's reply and a credit note's reason come
+    from outside, and a row stored before the rule may still hold what it drops."""
     settings = get_settings()
     if not settings.webhook_urls:
         return
@@ -75,7 +79,7 @@ def emit(session: Session, type: str, data: dict[str, Any]) -> None:
         {
             "type": type,
             "timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "data": data,
+            "data": _cleaned(data),
         },
         ensure_ascii=False,
         separators=(",", ":"),
@@ -101,6 +105,17 @@ def emit(session: Session, type: str, data: dict[str, Any]) -> None:
     if not event.contains(session, "after_commit", _after_commit):
         event.listen(session, "after_commit", _after_commit)
         event.listen(session, "after_soft_rollback", _after_rollback)
+
+
+def _cleaned(value: Any) -> Any:
+    """`value` with every string in it cleaned (dicts and lists walked)."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {key: _cleaned(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cleaned(item) for item in value]
+    return value
 
 
 def _after_commit(session: Session) -> None:

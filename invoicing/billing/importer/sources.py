@@ -150,7 +150,7 @@ def _parse_json(path: Path, text: str) -> Any:
     too_deep = ImportProblems([f"{path}: nested deeper than {MAX_DEPTH} levels (the import format needs 4)"])
     try:
         # Floats would lose cents before we ever saw them; keep numbers exact for the message.
-        data = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        data = json.loads(text, parse_float=Decimal, parse_int=_integer, parse_constant=_reject_constant)
     except RecursionError:
         raise too_deep from None
     except json.JSONDecodeError as exc:
@@ -176,6 +176,18 @@ def _deeper_than(data: Any, limit: int) -> bool:
                     return True
                 stack.append((child, depth + 1))
     return False
+
+
+_MAX_INTEGER_DIGITS = 40
+
+
+def _integer(digits: str) -> int:
+    """A JSON integer, refused by its length before Python's own limit (4,300 digits)
+    raises a message that names `sys.set_int_max_str_digits`. No field holds more
+    than 40 digits."""
+    if len(digits.lstrip("-")) > _MAX_INTEGER_DIGITS:
+        raise ValueError(f"a number of {len(digits.lstrip('-')):,} digits, longer than any field holds")
+    return int(digits)
 
 
 def _reject_constant(name: str) -> Any:
