@@ -9,11 +9,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import update
 from standardwebhooks import Webhook
 
 from invoicing.config import ConfigError, Settings, read_settings
-from invoicing.db import init_db, session_scope
+from invoicing.db import get_engine, init_db, session_scope
+from invoicing.delivery import state as delivery_state
 from invoicing.delivery import webhooks
 from invoicing.delivery.signing import parse_secrets
 from invoicing.models import Subscriber, WebhookMessage, WebhookStatus
@@ -141,6 +143,36 @@ def test_without_webhook_urls_a_run_records_no_event(env: Env) -> None:
     run_json(env, "--period", "2026-10")
     # then the outbox is empty
     assert count_rows(WebhookMessage) == 0
+
+
+def test_without_webhook_urls_marking_an_invoice_sent_reads_nothing_for_an_event(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given two e-mailed invoices claimed for sending, and the statements the database runs
+    run_id = billed(env, {"A-0001": "email", "A-0013": "email"})["run_id"]
+    with session_scope() as session:
+        first, second = delivery_state.prepare(session, run_id, "northwind.example", 600)
+        delivery_state.claim(session, [first, second], "task-1")
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    sqlalchemy_event.listen(get_engine(), "before_cursor_execute", seen)
+    # when one is marked sent with webhooks off, the other with them on
+    with session_scope() as session:
+        delivery_state.mark_sent(session, first, "250 2.0.0 Ok")
+    off = statements[:]
+    secret = new_secret()
+    webhook_env(env, Receiver(secret), secret)
+    env.apply(monkeypatch)
+    statements.clear()
+    with session_scope() as session:
+        delivery_state.mark_sent(session, second, "250 2.0.0 Ok")
+    sqlalchemy_event.remove(get_engine(), "before_cursor_execute", seen)
+    # then only with webhooks on is the subscriber read for the event
+    assert not any("subscribers" in statement for statement in off)
+    assert any("subscribers" in statement for statement in statements)
 
 
 # --- signatures, as a receiver checks them ----------------------------------------------------

@@ -60,6 +60,13 @@ RESPONSE_READ = 64 * 1024  # bytes of a receiver's answer read (and thrown away)
 _NEW_IDS = "webhook_outbox_new_ids"  # Session.info key: rows this transaction wrote
 
 
+def enabled() -> bool:
+    """Whether events are recorded at all (INVOICING_WEBHOOK_URLS set): a caller that has
+    to read the database for an event's data asks this first, so that webhooks left off
+    cost nothing."""
+    return bool(get_settings().webhook_urls)
+
+
 def emit(session: Session, type: str, data: dict[str, Any]) -> None:
     """Record event `type` with `data` for every INVOICING_WEBHOOK_URLS in the caller's
     transaction; it is sent once that transaction commits (nothing if it rolls back).
