@@ -206,6 +206,23 @@ class PeriodParam(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+def output_options(kind: str = "PDF") -> Callable[[F], F]:
+    """`-o FILE` (required; `-` for standard output) and `--force`: what every command that
+    writes a file takes, checked by `check_output` before any work."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--force", is_flag=True, help="Replace an existing file.")(func)
+        return click.option(
+            "-o",
+            "output",
+            required=True,
+            type=click.Path(path_type=Path),
+            help=f"{kind} file to write (- for standard output).",
+        )(func)
+
+    return decorate
+
+
 def period_option(required: bool = True) -> Callable[[F], F]:
     return click.option(
         "--period", type=PeriodParam(), required=required, metavar="YYYY-MM", help="Billing period (month)."
