@@ -286,6 +286,26 @@ def test_embedded_events_a_receiver_missed_go_out_with_the_next_command(env: Env
     receiver.stop()
 
 
+def test_a_command_that_ends_early_lets_the_events_it_handed_out_finish_first(env: Env) -> None:
+    # given an embedded run whose receiver was down: its run.completed waits in the outbox
+    secret = new_secret()
+    receiver = Receiver(secret, answer_after_s=2)
+    webhook_env(env, receiver, secret, INVOICING_WEBHOOK_TIMEOUT_S="60")
+    seed_fixtures(env)
+    summary = run_json(env, "--period", "2026-10")
+    # when the receiver is up, answering slowly, and the next command hands the event out
+    # and ends early (`retry` of a complete run exits inside the embedded worker's block)
+    receiver.start()
+    proc = env.cli("retry", str(summary["run_id"]))
+    # then the command waited for the answer: the event is delivered, once
+    assert (proc.returncode, status_of(env, summary["run_id"])["webhooks"], receiver.types()) == (
+        0,
+        {"pending": 0, "delivered": 1, "failed": 0},
+        ["run.completed"],
+    )
+    receiver.stop()
+
+
 def test_an_event_refused_for_its_whole_retry_time_is_failed(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

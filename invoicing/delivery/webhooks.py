@@ -340,6 +340,10 @@ class _Sender:
             if delay is not None:
                 self.submit([message_id], database_url, delay)
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def drain(self, timeout: float) -> None:
         """Wait, at most `timeout` seconds, until nothing is due now or being sent: an
         embedded command lets its events' first attempts finish before it exits."""
@@ -356,6 +360,9 @@ _sender = _Sender()
 
 
 def drain(settings: Settings | None = None) -> None:
-    """Let this process's first attempts finish (embedded), within one POST's timeout."""
+    """Let this process's first attempts finish (embedded), within one POST's timeout; at
+    once, reading no settings, when this process has sent none."""
+    if not _sender.started:
+        return
     settings = settings or get_settings()
     _sender.drain(settings.webhook_timeout_s + 1)

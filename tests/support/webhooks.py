@@ -9,6 +9,7 @@ import base64
 import os
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -48,9 +49,15 @@ class Receiver:
     (headers with lower-case names, body, the status answered)."""
 
     def __init__(
-        self, secret: str, failures: int = 0, port: int | None = None, failure_status: int = 500
+        self,
+        secret: str,
+        failures: int = 0,
+        port: int | None = None,
+        failure_status: int = 500,
+        answer_after_s: float = 0.0,
     ) -> None:
         self.port = port or free_port()
+        self.answer_after_s = answer_after_s  # a slow receiver: each answer waits this long
         self.failures = failures
         self.failure_status = failure_status
         self.handled: list[tuple[str, dict[str, Any]]] = []
@@ -69,6 +76,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(receiver.answer_after_s)
                 with receiver._lock:
                     if receiver.failures > 0:
                         receiver.failures -= 1
