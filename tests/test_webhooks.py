@@ -24,31 +24,26 @@ from tests.support.envs import Env
 from tests.support.factories import seed_fixtures
 from tests.support.runs import count_rows, run_json, status_of, summary_of, wait_until
 from tests.support.smtp import SmtpServer
-from tests.support.webhooks import Receiver, new_secret, post_again, webhook_env
+from tests.support.webhooks import Receiver, Receivers, new_secret, post_again
 from tests.support.workers import Workers
 
 # --- what is sent -----------------------------------------------------------------------------
 
 
-def test_an_embedded_run_sends_run_completed_with_the_runs_summary(env: Env) -> None:
+def test_an_embedded_run_sends_run_completed_with_the_runs_summary(env: Env, receivers: Receivers) -> None:
     # given a receiver and the fixtures
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     seed_fixtures(env)
     # when October is run
     summary = run_json(env, "--period", "2026-10")
     # then the receiver verified and handled run.completed, whose data is the run's summary
     data = receiver.wait_handled("run.completed")
     assert data == summary | {"kind": "billing", "error": None}
-    receiver.stop()
 
 
-def test_a_failed_invoice_sends_invoice_failed_with_its_reason(env: Env) -> None:
+def test_a_failed_invoice_sends_invoice_failed_with_its_reason(env: Env, receivers: Receivers) -> None:
     # given a subscriber whose invoice fails (a locale nobody knows)
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     seed_fixtures(env)
     with session_scope() as session:
         session.execute(update(Subscriber).where(Subscriber.account == "A-0003").values(locale="xx_XX"))
@@ -63,14 +58,11 @@ def test_a_failed_invoice_sends_invoice_failed_with_its_reason(env: Env) -> None
         "kind": "invoice",
     }
     assert data["number"].startswith("INV-2026-10-") and "unknown locale 'xx_XX'" in data["error"]
-    receiver.stop()
 
 
-def test_a_run_whose_every_invoice_failed_sends_run_failed(env: Env) -> None:
+def test_a_run_whose_every_invoice_failed_sends_run_failed(env: Env, receivers: Receivers) -> None:
     # given subscribers whose invoices all fail (a locale nobody knows)
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     seed_fixtures(env)
     with session_scope() as session:
         session.execute(update(Subscriber).values(locale="xx_XX"))
@@ -83,14 +75,11 @@ def test_a_run_whose_every_invoice_failed_sends_run_failed(env: Env) -> None:
         "failed",
         "every invoice failed",
     )
-    receiver.stop()
 
 
-def test_a_credit_note_sends_credit_note_issued(env: Env) -> None:
+def test_a_credit_note_sends_credit_note_issued(env: Env, receivers: Receivers) -> None:
     # given October run, and a receiver
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     seed_fixtures(env)
     run_json(env, "--period", "2026-10")
     # when a partial credit note is issued
@@ -106,17 +95,16 @@ def test_a_credit_note_sends_credit_note_issued(env: Env) -> None:
         "EUR",
         "Roaming outage",
     )
-    receiver.stop()
 
 
-def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(env: Env) -> None:
+def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(
+    env: Env, receivers: Receivers
+) -> None:
     # given October billed with one subscriber by e-mail, an SMTP server and a receiver
     run_id = billed(env, {"A-0013": "email"})["run_id"]
     server = SmtpServer().start()
     use_smtp(env, server.url())
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     # when the invoice is e-mailed, and its bounce comes back
     deliver_json(env, run_id)
     sent = receiver.wait_handled("invoice.sent")
@@ -133,7 +121,6 @@ def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(en
         "status": "5.1.1",
     }
     server.stop()
-    receiver.stop()
 
 
 def test_without_webhook_urls_a_run_records_no_event(env: Env) -> None:
@@ -146,7 +133,7 @@ def test_without_webhook_urls_a_run_records_no_event(env: Env) -> None:
 
 
 def test_without_webhook_urls_marking_an_invoice_sent_reads_nothing_for_an_event(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, receivers: Receivers
 ) -> None:
     # given two e-mailed invoices claimed for sending, and the statements the database runs
     run_id = billed(env, {"A-0001": "email", "A-0013": "email"})["run_id"]
@@ -163,8 +150,7 @@ def test_without_webhook_urls_marking_an_invoice_sent_reads_nothing_for_an_event
     with session_scope() as session:
         delivery_state.mark_sent(session, first, "250 2.0.0 Ok")
     off = statements[:]
-    secret = new_secret()
-    webhook_env(env, Receiver(secret), secret)
+    receivers.add(env, up=False)
     env.apply(monkeypatch)
     statements.clear()
     with session_scope() as session:
@@ -227,12 +213,12 @@ def test_a_replay_with_an_old_timestamp_is_refused(env: Env) -> None:
 # --- retries: workers, and the embedded default -----------------------------------------------
 
 
-def test_a_receiver_answering_500_twice_handles_the_event_once(workers: Workers) -> None:
+def test_a_receiver_answering_500_twice_handles_the_event_once(
+    workers: Workers, receivers: Receivers
+) -> None:
     # given a receiver that answers 500 to its first two POSTs, and worker processes
     env = workers.env
-    secret = new_secret()
-    receiver = Receiver(secret, failures=2).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env, failures=2)
     seed_fixtures(env)
     workers.start(count=1, concurrency=2)
     # when October is run
@@ -245,15 +231,14 @@ def test_a_receiver_answering_500_twice_handles_the_event_once(workers: Workers)
         1,
         ["run.completed"],
     )
-    receiver.stop()
 
 
-def test_a_receiver_down_during_the_run_gets_the_event_when_it_is_back(workers: Workers) -> None:
+def test_a_receiver_down_during_the_run_gets_the_event_when_it_is_back(
+    workers: Workers, receivers: Receivers
+) -> None:
     # given a receiver that is not up, and worker processes
     env = workers.env
-    secret = new_secret()
-    receiver = Receiver(secret)
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env, up=False)
     seed_fixtures(env)
     workers.start(count=1, concurrency=2)
     # when October is run, and the receiver comes up after it
@@ -267,14 +252,13 @@ def test_a_receiver_down_during_the_run_gets_the_event_when_it_is_back(workers: 
         1,
         summary | {"kind": "billing", "error": None},
     )
-    receiver.stop()
 
 
-def test_embedded_events_a_receiver_missed_go_out_with_the_next_command(env: Env) -> None:
+def test_embedded_events_a_receiver_missed_go_out_with_the_next_command(
+    env: Env, receivers: Receivers
+) -> None:
     # given an embedded run whose receiver was down
-    secret = new_secret()
-    receiver = Receiver(secret)
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env, up=False)
     seed_fixtures(env)
     summary = run_json(env, "--period", "2026-10")
     assert status_of(env, summary["run_id"])["webhooks"]["pending"] == 1
@@ -283,14 +267,13 @@ def test_embedded_events_a_receiver_missed_go_out_with_the_next_command(env: Env
     run_json(env, "--period", "2026-10")
     # then the missed event is delivered
     assert status_of(env, summary["run_id"])["webhooks"] == {"pending": 0, "delivered": 1, "failed": 0}
-    receiver.stop()
 
 
-def test_a_command_that_ends_early_lets_the_events_it_handed_out_finish_first(env: Env) -> None:
+def test_a_command_that_ends_early_lets_the_events_it_handed_out_finish_first(
+    env: Env, receivers: Receivers
+) -> None:
     # given an embedded run whose receiver was down: its run.completed waits in the outbox
-    secret = new_secret()
-    receiver = Receiver(secret, answer_after_s=2)
-    webhook_env(env, receiver, secret, INVOICING_WEBHOOK_TIMEOUT_S="60")
+    receiver = receivers.add(env, up=False, answer_after_s=2, INVOICING_WEBHOOK_TIMEOUT_S="60")
     seed_fixtures(env)
     summary = run_json(env, "--period", "2026-10")
     # when the receiver is up, answering slowly, and the next command hands the event out
@@ -303,51 +286,42 @@ def test_a_command_that_ends_early_lets_the_events_it_handed_out_finish_first(en
         {"pending": 0, "delivered": 1, "failed": 0},
         ["run.completed"],
     )
-    receiver.stop()
+
+
+def _given_up() -> bool:
+    """Whether the one event in the outbox is failed for good."""
+    with session_scope() as session:
+        return webhooks.counts(session)["failed"] == 1
 
 
 def test_an_event_refused_for_its_whole_retry_time_is_failed(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, receivers: Receivers
 ) -> None:
     # given a receiver that always answers 500, and a retry time of one second
-    secret = new_secret()
-    receiver = Receiver(secret, failures=10_000).start()
-    webhook_env(env, receiver, secret, INVOICING_WEBHOOK_RETRY_FOR_S="1")
+    receiver = receivers.add(env, failures=10_000, INVOICING_WEBHOOK_RETRY_FOR_S="1")
     env.apply(monkeypatch)
     init_db()
     # when an event is emitted in this process (the embedded sender retries it here)
     with session_scope() as session:
         webhooks.emit(session, "run.failed", {"run_id": 1})
 
-    def given_up() -> bool:
-        with session_scope() as session:
-            return webhooks.counts(session)["failed"] == 1
-
     # then, its retry time over, it is failed, after more than one attempt
-    assert wait_until(given_up, 30) and len(receiver.posts) > 1
-    receiver.stop()
+    assert wait_until(_given_up, 30) and len(receiver.posts) > 1
 
 
 def test_a_receiver_answering_410_gone_gets_the_event_no_more(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, receivers: Receivers
 ) -> None:
     # given a receiver that answers 410 Gone: it wants no more events
-    secret = new_secret()
-    receiver = Receiver(secret, failures=10_000, failure_status=410).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env, failures=10_000, failure_status=410)
     env.apply(monkeypatch)
     init_db()
     # when an event is emitted in this process
     with session_scope() as session:
         webhooks.emit(session, "run.failed", {"run_id": 1})
 
-    def given_up() -> bool:
-        with session_scope() as session:
-            return webhooks.counts(session)["failed"] == 1
-
     # then it is failed after that one POST, not retried for a day
-    assert wait_until(given_up, 30) and len(receiver.posts) == 1
-    receiver.stop()
+    assert wait_until(_given_up, 30) and len(receiver.posts) == 1
 
 
 def test_a_retry_after_longer_than_the_backoff_is_waited_for() -> None:
@@ -415,12 +389,10 @@ def test_every_status_names_the_webhook_states(env: Env) -> None:
 
 
 def test_a_delivered_row_attempted_again_is_not_posted_again(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, receivers: Receivers
 ) -> None:
     # given an event recorded in the outbox and not handed out yet
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     env.apply(monkeypatch)
     init_db()
     with session_scope() as session:
@@ -442,4 +414,3 @@ def test_a_delivered_row_attempted_again_is_not_posted_again(
     webhooks.attempt(row_id)
     # then it was POSTed once
     assert len(receiver.posts) == 1
-    receiver.stop()

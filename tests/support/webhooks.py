@@ -136,3 +136,35 @@ def webhook_env(env: Any, receiver: Receiver, secret: str, **extra: str) -> None
             **extra,
         }
     )
+
+
+class Receivers:
+    """The webhook receivers of one test (the `receivers` fixture stops them, however the
+    test ends): each with a secret of its own, the test's environment sending to it."""
+
+    def __init__(self) -> None:
+        self.made: list[Receiver] = []
+
+    def add(
+        self,
+        env: Any,
+        *,
+        up: bool = True,
+        failures: int = 0,
+        failure_status: int = 500,
+        answer_after_s: float = 0.0,
+        **settings: str,
+    ) -> Receiver:
+        """A receiver `env` sends its events to (`webhook_env`, with these extra
+        INVOICING_* settings); started unless `up` is False (it comes up with `start`)."""
+        secret = new_secret()
+        receiver = Receiver(
+            secret, failures=failures, failure_status=failure_status, answer_after_s=answer_after_s
+        )
+        self.made.append(receiver)
+        webhook_env(env, receiver, secret, **settings)
+        return receiver.start() if up else receiver
+
+    def stop(self) -> None:
+        for receiver in self.made:
+            receiver.stop()
