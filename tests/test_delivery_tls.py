@@ -7,6 +7,7 @@ SSL_CERT_FILE, as a user with a private CA would set it).
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -41,6 +42,16 @@ def _server(servers: list[SmtpServer], behaviour: Behaviour) -> SmtpServer:
     return server
 
 
+def _refused_before_anything(proc: subprocess.CompletedProcess[str], server: SmtpServer) -> str:
+    """`deliver` refused at its preflight: exit 2 with one line (returned), no login and no
+    message on the server, no delivery recorded, and the password nowhere in the output."""
+    lines = proc.stderr.strip().splitlines()
+    assert (proc.returncode, len(lines), count_rows(Delivery)) == (2, 1, 0)
+    assert (server.logins, server.received) == ([], [])
+    assert PASSWORD not in proc.stdout + proc.stderr
+    return lines[0]
+
+
 def test_starttls_offered_is_used_for_the_login_and_every_message(
     env: Env, ca: trustme.CA, servers: list[SmtpServer]
 ) -> None:
@@ -68,11 +79,8 @@ def test_starttls_required_refuses_a_server_without_it_before_anything(
     # when the run is delivered
     proc = env.cli("deliver", str(run["run_id"]))
     # then one line, exit 2, no login, nothing sent or marked, and the password nowhere
-    lines = proc.stderr.strip().splitlines()
-    assert (proc.returncode, len(lines), count_rows(Delivery)) == (2, 1, 0)
-    assert "STARTTLS" in lines[0] and "starttls=required" in lines[0]
-    assert (server.logins, server.received) == ([], [])
-    assert PASSWORD not in proc.stdout + proc.stderr
+    line = _refused_before_anything(proc, server)
+    assert "STARTTLS" in line and "starttls=required" in line
 
 
 def test_starttls_required_sends_when_the_server_offers_it(
@@ -117,8 +125,5 @@ def test_a_certificate_the_client_does_not_trust_is_one_line_exit_2_and_marks_no
     # when the run is delivered
     proc = env.cli("deliver", str(run["run_id"]))
     # then one line naming the certificate, exit 2; no login, nothing sent or marked
-    lines = proc.stderr.strip().splitlines()
-    assert (proc.returncode, len(lines), count_rows(Delivery)) == (2, 1, 0)
-    assert "certificate" in lines[0] and "SSL_CERT_FILE" in lines[0]
-    assert (server.logins, server.received) == ([], [])
-    assert PASSWORD not in proc.stdout + proc.stderr
+    line = _refused_before_anything(proc, server)
+    assert "certificate" in line and "SSL_CERT_FILE" in line
