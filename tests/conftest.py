@@ -20,6 +20,8 @@ pytest.register_assert_rewrite("tests.support")
 from tests.support import envs  # noqa: E402
 from tests.support.envs import Env  # noqa: E402
 from tests.support.s3 import SeaweedS3, use_s3  # noqa: E402
+from tests.support.smtp import SmtpServer  # noqa: E402
+from tests.support.webhooks import Receivers  # noqa: E402
 from tests.support.workers import PrivateRedis, Workers  # noqa: E402
 
 # A test that uses one of these fixtures, directly or through another, gets the marks.
@@ -98,6 +100,22 @@ def private_workers(private_redis: PrivateRedis, env: Env) -> Iterator[Workers]:
     group = Workers(env)
     yield group
     group.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """An SMTP server on loopback that accepts every message (tests/support/smtp.py)."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receivers() -> Iterator[Receivers]:
+    """Webhook receivers on loopback that the test adds (`receivers.add(env)`), stopped after it."""
+    made = Receivers()
+    yield made
+    made.stop()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from invoicing.db import session_scope
 from invoicing.models import Delivery, Invoice, Subscriber
 from tests.support.delivery import (
+    EMAIL,
     billed,
     bounces_json,
     deliver_json,
@@ -24,8 +25,6 @@ from tests.support.delivery import (
 )
 from tests.support.envs import Env
 from tests.support.smtp import Behaviour, SmtpServer
-
-EMAIL = {"A-0001": "email", "A-0009": "both", "A-0013": "email", "A-0016": "email"}
 
 
 @pytest.fixture

@@ -14,24 +14,13 @@ from sqlalchemy import select
 
 from invoicing.db import session_scope
 from invoicing.models import Invoice, Subscriber
-from tests.support.delivery import billed, fixtures_with_channels
+from tests.support.delivery import EMAIL, billed, fixtures_with_channels, number_of
 from tests.support.envs import Env
-from tests.support.factories import write_json
-
-EMAIL = {"A-0001": "email", "A-0009": "both", "A-0013": "email", "A-0016": "email"}
+from tests.support.factories import SUBSCRIBER_FIELDS, write_csv, write_json
 
 
 def _bookmarks(path: str) -> list[str]:
     return [item.title.split(" — ")[0] for item in PdfReader(path).outline]  # type: ignore[union-attr]
-
-
-def _number(account: str) -> str:
-    with session_scope() as session:
-        return session.scalars(
-            select(Invoice.number)
-            .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
-            .where(Subscriber.account == account)
-        ).one()
 
 
 def test_the_print_file_leaves_out_the_email_only_invoices(env: Env) -> None:
@@ -40,7 +29,7 @@ def test_the_print_file_leaves_out_the_email_only_invoices(env: Env) -> None:
     # when
     printed = _bookmarks(run["output"])
     # then
-    assert (len(printed), _number("A-0001") in printed, _number("A-0009") in printed) == (16, False, True)
+    assert (len(printed), number_of("A-0001") in printed, number_of("A-0009") in printed) == (16, False, True)
 
 
 def test_the_export_holds_every_invoice(env: Env) -> None:
@@ -103,38 +92,10 @@ def test_a_csv_channel_column_is_read(env: Env) -> None:
     env.cli("db", "init", check=True)
     data = json.loads(Path(write_json(env, fixtures_with_channels({}))).read_text(encoding="utf-8"))
     env.cli("import", write_json(env, {"plans": data["plans"]}, "plans.json"), check=True)
-    header = [
-        "account",
-        "name",
-        "email",
-        "address",
-        "country",
-        "locale",
-        "currency",
-        "tax_rate",
-        "plan",
-        "active_from",
-        "channel",
-    ]
     row = data["subscribers"][0]
-    values = [
-        row["account"],
-        row["name"],
-        row["email"],
-        "|".join(row["address"]),
-        row["country"],
-        row["locale"],
-        row["currency"],
-        row["tax_rate"],
-        row["plan"],
-        row["active_from"],
-        "email",
-    ]
-    path = env.path / "subscribers.csv"
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([header, values])
+    path = write_csv(env, [{**row, "channel": "email"}], (*SUBSCRIBER_FIELDS, "channel"), "subscribers.csv")
     # when
-    env.cli("import", str(path), check=True)
+    env.cli("import", path, check=True)
     # then
     with session_scope() as session:
         assert (

@@ -8,17 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
 
-from invoicing.db import session_scope
-from invoicing.models import Invoice, Subscriber
-from tests.support.delivery import billed, status_delivery, use_smtp
+from tests.support.delivery import EMAIL, billed, number_of, status_delivery, use_smtp
 from tests.support.envs import Env
 from tests.support.runs import wait_until
 from tests.support.smtp import Behaviour, SmtpServer
 from tests.support.workers import Workers, child_pids
 
-EMAIL = {"A-0001": "email", "A-0009": "both", "A-0013": "email", "A-0016": "email"}
 HELD = "a.smirnov@example.org"  # A-0009's: the second of the run's four e-mails
 
 
@@ -48,13 +44,4 @@ def test_a_worker_killed_in_data_sends_only_that_invoice_twice(
     )
     per_id = held_server.per_message_id()
     twice = [message_id for message_id, count in per_id.items() if count == 2]
-    assert (sorted(per_id.values()), twice) == ([1, 1, 1, 2], [f"<{_number('A-0009')}@northwind.example>"])
-
-
-def _number(account: str) -> str:
-    with session_scope() as session:
-        return session.scalars(
-            select(Invoice.number)
-            .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
-            .where(Subscriber.account == account)
-        ).one()
+    assert (sorted(per_id.values()), twice) == ([1, 1, 1, 2], [f"<{number_of('A-0009')}@northwind.example>"])

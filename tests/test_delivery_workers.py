@@ -3,25 +3,12 @@ merge sends `invoicing.deliver_run`, and the workers e-mail every invoice once."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
-from tests.support.delivery import PERIOD, fixtures_with_channels, status_delivery, use_smtp
+from tests.support.delivery import EMAIL, PERIOD, fixtures_with_channels, status_delivery, use_smtp
 from tests.support.envs import Env
 from tests.support.factories import write_json
 from tests.support.runs import wait_until
 from tests.support.smtp import SmtpServer
 from tests.support.workers import Workers
-
-EMAIL = {"A-0001": "email", "A-0009": "both", "A-0013": "email", "A-0016": "email"}
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 def test_workers_deliver_a_run_once_it_is_merged(redis_env: Env, workers: Workers, smtp: SmtpServer) -> None:

@@ -20,7 +20,7 @@ from babel.numbers import is_currency
 
 from invoicing.errors import BillingError
 from invoicing.synthetic import synthetic_dataset
-from tests.support.factories import FIXTURES
+from tests.support.factories import FIXTURES, SUBSCRIBER_FIELDS
 
 PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 ACCOUNT = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -104,19 +104,7 @@ def check_dataset(data: dict) -> None:
 
     subs = {}
     for sub in data["subscribers"]:
-        assert set(sub) == {
-            "account",
-            "name",
-            "email",
-            "address",
-            "country",
-            "locale",
-            "currency",
-            "tax_rate",
-            "plan",
-            "active_from",
-            "active_to",
-        }
+        assert set(sub) == set(SUBSCRIBER_FIELDS)
         account = sub["account"]
         assert ACCOUNT.fullmatch(account), account
         assert account not in subs, f"duplicate account {account}"

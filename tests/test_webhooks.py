@@ -9,11 +9,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import update
 from standardwebhooks import Webhook
 
 from invoicing.config import ConfigError, Settings, read_settings
-from invoicing.db import init_db, session_scope
+from invoicing.db import get_engine, init_db, session_scope
+from invoicing.delivery import state as delivery_state
 from invoicing.delivery import webhooks
 from invoicing.delivery.signing import parse_secrets
 from invoicing.models import Subscriber, WebhookMessage, WebhookStatus
@@ -22,31 +24,26 @@ from tests.support.envs import Env
 from tests.support.factories import seed_fixtures
 from tests.support.runs import count_rows, run_json, status_of, summary_of, wait_until
 from tests.support.smtp import SmtpServer
-from tests.support.webhooks import Receiver, new_secret, post_again, webhook_env
+from tests.support.webhooks import Receiver, Receivers, new_secret, post_again
 from tests.support.workers import Workers
 
 # --- what is sent -----------------------------------------------------------------------------
 
 
-def test_an_embedded_run_sends_run_completed_with_the_runs_summary(env: Env) -> None:
+def test_an_embedded_run_sends_run_completed_with_the_runs_summary(env: Env, receivers: Receivers) -> None:
     # given a receiver and the fixtures
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     seed_fixtures(env)
     # when October is run
     summary = run_json(env, "--period", "2026-10")
     # then the receiver verified and handled run.completed, whose data is the run's summary
     data = receiver.wait_handled("run.completed")
     assert data == summary | {"kind": "billing", "error": None}
-    receiver.stop()
 
 
-def test_a_failed_invoice_sends_invoice_failed_with_its_reason(env: Env) -> None:
+def test_a_failed_invoice_sends_invoice_failed_with_its_reason(env: Env, receivers: Receivers) -> None:
     # given a subscriber whose invoice fails (a locale nobody knows)
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     seed_fixtures(env)
     with session_scope() as session:
         session.execute(update(Subscriber).where(Subscriber.account == "A-0003").values(locale="xx_XX"))
@@ -61,14 +58,11 @@ def test_a_failed_invoice_sends_invoice_failed_with_its_reason(env: Env) -> None
         "kind": "invoice",
     }
     assert data["number"].startswith("INV-2026-10-") and "unknown locale 'xx_XX'" in data["error"]
-    receiver.stop()
 
 
-def test_a_run_whose_every_invoice_failed_sends_run_failed(env: Env) -> None:
+def test_a_run_whose_every_invoice_failed_sends_run_failed(env: Env, receivers: Receivers) -> None:
     # given subscribers whose invoices all fail (a locale nobody knows)
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     seed_fixtures(env)
     with session_scope() as session:
         session.execute(update(Subscriber).values(locale="xx_XX"))
@@ -81,14 +75,11 @@ def test_a_run_whose_every_invoice_failed_sends_run_failed(env: Env) -> None:
         "failed",
         "every invoice failed",
     )
-    receiver.stop()
 
 
-def test_a_credit_note_sends_credit_note_issued(env: Env) -> None:
+def test_a_credit_note_sends_credit_note_issued(env: Env, receivers: Receivers) -> None:
     # given October run, and a receiver
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     seed_fixtures(env)
     run_json(env, "--period", "2026-10")
     # when a partial credit note is issued
@@ -104,17 +95,16 @@ def test_a_credit_note_sends_credit_note_issued(env: Env) -> None:
         "EUR",
         "Roaming outage",
     )
-    receiver.stop()
 
 
-def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(env: Env) -> None:
+def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(
+    env: Env, receivers: Receivers
+) -> None:
     # given October billed with one subscriber by e-mail, an SMTP server and a receiver
     run_id = billed(env, {"A-0013": "email"})["run_id"]
     server = SmtpServer().start()
     use_smtp(env, server.url())
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     # when the invoice is e-mailed, and its bounce comes back
     deliver_json(env, run_id)
     sent = receiver.wait_handled("invoice.sent")
@@ -131,7 +121,6 @@ def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(en
         "status": "5.1.1",
     }
     server.stop()
-    receiver.stop()
 
 
 def test_outside_text_in_an_event_is_cleaned_as_every_output_shows_it(env: Env) -> None:
@@ -176,6 +165,35 @@ def test_without_webhook_urls_a_run_records_no_event(env: Env) -> None:
     run_json(env, "--period", "2026-10")
     # then the outbox is empty
     assert count_rows(WebhookMessage) == 0
+
+
+def test_without_webhook_urls_marking_an_invoice_sent_reads_nothing_for_an_event(
+    env: Env, monkeypatch: pytest.MonkeyPatch, receivers: Receivers
+) -> None:
+    # given two e-mailed invoices claimed for sending, and the statements the database runs
+    run_id = billed(env, {"A-0001": "email", "A-0013": "email"})["run_id"]
+    with session_scope() as session:
+        first, second = delivery_state.prepare(session, run_id, "northwind.example", 600)
+        delivery_state.claim(session, [first, second], "task-1")
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    sqlalchemy_event.listen(get_engine(), "before_cursor_execute", seen)
+    # when one is marked sent with webhooks off, the other with them on
+    with session_scope() as session:
+        delivery_state.mark_sent(session, first, "250 2.0.0 Ok")
+    off = statements[:]
+    receivers.add(env, up=False)
+    env.apply(monkeypatch)
+    statements.clear()
+    with session_scope() as session:
+        delivery_state.mark_sent(session, second, "250 2.0.0 Ok")
+    sqlalchemy_event.remove(get_engine(), "before_cursor_execute", seen)
+    # then only with webhooks on is the subscriber read for the event
+    assert not any("subscribers" in statement for statement in off)
+    assert any("subscribers" in statement for statement in statements)
 
 
 # --- signatures, as a receiver checks them ----------------------------------------------------
@@ -230,12 +248,12 @@ def test_a_replay_with_an_old_timestamp_is_refused(env: Env) -> None:
 # --- retries: workers, and the embedded default -----------------------------------------------
 
 
-def test_a_receiver_answering_500_twice_handles_the_event_once(workers: Workers) -> None:
+def test_a_receiver_answering_500_twice_handles_the_event_once(
+    workers: Workers, receivers: Receivers
+) -> None:
     # given a receiver that answers 500 to its first two POSTs, and worker processes
     env = workers.env
-    secret = new_secret()
-    receiver = Receiver(secret, failures=2).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env, failures=2)
     seed_fixtures(env)
     workers.start(count=1, concurrency=2)
     # when October is run
@@ -248,15 +266,14 @@ def test_a_receiver_answering_500_twice_handles_the_event_once(workers: Workers)
         1,
         ["run.completed"],
     )
-    receiver.stop()
 
 
-def test_a_receiver_down_during_the_run_gets_the_event_when_it_is_back(workers: Workers) -> None:
+def test_a_receiver_down_during_the_run_gets_the_event_when_it_is_back(
+    workers: Workers, receivers: Receivers
+) -> None:
     # given a receiver that is not up, and worker processes
     env = workers.env
-    secret = new_secret()
-    receiver = Receiver(secret)
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env, up=False)
     seed_fixtures(env)
     workers.start(count=1, concurrency=2)
     # when October is run, and the receiver comes up after it
@@ -270,14 +287,13 @@ def test_a_receiver_down_during_the_run_gets_the_event_when_it_is_back(workers: 
         1,
         summary | {"kind": "billing", "error": None},
     )
-    receiver.stop()
 
 
-def test_embedded_events_a_receiver_missed_go_out_with_the_next_command(env: Env) -> None:
+def test_embedded_events_a_receiver_missed_go_out_with_the_next_command(
+    env: Env, receivers: Receivers
+) -> None:
     # given an embedded run whose receiver was down
-    secret = new_secret()
-    receiver = Receiver(secret)
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env, up=False)
     seed_fixtures(env)
     summary = run_json(env, "--period", "2026-10")
     assert status_of(env, summary["run_id"])["webhooks"]["pending"] == 1
@@ -286,51 +302,61 @@ def test_embedded_events_a_receiver_missed_go_out_with_the_next_command(env: Env
     run_json(env, "--period", "2026-10")
     # then the missed event is delivered
     assert status_of(env, summary["run_id"])["webhooks"] == {"pending": 0, "delivered": 1, "failed": 0}
-    receiver.stop()
+
+
+def test_a_command_that_ends_early_lets_the_events_it_handed_out_finish_first(
+    env: Env, receivers: Receivers
+) -> None:
+    # given an embedded run whose receiver was down: its run.completed waits in the outbox
+    receiver = receivers.add(env, up=False, answer_after_s=2, INVOICING_WEBHOOK_TIMEOUT_S="60")
+    seed_fixtures(env)
+    summary = run_json(env, "--period", "2026-10")
+    # when the receiver is up, answering slowly, and the next command hands the event out
+    # and ends early (`retry` of a complete run exits inside the embedded worker's block)
+    receiver.start()
+    proc = env.cli("retry", str(summary["run_id"]))
+    # then the command waited for the answer: the event is delivered, once
+    assert (proc.returncode, status_of(env, summary["run_id"])["webhooks"], receiver.types()) == (
+        0,
+        {"pending": 0, "delivered": 1, "failed": 0},
+        ["run.completed"],
+    )
+
+
+def _given_up() -> bool:
+    """Whether the one event in the outbox is failed for good."""
+    with session_scope() as session:
+        return webhooks.counts(session)["failed"] == 1
 
 
 def test_an_event_refused_for_its_whole_retry_time_is_failed(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, receivers: Receivers
 ) -> None:
     # given a receiver that always answers 500, and a retry time of one second
-    secret = new_secret()
-    receiver = Receiver(secret, failures=10_000).start()
-    webhook_env(env, receiver, secret, INVOICING_WEBHOOK_RETRY_FOR_S="1")
+    receiver = receivers.add(env, failures=10_000, INVOICING_WEBHOOK_RETRY_FOR_S="1")
     env.apply(monkeypatch)
     init_db()
     # when an event is emitted in this process (the embedded sender retries it here)
     with session_scope() as session:
         webhooks.emit(session, "run.failed", {"run_id": 1})
 
-    def given_up() -> bool:
-        with session_scope() as session:
-            return webhooks.counts(session)["failed"] == 1
-
     # then, its retry time over, it is failed, after more than one attempt
-    assert wait_until(given_up, 30) and len(receiver.posts) > 1
-    receiver.stop()
+    assert wait_until(_given_up, 30) and len(receiver.posts) > 1
 
 
 def test_a_receiver_answering_410_gone_gets_the_event_no_more(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, receivers: Receivers
 ) -> None:
     # given a receiver that answers 410 Gone: it wants no more events
-    secret = new_secret()
-    receiver = Receiver(secret, failures=10_000, failure_status=410).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env, failures=10_000, failure_status=410)
     env.apply(monkeypatch)
     init_db()
     # when an event is emitted in this process
     with session_scope() as session:
         webhooks.emit(session, "run.failed", {"run_id": 1})
 
-    def given_up() -> bool:
-        with session_scope() as session:
-            return webhooks.counts(session)["failed"] == 1
-
     # then it is failed after that one POST, not retried for a day
-    assert wait_until(given_up, 30) and len(receiver.posts) == 1
-    receiver.stop()
+    assert wait_until(_given_up, 30) and len(receiver.posts) == 1
 
 
 def test_a_retry_after_longer_than_the_backoff_is_waited_for() -> None:
@@ -398,12 +424,10 @@ def test_every_status_names_the_webhook_states(env: Env) -> None:
 
 
 def test_a_delivered_row_attempted_again_is_not_posted_again(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, receivers: Receivers
 ) -> None:
     # given an event recorded in the outbox and not handed out yet
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     env.apply(monkeypatch)
     init_db()
     with session_scope() as session:
@@ -425,4 +449,3 @@ def test_a_delivered_row_attempted_again_is_not_posted_again(
     webhooks.attempt(row_id)
     # then it was POSTed once
     assert len(receiver.posts) == 1
-    receiver.stop()

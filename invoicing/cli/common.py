@@ -60,6 +60,7 @@ def handle_errors(func: F) -> F:
         from invoicing.errors import ImportProblems, InvoicingError
         from invoicing.storage import StorageError
 
+        interrupted = False
         try:
             return func(*args, **kwargs)
         except Exit as exc:
@@ -82,6 +83,7 @@ def handle_errors(func: F) -> F:
             say_error(f"storage: {exc}")
             sys.exit(EXIT_FAILED)
         except KeyboardInterrupt:
+            interrupted = True
             say_error(_interrupted())
             sys.exit(130)
         except click.exceptions.ClickException:
@@ -96,8 +98,27 @@ def handle_errors(func: F) -> F:
             reason = scrub(first_line(exc, with_type=True), *configured_urls())
             say_error(f"unexpected {reason} (set INVOICING_DEBUG=1 for details)")
             sys.exit(EXIT_FAILED)
+        finally:
+            if not interrupted:  # Ctrl-C: the user wants out now; the outbox keeps the events
+                _let_events_out()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _let_events_out() -> None:
+    """However a command ends, the webhook events its process POSTs itself (embedded) get
+    their first attempts finished before it exits, within one POST's timeout: those it
+    recorded, and those an earlier command left that its start handed out again. What
+    does not go out waits in the outbox, so this never fails the command, and it waits
+    only while an attempt is under way. A process that never loaded the webhooks module
+    recorded no event: nothing is imported for it."""
+    webhooks = sys.modules.get("invoicing.delivery.webhooks")
+    if webhooks is None:
+        return
+    try:
+        webhooks.drain()
+    except Exception as exc:  # noqa: BLE001 - an event never fails a command
+        logging.getLogger(__name__).warning("webhook events left in the outbox: %s", exc)
 
 
 # What is true when Ctrl-C stops the command at this point, and what to do next; the
@@ -205,6 +226,23 @@ class PeriodParam(click.ParamType):
             return Period.parse(value)
         except BillingError as exc:
             self.fail(str(exc), param, ctx)
+
+
+def output_options(kind: str = "PDF") -> Callable[[F], F]:
+    """`-o FILE` (required; `-` for standard output) and `--force`: what every command that
+    writes a file takes, checked by `check_output` before any work."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--force", is_flag=True, help="Replace an existing file.")(func)
+        return click.option(
+            "-o",
+            "output",
+            required=True,
+            type=click.Path(path_type=Path),
+            help=f"{kind} file to write (- for standard output).",
+        )(func)
+
+    return decorate
 
 
 def period_option(required: bool = True) -> Callable[[F], F]:

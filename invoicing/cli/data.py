@@ -28,6 +28,7 @@ from invoicing.cli.common import (
     is_stdout,
     main,
     out,
+    output_options,
     period_option,
     plural,
     ready,
@@ -185,14 +186,7 @@ def db_seed(
 @main.command()
 @click.option("--account", required=True, help="Subscriber account.")
 @period_option()
-@click.option(
-    "-o",
-    "output",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="PDF file to write (- for standard output).",
-)
-@click.option("--force", is_flag=True, help="Replace an existing file.")
+@output_options()
 @handle_errors
 def render(account: str, period: Period, output: Path, force: bool) -> None:
     """Write one subscriber's invoice for a period, without a billing run.

@@ -151,14 +151,12 @@ def bounces(paths: tuple[Path, ...], as_json: bool) -> None:
 
     Example: invoicing bounces ~/Maildir/.bounces
     """
-    from invoicing.delivery import webhooks
     from invoicing.delivery.bounces import iter_files, record_bounces
 
     ready()
+    # Embedded, this process sends the invoice.bounced events: every command lets their
+    # first attempts end before it exits (common.handle_errors).
     report = record_bounces(paths)
-    # Embedded, this process sends the invoice.bounced events: their first attempts end
-    # before it exits (what fails waits in the outbox for the next command).
-    webhooks.drain()
     if as_json:
         out.print(json.dumps(report.as_dict(), ensure_ascii=False), markup=False)
     else:

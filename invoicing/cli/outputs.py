@@ -22,6 +22,7 @@ from invoicing.cli.common import (
     is_stdout,
     main,
     out,
+    output_options,
     period_option,
     plural,
     ready,
@@ -47,14 +48,7 @@ from invoicing.cli.common import (
     metavar="RUN_ID",
     help="The run's e-mail-only invoices that bounced or failed, in number order.",
 )
-@click.option(
-    "-o",
-    "output",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="PDF file to write (- for standard output).",
-)
-@click.option("--force", is_flag=True, help="Replace an existing file.")
+@output_options()
 @handle_errors
 def merge(
     accounts: str | None,
@@ -140,14 +134,7 @@ def iter_accounts(text: str) -> Iterable[str]:
 @main.command()
 @click.argument("run_id", type=WholeNumber(), required=False)
 @period_option(required=False)
-@click.option(
-    "-o",
-    "output",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="ZIP file to write (- for standard output).",
-)
-@click.option("--force", is_flag=True, help="Replace an existing file.")
+@output_options("ZIP")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
 def export(run_id: int | None, period: Period | None, output: Path, force: bool, as_json: bool) -> None:

@@ -26,6 +26,7 @@ from invoicing.delivery.ratelimit import Limiter
 from invoicing.delivery.smtp import (
     Server,
     SmtpLoginRefused,
+    SmtpTlsRefused,
     SmtpUnreachable,
     connect,
     reply_text,
@@ -120,7 +121,7 @@ def deliver_batch(invoice_ids: list[int], task_id: str, settings: Settings | Non
                 _close(session_smtp)
                 session_smtp = None
             continue
-        except (smtplib.SMTPException, SmtpUnreachable, SmtpLoginRefused, OSError) as exc:
+        except (smtplib.SMTPException, SmtpUnreachable, SmtpLoginRefused, SmtpTlsRefused, OSError) as exc:
             _deferred(item, f"connection lost: {first_line(exc)}", settings, outcome)
             _close(session_smtp)
             session_smtp = None

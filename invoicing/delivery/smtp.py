@@ -3,6 +3,10 @@ one message while keeping the server's reply (smtplib's `send_message` drops it)
 
 smtp://user:pass@host:587 uses STARTTLS when the server offers it (`?starttls=required`
 refuses a server that does not); smtps://user:pass@host:465 is TLS from the first byte.
+Either way the login comes after TLS, and the server's certificate is verified against
+the system's CAs (`ssl.create_default_context`; SSL_CERT_FILE names another bundle, for
+a private CA). A refused certificate or a missing STARTTLS is a setting to fix, not an
+outage: SmtpTlsRefused, exit 2 at `deliver`'s preflight, before anything is marked.
 The password is never shown: every message goes through `config.redact` and `scrub`.
 """
 
@@ -26,6 +30,11 @@ class SmtpUnreachable(InvoicingError):
 
 class SmtpLoginRefused(ConfigError):
     """The SMTP server refused the login of INVOICING_SMTP_URL (exit 2); one line."""
+
+
+class SmtpTlsRefused(ConfigError):
+    """No TLS as INVOICING_SMTP_URL asks: a certificate this machine does not trust, or
+    no STARTTLS where the URL requires it (exit 2); one line."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,8 @@ def server_of(url: str) -> Server:
 
 
 def connect(server: Server, connect_timeout: float) -> smtplib.SMTP:
-    """A logged-in session; SmtpUnreachable or SmtpLoginRefused, one line each."""
+    """A logged-in session (TLS first, as the URL says); SmtpUnreachable, SmtpLoginRefused or
+    SmtpTlsRefused, one line each."""
     context = ssl.create_default_context()
     session: smtplib.SMTP | None = None
     try:
@@ -88,23 +98,31 @@ def connect(server: Server, connect_timeout: float) -> smtplib.SMTP:
                 session.starttls(context=context)
                 session.ehlo()
             elif server.starttls_required:
-                raise SmtpUnreachable(
-                    f"the SMTP server {server.shown} offers no STARTTLS, and the URL says starttls=required"
+                raise SmtpTlsRefused(
+                    f"the SMTP server {server.shown} offers no STARTTLS, and the URL says "
+                    "starttls=required: nothing is sent in clear text"
                 )
         if server.user is not None:
             session.login(server.user, server.password or "")
         if session.sock is not None:
             session.sock.settimeout(SESSION_TIMEOUT_S)
         return session
+    except ssl.SSLCertVerificationError as exc:
+        _close(session)
+        raise SmtpTlsRefused(
+            f"the SMTP server {server.shown} presented a certificate this machine does not trust "
+            f"({exc.verify_message}); for a private CA, name its certificate in SSL_CERT_FILE"
+        ) from None
     except smtplib.SMTPAuthenticationError as exc:
         _close(session)
         raise SmtpLoginRefused(
             f"the SMTP server {server.shown} refused the login: {reply_text(exc.smtp_code, exc.smtp_error)}"
         ) from None
+    except SmtpTlsRefused:
+        _close(session)
+        raise
     except (smtplib.SMTPException, OSError) as exc:
         _close(session)
-        if isinstance(exc, SmtpUnreachable):
-            raise
         raise SmtpUnreachable(
             f"cannot reach the SMTP server {server.shown}: {scrub(first_line(exc), server.url)}"
         ) from None

@@ -21,22 +21,14 @@ from typing import Any
 from invoicing.celery import app
 from invoicing.delivery import dispatch, send, webhooks
 from invoicing.run.arguments import RefusedArguments, existing_run, invoice_id_list
-from invoicing.run.transient import RunTask
+from invoicing.run.transient import RunTask, run_task
 
 log = logging.getLogger(__name__)
 
 DELIVER_RETRIES = 8
 
 
-@app.task(
-    bind=True,
-    base=RunTask,
-    name="invoicing.deliver_batch",
-    max_retries=DELIVER_RETRIES,
-    soft_time_limit=1800,
-    time_limit=1900,
-    throws=(RefusedArguments,),
-)
+@run_task("invoicing.deliver_batch", max_retries=DELIVER_RETRIES, soft_time_limit=1800)
 def deliver_batch(self: RunTask, invoice_ids: list[int]) -> dict[str, Any]:
     """E-mail a batch of invoices; schedule the deferred ones again after their backoff."""
     invoice_ids = invoice_id_list(self.name, invoice_ids)

@@ -61,6 +61,13 @@ RESPONSE_READ = 64 * 1024  # bytes of a receiver's answer read (and thrown away)
 _NEW_IDS = "webhook_outbox_new_ids"  # Session.info key: rows this transaction wrote
 
 
+def enabled() -> bool:
+    """Whether events are recorded at all (INVOICING_WEBHOOK_URLS set): a caller that has
+    to read the database for an event's data asks this first, so that webhooks left off
+    cost nothing."""
+    return bool(get_settings().webhook_urls)
+
+
 def emit(session: Session, type: str, data: dict[str, Any]) -> None:
     """Record event `type` with `data` for every INVOICING_WEBHOOK_URLS in the caller's
     transaction; it is sent once that transaction commits (nothing if it rolls back).
@@ -348,6 +355,10 @@ class _Sender:
             if delay is not None:
                 self.submit([message_id], database_url, delay)
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def drain(self, timeout: float) -> None:
         """Wait, at most `timeout` seconds, until nothing is due now or being sent: an
         embedded command lets its events' first attempts finish before it exits."""
@@ -364,6 +375,9 @@ _sender = _Sender()
 
 
 def drain(settings: Settings | None = None) -> None:
-    """Let this process's first attempts finish (embedded), within one POST's timeout."""
+    """Let this process's first attempts finish (embedded), within one POST's timeout; at
+    once, reading no settings, when this process has sent none."""
+    if not _sender.started:
+        return
     settings = settings or get_settings()
     _sender.drain(settings.webhook_timeout_s + 1)

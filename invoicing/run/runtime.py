@@ -135,6 +135,7 @@ def workers(settings: Settings | None = None) -> Iterator[int]:
             _wake_for_shutdown()
     # The worker has stopped, so every event of this command is handed out: let their
     # first attempts finish (at most one POST's timeout); what fails waits in the outbox.
+    # (The server's lifespan ends here; every command, however it ends, drains again.)
     webhooks.drain(settings)
 
 

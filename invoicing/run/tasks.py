@@ -29,7 +29,7 @@ from invoicing.run.arguments import (
     invoice_batch,
 )
 from invoicing.run.report import RunSummary, run_summary
-from invoicing.run.transient import RunTask
+from invoicing.run.transient import RunTask, run_task
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,7 @@ def wake() -> None:
     """Nothing; wakes a stopping embedded worker (see runtime.workers)."""
 
 
-@app.task(
-    bind=True,
-    base=RunTask,
-    name="invoicing.render_batch",
-    max_retries=RENDER_RETRIES,
-    soft_time_limit=1800,
-    time_limit=1900,
-    throws=(RefusedArguments,),
-)
+@run_task("invoicing.render_batch", max_retries=RENDER_RETRIES, soft_time_limit=1800)
 def render_batch(self: RunTask, batch: Any) -> dict[str, Any]:
     """Header task: render a batch of invoices; report per invoice, never raise for one.
 
@@ -81,15 +73,7 @@ def _described(batch: list[int] | InvoiceRange) -> str:
     return f"of {plural(len(batch), 'invoice')}"
 
 
-@app.task(
-    bind=True,
-    base=RunTask,
-    name="invoicing.merge_run",
-    max_retries=MERGE_RETRIES,
-    soft_time_limit=3600,
-    time_limit=3700,
-    throws=(RefusedArguments,),
-)
+@run_task("invoicing.merge_run", max_retries=MERGE_RETRIES, soft_time_limit=3600)
 def merge_run(self: RunTask, run_id: int) -> dict[str, Any]:
     """Chord body: merge the run's rendered invoices and record the run's result."""
     try:

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
+from typing import Any
 
 from celery import Task
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from invoicing.celery import app
+from invoicing.run.arguments import RefusedArguments
 from invoicing.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -58,3 +62,23 @@ class RunTask(Task):
             log.warning("%s: transient error, retrying: %s", what, exc)
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
         return f"gave up after {self.request.retries} retries"
+
+
+HARD_LIMIT_AFTER_S = 100  # a task past its soft time limit is killed this much later
+
+
+def run_task(name: str, max_retries: int, soft_time_limit: int) -> Callable[[Callable[..., Any]], Any]:
+    """The decorator of a task that works through invoices (a render batch, the merge, an
+    e-mail batch): bound, so that `RunTask.retry_transient` can retry it `max_retries`
+    times; a soft time limit, and the kill HARD_LIMIT_AFTER_S after it; and refused
+    arguments (a forged message, `run.arguments`) an expected outcome, never retried."""
+    decorator: Callable[[Callable[..., Any]], Any] = app.task(
+        bind=True,
+        base=RunTask,
+        name=name,
+        max_retries=max_retries,
+        soft_time_limit=soft_time_limit,
+        time_limit=soft_time_limit + HARD_LIMIT_AFTER_S,
+        throws=(RefusedArguments,),
+    )
+    return decorator

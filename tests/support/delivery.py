@@ -14,13 +14,18 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from invoicing.db import session_scope
+from invoicing.models import Invoice, Subscriber
 from tests.support.envs import Env, embedded
 from tests.support.factories import FIXTURES, write_json
 
 PERIOD = "2026-10"
 SENDER = "billing@northwind.example"
+# Four of the fixtures' subscribers by e-mail (one of them on paper too): 16 printed, 4 e-mailed.
+EMAIL = {"A-0001": "email", "A-0009": "both", "A-0013": "email", "A-0016": "email"}
 
 
 def fixtures_with_channels(channels: dict[str, str]) -> dict[str, Any]:
@@ -60,6 +65,16 @@ def billed(env: Env, channels: dict[str, str], **extra: str) -> dict[str, Any]:
         with contextlib.closing(sqlite3.connect(database)) as copy:
             source.backup(copy)
     return run
+
+
+def number_of(account: str) -> str:
+    """The number of the one invoice of `account` (in the database the test uses)."""
+    with session_scope() as session:
+        return session.scalars(
+            select(Invoice.number)
+            .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+            .where(Subscriber.account == account)
+        ).one()
 
 
 def use_smtp(env: Env, url: str, retry_s: str = "0.2") -> None:

@@ -3,8 +3,10 @@ and seeded databases (the bundled fixtures or a synthetic data set)."""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -202,6 +204,36 @@ def synthetic_documents(
             )
         )
     return docs
+
+
+# A subscriber's fields as the bundled fixtures and `db seed --generate` write them (the
+# import's `channel` aside).
+SUBSCRIBER_FIELDS = (
+    "account",
+    "name",
+    "email",
+    "address",
+    "country",
+    "locale",
+    "currency",
+    "tax_rate",
+    "plan",
+    "active_from",
+    "active_to",
+)
+
+
+def write_csv(env: Env, rows: list[dict[str, Any]], fields: Sequence[str], name: str) -> str:
+    """`rows` as a CSV file the import reads: a header of `fields`, an address's lines
+    joined by |, None as an empty cell; its path."""
+    path = env.path / name
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(fields)
+        for row in rows:
+            cells = [row.get(field) for field in fields]
+            writer.writerow(["|".join(c) if isinstance(c, list) else "" if c is None else c for c in cells])
+    return str(path)
 
 
 def write_json(env: Env, data: object, name: str = "data.json") -> str:

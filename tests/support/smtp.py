@@ -1,21 +1,26 @@
 """Real SMTP servers on loopback for the delivery tests (aiosmtpd, in a thread of the
 test process): one that accepts, answers 451 a number of times first, refuses one
 recipient with 550, drops the connection during DATA, asks for a password, or holds a
-message in DATA until the test lets it go. Every message it accepted is kept as
-received, to be counted per Message-ID and opened as a person would.
+message in DATA until the test lets it go; it offers STARTTLS or speaks TLS from the
+first byte with a certificate of a CA the test makes (`trustme`). Every message it
+accepted is kept as received, to be counted per Message-ID and opened as a person would,
+and every login and message says whether it came over TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Any
 
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -27,6 +32,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    tls: str | None = None  # the TLS version of the session it came in ("TLSv1.3"), None in clear
 
     def message(self) -> EmailMessage:
         parsed = BytesParser(policy=policy.default).parsebytes(self.data)
@@ -43,6 +49,23 @@ class Behaviour:
     drop_data: int = 0  # close the connection in the first N DATA, without an answer
     password: str | None = None  # AUTH required: user "invoicing" with this password
     hold: str | None = None  # keep the message for this recipient in DATA until released
+    # TLS with a certificate for 127.0.0.1 issued by this CA: offered as STARTTLS, or
+    # from the first byte (`implicit`, what smtps:// expects).
+    tls_ca: trustme.CA | None = None
+    implicit: bool = False
+
+
+def trusted(ca: trustme.CA, folder: Path) -> dict[str, str]:
+    """The variables that make a command trust `ca`, as a user with a private CA sets them."""
+    path = folder / "smtp-ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return {"SSL_CERT_FILE": str(path)}
+
+
+def _tls_version(smtp: Any) -> str | None:
+    """The TLS version of the server's side of a session, None when it is in clear."""
+    ssl_object = smtp.transport.get_extra_info("ssl_object") if smtp.transport else None
+    return ssl_object.version() if ssl_object is not None else None
 
 
 class _Handler:
@@ -66,7 +89,9 @@ class _Handler:
             return "421 closing"  # never reaches the client: the link is gone
         if seen <= behaviour.drop_data + behaviour.tempfail_data:
             return "451 4.3.0 Temporary failure, try again later"
-        received = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+        received = Received(
+            envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content), _tls_version(smtp)
+        )
         with server.lock:
             server.received.append(received)
         if (
@@ -81,12 +106,15 @@ class _Handler:
 
 
 class _Authenticator:
-    def __init__(self, password: str) -> None:
+    def __init__(self, owner: SmtpServer, password: str) -> None:
+        self.owner = owner
         self.password = password
 
     def __call__(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
     ) -> AuthResult:
+        with self.owner.lock:
+            self.owner.logins.append(_tls_version(server))
         ok = (
             isinstance(auth_data, LoginPassword)
             and auth_data.login == b"invoicing"
@@ -106,19 +134,25 @@ class SmtpServer:
         self.data_seen = 0
         self.holding = threading.Event()
         self.released = threading.Event()
+        self.logins: list[str | None] = []  # per AUTH: the session's TLS version, None in clear
         kwargs: dict[str, Any] = {}
         if self.behaviour.password is not None:
+            # AUTH is offered in clear too: a client that logs in before TLS would be seen.
             kwargs = {
-                "authenticator": _Authenticator(self.behaviour.password),
+                "authenticator": _Authenticator(self, self.behaviour.password),
                 "auth_required": True,
                 "auth_require_tls": False,
             }
+        if self.behaviour.tls_ca is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self.behaviour.tls_ca.issue_cert("127.0.0.1").configure_cert(context)
+            kwargs["ssl_context" if self.behaviour.implicit else "tls_context"] = context
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **kwargs)
 
-    def url(self, password: str | None = None) -> str:
-        if password is None:
-            return f"smtp://127.0.0.1:{self.port}"
-        return f"smtp://invoicing:{password}@127.0.0.1:{self.port}"
+    def url(self, password: str | None = None, query: str = "") -> str:
+        scheme = "smtps" if self.behaviour.implicit else "smtp"
+        login = "" if password is None else f"invoicing:{password}@"
+        return f"{scheme}://{login}127.0.0.1:{self.port}{'?' + query if query else ''}"
 
     def start(self) -> SmtpServer:
         self.controller.start()

@@ -9,6 +9,7 @@ import base64
 import os
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -48,9 +49,15 @@ class Receiver:
     (headers with lower-case names, body, the status answered)."""
 
     def __init__(
-        self, secret: str, failures: int = 0, port: int | None = None, failure_status: int = 500
+        self,
+        secret: str,
+        failures: int = 0,
+        port: int | None = None,
+        failure_status: int = 500,
+        answer_after_s: float = 0.0,
     ) -> None:
         self.port = port or free_port()
+        self.answer_after_s = answer_after_s  # a slow receiver: each answer waits this long
         self.failures = failures
         self.failure_status = failure_status
         self.handled: list[tuple[str, dict[str, Any]]] = []
@@ -69,6 +76,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                time.sleep(receiver.answer_after_s)
                 with receiver._lock:
                     if receiver.failures > 0:
                         receiver.failures -= 1
@@ -128,3 +136,35 @@ def webhook_env(env: Any, receiver: Receiver, secret: str, **extra: str) -> None
             **extra,
         }
     )
+
+
+class Receivers:
+    """The webhook receivers of one test (the `receivers` fixture stops them, however the
+    test ends): each with a secret of its own, the test's environment sending to it."""
+
+    def __init__(self) -> None:
+        self.made: list[Receiver] = []
+
+    def add(
+        self,
+        env: Any,
+        *,
+        up: bool = True,
+        failures: int = 0,
+        failure_status: int = 500,
+        answer_after_s: float = 0.0,
+        **settings: str,
+    ) -> Receiver:
+        """A receiver `env` sends its events to (`webhook_env`, with these extra
+        INVOICING_* settings); started unless `up` is False (it comes up with `start`)."""
+        secret = new_secret()
+        receiver = Receiver(
+            secret, failures=failures, failure_status=failure_status, answer_after_s=answer_after_s
+        )
+        self.made.append(receiver)
+        webhook_env(env, receiver, secret, **settings)
+        return receiver.start() if up else receiver
+
+    def stop(self) -> None:
+        for receiver in self.made:
+            receiver.stop()
