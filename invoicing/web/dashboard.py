@@ -208,7 +208,7 @@ def export_download(request: Request, token: Viewer, settings: SettingsDep, run_
 @router.get("/invoices/{number}.pdf", response_class=Response)
 def invoice_file(request: Request, token: Viewer, number: Number) -> Response:
     try:
-        pdf = invoice_pdf(number)
+        pdf = invoice_pdf(number, "dashboard download")
     except BillingError:
         return refused(request, 404, f"There is no invoice {number}.", token)
     except InvoicingError as exc:
