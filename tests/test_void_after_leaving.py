@@ -52,7 +52,9 @@ def test_an_invoice_fetched_through_the_api_is_never_voided(env: Env) -> None:
     # when the run is voided
     proc = env.cli("void", str(run["run_id"]))
     # then it is refused, naming the invoice and how it left, and nothing is void
-    assert_refused(proc, f"billing run {run['run_id']} cannot be voided", "INV-2026-10-000004", "API download")
+    assert_refused(
+        proc, f"billing run {run['run_id']} cannot be voided", "INV-2026-10-000004", "API download"
+    )
     assert status_of(env, run["run_id"])["status"] == "completed"
 
 

@@ -13,8 +13,10 @@ CLI or `GET /runs/{id}/export.zip`; a merge for print; the issued invoice's file
 someone may hold it, and the only correction is a credit note. An e-mail still under way
 (pending, sending, deferred) refuses the void too: one in `sending` may have been accepted
 by a server whose answer never came back, and the others would be sent after it; `deliver`
-sends nothing of a void invoice (delivery/state.py). Only the period's latest run may be voided: runs are undone newest first, and
-a run's supplements never outlive it.
+sends nothing of a void invoice (delivery/state.py).
+
+Only the period's latest run may be voided: runs are undone newest first, and a run's
+supplements never outlive it.
 """
 
 from __future__ import annotations

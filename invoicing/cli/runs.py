@@ -338,7 +338,7 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
         )
     if len(late) > LATE_SHOWN:
         out.print(
-            f"{'late':<9} and {len(late) - LATE_SHOWN} more charge(s) of earlier periods: "
+            f"{'late':<9} and {plural(len(late) - LATE_SHOWN, 'more charge')} of earlier periods: "
             f"`invoicing status {rep.run_id} --json` lists them",
             markup=False,
         )
@@ -505,7 +505,7 @@ def void(run_id: int, reason: str | None, as_json: bool) -> None:
         return
     out.print(
         f"billing run {voided.id} for {voided.period} is void ({voided.void_reason}): "
-        f"{voided.invoice_count} invoice(s) kept as void; "
+        f"{plural(voided.invoice_count, 'invoice')} kept as void; "
         f"`invoicing run --period {voided.period}` bills the period again",
         markup=False,
     )

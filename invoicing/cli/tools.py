@@ -21,6 +21,7 @@ from invoicing.cli.common import (
     handle_errors,
     main,
     out,
+    plural,
     say_error,
 )
 
@@ -159,7 +160,10 @@ def bench(
     if as_json:
         out.print(json.dumps(result.as_dict()), markup=False)
         return
-    table = Table(title=f"{subscribers:,} subscribers, {workers} worker process(es)", title_justify="left")
+    table = Table(
+        title=f"{subscribers:,} subscribers, {plural(workers, 'worker process', 'worker processes')}",
+        title_justify="left",
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     rows = [
@@ -224,7 +228,8 @@ def _bench_api(subscribers: int, workers: int, clients: int, as_json: bool) -> N
         out.print(json.dumps(result.as_dict()), markup=False)
         return
     table = Table(
-        title=f"{subscribers:,} subscribers, {workers} worker process(es), {clients} API clients",
+        title=f"{subscribers:,} subscribers, {plural(workers, 'worker process', 'worker processes')}, "
+        f"{plural(clients, 'API client')}",
         title_justify="left",
     )
     table.add_column("measure")
