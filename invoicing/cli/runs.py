@@ -484,8 +484,10 @@ def void(run_id: int, reason: str | None, as_json: bool) -> None:
     Its invoices are kept, marked void with the reason: their numbers stay used, and
     nothing is renumbered. The subscribers become billable again: the next
     `invoicing run` for the period bills them with new numbers. Once an invoice has
-    been exported, merged for print or written out by `render`, or has a credit note,
-    the run is refused (exit 2): correct it with credit notes (`invoicing credit NUMBER`).
+    been exported, merged for print, written out by `render`, fetched through the API
+    or the dashboard, or e-mailed, or while an e-mail of it is under way, or once it has
+    a credit note, the run is refused (exit 2): correct it with credit notes
+    (`invoicing credit NUMBER`).
 
     Example: invoicing void 3 --reason "billed 2062-10 for 2026-10"
     """
