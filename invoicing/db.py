@@ -24,7 +24,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from invoicing.config import configured_urls, get_settings, redact, scrub
-from invoicing.errors import InvoicingError, first_line
+from invoicing.errors import InvoicingError, first_line, plural
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -215,7 +215,7 @@ def _check_foreign_keys(connection: Connection) -> None:
     if connection.dialect.name == "sqlite":
         broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
         if broken:
-            raise DatabaseError(f"the migration left {len(broken)} row(s) with broken references")
+            raise DatabaseError(f"the migration left {plural(len(broken), 'row')} with broken references")
 
 
 def schema_problem(url: str | None = None) -> str | None:

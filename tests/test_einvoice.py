@@ -708,7 +708,7 @@ def test_validate_file_reads_a_pdf_or_an_xml_and_says_what_it_checked(tmp_path) 
     report = format_result(failed).splitlines()
     assert failed.rules == ["BR-AE-02"]  # once per line and once for the breakdown
     assert report[0].startswith("BR-AE-02: An Invoice that contains an Invoice line (BG-25)")
-    assert f"{len(failed.violations)} violation(s) (factur-x)" in report
+    assert len(failed.violations) > 1 and f"{len(failed.violations)} violations (factur-x)" in report
 
 
 def test_hybrids_merge_like_plain_invoices_sharing_their_fonts(tmp_path) -> None:

@@ -280,7 +280,7 @@ def test_validate_says_what_the_rules_say(env: Env, tmp_path: Path) -> None:
     printed = proc.stdout.splitlines()
     assert [line.split(":")[0] for line in printed[:2]] == ["FX-SCH-A-000568", "FX-SCH-A-000586"]
     assert printed[0].startswith("FX-SCH-A-000568: Value of 'ram:CountryID' is not allowed. [")
-    assert printed[2] == "2 violation(s) (factur-x)"
+    assert printed[2] == "2 violations (factur-x)"
     report = json.loads(env.cli("validate", str(broken), "--json").stdout)
     assert report["valid"] is False and report["rules"] == ["FX-SCH-A-000568", "FX-SCH-A-000586"]
     assert report["embedded_file"] == "factur-x.xml" and report["profile"] == "factur-x"

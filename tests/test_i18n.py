@@ -150,6 +150,15 @@ def test_compiled_catalogs_are_those_of_the_po_files(language):
                 assert compiled.ngettext(*message.id, n) == message.string[plural(n)], "run pybabel compile"
 
 
+@pytest.mark.parametrize("language", sorted(catalogs()))
+def test_a_seller_s_tax_number_and_vat_id_have_labels_of_their_own(language):
+    # a seller with both prints both: one label for the two would read as the same number twice
+    catalog = catalogs()[language]
+    tax_number = catalog.get("Tax ID {tax_id}").string.replace("{tax_id}", "").strip()
+    vat_id = catalog.get("VAT ID {vat_id}").string.replace("{vat_id}", "").strip()
+    assert tax_number != vat_id, (language, tax_number)
+
+
 @pytest.mark.parametrize(
     "locale, catalog, rtl",
     [

@@ -38,6 +38,24 @@ def test_one_invoice_is_issued_in_the_singular(env: Env) -> None:
     assert re.search(r"billing run \d+ for 2026-10: issued 1 invoice$", proc.stderr, re.M), proc.stderr
 
 
+def test_a_late_charge_and_a_void_run_of_one_speak_in_the_singular(env: Env) -> None:
+    # given one subscriber billed for October
+    env.cli("db", "init", check=True)
+    env.cli("import", write_json(env, VALID_IMPORT), check=True)
+    run = run_json(env, "--period", "2026-10")
+    late = copy.deepcopy(VALID_IMPORT)
+    late["charges"] = [{**late["charges"][0], "description": "Roaming data, reported late"}]
+    # when one late charge is imported, then the run is voided
+    imported = env.cli("import", write_json(env, late, "late.json"))
+    voided = env.cli("void", str(run["run_id"]))
+    # then each count agrees with its noun and verb
+    assert imported.returncode == 0, imported.stderr
+    assert "A-0001: 1 charge for a billed period goes on the next invoice (2026-11)" in imported.stderr
+    assert voided.returncode == 0, voided.stderr
+    assert ": 1 invoice kept as void;" in voided.stdout, voided.stdout
+    assert "(s)" not in imported.stderr + voided.stdout
+
+
 def test_failed_invoices_are_shown_whole_with_the_retry_of_their_run(env: Env) -> None:
     # given the fixtures, and a folder where the first invoice's file must go
     seed_fixtures(env)

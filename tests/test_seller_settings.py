@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
+from sqlalchemy import select
 
 from invoicing.config import SAMPLE_SELLER, Settings
-from invoicing.models import Invoice
+from invoicing.db import session_scope
+from invoicing.models import Invoice, Subscriber
+from tests.support.einvoices import seller_settings
 from tests.support.envs import Env
 from tests.support.factories import seed_fixtures
 from tests.support.runs import count_rows, invoices_of, run_json
@@ -197,3 +200,32 @@ def test_config_says_in_words_which_values_are_the_sample_s(env: Env) -> None:
     proc = env.cli("config")
     marked = sorted(line.split()[0] for line in proc.stdout.splitlines() if line.endswith("  (sample)"))
     assert marked == sorted(f"INVOICING_{name.upper()}" for name in SAMPLE_SELLER)
+
+
+# --- the seller's tax number and VAT id ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "account, tax_number, vat_id",
+    [
+        ("A-0001", "Steuernummer 27/123/45678", "USt-IdNr. DE123456788"),  # de_DE
+        ("A-0004", "N° fiscal 27/123/45678", "N° TVA DE123456788"),  # fr_FR
+        ("A-0006", "Tax ref. 27/123/45678", "VAT No. DE123456788"),  # en_GB
+        ("A-0011", "ΑΦΜ 27/123/45678", "Αρ. ΦΠΑ DE123456788"),  # el_GR
+    ],
+)
+def test_a_seller_s_tax_number_and_vat_id_are_printed_each_under_its_own_label(
+    env: Env, account: str, tax_number: str, vat_id: str
+) -> None:
+    # given the seller of fixtures/b2b.env: a tax number and a VAT id
+    seed_fixtures(env)
+    env.vars.update(seller_settings())
+    # when October is billed
+    run_json(env, "--period", "2026-10")
+    # then the subscriber's invoice names each under its own label, in the invoice's language
+    with session_scope() as session:
+        pdf_path = session.scalars(
+            select(Invoice.pdf_path).join(Subscriber).where(Subscriber.account == account)
+        ).one()
+    text = " ".join(pages_text(Path(pdf_path))[0].split())
+    assert tax_number in text and vat_id in text, text

@@ -123,14 +123,12 @@ def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(
     server.stop()
 
 
-def test_outside_text_in_an_event_is_cleaned_as_every_output_shows_it(env: Env) -> None:
+def test_outside_text_in_an_event_is_cleaned_as_every_output_shows_it(env: Env, receivers: Receivers) -> None:
     # given October billed with one subscriber by e-mail, an SMTP server and a receiver
     run_id = billed(env, {"A-0013": "email"})["run_id"]
     server = SmtpServer().start()
     use_smtp(env, server.url())
-    secret = new_secret()
-    receiver = Receiver(secret).start()
-    webhook_env(env, receiver, secret)
+    receiver = receivers.add(env)
     deliver_json(env, run_id)
     sent = receiver.wait_handled("invoice.sent")
     # when a bounce comes back whose diagnostic (a remote server's text) carries a bidi
@@ -155,7 +153,6 @@ def test_outside_text_in_an_event_is_cleaned_as_every_output_shows_it(env: Env) 
         "Roaming outage",
     )
     server.stop()
-    receiver.stop()
 
 
 def test_without_webhook_urls_a_run_records_no_event(env: Env) -> None:

@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from invoicing.bench.mailsink import MailSink
-from invoicing.errors import InvoicingError
+from invoicing.errors import InvoicingError, plural
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 # Where the bench's workers' probe writes the body's figures (see bench.probe).
@@ -311,7 +311,7 @@ def run_bench(
             ids = ids_of_run(run_id)
             size = batch_size(len(ids), workers, settings)
 
-            say(f"starting {workers} worker process(es)")
+            say(f"starting {plural(workers, 'worker process', 'worker processes')}")
             proc = _start_workers(env, workers, root)
             try:
                 say("billing run through Celery")

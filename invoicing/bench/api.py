@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from invoicing.bench import DEFAULT_BROKER, _bench_environment, _cleanup_redis, _cpu_s, _start_workers, _stop
-from invoicing.errors import InvoicingError
+from invoicing.errors import InvoicingError, plural
 
 SERVER_START_S = 90
 
@@ -165,7 +165,10 @@ def run_api_bench(
                 import_data(session, synthetic_dataset(subscribers, str(period), seed=1))
                 _, token = create_token(session, "bench", "read")
             port = _free_port()
-            say(f"starting {workers} worker process(es) and invoicing serve on port {port}")
+            say(
+                f"starting {plural(workers, 'worker process', 'worker processes')}"
+                f" and invoicing serve on port {port}"
+            )
             proc = _start_workers(env, workers, root)
             server = None
             try:

@@ -33,7 +33,7 @@ from invoicing.billing.limits import invoice_problem
 from invoicing.billing.money import Totals, compute_totals
 from invoicing.billing.period import Period
 from invoicing.config import Settings
-from invoicing.errors import InvoicingError, first_line
+from invoicing.errors import InvoicingError, first_line, plural
 from invoicing.models import (
     BillingRun,
     Charge,
@@ -217,7 +217,7 @@ def _invoice_of(
     if len(charges) + 1 > settings.max_lines:
         # Counted before anything is computed: 200,000 lines are not added up to be refused.
         return (
-            f"{len(charges)} charges, more than an invoice holds "
+            f"{plural(len(charges), 'charge')}, more than an invoice holds "
             f"({settings.max_lines} lines with the plan fee, INVOICING_MAX_LINES)"
         )
     try:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoicing.billing.money import Totals, beyond_max, decimal_places, integer_digits
+from invoicing.errors import plural
 from invoicing.models import AMOUNT, PRICE, QUANTITY, RATE, Exact
 
 __all__ = ["AMOUNT", "PRICE", "QUANTITY", "RATE", "column_problem", "invoice_problem"]
@@ -62,7 +63,7 @@ def invoice_problem(
     """
     if len(totals.lines) > max_lines:
         return (
-            f"{len(totals.lines)} lines (its plan fee and {len(totals.lines) - 1} charges), more "
+            f"{len(totals.lines)} lines (its plan fee and {plural(len(totals.lines) - 1, 'charge')}), more "
             f"than an invoice holds (INVOICING_MAX_LINES {max_lines})"
         )
     for position, line in enumerate(totals.lines, 1):

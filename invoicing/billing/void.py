@@ -7,10 +7,16 @@ is deleted or renumbered: a void invoice keeps its number, a used number of the 
 series, documented with when and why it was voided, as VAT rules require; its file and
 the run's merged file stay where they are.
 
-Once a copy of any of its invoices has left (`record_released`: an export, a merge for
-print, a render of the issued invoice) someone may hold it, and the only correction is a
-credit note. Only the period's latest run may be voided: runs are undone newest first, and
-a run's supplements never outlive it.
+Once a copy of any of its invoices has left (`record_released`: an export, through the
+CLI or `GET /runs/{id}/export.zip`; a merge for print; the issued invoice's file written by
+`render` or fetched through `GET /invoices/{number}.pdf`; an e-mail the server accepted)
+someone may hold it, and the only correction is a credit note. An e-mail still under way
+(pending, sending, deferred) refuses the void too: one in `sending` may have been accepted
+by a server whose answer never came back, and the others would be sent after it; `deliver`
+sends nothing of a void invoice (delivery/state.py).
+
+Only the period's latest run may be voided: runs are undone newest first, and a run's
+supplements never outlive it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,16 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from invoicing.errors import BillingError
-from invoicing.models import BillingRun, Charge, Invoice, InvoiceStatus, RunKind, RunStatus
+from invoicing.models import (
+    BillingRun,
+    Charge,
+    Delivery,
+    DeliveryState,
+    Invoice,
+    InvoiceStatus,
+    RunKind,
+    RunStatus,
+)
 from invoicing.untrusted import clean
 
 MAX_REASON = 500
@@ -31,10 +46,12 @@ UNRECORDED = "unrecorded"
 NO_REASON = "no reason given"
 # Statuses a run may be voided in: finished (its workers are done with it).
 _VOIDABLE = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_ERRORS, RunStatus.FAILED)
+# E-mails under way: one may have reached its server already, the rest would follow.
+_MAILING = (DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.DEFERRED)
 
 
 def record_released(session: Session, invoice_ids: Sequence[int], how: str) -> None:
-    """Mark invoices as having left the system (`how`: "export", "merge"); the first
+    """Mark invoices as having left the system (`how`: "export", "merge", "email"); the first
     time is kept. From then on their run cannot be voided."""
     if invoice_ids:
         session.execute(
@@ -44,10 +61,11 @@ def record_released(session: Session, invoice_ids: Sequence[int], how: str) -> N
         )
 
 
-def record_fetched(session: Session, number: str) -> None:
-    """An issued invoice's file was written out (`invoicing render`): it has left."""
+def record_fetched(session: Session, number: str, how: str = "render") -> None:
+    """An issued invoice's file was written out (`invoicing render`, or `how` names the
+    other way it was fetched): it has left."""
     ids = session.scalars(select(Invoice.id).where(Invoice.number == number)).all()
-    record_released(session, ids, "render")
+    record_released(session, ids, how)
 
 
 def record_exported(session: Session, wanted: ColumnElement[bool]) -> None:
@@ -107,15 +125,24 @@ def void_run(session: Session, run_id: int, reason: str | None = None) -> Billin
         .order_by(Invoice.seq)
         .limit(1)
     )
+    mailing = session.execute(
+        select(Invoice.number, Delivery.state)
+        .join(Delivery, Delivery.invoice_id == Invoice.id)
+        .where(Invoice.run_id == run_id, Delivery.state.in_(_MAILING))
+        .order_by(Invoice.seq)
+        .limit(1)
+    ).first()
     if left is not None:
         why = (
             f"its invoice {left.number} has left the system ({left.released_by})"
             if left.released_by != UNRECORDED
             else f"its invoice {left.number} may have left the system (issued before that was recorded)"
         )
+    elif mailing is not None:
+        why = f"its invoice {mailing.number} is being e-mailed ({DeliveryState(mailing.state).value})"
     elif credited is not None:
         why = f"its invoice {credited} has a credit note"
-    if left is not None or credited is not None:
+    if left is not None or mailing is not None or credited is not None:
         raise BillingError(
             f"billing run {run_id} cannot be voided: {why}; correct its invoices with credit "
             "notes instead (`invoicing credit NUMBER`)"

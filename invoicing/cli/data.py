@@ -103,7 +103,10 @@ def _print_import(summary: Any, source: str, elapsed: float, as_json: bool) -> N
         where = (
             f"the next invoice ({to})" if to else "no later invoice: the subscriber has ended (unbillable)"
         )
-        err.print(f"  {account}: {plural(count, 'charge')} for a billed period go on {where}", markup=False)
+        goes = "goes" if count == 1 else "go"
+        err.print(
+            f"  {account}: {plural(count, 'charge')} for a billed period {goes} on {where}", markup=False
+        )
     if len(summary.deferred) > 20:
         err.print(f"  ... and {plural(len(summary.deferred) - 20, 'more subscriber')}", markup=False)
 

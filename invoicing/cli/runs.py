@@ -339,7 +339,7 @@ def _print_report(rep: Any, as_json: bool, elapsed: float | None = None) -> None
         )
     if len(late) > LATE_SHOWN:
         out.print(
-            f"{'late':<9} and {len(late) - LATE_SHOWN} more charge(s) of earlier periods: "
+            f"{'late':<9} and {plural(len(late) - LATE_SHOWN, 'more charge')} of earlier periods: "
             f"`invoicing status {rep.run_id} --json` lists them",
             markup=False,
         )
@@ -485,8 +485,10 @@ def void(run_id: int, reason: str | None, as_json: bool) -> None:
     Its invoices are kept, marked void with the reason: their numbers stay used, and
     nothing is renumbered. The subscribers become billable again: the next
     `invoicing run` for the period bills them with new numbers. Once an invoice has
-    been exported, merged for print or written out by `render`, or has a credit note,
-    the run is refused (exit 2): correct it with credit notes (`invoicing credit NUMBER`).
+    been exported, merged for print, written out by `render`, fetched through the API
+    or the dashboard, or e-mailed, or while an e-mail of it is under way, or once it has
+    a credit note, the run is refused (exit 2): correct it with credit notes
+    (`invoicing credit NUMBER`).
 
     Example: invoicing void 3 --reason "billed 2062-10 for 2026-10"
     """
@@ -506,7 +508,7 @@ def void(run_id: int, reason: str | None, as_json: bool) -> None:
         return
     out.print(
         f"billing run {voided.id} for {voided.period} is void ({voided.void_reason}): "
-        f"{voided.invoice_count} invoice(s) kept as void; "
+        f"{plural(voided.invoice_count, 'invoice')} kept as void; "
         f"`invoicing run --period {voided.period}` bills the period again",
         markup=False,
     )

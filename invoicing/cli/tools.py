@@ -23,6 +23,7 @@ from invoicing.cli.common import (
     handle_errors,
     main,
     out,
+    plural,
     say_error,
 )
 
@@ -174,7 +175,10 @@ def bench(
     if as_json:
         out.print(json.dumps(result.as_dict()), markup=False)
         return
-    table = Table(title=f"{subscribers:,} subscribers, {workers} worker process(es)", title_justify="left")
+    table = Table(
+        title=f"{subscribers:,} subscribers, {plural(workers, 'worker process', 'worker processes')}",
+        title_justify="left",
+    )
     table.add_column("measure")
     table.add_column("value", justify="right")
     rows = [
@@ -244,7 +248,8 @@ def _bench_api(subscribers: int, workers: int, clients: int, interval: float, as
         return
     how = f"polling every {interval:g} s, all at once" if interval > 0 else "back to back"
     table = Table(
-        title=f"{subscribers:,} subscribers, {workers} worker process(es), {clients} API clients {how}",
+        title=f"{subscribers:,} subscribers, {plural(workers, 'worker process', 'worker processes')}, "
+        f"{plural(clients, 'API client')} {how}",
         title_justify="left",
     )
     table.add_column("measure")

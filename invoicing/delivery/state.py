@@ -24,6 +24,7 @@ from invoicing.billing.void import record_released
 from invoicing.delivery import webhooks
 from invoicing.models import (
     MAILED,
+    BillingRun,
     Delivery,
     DeliveryState,
     DocumentKind,
@@ -120,12 +121,18 @@ class Claimed:
 def claim(session: Session, invoice_ids: Sequence[int], task_id: str) -> list[Claimed]:
     """Mark these deliveries `sending` for task `task_id` (the caller commits, before
     any DATA). Taken: pending and deferred ones, and those this same task had set
-    sending (it was redelivered after its worker died)."""
+    sending (it was redelivered after its worker died). Never those of a void invoice:
+    the runs' rows are locked first, as `void_run` locks its run, so a void and a claim
+    are one after the other and a void never misses an e-mail under way."""
     now = _now()
+    runs = select(Invoice.run_id).where(Invoice.id.in_(list(invoice_ids)))
+    session.execute(select(BillingRun.id).where(BillingRun.id.in_(runs)).with_for_update()).all()
+    voided = select(Invoice.id).where(Invoice.id.in_(list(invoice_ids)), Invoice.voided_at.is_not(None))
     session.execute(
         update(Delivery)
         .where(
             Delivery.invoice_id.in_(list(invoice_ids)),
+            Delivery.invoice_id.not_in(voided),
             or_(
                 Delivery.state.in_((DeliveryState.PENDING, DeliveryState.DEFERRED)),
                 (Delivery.state == DeliveryState.SENDING) & (Delivery.claimed_by == task_id),

@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 from invoicing.config import Settings, get_settings, redact
 from invoicing.db import session_scope
 from invoicing.delivery.signing import signature
-from invoicing.errors import first_line
+from invoicing.errors import first_line, plural
 from invoicing.models import WebhookMessage, WebhookStatus
 from invoicing.untrusted import clean
 
@@ -150,7 +150,7 @@ def hand_out(ids: list[int], database_url: str | None = None) -> None:
             # the sweep hands the row out again.
             app.send_task("invoicing.deliver_webhook", args=(message_id,), retry=False, ignore_result=True)
     except Exception as exc:  # noqa: BLE001 - an event never fails what emitted it
-        log.warning("%d webhook event(s) wait for the next sweep: %s", len(ids), first_line(exc))
+        log.warning("%s wait for the next sweep: %s", plural(len(ids), "webhook event"), first_line(exc))
 
 
 def sweep(settings: Settings | None = None, limit: int = SWEEP_LIMIT) -> int:

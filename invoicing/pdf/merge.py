@@ -74,6 +74,7 @@ from typing import Any, BinaryIO
 
 from pypdf.generic import TextStringObject
 
+from invoicing.errors import plural
 from invoicing.files import atomic_file
 from invoicing.pdf import embed, fonts
 from invoicing.pdf.errors import MergeError, one_line
@@ -172,8 +173,8 @@ def merge_pdfs(
                     span = layout.span(fragment.pages)
                     if layout.too_small_for(fragment.pages):
                         raise MergeError(
-                            f"a volume of at most {layout.max_pages} page(s) cannot hold invoice "
-                            f"{part.label}: it takes {span} page(s)"
+                            f"a volume of at most {plural(layout.max_pages, 'page')} cannot hold invoice "
+                            f"{part.label}: it takes {plural(span, 'page')}"
                         )
                     if layout.max_pages and linker.pages and linker.pages + span > layout.max_pages:
                         carried = fragment

@@ -123,9 +123,10 @@ def invoice_details(number: str) -> dict[str, Any]:
         }
 
 
-def invoice_pdf(number: str) -> bytes:
+def invoice_pdf(number: str, how: str) -> bytes:
     """The invoice's recorded bytes, checked against the recorded sha256; the fetch is
-    recorded as `invoicing render` records it (from then on its run cannot be voided)."""
+    recorded as `invoicing render` records it, `how` naming the way it left (from then on
+    its run cannot be voided)."""
     with session_scope() as session:
         row = session.execute(
             select(Invoice.pdf_path, Invoice.sha256).where(Invoice.number == number)
@@ -142,5 +143,5 @@ def invoice_pdf(number: str) -> bytes:
     except (OSError, StorageError):
         raise FileDamaged(f"the file of {number} is missing") from None
     with session_scope() as session:
-        record_fetched(session, number)
+        record_fetched(session, number, how)
     return pdf

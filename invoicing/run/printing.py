@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from invoicing.billing import BillingError
 from invoicing.config import Settings
+from invoicing.errors import plural
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunVolume
 from invoicing.pdf import Merged, Part, Placement, PrintLayout, volume_path
 from invoicing.storage import Store
@@ -63,7 +64,7 @@ def _too_small(layout: PrintLayout, number: str | None, pages: int | None) -> st
     padded = " with its duplex blank page" if layout.span(pages) > pages else ""
     return (
         f"INVOICING_VOLUME_MAX_PAGES={layout.max_pages} is below one invoice's pages: "
-        f"{number} takes {layout.span(pages)} pages{padded}"
+        f"{number} takes {plural(layout.span(pages), 'page')}{padded}"
     )
 
 

@@ -86,7 +86,9 @@ def prelink(
         reason = str(exc)
         if isinstance(exc, OSError):
             reason = f"cannot write {exc.filename or path}: {exc.strerror or exc}"
-        log.warning("could not pre-link %d invoice(s), the merge will parse them: %s", len(pdfs), reason)
+        log.warning(
+            "could not pre-link %s; the merge parses their files: %s", plural(len(pdfs), "invoice"), reason
+        )
 
 
 _PAGE_OBJECT = re.compile(rb"/Type\s*/Page(?![A-Za-z])")

@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from invoicing.billing import BillingError
 from invoicing.db import session_scope
-from invoicing.errors import InvoicingError
+from invoicing.errors import InvoicingError, plural
 from invoicing.models import InvoiceStatus
 from invoicing.run.dispatch import resume
 from invoicing.run.downloads import invoice_details, invoice_pdf, run_file, run_files
@@ -176,7 +176,7 @@ async def retry(request: Request, token: Viewer, settings: SettingsDep, run_id: 
             run_id, workers=available_workers(request, settings), settings=settings, busy_is_error=True
         )
         request.session["flash"] = {
-            "resumed": f"Retrying: {started.dispatched} invoice(s) to render again.",
+            "resumed": f"Retrying: {plural(started.dispatched, 'invoice')} to render again.",
             "merging": "Every invoice is rendered; merging again.",
             "complete": "Nothing to retry: the run is complete.",
         }.get(started.action, f"Retry: {started.action}.")
@@ -208,7 +208,7 @@ def export_download(request: Request, token: Viewer, settings: SettingsDep, run_
 @router.get("/invoices/{number}.pdf", response_class=Response)
 def invoice_file(request: Request, token: Viewer, number: Number) -> Response:
     try:
-        pdf = invoice_pdf(number)
+        pdf = invoice_pdf(number, "dashboard download")
     except BillingError:
         return refused(request, 404, f"There is no invoice {number}.", token)
     except InvoicingError as exc:

@@ -48,7 +48,7 @@ from invoicing.billing.importer.sources import Row, Source, from_data
 from invoicing.billing.money import MAX_AMOUNT, round_money
 from invoicing.billing.period import Period
 from invoicing.config import Settings, get_settings
-from invoicing.errors import ImportProblems
+from invoicing.errors import ImportProblems, plural
 from invoicing.models import Charge, DocumentKind, Invoice, Plan, Subscriber
 from invoicing.pdf.einvoice.profiles import Problem
 
@@ -547,7 +547,7 @@ class _Upsert:
         lines = invoice.charges + 1  # and the plan fee's
         if lines > self.settings.max_lines:
             self.problems.append(
-                f"{self._rows_of(invoice, terms)}: {what}: {invoice.charges} charges, more than an "
+                f"{self._rows_of(invoice, terms)}: {what}: {plural(invoice.charges, 'charge')}, more than an "
                 f"invoice holds ({self.settings.max_lines} lines with the plan fee, INVOICING_MAX_LINES)"
             )
             return

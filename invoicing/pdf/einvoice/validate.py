@@ -55,6 +55,7 @@ from typing import Any
 from lxml import etree
 
 from invoicing import safe_xml
+from invoicing.errors import plural
 from invoicing.pdf.einvoice.official import EN16931_SCHEMATRON, EN16931_XSD
 from invoicing.pdf.einvoice.profiles import PROFILES, XRECHNUNG, EInvoiceError, Profile
 
@@ -353,7 +354,7 @@ def format_result(result: ValidationResult) -> str:
     if not result.checked:
         return "\n".join(lines)
     lines.append(
-        ("valid" if result.ok else f"{len(result.violations)} violation(s)") + f" ({result.profile})"
+        ("valid" if result.ok else plural(len(result.violations), "violation")) + f" ({result.profile})"
     )
     lines += [f"checked: {c}" for c in result.checked]
     lines += [f"not checked: {c}" for c in result.not_checked]

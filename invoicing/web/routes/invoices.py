@@ -73,7 +73,7 @@ def get_invoice_pdf(request: Request, token: ReadToken, number: Number) -> Respo
     etag = f'"{found["sha256"]}"' if found["sha256"] else None
     if etag and etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag})
-    pdf = invoice_pdf(number)
+    pdf = invoice_pdf(number, "API download")
     headers = {
         "Content-Disposition": f'inline; filename="{number}.pdf"',
         "Cache-Control": "private, no-cache",
