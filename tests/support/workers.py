@@ -164,21 +164,30 @@ class Workers:
         os.killpg(self.procs[index].pid, signal.SIGKILL)
         self.procs[index].wait()
 
-    def wait_answering(self, timeout: float = 90, concurrency: int = 2) -> None:
+    def wait_answering(self, timeout: float = 180, concurrency: int = 2) -> None:
         """Wait until a worker answers a ping on the broker, restarting the ones that exited
-        meanwhile, as a supervisor would (a worker may exit on a lost Redis connection)."""
+        meanwhile, as a supervisor would (a worker may exit on a lost Redis connection).
+
+        Each ping goes over a connection of its own, so a connection pooled before the broker
+        restarted is never reused; the timeout only guards against a hang."""
         from invoicing.celery import app
 
         deadline = time.monotonic() + timeout
+        last_error = "no reply"
         while time.monotonic() < deadline:
             self.replace_exited(concurrency)
             try:
-                # generous: a loaded machine can take seconds to answer; the first reply ends it
-                if app.control.ping(timeout=5.0, limit=1):
-                    return
-            except Exception:  # noqa: BLE001 - our own connection to the broker is reconnecting
+                with app.connection_for_write() as connection:
+                    # generous: a loaded machine can take seconds to answer; the first reply ends it
+                    if app.control.ping(timeout=5.0, limit=1, connection=connection):
+                        return
+                last_error = "no reply"
+            except Exception as exc:  # noqa: BLE001 - the broker may still be coming back
+                last_error = f"{type(exc).__name__}: {exc}"
                 time.sleep(0.5)
-        raise AssertionError(f"no worker answered within {timeout} s:\n{self.log_text()[-3000:]}")
+        raise AssertionError(
+            f"no worker answered within {timeout} s (last: {last_error}):\n{self.log_text()[-3000:]}"
+        )
 
     def log_text(self) -> str:
         logs = self.logs + ([self.beat_log] if self.beat is not None else [])
