@@ -52,30 +52,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             if fixture in used:
                 for mark in marks:
                     item.add_marker(mark)
-        if group := module_fixture_user(item):
-            item.add_marker(pytest.mark.xdist_group(group))
-    # xdist (--dist loadgroup) hands out one test, or one group, at a time to the process
-    # that is free, in this order: the tests marked slow first, then the groups, then the
-    # rest in their order, so that no test of a minute, or group of many, starts last and
-    # runs alone at the end. (A stable sort: every process collects the same order.)
-    items.sort(
-        key=lambda item: (
-            item.get_closest_marker("slow") is None,
-            item.get_closest_marker("xdist_group") is None,
-        )
-    )
-
-
-def module_fixture_user(item: pytest.Item) -> str | None:
-    """The module's path for a test that uses a module-scoped fixture (a server, a run or
-    rendered files made once for the module): its tests go to one process together, where
-    the fixture is made once, not once in each process a test of the module lands on."""
-    info = getattr(item, "_fixtureinfo", None)
-    for name in getattr(item, "fixturenames", ()):
-        defs = info.name2fixturedefs.get(name) if info is not None else None
-        if defs and defs[-1].scope == "module":
-            return item.nodeid.split("::")[0]
-    return None
 
 
 @pytest.fixture
