@@ -8,6 +8,7 @@ Markers follow from the fixtures a test uses (see MARKERS_BY_FIXTURE), so
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +18,21 @@ import pytest
 # Before tests.support is imported: its assertions report their values as a test's do.
 pytest.register_assert_rewrite("tests.support")
 
+from hypothesis import settings  # noqa: E402
+
 from tests.support import envs  # noqa: E402
 from tests.support.envs import Env  # noqa: E402
 from tests.support.s3 import SeaweedS3, use_s3  # noqa: E402
 from tests.support.smtp import SmtpServer  # noqa: E402
 from tests.support.webhooks import Receivers  # noqa: E402
 from tests.support.workers import PrivateRedis, Workers  # noqa: E402
+
+# Hypothesis: properties that name no example count of their own get the profile's.
+# "suite" (the default) bounds them for a run of the whole suite; HYPOTHESIS_PROFILE=thorough
+# tries ten times as many.
+settings.register_profile("suite", max_examples=20, deadline=None)
+settings.register_profile("thorough", max_examples=200, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 # A test that uses one of these fixtures, directly or through another, gets the marks.
 MARKERS_BY_FIXTURE = {

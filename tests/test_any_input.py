@@ -110,8 +110,11 @@ def without(data: dict[str, Any], accounts: set[str]) -> dict[str, Any]:
     }
 
 
+# Each example is a whole billing run (database, import, run, every PDF read back with
+# pypdf and pdftotext): as many examples as the suite's Hypothesis profile allows
+# (tests/conftest.py; HYPOTHESIS_PROFILE=thorough for more).
+@pytest.mark.slow
 @settings(
-    max_examples=40,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,

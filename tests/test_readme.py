@@ -9,6 +9,8 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 from tests.support.envs import Env
 from tests.support.paths import ROOT
 
@@ -68,6 +70,7 @@ def run_line(env: Env, line: str) -> str | None:
     return f"{line!r}: the tour may only hold invoicing and rm lines (the test runs them itself)"
 
 
+@pytest.mark.slow  # the whole tour, command after command, each in a process of its own
 def test_every_tour_command_exits_as_the_readme_says(env: Env) -> None:
     # given a fresh embedded environment in which the repository's fixtures/ are at hand
     (env.path / "fixtures").symlink_to(ROOT / "fixtures", target_is_directory=True)

@@ -117,6 +117,7 @@ def test_cleaning(given: str, cleaned: str) -> None:
     assert clean(given) == cleaned
 
 
+@settings(max_examples=100)  # cheap examples: Hypothesis's own default count
 @given(st.text(max_size=60))
 def test_cleaning_is_idempotent_and_leaves_nothing_it_drops(text: str) -> None:
     # when
