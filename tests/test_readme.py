@@ -71,6 +71,8 @@ def run_line(env: Env, line: str) -> str | None:
 
 
 @pytest.mark.slow  # the whole tour, command after command, each in a process of its own
+# About a minute; the hang guard leaves room for a machine busy with other jobs.
+@pytest.mark.timeout(900)
 def test_every_tour_command_exits_as_the_readme_says(env: Env) -> None:
     # given a fresh embedded environment in which the repository's fixtures/ are at hand
     (env.path / "fixtures").symlink_to(ROOT / "fixtures", target_is_directory=True)
