@@ -32,6 +32,7 @@ from invoicing.billing.einvoices import einvoice_format, exemption_reason
 from invoicing.billing.limits import invoice_problem
 from invoicing.billing.money import Totals, compute_totals
 from invoicing.billing.period import Period
+from invoicing.billing.setbased import Issue, Verdict, issue_set_based
 from invoicing.config import Settings
 from invoicing.errors import InvoicingError, first_line, plural
 from invoicing.models import (
@@ -47,6 +48,7 @@ from invoicing.models import (
     RunStatus,
     Subscriber,
 )
+from invoicing.pdf.einvoice.profiles import NEEDS_REASON, default_exemption_reason
 
 ISSUE_CHUNK = 2000
 REASON_MAX = 2000  # characters of a skip's reason kept
@@ -160,25 +162,7 @@ def plan_invoices(session: Session, settings: Settings, period: Period) -> Itera
     # Plain rows in keyset-paged chunks, not ORM objects: 100,000 subscribers must not
     # pile up in the session's identity map.
     for chunk in _billable_chunks(session, period, ISSUE_CHUNK):
-        charges: dict[int, list[Any]] = defaultdict(list)
-        for charge in session.execute(
-            select(
-                Charge.id,
-                Charge.subscriber_id,
-                Charge.period,
-                Charge.description,
-                Charge.quantity,
-                Charge.unit_price,
-            )
-            .where(
-                Charge.subscriber_id.in_([s.id for s in chunk]),
-                Charge.invoice_id.is_(None),
-                Charge.period <= this_period,
-            )
-            # The period's own charges first, then late ones oldest first.
-            .order_by(Charge.subscriber_id, Charge.period != this_period, Charge.period, Charge.id)
-        ):
-            charges[charge.subscriber_id].append(charge)
+        charges = _unbilled_charges(session, [s.id for s in chunk], this_period)
         planned, skipped = [], []
         for subscriber in chunk:
             own = charges[subscriber.id]
@@ -310,46 +294,136 @@ def create_run(
     if kind == RunKind.SUPPLEMENT:
         issued = max(issued, today or datetime.now(UTC).date())
         due = issued + timedelta(days=settings.payment_terms_days)
+    skipped: list[Skipped] = []
+    try:
+        with _savepoint(session):
+            count = _issue_set_based(session, settings, period, run.id, issued, due, skipped)
+    except DataError:
+        # The database refused a value the checks let through (they are meant to leave
+        # nothing for it to refuse): row by row, to find whose invoice.
+        skipped.clear()
+        count = _issue_row_by_row(session, settings, period, run.id, issued, due, skipped)
+    for start in range(0, len(skipped), ISSUE_CHUNK):
+        session.execute(
+            insert(RunSkip),
+            [
+                {"run_id": run.id, "subscriber_id": s.subscriber_id, "account": s.account, "reason": s.reason}
+                for s in skipped[start : start + ISSUE_CHUNK]
+            ],
+        )
+    run.invoice_count = count
+    session.flush()
+    return run
+
+
+def _issue_set_based(
+    session: Session,
+    settings: Settings,
+    period: Period,
+    run_id: int,
+    issued: date,
+    due: date,
+    skipped: list[Skipped],
+) -> int:
+    """`billing.setbased`, with this module's rule for what it flags: the plan line of
+    each plan, language and part month, a late charge's month label, and every flagged
+    subscriber's invoice, by `_invoice_of` as a run always decided it."""
+    plans = {plan.id: plan for plan in session.scalars(select(Plan))}
+    passed: set[tuple[Decimal, ...]] = set()
+
+    def fee_line(
+        plan_id: int, currency: str, locale: str, first: date, last: date
+    ) -> tuple[str, Decimal] | None:
+        who = _FeeFor(currency, locale, first, last)
+        try:
+            totals = compute_totals(plans[plan_id], (), who, period)
+            if invoice_problem(totals, who.tax_rate, settings.max_lines, passed):
+                return None
+        except _BAD_DATA:
+            return None
+        return totals.lines[0].description, totals.lines[0].amount
+
+    def month_label(charge_period: str, locale: str) -> str | None:
+        try:
+            return Period.parse(charge_period).label(locale)
+        except _BAD_DATA:
+            return None
+
+    def judge(ids: list[int]) -> dict[int, Verdict]:
+        verdicts = {}
+        for start in range(0, len(ids), ISSUE_CHUNK):
+            chunk = _subscriber_rows(session, ids[start : start + ISSUE_CHUNK])
+            charges = _unbilled_charges(session, [s.id for s in chunk], str(period))
+            for subscriber in chunk:
+                own = charges[subscriber.id]
+                outcome = _invoice_of(plans[subscriber.plan_id], own, subscriber, period, settings, passed)
+                if isinstance(outcome, str):
+                    reason = outcome[:REASON_MAX]
+                    skipped.append(Skipped(subscriber.id, subscriber.account, reason))
+                    verdicts[subscriber.id] = Verdict(reason=reason)
+                else:
+                    verdicts[subscriber.id] = Verdict(totals=outcome[0], charge_ids=tuple(c.id for c in own))
+        return verdicts
+
+    issue = Issue(
+        run_id=run_id,
+        period=period,
+        issued=issued,
+        due=due,
+        first_seq=next_series_seq(session, period, DocumentKind.INVOICE),
+        prefix=f"{settings.invoice_prefix}-{period}-",
+        max_lines=settings.max_lines,
+        einvoice=settings.einvoice,
+        exemption_defaults={category: default_exemption_reason(category) for category in NEEDS_REASON},
+    )
+    return issue_set_based(session.connection(), issue, fee_line, month_label, judge).count
+
+
+@dataclass(frozen=True)
+class _FeeFor:
+    """What a plan line depends on of a subscriber: `compute_totals` reads these."""
+
+    currency: str
+    locale: str
+    active_from: date
+    active_to: date
+    tax_rate: Decimal = Decimal(0)
+
+
+def _issue_row_by_row(
+    session: Session,
+    settings: Settings,
+    period: Period,
+    run_id: int,
+    issued: date,
+    due: date,
+    skipped: list[Skipped],
+) -> int:
+    """Each invoice computed in Python and written in chunks; a chunk the database
+    refuses is written again one invoice at a time, skipping whose it refuses, numbered
+    on without a gap."""
     count = shift = 0  # shift: numbers given back by invoices the database refused
     for issuable in plan_invoices(session, settings, period):
-        skipped = list(issuable.skipped)
+        skipped.extend(issuable.skipped)
         chunk = [_renumbered(p, shift, settings, period) for p in issuable.planned]
         try:
             with _savepoint(session):
-                _write_invoices(session, run.id, period, issued, due, chunk)
+                _write_invoices(session, run_id, period, issued, due, chunk)
         except DataError:
-            # The database refused what the checks let through (they are meant to
-            # leave nothing for it to refuse): find whose invoice, one at a time, skip
-            # him with the database's reason and number on without a gap.
             written, base = [], shift
             for planned in chunk:
                 planned = _renumbered(planned, shift - base, settings, period)
                 try:
                     with _savepoint(session):
-                        _write_invoices(session, run.id, period, issued, due, [planned])
+                        _write_invoices(session, run_id, period, issued, due, [planned])
                     written.append(planned)
                 except DataError as exc:
                     shift += 1
                     reason = f"the database refused the invoice: {first_line(exc.orig or exc)}"
                     skipped.append(Skipped(planned.subscriber_id, planned.account, reason[:REASON_MAX]))
             chunk = written
-        if skipped:
-            session.execute(
-                insert(RunSkip),
-                [
-                    {
-                        "run_id": run.id,
-                        "subscriber_id": s.subscriber_id,
-                        "account": s.account,
-                        "reason": s.reason,
-                    }
-                    for s in skipped
-                ],
-            )
         count += len(chunk)
-    run.invoice_count = count
-    session.flush()
-    return run
+    return count
 
 
 def _savepoint(session: Session) -> Any:
@@ -467,28 +541,35 @@ def refresh_unsent(session: Session, settings: Settings, invoice_ids: Sequence[i
     return refreshed
 
 
+def _unbilled_charges(session: Session, ids: Sequence[int], this_period: str) -> dict[int, list[Any]]:
+    """These subscribers' unbilled charges up to the period, as plain rows, each one's in
+    line order: the period's own first, then late ones oldest first."""
+    charges: dict[int, list[Any]] = defaultdict(list)
+    for charge in session.execute(
+        select(
+            Charge.id,
+            Charge.subscriber_id,
+            Charge.period,
+            Charge.description,
+            Charge.quantity,
+            Charge.unit_price,
+        )
+        .where(Charge.subscriber_id.in_(ids), Charge.invoice_id.is_(None), Charge.period <= this_period)
+        .order_by(Charge.subscriber_id, Charge.period != this_period, Charge.period, Charge.id)
+    ):
+        charges[charge.subscriber_id].append(charge)
+    return charges
+
+
+def _subscriber_rows(session: Session, wanted: Sequence[int]) -> list[Any]:
+    """These subscribers as plain rows (what an invoice is made of), in the order given."""
+    rows = {
+        row.id: row for row in session.execute(select(*_SUBSCRIBER_COLUMNS).where(Subscriber.id.in_(wanted)))
+    }
+    return [rows[subscriber_id] for subscriber_id in wanted if subscriber_id in rows]
+
+
 def _billable_chunks(session: Session, period: Period, size: int) -> Iterator[Sequence[Any]]:
-    columns = (
-        Subscriber.id,
-        Subscriber.account,
-        Subscriber.plan_id,
-        Subscriber.currency,
-        Subscriber.tax_rate,
-        Subscriber.active_from,
-        Subscriber.active_to,
-        Subscriber.name,
-        Subscriber.address,
-        Subscriber.country,
-        Subscriber.locale,
-        Subscriber.company,
-        Subscriber.vat_id,
-        Subscriber.einvoice,
-        Subscriber.buyer_reference,
-        Subscriber.email,
-        Subscriber.tax_category,
-        Subscriber.exemption_reason,
-        Subscriber.channel,
-    )
     # Who is billable, decided once in one query (ids only, account order): paging with
     # the NOT EXISTS each time re-read the invoices the run had written so far, and
     # PostgreSQL, planning it for the empty table it last analyzed, turned that into a
@@ -497,9 +578,30 @@ def _billable_chunks(session: Session, period: Period, size: int) -> Iterator[Se
     who = select(Subscriber.id).where(active_in(period), not_yet_invoiced(period))
     billable = array("q", session.scalars(who.order_by(Subscriber.account)))
     for start in range(0, len(billable), size):
-        wanted = billable[start : start + size]
-        rows = {row.id: row for row in session.execute(select(*columns).where(Subscriber.id.in_(wanted)))}
-        yield [rows[subscriber_id] for subscriber_id in wanted if subscriber_id in rows]
+        yield _subscriber_rows(session, billable[start : start + size])
+
+
+_SUBSCRIBER_COLUMNS = (
+    Subscriber.id,
+    Subscriber.account,
+    Subscriber.plan_id,
+    Subscriber.currency,
+    Subscriber.tax_rate,
+    Subscriber.active_from,
+    Subscriber.active_to,
+    Subscriber.name,
+    Subscriber.address,
+    Subscriber.country,
+    Subscriber.locale,
+    Subscriber.company,
+    Subscriber.vat_id,
+    Subscriber.einvoice,
+    Subscriber.buyer_reference,
+    Subscriber.email,
+    Subscriber.tax_category,
+    Subscriber.exemption_reason,
+    Subscriber.channel,
+)
 
 
 def count_by_status(session: Session, run_id: int) -> dict[InvoiceStatus, int]:

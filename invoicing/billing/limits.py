@@ -19,7 +19,17 @@ from invoicing.billing.money import Totals, beyond_max, decimal_places, integer_
 from invoicing.errors import plural
 from invoicing.models import AMOUNT, PRICE, QUANTITY, RATE, Exact
 
-__all__ = ["AMOUNT", "PRICE", "QUANTITY", "RATE", "column_problem", "invoice_problem"]
+__all__ = [
+    "AMOUNT",
+    "PRICE",
+    "QUANTITY",
+    "RATE",
+    "amount_problem",
+    "column_problem",
+    "invoice_problem",
+    "line_problem",
+    "rate_problem",
+]
 
 
 def column_problem(number: Decimal, column: Exact, shown: str | None = None) -> str | None:
@@ -70,14 +80,9 @@ def invoice_problem(
         values: tuple[Decimal, ...] = (line.quantity, line.unit_price, line.amount)
         if _seen(values, passed):
             continue
-        for what, value, column, money in (
-            ("quantity", line.quantity, QUANTITY, False),
-            ("unit price", line.unit_price, PRICE, True),
-            ("amount", line.amount, AMOUNT, True),
-        ):
-            problem = _stored_problem(value, column, money)
-            if problem:
-                return f"line {position} ({_short(line.description)}): {what}: {problem}"
+        problem = line_problem(line.quantity, line.unit_price, line.amount)
+        if problem:
+            return f"line {position} ({_short(line.description)}): {problem}"
         if passed is not None:
             passed.add(values)  # every one a finite Decimal: each check passed
     values = (tax_rate, totals.subtotal, totals.tax, totals.total)
@@ -93,6 +98,29 @@ def invoice_problem(
     if passed is not None:
         passed.add(values)
     return None
+
+
+def line_problem(quantity: Any, unit_price: Any, amount: Any) -> str | None:
+    """Why one line's quantity, unit price or amount cannot be stored ("amount: ..."), or None."""
+    for what, value, column, money in (
+        ("quantity", quantity, QUANTITY, False),
+        ("unit price", unit_price, PRICE, True),
+        ("amount", amount, AMOUNT, True),
+    ):
+        problem = _stored_problem(value, column, money)
+        if problem:
+            return f"{what}: {problem}"
+    return None
+
+
+def amount_problem(value: Any) -> str | None:
+    """Why an invoice's subtotal, tax or total cannot be stored, or None."""
+    return _stored_problem(value, AMOUNT, True)
+
+
+def rate_problem(value: Any) -> str | None:
+    """Why a tax rate cannot be stored with an invoice, or None."""
+    return _stored_problem(value, RATE, False)
 
 
 def _seen(values: tuple[Any, ...], passed: set[tuple[Decimal, ...]] | None) -> bool:

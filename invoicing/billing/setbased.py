@@ -1,0 +1,651 @@
+"""Issuing a run set-based: the run's invoices, their lines and their numbers written by
+a few INSERT ... SELECT statements instead of row by row from Python.
+
+Why hand-written (no library issues invoices): issuing 100,000 subscribers row by row
+took 15 s of CPU on SQLite (profiled: a third SQLAlchemy's per-row parameters, a third
+computing and checking each invoice in Python) and 63-95 s on a loaded PostgreSQL; the
+statements here leave the rows to the database and Python only what is per distinct
+value (a plan fee's words and amount per plan, language and part month; a late charge's
+month label) or per subscriber the screen below flags.
+
+The money rule (`billing.money`) is kept exactly. On PostgreSQL the amounts are NUMERIC
+expressions: round(quantity * unit_price, places) and round(subtotal * rate * 0.01,
+places), with `places` the currency's minor unit from babel as `minor_unit` has it.
+Numeric multiplication is exact and round() rounds ties away from zero, ROUND_HALF_UP;
+Python's Decimal (28 digits) is exact too for every amount within `MAX_AMOUNT`, and
+anything beyond it is flagged. On SQLite, which has no decimal type (REAL is no money),
+the same expressions are SQL functions registered on the connection that call
+`round_money` on Decimals and hand back the decimal text the column stores.
+
+A screen flags every subscriber whose invoice might break a rule (`billing.limits`:
+a line or total beyond the largest amount or its column, more lines than
+INVOICING_MAX_LINES, a bill-to text longer than its column, a plan line or month label
+that cannot be made): the caller's `judge` decides each in Python, as a run always has,
+skipping him with the reason or giving his lines and totals, which then replace the
+screen's. Everyone else is numbered by row_number() over the account order, on from the
+period's last number: gapless, in the caller's one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any, cast
+
+from babel.numbers import get_currency_precision
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.sql.expression import cast as sql_cast
+
+from invoicing.billing.limits import amount_problem, line_problem, rate_problem
+from invoicing.billing.money import MAX_AMOUNT, Totals, round_money
+from invoicing.billing.period import Period
+from invoicing.models import Charge, DocumentKind, Invoice, InvoiceLineRow, InvoiceStatus, Subscriber
+
+# Decimal on PostgreSQL without a precision (a flagged subscriber's subtotal may be beyond
+# any invoice column: it is judged, not refused), decimal text on SQLite (NUMERIC
+# affinity would turn "2.30" into a REAL).
+_MONEY = Numeric(asdecimal=True).with_variant(Text(), "sqlite")
+
+_meta = MetaData()
+
+
+def _temp(name: str, *columns: Column[Any]) -> Table:
+    return Table(name, _meta, *columns, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+
+
+_SUBS = _temp(
+    "issue_subs",
+    Column("subscriber_id", Integer, primary_key=True),
+    Column("account", String(64)),
+    Column("plan_id", Integer),
+    Column("currency", String(3)),
+    Column("places", Integer),
+    Column("locale", String(32)),
+    Column("first", Date),
+    Column("last", Date),
+    Column("suspect", Integer),
+)
+_FEES = _temp(
+    "issue_fees",
+    Column("plan_id", Integer),
+    Column("currency", String(3)),
+    Column("locale", String(32)),
+    Column("first", Date),
+    Column("last", Date),
+    Column("description", Text),
+    Column("amount", _MONEY),
+)
+_LABELS = _temp(
+    "issue_labels",
+    Column("period", String(7)),
+    Column("locale", String(32)),
+    Column("label", Text),
+)
+_LINES = _temp(
+    "issue_lines",
+    Column("subscriber_id", Integer),
+    Column("position", Integer),
+    Column("charge_id", Integer),
+    Column("description", Text),
+    Column("quantity", _MONEY),
+    Column("unit_price", _MONEY),
+    Column("amount", _MONEY),
+)
+_TOTALS = _temp(
+    "issue_totals",
+    Column("subscriber_id", Integer, primary_key=True),
+    Column("subtotal", _MONEY),
+    Column("tax", _MONEY),
+    Column("total", _MONEY),
+)
+_NUMBERS = _temp(
+    "issue_numbers",
+    Column("subscriber_id", Integer, primary_key=True),
+    Column("seq", Integer),
+    Column("invoice_id", Integer),
+)
+Index("ix_issue_fees", _FEES.c.plan_id, _FEES.c.currency, _FEES.c.locale, _FEES.c.first, _FEES.c.last)
+Index("ix_issue_labels", _LABELS.c.period, _LABELS.c.locale)
+Index("ix_issue_lines", _LINES.c.subscriber_id)
+_TABLES = (_SUBS, _FEES, _LABELS, _LINES, _TOTALS, _NUMBERS)
+
+_INVOICES = cast(Table, Invoice.__table__)
+_INVOICE_LINES = cast(Table, InvoiceLineRow.__table__)
+_CHARGES = cast(Table, Charge.__table__)
+_SUBSCRIBERS = cast(Table, Subscriber.__table__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What Python decided for one flagged subscriber: skipped (`reason`), or billed with
+    these totals and charges (`totals`, `charge_ids` in line order)."""
+
+    reason: str | None = None
+    totals: Totals | None = None
+    charge_ids: tuple[int, ...] = ()
+
+
+# The plan line of one (plan, currency, locale, first day, last day), or why it cannot
+# be made; the label of a late charge's (period, locale), or None.
+FeeLine = Callable[[int, str, str, date, date], "tuple[str, Decimal] | None"]
+MonthLabel = Callable[[str, str], "str | None"]
+Judge = Callable[[list[int]], dict[int, Verdict]]
+
+
+@dataclass(frozen=True)
+class Issue:
+    run_id: int
+    period: Period
+    issued: date
+    due: date
+    first_seq: int  # the number the run's first invoice takes
+    prefix: str  # "INV-2026-10-"
+    max_lines: int
+    einvoice: str | None  # INVOICING_EINVOICE
+    exemption_defaults: dict[str, str]  # the standard exemption reason per VAT category
+
+
+@dataclass(frozen=True)
+class Issued:
+    count: int
+    skipped: dict[int, str]  # subscriber id: reason
+
+
+def issue_set_based(
+    connection: Connection,
+    issue: Issue,
+    fee_line: FeeLine,
+    month_label: MonthLabel,
+    judge: Judge,
+) -> Issued:
+    """Write the run's invoices, lines and billed charges; who is skipped and why."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _register_money(connection)
+    for table in _TABLES:
+        table.drop(connection, checkfirst=True)
+        table.create(connection)
+    try:
+        _billable(connection, issue)
+        _fees(connection, issue, fee_line)
+        _labels(connection, issue, month_label)
+        _charge_lines(connection, issue, sqlite)
+        _totals(connection, sqlite)
+        skipped = _judged(connection, issue, judge, sqlite)
+        count = _write(connection, issue, sqlite)
+    finally:
+        if sqlite:  # PostgreSQL drops them at commit
+            for table in reversed(_TABLES):
+                table.drop(connection, checkfirst=True)
+    return Issued(count, skipped)
+
+
+def _billable(connection: Connection, issue: Issue) -> None:
+    """Who is billable in the period without an invoice for it: one row each, with the
+    days his plan fee covers and his currency's minor unit."""
+    period, s = issue.period, _SUBSCRIBERS
+    live = (
+        select(_INVOICES.c.id)
+        .where(
+            _INVOICES.c.subscriber_id == s.c.id,
+            _INVOICES.c.period == str(period),
+            _INVOICES.c.kind == DocumentKind.INVOICE,
+            _INVOICES.c.voided_at.is_(None),
+        )
+        .exists()
+    )
+    active = and_(s.c.active_from <= period.end, or_(s.c.active_to.is_(None), s.c.active_to >= period.start))
+    currencies = list(connection.scalars(select(s.c.currency).where(active).distinct()))
+    places = (
+        case({c: _places(c) for c in currencies}, value=s.c.currency, else_=2) if currencies else literal(2)
+    )
+    first = case((s.c.active_from > period.start, s.c.active_from), else_=literal(period.start, Date))
+    last = case(
+        (and_(s.c.active_to.is_not(None), s.c.active_to < period.end), s.c.active_to),
+        else_=literal(period.end, Date),
+    )
+    columns = (
+        "subscriber_id",
+        "account",
+        "plan_id",
+        "currency",
+        "places",
+        "locale",
+        "first",
+        "last",
+        "suspect",
+    )
+    rows = select(
+        s.c.id, s.c.account, s.c.plan_id, s.c.currency, places, s.c.locale, first, last, literal(0)
+    ).where(active, ~live)
+    connection.execute(insert(_SUBS).from_select(columns, rows))
+
+
+def _places(currency: str) -> int:
+    try:
+        return int(get_currency_precision(currency))
+    except (LookupError, ValueError, TypeError):
+        return 2  # round_money raises for it; the subscriber is flagged by his fee line
+
+
+def _fees(connection: Connection, issue: Issue, fee_line: FeeLine) -> None:
+    """Each distinct plan line, made in Python (its words are a catalog look-up); the
+    subscribers of one that cannot be made are flagged."""
+    b = _SUBS.c
+    keys = connection.execute(select(b.plan_id, b.currency, b.locale, b.first, b.last).distinct()).all()
+    rows = []
+    for plan_id, currency, locale, first, last in keys:
+        made = fee_line(plan_id, currency, locale, first, last)
+        if made is not None:
+            rows.append(
+                {"plan_id": plan_id, "currency": currency, "locale": locale, "first": first, "last": last}
+                | {"description": made[0], "amount": made[1]}
+            )
+    if rows:
+        connection.execute(insert(_FEES), [_money_params(connection, row) for row in rows])
+    f = _FEES.c
+    fee = and_(
+        f.plan_id == b.plan_id,
+        f.currency == b.currency,
+        f.locale == b.locale,
+        f.first == b.first,
+        f.last == b.last,
+    )
+    connection.execute(
+        insert(_LINES).from_select(
+            ["subscriber_id", "position", "description", "quantity", "unit_price", "amount"],
+            select(b.subscriber_id, literal(1), f.description, _one(connection), f.amount, f.amount).join(
+                _FEES, fee
+            ),
+        )
+    )
+    has_fee = exists().where(_LINES.c.subscriber_id == b.subscriber_id)
+    connection.execute(update(_SUBS).where(~has_fee).values(suspect=1))
+
+
+def _labels(connection: Connection, issue: Issue, month_label: MonthLabel) -> None:
+    c, b = _CHARGES.c, _SUBS.c
+    this = str(issue.period)
+    keys = connection.execute(
+        select(c.period, b.locale)
+        .join(_SUBS, b.subscriber_id == c.subscriber_id)
+        .where(c.invoice_id.is_(None), c.period < this)
+        .distinct()
+    ).all()
+    rows = [
+        {"period": period, "locale": locale, "label": label}
+        for period, locale in keys
+        if (label := month_label(period, locale)) is not None
+    ]
+    if rows:
+        connection.execute(insert(_LABELS), rows)
+    _analyze(connection, _SUBS, _FEES, _LABELS)
+
+
+def _charge_lines(connection: Connection, issue: Issue, sqlite: bool) -> None:
+    """Every unbilled charge up to the period as a line: the period's own first, then
+    late ones oldest first, a late one naming its month."""
+    c, b, lab = _CHARGES.c, _SUBS.c, _LABELS.c
+    this = str(issue.period)
+    late = c.period != this
+    position = 1 + func.row_number().over(
+        partition_by=c.subscriber_id, order_by=(case((late, 1), else_=0), c.period, c.id)
+    )
+    description = case((late, c.description + " (" + lab.label + ")"), else_=c.description)
+    if sqlite:
+        amount: ColumnElement[Any] = func.money_line(c.quantity, c.unit_price, b.currency)
+    else:
+        amount = func.round(c.quantity * c.unit_price, b.places)
+    rows = (
+        select(c.subscriber_id, position, c.id, description, c.quantity, c.unit_price, amount)
+        .join(_SUBS, b.subscriber_id == c.subscriber_id)
+        .outerjoin(_LABELS, and_(lab.period == c.period, lab.locale == b.locale))
+        .where(c.invoice_id.is_(None), c.period <= this)
+    )
+    columns = ["subscriber_id", "position", "charge_id", "description", "quantity", "unit_price", "amount"]
+    connection.execute(insert(_LINES).from_select(columns, rows))
+    _analyze(connection, _LINES)
+    lines = _LINES.c
+    unfit: ColumnElement[bool]
+    if sqlite:  # money_line is NULL for a line the limits refuse (or that is no number)
+        unfit = lines.amount.is_(None)
+    else:
+        unfit = or_(func.abs(lines.amount) > MAX_AMOUNT, func.abs(lines.unit_price) > MAX_AMOUNT)
+    flagged = (
+        select(lines.subscriber_id)
+        .where(or_(unfit, lines.description.is_(None), func.length(lines.description) > _DESCRIPTION))
+        .union(
+            select(lines.subscriber_id).group_by(lines.subscriber_id).having(func.count() > issue.max_lines)
+        )
+    )
+    connection.execute(update(_SUBS).where(b.subscriber_id.in_(flagged)).values(suspect=1))
+
+
+_DESCRIPTION = cast(String, _INVOICE_LINES.c.description.type).length or 240
+
+
+def _totals(connection: Connection, sqlite: bool) -> None:
+    """Subtotal = the sum of the rounded lines, tax on it rounded once, total = both."""
+    lines, b, s = _LINES.c, _SUBS.c, _SUBSCRIBERS.c
+    summed = func.money_sum(lines.amount) if sqlite else func.sum(lines.amount)
+    sub = (
+        select(lines.subscriber_id.label("subscriber_id"), summed.label("subtotal"))
+        .group_by(lines.subscriber_id)
+        .subquery()
+    )
+    if sqlite:
+        tax: ColumnElement[Any] = func.money_tax(sub.c.subtotal, s.tax_rate, b.currency)
+    else:
+        tax = func.round(sub.c.subtotal * s.tax_rate * Decimal("0.01"), b.places)
+    taxed = (
+        select(sub.c.subscriber_id, sub.c.subtotal, tax.label("tax"))
+        .join(_SUBS, b.subscriber_id == sub.c.subscriber_id)
+        .join(_SUBSCRIBERS, s.id == sub.c.subscriber_id)
+        .subquery()
+    )
+    total = func.money_add(taxed.c.subtotal, taxed.c.tax) if sqlite else taxed.c.subtotal + taxed.c.tax
+    connection.execute(
+        insert(_TOTALS).from_select(
+            ["subscriber_id", "subtotal", "tax", "total"],
+            select(taxed.c.subscriber_id, taxed.c.subtotal, taxed.c.tax, total),
+        )
+    )
+    t = _TOTALS.c
+    values = (t.subtotal, t.tax, t.total)
+    if sqlite:
+        unfit = or_(*(func.money_unfit(v) == 1 for v in values))
+    else:
+        unfit = or_(*(func.abs(v) > MAX_AMOUNT for v in values))
+    connection.execute(
+        update(_SUBS).where(b.subscriber_id.in_(select(t.subscriber_id).where(unfit))).values(suspect=1)
+    )
+    # A bill-to text longer than the invoice's column.
+    longer = [
+        func.length(_SUBSCRIBERS.c[key.removeprefix("bill_")]) > length
+        for key, length in _bill_lengths().items()
+        if key.removeprefix("bill_") in _SUBSCRIBERS.c
+    ]
+    if longer:
+        flagged = select(s.id).where(s.id == b.subscriber_id, or_(*longer)).exists()
+        connection.execute(update(_SUBS).where(flagged).values(suspect=1))
+
+
+def _bill_lengths() -> dict[str, int]:
+    return {
+        column.key: length
+        for column in _INVOICES.columns
+        if column.key.startswith("bill_") and (length := getattr(column.type, "length", None))
+    }
+
+
+def _judged(connection: Connection, issue: Issue, judge: Judge, sqlite: bool) -> dict[int, str]:
+    """The flagged subscribers, decided in Python: the skipped leave the run, the others'
+    lines and totals are the ones Python computed."""
+    b = _SUBS.c
+    flagged = list(connection.scalars(select(b.subscriber_id).where(b.suspect == 1).order_by(b.account)))
+    if not flagged:
+        return {}
+    verdicts = judge(flagged)
+    skipped = {sid: v.reason for sid, v in verdicts.items() if v.reason is not None}
+    billed = {sid: v for sid, v in verdicts.items() if v.totals is not None}
+    for chunk in _chunks(list(verdicts), 500):
+        connection.execute(delete(_LINES).where(_LINES.c.subscriber_id.in_(chunk)))
+        connection.execute(delete(_TOTALS).where(_TOTALS.c.subscriber_id.in_(chunk)))
+        gone = [sid for sid in chunk if sid in skipped]
+        if gone:
+            connection.execute(delete(_SUBS).where(b.subscriber_id.in_(gone)))
+    if billed:
+        lines, totals = [], []
+        for sid, verdict in billed.items():
+            assert verdict.totals is not None
+            charge_ids = (None, *verdict.charge_ids)
+            for position, (line, charge_id) in enumerate(
+                zip(verdict.totals.lines, charge_ids, strict=True), 1
+            ):
+                lines.append(
+                    {
+                        "subscriber_id": sid,
+                        "position": position,
+                        "charge_id": charge_id,
+                        "description": line.description,
+                        "quantity": line.quantity,
+                        "unit_price": line.unit_price,
+                        "amount": line.amount,
+                    }
+                )
+            t = verdict.totals
+            totals.append({"subscriber_id": sid, "subtotal": t.subtotal, "tax": t.tax, "total": t.total})
+        connection.execute(insert(_LINES), [_money_params(connection, row) for row in lines])
+        connection.execute(insert(_TOTALS), [_money_params(connection, row) for row in totals])
+    return skipped
+
+
+def _write(connection: Connection, issue: Issue, sqlite: bool) -> int:
+    """The invoices, numbered in account order; their lines; each billed charge's invoice.
+
+    Each invoice's id is given with its number (ascending with it), so its lines and
+    charges are joined to it through this run's temporary tables, never by a look-up
+    in `invoices` (on PostgreSQL that look-up, planned on statistics that had never
+    seen the run's rows, took 18 of 28 s at 100,000 invoices)."""
+    b, s, t, n = _SUBS.c, _SUBSCRIBERS.c, _TOTALS.c, _NUMBERS.c
+    _analyze(connection, _SUBS, _TOTALS)
+    ordered = (
+        select(b.subscriber_id, func.row_number().over(order_by=b.account).label("rn"))
+        .join(_TOTALS, t.subscriber_id == b.subscriber_id)
+        .subquery()
+    )
+    if sqlite:  # the run holds SQLite's one write lock: nobody else takes an id meanwhile
+        last_id = connection.scalar(select(func.coalesce(func.max(_INVOICES.c.id), 0)))
+        invoice_id: ColumnElement[Any] = literal(last_id) + ordered.c.rn
+        rows = select(ordered.c.subscriber_id, issue.first_seq - 1 + ordered.c.rn, invoice_id)
+    else:  # ids from the table's sequence, taken in the subquery's (account) order
+        ordered_rows = select(ordered.c.subscriber_id, ordered.c.rn).order_by(ordered.c.rn).subquery()
+        invoice_id = func.nextval(func.pg_get_serial_sequence(_INVOICES.name, "id"))
+        rows = select(ordered_rows.c.subscriber_id, issue.first_seq - 1 + ordered_rows.c.rn, invoice_id)
+    connection.execute(insert(_NUMBERS).from_select(["subscriber_id", "seq", "invoice_id"], rows))
+    _analyze(connection, _NUMBERS)
+    text_seq = sql_cast(n.seq, String)
+    if sqlite:
+        number = literal(issue.prefix) + func.printf("%06d", n.seq)
+    else:
+        number = literal(issue.prefix) + case((n.seq >= 1000000, text_seq), else_=func.lpad(text_seq, 6, "0"))
+    einvoice = case(
+        (func.coalesce(s.einvoice, "") != "", s.einvoice),
+        (func.coalesce(s.vat_id, "") != "", literal(issue.einvoice, String)),
+        else_=literal(None, String),
+    )
+    category = func.coalesce(s.tax_category, "")
+    reasons = [
+        (category == cat, func.coalesce(func.nullif(s.exemption_reason, ""), text or None))
+        for cat, text in issue.exemption_defaults.items()
+    ]
+    exemption = case(*reasons, else_=literal(None, String)) if reasons else literal(None, String)
+    values = {
+        "id": n.invoice_id,
+        "run_id": literal(issue.run_id),
+        "subscriber_id": s.id,
+        "period": literal(str(issue.period)),
+        "kind": literal(DocumentKind.INVOICE, _INVOICES.c.kind.type),
+        "seq": n.seq,
+        "number": number,
+        "status": literal(InvoiceStatus.PENDING, _INVOICES.c.status.type),
+        "issue_date": literal(issue.issued, Date),
+        "due_date": literal(issue.due, Date),
+        "currency": s.currency,
+        "subtotal": t.subtotal,
+        "tax_rate": s.tax_rate,
+        "tax": t.tax,
+        "total": t.total,
+        "bill_name": s.name,
+        "bill_address": s.address,
+        "bill_country": s.country,
+        "bill_locale": s.locale,
+        "bill_company": s.company,
+        "bill_vat_id": s.vat_id,
+        "bill_einvoice": einvoice,
+        "bill_buyer_reference": s.buyer_reference,
+        "bill_email": s.email,
+        "bill_channel": s.channel,
+        "bill_tax_category": s.tax_category,
+        "bill_exemption_reason": exemption,
+    }
+    invoices = (
+        select(*values.values())
+        .select_from(_NUMBERS)
+        .join(_SUBSCRIBERS, s.id == n.subscriber_id)
+        .join(_TOTALS, t.subscriber_id == n.subscriber_id)
+        .order_by(n.seq)
+    )
+    connection.execute(insert(_INVOICES).from_select(list(values), invoices))
+    lines = _LINES.c
+    columns = ["invoice_id", "position", "description", "quantity", "unit_price", "amount"]
+    connection.execute(
+        insert(_INVOICE_LINES).from_select(
+            columns,
+            select(
+                n.invoice_id,
+                lines.position,
+                lines.description,
+                lines.quantity,
+                lines.unit_price,
+                lines.amount,
+            )
+            .join(_NUMBERS, n.subscriber_id == lines.subscriber_id)
+            .order_by(n.invoice_id, lines.position),
+        )
+    )
+    billed = (
+        select(lines.charge_id, n.invoice_id)
+        .join(_NUMBERS, n.subscriber_id == lines.subscriber_id)
+        .where(lines.charge_id.is_not(None))
+        .subquery()
+    )
+    # Each charge names the invoice that billed it: it can never be billed again.
+    connection.execute(
+        update(_CHARGES).where(_CHARGES.c.id == billed.c.charge_id).values(invoice_id=billed.c.invoice_id)
+    )
+    return int(connection.scalar(select(func.count()).select_from(_NUMBERS)) or 0)
+
+
+def _analyze(connection: Connection, *tables: Table) -> None:
+    """PostgreSQL plans a temporary table's joins on its statistics, which only ANALYZE
+    gives it (autovacuum never sees temporary tables)."""
+    if connection.dialect.name == "postgresql":
+        for table in tables:
+            connection.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def _one(connection: Connection) -> Any:
+    return literal("1", Text) if connection.dialect.name == "sqlite" else literal(Decimal(1), Numeric())
+
+
+def _money_params(connection: Connection, row: dict[str, Any]) -> dict[str, Any]:
+    """Decimals as the decimal text SQLite stores (`models.Exact` does the same)."""
+    if connection.dialect.name != "sqlite":
+        return row
+    return {key: str(value) if isinstance(value, Decimal) else value for key, value in row.items()}
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# SQLite's money functions: the project's rule on Decimals, decimal text in and out. A
+# value that is no number, or breaks the limits, gives NULL: the subscriber is flagged
+# and judged in Python, which names the reason. Cached by their arguments (text, so a
+# cached answer is the answer): a run repeats few prices, quantities and subtotals, and
+# SQLite evaluates money_tax twice per invoice (once more inside money_add). Measured
+# issuing 100,000 synthetic subscribers: 4.8 s of CPU uncached.
+_NOT_A_NUMBER = (ArithmeticError, InvalidOperation, TypeError, ValueError, LookupError)
+_CACHED = lru_cache(maxsize=1 << 16)
+
+
+@_CACHED
+def _money_line(quantity: Any, unit_price: Any, currency: Any) -> str | None:
+    try:
+        q, p = Decimal(quantity), Decimal(unit_price)
+        amount = round_money(q * p, currency)
+    except _NOT_A_NUMBER:
+        return None
+    return None if line_problem(q, p, amount) else str(amount)
+
+
+@_CACHED
+def _money_tax(subtotal: Any, rate: Any, currency: Any) -> str | None:
+    try:
+        rate_d = Decimal(rate)
+        if rate_problem(rate_d):
+            return None
+        return str(round_money(Decimal(subtotal) * rate_d / 100, currency))
+    except _NOT_A_NUMBER:
+        return None
+
+
+@_CACHED
+def _money_add(a: Any, b: Any) -> str | None:
+    try:
+        return str(Decimal(a) + Decimal(b))
+    except _NOT_A_NUMBER:
+        return None
+
+
+@_CACHED
+def _money_unfit(value: Any) -> int:
+    try:
+        return 1 if value is None or amount_problem(Decimal(value)) else 0
+    except _NOT_A_NUMBER:
+        return 1
+
+
+class _MoneySum:
+    """sum() of decimal text, exact; NULL if any is NULL or no number."""
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = Decimal(0)
+
+    def step(self, value: Any) -> None:
+        if self.total is None:
+            return
+        try:
+            self.total += Decimal(value)
+        except _NOT_A_NUMBER:
+            self.total = None
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else str(self.total)
+
+
+def _register_money(connection: Connection) -> None:
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    raw.create_function("money_line", 3, _money_line, deterministic=True)
+    raw.create_function("money_tax", 3, _money_tax, deterministic=True)
+    raw.create_function("money_add", 2, _money_add, deterministic=True)
+    raw.create_function("money_unfit", 1, _money_unfit, deterministic=True)
+    raw.create_aggregate("money_sum", 1, _MoneySum)
