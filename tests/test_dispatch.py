@@ -4,6 +4,8 @@ embedded worker in this process."""
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import socket
 import subprocess
@@ -13,9 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import select, update
 
 from invoicing.billing import Period
+from invoicing.celery import configure
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.models import BillingRun, Invoice, InvoiceStatus
@@ -26,14 +30,16 @@ from invoicing.run.dispatch import (
     Started,
     batch_size,
     batches,
+    dispatch,
     resume,
     start_or_resume,
 )
 from invoicing.run.report import progress, report
 from invoicing.run.runtime import workers
 from invoicing.run.state import FINAL
-from tests.support.envs import Env
-from tests.support.runs import import_fixtures, issue_run
+from tests.support.envs import Env, reset_settings
+from tests.support.runs import import_fixtures, invoices_of, issue_run
+from tests.support.workers import PrivateRedis
 
 OCTOBER = Period(2026, 10)
 REDIS = Settings(_env_file=None, broker_url="redis://127.0.0.1:6379/0")
@@ -206,3 +212,47 @@ def test_resume_takes_over_a_stalled_run(env: Env) -> None:
     started, final = resume_with_workers(run_id, busy_is_error=True)
     # then it renders the whole run
     assert (started.action, started.dispatched, final) == ("resumed", 19, "completed")
+
+
+# --- publishing the header -----------------------------------------------------------------
+
+
+def test_the_header_goes_out_in_one_pipeline_and_names_every_invoice_once(
+    private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the fixtures' run of 19 invoices, one invoice a batch, and no worker yet
+    monkeypatch.setenv("INVOICING_BATCH_SIZE", "1")
+    reset_settings()
+    configure()
+    run_id = issue_run()
+    ids = sorted(invoice.id for invoice in invoices_of(run_id))
+    flushes: list[list[str]] = []  # the Redis commands of each pipeline sent, as sent
+    execute = redis.client.Pipeline.execute
+
+    def watched(pipe: redis.client.Pipeline, raise_on_error: bool = True) -> list[object]:
+        flushes.append([str(command[0][0]) for command in pipe.command_stack])
+        return execute(pipe, raise_on_error)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", watched)
+    # when the run is dispatched
+    body_id = dispatch(run_id, ids, workers=2, settings=get_settings())
+    monkeypatch.undo()
+    # then its 19 messages (and their task-sent events) went out in one pipeline
+    pushes = [flush.count("LPUSH") for flush in flushes]
+    assert [count for count in pushes if count] == [19], flushes
+    # and the queue holds them: one range each, every invoice in exactly one of them
+    client = private_redis.client()
+    messages = [json.loads(raw) for raw in client.lrange("invoicing", 0, -1)]
+    ranges = [json.loads(base64.b64decode(m["body"]))[0][0] for m in messages]
+    assert sorted((r["first_id"], r["last_id"]) for r in ranges) == [(i, i) for i in ids]
+    assert {r["run_id"] for r in ranges} == {run_id}
+    # and each is a part of one chord of 19 whose body is the run's merge
+    headers = [m["headers"] for m in messages]
+    assert len({h["group"] for h in headers}) == 1
+    assert int(client.get(f"celery-taskset-meta-{headers[0]['group']}.s") or 0) == 19
+    body = json.loads(base64.b64decode(messages[0]["body"]))[2]["chord"]
+    assert (body["task"], body["args"], body["options"]["task_id"]) == (
+        "invoicing.merge_run",
+        [run_id],
+        body_id,
+    )

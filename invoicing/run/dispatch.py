@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from celery import chord
 from kombu.utils.uuid import uuid
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +32,7 @@ from invoicing.errors import InvoicingError, plural
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunStatus
 from invoicing.run.arguments import InvoiceRange
 from invoicing.run.printing import check_volume_size
+from invoicing.run.publish import send_chord
 from invoicing.run.runtime import unsubscribe
 from invoicing.run.state import FINAL, identity, is_stalled, last_activity
 from invoicing.run.steps import merge_run_invoices, printed_count, tell_run_finished
@@ -219,12 +219,13 @@ def dispatch(run_id: int, invoice_ids: Sequence[int], workers: int, settings: Se
 
     Each header task names its batch as a range of the run's invoice ids, three numbers
     whatever the batch size: the messages stay small, and what the caller builds per
-    task does not grow with the invoices in it."""
+    task does not grow with the invoices in it. The header's messages go out in a few
+    Redis pipelines (`publish`), not one round trip each."""
     size = batch_size(len(invoice_ids), workers, settings)
     header = [
         render_batch_signature(batch).set(task_id=uuid()) for batch in ranges(run_id, invoice_ids, size)
     ]
-    body_id: str = chord(header)(_merge_run(run_id)).id
+    body_id: str = send_chord(header, _merge_run(run_id)).id
     # Runs are followed in the database, not in the result backend.
     unsubscribe([body_id, *(sig.id for sig in header)])
     with session_scope() as session:
