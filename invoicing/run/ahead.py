@@ -15,8 +15,8 @@ byte for byte (same parts, same order, same code), and records the run only if n
 changed under it (`steps.merge_ahead`); the body of the dispatch then finds the run
 recorded and returns its summary. If it gives up (an error, the run resumed or retried,
 no progress for INVOICING_STALL_AFTER_S, its lease lost) or its process dies, it drops
-the lease (a dead one's expires in a minute) and the body merges the whole run itself,
-as before. Nothing it half wrote is read back: the output and the job ticket appear only
+the lease (a dead one's expires within `lease.TTL_MS`, 30 s) and the body merges the whole
+run itself, as before. Nothing it half wrote is read back: the output and the job ticket appear only
 when complete, and are written whole again by the body.
 """
 
