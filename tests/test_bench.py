@@ -172,8 +172,8 @@ def test_bench_api_says_what_load_it_offered_and_what_it_cost(redis_env: Env) ->
     # when 3 clients poll every 0.01 s, all at once, while 200 invoices render: enough
     # requests for the server's CPU to show in /proc's 10 ms clock ticks
     proc = redis_env.cli(
-        "bench", "--api", "--subscribers", "200", "--workers", "1", "--clients", "3", "--poll-interval", "0.01",
-        "--json", timeout=600,
+        "bench", "--api", "--subscribers", "200", "--workers", "1", "--clients", "3",
+        "--poll-interval", "0.01", "--json", timeout=600,
     )  # fmt: skip
     # then the load offered is the clients' polls, each client was answered at least once,
     # and the server's and the clients' CPU were measured apart
