@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import event as sqlalchemy_event
@@ -97,17 +98,23 @@ def test_a_credit_note_sends_credit_note_issued(env: Env, receivers: Receivers) 
     )
 
 
-def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(
-    env: Env, receivers: Receivers
-) -> None:
-    # given October billed with one subscriber by e-mail, an SMTP server and a receiver
+def _one_invoice_emailed(env: Env, receivers: Receivers) -> tuple[SmtpServer, Receiver, dict[str, Any], int]:
+    """October billed with A-0013 by e-mail, delivered to an SMTP server of its own while a
+    receiver listens: the server, the receiver, the invoice.sent event's data and the run id."""
     run_id = billed(env, {"A-0013": "email"})["run_id"]
     server = SmtpServer().start()
     use_smtp(env, server.url())
     receiver = receivers.add(env)
-    # when the invoice is e-mailed, and its bounce comes back
     deliver_json(env, run_id)
-    sent = receiver.wait_handled("invoice.sent")
+    return server, receiver, receiver.wait_handled("invoice.sent"), run_id
+
+
+def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(
+    env: Env, receivers: Receivers
+) -> None:
+    # given October billed with one subscriber by e-mail, an SMTP server and a receiver
+    # when the invoice is e-mailed, and its bounce comes back
+    server, receiver, sent, run_id = _one_invoice_emailed(env, receivers)
     bounce = env.path / "bounce.eml"
     bounce.write_bytes(dsn(sent["message_id"], sent["recipient"]))
     bounces_json(env, str(bounce))
@@ -125,12 +132,7 @@ def test_an_emailed_invoice_sends_invoice_sent_and_its_bounce_invoice_bounced(
 
 def test_outside_text_in_an_event_is_cleaned_as_every_output_shows_it(env: Env, receivers: Receivers) -> None:
     # given October billed with one subscriber by e-mail, an SMTP server and a receiver
-    run_id = billed(env, {"A-0013": "email"})["run_id"]
-    server = SmtpServer().start()
-    use_smtp(env, server.url())
-    receiver = receivers.add(env)
-    deliver_json(env, run_id)
-    sent = receiver.wait_handled("invoice.sent")
+    server, receiver, sent, _ = _one_invoice_emailed(env, receivers)
     # when a bounce comes back whose diagnostic (a remote server's text) carries a bidi
     # override, a zero width space and a control character
     bounce = env.path / "bounce.eml"
