@@ -125,6 +125,9 @@ class DeliveryState(enum.StrEnum):
 
 # The rows of the one-invoice-per-subscriber-and-period rule (migration 0006 writes it too).
 LIVE_INVOICE = "kind = 'invoice' AND voided_at IS NULL"
+# The charges no invoice billed yet, and the credit notes (migration 0010 writes both too).
+UNBILLED = "invoice_id IS NULL"
+CREDITING = "credited_invoice_id IS NOT NULL"
 
 
 def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
@@ -201,9 +204,16 @@ class Charge(Base):
     source_key: Mapped[str] = mapped_column(String(200))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
 
+    # Billing a charge writes a new version of its row into every index but a partial one
+    # whose condition the new row fails: a subscriber's unbilled charges are found in
+    # ix_charges_unbilled, which holds only those (migration 0010).
     __table_args__ = (
-        Index("ix_charges_period_subscriber", "period", "subscriber_id"),
-        Index("ix_charges_subscriber_invoice", "subscriber_id", "invoice_id"),
+        Index(
+            "ix_charges_unbilled",
+            "subscriber_id",
+            sqlite_where=text(UNBILLED),
+            postgresql_where=text(UNBILLED),
+        ),
         # A run's late charges (`status`) and the charges a void gives back, by invoice.
         Index("ix_charges_invoice", "invoice_id"),
         UniqueConstraint("source_key", name="uq_charges_source_key"),
@@ -349,7 +359,13 @@ class Invoice(Base):
         # Gapless series: one number per position, per period and kind.
         UniqueConstraint("period", "kind", "seq", name="uq_invoice_series_seq"),
         Index("ix_invoices_run_status", "run_id", "status"),
-        Index("ix_invoices_credited", "credited_invoice_id"),
+        # Only credit notes have one: an invoice issued adds nothing to it.
+        Index(
+            "ix_invoices_credited",
+            "credited_invoice_id",
+            sqlite_where=text(CREDITING),
+            postgresql_where=text(CREDITING),
+        ),
     )
 
 

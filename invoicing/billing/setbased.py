@@ -59,6 +59,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import REGCLASS
 from sqlalchemy.sql.expression import cast as sql_cast
 
 from invoicing.billing.limits import amount_problem, line_problem, rate_problem
@@ -187,6 +188,10 @@ def issue_set_based(
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         _register_money(connection)
+    else:
+        # Sorts and hashes of 100,000 rows in memory, for this transaction only (4 MB, the
+        # default, spilled five of them to disk).
+        connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
     for table in _TABLES:
         table.drop(connection, checkfirst=True)
         table.create(connection)
@@ -219,7 +224,13 @@ def _billable(connection: Connection, issue: Issue) -> None:
         )
         .exists()
     )
-    active = and_(s.c.active_from <= period.end, or_(s.c.active_to.is_(None), s.c.active_to >= period.start))
+    started: ColumnElement[bool] = s.c.active_from <= period.end
+    if connection.dialect.name == "sqlite":
+        # Nearly everyone started before the period ends: without statistics SQLite took
+        # the index on active_from and read each row through it (0.6 s of CPU at 100,000
+        # subscribers); told the condition is likely true, it reads the table (0.08 s).
+        started = func.likely(started)
+    active = and_(started, or_(s.c.active_to.is_(None), s.c.active_to >= period.start))
     currencies = list(connection.scalars(select(s.c.currency).where(active).distinct()))
     places = (
         case({c: _places(c) for c in currencies}, value=s.c.currency, else_=2) if currencies else literal(2)
@@ -377,8 +388,8 @@ def _totals(connection: Connection, sqlite: bool) -> None:
     )
     t = _TOTALS.c
     values = (t.subtotal, t.tax, t.total)
-    if sqlite:
-        unfit = or_(*(func.money_unfit(v) == 1 for v in values))
+    if sqlite:  # money_sum, money_tax and money_add are NULL for an amount the limits refuse
+        unfit = or_(*(v.is_(None) for v in values))
     else:
         unfit = or_(*(func.abs(v) > MAX_AMOUNT for v in values))
     connection.execute(
@@ -465,7 +476,9 @@ def _write(connection: Connection, issue: Issue, sqlite: bool) -> int:
         rows = select(ordered.c.subscriber_id, issue.first_seq - 1 + ordered.c.rn, invoice_id)
     else:  # ids from the table's sequence, taken in the subquery's (account) order
         ordered_rows = select(ordered.c.subscriber_id, ordered.c.rn).order_by(ordered.c.rn).subquery()
-        invoice_id = func.nextval(func.pg_get_serial_sequence(_INVOICES.name, "id"))
+        # The sequence looked up once: pg_get_serial_sequence per row was a catalog look-up each.
+        sequence = connection.scalar(select(func.pg_get_serial_sequence(_INVOICES.name, "id")))
+        invoice_id = func.nextval(sql_cast(literal(sequence), REGCLASS))
         rows = select(ordered_rows.c.subscriber_id, issue.first_seq - 1 + ordered_rows.c.rn, invoice_id)
     connection.execute(insert(_NUMBERS).from_select(["subscriber_id", "seq", "invoice_id"], rows))
     _analyze(connection, _NUMBERS)
@@ -600,9 +613,9 @@ def _money_line(quantity: Any, unit_price: Any, currency: Any) -> str | None:
 def _money_tax(subtotal: Any, rate: Any, currency: Any) -> str | None:
     try:
         rate_d = Decimal(rate)
-        if rate_problem(rate_d):
+        if rate_problem(rate_d) or amount_problem(Decimal(subtotal)):
             return None
-        return str(round_money(Decimal(subtotal) * rate_d / 100, currency))
+        return _fit(round_money(Decimal(subtotal) * rate_d / 100, currency))
     except _NOT_A_NUMBER:
         return None
 
@@ -610,21 +623,20 @@ def _money_tax(subtotal: Any, rate: Any, currency: Any) -> str | None:
 @_CACHED
 def _money_add(a: Any, b: Any) -> str | None:
     try:
-        return str(Decimal(a) + Decimal(b))
+        return _fit(Decimal(a) + Decimal(b))
     except _NOT_A_NUMBER:
         return None
 
 
-@_CACHED
-def _money_unfit(value: Any) -> int:
-    try:
-        return 1 if value is None or amount_problem(Decimal(value)) else 0
-    except _NOT_A_NUMBER:
-        return 1
+def _fit(amount: Decimal) -> str | None:
+    """An invoice's amount as its text, NULL if the limits refuse it: the totals' check is
+    then IS NULL, not a fourth function called three times an invoice (0.7 s at 100,000)."""
+    return None if amount_problem(amount) else str(amount)
 
 
 class _MoneySum:
-    """sum() of decimal text, exact; NULL if any is NULL or no number."""
+    """sum() of decimal text, exact; NULL if any is NULL or no number, or if the limits
+    refuse the sum."""
 
     def __init__(self) -> None:
         self.total: Decimal | None = Decimal(0)
@@ -638,7 +650,7 @@ class _MoneySum:
             self.total = None
 
     def finalize(self) -> str | None:
-        return None if self.total is None else str(self.total)
+        return None if self.total is None else _fit(self.total)
 
 
 def _register_money(connection: Connection) -> None:
@@ -647,5 +659,4 @@ def _register_money(connection: Connection) -> None:
     raw.create_function("money_line", 3, _money_line, deterministic=True)
     raw.create_function("money_tax", 3, _money_tax, deterministic=True)
     raw.create_function("money_add", 2, _money_add, deterministic=True)
-    raw.create_function("money_unfit", 1, _money_unfit, deterministic=True)
     raw.create_aggregate("money_sum", 1, _MoneySum)
