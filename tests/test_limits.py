@@ -420,3 +420,39 @@ def test_what_import_accepts_a_run_issues_and_what_it_refuses_names_a_row(
         run = create_run(session, get_settings(), Period(2026, 10))
         skipped = session.scalars(select(RunSkip.reason).where(RunSkip.run_id == run.id)).all()
         assert (run.invoice_count, skipped) == (1, [])
+
+
+# Amounts and prices as texts: plain ones of every length around the pattern's, long
+# ones, more places than a column keeps, trailing zeros, exponents, NaN and infinities.
+_TEXTS = st.one_of(
+    st.integers(0, 7).flatmap(
+        lambda places: st.decimals(min_value=-(10**13), max_value=10**13, places=places)
+    ),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.builds(
+        lambda d, p: f"{d:.{p}f}",
+        st.decimals(min_value=-(10**11), max_value=10**11, places=6),
+        st.integers(0, 7),
+    ),
+).map(str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(quantity=_TEXTS, unit_price=_TEXTS, amount=_TEXTS, currency=st.sampled_from(["EUR", "JPY", "KWD"]))
+def test_sqlite_issuing_lets_through_what_the_limits_do(
+    quantity: str, unit_price: str, amount: str, currency: str
+) -> None:
+    """Issuing on SQLite tells most amounts fit by their text (`billing.setbased`); it
+    decides every line and invoice amount as `billing.limits` does."""
+    from invoicing.billing.limits import amount_problem, line_problem
+    from invoicing.billing.money import round_money
+    from invoicing.billing.setbased import _fit, _money_line
+
+    assert _fit(Decimal(amount)) == (None if amount_problem(Decimal(amount)) else str(Decimal(amount)))
+    try:
+        q, p = Decimal(quantity), Decimal(unit_price)
+        line = round_money(q * p, currency)
+        expected = None if line_problem(q, p, line) else str(line)
+    except (ArithmeticError, ValueError):
+        expected = None
+    assert _money_line(quantity, unit_price, currency) == expected
