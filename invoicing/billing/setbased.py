@@ -190,6 +190,13 @@ def issue_set_based(
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         _register_money(connection)
+        # 64 MB of page cache for the run's tables and temporary tables, this run only
+        # (the default 2 MB re-read pages: 3.83 s of CPU at 100,000, 3.72 s with it).
+        cache = {
+            db: connection.exec_driver_sql(f"PRAGMA {db}.cache_size").scalar_one() for db in ("main", "temp")
+        }
+        for db in cache:
+            connection.exec_driver_sql(f"PRAGMA {db}.cache_size = -65536")
     for table in _TABLES:
         table.drop(connection, checkfirst=True)
         table.create(connection)
@@ -205,6 +212,8 @@ def issue_set_based(
         if sqlite:  # PostgreSQL drops them at commit
             for table in reversed(_TABLES):
                 table.drop(connection, checkfirst=True)
+            for db, size in cache.items():
+                connection.exec_driver_sql(f"PRAGMA {db}.cache_size = {int(size)}")
     return Issued(count, skipped)
 
 
@@ -640,19 +649,13 @@ def _fit(amount: Decimal) -> str | None:
     """An invoice's amount as its text, NULL if the limits refuse it: the totals' check is
     then IS NULL, not a fourth function called three times an invoice (0.7 s at 100,000)."""
     text = str(amount)
-    return text if _fits(text) else None
+    return text if _plain(text, AMOUNT.scale) or not amount_problem(amount) else None
 
 
-def _fits(text: str) -> bool:
-    return _plain(text, AMOUNT.scale) or not amount_problem(Decimal(text))
-
-
-# A plain decimal text of at most _PLAIN characters (a sign, digits, at most the column's
-# places) is below 10 ** _PLAIN <= MAX_AMOUNT and fits its column: most of a run's
-# amounts and lines, told by a pattern rather than `billing.limits` (a run's 200,000
-# distinct subtotals, taxes and totals and 45,000 distinct quantity and price pairs
-# missed any cache: 2.2 s of the totals' 6.4 s under cProfile). Anything else is
-# decided by `billing.limits`.
+# A plain decimal text of at most _PLAIN characters (sign, digits, the column's places)
+# is below 10 ** _PLAIN <= MAX_AMOUNT and fits: most amounts, told by a pattern; the rest
+# by `billing.limits` (200,000 distinct totals and 45,000 quantity and price pairs missed
+# any cache: 2.2 s of the totals' 6.4 s under cProfile).
 _PLAIN = len(str(int(MAX_AMOUNT))) - 1
 _PLAIN_TEXTS = {
     column.scale: re.compile(rf"-?[0-9]+(\.[0-9]{{1,{column.scale}}})?")
