@@ -124,12 +124,18 @@ def credit_line(words: Words, number: str) -> str:
 
 def pro_rata(words: Words, plan: str, first: date, last: date, active: int, days: int) -> str:
     """The line of a part month: "Basic 5 GB, 15–31 Oct 2026 (17 of 31 days)"."""
-    locale = words.locale or Locale.parse("en")
-    dates = format_interval(first, last, "yMMMd", locale=locale)
+    dates = _interval(first, last, words.locale or Locale.parse("en"))
     message = words.ngettext(
         "{plan}, {dates} ({active} of {days} day)", "{plan}, {dates} ({active} of {days} days)", days
     )
     return message.format(plan=plan, dates=dates, active=words.number(active), days=words.number(days))
+
+
+@lru_cache(maxsize=4096)
+def _interval(first: date, last: date, locale: Locale) -> str:
+    # A run's part months share few (first, last, language) triples: issuing 100,000
+    # subscribers asked Babel 3,600 times, 0.06 ms each.
+    return format_interval(first, last, "yMMMd", locale=locale)
 
 
 def month(locale: str, day: date) -> str:
