@@ -165,4 +165,21 @@ def _fresh_connections(**_kwargs: Any) -> None:
     dispose_engines()
 
 
+# A pool process's youngest generation is collected after this many allocations, not
+# Python's 700 (CPython 3.13 itself went to 2,000). A render allocates tens of thousands
+# of short-lived containers that reference counting frees; collected every 700, the few
+# alive at that instant (a page being laid out) were walked and promoted, and promoted
+# objects bring on the full collections that walk the renderer's caches (90,000 objects
+# after a batch). Measured on 1,000 invoices rendered in one process: 0.22 ms of
+# collection per invoice at 700, 0.08 ms at 10,000; a child in the bench ran 2 full
+# collections of 30-70 ms per 1,000 invoices. Cyclic garbage waits a little longer.
+POOL_GC_THRESHOLD = 10_000
+
+
+@worker_process_init.connect
+def _fewer_collections(**_kwargs: Any) -> None:
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(POOL_GC_THRESHOLD, middle, oldest)
+
+
 configure()
