@@ -120,11 +120,32 @@ def _derive(face: Face) -> GlyphSets:
             scripts.setdefault((script, tuple(sorted(used))), {})[gid] = text
         else:
             core[gid] = text  # a sign, a space, a digit
+    if not face.shaped:
+        _other_cases(face, lowest, core, scripts)
     groups = tuple(tuple(sorted(scripts[key])) for key in sorted(scripts))
     texts = dict(core)
     for group in scripts.values():
         texts.update(group)
     return GlyphSets(dict(sorted(core.items())), groups, texts)
+
+
+def _other_cases(
+    face: Face,
+    lowest: dict[int, int],
+    core: dict[int, str],
+    scripts: dict[tuple[str, tuple[str, ...]], dict[int, str]],
+) -> None:
+    """Each script set's letters in their other case too ("Г" beside "г", "Ł" beside
+    "ł"), in the same set: names and addresses capitalise letters that the fixed texts
+    draw only in lower case."""
+    taken = set(core).union(*(group.keys() for group in scripts.values()))
+    for group in scripts.values():
+        for text in list(group.values()):
+            for other in {text.upper(), text.lower()}:
+                gid = face.cmap.get(ord(other)) if len(other) == 1 else None
+                if gid is not None and gid not in taken:
+                    group[gid] = chr(lowest[gid])
+                    taken.add(gid)
 
 
 def _script(text: str) -> str:
