@@ -9,10 +9,11 @@ texts. The fixed texts are what any invoice may print besides its own data: ever
 translation of the catalogs, the English messages, and in each bundled language the
 dates of a year, a quantity, a rate, an amount in the currency of its likely territory
 and a part-month line. The script sets: the fixed texts' letters (and their shaped forms)
-of one script that the same languages draw: Cyrillic, Greek and Latin beyond Latin-1
-for DejaVu Sans (the Cyrillic letters of Russian and Ukrainian, those of Russian only,
-...); kanji, kana and hangul for Droid Sans Fallback (a Japanese invoice does not
-embed the kanji only the Chinese catalogs use); a shaped face's letters.
+of one script that the same languages draw, with DejaVu Sans's letters in both cases:
+Cyrillic, Greek and Latin beyond Latin-1 for DejaVu Sans (the Cyrillic letters of
+Russian and Ukrainian, those of Russian only, ...); kanji, kana and hangul for Droid
+Sans Fallback (a Japanese invoice does not embed the kanji only the Chinese catalogs
+use); a shaped face's letters.
 
 Deriving the sets takes half a second (every catalog, shaped in both weights), and every
 process that renders needs them: CLI commands too. So they ship in fonts/glyphsets.json
@@ -137,7 +138,12 @@ def _other_cases(
 ) -> None:
     """Each script set's letters in their other case too ("Г" beside "г", "Ł" beside
     "ł"), in the same set: names and addresses capitalise letters that the fixed texts
-    draw only in lower case."""
+    draw only in lower case. Without them every Russian invoice of the synthetic mix (a
+    "Г" in its address) and a third of the Ukrainian and Greek ones drew a glyph beyond
+    the sets, and had a subset made for it; with them 370 of 1,500 invoices of the mix
+    do instead of 514, and rendering takes 9.93 M instructions per invoice instead of
+    10.37 M (callgrind, 200 invoices in a warmed process). The sets' letters cost a
+    Russian file 0.2 KB, a Ukrainian one 0.4 KB, a Greek one 0.7 KB."""
     taken = set(core).union(*(group.keys() for group in scripts.values()))
     for group in scripts.values():
         for text in list(group.values()):
