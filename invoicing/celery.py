@@ -165,4 +165,24 @@ def _fresh_connections(**_kwargs: Any) -> None:
     dispose_engines()
 
 
+# A pool process's youngest generation is collected after this many allocations, not
+# Python's 700 (CPython 3.13 itself went to 2,000). A render allocates tens of thousands
+# of short-lived containers that reference counting frees; collected every 700, the few
+# alive at that instant (a page being laid out) were walked and promoted, and promoted
+# objects bring on the full collections that walk the renderer's caches (90,000 objects
+# after a batch). Measured: 1,000 invoices through the render task in one process spent
+# 0.22 ms per invoice in collections at 700 and 0.08 ms at 5,000 (CPU time, loaded
+# machine); 200 renders in a warmed, frozen process took 0.09 M instructions fewer per
+# invoice (of 9.9 M) at 10,000 than at 700 (callgrind); a bench child ran 2 to 3 full
+# collections of 30 to 70 ms per 1,000 invoices at 700, none at 10,000. Cyclic garbage
+# waits a little longer.
+POOL_GC_THRESHOLD = 10_000
+
+
+@worker_process_init.connect
+def _fewer_collections(**_kwargs: Any) -> None:
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(POOL_GC_THRESHOLD, middle, oldest)
+
+
 configure()

@@ -460,6 +460,41 @@ def test_a_prefork_worker_warms_the_renderer_up_before_it_forks():
     assert label_frozen == "True"  # the Japanese label's Text is made, and out of the collector's reach
 
 
+def test_a_pool_process_collects_its_youngest_generation_less_often():
+    """Celery's worker_process_init (each pool process, after the fork) raises the
+    youngest generation's threshold, so that a render's short-lived containers do not
+    bring on collections of the renderer's caches; the older generations keep theirs."""
+    code = (
+        "import gc, invoicing.celery; from celery.signals import worker_process_init; "
+        "before = gc.get_threshold(); worker_process_init.send(sender=None); "
+        "print(*before, *gc.get_threshold())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    young, middle, oldest, young_after, middle_after, oldest_after = map(int, out.stdout.split())
+    from invoicing.celery import POOL_GC_THRESHOLD
+
+    assert young == 700 and young_after == POOL_GC_THRESHOLD > young
+    assert (middle_after, oldest_after) == (middle, oldest)
+
+
+@pytest.mark.parametrize("text", ["Гусев", "ЖУКОВ", "Źródło", "ΑΘΗΝΑ"])
+def test_a_name_in_capitals_of_the_catalogs_letters_embeds_only_the_shipped_sets(text):
+    """A script set holds its letters in both cases: a Russian, Polish or Greek name
+    whose capitals the catalogs print only in lower case (and the other way round)
+    draws nothing beyond the sets, so the invoice takes the subset made once per
+    process instead of one made for it."""
+    face = fonts.base(fonts.REGULAR)
+    drawn = {face.cmap[ord(ch)]: ch for ch in text}
+    found = embed._base(face)
+    assert {gid: found.texts.get(gid) for gid in drawn} == drawn
+    objects, _ = embed.invoice_font(face, drawn)
+    assert (
+        objects
+        is found.stable(face, frozenset(found.group_of[gid] for gid in drawn if gid in found.group_of))[1]
+    )
+
+
 @pytest.mark.parametrize("installation", ["this", "another"])
 def test_shipped_glyph_sets_are_used_only_by_the_installation_they_were_derived_for(
     installation, tmp_path, monkeypatch

@@ -9,10 +9,11 @@ texts. The fixed texts are what any invoice may print besides its own data: ever
 translation of the catalogs, the English messages, and in each bundled language the
 dates of a year, a quantity, a rate, an amount in the currency of its likely territory
 and a part-month line. The script sets: the fixed texts' letters (and their shaped forms)
-of one script that the same languages draw: Cyrillic, Greek and Latin beyond Latin-1
-for DejaVu Sans (the Cyrillic letters of Russian and Ukrainian, those of Russian only,
-...); kanji, kana and hangul for Droid Sans Fallback (a Japanese invoice does not
-embed the kanji only the Chinese catalogs use); a shaped face's letters.
+of one script that the same languages draw, with DejaVu Sans's letters in both cases:
+Cyrillic, Greek and Latin beyond Latin-1 for DejaVu Sans (the Cyrillic letters of
+Russian and Ukrainian, those of Russian only, ...); kanji, kana and hangul for Droid
+Sans Fallback (a Japanese invoice does not embed the kanji only the Chinese catalogs
+use); a shaped face's letters.
 
 Deriving the sets takes half a second (every catalog, shaped in both weights), and every
 process that renders needs them: CLI commands too. So they ship in fonts/glyphsets.json
@@ -120,11 +121,37 @@ def _derive(face: Face) -> GlyphSets:
             scripts.setdefault((script, tuple(sorted(used))), {})[gid] = text
         else:
             core[gid] = text  # a sign, a space, a digit
+    if not face.shaped:
+        _other_cases(face, lowest, core, scripts)
     groups = tuple(tuple(sorted(scripts[key])) for key in sorted(scripts))
     texts = dict(core)
     for group in scripts.values():
         texts.update(group)
     return GlyphSets(dict(sorted(core.items())), groups, texts)
+
+
+def _other_cases(
+    face: Face,
+    lowest: dict[int, int],
+    core: dict[int, str],
+    scripts: dict[tuple[str, tuple[str, ...]], dict[int, str]],
+) -> None:
+    """Each script set's letters in their other case too ("Г" beside "г", "Ł" beside
+    "ł"), in the same set: names and addresses capitalise letters that the fixed texts
+    draw only in lower case. Without them every Russian invoice of the synthetic mix (a
+    "Г" in its address) and a third of the Ukrainian and Greek ones drew a glyph beyond
+    the sets, and had a subset made for it; with them 370 of 1,500 invoices of the mix
+    do instead of 514, and rendering takes 9.93 M instructions per invoice instead of
+    10.37 M (callgrind, 200 invoices in a warmed process). The sets' letters cost a
+    Russian file 0.2 KB, a Ukrainian one 0.4 KB, a Greek one 0.7 KB."""
+    taken = set(core).union(*(group.keys() for group in scripts.values()))
+    for group in scripts.values():
+        for text in list(group.values()):
+            for other in {text.upper(), text.lower()}:
+                gid = face.cmap.get(ord(other)) if len(other) == 1 else None
+                if gid is not None and gid not in taken:
+                    group[gid] = chr(lowest[gid])
+                    taken.add(gid)
 
 
 def _script(text: str) -> str:
