@@ -115,7 +115,15 @@ def ready_parts(
     again, the lease is lost, or nothing moved for INVOICING_STALL_AFTER_S."""
     last = 0
     moved = time.monotonic()
+    waiting = False
     while True:
+        if waiting and _next_is_pending(run_id, last):  # one row, not a chunk, while it waits
+            if not held.refresh():
+                raise GaveUp("its lease was taken over")
+            if time.monotonic() - moved > settings.stall_after_s:
+                raise GaveUp(f"no invoice rendered for {settings.stall_after_s} s")
+            time.sleep(POLL_S)
+            continue
         with session_scope() as session:
             rows = session.execute(
                 select(
@@ -149,10 +157,17 @@ def ready_parts(
                 yield steps.part_of(number, path, sha, name, account)
         if not held.refresh():
             raise GaveUp("its lease was taken over")
-        if waiting:
-            if time.monotonic() - moved > settings.stall_after_s:
-                raise GaveUp(f"no invoice rendered for {settings.stall_after_s} s")
-            time.sleep(POLL_S)
+
+
+def _next_is_pending(run_id: int, last: int) -> bool:
+    with session_scope() as session:
+        status = session.scalar(
+            select(Invoice.status)
+            .where(Invoice.run_id == run_id, Invoice.seq > last)
+            .order_by(Invoice.seq)
+            .limit(1)
+        )
+    return status == InvoiceStatus.PENDING
 
 
 class GrowingFragments:

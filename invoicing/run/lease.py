@@ -19,12 +19,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-
-import redis
+from typing import TYPE_CHECKING
 
 from invoicing.config import Settings
 
-TTL_MS = 60_000  # a holder refreshes it far more often; a dead one is replaced within this
+if TYPE_CHECKING:  # the Redis client is optional for the embedded mode
+    import redis
+
+TTL_MS = 30_000  # a holder refreshes it every chunk of invoices; a dead one's expires in this
 WAIT_POLL_S = 0.05
 MARK_TTL_S = 24 * 3600
 
@@ -43,6 +45,8 @@ def client_for(settings: Settings) -> redis.Redis | None:
         return None
     key = (os.getpid(), url)  # a forked pool process makes its own connections
     if key not in _clients:
+        import redis
+
         timeout = settings.connect_timeout_s
         _clients[key] = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=30)
     return _clients[key]
