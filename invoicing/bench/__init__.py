@@ -105,7 +105,7 @@ class BenchResult:
     worker_peak_rss_mb: float
     pdfunite_s: float | None
     pdfunite_skipped: str | None  # why the pdfunite comparison did not run
-    celery_merge_s: float  # of celery_s: the chord body's merge, serial
+    celery_merge_s: float  # of celery_s: the merge from its start (merged ahead: the first batch)
     # From the moment the last header batch committed to the moment the body had recorded
     # the run: what the merge adds after the rendering is done.
     merge_tail_s: float
