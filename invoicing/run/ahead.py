@@ -3,8 +3,8 @@ last batch has committed only its invoices and the file's end remain to be writt
 
 The chord body alone merged the run after every batch was done: 100,000 invoices, ~7 s
 of serial linking after the rendering, while the other worker processes sat idle. Now
-the first header task of a run that finds the run's merge lease free (`lease`, in Redis)
-starts a thread in its worker process that runs the merge (`steps.merge_ahead`) over
+the first header task of a run that takes the run's merge lease (`lease`, on the run's
+row) starts a thread in its worker process that runs the merge (`steps.merge_ahead`) over
 a generator of the run's invoices in number order that waits, polling the database, for
 the next one to be rendered or failed. Batches may commit in any order: the merge waits
 at the first gap. The thread takes no pool slot: its process renders the next batch
@@ -12,12 +12,14 @@ meanwhile, and the linking's CPU (~3% of a run's) is what the body spent on it b
 
 Only an optimisation, never the one that decides. It writes the same files as the body,
 byte for byte (same parts, same order, same code), and records the run only if nothing
-changed under it (`steps.merge_ahead`); the body of the dispatch then finds the run
-recorded and returns its summary. If it gives up (an error, the run resumed or retried,
-no progress for INVOICING_STALL_AFTER_S, its lease lost) or its process dies, it drops
-the lease (a dead one's expires within `lease.TTL_MS`, 30 s) and the body merges the whole
-run itself, as before. Nothing it half wrote is read back: the output and the job ticket appear only
-when complete, and are written whole again by the body.
+changed under it (`steps.merge_ahead`: on the locked row, the lease still its own); the
+body of the dispatch then finds the run recorded and returns its summary. If it gives
+up (an error, the run resumed or retried, no progress for INVOICING_STALL_AFTER_S, its
+lease lost) it releases the lease; if its process dies (killed, or a worker that lost
+Redis exiting) the lease lapses within `lease.TTL_S`, 6 s, and a new dispatch clears it
+at once. Either way the body merges the whole run itself, as before. Nothing it half
+wrote is read back: the output and the job ticket appear only when complete, and are
+written whole again by the body.
 """
 
 from __future__ import annotations
@@ -58,13 +60,21 @@ class GaveUp(Exception):
 
 
 def start(run_id: int, settings: Settings | None = None) -> bool:
-    """Start merging run `run_id` ahead in this process if nobody does; never raises."""
+    """Start merging run `run_id` ahead in this process if nobody does; never raises.
+    Only on worker processes of a real broker: the embedded worker's body merges."""
     settings = settings or get_settings()
+    if settings.embedded:
+        return False
     with _lock:
         if run_id in _running:
             return False
         try:
-            held = lease.try_take(run_id, settings)
+            with session_scope() as session:
+                run = session.get(BillingRun, run_id)
+                if run is None or run.status != RunStatus.RENDERING or run.dispatched_at is None:
+                    return False
+                dispatched_at, period = run.dispatched_at, run.period
+            held = lease.try_take(run_id, lease.token("ahead"), dispatched_at)
         except Exception as exc:  # noqa: BLE001 - the body merges without it
             log.info("billing run %s: no merge ahead (%s)", run_id, first_line(exc))
             return False
@@ -72,36 +82,33 @@ def start(run_id: int, settings: Settings | None = None) -> bool:
             return False
         _running.add(run_id)
     thread = threading.Thread(
-        target=_merge, args=(run_id, held, settings), name=f"merge-ahead-{run_id}", daemon=True
+        target=_merge,
+        args=(run_id, held, aware(dispatched_at), period, settings),
+        name=f"merge-ahead-{run_id}",
+        daemon=True,
     )
     thread.start()
     return True
 
 
-def _merge(run_id: int, held: lease.Lease, settings: Settings) -> None:
+def _merge(run_id: int, held: lease.Lease, dispatched_at: datetime, period: str, settings: Settings) -> None:
     try:
-        with session_scope() as session:
-            run = session.get(BillingRun, run_id)
-            if run is None or run.status != RunStatus.RENDERING or run.dispatched_at is None:
-                return
-            dispatched_at, period = aware(run.dispatched_at), run.period
         store = store_for(settings)
         fragments = GrowingFragments(store, fragments_dir(settings, period))
         parts = ready_parts(run_id, held, dispatched_at, settings)
-        summary = steps.merge_ahead(run_id, settings, parts, fragments, dispatched_at, held.refresh)
+        summary = steps.merge_ahead(run_id, settings, parts, fragments, dispatched_at, held)
         if summary is None:
             log.info("billing run %s: merged ahead, but the run changed; the body merges it", run_id)
             return
-        lease.mark_merged(run_id, dispatched_at, settings)
         log.info("billing run %s merged ahead: %s", run_id, summary.status)
-    except GaveUp as exc:
+    except (GaveUp, lease.Lost) as exc:
         log.info("billing run %s: merge ahead stopped (%s); the body merges it", run_id, exc)
     except Exception as exc:  # noqa: BLE001 - a thread has nobody to raise to; the body merges
         log.warning("billing run %s: merge ahead failed (%s); the body merges it", run_id, first_line(exc))
     finally:
         try:
             held.release()
-        except Exception:  # noqa: BLE001 - it expires on its own
+        except Exception:  # noqa: BLE001 - it lapses on its own
             pass
         with _lock:
             _running.discard(run_id)
@@ -118,7 +125,7 @@ def ready_parts(
     waiting = False
     while True:
         if waiting and _next_is_pending(run_id, last):  # one row, not a chunk, while it waits
-            if not held.refresh():
+            if not held.renew():
                 raise GaveUp("its lease was taken over")
             if time.monotonic() - moved > settings.stall_after_s:
                 raise GaveUp(f"no invoice rendered for {settings.stall_after_s} s")
@@ -155,7 +162,7 @@ def ready_parts(
             moved = time.monotonic()
             if status == InvoiceStatus.RENDERED and channel in PRINTED:
                 yield steps.part_of(number, path, sha, name, account)
-        if not held.refresh():
+        if not held.renew():
             raise GaveUp("its lease was taken over")
 
 

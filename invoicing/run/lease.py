@@ -1,111 +1,132 @@
-"""Who merges a run now: a lease in Redis, held by the merge that runs ahead of the body
-(`ahead`) or by the body itself, so a run's output is written and recorded by one of them
-at a time.
+"""Who merges a run now: a lease on the run's row, held by the merge that runs ahead of
+the body (`ahead`) or by the chord body itself, so that one of them at a time writes and
+records the run's output.
 
-A lease is a key with a random token and a time to live; its holder refreshes it while it
-works, and only the holder (same token) refreshes or removes it. A holder that died stops
-refreshing it: the key expires and the next one takes over. Without Redis (the embedded
-worker) there are no leases and no merge ahead: the body merges, as before.
+Why the database and not Redis (where the first version kept it): the faults it must
+survive. Redis restarting empty took the lease and the "merged ahead" mark with it, and a
+worker that loses Redis exits, its merge thread with it; the body of the `retry` that
+followed waited on a lease nobody would release, and a lost mark made a body merge and
+record a run the merge ahead had already recorded (its webhook event twice). The run's
+row is where the run's state is: it survives a Redis restart, a new dispatch clears the
+lease in the transaction that dispatches (`dispatch.resume`), and the merge ahead records
+the run in the transaction that checks, on the locked row, that the lease is still its
+own, which a key in Redis cannot give (it may lapse between the check and the commit).
+A renewal is one UPDATE by primary key at most every RENEW_S.
 
-After recording a run, the merge ahead leaves a mark naming the dispatch it merged (the
-run's `dispatched_at`), so the body of that dispatch knows the run is merged and recorded.
+A lease is a token and the moment it lapses (`merge_lease_until`, UTC by the holder's
+clock), taken by compare-and-set: one UPDATE whose WHERE says it is free or lapsed (and,
+for the merge ahead, that the run is open and still the dispatch it saw). The holder
+renews it while it works; a dead holder's lapses within TTL_S and the next one takes it.
+A clock ahead of the others only takes a lease early: the merge ahead then finds it lost
+and records nothing, and the body merges the run itself.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
-from invoicing.config import Settings
+from sqlalchemy import ColumnElement, or_, select, update
 
-if TYPE_CHECKING:  # the Redis client is optional for the embedded mode
-    import redis
+from invoicing.db import session_scope
+from invoicing.models import BillingRun, RunStatus
 
-TTL_MS = 30_000  # a holder refreshes it every chunk of invoices; a dead one's expires in this
-WAIT_POLL_S = 0.05
-MARK_TTL_S = 24 * 3600
+TTL_S = 6.0  # a dead holder's lease lapses in this; a live one renews it every RENEW_S
+RENEW_S = 1.0
+WAIT_POLL_S = 0.05  # how often the body looks for the lease while another holds it
 
-# Only the holder (its token) extends or removes it, in one step on the server.
-_OURS = "if redis.call('get', KEYS[1]) == ARGV[1] then return "
-_REFRESH = _OURS + "redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = _OURS + "redis.call('del', KEYS[1]) end return 0"
-
-_clients: dict[tuple[int, str], redis.Redis] = {}
+T = TypeVar("T")
 
 
-def client_for(settings: Settings) -> redis.Redis | None:
-    """This process's client of the broker's Redis, or None (embedded, or another broker)."""
-    url = settings.broker_url or ""
-    if settings.embedded or not url.startswith(("redis://", "rediss://")):
-        return None
-    key = (os.getpid(), url)  # a forked pool process makes its own connections
-    if key not in _clients:
-        import redis
-
-        timeout = settings.connect_timeout_s
-        _clients[key] = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=30)
-    return _clients[key]
+class Lost(Exception):
+    """The holder found its lease taken over (it lapsed, or a new dispatch cleared it)."""
 
 
-def _key(settings: Settings, what: str, run_id: int) -> str:
-    return f"{settings.redis_prefix or ''}invoicing:{what}:{run_id}"
+def token(kind: str) -> str:
+    """A new holder's token: what holds it (for a person reading the row) and a random part."""
+    where = f"{kind}:{socket.gethostname()[:24]}:{os.getpid()}"
+    return f"{where}:{uuid.uuid4().hex[: 64 - len(where) - 1]}"
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    return or_(BillingRun.merge_lease.is_(None), BillingRun.merge_lease_until < now)
 
 
 class Lease:
-    def __init__(self, client: redis.Redis, key: str, token: str):
-        self.client, self.key, self.token = client, key, token
+    """A run's merge lease this process holds."""
 
-    def refresh(self) -> bool:
-        """Extend it; False if it is not ours any more."""
-        return bool(self.client.eval(_REFRESH, 1, self.key, self.token, TTL_MS))
+    def __init__(self, run_id: int, holder: str):
+        self.run_id, self.token = run_id, holder
+        self.renewed = time.monotonic()
+
+    def renew(self, now: bool = False) -> bool:
+        """Extend it if RENEW_S passed since the last time (or `now`); False if it is not
+        ours any more."""
+        if not now and time.monotonic() - self.renewed < RENEW_S:
+            return True
+        with session_scope() as session:
+            ours = session.execute(  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+                update(BillingRun)
+                .where(BillingRun.id == self.run_id, BillingRun.merge_lease == self.token)
+                .values(merge_lease_until=datetime.now(UTC) + timedelta(seconds=TTL_S))
+            ).rowcount
+        self.renewed = time.monotonic()
+        return bool(ours)
+
+    def renewing(self, items: Iterable[T]) -> Iterator[T]:
+        """`items`, renewing the lease as they are taken (a holder that lost it goes on)."""
+        for item in items:
+            self.renew()
+            yield item
+
+    def holds(self, run: BillingRun) -> bool:
+        """Whether the lease on `run` (a row read in the caller's transaction) is this one."""
+        return run.merge_lease == self.token
 
     def release(self) -> None:
-        self.client.eval(_RELEASE, 1, self.key, self.token)
+        with session_scope() as session:
+            session.execute(
+                update(BillingRun)
+                .where(BillingRun.id == self.run_id, BillingRun.merge_lease == self.token)
+                .values(merge_lease=None, merge_lease_until=None)
+            )
 
 
-def try_take(run_id: int, settings: Settings) -> Lease | None:
-    """The run's merge lease if nobody holds it, else None (also without Redis)."""
-    client = client_for(settings)
-    if client is None:
-        return None
-    key, token = _key(settings, "merge-lease", run_id), uuid.uuid4().hex
-    if client.set(key, token, nx=True, px=TTL_MS):
-        return Lease(client, key, token)
-    return None
+def try_take(run_id: int, holder: str, dispatched_at: datetime | None = None) -> Lease | None:
+    """The run's merge lease if it is free or lapsed, else None. With `dispatched_at`
+    (the merge ahead), only while the run is rendering and still that dispatch."""
+    now = datetime.now(UTC)
+    taking = update(BillingRun).where(BillingRun.id == run_id, _free(now))
+    if dispatched_at is not None:
+        taking = taking.where(
+            BillingRun.status == RunStatus.RENDERING, BillingRun.dispatched_at == dispatched_at
+        )
+    with session_scope() as session:
+        taken = session.execute(  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+            taking.values(merge_lease=holder, merge_lease_until=now + timedelta(seconds=TTL_S))
+        ).rowcount
+    return Lease(run_id, holder) if taken else None
 
 
 @contextmanager
-def merging(run_id: int, settings: Settings) -> Iterator[Lease | None]:
-    """Hold the run's merge lease for the block, waiting while another holds it (a merge
-    ahead finishing; a dead holder's lease expires within TTL_MS). Without Redis, None."""
-    if client_for(settings) is None:
-        yield None
-        return
-    while (held := try_take(run_id, settings)) is None:
+def merging(run_id: int) -> Iterator[Lease]:
+    """Hold the run's merge lease for the block (the body), waiting while a live holder
+    has it: a merge ahead finishing the run, or another delivery of the body. A dead
+    holder's lease lapses within TTL_S; one of an earlier dispatch was cleared by the
+    dispatch. LookupError if there is no such run."""
+    holder = token("body")
+    while (held := try_take(run_id, holder)) is None:
+        with session_scope() as session:
+            if session.scalar(select(BillingRun.id).where(BillingRun.id == run_id)) is None:
+                raise LookupError(f"no billing run {run_id}")
         time.sleep(WAIT_POLL_S)
     try:
         yield held
     finally:
         held.release()
-
-
-def mark_merged(run_id: int, dispatched_at: datetime, settings: Settings) -> None:
-    client = client_for(settings)
-    if client is not None:
-        client.set(_key(settings, "merged-ahead", run_id), dispatched_at.isoformat(), ex=MARK_TTL_S)
-
-
-def merged_ahead(run_id: int, dispatched_at: datetime | None, settings: Settings) -> bool:
-    """Whether the merge ahead merged and recorded the run as dispatched at `dispatched_at`."""
-    client = client_for(settings)
-    if client is None or dispatched_at is None:
-        return False
-    mark = client.get(_key(settings, "merged-ahead", run_id))
-    if isinstance(mark, bytes):
-        mark = mark.decode()
-    return mark == dispatched_at.isoformat()

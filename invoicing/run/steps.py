@@ -11,10 +11,11 @@ import errno
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
@@ -380,17 +381,28 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
     """Merge every rendered invoice of the run, in number order, and record the result;
     or, if the merge ahead (`ahead`) did that for this dispatch of the run, its result.
 
-    It holds the run's merge lease while it merges, and waits for it while the merge
-    ahead holds it (that one is finishing the merge)."""
+    It holds the run's merge lease (`lease`, on the run's row) while it merges, and waits
+    for it while a live holder has it (a merge ahead finishing the run); a dead holder's
+    lapses within `lease.TTL_S`, and a new dispatch clears an earlier one's."""
     settings = settings or get_settings()
     _nothing_pending(run_id)  # before waiting: batches still rendering mean a retry later
-    with lease.merging(run_id, settings):
+    with lease.merging(run_id) as held:
         with session_scope() as session:
             run = session.get(BillingRun, run_id)
-            dispatched = aware(run.dispatched_at) if run is not None and run.dispatched_at else None
-            if run is not None and run.status in FINAL and lease.merged_ahead(run_id, dispatched, settings):
+            if run is not None and recorded_since_dispatch(run):
                 return summary_of(run)
-        return _merge_here(run_id, settings)
+        return _merge_here(run_id, settings, held)
+
+
+def recorded_since_dispatch(run: BillingRun) -> bool:
+    """Whether the run's result was recorded after its latest dispatch (by the merge ahead,
+    or by an earlier delivery of this body): then there is nothing left to merge."""
+    return (
+        run.status in FINAL
+        and run.finished_at is not None
+        and run.dispatched_at is not None
+        and aware(run.finished_at) >= aware(run.dispatched_at)
+    )
 
 
 def _nothing_pending(run_id: int) -> None:
@@ -400,7 +412,7 @@ def _nothing_pending(run_id: int) -> None:
         raise PendingInvoices(pending)
 
 
-def _merge_here(run_id: int, settings: Settings) -> RunSummary:
+def _merge_here(run_id: int, settings: Settings, held: lease.Lease) -> RunSummary:
     layout = layout_of(settings)
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
@@ -427,7 +439,7 @@ def _merge_here(run_id: int, settings: Settings) -> RunSummary:
         try:
             manifest = Manifest(store, run_id, period, str(kind.value), output, layout)
             merged = merge_pdfs(
-                rendered_parts(run_id),
+                held.renewing(rendered_parts(run_id)),
                 output,
                 store.list(prelinked, ".frag"),
                 layout,
@@ -496,7 +508,7 @@ def merge_ahead(
     parts: Iterator[Part],
     fragments: Any,
     dispatched_at: datetime,
-    still_ours: Callable[[], bool],
+    held: lease.Lease,
 ) -> RunSummary | None:
     """The merge that runs while the run's batches render (`ahead`): `parts` yields the
     run's rendered print invoices in number order as they are committed, `fragments` finds
@@ -505,7 +517,8 @@ def merge_ahead(
 
     The result is recorded only if it is still the whole truth: the run is open and still
     the dispatch it started on, no invoice is pending, every printed invoice is in the file
-    and the lease is still ours. Otherwise None: the body merges the run itself."""
+    and the lease is still ours (`held`), all checked on the locked row in the transaction
+    that records. Otherwise None: the body merges the run itself."""
     layout = layout_of(settings)
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
@@ -522,7 +535,7 @@ def merge_ahead(
             layout,
             manifest.placed,
             read_part=lambda part: read(str(part.path), part.sha256),
-            open_output=lambda location: store.writer(str(location)),
+            open_output=lambda location: _while_held(store, str(location), held),
             fragment_store=fragments,
         )
         manifest.commit(merged)
@@ -540,7 +553,7 @@ def merge_ahead(
             or aware(run.dispatched_at) != dispatched_at
             or counts[InvoiceStatus.PENDING]
             or printed_count(session, run_id) != merged_count
-            or not still_ours()
+            or not held.holds(run)
         ):
             return None
         remove_stale_volumes(store, output, merged)
@@ -548,6 +561,17 @@ def merge_ahead(
     if summary.status == RunStatus.COMPLETED.value:
         store.remove_tree(fragments_dir(settings, period))
     return summary
+
+
+@contextmanager
+def _while_held(store: Store, location: str, held: lease.Lease) -> Iterator[BinaryIO]:
+    """A merged file the merge ahead writes, put in place only if its lease is still its
+    own: a merge ahead that lost it (it stalled, the run was dispatched again) never
+    replaces what the body wrote since."""
+    with store.writer(location) as stream:
+        yield stream
+        if not held.renew(now=True):
+            raise lease.Lost(f"billing run {held.run_id}: its merge lease was taken over")
 
 
 def tell_run_finished(session: Session, run: BillingRun) -> None:
