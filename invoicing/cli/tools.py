@@ -185,7 +185,7 @@ def bench(
         ("baseline (render + merge loop, 1 process)", _or_skipped(result.baseline_s, "{:.2f} s")),
         ("  of which merge", _or_skipped(result.baseline_merge_s, "{:.2f} s")),
         ("billing run through Celery", f"{result.celery_s:.2f} s"),
-        ("  the merge, from its start (ahead of the body on Redis)", f"{result.celery_merge_s:.2f} s"),
+        ("  the merge, from its start (ahead of the body on workers)", f"{result.celery_merge_s:.2f} s"),
         ("  the merge after the last batch committed", f"{result.merge_tail_s:.2f} s"),
         ("  invoices pre-linked by the header", f"{result.prelinked:,}"),
         ("ratio billing run / baseline", _or_skipped(result.ratio, "{:.2f}")),

@@ -162,8 +162,8 @@ def ready_parts(
             moved = time.monotonic()
             if status == InvoiceStatus.RENDERED and channel in PRINTED:
                 yield steps.part_of(number, path, sha, name, account)
-        if not held.renew():
-            raise GaveUp("its lease was taken over")
+            if not held.renew():  # at most every lease.RENEW_S, however slow the parts are
+                raise GaveUp("its lease was taken over")
 
 
 def _next_is_pending(run_id: int, last: int) -> bool:

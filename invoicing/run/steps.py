@@ -538,6 +538,8 @@ def merge_ahead(
             open_output=lambda location: _while_held(store, str(location), held),
             fragment_store=fragments,
         )
+        if not held.renew(now=True):
+            raise lease.Lost(f"billing run {run_id}: its merge lease was taken over")
         manifest.commit(merged)
     except BaseException as exc:
         manifest.abort(exc)
@@ -558,6 +560,7 @@ def merge_ahead(
             return None
         remove_stale_volumes(store, output, merged)
         summary = _record(session, run, counts[InvoiceStatus.FAILED], merged, None)
+    held.release()  # the body waits for it: before the clean-up
     if summary.status == RunStatus.COMPLETED.value:
         store.remove_tree(fragments_dir(settings, period))
     return summary
