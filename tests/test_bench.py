@@ -59,7 +59,8 @@ def test_bench_table_for_people(redis_env: Env) -> None:
     assert "Traceback" not in proc.stderr
     assert "12 subscribers, 1 worker process" in proc.stdout and "process(es)" not in proc.stdout
     for row in (
-        "of which the body's merge",
+        "the merge, from its start",
+        "the merge after the last batch",
         "invoices pre-linked by the header",
         "merged file, bytes per invoice",
         "worker CPU during the billing run",
