@@ -215,8 +215,18 @@ class GrowingFragments:
         for files in reversed(self.recent):
             fragment = files.get(sha256)
             if fragment is not None:
+                self._unload_all_but(files)
                 return fragment
         return None
+
+    def _unload_all_but(self, current: FragmentStore) -> None:
+        """Parts come in number order, a batch's file after another's: only the file in
+        use stays loaded (each recent file kept its last one: 32 batch files, ~25 MB more
+        peak RSS at 100,000 invoices than the body's merge). An index stays: a part of a
+        file unloaded here loads it again."""
+        for files in self.recent:
+            if files is not current and files.files:
+                files.files.clear()
 
     def _list(self) -> None:
         for location in self.store.list(self.folder, ".frag"):
