@@ -221,9 +221,9 @@ class GrowingFragments:
 
     def _unload_all_but(self, current: FragmentStore) -> None:
         """Parts come in number order, a batch's file after another's: only the file in
-        use stays loaded (each recent file kept its last one: 32 batch files, ~25 MB more
-        peak RSS at 100,000 invoices than the body's merge). An index stays: a part of a
-        file unloaded here loads it again."""
+        use stays loaded. Each recent file kept its last one before: the merging worker
+        peaked at 260 MB RSS for 20,000 invoices, 252 MB with this (bench, 2 workers).
+        An index stays: a part of a file unloaded here loads it again."""
         for files in self.recent:
             if files is not current and files.files:
                 files.files.clear()
