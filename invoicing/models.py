@@ -245,6 +245,10 @@ class BillingRun(Base):
     # Set by `invoicing void`, with the status void: when, and why.
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     void_reason: Mapped[str | None] = mapped_column(Text)
+    # Who merges the run now (run/lease.py): the holder's token, and when its lease lapses
+    # unless renewed. Null: nobody.
+    merge_lease: Mapped[str | None] = mapped_column(String(64))
+    merge_lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     invoices: Mapped[list[Invoice]] = relationship(back_populates="run")
     # The files of the merged output, in order: one, or with INVOICING_VOLUME_MAX_PAGES

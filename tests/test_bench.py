@@ -39,6 +39,7 @@ def test_bench_reports_both_paths(redis_env: Env) -> None:
     # The header pre-linked every invoice, so the body parsed none of them.
     assert result["prelinked"] == 40
     assert 0 < result["celery_merge_s"] < result["celery_s"]
+    assert 0 < result["merge_tail_s"] < result["celery_s"]
     # worker CPU per invoice, all-in, and render times by script
     assert result["worker_cpu_ms_per_invoice"] == round(result["worker_cpu_s"] * 1000 / 40, 3) > 0
     assert 0 <= result["worker_system_ms_per_invoice"] <= result["worker_cpu_ms_per_invoice"]
@@ -58,7 +59,8 @@ def test_bench_table_for_people(redis_env: Env) -> None:
     assert "Traceback" not in proc.stderr
     assert "12 subscribers, 1 worker process" in proc.stdout and "process(es)" not in proc.stdout
     for row in (
-        "of which the body's merge",
+        "the merge, from its start",
+        "the merge after the last batch",
         "invoices pre-linked by the header",
         "merged file, bytes per invoice",
         "worker CPU during the billing run",

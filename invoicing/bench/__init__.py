@@ -105,7 +105,10 @@ class BenchResult:
     worker_peak_rss_mb: float
     pdfunite_s: float | None
     pdfunite_skipped: str | None  # why the pdfunite comparison did not run
-    celery_merge_s: float  # of celery_s: the chord body's merge, serial
+    celery_merge_s: float  # of celery_s: the merge from its start (merged ahead: the first batch)
+    # From the moment the last header batch committed to the moment the body had recorded
+    # the run: what the merge adds after the rendering is done.
+    merge_tail_s: float
     worker_cpu_s: float  # CPU the worker processes used during the billing run
     bench_peak_rss_mb: float  # this command: the baseline's loop and merge
     prelinked: int  # invoices the body took from the header's pre-linked fragments
@@ -402,6 +405,7 @@ def run_bench(
         pdfunite_s=None if pdfunite_s is None else round(pdfunite_s, 3),
         pdfunite_skipped=pdfunite_skipped,
         celery_merge_s=round(body["merge_s"], 3),
+        merge_tail_s=round(body["tail_s"], 3),
         worker_cpu_s=round(worker_cpu_s, 3),
         bench_peak_rss_mb=round(peak_rss_mb(), 1),
         prelinked=int(body["prelinked"]),
@@ -474,6 +478,8 @@ def _median_ms(values: list[float]) -> float | None:
 def _probe_figures(path: Path) -> dict[str, float]:
     try:
         figures: dict[str, float] = json.loads(path.read_text(encoding="utf-8"))
+        last_batch = max(float(line) for line in Path(f"{path}.batches").read_text("ascii").split())
+        figures["tail_s"] = float(Path(f"{path}.body").read_text("ascii")) - last_batch
     except (OSError, ValueError) as exc:
         raise InvoicingError(f"bench: the workers reported no figures for the merge ({exc})") from None
     return figures

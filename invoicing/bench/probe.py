@@ -4,7 +4,10 @@ The bench starts its workers with `--include invoicing.bench.probe` and names a 
 in INVOICING_BENCH_FIGURES. In those workers the chord body's merge (steps'
 `merge_pdfs`) is wrapped: peak memory is reset before it and read after it, the merge
 is timed, and the figures (with how many invoices it took pre-linked) are written to
-that file for the bench to read. Imported anywhere else, it changes nothing.
+that file for the bench to read. For the merge's tail, the moment each header batch has
+committed (`render_invoices` returned) and the moment the body has recorded the run
+(`merge_run_invoices` returned) are appended, as Unix times, to `<that file>.batches`
+and written to `<that file>.body`. Imported anywhere else, it changes nothing.
 """
 
 from __future__ import annotations
@@ -40,6 +43,22 @@ def _install(target: Path) -> None:
         return merged
 
     steps.merge_pdfs = measured_merge
+
+    render, record = steps.render_invoices, steps.merge_run_invoices
+
+    def timed_render(*args: Any, **kwargs: Any) -> Any:
+        outcomes = render(*args, **kwargs)
+        with open(f"{target}.batches", "a", encoding="ascii") as handle:  # one short line, appended
+            handle.write(f"{time.time():.6f}\n")
+        return outcomes
+
+    def timed_record(*args: Any, **kwargs: Any) -> Any:
+        summary = record(*args, **kwargs)
+        Path(f"{target}.body").write_text(f"{time.time():.6f}", encoding="ascii")
+        return summary
+
+    steps.render_invoices = timed_render
+    steps.merge_run_invoices = timed_record
 
 
 if os.environ.get(PROBE_FIGURES):

@@ -133,6 +133,7 @@ def merge_pdfs(
     read_part: Callable[[Part], bytes] | None = None,
     open_output: Callable[[Path | str], AbstractContextManager[BinaryIO]] | None = None,
     open_fragment: Callable[[Any], BinaryIO] | None = None,
+    fragment_store: Any | None = None,
 ) -> Merged:
     """Merge in the given order and write `output` atomically (temp file, then rename).
 
@@ -144,7 +145,9 @@ def merge_pdfs(
     A part longer than a volume is a MergeError, raised before any of it is written.
     Files are read and written here unless the callables are given: `read_part` (the
     part's bytes), `open_output` (a stream for a file or volume that appears whole at the
-    end of its block), `open_fragment` (a fragment file, for reading).
+    end of its block), `open_fragment` (a fragment file, for reading). `fragment_store`,
+    if given, is asked instead of a `FragmentStore` of `fragments`: anything with its
+    `get(sha256)` and `used` (a merge that runs while the fragment files are written).
     """
     layout = layout or PrintLayout()
     if open_output is None:
@@ -154,7 +157,7 @@ def merge_pdfs(
     pending = next(remaining, None)
     if pending is None:
         raise MergeError("nothing to merge: no rendered invoices")
-    store = FragmentStore(fragments, open_fragment)
+    store = fragment_store if fragment_store is not None else FragmentStore(fragments, open_fragment)
     prelinker = Prelinker()
     volumes: list[Volume] = []
     carried: Fragment | None = None  # fetched for a part that went to the next volume

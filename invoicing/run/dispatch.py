@@ -288,6 +288,8 @@ def resume(
         run.error = None
         run.dispatched_at = datetime.now(UTC)
         run.dispatched_by = identity(settings)
+        # Whoever merged the earlier dispatch is done with it: its body never waits on it.
+        run.merge_lease = run.merge_lease_until = None
     if todo:
         dispatch(run_id, todo, workers, settings)
         return Started(run_id, period, "resumed", count, dispatched=len(todo))

@@ -12,9 +12,10 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
@@ -26,15 +27,17 @@ from invoicing.db import session_scope
 from invoicing.delivery.webhooks import emit
 from invoicing.errors import plural
 from invoicing.models import PRINTED, BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
-from invoicing.pdf import MergeError, Part, merge_pdfs, write_fragments
+from invoicing.pdf import Merged, MergeError, Part, merge_pdfs, write_fragments
 from invoicing.pdf.documents import InvoiceDocument
 from invoicing.pdf.einvoice import EInvoiceError, render_einvoice
 from invoicing.pdf.fragments import Fragment
 from invoicing.pdf.render import render_prelinked
+from invoicing.run import lease
 from invoicing.run.arguments import InvoiceRange
 from invoicing.run.paths import fragments_dir, invoice_path, merged_path
 from invoicing.run.printing import Manifest, layout_of, record_volumes, remove_stale_volumes, volume_too_small
 from invoicing.run.report import RunSummary, summary_of
+from invoicing.run.state import FINAL, aware
 from invoicing.run.transient import is_transient
 from invoicing.storage import Staged, Store, read, store_for
 
@@ -347,10 +350,15 @@ def rendered_parts(run_id: int, chunk: int = PART_CHUNK) -> Iterator[Part]:
         if not rows:
             return
         for _, number, path, sha, name, account in rows:
-            if path is None:  # rendered means a file was recorded; never merge around one
-                raise MergeError(f"invoice {number} is rendered but has no file recorded")
-            yield Part(path, f"{number} — {name}", number, sha, account)
+            yield part_of(number, path, sha, name, account)
         last = rows[-1].seq
+
+
+def part_of(number: str, path: str | None, sha256: str | None, name: str, account: str) -> Part:
+    """A rendered invoice as the merge takes it (its bookmark: number and name)."""
+    if path is None:  # rendered means a file was recorded; never merge around one
+        raise MergeError(f"invoice {number} is rendered but has no file recorded")
+    return Part(path, f"{number} — {name}", number, sha256, account)
 
 
 def printed_count(session: Session, run_id: int) -> int:
@@ -370,8 +378,41 @@ def printed_count(session: Session, run_id: int) -> int:
 
 
 def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSummary:
-    """Merge every rendered invoice of the run, in number order, and record the result."""
+    """Merge every rendered invoice of the run, in number order, and record the result;
+    or, if the merge ahead (`ahead`) did that for this dispatch of the run, its result.
+
+    It holds the run's merge lease (`lease`, on the run's row) while it merges, and waits
+    for it while a live holder has it (a merge ahead finishing the run); a dead holder's
+    lapses within `lease.TTL_S`, and a new dispatch clears an earlier one's."""
     settings = settings or get_settings()
+    _nothing_pending(run_id)  # before waiting: batches still rendering mean a retry later
+    with lease.merging(run_id) as held:
+        with session_scope() as session:
+            run = session.get(BillingRun, run_id)
+            if run is not None and recorded_since_dispatch(run):
+                return summary_of(run)
+        return _merge_here(run_id, settings, held)
+
+
+def recorded_since_dispatch(run: BillingRun) -> bool:
+    """Whether the run's result was recorded after its latest dispatch (by the merge ahead,
+    or by an earlier delivery of this body): then there is nothing left to merge."""
+    return (
+        run.status in FINAL
+        and run.finished_at is not None
+        and run.dispatched_at is not None
+        and aware(run.finished_at) >= aware(run.dispatched_at)
+    )
+
+
+def _nothing_pending(run_id: int) -> None:
+    with session_scope() as session:
+        pending = count_by_status(session, run_id)[InvoiceStatus.PENDING]
+    if pending:
+        raise PendingInvoices(pending)
+
+
+def _merge_here(run_id: int, settings: Settings, held: lease.Lease) -> RunSummary:
     layout = layout_of(settings)
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
@@ -398,7 +439,7 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
         try:
             manifest = Manifest(store, run_id, period, str(kind.value), output, layout)
             merged = merge_pdfs(
-                rendered_parts(run_id),
+                held.renewing(rendered_parts(run_id)),
                 output,
                 store.list(prelinked, ".frag"),
                 layout,
@@ -424,34 +465,116 @@ def merge_run_invoices(run_id: int, settings: Settings | None = None) -> RunSumm
                 raise  # a transient database error: the task retries the merge
         if merged is not None:
             remove_stale_volumes(store, output, merged)
-    failed = counts[InvoiceStatus.FAILED]
     with session_scope() as session:
         run = session.get(BillingRun, run_id)
         assert run is not None
-        run.failed_count = failed
-        run.finished_at = datetime.now(UTC)
-        if merged is not None:
-            run.output_path = str(merged.path)
-            run.sha256 = merged.sha256
-            run.pages = merged.pages
-        if error is not None:
-            run.status = RunStatus.FAILED
-            run.error = f"merge failed: {error}"
-            run.output_path = run.sha256 = None
-            run.pages = None
-        elif merged is None:
-            run.status = RunStatus.FAILED if failed else RunStatus.COMPLETED
-            run.error = "every invoice failed" if failed else None
-        else:
-            run.status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
-            run.error = None
-        record_volumes(session, run, merged)
-        summary = summary_of(run)
-        tell_run_finished(session, run)
+        summary = _record(session, run, counts[InvoiceStatus.FAILED], merged, error)
     if summary.status == RunStatus.COMPLETED.value:
         # Nothing is left to retry: the fragments have served their purpose.
         store.remove_tree(prelinked)
     return summary
+
+
+def _record(
+    session: Session, run: BillingRun, failed: int, merged: Merged | None, error: str | None
+) -> RunSummary:
+    """The run's result on its row, its volumes, its webhook event; returns its summary."""
+    run.failed_count = failed
+    run.finished_at = datetime.now(UTC)
+    if merged is not None:
+        run.output_path = str(merged.path)
+        run.sha256 = merged.sha256
+        run.pages = merged.pages
+    if error is not None:
+        run.status = RunStatus.FAILED
+        run.error = f"merge failed: {error}"
+        run.output_path = run.sha256 = None
+        run.pages = None
+    elif merged is None:
+        run.status = RunStatus.FAILED if failed else RunStatus.COMPLETED
+        run.error = "every invoice failed" if failed else None
+    else:
+        run.status = RunStatus.COMPLETED_WITH_ERRORS if failed else RunStatus.COMPLETED
+        run.error = None
+    record_volumes(session, run, merged)
+    summary = summary_of(run)
+    tell_run_finished(session, run)
+    return summary
+
+
+def merge_ahead(
+    run_id: int,
+    settings: Settings,
+    parts: Iterator[Part],
+    fragments: Any,
+    dispatched_at: datetime,
+    held: lease.Lease,
+) -> RunSummary | None:
+    """The merge that runs while the run's batches render (`ahead`): `parts` yields the
+    run's rendered print invoices in number order as they are committed, `fragments` finds
+    their pre-linked fragments as they are written. The files are what `merge_run_invoices`
+    writes (same parts, same order, same code).
+
+    The result is recorded only if it is still the whole truth: the run is open and still
+    the dispatch it started on, no invoice is pending, every printed invoice is in the file
+    and the lease is still ours (`held`), all checked on the locked row in the transaction
+    that records. Otherwise None: the body merges the run itself."""
+    layout = layout_of(settings)
+    with session_scope() as session:
+        run = session.get(BillingRun, run_id)
+        assert run is not None
+        period, kind = run.period, run.kind
+    store = store_for(settings)
+    output = merged_path(settings, period, run_id, kind)
+    manifest = Manifest(store, run_id, period, str(kind.value), output, layout)
+    try:
+        merged = merge_pdfs(
+            parts,
+            output,
+            (),
+            layout,
+            manifest.placed,
+            read_part=lambda part: read(str(part.path), part.sha256),
+            open_output=lambda location: _while_held(store, str(location), held),
+            fragment_store=fragments,
+        )
+        if not held.renew(now=True):
+            raise lease.Lost(f"billing run {run_id}: its merge lease was taken over")
+        manifest.commit(merged)
+    except BaseException as exc:
+        manifest.abort(exc)
+        raise
+    with session_scope() as session:
+        run = session.get(BillingRun, run_id, with_for_update=True)
+        assert run is not None
+        counts = count_by_status(session, run_id)
+        merged_count = sum(volume.invoices for volume in merged.volumes)
+        if (
+            run.status in FINAL
+            or run.dispatched_at is None
+            or aware(run.dispatched_at) != dispatched_at
+            or counts[InvoiceStatus.PENDING]
+            or printed_count(session, run_id) != merged_count
+            or not held.holds(run)
+        ):
+            return None
+        remove_stale_volumes(store, output, merged)
+        summary = _record(session, run, counts[InvoiceStatus.FAILED], merged, None)
+    held.release()  # the body waits for it: before the clean-up
+    if summary.status == RunStatus.COMPLETED.value:
+        store.remove_tree(fragments_dir(settings, period))
+    return summary
+
+
+@contextmanager
+def _while_held(store: Store, location: str, held: lease.Lease) -> Iterator[BinaryIO]:
+    """A merged file the merge ahead writes, put in place only if its lease is still its
+    own: a merge ahead that lost it (it stalled, the run was dispatched again) never
+    replaces what the body wrote since."""
+    with store.writer(location) as stream:
+        yield stream
+        if not held.renew(now=True):
+            raise lease.Lost(f"billing run {held.run_id}: its merge lease was taken over")
 
 
 def tell_run_finished(session: Session, run: BillingRun) -> None:

@@ -20,7 +20,7 @@ from invoicing.celery import app
 from invoicing.config import get_settings
 from invoicing.errors import plural
 from invoicing.models import RunStatus
-from invoicing.run import dispatch, steps
+from invoicing.run import ahead, dispatch, steps
 from invoicing.run.arguments import (
     InvoiceRange,
     RefusedArguments,
@@ -63,6 +63,8 @@ def render_batch(self: RunTask, batch: Any) -> dict[str, Any]:
         # fires, and the reconciler or `invoicing retry` finishes the run.
         gone = steps.record_batch_failure(batch, reason)
         return {"rendered": 0, "failed": len(gone), "errors": {str(i): reason for i in gone}}
+    if isinstance(batch, InvoiceRange):
+        ahead.start(batch.run_id)  # the run's merge, while its other batches render
     failed = {str(o.invoice_id): o.error for o in outcomes if o.status != "rendered"}
     return {"rendered": len(outcomes) - len(failed), "failed": len(failed), "errors": failed}
 
