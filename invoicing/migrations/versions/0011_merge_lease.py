@@ -1,7 +1,7 @@
 """who merges a run now: a lease on the run's row (the merge ahead or the chord body)
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06
 
 `merge_lease` holds the holder's token, `merge_lease_until` when it lapses unless the
@@ -12,8 +12,8 @@ every run that exists has none.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
