@@ -306,10 +306,11 @@ def run_bench(
             rss_before_issue = current_rss_mb()
             started = time.perf_counter()
             with session_scope() as session:
-                run_id = create_run(session, settings, period).id
+                issued_run = create_run(session, settings, period)
+                run_id, invoices = issued_run.id, issued_run.invoice_count
             issue_s = time.perf_counter() - started
             issue_rss_mb = peak_rss_mb() - rss_before_issue
-            size = batch_size(subscribers, workers, settings)
+            size = batch_size(invoices, workers, settings)
 
             say(f"starting {plural(workers, 'worker process', 'worker processes')}")
             proc = _start_workers(env, workers, root)
@@ -389,7 +390,7 @@ def run_bench(
     # The merge's tail after the header's last batch: the body's whole merge, which waits
     # for the header.
     merge_tail_s = body["merge_s"]
-    serial = (subscribers, workers, issue_s, dispatch_s)
+    projected = project(subscribers, workers, issue_s, dispatch_s, worker_cpu_s, merge_tail_s, settings)
     return BenchResult(
         subscribers=subscribers,
         workers=workers,
@@ -413,8 +414,7 @@ def run_bench(
         prelinked=int(body["prelinked"]),
         bytes_per_single_invoice=_rounded(single_bytes, 1),
         issue_added_rss_mb=round(issue_rss_mb, 1),
-        # The merge's tail: the body's whole merge, which starts once the header is done.
-        projected=[p.as_dict() for p in project(*serial, worker_cpu_s, merge_tail_s, settings)],
+        projected=[p.as_dict() for p in projected],
         worker_cpu_ms_per_invoice=round(worker_cpu_s * 1000 / subscribers, 3),
         worker_system_ms_per_invoice=round(worker_system_s * 1000 / subscribers, 3),
         render_latin_ms=_median_ms(renders["latin"]),
