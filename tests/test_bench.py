@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,29 @@ def test_bench_reports_both_paths(redis_env: Env) -> None:
     assert result["worker_cpu_ms_per_invoice"] == round(result["worker_cpu_s"] * 1000 / 40, 3) > 0
     assert 0 <= result["worker_system_ms_per_invoice"] <= result["worker_cpu_ms_per_invoice"]
     assert result["render_latin_ms"] > 0 and result["render_shaped_ms"] > 0
+    assert_projected_from(result)
+
+
+def assert_projected_from(result: dict[str, Any]) -> None:
+    """The projection to 1,000,000 subscribers follows from the run's own figures: issuing
+    and the merge per subscriber, the workers' CPU per invoice shared by the processes,
+    dispatching per header task (the run's 40 invoices on one process went out as 8 tasks
+    of 5; a million as 256 on 8 processes, 1,000 on 32, 1,024 on 128)."""
+    per_subscriber = 1_000_000 / result["subscribers"]
+    tasks = {8: 256, 32: 1000, 128: 1024}
+    assert [p["processes"] for p in result["projected"]] == list(tasks)
+    for p in result["projected"]:
+        scale = {  # each part: the figure it comes from, and how far it goes
+            "issue_s": ("issue_s", per_subscriber),
+            "dispatch_s": ("dispatch_s", tasks[p["processes"]] / 8),
+            "render_s": ("worker_cpu_s", per_subscriber / p["processes"]),
+            "merge_tail_s": ("celery_merge_s", per_subscriber),
+        }
+        for part, (figure, factor) in scale.items():
+            # the figures are rounded to 1 ms, the projection to 0.1 s
+            assert abs(p[part] - result[figure] * factor) <= 0.0005 * factor + 0.05, (p, part)
+        assert p["subscribers"] == 1_000_000
+        assert p["total_s"] == pytest.approx(sum(p[part] for part in scale), abs=0.3)
 
 
 def test_bench_without_redis_says_so(env: Env) -> None:
@@ -69,6 +93,9 @@ def test_bench_table_for_people(redis_env: Env) -> None:
         "of which in the kernel",
         "render one invoice, Latin (median)",
         "shaped scripts, CJK",
+        "projected from these figures: 1,000,000 subscribers",
+        "128 processes",
+        "dispatch (per header task)",
     ):
         assert row in proc.stdout, row
     ratio = next(line for line in proc.stdout.splitlines() if "ratio billing run / baseline" in line)
@@ -185,3 +212,55 @@ def test_bench_api_says_what_load_it_offered_and_what_it_cost(redis_env: Env) ->
     assert result["requests"] >= 3 and result["errors"] == 0 and result["requests_per_s"] > 0
     assert result["server_cpu_ms_per_request"] > 0 and result["server_cores"] > 0
     assert result["client_cpu_ms_per_request"] > 0 and result["client_cores"] > 0
+
+
+def test_bench_on_a_database_named_fills_it_and_then_refuses_it(redis_env: Env, pg_env: Env) -> None:
+    # given an empty PostgreSQL database
+    url = pg_env.vars["INVOICING_DATABASE_URL"]
+    args = ("bench", "--database-url", url, "--workers", "1", "--no-baseline", "--json")
+    # when the bench runs on it
+    proc = pg_env.cli(*args, "--subscribers", "30", timeout=300)
+    # then it bills there, every figure as on its own SQLite file, and leaves it filled
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["subscribers"] == 30 and result["issue_s"] > 0 and result["dispatch_s"] > 0
+    assert [p["processes"] for p in result["projected"]] == [8, 32, 128]
+    before = rows_in(url)
+    assert (before["subscribers"], before["invoices"], before["billing_runs"]) == (30, 30, 1)
+    # when it is asked to run on it again
+    proc = pg_env.cli(*args, "--subscribers", "5", timeout=120)
+    # then it refuses in one line, having written nothing
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "invoicing: error: bench: the database postgresql+psycopg://***@127.0.0.1:5432/"
+        f"{url.rsplit('/', 1)[1]} holds data (in billing_runs, charges, invoice_lines and "
+        f"{len(before) - 3} more); the bench fills the database it is given, so name an empty one"
+    ]
+    assert rows_in(url) == before
+
+
+def rows_in(url: str) -> dict[str, int]:
+    """Rows per table of the database at `url` (the tables that hold any)."""
+    from sqlalchemy import create_engine, func, inspect, select, table
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            counts = {
+                name: connection.execute(select(func.count()).select_from(table(name))).scalar_one()
+                for name in inspect(connection).get_table_names()
+                if name != "alembic_version"
+            }
+    finally:
+        engine.dispose()
+    return {name: count for name, count in counts.items() if count}
+
+
+def test_bench_database_url_is_for_the_billing_runs_bench(env: Env) -> None:
+    # when
+    proc = env.cli("bench", "--einvoice", "--database-url", "sqlite:///elsewhere.db")
+    # then
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2,
+        "invoicing: error: --database-url is for the billing run's bench, not --einvoice or --api",
+    )

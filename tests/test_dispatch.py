@@ -23,20 +23,21 @@ from invoicing.celery import configure
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.models import BillingRun, Invoice, InvoiceStatus
+from invoicing.run.arguments import MAX_BATCH, InvoiceRange
 from invoicing.run.dispatch import (
-    EMBEDDED_MAX_TASKS,
-    REDIS_MAX_BATCH,
+    MAX_TASKS,
     RunBusy,
     Started,
     batch_size,
     batches,
-    dispatch,
+    dispatch_run,
     resume,
     start_or_resume,
 )
 from invoicing.run.report import progress, report
 from invoicing.run.runtime import workers
 from invoicing.run.state import FINAL
+from invoicing.run.steps import RENDER_CHUNK, invoices_in, render_chunked
 from tests.support.envs import Env, reset_settings
 from tests.support.runs import import_fixtures, invoices_of, issue_run
 from tests.support.workers import PrivateRedis
@@ -54,7 +55,11 @@ EMBEDDED = Settings(_env_file=None)
         (100, 2, 7),  # about eight batches per worker process: ceil(100 / 16)
         (3, 8, 1),  # never less than one invoice a batch
         (100, 0, 13),  # no worker answered yet: sized for one
-        (2000, 2, REDIS_MAX_BATCH),  # capped, so that a retry redoes little
+        (2000, 2, RENDER_CHUNK),  # twenty tasks of one chunk each, ten per worker process
+        (100_000, 2, 1563),  # a large run: at most 32 tasks per worker process
+        (1_000_000, 64, 1000),  # and at most 1,000 in all
+        (1_000_000, 128, 977),  # but never fewer than 8 per process
+        (1_000_000, 2, MAX_BATCH),  # nor tasks of more than MAX_BATCH invoices
     ],
 )
 def test_batch_size_from_run_size_and_workers(invoices: int, workers_: int, expected: int) -> None:
@@ -79,8 +84,8 @@ def test_embedded_header_stays_within_the_in_memory_result_cache(setting: int) -
     # when
     size = batch_size(invoices, 64, settings)
     # then
-    assert len(batches(range(invoices), size)) <= EMBEDDED_MAX_TASKS
-    assert size == math.ceil(invoices / EMBEDDED_MAX_TASKS)
+    assert len(batches(range(invoices), size)) <= MAX_TASKS
+    assert size == math.ceil(invoices / MAX_TASKS)
 
 
 def test_batches_keep_order_and_cover_every_id_once() -> None:
@@ -88,6 +93,23 @@ def test_batches_keep_order_and_cover_every_id_once() -> None:
     chunks = batches(list(range(1, 11)), 4)
     # then
     assert chunks == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+
+
+def test_a_task_of_several_chunks_commits_and_pre_links_each_apart(env: Env) -> None:
+    # given the fixtures' run of 19 invoices, a header task's worth for a chunk of 5
+    run_id = issue_run()
+    ids = [invoice.id for invoice in invoices_of(run_id)]
+    fragments = env.path / "output" / "2026-10" / ".prelinked"
+    # when the first two chunks are rendered
+    outcomes = render_chunked(ids[:10], chunk=5)
+    # then they are committed: a retry of the task's range would render only the rest
+    assert [o.status for o in outcomes] == ["rendered"] * 10
+    assert invoices_in(InvoiceRange(run_id, min(ids), max(ids))) == ids[10:]
+    # and each chunk is pre-linked in a file of its own, as a task of one chunk was
+    assert len(list(fragments.glob("*.frag"))) == 2
+    render_chunked(ids[10:], chunk=5)
+    assert len(list(fragments.glob("*.frag"))) == 4
+    assert {row[0] for row in invoice_rows(run_id).values()} == {"rendered"}
 
 
 # --- resume --------------------------------------------------------------------------------
@@ -235,7 +257,7 @@ def test_the_header_goes_out_in_one_pipeline_and_names_every_invoice_once(
 
     monkeypatch.setattr(redis.client.Pipeline, "execute", watched)
     # when the run is dispatched
-    body_id = dispatch(run_id, ids, workers=2, settings=get_settings())
+    body_id = dispatch_run(run_id, workers=2, settings=get_settings())
     monkeypatch.undo()
     # then its 19 messages (and their task-sent events) went out in one pipeline
     pushes = [flush.count("LPUSH") for flush in flushes]

@@ -4,6 +4,7 @@ ranges of the run's invoices, each rendering only what is left to render."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -12,9 +13,9 @@ from invoicing.billing import Period, create_run
 from invoicing.billing.importer import import_data
 from invoicing.config import get_settings
 from invoicing.db import init_db, session_scope
-from invoicing.models import Invoice, InvoiceStatus, Subscriber
+from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunStatus, Subscriber
 from invoicing.run.arguments import InvoiceRange
-from invoicing.run.dispatch import ranges
+from invoicing.run.dispatch import batch_size, ranges, run_ranges
 from invoicing.run.steps import invoices_in
 from invoicing.synthetic import synthetic_dataset
 from tests.support.envs import Env
@@ -104,3 +105,38 @@ def test_a_range_names_only_its_runs_invoices_not_rendered_yet(env: Env) -> None
     named = invoices_in(InvoiceRange(run_id, ids[0], ids[-1] + 1000))
     # then it names the others, in number order
     assert named == ids[1::2]
+
+
+def ranges_from_the_database_are_those_of_the_ids(workers: int) -> None:
+    """`run_ranges` (no ids read) against `ranges` over the run's ids, for a run whose ids
+    are consecutive and then for one with another run's invoices among them."""
+    run_id = issued(300)
+    settings = get_settings().model_copy(update={"batch_size": 0})
+    size = batch_size(300, workers, settings)
+    with session_scope() as session:
+        ids = list(session.scalars(select(Invoice.id).where(Invoice.run_id == run_id).order_by(Invoice.id)))
+        consecutive = run_ranges(session, run_id, workers, settings)
+    assert ids == list(range(ids[0], ids[0] + 300))
+    assert consecutive == ranges(run_id, ids, size) and len(consecutive) > 2
+    # given every seventh invoice, and the tail, moved to a run of their own
+    moved = set(ids[3::7]) | set(ids[-10:])
+    with session_scope() as session:
+        other = BillingRun(period="2026-11", seq=1, kind=RunKind.BILLING, status=RunStatus.COMPLETED)
+        other.created_at = datetime.now(UTC)
+        session.add(other)
+        session.flush()
+        session.execute(update(Invoice).where(Invoice.id.in_(moved)).values(run_id=other.id))
+    kept = [i for i in ids if i not in moved]
+    with session_scope() as session:
+        gapped = run_ranges(session, run_id, workers, settings)
+    # then the ranges are the same as from the ids: exact ends, as many invoices in each
+    assert gapped == ranges(run_id, kept, batch_size(len(kept), workers, settings))
+    assert gapped[-1].last_id == kept[-1] < ids[-1]
+
+
+def test_ranges_from_the_database_are_those_of_the_runs_ids_on_sqlite(env: Env) -> None:
+    ranges_from_the_database_are_those_of_the_ids(workers=3)
+
+
+def test_ranges_from_the_database_are_those_of_the_runs_ids_on_postgres(pg_env: Env) -> None:
+    ranges_from_the_database_are_those_of_the_ids(workers=3)

@@ -114,6 +114,8 @@ class BenchResult:
     prelinked: int  # invoices the body took from the header's pre-linked fragments
     bytes_per_single_invoice: float | None  # mean size of one invoice's own file
     issue_added_rss_mb: float  # peak RSS the issuing transaction added to this command's
+    # 1,000,000 subscribers on 8, 32 and 128 processes from these figures (bench/scale.py)
+    projected: list[dict[str, float]]
     # The worker CPU per invoice all-in (render, fragment, write, rows, Celery, the
     # body's merge), and the median render of one invoice in the baseline loop by script
     # (None: no baseline, or no invoice of that group).
@@ -131,7 +133,7 @@ class BenchResult:
     messages_per_s: float | None = None
     deliver_cpu_ms_per_message: float | None = None  # the workers' CPU, all in
 
-    def as_dict(self) -> dict[str, float | int | str | None]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -265,10 +267,9 @@ def run_bench(
     database_url: str | None = None,
 ) -> BenchResult:
     """The bench on a throw-away SQLite file, or on `database_url`: an empty database
-    (PostgreSQL, say) that it fills and leaves filled; one holding subscribers is
-    refused before anything is written."""
-    from sqlalchemy import func, select
-
+    (PostgreSQL, say) that it fills and leaves filled; one holding data is refused
+    before anything is written."""
+    from invoicing.bench.scale import project, refuse_filled
     from invoicing.billing import Period, create_run, seller_from
     from invoicing.billing.documents import issued_batch
     from invoicing.billing.importer import import_data
@@ -276,12 +277,13 @@ def run_bench(
     from invoicing.config import get_settings, redact
     from invoicing.db import init_db, session_scope
     from invoicing.files import StagedFiles
-    from invoicing.models import BillingRun, Subscriber
+    from invoicing.models import BillingRun
     from invoicing.pdf import Part, merge_pdfs
     from invoicing.pdf.einvoice import render_einvoice
-    from invoicing.run.dispatch import batch_size, dispatch, ids_of_run
+    from invoicing.run.dispatch import batch_size, dispatch_run, ids_of_run
     from invoicing.run.runtime import check_backends
     from invoicing.run.state import FINAL
+    from invoicing.run.steps import RENDER_CHUNK
     from invoicing.synthetic import synthetic_dataset
 
     broker_url = get_settings().broker_url or DEFAULT_BROKER
@@ -294,11 +296,10 @@ def run_bench(
         with _bench_environment(root, broker_url, prefix, _mail_settings(sink), database_url) as env:
             settings = get_settings()
             check_backends(settings)
+            if database_url:
+                refuse_filled(database_url)
             say(f"seeding {subscribers:,} subscribers into {redact(database_url) if database_url else root}")
             init_db()
-            with session_scope() as session:
-                if session.scalar(select(func.count()).select_from(Subscriber)):
-                    raise InvoicingError("bench: the database holds subscribers; it needs an empty one")
             with session_scope() as session:
                 import_data(session, synthetic_dataset(subscribers, str(period), seed=1))
 
@@ -308,11 +309,11 @@ def run_bench(
             rss_before_issue = current_rss_mb()
             started = time.perf_counter()
             with session_scope() as session:
-                run_id = create_run(session, settings, period).id
+                issued_run = create_run(session, settings, period)
+                run_id, invoices = issued_run.id, issued_run.invoice_count
             issue_s = time.perf_counter() - started
             issue_rss_mb = peak_rss_mb() - rss_before_issue
-            ids = ids_of_run(run_id)
-            size = batch_size(len(ids), workers, settings)
+            size = batch_size(invoices, workers, settings)
 
             say(f"starting {plural(workers, 'worker process', 'worker processes')}")
             proc = _start_workers(env, workers, root)
@@ -321,7 +322,7 @@ def run_bench(
                 pids = _worker_pids(proc)
                 cpu_before = _cpu_s(pids)
                 started = time.perf_counter()
-                body_id = dispatch(run_id, ids, workers, settings)
+                body_id = dispatch_run(run_id, workers, settings)
                 dispatch_s = time.perf_counter() - started
                 app.AsyncResult(body_id).get(timeout=24 * 3600, interval=0.2, propagate=True)
                 celery_s = time.perf_counter() - started
@@ -353,10 +354,12 @@ def run_bench(
                 baseline_dir = root / "baseline"
                 seller = seller_from(settings)
                 parts: list[Part] = []
+                ids = ids_of_run(run_id)
+                chunk = min(size, RENDER_CHUNK)
                 started = time.perf_counter()
-                for start in range(0, len(ids), size):  # the header's batches, read and written its way
+                for start in range(0, len(ids), chunk):  # the workers' chunks, read and written their way
                     staged = StagedFiles()
-                    batch = ids[start : start + size]
+                    batch = ids[start : start + chunk]
                     with session_scope() as session:
                         issued = issued_batch(session, batch)
                     for invoice_id in batch:
@@ -387,6 +390,10 @@ def run_bench(
             pass
         shutil.rmtree(root, ignore_errors=True)
 
+    # What of the merge is left after the header's last batch commits (the rest overlapped
+    # the rendering, merged ahead).
+    merge_tail_s = body["tail_s"]
+    projected = project(subscribers, workers, issue_s, dispatch_s, worker_cpu_s, merge_tail_s, settings)
     return BenchResult(
         subscribers=subscribers,
         workers=workers,
@@ -405,12 +412,13 @@ def run_bench(
         pdfunite_s=None if pdfunite_s is None else round(pdfunite_s, 3),
         pdfunite_skipped=pdfunite_skipped,
         celery_merge_s=round(body["merge_s"], 3),
-        merge_tail_s=round(body["tail_s"], 3),
+        merge_tail_s=round(merge_tail_s, 3),
         worker_cpu_s=round(worker_cpu_s, 3),
         bench_peak_rss_mb=round(peak_rss_mb(), 1),
         prelinked=int(body["prelinked"]),
         bytes_per_single_invoice=_rounded(single_bytes, 1),
         issue_added_rss_mb=round(issue_rss_mb, 1),
+        projected=[p.as_dict() for p in projected],
         worker_cpu_ms_per_invoice=round(worker_cpu_s * 1000 / subscribers, 3),
         worker_system_ms_per_invoice=round(worker_system_s * 1000 / subscribers, 3),
         render_latin_ms=_median_ms(renders["latin"]),

@@ -123,6 +123,13 @@ def demo(count: int, fail_at: int | None, delay: bool, timeout: float) -> None:
     is_flag=True,
     help="Then e-mail every invoice to a local SMTP server on the same workers: messages per second.",
 )
+@click.option(
+    "--database-url",
+    metavar="URL",
+    default=None,
+    help="Bill on this database instead of a throw-away SQLite file: an empty one (PostgreSQL, "
+    "say), which the bench fills and leaves filled; one that holds data is refused.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @handle_errors
 def bench(
@@ -134,6 +141,7 @@ def bench(
     poll_interval: float,
     no_baseline: bool,
     deliver: bool,
+    database_url: str | None,
     as_json: bool,
 ) -> None:
     """Measure the billing run through Celery against a plain single-process loop.
@@ -148,6 +156,8 @@ def bench(
 
     Example: invoicing bench --subscribers 100000 --no-baseline
 
+    Example: invoicing bench --database-url postgresql+psycopg://bench@db.example/bench_empty
+
     Example: invoicing bench --einvoice --subscribers 500
 
     Example: invoicing bench --api --subscribers 2000 --workers 2 --clients 200 --poll-interval 1
@@ -159,6 +169,8 @@ def bench(
     current_settings()
     if einvoice and api:
         fail("give one of --einvoice and --api")
+    if database_url and (einvoice or api):
+        fail("--database-url is for the billing run's bench, not --einvoice or --api")
     if einvoice:
         _bench_einvoice(subscribers, as_json)
         return
@@ -171,6 +183,7 @@ def bench(
         say=lambda text: None if as_json else err.print(text, markup=False),
         baseline=not no_baseline,
         deliver=deliver,
+        database_url=database_url,
     )
     if as_json:
         out.print(json.dumps(result.as_dict()), markup=False)
@@ -221,6 +234,27 @@ def bench(
     for name, value in rows:
         table.add_row(name, value)
     out.print(table)
+    out.print(_projection(result.projected))
+
+
+def _projection(projected: list[dict[str, float]]) -> Table:
+    """The projection (bench/scale.py): each part of the run, the process counts side by side."""
+    table = Table(
+        title=f"projected from these figures: {int(projected[0]['subscribers']):,} subscribers",
+        title_justify="left",
+    )
+    table.add_column("part")
+    for p in projected:
+        table.add_column(f"{int(p['processes'])} processes", justify="right")
+    for name, key in (
+        ("issue (per subscriber)", "issue_s"),
+        ("dispatch (per header task)", "dispatch_s"),
+        ("render (worker CPU / processes)", "render_s"),
+        ("merge tail (per subscriber)", "merge_tail_s"),
+        ("the run", "total_s"),
+    ):
+        table.add_row(name, *(f"{p[key]:,.1f} s" for p in projected))
+    return table
 
 
 def _or_skipped(value: float | None, form: str) -> str:

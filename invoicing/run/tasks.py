@@ -54,7 +54,7 @@ def render_batch(self: RunTask, batch: Any) -> dict[str, Any]:
     what = f"batch {_described(batch)}"
     try:
         invoice_ids = steps.invoices_in(batch) if isinstance(batch, InvoiceRange) else batch
-        outcomes = steps.render_invoices(invoice_ids) if invoice_ids else []
+        outcomes = steps.render_chunked(invoice_ids)
     except Exception as exc:
         gave_up = self.retry_transient(exc, what)
         reason = f"{gave_up or 'render task error'}: {steps.describe_failure(exc)}"
