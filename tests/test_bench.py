@@ -50,7 +50,7 @@ def test_bench_reports_both_paths(redis_env: Env) -> None:
 
 def assert_projected_from(result: dict[str, Any]) -> None:
     """The projection to 1,000,000 subscribers follows from the run's own figures: issuing
-    and the merge per subscriber, the workers' CPU per invoice shared by the processes,
+    and the merge's tail per subscriber, the workers' CPU per invoice shared by the processes,
     dispatching per header task (the run's 40 invoices on one process went out as 8 tasks
     of 5; a million as 256 on 8 processes, 1,000 on 32, 1,024 on 128)."""
     per_subscriber = 1_000_000 / result["subscribers"]
@@ -61,7 +61,7 @@ def assert_projected_from(result: dict[str, Any]) -> None:
             "issue_s": ("issue_s", per_subscriber),
             "dispatch_s": ("dispatch_s", tasks[p["processes"]] / 8),
             "render_s": ("worker_cpu_s", per_subscriber / p["processes"]),
-            "merge_tail_s": ("celery_merge_s", per_subscriber),
+            "merge_tail_s": ("merge_tail_s", per_subscriber),
         }
         for part, (figure, factor) in scale.items():
             # the figures are rounded to 1 ms, the projection to 0.1 s
