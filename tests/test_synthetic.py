@@ -19,7 +19,7 @@ from babel import Locale
 from babel.numbers import is_currency
 
 from invoicing.errors import BillingError
-from invoicing.synthetic import synthetic_dataset
+from invoicing.synthetic import synthetic_chunks, synthetic_dataset
 from tests.support.factories import FIXTURES, SUBSCRIBER_FIELDS
 
 PLAIN_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
@@ -162,6 +162,20 @@ def test_deterministic_per_seed():
     assert a == synthetic_dataset(300, "2026-10", seed=3)
     assert a != synthetic_dataset(300, "2026-10", seed=4)
     assert a["subscribers"] != synthetic_dataset(300, "2026-09", seed=3)["subscribers"]
+
+
+def test_chunks_are_the_data_set_cut_in_account_order(thousand):
+    # given the thousand in chunks of 300
+    chunks = list(synthetic_chunks(1000, "2026-10", seed=7, size=300))
+    # then four valid data sets, together the same subscribers and charges, plans in each
+    assert [len(c["subscribers"]) for c in chunks] == [300, 300, 300, 100]
+    for chunk in chunks:
+        check_dataset(chunk)
+        assert chunk["plans"] == thousand["plans"]
+    assert [s for c in chunks for s in c["subscribers"]] == thousand["subscribers"]
+    assert [x for c in chunks for x in c["charges"]] == thousand["charges"]
+    with pytest.raises(ValueError, match="size must be positive"):
+        next(synthetic_chunks(10, "2026-10", size=0))
 
 
 def test_count_and_accounts(thousand):

@@ -284,7 +284,7 @@ def run_bench(
     from invoicing.run.runtime import check_backends
     from invoicing.run.state import FINAL
     from invoicing.run.steps import RENDER_CHUNK
-    from invoicing.synthetic import synthetic_dataset
+    from invoicing.synthetic import synthetic_chunks
 
     broker_url = get_settings().broker_url or DEFAULT_BROKER
     period = Period(2026, 10)
@@ -300,8 +300,10 @@ def run_bench(
                 refuse_filled(database_url)
             say(f"seeding {subscribers:,} subscribers into {redact(database_url) if database_url else root}")
             init_db()
-            with session_scope() as session:
-                import_data(session, synthetic_dataset(subscribers, str(period), seed=1))
+            for generated in synthetic_chunks(subscribers, str(period), seed=1):
+                with session_scope() as session:
+                    import_data(session, generated)
+            del generated
 
             say("issuing the run")
             gc.collect()

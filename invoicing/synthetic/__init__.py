@@ -24,7 +24,7 @@ import argparse
 import json
 import random
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
@@ -41,7 +41,7 @@ from invoicing.synthetic.people import COUNTRY_DATA
 from invoicing.synthetic.people import names as names_of
 from invoicing.synthetic.people import surnames as surnames_of
 
-__all__ = ["synthetic_dataset", "country_codes", "PLANS", "COUNTRIES"]
+__all__ = ["synthetic_dataset", "synthetic_chunks", "country_codes", "PLANS", "COUNTRIES"]
 
 
 # --------------------------------------------------------------------------- plans
@@ -359,8 +359,20 @@ def synthetic_dataset(count: int, period: str, seed: int = 0, countries: Iterabl
     S-000001, S-000002, ... `countries` (ISO codes such as "JP", "SA") keeps the
     subscribers to those countries, in their usual proportions; None: all of them.
     """
+    return next(synthetic_chunks(count, period, seed, countries, size=max(count, 1)))
+
+
+def synthetic_chunks(
+    count: int, period: str, seed: int = 0, countries: Iterable[str] | None = None, size: int = 50_000
+) -> Iterator[dict]:
+    """`synthetic_dataset(count, ...)` as data sets of at most `size` subscribers each (their
+    charges with them, the plans in every one), in account order: together the same
+    subscribers and charges. Importing them one by one keeps a million subscribers out of
+    memory (the whole set at once held ~650 MB)."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ValueError(f"count must be a non-negative int, got {count!r}")
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size!r}")
     pick = _country_pick(countries)
     parsed = Period.parse(period)
     period, first, last = str(parsed), parsed.start, parsed.end
@@ -379,6 +391,10 @@ def synthetic_dataset(count: int, period: str, seed: int = 0, countries: Iterabl
     add_sub, add_charge = subscribers.append, charges.append
 
     for n in range(1, count + 1):
+        if len(subscribers) == size:
+            yield {"plans": [dict(p) for p in PLANS], "subscribers": subscribers, "charges": charges}
+            subscribers, charges = [], []
+            add_sub, add_charge = subscribers.append, charges.append
         account = f"S-{n:06d}"
         country = choice(pick)
 
@@ -457,7 +473,7 @@ def synthetic_dataset(count: int, period: str, seed: int = 0, countries: Iterabl
                 }
             )
 
-    return {"plans": [dict(p) for p in PLANS], "subscribers": subscribers, "charges": charges}
+    yield {"plans": [dict(p) for p in PLANS], "subscribers": subscribers, "charges": charges}
 
 
 def country_codes(text: str) -> tuple[str, ...]:
