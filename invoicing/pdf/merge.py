@@ -18,7 +18,7 @@ Streaming
     ``parts`` is read once, one part at a time (the chord body hands in a generator
     over the database). What stays in memory per invoice is bookkeeping only: one byte
     offset per written object, one object number per page and per part. Titles and
-    labels wait in a temporary file (volumes.TitleSpool) until the end, when the page
+    labels wait in temporary files (volumes.TitleSpool) until the end, when the page
     tree, the outline (one bookmark per part), the page labels, the catalog, the xref
     table and the trailer are written.
 
@@ -187,7 +187,7 @@ def merge_pdfs(
                     blank = span > fragment.pages
                     if blank:
                         linker.add_blank(fragment)
-                    spool.add(_text(clean(part.title)), _text(f"{clean(part.label)} p."))
+                    spool.add(_text(clean(part.title)), _label(first, _text(f"{clean(part.label)} p.")))
                     if placed is not None:
                         placed(part, Placement(index, len(volumes) + 1, first + 1, fragment.pages, blank))
                     index += 1
@@ -535,15 +535,16 @@ class _Linker:
         root = sink.alloc()
         sink.offsets[root] = sink.pos
         sink.write(b"%d 0 obj\n<<\n/Nums [" % root)
-        first_pages, chunk = self.first_pages, []
-        for i, label in enumerate(labels):
-            chunk.append(b"\n%d << /S /D /P %s /St 1 >>" % (first_pages[i], label))
-            if len(chunk) == 1024:
-                sink.write(b"".join(chunk))
-                chunk.clear()
-        sink.write(b"".join(chunk))
+        for block in labels:  # each part's entry (`_label`), made as it was linked
+            sink.write(block)
         sink.write(b" ]\n>>\nendobj\n")
         return root
+
+
+def _label(first_page: int, prefix: bytes) -> bytes:
+    """A part's entry of the /PageLabels /Nums array: its first page (counted from 0 in
+    the file) and its encoded label prefix."""
+    return b"\n%d << /S /D /P %s /St 1 >>" % (first_page, prefix)
 
 
 def _pages_node(kids: Sequence[int], count: int, parent: int | None) -> bytes:
