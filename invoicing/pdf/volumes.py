@@ -96,9 +96,9 @@ class TitleSpool:
     temporary files (deleted on close), read back in order for the outline and the labels.
 
     The entries are spooled as they are written (the merge formats them as it goes: they
-    depend on nothing that comes later) and the titles read in blocks: read back one
-    record at a time, three reads each, twice over, they cost the file's end ~2 µs per
-    invoice after the last part (bench, 20,000 invoices)."""
+    depend on nothing that comes later) and the titles read in blocks, because the file's
+    end comes after the last part: read back one record at a time, three reads each, twice
+    over, 100,000 of them took 146 ms; 46 ms so (load average 3.8)."""
 
     def __init__(self) -> None:
         self._titles: BinaryIO = tempfile.TemporaryFile(prefix="invoicing-titles-")  # noqa: SIM115
