@@ -131,7 +131,7 @@ class TitleSpool:
         block, at = b"", 0
         for _ in range(self.count):
             if len(block) - at < _LENGTH.size:
-                block, at = block[at:] + handle.read(_BLOCK), 0
+                block, at = block[at:] + handle.read(max(_BLOCK, _LENGTH.size)), 0
             (size,) = _LENGTH.unpack_from(block, at)
             end = at + _LENGTH.size + size
             if len(block) < end:
