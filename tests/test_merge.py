@@ -30,6 +30,7 @@ from invoicing.pdf import (
     merge,
     merge_pdfs,
     render_invoice,
+    volumes,
     write_fragments,
 )
 from tests.support.factories import SELLER, invoice, line
@@ -178,6 +179,18 @@ def test_deterministic(samples, tmp_path: Path) -> None:
     b = merge_pdfs(parts, tmp_path / "b" / "merged.pdf")
     assert a.path.read_bytes() == b.path.read_bytes()
     assert a.sha256 == b.sha256
+
+
+def test_titles_and_labels_read_back_in_any_block_size_give_the_same_file(
+    samples, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spool reads titles and page-label entries back in blocks: blocks smaller than
+    a title, or that end inside one, give the file the default block size gives."""
+    parts = [s.part for s in samples["mixed"]]
+    expected = merge_pdfs(parts, tmp_path / "default" / "merged.pdf").sha256
+    for size in (1, 7, 50):
+        monkeypatch.setattr(volumes, "_BLOCK", size)
+        assert merge_pdfs(parts, tmp_path / f"block-{size}" / "merged.pdf").sha256 == expected, size
 
 
 def test_repeated_part_and_deep_trees(samples, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ Streaming
     ``parts`` is read once, one part at a time (the chord body hands in a generator
     over the database). What stays in memory per invoice is bookkeeping only: one byte
     offset per written object, one object number per page and per part. Titles and
-    labels wait in a temporary file (volumes.TitleSpool) until the end, when the page
+    labels wait in temporary files (volumes.TitleSpool) until the end, when the page
     tree, the outline (one bookmark per part), the page labels, the catalog, the xref
     table and the trailer are written.
 
@@ -187,7 +187,7 @@ def merge_pdfs(
                     blank = span > fragment.pages
                     if blank:
                         linker.add_blank(fragment)
-                    spool.add(_text(clean(part.title)), _text(f"{clean(part.label)} p."))
+                    spool.add(_text(clean(part.title)), _label(first, _text(f"{clean(part.label)} p.")))
                     if placed is not None:
                         placed(part, Placement(index, len(volumes) + 1, first + 1, fragment.pages, blank))
                     index += 1
@@ -485,21 +485,39 @@ class _Linker:
         return levels[-1][0]
 
     def _outline(self, titles: Iterator[bytes]) -> int:
-        """One top-level bookmark per part (its encoded title), to its first page."""
+        """One top-level bookmark per part (its encoded title), to its first page.
+
+        The bookmarks are written as `_Sink.obj` would, 1024 to a write: with one write
+        and one sha256 update each they took 56 ms of the file end's 126 ms at 20,000
+        invoices, 33 ms this way (bench, load average 3), and the end follows the last part."""
         sink = self.sink
         root = sink.alloc()
         total = len(self.first_pages)
         first = sink.alloc_many(total)
         parent = b"/Parent " + _ref(root) + b"\n"
+        offsets, page_nums, first_pages = sink.offsets, self.page_nums, self.first_pages
+        pos, chunk = sink.pos, []
         for i, title in enumerate(titles):
+            if pos > _MAX_OFFSET:
+                raise MergeError(f"cannot write {sink.output}: larger than a PDF xref table can address")
             num = first + i
-            prev = b"/Prev %s\n" % _ref(num - 1) if i else b""
-            nxt = b"/Next %s\n" % _ref(num + 1) if i + 1 < total else b""
-            page = self.page_nums[self.first_pages[i]]
-            sink.obj(
+            prev = b"/Prev %d 0 R\n" % (num - 1) if i else b""
+            nxt = b"/Next %d 0 R\n" % (num + 1) if i + 1 < total else b""
+            item = b"%d 0 obj\n<<\n/Title %s\n%s%s%s/Dest [ %d 0 R /Fit ]\n>>\nendobj\n" % (
                 num,
-                b"<<\n/Title %s\n%s%s%s/Dest [ %s /Fit ]\n>>" % (title, parent, prev, nxt, _ref(page)),
+                title,
+                parent,
+                prev,
+                nxt,
+                page_nums[first_pages[i]],
             )
+            offsets[num] = pos
+            pos += len(item)
+            chunk.append(item)
+            if len(chunk) == 1024:
+                sink.write(b"".join(chunk))
+                chunk.clear()
+        sink.write(b"".join(chunk))
         sink.obj(
             root,
             b"<<\n/Type /Outlines\n/First %s\n/Last %s\n/Count %d\n>>"
@@ -517,15 +535,16 @@ class _Linker:
         root = sink.alloc()
         sink.offsets[root] = sink.pos
         sink.write(b"%d 0 obj\n<<\n/Nums [" % root)
-        first_pages, chunk = self.first_pages, []
-        for i, label in enumerate(labels):
-            chunk.append(b"\n%d << /S /D /P %s /St 1 >>" % (first_pages[i], label))
-            if len(chunk) == 1024:
-                sink.write(b"".join(chunk))
-                chunk.clear()
-        sink.write(b"".join(chunk))
+        for block in labels:  # each part's entry (`_label`), made as it was linked
+            sink.write(block)
         sink.write(b" ]\n>>\nendobj\n")
         return root
+
+
+def _label(first_page: int, prefix: bytes) -> bytes:
+    """A part's entry of the /PageLabels /Nums array: its first page (counted from 0 in
+    the file) and its encoded label prefix."""
+    return b"\n%d << /S /D /P %s /St 1 >>" % (first_page, prefix)
 
 
 def _pages_node(kids: Sequence[int], count: int, parent: int | None) -> bytes:

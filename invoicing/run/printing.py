@@ -37,6 +37,7 @@ from invoicing.untrusted import spreadsheet_cell
 __all__ = [
     "Manifest",
     "check_volume_size",
+    "earlier_volumes",
     "layout_of",
     "manifest_paths",
     "record_volumes",
@@ -180,18 +181,26 @@ def record_volumes(session: Session, run: BillingRun, merged: Merged | None) -> 
         )
 
 
-def remove_stale_volumes(store: Store, output: str, merged: Merged) -> None:
-    """Files of an earlier merge of the run that this one did not write again (the run
-    now has fewer volumes, none, or volumes instead of one file): left in place they
-    would read as part of the run."""
-    keep = {str(volume.path) for volume in merged.volumes}
+def earlier_volumes(store: Store, output: str) -> list[str]:
+    """The volume files of the run whose merged file is `output` that are there now.
+
+    Only the run's volumes are listed, not the period's folder: its invoice files made
+    removing stale volumes the merge's slowest step after the last batch at 20,000
+    invoices (94 ms of 0.44 s; 24 ms so, bench at load average 3), growing with them."""
     folder, _, name = output.rpartition("/")
     stem, _, suffix = name.rpartition(".")
-    earlier = [
-        location
-        for location in store.list(folder, f".{suffix}")
-        if location.rpartition("/")[2].startswith(f"{stem}-vol-")
-    ]
+    return store.list(folder, f".{suffix}", start=f"{stem}-vol-")
+
+
+def remove_stale_volumes(store: Store, output: str, merged: Merged, earlier: list[str] | None = None) -> None:
+    """Files of an earlier merge of the run that this one did not write again (the run
+    now has fewer volumes, none, or volumes instead of one file): left in place they
+    would read as part of the run. `earlier`: the run's volumes as listed before this
+    merge wrote any (`earlier_volumes`, by a merge holding the run's merge lease, so
+    only an earlier merge's are there), else they are listed now."""
+    keep = {str(volume.path) for volume in merged.volumes}
+    if earlier is None:
+        earlier = earlier_volumes(store, output)
     for location in [*earlier, output]:
         if location not in keep:
             store.remove(location)

@@ -35,7 +35,14 @@ from invoicing.pdf.render import render_prelinked
 from invoicing.run import lease
 from invoicing.run.arguments import InvoiceRange
 from invoicing.run.paths import fragments_dir, invoice_path, merged_path
-from invoicing.run.printing import Manifest, layout_of, record_volumes, remove_stale_volumes, volume_too_small
+from invoicing.run.printing import (
+    Manifest,
+    earlier_volumes,
+    layout_of,
+    record_volumes,
+    remove_stale_volumes,
+    volume_too_small,
+)
 from invoicing.run.report import RunSummary, summary_of
 from invoicing.run.state import FINAL, aware
 from invoicing.run.transient import is_transient
@@ -548,6 +555,7 @@ def merge_ahead(
         period, kind = run.period, run.kind
     store = store_for(settings)
     output = merged_path(settings, period, run_id, kind)
+    earlier = earlier_volumes(store, output)  # listed now, while the batches render
     manifest = Manifest(store, run_id, period, str(kind.value), output, layout)
     try:
         merged = merge_pdfs(
@@ -580,7 +588,7 @@ def merge_ahead(
             or not held.holds(run)
         ):
             return None
-        remove_stale_volumes(store, output, merged)
+        remove_stale_volumes(store, output, merged, earlier)
         summary = _record(session, run, counts[InvoiceStatus.FAILED], merged, None)
     held.release()  # the body waits for it: before the clean-up
     if summary.status == RunStatus.COMPLETED.value:

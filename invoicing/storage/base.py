@@ -62,8 +62,10 @@ class Store(ABC):
         nothing is left if the block raises."""
 
     @abstractmethod
-    def list(self, prefix: str, suffix: str = "") -> list[str]:
-        """The objects directly below the location `prefix` whose names end with `suffix`, sorted."""
+    def list(self, prefix: str, suffix: str = "", start: str = "") -> list[str]:
+        """The objects directly below the location `prefix` whose names begin with `start`
+        and end with `suffix`, sorted. `start` narrows the listing itself (a run's volumes
+        among the period's 100,000 invoice files), not only its result."""
 
     @abstractmethod
     def remove(self, location: str) -> None:

@@ -3,6 +3,7 @@ unchanged (temp file beside the name, fsync or one syncfs per batch, rename)."""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -67,8 +68,8 @@ class LocalStore(Store):
     def writer(self, location: str) -> AbstractContextManager[BinaryIO]:
         return atomic_file(Path(location))
 
-    def list(self, prefix: str, suffix: str = "") -> list[str]:
-        return sorted(str(path) for path in Path(prefix).glob(f"*{suffix}"))
+    def list(self, prefix: str, suffix: str = "", start: str = "") -> list[str]:
+        return sorted(str(path) for path in Path(prefix).glob(f"{glob.escape(start)}*{suffix}"))
 
     def remove(self, location: str) -> None:
         Path(location).unlink(missing_ok=True)

@@ -328,23 +328,23 @@ class S3Store(Store):
             upload.abort()
             raise
 
-    def _keys(self, prefix: str) -> Iterator[str]:
+    def _keys(self, prefix: str, start: str = "") -> Iterator[str]:
         base = parse_s3(prefix)
         client = self.client()
         pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=base.bucket, Prefix=base.key + "/" if base.key else ""
+            Bucket=base.bucket, Prefix=(base.key + "/" if base.key else "") + start
         )
         for page in _call(prefix, lambda: list(pages)):
             for item in page.get("Contents", []):
                 yield str(item["Key"])
 
-    def list(self, prefix: str, suffix: str = "") -> list[str]:
+    def list(self, prefix: str, suffix: str = "", start: str = "") -> list[str]:
         base = parse_s3(prefix)
-        start = base.key + "/" if base.key else ""
+        folder = base.key + "/" if base.key else ""
         return sorted(
             f"s3://{base.bucket}/{key}"
-            for key in self._keys(prefix)
-            if "/" not in key[len(start) :] and key.endswith(suffix)
+            for key in self._keys(prefix, start)
+            if "/" not in key[len(folder) :] and key.endswith(suffix)
         )
 
     def remove(self, location: str) -> None:
