@@ -125,7 +125,7 @@ def test_ctrl_c_after_issuing_names_the_run_and_how_to_finish_it(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dispatch, "dispatch", interrupted)
+    monkeypatch.setattr(dispatch, "dispatch_run", interrupted)
     # when
     result = env.invoke("run", "--period", "2026-10")
     # then
