@@ -363,6 +363,8 @@ class Invoice(Base):
         # Gapless series: one number per position, per period and kind.
         UniqueConstraint("period", "kind", "seq", name="uq_invoice_series_seq"),
         Index("ix_invoices_run_status", "run_id", "status"),
+        # A run's invoices in number order, a chunk at a time (the merge; migration 0012).
+        Index("ix_invoices_run_seq", "run_id", "seq"),
         # Only credit notes have one: an invoice issued adds nothing to it.
         Index(
             "ix_invoices_credited",

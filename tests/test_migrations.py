@@ -18,7 +18,7 @@ from invoicing.db import _alembic_config, get_engine, init_db
 from invoicing.models import Exact
 from tests.support.envs import Env
 
-HEAD = "0011"
+HEAD = "0012"
 DROPPED = {"billing_runs": "chord_id", "invoices": "attempts"}
 D = Decimal
 MOMENT = datetime(2026, 11, 1, 2, 0, 5, tzinfo=UTC)
