@@ -106,6 +106,7 @@ class BenchResult:
     pdfunite_s: float | None
     pdfunite_skipped: str | None  # why the pdfunite comparison did not run
     celery_merge_s: float  # of celery_s: the merge from its start (merged ahead: the first batch)
+    merge_cpu_s: float  # the merging thread's CPU: the merge's own pace, without its waits
     # From the moment the last header batch committed to the moment the body had recorded
     # the run: what the merge adds after the rendering is done.
     merge_tail_s: float
@@ -395,7 +396,9 @@ def run_bench(
     # What of the merge is left after the header's last batch commits (the rest overlapped
     # the rendering, merged ahead).
     merge_tail_s = body["tail_s"]
-    projected = project(subscribers, workers, issue_s, dispatch_s, worker_cpu_s, merge_tail_s, settings)
+    projected = project(
+        subscribers, workers, issue_s, dispatch_s, worker_cpu_s, body["merge_cpu_s"], merge_tail_s, settings
+    )
     return BenchResult(
         subscribers=subscribers,
         workers=workers,
@@ -414,6 +417,7 @@ def run_bench(
         pdfunite_s=None if pdfunite_s is None else round(pdfunite_s, 3),
         pdfunite_skipped=pdfunite_skipped,
         celery_merge_s=round(body["merge_s"], 3),
+        merge_cpu_s=round(body["merge_cpu_s"], 3),
         merge_tail_s=round(merge_tail_s, 3),
         worker_cpu_s=round(worker_cpu_s, 3),
         bench_peak_rss_mb=round(peak_rss_mb(), 1),

@@ -3,11 +3,12 @@
 The bench starts its workers with `--include invoicing.bench.probe` and names a file
 in INVOICING_BENCH_FIGURES. In those workers the chord body's merge (steps'
 `merge_pdfs`) is wrapped: peak memory is reset before it and read after it, the merge
-is timed, and the figures (with how many invoices it took pre-linked) are written to
-that file for the bench to read. For the merge's tail, the moment each header batch has
-committed (`render_invoices` returned) and the moment the body has recorded the run
-(`merge_run_invoices` returned) are appended, as Unix times, to `<that file>.batches`
-and written to `<that file>.body`. Imported anywhere else, it changes nothing.
+is timed and its thread's CPU counted, and the figures (with how many invoices it took
+pre-linked) are written to that file for the bench to read. For the merge's tail, the
+moment each header batch has committed (`render_invoices` returned) and the moment the
+body has recorded the run (`merge_run_invoices` returned) are appended, as Unix times,
+to `<that file>.batches` and written to `<that file>.body`. Imported anywhere else, it
+changes nothing.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ def _install(target: Path) -> None:
     def measured_merge(parts: Iterable[Part], output: Path | str, *args: Any, **kwargs: Any) -> Merged:
         # The body hands in a generator over the database: reading it is part of the merge.
         reset_peak_rss()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         merged = merge(parts, output, *args, **kwargs)
         figures = {
             "merge_s": time.perf_counter() - started,
+            # the merging thread's own CPU: its pace, whatever it waited for
+            "merge_cpu_s": time.thread_time() - cpu,
             "peak_rss_mb": peak_rss_mb(),
             "prelinked": merged.prelinked,
         }

@@ -10,9 +10,12 @@ what it does:
 - rendering, the workers' CPU per invoice all in, shared by W processes each on a core
   of its own: it assumes the database, Redis and the storage keep up, which one machine
   cannot show;
-- the merge's tail, from the header's last batch to the run's end: per subscriber. The
-  bench passes the body's whole merge while the merge waits for the header; once it
-  overlaps the header, its measured tail, and per subscriber is then an upper bound.
+- the merge, one thread linking the invoices in number order as they commit: its own
+  CPU (the bench counts the merging thread's) per subscriber. It overlaps the rendering,
+  so the run waits for whichever of the two is slower: on many processes the one merging
+  thread, not the workers;
+- the merge's tail, from the header's last batch to the run's end (the file's end, the
+  records): per subscriber, an upper bound.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ class Projection:
     issue_s: float
     dispatch_s: float
     render_s: float
+    merge_s: float
     merge_tail_s: float
 
     @property
     def total_s(self) -> float:
-        return self.issue_s + self.dispatch_s + self.render_s + self.merge_tail_s
+        """The serial parts, the slower of rendering and the merge that overlaps it, the tail."""
+        return self.issue_s + self.dispatch_s + max(self.render_s, self.merge_s) + self.merge_tail_s
 
     def as_dict(self) -> dict[str, float]:
         parts = {key: round(value, 1) for key, value in asdict(self).items()}
@@ -53,6 +58,7 @@ def project(
     issue_s: float,
     dispatch_s: float,
     worker_cpu_s: float,
+    merge_cpu_s: float,
     merge_tail_s: float,
     settings: Settings,
     target: int = TARGET_SUBSCRIBERS,
@@ -60,7 +66,7 @@ def project(
 ) -> list[Projection]:
     """`target` subscribers on each of `processes`, from a bench of `subscribers` on
     `workers` processes: its issue, dispatch and merge tail (`merge_tail_s`: from the last
-    header batch's commit to the run's end), and its workers' CPU."""
+    header batch's commit to the run's end), its workers' CPU and its merging thread's."""
     from invoicing.run.dispatch import batch_size
 
     def tasks(invoices: int, on: int) -> int:
@@ -75,6 +81,7 @@ def project(
             issue_s=issue_s * per_subscriber,
             dispatch_s=per_task * tasks(target, count),
             render_s=worker_cpu_s * per_subscriber / count,
+            merge_s=merge_cpu_s * per_subscriber,
             merge_tail_s=merge_tail_s * per_subscriber,
         )
         for count in processes

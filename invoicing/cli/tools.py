@@ -200,6 +200,7 @@ def bench(
         ("billing run through Celery", f"{result.celery_s:.2f} s"),
         ("  the merge, from its start", f"{result.celery_merge_s:.2f} s"),
         ("  the merge after the last batch", f"{result.merge_tail_s:.2f} s"),
+        ("  the merging thread's CPU", f"{result.merge_cpu_s:.2f} s"),
         ("  invoices pre-linked by the header", f"{result.prelinked:,}"),
         ("ratio billing run / baseline", _or_skipped(result.ratio, "{:.2f}")),
         ("invoices per second", f"{result.invoices_per_s:,.1f}"),
@@ -250,6 +251,7 @@ def _projection(projected: list[dict[str, float]]) -> Table:
         ("issue (per subscriber)", "issue_s"),
         ("dispatch (per header task)", "dispatch_s"),
         ("render (worker CPU / processes)", "render_s"),
+        ("merge (one thread's CPU)", "merge_s"),
         ("merge tail (per subscriber)", "merge_tail_s"),
         ("the run", "total_s"),
     ):
