@@ -22,7 +22,7 @@ from invoicing.models import Invoice, InvoiceStatus, Subscriber
 from tests.support.checks import assert_run_consistent
 from tests.support.envs import Env, reset_settings
 from tests.support.factories import generate, seed_fixtures
-from tests.support.faults import invoice_writes_held, writers_waiting
+from tests.support.faults import invoice_writes_held, merged_file_blocked, writers_waiting
 from tests.support.runs import run_json, status_of, summary_of, wait_for_final_status, wait_until
 from tests.support.workers import PrivateRedis, Workers
 
@@ -242,17 +242,14 @@ def test_five_percent_bad_invoices_with_workers(workers: Workers) -> None:
 def test_failing_merge_is_reported_and_retry_merges(env: Env) -> None:
     seed_fixtures(env)
     # a folder where the merged file must go makes the body's write fail
-    blocker = Path(env.vars["INVOICING_OUTPUT_DIR"]) / "2026-10" / "billing-run-1.pdf"
-    (blocker / "in-the-way").mkdir(parents=True)
-    failed = run_json(env, "--period", "2026-10", expect=1)
-    assert failed["status"] == "failed" and failed["output"] is None
-    status = status_of(env, failed["run_id"])
-    assert status["error"].startswith("merge failed: cannot write") and status["stalled"] is True
-    assert status["rendered"] == 19
-    human = env.cli("status")
-    assert "stalled" in human.stdout and "merge failed" in human.stdout
-    (blocker / "in-the-way").rmdir()
-    blocker.rmdir()
+    with merged_file_blocked(env.vars["INVOICING_OUTPUT_DIR"], "2026-10", 1):
+        failed = run_json(env, "--period", "2026-10", expect=1)
+        assert failed["status"] == "failed" and failed["output"] is None
+        status = status_of(env, failed["run_id"])
+        assert status["error"].startswith("merge failed: cannot write") and status["stalled"] is True
+        assert status["rendered"] == 19
+        human = env.cli("status")
+        assert "stalled" in human.stdout and "merge failed" in human.stdout
     proc = env.cli("retry", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     fixed = json.loads(proc.stdout)

@@ -29,6 +29,7 @@ from invoicing.run.state import aware
 from tests.support.checks import assert_run_consistent, assert_same_as_parsing_every_file
 from tests.support.envs import Env
 from tests.support.factories import generate, seed_fixtures
+from tests.support.faults import merged_file_blocked
 from tests.support.runs import issue_run, run_json, status_of, summary_of, wait_for_final_status, wait_until
 from tests.support.workers import Workers
 
@@ -288,17 +289,14 @@ def test_a_merge_that_fails_is_reported_and_retry_merges_it_with_workers(workers
     # given a folder where the merged file must go: the merge ahead and the body both fail
     env = workers.env
     seed_fixtures(env)
-    blocker = Path(env.vars["INVOICING_OUTPUT_DIR"]) / "2026-10" / "billing-run-1.pdf"
-    (blocker / "in-the-way").mkdir(parents=True)
-    workers.start(count=1, concurrency=2)
-    failed = run_json(env, "--period", "2026-10", expect=1, INVOICING_BATCH_SIZE="5")
-    assert failed["status"] == "failed" and failed["output"] is None
-    status = status_of(env, failed["run_id"])
-    assert status["error"].startswith("merge failed: cannot write") and status["rendered"] == 19
-    assert "billing run 1: merge ahead failed" in workers.log_text()
+    with merged_file_blocked(env.vars["INVOICING_OUTPUT_DIR"], "2026-10", 1):
+        workers.start(count=1, concurrency=2)
+        failed = run_json(env, "--period", "2026-10", expect=1, INVOICING_BATCH_SIZE="5")
+        assert failed["status"] == "failed" and failed["output"] is None
+        status = status_of(env, failed["run_id"])
+        assert status["error"].startswith("merge failed: cannot write") and status["rendered"] == 19
+        assert "billing run 1: merge ahead failed" in workers.log_text()
     # when the folder is gone and the run retried
-    (blocker / "in-the-way").rmdir()
-    blocker.rmdir()
     proc = env.cli("retry", "1", "--json")
     # then it is merged once, every invoice in it
     assert proc.returncode == 0, proc.stderr

@@ -18,8 +18,11 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import update
 
+from invoicing.config import get_settings
 from invoicing.db import session_scope
 from invoicing.models import BillingRun, Invoice, RunStatus
+from invoicing.run.printing import earlier_volumes
+from invoicing.storage import store_for
 from tests.support.envs import Env
 from tests.support.factories import FIXTURES
 from tests.support.faults import invoice_writes_held
@@ -302,6 +305,28 @@ def test_a_large_object_is_a_multipart_upload_visible_only_once_complete(
     assert not store.exists(broken)
     uploads = client.list_multipart_uploads(Bucket=BUCKET).get("Uploads") or []
     assert [u for u in uploads if u["Key"] == broken.removeprefix(f"s3://{BUCKET}/")] == []
+
+
+@pytest.mark.parametrize("where", ["local", pytest.param("s3", marks=pytest.mark.s3)])
+def test_a_runs_earlier_volumes_are_listed_by_their_name_alone(
+    where: str, env: Env, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a period's folder holding run 1's volumes beside its invoices, run 1's one
+    # file, run 12's volumes and a sub-folder named like a volume
+    if where == "s3":
+        use_s3(env, request.getfixturevalue("s3_server"))
+    env.apply(monkeypatch)
+    store = store_for(get_settings())
+    folder = f"{get_settings().output_dir}/2026-10"
+    names = ["INV-2026-10-000001.pdf", "billing-run-1.pdf", "billing-run-12-vol-001.pdf"]
+    names += [f"billing-run-1-vol-{n:03d}.pdf" for n in (2, 1, 3)] + ["billing-run-1-vol-004.pdf/x.pdf"]
+    for name in names:
+        with store.writer(f"{folder}/{name}") as handle:
+            handle.write(b"%PDF-1.7")
+    # when the volumes of run 1's merged file are listed
+    listed = earlier_volumes(store, f"{folder}/billing-run-1.pdf")
+    # then exactly its own, in order: not run 12's, not the invoices, not the sub-folder
+    assert listed == [f"{folder}/billing-run-1-vol-{n:03d}.pdf" for n in (1, 2, 3)]
 
 
 def test_print_volumes_manifest_and_export_on_s3(s3_env: Env, s3_server: SeaweedS3, tmp_path: Path) -> None:

@@ -429,6 +429,10 @@ class FragmentStore:
             return fragment
         return None
 
+    def unload(self) -> None:
+        """Let go of the loaded files; the index stays, and a later `get` loads again."""
+        self.files.clear()
+
     def _file(self, number: int) -> _FragmentFile | None:
         if number in self.files:
             self.files.move_to_end(number)

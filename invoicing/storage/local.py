@@ -3,7 +3,6 @@ unchanged (temp file beside the name, fsync or one syncfs per batch, rename)."""
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import shutil
@@ -69,7 +68,18 @@ class LocalStore(Store):
         return atomic_file(Path(location))
 
     def list(self, prefix: str, suffix: str = "", start: str = "") -> list[str]:
-        return sorted(str(path) for path in Path(prefix).glob(f"{glob.escape(start)}*{suffix}"))
+        # Files only, as S3 lists objects: a folder is no object, whatever its name (the
+        # directory entry says which, no stat per file).
+        folder = Path(prefix)
+        try:
+            with os.scandir(folder) as entries:
+                return sorted(
+                    str(folder / entry.name)
+                    for entry in entries
+                    if entry.name.startswith(start) and entry.name.endswith(suffix) and entry.is_file()
+                )
+        except (FileNotFoundError, NotADirectoryError):
+            return []
 
     def remove(self, location: str) -> None:
         Path(location).unlink(missing_ok=True)

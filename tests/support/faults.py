@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -61,3 +62,16 @@ def writers_waiting(database_url: str) -> int:
             return int(connection.execute(query).scalar_one())
     finally:
         engine.dispose()
+
+
+@contextmanager
+def merged_file_blocked(output_dir: str, period: str, run_id: int) -> Iterator[None]:
+    """Inside, a folder (not empty) stands where run `run_id`'s merged file must go, so
+    every merge of it fails writing it (the merge ahead's and the body's alike); gone after."""
+    blocker = Path(output_dir) / period / f"billing-run-{run_id}.pdf"
+    (blocker / "in-the-way").mkdir(parents=True)
+    try:
+        yield
+    finally:
+        (blocker / "in-the-way").rmdir()
+        blocker.rmdir()
