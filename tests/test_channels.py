@@ -16,7 +16,7 @@ from invoicing.db import session_scope
 from invoicing.models import Invoice, Subscriber
 from tests.support.delivery import EMAIL, billed, fixtures_with_channels, number_of
 from tests.support.envs import Env
-from tests.support.factories import SUBSCRIBER_FIELDS, write_csv, write_json
+from tests.support.factories import SUBSCRIBER_FIELDS, initialized, write_csv, write_json
 
 
 def _bookmarks(path: str) -> list[str]:
@@ -64,7 +64,7 @@ def test_without_channels_every_subscriber_is_print(env: Env) -> None:
 
 def test_the_default_channel_setting_applies_to_rows_without_one(env: Env) -> None:
     # given
-    env.cli("db", "init", check=True)
+    initialized(env)
     data = fixtures_with_channels({"A-0001": "print"})
     # when
     env.cli("import", write_json(env, data), check=True, INVOICING_DEFAULT_CHANNEL="both")
@@ -76,7 +76,7 @@ def test_the_default_channel_setting_applies_to_rows_without_one(env: Env) -> No
 
 def test_an_unknown_channel_is_an_import_error_naming_the_row(env: Env) -> None:
     # given
-    env.cli("db", "init", check=True)
+    initialized(env)
     data = fixtures_with_channels({"A-0003": "fax"})
     # when
     proc = env.cli("import", write_json(env, data))
@@ -89,7 +89,7 @@ def test_an_unknown_channel_is_an_import_error_naming_the_row(env: Env) -> None:
 
 def test_a_csv_channel_column_is_read(env: Env) -> None:
     # given
-    env.cli("db", "init", check=True)
+    initialized(env)
     data = json.loads(Path(write_json(env, fixtures_with_channels({}))).read_text(encoding="utf-8"))
     env.cli("import", write_json(env, {"plans": data["plans"]}, "plans.json"), check=True)
     row = data["subscribers"][0]

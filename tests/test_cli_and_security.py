@@ -17,7 +17,7 @@ from invoicing.db import session_scope
 from invoicing.models import Charge, Invoice, Subscriber
 from tests.support.checks import assert_run_consistent
 from tests.support.envs import Env
-from tests.support.factories import VALID_IMPORT, seed_fixtures
+from tests.support.factories import VALID_IMPORT, initialized, seed_fixtures
 from tests.support.paths import ROOT
 from tests.support.runs import count_rows, run_json
 from tests.support.workers import Workers
@@ -154,7 +154,7 @@ def test_sql_goes_through_bound_parameters(env: Env) -> None:
 
 
 def test_huge_import_with_one_bad_row_imports_nothing(env: Env, tmp_path: Path) -> None:
-    env.cli("db", "init", check=True)
+    initialized(env)
     data = copy.deepcopy(VALID_IMPORT)
     line = data["charges"][0]
     data["charges"] = [dict(line, description=f"Call {n}") for n in range(30_000)]

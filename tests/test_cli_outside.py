@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from invoicing import files
 from invoicing.cli import main
-from tests.support.factories import FIXTURES
+from tests.support.factories import FIXTURES, initialized
 
 
 @contextmanager
@@ -34,7 +34,7 @@ def mode(path: Path) -> int:
 def test_every_pdf_written_gets_the_umask_permissions(env) -> None:
     # given a user whose umask is the usual 022
     with umask(0o022):
-        env.cli("db", "init", check=True)
+        initialized(env)
         env.cli("db", "seed", "--fixtures", str(FIXTURES), check=True)
         # when the run, a preview and a one-off merge write their PDFs
         env.cli("run", "--period", "2026-10", check=True)
@@ -76,7 +76,7 @@ def test_read_only_commands_leave_no_database_behind(env, command: list[str]) ->
 
 def test_runs_table_is_readable_at_80_columns(env) -> None:
     # given two finished runs
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("db", "seed", "--fixtures", str(FIXTURES), check=True)
     env.cli("run", "--period", "2026-10", check=True)
     env.cli("run", "--period", "2026-09", check=True)

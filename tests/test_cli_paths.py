@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from invoicing.db import session_scope
 from invoicing.models import Invoice, Subscriber
 from tests.support.envs import Env
-from tests.support.factories import generate, seed_fixtures
+from tests.support.factories import generate, initialized, seed_fixtures
 from tests.support.runs import late_charges, run_json, status_of, wait_for_final_status
 from tests.support.workers import Workers
 
@@ -145,7 +145,7 @@ def test_retry_of_a_run_still_rendering_is_refused(workers: Workers) -> None:
 
 
 def test_db_seed_generates_only_the_countries_asked_for(env: Env) -> None:
-    env.cli("db", "init", check=True)
+    initialized(env)
     # when subscribers of two countries only are generated, with a JSON summary
     proc = env.cli("db", "seed", "--generate", "12", "--period", "2026-10", "--countries", "JP,SA", "--json")
     # then the summary says 12 subscribers were created, and all of them are of those countries
@@ -157,7 +157,7 @@ def test_db_seed_generates_only_the_countries_asked_for(env: Env) -> None:
 
 
 def test_db_seed_with_an_unknown_country_is_exit_2(env: Env) -> None:
-    env.cli("db", "init", check=True)
+    initialized(env)
     proc = env.cli("db", "seed", "--generate", "5", "--period", "2026-10", "--countries", "JP,QQ")
     assert proc.returncode == 2
     assert "--countries" in proc.stderr and "QQ" in proc.stderr and "Traceback" not in proc.stderr

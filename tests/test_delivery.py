@@ -29,7 +29,7 @@ from tests.support.delivery import (
     use_smtp,
 )
 from tests.support.envs import Env
-from tests.support.factories import write_json
+from tests.support.factories import initialized, write_json
 from tests.support.smtp import Behaviour, SmtpServer, unreachable_url
 
 
@@ -409,7 +409,7 @@ def _delivery_rows() -> int:
 
 def test_deliver_after_run_emails_the_invoices_when_the_run_is_merged(env: Env, smtp: SmtpServer) -> None:
     # given
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("import", write_json(env, fixtures_with_channels(EMAIL)), check=True)
     use_smtp(env, smtp.url())
     # when

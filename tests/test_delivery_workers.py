@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.support.delivery import EMAIL, PERIOD, fixtures_with_channels, status_delivery, use_smtp
 from tests.support.envs import Env
-from tests.support.factories import write_json
+from tests.support.factories import initialized, write_json
 from tests.support.runs import wait_until
 from tests.support.smtp import SmtpServer
 from tests.support.workers import Workers
@@ -13,7 +13,7 @@ from tests.support.workers import Workers
 
 def test_workers_deliver_a_run_once_it_is_merged(redis_env: Env, workers: Workers, smtp: SmtpServer) -> None:
     # given
-    redis_env.cli("db", "init", check=True)
+    initialized(redis_env)
     redis_env.cli("import", write_json(redis_env, fixtures_with_channels(EMAIL)), check=True)
     use_smtp(redis_env, smtp.url())
     redis_env.vars["INVOICING_DELIVER_AFTER_RUN"] = "true"

@@ -32,6 +32,7 @@ from tests.support.einvoices import (
     xpath,
 )
 from tests.support.envs import Env
+from tests.support.factories import initialized
 from tests.support.runs import count_rows, run_json, status_of
 from tests.support.workers import Workers
 
@@ -469,7 +470,7 @@ def test_csv_rows_are_checked_the_same(env: Env) -> None:
     bad = copy.deepcopy(data["subscribers"])
     bad[AUSTRIAN]["vat_id"] = "ATU12345676"
     (env.path / "subscribers.csv").write_text(csv_of(bad), encoding="utf-8")
-    env.cli("db", "init", check=True)
+    initialized(env)
     # when
     proc = env.cli("import", str(env.path / "plans.csv"), str(env.path / "subscribers.csv"))
     # then

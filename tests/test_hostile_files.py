@@ -27,7 +27,7 @@ import pytest
 
 from tests.support.einvoices import cii_xml, hybrid_carrying
 from tests.support.envs import Env
-from tests.support.factories import seed_fixtures
+from tests.support.factories import initialized, seed_fixtures
 from tests.support.runs import invoices_of, run_json
 
 SECRET = "the-secret-the-attacker-wants-7f3a91"
@@ -357,7 +357,7 @@ def test_an_output_the_file_system_would_refuse_is_one_line_before_any_work(
 ) -> None:
     # given a database and no data: render, merge and export would each find nothing to
     # work on, so a refusal naming -o shows it came first
-    env.cli("db", "init", check=True)
+    initialized(env)
     before = sorted(tmp_path.iterdir())
     cases = [
         (tmp_path / ("n" * 300 + ".pdf"), "file name too long (304 bytes"),

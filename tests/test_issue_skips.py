@@ -19,7 +19,7 @@ from invoicing.db import session_scope
 from invoicing.models import BillingRun, Charge, Invoice, InvoiceStatus, RunSkip, Subscriber
 from tests.support.checks import pdf_outline
 from tests.support.envs import Env
-from tests.support.factories import VALID_IMPORT
+from tests.support.factories import VALID_IMPORT, initialized
 from tests.support.runs import count_rows, run_json, status_of
 
 PERIOD = "2026-10"
@@ -37,7 +37,7 @@ def three_subscribers() -> dict[str, Any]:
 
 
 def seed(env: Env) -> None:
-    env.cli("db", "init", check=True)
+    initialized(env)
     path = env.path / "data.json"
     path.write_text(json.dumps(three_subscribers(), ensure_ascii=False), encoding="utf-8")
     env.cli("import", str(path), check=True)

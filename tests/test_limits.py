@@ -26,7 +26,7 @@ from invoicing.config import get_settings
 from invoicing.db import init_db, session_scope
 from invoicing.models import BillingRun, Charge, Invoice, Plan, RunSkip, Subscriber
 from tests.support.envs import Env, embedded, forget_engines
-from tests.support.factories import VALID_IMPORT, write_json
+from tests.support.factories import VALID_IMPORT, initialized, write_json
 from tests.support.runs import count_rows
 
 OUT_OF_RANGE = "not a period (YYYY-MM) from 2000-01 to 2099-12"
@@ -323,7 +323,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     the real commands; each test works on a copy."""
     path = tmp_path_factory.mktemp("issued")
     env = embedded(path)
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("import", write_json(env, VALID_IMPORT), check=True)
     env.cli("run", "--period", "2026-10", check=True)
     yield path

@@ -14,7 +14,7 @@ import pytest
 
 from invoicing.models import BillingRun, Charge, Invoice, Subscriber
 from tests.support.envs import Env
-from tests.support.factories import VALID_IMPORT, seed_fixtures, write_json
+from tests.support.factories import VALID_IMPORT, initialized, seed_fixtures, write_json
 from tests.support.runs import count_rows, late_charges, run_json
 
 
@@ -29,7 +29,7 @@ def one_line_error(stderr: str) -> str:
 
 def test_one_invoice_is_issued_in_the_singular(env: Env) -> None:
     # given one subscriber
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("import", write_json(env, VALID_IMPORT), check=True)
     # when
     proc = env.cli("run", "--period", "2026-10")
@@ -40,7 +40,7 @@ def test_one_invoice_is_issued_in_the_singular(env: Env) -> None:
 
 def test_a_late_charge_and_a_void_run_of_one_speak_in_the_singular(env: Env) -> None:
     # given one subscriber billed for October
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("import", write_json(env, VALID_IMPORT), check=True)
     run = run_json(env, "--period", "2026-10")
     late = copy.deepcopy(VALID_IMPORT)
@@ -184,7 +184,7 @@ def test_every_problem_of_every_row_in_one_pass_and_rows_counted_once(env: Env) 
         {"email": "nope", "country": "XX", "locale": "zz", "tax_rate": "ten", "plan": "gold"}
     )
     data["charges"][0].update({"quantity": "x", "unit_price": "9,90"})
-    env.cli("db", "init", check=True)
+    initialized(env)
     # when
     proc = env.cli("import", write_json(env, data))
     # then every problem, each on its line, and two invalid rows
@@ -209,7 +209,7 @@ def test_a_semicolon_csv_is_named_with_what_to_write(env: Env) -> None:
     # given a charges file as a German spreadsheet saves it
     path = env.path / "charges.csv"
     path.write_text("account;period;description;quantity;unit_price\nA-0001;2026-10;Roaming;1;9,90\n")
-    env.cli("db", "init", check=True)
+    initialized(env)
     # when
     proc = env.cli("import", str(path))
     # then
@@ -223,7 +223,7 @@ def test_a_semicolon_csv_is_named_with_what_to_write(env: Env) -> None:
 
 def test_an_unreadable_file_is_one_problem_not_an_invalid_row(env: Env) -> None:
     # when
-    env.cli("db", "init", check=True)
+    initialized(env)
     proc = env.cli("import", str(env.path / "missing.json"))
     # then
     assert proc.returncode == 2

@@ -13,7 +13,7 @@ from pypdf import PdfReader
 
 from invoicing.models import BillingRun, Charge, Invoice
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES, seed_fixtures, write_json
+from tests.support.factories import FIXTURES, initialized, seed_fixtures, write_json
 from tests.support.paths import BIN, ROOT
 from tests.support.runs import count_rows, run_at_once, run_json
 from tests.support.workers import Workers
@@ -236,7 +236,7 @@ def test_dry_run_writes_nothing(env: Env) -> None:
 
 def test_two_supplements_started_at_once_make_one(pg_env: Env, workers: Workers) -> None:
     env = workers.env
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("db", "seed", "--generate", "40", "--period", "2026-10", check=True)
     workers.start(count=1, concurrency=2)
     run_json(env, "--period", "2026-10")

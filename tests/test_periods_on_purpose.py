@@ -15,7 +15,7 @@ import pytest
 from invoicing.billing.period import MAX_MONTHS_BACK, Period
 from invoicing.models import BillingRun, Invoice
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES, LATE_CHARGES, generate, seed_fixtures
+from tests.support.factories import FIXTURES, LATE_CHARGES, generate, initialized, seed_fixtures
 from tests.support.runs import count_rows, run_json, status_of
 
 PREVIOUS = Period.previous()
@@ -117,7 +117,7 @@ def test_the_quick_start_october_run_picks_up_no_late_charges(env: Env) -> None:
 
 def test_the_run_lists_the_late_charges_it_picked_up(env: Env) -> None:
     # given the October run, then charges for October that arrive after it
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("import", str(FIXTURES), check=True)
     env.cli("run", "--period", "2026-10", check=True)
     env.cli("import", str(LATE_CHARGES), check=True)
@@ -137,7 +137,7 @@ def test_the_run_lists_the_late_charges_it_picked_up(env: Env) -> None:
 
 
 def test_status_json_lists_the_late_charges(env: Env) -> None:
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("import", str(FIXTURES), check=True)
     env.cli("run", "--period", "2026-10", check=True)
     env.cli("import", str(LATE_CHARGES), check=True)

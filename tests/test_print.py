@@ -28,6 +28,7 @@ from invoicing.pdf import (
 )
 from tests.support import factories
 from tests.support.envs import Env
+from tests.support.factories import initialized
 from tests.support.runs import run_json, status_of
 
 PERIOD = "2026-10"
@@ -60,7 +61,7 @@ def import_subscribers(env: Env, lines: list[int]) -> None:
     }
     path = env.path / "print.json"
     path.write_text(json.dumps(data), encoding="utf-8")
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("import", str(path), check=True)
 
 

@@ -15,7 +15,7 @@ from invoicing.db import session_scope
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
 from tests.support.checks import assert_run_consistent, assert_same_as_parsing_every_file, pdf_outline
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES, generate, seed_fixtures
+from tests.support.factories import FIXTURES, generate, initialized, seed_fixtures
 from tests.support.runs import (
     count_rows,
     invoices_of,
@@ -284,7 +284,7 @@ def test_no_wait_then_status_on_postgres(pg_env: Env, workers: Workers) -> None:
 
 def test_two_runs_started_at_once_make_one_run(pg_env: Env, workers: Workers) -> None:
     env = workers.env
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("db", "seed", "--generate", "150", "--period", "2026-10", check=True)
     workers.start(count=1, concurrency=2)
     # when two `invoicing run` commands start at the same instant

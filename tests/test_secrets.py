@@ -8,6 +8,7 @@ import pytest
 
 from invoicing.config import redact, scrub, url_secrets
 from tests.support.envs import REDIS_DB, REDIS_HOST, REDIS_PORT, Env
+from tests.support.factories import initialized
 from tests.support.workers import Workers
 
 # (url, what the mask shows, the secret that must not show)
@@ -177,7 +178,7 @@ def test_a_database_that_cannot_be_used_is_named_without_its_password(env: Env, 
 
 def test_credentials_in_the_s3_endpoint_are_not_shown(env: Env) -> None:
     # given a database, and an S3 endpoint URL carrying credentials that does not answer
-    env.cli("db", "init", check=True)
+    initialized(env)
     # when a run needs the output storage
     proc = env.cli(
         "run",

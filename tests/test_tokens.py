@@ -8,11 +8,12 @@ import json
 from pathlib import Path
 
 from tests.support.envs import Env
+from tests.support.factories import initialized
 from tests.support.server import rows_in
 
 
 def ready(env: Env) -> Env:
-    env.cli("db", "init", check=True)
+    initialized(env)
     return env
 
 

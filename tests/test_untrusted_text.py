@@ -41,7 +41,7 @@ from invoicing.untrusted import MAX_MARKS, clean, spreadsheet_cell
 from tests.support.boxes import assert_laid_out_inside_boxes
 from tests.support.einvoices import embedded_xml, seed_b2b, with_seller, xpath
 from tests.support.envs import Env
-from tests.support.factories import VALID_IMPORT, invoice, line
+from tests.support.factories import VALID_IMPORT, initialized, invoice, line
 from tests.support.runs import invoices_of, run_json
 from tests.support.tools import require_tool
 
@@ -366,7 +366,7 @@ def test_an_imported_name_is_stored_cleaned(env: Env) -> None:
     }
     path = env.path / "dirty.json"
     path.write_text(json.dumps(data), encoding="utf-8")
-    env.cli("db", "init", check=True)
+    initialized(env)
     # when it is imported through the real command
     proc = env.cli("import", str(path))
     # then the name is stored as every output shows it

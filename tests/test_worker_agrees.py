@@ -10,7 +10,7 @@ import pytest
 
 from invoicing.models import BillingRun, Invoice
 from tests.support.envs import Env
-from tests.support.factories import seed_fixtures
+from tests.support.factories import initialized, seed_fixtures
 from tests.support.runs import count_rows
 from tests.support.workers import Workers
 
@@ -58,7 +58,7 @@ def test_worker_on_a_database_without_the_schema_exits(workers: Workers) -> None
 def test_worker_on_an_older_schema_says_to_upgrade(workers: Workers) -> None:
     # given the database one migration behind
     env = workers.env
-    env.cli("db", "init", check=True)
+    initialized(env)
     with sqlite3.connect(env.path / "invoicing.db") as connection:
         connection.execute("UPDATE alembic_version SET version_num = '0001'")
     # when
@@ -70,7 +70,7 @@ def test_worker_on_an_older_schema_says_to_upgrade(workers: Workers) -> None:
 
 def test_worker_on_the_current_schema_starts(workers: Workers) -> None:
     # given
-    workers.env.cli("db", "init", check=True)
+    initialized(workers.env)
     # when / then (start waits for the worker's "ready.")
     workers.start(count=1, concurrency=1)
     assert "invoicing worker:" not in workers.log_text()

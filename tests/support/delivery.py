@@ -4,23 +4,18 @@ notifications shaped as real servers send them."""
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
-import shutil
-import sqlite3
-import tempfile
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from invoicing.db import session_scope
 from invoicing.models import Invoice, Subscriber
-from tests.support.envs import Env, embedded
+from tests.support.envs import Env
 from tests.support.factories import FIXTURES, write_json
+from tests.support.templates import copy_database, made_once
 
 PERIOD = "2026-10"
 SENDER = "billing@northwind.example"
@@ -37,33 +32,20 @@ def fixtures_with_channels(channels: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-# Billed databases by their channels (and settings), made once per test process: each
-# test gets a copy of the database; the invoices' files are the template's, read only.
-_TEMPLATES: dict[str, tuple[Path, dict[str, Any]]] = {}
-_TEMPLATE_ROOT: list[Path] = []
-
-
 def billed(env: Env, channels: dict[str, str], **extra: str) -> dict[str, Any]:
-    """A database with the fixtures (these channels) and October billed; `run --json`."""
-    key = json.dumps([channels, extra], sort_keys=True)
-    if key not in _TEMPLATES:
-        if not _TEMPLATE_ROOT:
-            _TEMPLATE_ROOT.append(Path(tempfile.mkdtemp(prefix="invoicing-billed-")))
-            atexit.register(shutil.rmtree, _TEMPLATE_ROOT[0], True)
-        folder = _TEMPLATE_ROOT[0] / str(len(_TEMPLATES))
-        folder.mkdir()
-        template = embedded(folder)
+    """A database with the fixtures (these channels) and October billed; `run --json`.
+    Billed once per test process (`templates`): each test gets a copy of the database,
+    the invoices' files are the template's, read only."""
+
+    def make(template: Env) -> dict[str, Any]:
         template.cli("db", "init", check=True)
         template.cli("import", write_json(template, fixtures_with_channels(channels)), check=True, **extra)
         proc = template.cli("run", "--period", PERIOD, "--json", check=True, **extra)
-        _TEMPLATES[key] = (folder, json.loads(proc.stdout))
-    folder, run = _TEMPLATES[key]
-    database = make_url(env.vars["INVOICING_DATABASE_URL"]).database
-    assert database is not None
-    # The backup API: the template's WAL holds part of its data.
-    with contextlib.closing(sqlite3.connect(folder / "invoicing.db")) as source:
-        with contextlib.closing(sqlite3.connect(database)) as copy:
-            source.backup(copy)
+        run: dict[str, Any] = json.loads(proc.stdout)
+        return run
+
+    folder, run = made_once(json.dumps(["billed", channels, extra], sort_keys=True), make)
+    copy_database(folder, env)
     return run
 
 

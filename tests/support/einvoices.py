@@ -21,7 +21,7 @@ from pypdf.generic import DictionaryObject, StreamObject
 from invoicing.billing.money import round_money
 from invoicing.pdf.documents import ElectronicAddress, InvoiceDocument, InvoiceLine, PrecedingInvoice, Seller
 from tests.support.envs import Env
-from tests.support.factories import FIXTURES, SELLER, invoice
+from tests.support.factories import FIXTURES, SELLER, initialized, invoice
 from tests.support.paths import ROOT
 
 # Four business customers, each with an e-invoice (see fixtures/README.md).
@@ -48,7 +48,7 @@ def with_seller(env: Env) -> Env:
 
 def seed_b2b(env: Env, *files: Path) -> None:
     """A database with the bundled fixtures and the B2B ones, by the real commands."""
-    env.cli("db", "init", check=True)
+    initialized(env)
     env.cli("import", str(FIXTURES), str(B2B), *map(str, files), check=True)
 
 

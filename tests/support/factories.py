@@ -3,17 +3,13 @@ and seeded databases (the bundled fixtures or a synthetic data set)."""
 
 from __future__ import annotations
 
-import atexit
 import csv
 import json
-import shutil
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +18,7 @@ from invoicing.billing.period import Period
 from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, PrecedingInvoice, Seller
 from invoicing.synthetic import synthetic_dataset
 from tests.support.paths import ROOT
+from tests.support.templates import copy_database, made_once, sqlite_file
 
 if TYPE_CHECKING:  # a fresh process imports `invoice` from here, without pytest
     from tests.support.envs import Env
@@ -247,6 +244,11 @@ def write_json(env: Env, data: object, name: str = "data.json") -> str:
     return str(path)
 
 
+def initialized(env: Env) -> None:
+    """An empty database at the schema's head, as `db init` leaves it."""
+    _seeded(env)
+
+
 def seed_fixtures(env: Env) -> None:
     """A database with the bundled fixtures, made by the real commands."""
     _seeded(env, "--fixtures", str(FIXTURES))
@@ -257,11 +259,7 @@ def generate(env: Env, count: int, seed: int = 11, period: str = "2026-10") -> N
     _seeded(env, "--generate", str(count), "--period", period, "--seed", str(seed))
 
 
-# Seeded SQLite files, made once per test process by `db init` and `db seed` and then
-# copied for each test that starts from the same data: the two commands cost about 3 s of
-# CPU, paid by a hundred tests. Keyed by the seed's arguments and the settings that are
-# not the test's own names (database, folder, broker, prefix, queue).
-_TEMPLATES: dict[tuple[str, ...], Path] = {}
+# The settings that are the test's own names, not what the data is made with.
 _NAMES_OF_THE_TEST = {
     "INVOICING_DATABASE_URL",
     "INVOICING_OUTPUT_DIR",
@@ -273,27 +271,21 @@ _NAMES_OF_THE_TEST = {
 
 
 def _seeded(env: Env, *seed: str) -> None:
-    url = env.vars.get("INVOICING_DATABASE_URL", "")
-    target = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-    if target is None or target.exists():  # PostgreSQL, or a database the test made
+    """`db init`, then `db seed SEED` if given: on a SQLite file not yet made, a copy of
+    the database the two commands made once in this process (`templates`)."""
+    database = sqlite_file(env)
+    if database is None or database.exists():  # PostgreSQL, or a database the test made
         env.cli("db", "init", check=True)
-        env.cli("db", "seed", *seed, check=True)
+        if seed:
+            env.cli("db", "seed", *seed, check=True)
         return
     settings = {k: v for k, v in env.vars.items() if k not in _NAMES_OF_THE_TEST}
-    key = (*seed, *sorted(f"{k}={v}" for k, v in settings.items()))
-    template = _TEMPLATES.get(key)
-    if template is None:
-        from tests.support.envs import embedded
 
-        folder = Path(tempfile.mkdtemp(prefix="invoicing-seeded-"))
-        atexit.register(shutil.rmtree, folder, True)
-        maker = embedded(folder)
-        maker.vars = settings | maker.vars
-        maker.cli("db", "init", check=True)
-        maker.cli("db", "seed", *seed, check=True)
-        template = folder / "invoicing.db"
-        # The commands have exited: SQLite has moved its write-ahead log into the file.
-        assert not template.with_name("invoicing.db-wal").exists()
-        _TEMPLATES[key] = template
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template, target)
+    def make(template: Env) -> None:
+        template.vars = settings | template.vars
+        template.cli("db", "init", check=True)
+        if seed:
+            template.cli("db", "seed", *seed, check=True)
+
+    folder, _ = made_once(json.dumps([seed, settings], sort_keys=True), make)
+    copy_database(folder, env)
