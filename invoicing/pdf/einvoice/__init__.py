@@ -7,6 +7,10 @@ into PDF/A-3b carrying it, `validate` checks either with the official rules (imp
 explicitly: it loads Saxon), `official` says where those rules are.
 """
 
+from importlib import import_module
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from invoicing.pdf.documents import InvoiceDocument
 from invoicing.pdf.einvoice.cii import (
     FACTURX,
@@ -23,7 +27,9 @@ from invoicing.pdf.einvoice.cii import (
     exemption_text,
     tax_category,
 )
-from invoicing.pdf.einvoice.pdfa import PdfAError, make_hybrid
+
+if TYPE_CHECKING:
+    from invoicing.pdf.einvoice.pdfa import PdfAError, make_hybrid
 
 __all__ = [
     "FACTURX",
@@ -59,4 +65,18 @@ def render_einvoice(doc: InvoiceDocument) -> bytes:
 
     einvoice = einvoice_for(doc)
     pdf = render_invoice(doc)
-    return pdf if einvoice is None else make_hybrid(pdf, einvoice)
+    return pdf if einvoice is None else _pdfa().make_hybrid(pdf, einvoice)
+
+
+def _pdfa() -> ModuleType:
+    return import_module("invoicing.pdf.einvoice.pdfa")
+
+
+def __getattr__(name: str) -> object:
+    # pikepdf (the PDF/A-3 update) loads when a hybrid is made, not with the checks and
+    # the XML every command that reads an invoice imports.
+    if name in ("PdfAError", "make_hybrid"):
+        value = getattr(_pdfa(), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
