@@ -21,11 +21,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text, update
 
+from invoicing.billing import Period, create_run
 from invoicing.config import get_settings
 from invoicing.db import session_scope
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus
 from invoicing.run import ahead, dispatch, lease, steps
+from invoicing.run.paths import fragments_dir
 from invoicing.run.state import aware
+from invoicing.storage import store_for
 from tests.support.checks import assert_run_consistent, assert_same_as_parsing_every_file
 from tests.support.envs import Env
 from tests.support.factories import generate, seed_fixtures
@@ -140,6 +143,29 @@ def test_batches_committing_out_of_order_are_merged_in_number_order(redis_env: E
             session.scalars(select(Invoice.number).where(Invoice.run_id == run_id).order_by(Invoice.seq))
         )
     assert seen == numbers
+
+
+def test_a_merge_far_behind_the_batches_links_every_part_from_its_fragment(env: Env) -> None:
+    # given an issued run of 40 invoices, each rendered in a batch of its own: 40 fragment
+    # files are there before the merge looks at the first
+    generate(env, 40)
+    with session_scope() as session:
+        run_id = create_run(session, get_settings(), Period(2026, 10)).id
+    with session_scope() as session:
+        ids = list(session.scalars(select(Invoice.id).where(Invoice.run_id == run_id).order_by(Invoice.seq)))
+    for invoice_id in ids:
+        steps.render_invoices([invoice_id])
+    with session_scope() as session:
+        shas = list(
+            session.scalars(select(Invoice.sha256).where(Invoice.run_id == run_id).order_by(Invoice.seq))
+        )
+    settings = get_settings()
+    fragments = ahead.GrowingFragments(store_for(settings), fragments_dir(settings, "2026-10"))
+    # when the merge asks for the parts in number order
+    found = [fragments.get(sha) for sha in shas]
+    # then each came from its fragment (none parsed), and each file was let go once used up
+    assert len(shas) == 40 and all(fragment is not None for fragment in found)
+    assert fragments.used == 40 and not fragments.files
 
 
 def test_a_merge_ahead_of_a_run_dispatched_again_gives_up_and_records_nothing(redis_env: Env) -> None:
