@@ -74,7 +74,7 @@ class LocalStore(Store):
         try:
             with os.scandir(folder) as entries:
                 return sorted(
-                    str(folder / entry.name)
+                    entry.path  # the folder joined with the name, made by scandir itself
                     for entry in entries
                     if entry.name.startswith(start) and entry.name.endswith(suffix) and entry.is_file()
                 )
