@@ -62,6 +62,11 @@ def _create_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         # The busy timeout makes concurrent writers wait for the lock instead of failing.
         connect_args["timeout"] = 30
+        # A statement in sqlite3's cache keeps the memory SQLite gave it: with the default
+        # 128, importing 60,000 subscribers in chunks of 10,000 grew SQLite's memory to
+        # 23 MB, 3.5 MB a chunk (a million subscribers: 584 MB resident); with 16 it
+        # stays at 6 MB, for the same CPU. The queries a worker repeats stay cached.
+        connect_args["cached_statements"] = 16
     elif parsed.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = max(1, int(timeout))
         kwargs["pool_pre_ping"] = True

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from invoicing.pdf import render_invoice
+from invoicing.bench.outline import check_outline
+from invoicing.errors import InvoicingError
+from invoicing.pdf import Part, merge_pdfs, render_invoice
 from tests.support.envs import Env
-from tests.support.factories import invoice
+from tests.support.factories import invoice, synthetic_documents
 from tests.support.tools import require_tool
 
 
@@ -39,6 +41,8 @@ def test_bench_reports_both_paths(redis_env: Env) -> None:
     assert 0 < result["merge_peak_rss_mb"] < 512
     # The header pre-linked every invoice, so the body parsed none of them.
     assert result["prelinked"] == 40
+    # and its bookmarks, read back from the merged file, are the run's 40 invoices
+    assert result["outline_invoices"] == 40
     assert 0 < result["celery_merge_s"] < result["celery_s"]
     assert 0 < result["merge_tail_s"] < result["celery_s"]
     assert 0 < result["merge_cpu_s"] <= result["celery_merge_s"]
@@ -75,6 +79,27 @@ def assert_projected_from(result: dict[str, Any]) -> None:
         assert p["total_s"] == pytest.approx(
             p["issue_s"] + p["dispatch_s"] + overlapped + p["merge_tail_s"], abs=0.3
         )
+
+
+def test_the_outline_check_reads_every_invoice_once_from_the_file(tmp_path: Path) -> None:
+    # given three rendered invoices merged into one file
+    parts = []
+    for doc in synthetic_documents(3):
+        path = tmp_path / f"{doc.number}.pdf"
+        path.write_bytes(render_invoice(doc))
+        parts.append(Part(path, f"{doc.number} — {doc.name}", doc.number))
+    numbers = [p.label for p in parts]
+    merged = merge_pdfs(parts, tmp_path / "merged.pdf").path
+    # then the check finds them, in order, in the file's bookmarks
+    assert check_outline(merged, numbers) == 3
+    # and says so when the database lists another invoice, one fewer, or another order
+    for wrong, said in [
+        ([*numbers, "INV-2026-10-999999"], "lists 3 invoices, the database 4"),
+        (numbers[:2], "lists 3 invoices, the database 2"),
+        (numbers[::-1], "lists 3 invoices, the database 3, not the same ones in the same order"),
+    ]:
+        with pytest.raises(InvoicingError, match=said):
+            check_outline(merged, wrong)
 
 
 def test_bench_without_redis_says_so(env: Env) -> None:

@@ -115,6 +115,9 @@ class BenchResult:
     prelinked: int  # invoices the body took from the header's pre-linked fragments
     bytes_per_single_invoice: float | None  # mean size of one invoice's own file
     issue_added_rss_mb: float  # peak RSS the issuing transaction added to this command's
+    # Bookmarks in the merged file, read back from it: the run's printed invoices, each once
+    # and in number order (bench/outline.py), or the bench fails.
+    outline_invoices: int
     # 1,000,000 subscribers on 8, 32 and 128 processes from these figures (bench/scale.py)
     projected: list[dict[str, float]]
     # The worker CPU per invoice all-in (render, fragment, write, rows, Celery, the
@@ -259,6 +262,29 @@ def _cleanup_redis(broker_url: str, prefix: str) -> None:
         client.delete(*keys[start : start + 1000])
 
 
+SEED_CHUNK = 20_000  # subscribers imported at a time: a process peaks at 193 MB (50,000: 308 MB)
+
+
+def _printed_numbers(run_id: int) -> Iterator[str]:
+    """The numbers of the run's invoices that go into its print file, in number order."""
+    from sqlalchemy import select
+
+    from invoicing.db import session_scope
+    from invoicing.models import PRINTED, Invoice, InvoiceStatus
+
+    with session_scope() as session:
+        yield from session.scalars(
+            select(Invoice.number)
+            .where(
+                Invoice.run_id == run_id,
+                Invoice.status == InvoiceStatus.RENDERED,
+                Invoice.bill_channel.in_(PRINTED),
+            )
+            .order_by(Invoice.seq)
+            .execution_options(yield_per=10_000)
+        )
+
+
 def run_bench(
     subscribers: int,
     workers: int,
@@ -270,6 +296,7 @@ def run_bench(
     """The bench on a throw-away SQLite file, or on `database_url`: an empty database
     (PostgreSQL, say) that it fills and leaves filled; one holding data is refused
     before anything is written."""
+    from invoicing.bench.outline import check_outline
     from invoicing.bench.scale import project, refuse_filled
     from invoicing.billing import Period, create_run, seller_from
     from invoicing.billing.documents import issued_batch
@@ -301,7 +328,7 @@ def run_bench(
                 refuse_filled(database_url)
             say(f"seeding {subscribers:,} subscribers into {redact(database_url) if database_url else root}")
             init_db()
-            for generated in synthetic_chunks(subscribers, str(period), seed=1):
+            for generated in synthetic_chunks(subscribers, str(period), seed=1, size=SEED_CHUNK):
                 with session_scope() as session:
                     import_data(session, generated)
             del generated
@@ -345,7 +372,9 @@ def run_bench(
                 assert run is not None
                 if run.status not in FINAL or run.failed_count:
                     raise InvoicingError(f"bench run ended {run.status.value} with {run.failed_count} failed")
-                merged_size = Path(run.output_path or "").stat().st_size
+                merged = Path(run.output_path or "")
+                merged_size = merged.stat().st_size
+            outline_invoices = check_outline(merged, _printed_numbers(run_id))
             body = _probe_figures(root / "merge-figures.json")
 
             baseline_s = baseline_render_s = baseline_merge_s = single_bytes = None
@@ -424,6 +453,7 @@ def run_bench(
         prelinked=int(body["prelinked"]),
         bytes_per_single_invoice=_rounded(single_bytes, 1),
         issue_added_rss_mb=round(issue_rss_mb, 1),
+        outline_invoices=outline_invoices,
         projected=[p.as_dict() for p in projected],
         worker_cpu_ms_per_invoice=round(worker_cpu_s * 1000 / subscribers, 3),
         worker_system_ms_per_invoice=round(worker_system_s * 1000 / subscribers, 3),

@@ -209,6 +209,7 @@ def bench(
         ("  peak RSS it added", f"{result.issue_added_rss_mb:.0f} MB"),
         ("invoices per header task", str(result.batch_size)),
         ("merged file, bytes per invoice", f"{result.bytes_per_invoice:,.0f}"),
+        ("  its bookmarks, read back: every invoice once", f"{result.outline_invoices:,}"),
         ("merge step peak RSS", f"{result.merge_peak_rss_mb:.0f} MB"),
         ("worker processes peak RSS", f"{result.worker_peak_rss_mb:.0f} MB"),
         ("this command's peak RSS (baseline)", f"{result.bench_peak_rss_mb:.0f} MB"),
