@@ -262,9 +262,6 @@ def _cleanup_redis(broker_url: str, prefix: str) -> None:
         client.delete(*keys[start : start + 1000])
 
 
-SEED_CHUNK = 20_000  # subscribers imported at a time: a process peaks at 193 MB (50,000: 308 MB)
-
-
 def _printed_numbers(run_id: int) -> Iterator[str]:
     """The numbers of the run's invoices that go into its print file, in number order."""
     from sqlalchemy import select
@@ -298,9 +295,9 @@ def run_bench(
     before anything is written."""
     from invoicing.bench.outline import check_outline
     from invoicing.bench.scale import project, refuse_filled
+    from invoicing.bench.seed import seed
     from invoicing.billing import Period, create_run, seller_from
     from invoicing.billing.documents import issued_batch
-    from invoicing.billing.importer import import_data
     from invoicing.celery import app
     from invoicing.config import get_settings, redact
     from invoicing.db import init_db, session_scope
@@ -312,7 +309,6 @@ def run_bench(
     from invoicing.run.runtime import check_backends
     from invoicing.run.state import FINAL
     from invoicing.run.steps import RENDER_CHUNK
-    from invoicing.synthetic import synthetic_chunks
 
     broker_url = get_settings().broker_url or DEFAULT_BROKER
     period = Period(2026, 10)
@@ -328,14 +324,11 @@ def run_bench(
                 refuse_filled(database_url)
             say(f"seeding {subscribers:,} subscribers into {redact(database_url) if database_url else root}")
             init_db()
-            for generated in synthetic_chunks(subscribers, str(period), seed=1, size=SEED_CHUNK):
-                with session_scope() as session:
-                    import_data(session, generated)
-            del generated
+            seed(subscribers, str(period))
 
             say("issuing the run")
             gc.collect()
-            reset_peak_rss()  # from here: what issuing adds to what seeding left resident
+            reset_peak_rss()  # from here: what issuing adds to what this process holds
             rss_before_issue = current_rss_mb()
             started = time.perf_counter()
             with session_scope() as session:
