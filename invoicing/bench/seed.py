@@ -4,9 +4,9 @@
 their charges for PERIOD into the database the environment names, `SEED_CHUNK` at a
 time. In a child process, so that the bench's own process, which then issues the run
 as `invoicing run` would, measures the run and not the generator: importing a million
-subscribers in one process grew it to 380 MB, about 3.5 MB for every 20,000 (memory
-Python had freed but could not give back, scattered among what each chunk left alive),
-and only the child's exit returns it all.
+subscribers in one process had grown it past 320 MB by the 400,000th, about 3.5 MB for
+every 20,000 (memory Python had freed but could not give back, scattered among what each
+chunk left alive), and only the child's exit returns it all.
 """
 
 from __future__ import annotations
