@@ -7,12 +7,11 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 from pypdf import PdfReader
 from sqlalchemy import select, update
 
 from invoicing.db import session_scope
-from invoicing.models import BillingRun, Invoice, InvoiceStatus, Subscriber
+from invoicing.models import BillingRun, Invoice, Subscriber
 from tests.support.checks import assert_run_consistent, assert_same_as_parsing_every_file, pdf_outline
 from tests.support.envs import Env
 from tests.support.factories import FIXTURES, generate, initialized, seed_fixtures
@@ -321,23 +320,6 @@ def test_transient_database_outage_is_retried(pg_env: Env, workers: Workers) -> 
 
 def test_fixtures_file_is_where_the_readme_says() -> None:
     assert FIXTURES.is_file()
-
-
-@pytest.mark.slow
-def test_embedded_run_larger_than_the_in_memory_result_cache(env: Env) -> None:
-    """The embedded result backend is an LRU of 5,000 entries shared by the process; a
-    chord of one task per invoice would lose results to eviction past that. Batching
-    bounds the header, so a 5,200-invoice embedded run completes."""
-    generate(env, 5200, seed=2)
-    summary = run_json(env, "--period", "2026-10")
-    assert summary["status"] == "completed"
-    with session_scope() as session:
-        rendered = session.scalars(
-            select(Invoice.pdf_path).where(Invoice.status == InvoiceStatus.RENDERED)
-        ).all()
-    assert len(rendered) == 5200
-    reader = PdfReader(summary["output"])
-    assert len(reader.pages) == summary["pages"] >= 5200 and len(reader.outline) == 5200
 
 
 def test_beat_entry_starts_and_completes_the_previous_period(workers: Workers) -> None:
