@@ -4,8 +4,10 @@ checked by people reading its output, not asserted here)."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from invoicing.errors import InvoicingError
 from invoicing.pdf import Part, merge_pdfs, render_invoice
 from tests.support.envs import Env
 from tests.support.factories import invoice, synthetic_documents
+from tests.support.paths import BIN
 from tests.support.tools import require_tool
 
 
@@ -298,3 +301,46 @@ def test_bench_database_url_is_for_the_billing_runs_bench(env: Env) -> None:
         2,
         "invoicing: error: --database-url is for the billing run's bench, not --einvoice or --api",
     )
+
+
+def test_a_bench_stopped_with_sigterm_leaves_no_worker_and_no_folder(redis_env: Env) -> None:
+    # given a bench whose throw-away folder is made in this test's own temporary folder
+    scratch = redis_env.path / "scratch"
+    scratch.mkdir()
+    args = ("bench", "--subscribers", "3000", "--workers", "1", "--no-baseline")
+    proc = subprocess.Popen(
+        [str(BIN / "invoicing"), *args],
+        cwd=redis_env.path,
+        env=redis_env.environ(TMPDIR=str(scratch)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # when its worker is up and rendering (the worker's log is in the bench's folder)
+        deadline = time.monotonic() + 240
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            if list(scratch.glob("invoicing-bench-*/worker.log")):
+                children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+                workers = [int(pid) for pid in children if "celery" in _cmdline(int(pid))]
+        assert workers, (proc.poll(), proc.stderr.read() if proc.poll() is not None else "")
+        # and it is sent SIGTERM, as a job's time limit would
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # then it exits as terminated, having stopped its worker and removed its folder
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr.read()
+    assert "Traceback" not in proc.stderr.read()
+    assert not any(Path(f"/proc/{pid}").exists() and "celery" in _cmdline(pid) for pid in workers)
+    assert list(scratch.iterdir()) == []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

@@ -164,9 +164,10 @@ def bench(
 
     Example: invoicing bench --deliver --no-baseline
     """
-    from invoicing.bench import run_bench
+    from invoicing.bench import run_bench, unwind_on_sigterm
 
     current_settings()
+    unwind_on_sigterm()
     if einvoice and api:
         fail("give one of --einvoice and --api")
     if database_url and (einvoice or api):
