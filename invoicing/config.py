@@ -23,6 +23,9 @@ class ConfigError(UsageError):
     """A setting that cannot work; the message is one line a user can act on."""
 
 
+RUN_SCHEDULE = "0 2 * * *"  # the nightly run's default: 02:00 every day
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="INVOICING_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -81,7 +84,7 @@ class Settings(BaseSettings):
     # Embedded worker threads (no broker configured).
     embedded_concurrency: int = Field(default=1, ge=1, le=64)
     # Nightly run (Celery beat), cron fields "minute hour day month weekday".
-    run_schedule: str = "0 2 * * *"
+    run_schedule: str = RUN_SCHEDULE
     timezone: str = "UTC"
     # A run with no progress for this long is reported stalled and may be resumed.
     stall_after_s: int = Field(default=600, ge=10)
@@ -205,10 +208,10 @@ class Settings(BaseSettings):
     @field_validator("seller_vat_id")
     @classmethod
     def _vat_id(cls, value: str) -> str:
-        from invoicing.identifiers import compact_vat, vat_id_problem
-
         if not value.strip():
             return ""
+        from invoicing.identifiers import compact_vat, vat_id_problem
+
         problem = vat_id_problem(value)
         if problem is not None:
             raise ValueError(problem)
@@ -217,11 +220,11 @@ class Settings(BaseSettings):
     @field_validator("seller_iban")
     @classmethod
     def _iban(cls, value: str) -> str:
+        if not value.strip():
+            return ""
         from stdnum import iban
         from stdnum.exceptions import ValidationError as NumberError
 
-        if not value.strip():
-            return ""
         try:
             return str(iban.validate(value))
         except NumberError as exc:
@@ -230,11 +233,11 @@ class Settings(BaseSettings):
     @field_validator("seller_bic")
     @classmethod
     def _bic(cls, value: str) -> str:
+        if not value.strip():
+            return ""
         from stdnum import bic
         from stdnum.exceptions import ValidationError as NumberError
 
-        if not value.strip():
-            return ""
         try:
             return str(bic.validate(value))
         except NumberError as exc:
@@ -249,7 +252,10 @@ class Settings(BaseSettings):
     @classmethod
     def _cron_fields(cls, value: str) -> str:
         # Checked here, so a bad schedule is a setting error (exit 2) before any command
-        # runs, not a failure when Celery's app is configured.
+        # runs, not a failure when Celery's app is configured. The default is a valid line:
+        # every command validates it, and Celery is a tenth of a second of start-up.
+        if value == RUN_SCHEDULE:
+            return value
         from celery.schedules import crontab
 
         fields = value.split()

@@ -31,7 +31,6 @@ from invoicing.config import Settings
 from invoicing.identifiers import leitweg_problem
 from invoicing.pdf.documents import ElectronicAddress, InvoiceDocument, InvoiceLine, Seller
 from invoicing.pdf.einvoice.checks import check_document
-from invoicing.pdf.einvoice.official import countries, currencies
 from invoicing.pdf.einvoice.profiles import NEEDS_REASON, PROFILES, Problem, default_exemption_reason
 
 __all__ = [
@@ -127,6 +126,9 @@ def subscriber_problems(sub: Any, fee: Decimal, seller: Seller, settings: Settin
     chosen = einvoice_format(sub.einvoice, sub.vat_id, settings)
     if chosen is None:
         return check
+    # Read with lxml: only an import with e-invoice subscribers needs them.
+    from invoicing.pdf.einvoice.official import countries, currencies
+
     why = "" if sub.einvoice else f" (it has a vat_id and INVOICING_EINVOICE={chosen})"
     out = check.problems
     if sub.currency not in currencies():

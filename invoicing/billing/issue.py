@@ -602,12 +602,3 @@ _SUBSCRIBER_COLUMNS = (
     Subscriber.exemption_reason,
     Subscriber.channel,
 )
-
-
-def count_by_status(session: Session, run_id: int) -> dict[InvoiceStatus, int]:
-    rows = session.execute(
-        select(Invoice.status, func.count()).where(Invoice.run_id == run_id).group_by(Invoice.status)
-    )
-    counts = {status: 0 for status in InvoiceStatus}
-    counts.update(dict(rows.all()))
-    return counts

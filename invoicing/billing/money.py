@@ -23,7 +23,6 @@ from babel.numbers import get_currency_precision
 
 from invoicing.billing.period import Period
 from invoicing.pdf.documents import InvoiceLine
-from invoicing.pdf.translate import plan_fee, pro_rata, translator
 
 # The largest amount, in absolute value, that any money field may hold: a unit price, a
 # line, a subtotal, the tax or a total. Ten integer digits: the database columns
@@ -143,6 +142,8 @@ def _plan_line(plan: Any, subscriber: Any, period: Period) -> InvoiceLine:
 def _fee_line(
     name: str, monthly_fee: Decimal, currency: str, locale: str, first: date, last: date, days: int
 ) -> InvoiceLine:
+    from invoicing.pdf.translate import plan_fee, pro_rata, translator  # Babel's dates: rounding needs none
+
     active = (last - first).days + 1
     words = translator(locale)
     if active >= days:

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 
 from invoicing.errors import BillingError
-from invoicing.pdf.translate import month
 
 # ASCII digits only: a str pattern's \d would take any script's digits ("٢٠٢٦-١٠").
 _PERIOD = re.compile(r"([0-9]{4})-([0-9]{2})")
@@ -88,6 +87,8 @@ class Period:
 
     def label(self, locale: str) -> str:
         """The month as a reader of `locale` abbreviates it: "Okt. 2026", "oct. 2026", "2026年10月"."""
+        from invoicing.pdf.translate import month  # Babel's dates: parsing needs none
+
         return month(locale, self.start)
 
     def __str__(self) -> str:

@@ -147,7 +147,7 @@ class LateCharge:
 
 def late_charges(session: Session) -> list[LateCharge]:
     """Every late charge not billed yet, by account and period: the same selection as
-    the counts (`importer.unbilled_charges`), row by row."""
+    the counts (`counts.unbilled_charges`), row by row."""
     last = (
         select(Invoice.subscriber_id, func.max(Invoice.period).label("last"))
         .where(Invoice.kind == DocumentKind.INVOICE)

@@ -9,14 +9,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -218,6 +210,15 @@ def _say_started(started: Any) -> None:
 def _wait(started: Any, as_json: bool, settings: Any) -> Any:
     """Follow the run in the database until it is final, with a live progress bar while
     invoices render; no bar when this command renders none (a rate would be meaningless)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from invoicing.models import InvoiceStatus
     from invoicing.run.report import progress, report
     from invoicing.run.state import FINAL

@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from invoicing.billing import BillingError, count_by_status
-from invoicing.billing.importer import unbilled_charges
+from invoicing.billing.counts import count_by_status, unbilled_charges
 from invoicing.billing.money import round_money
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.delivery.report import counts_of_runs, run_delivery
 from invoicing.delivery.webhooks import counts as webhook_counts
+from invoicing.errors import BillingError
 from invoicing.models import BillingRun, Charge, DocumentKind, Invoice, InvoiceStatus, RunSkip, Subscriber
 from invoicing.run.state import FINAL, aware, is_stalled
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from invoicing.billing import count_by_status
+from invoicing.billing.counts import count_by_status
 from invoicing.config import Settings
 from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus
 

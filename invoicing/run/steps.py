@@ -20,8 +20,8 @@ from typing import Any, BinaryIO
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from invoicing.billing import count_by_status, seller_from
-from invoicing.billing.documents import Issued, issued_batch
+from invoicing.billing.counts import count_by_status
+from invoicing.billing.documents import Issued, issued_batch, seller_from
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.delivery.webhooks import emit

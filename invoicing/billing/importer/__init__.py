@@ -9,13 +9,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from invoicing.billing.importer.sources import load_file, read_files
-from invoicing.billing.importer.upsert import (
-    Counts,
-    ImportSummary,
-    import_data,
-    import_sources,
-    unbilled_charges,
-)
+from invoicing.billing.importer.upsert import Counts, ImportSummary, import_data, import_sources
 from invoicing.config import Settings, get_settings
 from invoicing.errors import ImportProblems
 
@@ -33,5 +27,4 @@ __all__ = [
     "import_data",
     "import_files",
     "load_file",
-    "unbilled_charges",
 ]

@@ -602,30 +602,3 @@ def _next_invoice(session: Session, subscriber_id: int, last: Period) -> str | N
     if active_to is not None and active_to < following.start:
         return None
     return str(following)
-
-
-def unbilled_charges(session: Session) -> tuple[int, int]:
-    """Charges that arrived after their period was billed for their subscriber, not billed
-    yet: (waiting for the subscriber's next invoice, unbillable because the subscriber
-    ended before any later invoice)."""
-    last = (
-        select(Invoice.subscriber_id, func.max(Invoice.period).label("last"))
-        .where(Invoice.kind == DocumentKind.INVOICE)
-        .group_by(Invoice.subscriber_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(Subscriber.active_to, last.c.last, func.count())
-        .select_from(Charge)
-        .join(last, last.c.subscriber_id == Charge.subscriber_id)
-        .join(Subscriber, Subscriber.id == Charge.subscriber_id)
-        .where(Charge.invoice_id.is_(None), Charge.period <= last.c.last)
-        .group_by(Subscriber.active_to, last.c.last)
-    )
-    waiting = unbillable = 0
-    for active_to, last_period, count in rows:
-        if active_to is not None and active_to < Period.parse(last_period).next().start:
-            unbillable += count
-        else:
-            waiting += count
-    return waiting, unbillable
