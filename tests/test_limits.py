@@ -446,7 +446,7 @@ def test_sqlite_issuing_lets_through_what_the_limits_do(
     decides every line and invoice amount as `billing.limits` does."""
     from invoicing.billing.limits import amount_problem, line_problem
     from invoicing.billing.money import round_money
-    from invoicing.billing.setbased import _fit, _money_line
+    from invoicing.billing.sqlite_money import _fit, _money_line
 
     assert _fit(Decimal(amount)) == (None if amount_problem(Decimal(amount)) else str(Decimal(amount)))
     try:

@@ -277,26 +277,6 @@ def _cleanup_redis(broker_url: str, prefix: str) -> None:
         client.delete(*keys[start : start + 1000])
 
 
-def _printed_numbers(run_id: int) -> Iterator[str]:
-    """The numbers of the run's invoices that go into its print file, in number order."""
-    from sqlalchemy import select
-
-    from invoicing.db import session_scope
-    from invoicing.models import PRINTED, Invoice, InvoiceStatus
-
-    with session_scope() as session:
-        yield from session.scalars(
-            select(Invoice.number)
-            .where(
-                Invoice.run_id == run_id,
-                Invoice.status == InvoiceStatus.RENDERED,
-                Invoice.bill_channel.in_(PRINTED),
-            )
-            .order_by(Invoice.seq)
-            .execution_options(yield_per=10_000)
-        )
-
-
 def run_bench(
     subscribers: int,
     workers: int,
@@ -308,7 +288,7 @@ def run_bench(
     """The bench on a throw-away SQLite file, or on `database_url`: an empty database
     (PostgreSQL, say) that it fills and leaves filled; one holding data is refused
     before anything is written."""
-    from invoicing.bench.outline import check_outline
+    from invoicing.bench.outline import check_outline, printed_numbers
     from invoicing.bench.scale import project, refuse_filled
     from invoicing.bench.seed import seed
     from invoicing.billing import Period, create_run, seller_from
@@ -382,7 +362,7 @@ def run_bench(
                     raise InvoicingError(f"bench run ended {run.status.value} with {run.failed_count} failed")
                 merged = Path(run.output_path or "")
                 merged_size = merged.stat().st_size
-            outline_invoices = check_outline(merged, _printed_numbers(run_id))
+            outline_invoices = check_outline(merged, printed_numbers(run_id))
             body = _probe_figures(root / "merge-figures.json")
 
             baseline_s = baseline_render_s = baseline_merge_s = single_bytes = None

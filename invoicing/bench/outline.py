@@ -16,7 +16,7 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from invoicing.errors import InvoicingError
@@ -72,6 +72,26 @@ def check_outline(path: Path, numbers: Iterable[str]) -> int:
             f"{count:,}{'' if found['count'] != count else ', not the same ones in the same order'}"
         )
     return count
+
+
+def printed_numbers(run_id: int) -> Iterator[str]:
+    """The numbers of the run's invoices that go into its print file, in number order."""
+    from sqlalchemy import select
+
+    from invoicing.db import session_scope
+    from invoicing.models import PRINTED, Invoice, InvoiceStatus
+
+    with session_scope() as session:
+        yield from session.scalars(
+            select(Invoice.number)
+            .where(
+                Invoice.run_id == run_id,
+                Invoice.status == InvoiceStatus.RENDERED,
+                Invoice.bill_channel.in_(PRINTED),
+            )
+            .order_by(Invoice.seq)
+            .execution_options(yield_per=10_000)
+        )
 
 
 def main(argv: list[str]) -> int:
