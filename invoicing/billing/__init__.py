@@ -1,9 +1,9 @@
 """Billing rules, free of Celery and files: periods, money, issuing, what gets printed, import."""
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from invoicing.errors import BillingError
+from invoicing.lazy import lazy_names
 
 if TYPE_CHECKING:
     from invoicing.billing.counts import count_by_status
@@ -31,14 +31,7 @@ _LAZY = {
     "seller_from": "documents",
 }
 
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"invoicing.billing.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [

@@ -4,7 +4,7 @@ import machinery, so reading a run does not load them."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Subquery, func, select
 from sqlalchemy.orm import Session
 
 from invoicing.billing.period import Period
@@ -20,16 +20,21 @@ def count_by_status(session: Session, run_id: int) -> dict[InvoiceStatus, int]:
     return counts
 
 
-def unbilled_charges(session: Session) -> tuple[int, int]:
-    """Charges that arrived after their period was billed for their subscriber, not billed
-    yet: (waiting for the subscriber's next invoice, unbillable because the subscriber
-    ended before any later invoice)."""
-    last = (
+def last_invoiced() -> Subquery:
+    """Each subscriber's last invoiced period: (subscriber_id, last)."""
+    return (
         select(Invoice.subscriber_id, func.max(Invoice.period).label("last"))
         .where(Invoice.kind == DocumentKind.INVOICE)
         .group_by(Invoice.subscriber_id)
         .subquery()
     )
+
+
+def unbilled_charges(session: Session) -> tuple[int, int]:
+    """Charges that arrived after their period was billed for their subscriber, not billed
+    yet: (waiting for the subscriber's next invoice, unbillable because the subscriber
+    ended before any later invoice)."""
+    last = last_invoiced()
     rows = session.execute(
         select(Subscriber.active_to, last.c.last, func.count())
         .select_from(Charge)

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from invoicing.billing.counts import last_invoiced
 from invoicing.billing.issue import active_in, plan_invoices
 from invoicing.billing.period import Period
 from invoicing.config import Settings
@@ -148,12 +149,7 @@ class LateCharge:
 def late_charges(session: Session) -> list[LateCharge]:
     """Every late charge not billed yet, by account and period: the same selection as
     the counts (`counts.unbilled_charges`), row by row."""
-    last = (
-        select(Invoice.subscriber_id, func.max(Invoice.period).label("last"))
-        .where(Invoice.kind == DocumentKind.INVOICE)
-        .group_by(Invoice.subscriber_id)
-        .subquery()
-    )
+    last = last_invoiced()
     rows = session.execute(
         select(
             Subscriber.account,

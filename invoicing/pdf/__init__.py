@@ -20,9 +20,9 @@ print-ready shape of the output (duplex padding, volumes, where each invoice lan
 `errors` holds RenderError and MergeError, below everything that raises them.
 """
 
-from importlib import import_module
 from typing import TYPE_CHECKING
 
+from invoicing.lazy import lazy_names
 from invoicing.pdf.documents import InvoiceDocument, InvoiceLine, Seller
 from invoicing.pdf.errors import MergeError, RenderError
 
@@ -47,14 +47,7 @@ _LAZY = {
     "volume_path": "volumes",
 }
 
-
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"invoicing.pdf.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [
