@@ -159,6 +159,9 @@ def _bench_environment(
         "INVOICING_RESULT_BACKEND": broker_url,
         "INVOICING_REDIS_PREFIX": prefix,
         "INVOICING_QUEUE": f"bench-{prefix.rstrip(':')}",
+        # One merged file, whatever volumes the user's settings cut: its size and its
+        # bookmarks are what the bench reports and checks.
+        "INVOICING_VOLUME_MAX_PAGES": "0",
     }
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
