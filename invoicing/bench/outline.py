@@ -75,23 +75,11 @@ def check_outline(path: Path, numbers: Iterable[str]) -> int:
 
 
 def printed_numbers(run_id: int) -> Iterator[str]:
-    """The numbers of the run's invoices that go into its print file, in number order."""
-    from sqlalchemy import select
+    """The numbers of the run's invoices that go into its print file, in number order:
+    the parts the merge took (`steps.rendered_parts`), as the database lists them."""
+    from invoicing.run.steps import rendered_parts
 
-    from invoicing.db import session_scope
-    from invoicing.models import PRINTED, Invoice, InvoiceStatus
-
-    with session_scope() as session:
-        yield from session.scalars(
-            select(Invoice.number)
-            .where(
-                Invoice.run_id == run_id,
-                Invoice.status == InvoiceStatus.RENDERED,
-                Invoice.bill_channel.in_(PRINTED),
-            )
-            .order_by(Invoice.seq)
-            .execution_options(yield_per=10_000)
-        )
+    return (part.label for part in rendered_parts(run_id))
 
 
 def main(argv: list[str]) -> int:
