@@ -3,10 +3,9 @@
 `python -m invoicing.bench.seed COUNT PERIOD` imports COUNT synthetic subscribers and
 their charges for PERIOD into the database the environment names, `SEED_CHUNK` at a
 time. In a child process, so that the bench's own process, which then issues the run
-as `invoicing run` would, measures the run and not the generator: importing a million
-subscribers in one process had grown it past 320 MB by the 400,000th, about 3.5 MB for
-every 20,000 (memory Python had freed but could not give back, scattered among what each
-chunk left alive), and only the child's exit returns it all.
+as `invoicing run` would, measures the run and not the generator: Python keeps much of
+the memory an import frees, scattered among what each chunk left alive, and only the
+child's exit returns it all.
 """
 
 from __future__ import annotations

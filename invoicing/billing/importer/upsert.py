@@ -193,8 +193,11 @@ class _Upsert:
         self.plan_code = {plan.id: code for code, plan in self.db_plans.items()}
         self.plan_ids: dict[str, int] = {}
         self.file_plans: set[str] = set()
-        self.db_accounts: set[str] = set(session.scalars(select(Subscriber.account)))
         self.file_accounts: set[str] = set()
+        # The stored accounts the charges being keyed name, looked up a chunk at a time.
+        # A set of every stored account raised an import's peak by 9.4 MB per 40,000
+        # subscribers stored, however short its file.
+        self.stored_accounts: set[str] = set()
         # Keys of rows already reported invalid: rows referring to them get no second error.
         self.rejected: dict[str, set[str]] = {section: set() for section in SECTIONS}
         self.charge_keys: dict[str, tuple[str, tuple[Any, ...]]] = {}  # this import's, by key
@@ -375,16 +378,23 @@ class _Upsert:
     # --- charges ---------------------------------------------------------------------------
 
     def charges(self, rows: Iterable[Row]) -> None:
-        keyed = (
-            (row, charge, key)
-            for row, charge in self._rows(rows, "charges")
-            if (key := self._charge_key(row, charge)) is not None
-        )
-        for chunk in _chunks(keyed):
-            self._insert_charges(chunk)
+        for chunk in _chunks(self._rows(rows, "charges")):
+            named = {charge.account for _, charge in chunk} - self.file_accounts
+            self.stored_accounts = (
+                set(self.session.scalars(select(Subscriber.account).where(Subscriber.account.in_(named))))
+                if named
+                else set()
+            )
+            keyed = [
+                (row, charge, key)
+                for row, charge in chunk
+                if (key := self._charge_key(row, charge)) is not None
+            ]
+            if keyed:
+                self._insert_charges(keyed)
 
     def _charge_key(self, row: Row, charge: ChargeRow) -> str | None:
-        if charge.account not in self.file_accounts and charge.account not in self.db_accounts:
+        if charge.account not in self.file_accounts and charge.account not in self.stored_accounts:
             if charge.account not in self.rejected["subscribers"]:
                 self.problems.append(f"{row.where}: account: unknown account")
             return None
