@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.orm import Session
 
 from invoicing.billing.importer import ImportProblems, import_data
+from invoicing.billing.importer.upsert import ANALYZE_AFTER
 from invoicing.db import init_db, session_scope
 from invoicing.models import Charge, Plan, Subscriber
+from invoicing.synthetic import synthetic_dataset
 from tests.support.envs import Env
 from tests.support.factories import FIXTURES, VALID_IMPORT
 from tests.support.runs import count_rows
@@ -185,6 +188,28 @@ def test_an_import_holds_only_the_stored_accounts_its_charges_name(db: Env) -> N
     assert count_rows(Subscriber) > 40_000
     many = peak("2027-01")
     assert many - few < 1_000_000, f"40,000 more stored subscribers added {many - few:,} bytes to an import"
+
+
+@pytest.mark.postgres
+def test_a_large_import_gives_postgresql_the_statistics_of_what_it_wrote(pg_env: Env) -> None:
+    """Its own look-ups are then planned on the tables as they are, not as PostgreSQL last
+    saw them (never, in a fresh database), whether or not autovacuum runs."""
+    init_db()
+
+    def planned_rows(session: Session) -> tuple[float, float]:
+        known = "SELECT reltuples FROM pg_class WHERE relname = :name"
+        return tuple(session.scalar(text(known), {"name": name}) for name in ("subscribers", "charges"))
+
+    with session_scope() as session:
+        import_data(session, copy.deepcopy(VALID_IMPORT))  # a few rows: left to autovacuum
+        assert planned_rows(session) == (-1, -1)
+    data = synthetic_dataset(6000, "2026-10", seed=3)
+    assert len(data["subscribers"]) + len(data["charges"]) >= ANALYZE_AFTER
+    with session_scope() as session:
+        import_data(session, data)
+        subscribers, charges = planned_rows(session)  # in the import's own transaction
+    assert subscribers == 6000 + len(VALID_IMPORT["subscribers"])
+    assert charges >= len(data["charges"])
 
 
 def test_unicode_rtl_emoji_and_cjk_text_is_accepted(db: Env) -> None:

@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import and_, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from invoicing.billing.documents import seller_from
@@ -53,6 +53,9 @@ from invoicing.models import Charge, DocumentKind, Invoice, Plan, Subscriber
 from invoicing.pdf.einvoice.profiles import Problem
 
 CHUNK = 5000
+# Rows an import writes from which it refreshes PostgreSQL's statistics of the tables it
+# grew before its own look-ups (`_fresh_statistics`).
+ANALYZE_AFTER = 10_000
 
 
 @dataclass
@@ -524,6 +527,7 @@ class _Upsert:
         the largest amount, is a problem naming the rows."""
         accounts = set(self.terms) | {account for account, _ in self.invoices_of}
         accounts -= self.rejected["subscribers"]
+        self._fresh_statistics()
         self._add_stored_charges(accounts)
         for account, period in sorted(self.invoices_of):
             if account in accounts:
@@ -531,6 +535,18 @@ class _Upsert:
         charged = {account for account, _ in self.invoices_of}
         for account in sorted(accounts - charged):
             self._check_invoice(account, None, _Invoice())
+
+    def _fresh_statistics(self) -> None:
+        """PostgreSQL plans the look-up of the stored charges on the tables' statistics,
+        which a large import leaves behind until autovacuum's next pass (never, where it is
+        off). Planned on a table it had never analyzed, 5,000 accounts' charges were read
+        through every unbilled charge of the database, each checked against the 5,000: 1.5
+        s at 300,000 charges and growing with them, so that importing a million
+        subscribers 20,000 at a time had done 220,000 in 36 minutes."""
+        if not self.writing or self.session.get_bind().dialect.name != "postgresql":
+            return
+        if self.summary.subscribers.created + self.summary.charges.created >= ANALYZE_AFTER:
+            self.session.execute(text("ANALYZE subscribers, charges"))
 
     def _add_stored_charges(self, accounts: set[str]) -> None:
         unbilled = and_(Charge.invoice_id.is_(None), Charge.id <= self.charges_before)
