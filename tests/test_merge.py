@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -408,6 +409,23 @@ def test_memory_does_not_grow_with_invoice_count(samples, tmp_path: Path) -> Non
     small, large = peak_kb(300), peak_kb(1500)
     # pypdf's PdfWriter needed ~120 KB per invoice here: +140 MB for the 1,200 more.
     assert large - small < 20 * 1024, (small, large)
+
+
+def test_offsets_take_four_bytes_each_until_the_file_passes_four_gib() -> None:
+    """What the merge holds per object; a file past 4 GiB (some two million invoices)
+    would not be reached by a test, so the sink is told it got there."""
+    sink = merge._Sink(io.BytesIO(), "out.pdf")
+    first = sink.alloc_many(3)
+    sink.obj(first, b"<< >>")
+    written = len(merge._HEADER)  # the first object follows the header
+    assert sink.offsets.itemsize == 4 and sink.offsets[first] == written
+    sink.pos = 2**32 + 10
+    sink.obj(first + 1, b"<< >>")
+    assert sink.offsets.itemsize == 8
+    assert (sink.offsets[first], sink.offsets[first + 1]) == (written, 2**32 + 10)
+    sink.pos = 10**10  # beyond the ten digits of an xref entry
+    with pytest.raises(MergeError, match="larger than a PDF xref table can address"):
+        sink.obj(first + 2, b"<< >>")
 
 
 def handwritten_pdf(path: Path, objects: list[bytes]) -> None:

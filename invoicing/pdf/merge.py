@@ -121,6 +121,7 @@ _TAGGED = re.compile(rb"/(BaseFont|FontName)\s*/([A-Z]{6}\+[^\s/<>\[\]()]+)")
 _FANOUT = 256  # kids per /Pages tree node
 _NUMBERS = 16384  # shared digests whose output number is remembered (~200 bytes an entry)
 _MAX_OFFSET = 9_999_999_999  # a classic xref entry has ten digits
+_NARROW = 0xFFFF_FFFF  # offsets up to here take 4 bytes each (`_Sink.offsets_for`)
 
 
 def merge_pdfs(
@@ -229,14 +230,19 @@ def _read_part(part: Part, read: Callable[[Part], bytes] | None) -> bytes:
 
 
 class _Sink:
-    """The output file: running offset, running sha256, one xref offset per object."""
+    """The output file: running offset, running sha256, one xref offset per object.
+
+    The offsets take 4 bytes each until the file passes 4 GiB, then 8: with the page
+    numbers, they are what the merge holds per invoice, whose page, contents and bookmark
+    are 3 objects (at a million invoices 12 MB of offsets, not 25).
+    """
 
     def __init__(self, handle: BinaryIO, output: Path | str):
         self._write = handle.write
         self.output = output
         self.sha = hashlib.sha256()
         self.pos = 0
-        self.offsets = array("Q", [0])  # by object number; 0 = allocated, not written yet
+        self.offsets = array("I", [0])  # by object number; 0 = allocated, not written yet
         self.write(_HEADER)
 
     def alloc(self) -> int:
@@ -245,7 +251,7 @@ class _Sink:
 
     def alloc_many(self, count: int) -> int:
         first = len(self.offsets)
-        self.offsets.extend(array("Q", bytes(8 * count)))
+        self.offsets.extend(array(self.offsets.typecode, bytes(self.offsets.itemsize * count)))
         return first
 
     def write(self, data: bytes) -> None:
@@ -256,10 +262,16 @@ class _Sink:
         self.sha.update(data)
         self.pos += len(data)
 
-    def obj(self, num: int, body: bytes) -> None:
-        if self.pos > _MAX_OFFSET:
+    def offsets_for(self, pos: int) -> array[int]:
+        """The offsets, able to hold `pos` (widened to 8 bytes an entry past 4 GiB)."""
+        if pos > _MAX_OFFSET:
             raise MergeError(f"cannot write {self.output}: larger than a PDF xref table can address")
-        self.offsets[num] = self.pos
+        if pos > _NARROW and self.offsets.typecode == "I":
+            self.offsets = array("Q", self.offsets)
+        return self.offsets
+
+    def obj(self, num: int, body: bytes) -> None:
+        self.offsets_for(self.pos)[num] = self.pos
         self.write(b"%d 0 obj\n%s\nendobj\n" % (num, body))
 
 
@@ -306,9 +318,10 @@ class _Linker:
         self.faces: dict[str, tuple[int, dict[int, str]]] = {}  # face key -> (number, glyphs)
         self.names: dict[bytes, bytes] = {}  # font name (TAG+Name) -> digest of its descriptor
         self.renamed: dict[bytes, tuple[bytes, bytes]] = {}  # digest -> (old name, new name)
-        self.page_nums = array("Q")  # output number of every page, in order
-        self.leaves = array("Q")  # output number of every /Pages leaf
-        self.first_pages = array("Q")  # index of each part's first page
+        # (An object number fits in 4 bytes: PDF readers stop at 8,388,607 objects.)
+        self.page_nums = array("I")  # output number of every page, in order
+        self.leaves = array("I")  # output number of every /Pages leaf
+        self.first_pages = array("I")  # index of each part's first page
 
     @property
     def pages(self) -> int:
@@ -449,7 +462,7 @@ class _Linker:
             % (_ref(pages), _ref(outlines), _ref(labels)),
         )
         offsets = sink.offsets
-        if 0 in offsets[1:]:
+        if offsets.count(0) > 1:  # the free entry's, and another's (no copy of them all)
             raise MergeError(f"cannot write {sink.output}: internal error, an object was never written")
         xref = sink.pos
         sink.write(b"xref\n0 %d\n0000000000 65535 f \n" % len(offsets))
@@ -498,8 +511,8 @@ class _Linker:
         offsets, page_nums, first_pages = sink.offsets, self.page_nums, self.first_pages
         pos, chunk = sink.pos, []
         for i, title in enumerate(titles):
-            if pos > _MAX_OFFSET:
-                raise MergeError(f"cannot write {sink.output}: larger than a PDF xref table can address")
+            if pos > _NARROW:
+                offsets = sink.offsets_for(pos)
             num = first + i
             prev = b"/Prev %d 0 R\n" % (num - 1) if i else b""
             nxt = b"/Next %d 0 R\n" % (num + 1) if i + 1 < total else b""
@@ -533,7 +546,7 @@ class _Linker:
         """
         sink = self.sink
         root = sink.alloc()
-        sink.offsets[root] = sink.pos
+        sink.offsets_for(sink.pos)[root] = sink.pos
         sink.write(b"%d 0 obj\n<<\n/Nums [" % root)
         for block in labels:  # each part's entry (`_label`), made as it was linked
             sink.write(block)
