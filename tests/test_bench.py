@@ -42,6 +42,8 @@ def test_bench_reports_both_paths(redis_env: Env) -> None:
     assert abs(result["ratio"] - result["celery_s"] / result["baseline_s"]) < 0.01
     assert 500 < result["bytes_per_invoice"] < 20_000
     assert 0 < result["merge_peak_rss_mb"] < 512
+    peaks = (result["worker_peak_rss_mb"], result["bench_peak_rss_mb"], result["merge_peak_rss_mb"])
+    assert max(peaks) <= result["every_process_peak_rss_mb"] < 512
     # The header pre-linked every invoice, so the body parsed none of them.
     assert result["prelinked"] == 40
     # and its bookmarks, read back from the merged file, are the run's 40 invoices

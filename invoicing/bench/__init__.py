@@ -79,6 +79,13 @@ def current_rss_mb() -> float:
     return 0.0
 
 
+def reaped_peak_rss_mb() -> float:
+    """The largest peak resident set size, in MiB, of the processes this one started and
+    reaped, and of those they reaped in turn (getrusage(2) keeps it): the bench's import
+    and outline reader, its worker. Not a pool process its worker left to init."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def reset_peak_rss() -> None:
     """Start a fresh VmHWM measurement for this process (Linux; best effort)."""
     try:
@@ -112,6 +119,9 @@ class BenchResult:
     merge_tail_s: float
     worker_cpu_s: float  # CPU the worker processes used during the billing run
     bench_peak_rss_mb: float  # this command: the baseline's loop and merge
+    # The largest peak of every process of the bench: this command, its import, workers,
+    # their pool processes (read before they stop) and the outline's reader.
+    every_process_peak_rss_mb: float
     prelinked: int  # invoices the body took from the header's pre-linked fragments
     bytes_per_single_invoice: float | None  # mean size of one invoice's own file
     issue_added_rss_mb: float  # peak RSS the issuing transaction added to this command's
@@ -441,6 +451,7 @@ def run_bench(
         merge_tail_s=round(merge_tail_s, 3),
         worker_cpu_s=round(worker_cpu_s, 3),
         bench_peak_rss_mb=round(peak_rss_mb(), 1),
+        every_process_peak_rss_mb=round(max(peak_rss_mb(), worker_peak, reaped_peak_rss_mb()), 1),
         prelinked=int(body["prelinked"]),
         bytes_per_single_invoice=_rounded(single_bytes, 1),
         issue_added_rss_mb=round(issue_rss_mb, 1),

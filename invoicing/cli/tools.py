@@ -214,6 +214,7 @@ def bench(
         ("merge step peak RSS", f"{result.merge_peak_rss_mb:.0f} MB"),
         ("worker processes peak RSS", f"{result.worker_peak_rss_mb:.0f} MB"),
         ("this command's peak RSS (baseline)", f"{result.bench_peak_rss_mb:.0f} MB"),
+        ("peak RSS of every process, the largest", f"{result.every_process_peak_rss_mb:.0f} MB"),
         ("single invoice file, bytes", _or_skipped(result.bytes_per_single_invoice, "{:,.0f}")),
         ("worker CPU during the billing run", f"{result.worker_cpu_s:.1f} s"),
         ("  per invoice, all-in", f"{result.worker_cpu_ms_per_invoice:.2f} ms"),
