@@ -86,6 +86,28 @@ def reaped_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def remove_folder(path: Path | str) -> None:
+    """Remove a folder and everything in it, best effort, one entry at a time.
+
+    Not shutil.rmtree alone: it lists each folder whole before removing any of it, and a
+    million invoices' folder listed took the bench's process from 222 to 371 MB."""
+    for _ in range(3):  # a folder read while removed from may hide a few of its entries
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        remove_folder(entry.path)
+                    else:
+                        os.unlink(entry.path)
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            continue
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def reset_peak_rss() -> None:
     """Start a fresh VmHWM measurement for this process (Linux; best effort)."""
     try:
@@ -421,7 +443,7 @@ def run_bench(
             _cleanup_redis(broker_url, prefix)
         except Exception:  # noqa: BLE001 - best effort; the keys expire with result_expires anyway
             pass
-        shutil.rmtree(root, ignore_errors=True)
+        remove_folder(root)
 
     # What of the merge is left after the header's last batch commits (the rest overlapped
     # the rendering, merged ahead).
