@@ -50,40 +50,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from invoicing.bench.mailsink import MailSink
+from invoicing.bench.rss import current_rss_mb, peak_rss_mb, reaped_peak_rss_mb, reset_peak_rss
 from invoicing.errors import InvoicingError, plural
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 # Where the bench's workers' probe writes the body's figures (see bench.probe).
 PROBE_FIGURES = "INVOICING_BENCH_FIGURES"
-
-
-def peak_rss_mb(pid: int | str = "self") -> float:
-    """VmHWM: a process's peak resident set size, in MiB (Linux; 0 elsewhere)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def current_rss_mb() -> float:
-    """VmRSS: a process's resident set size now, in MiB (Linux; 0 elsewhere)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def reaped_peak_rss_mb() -> float:
-    """The largest peak resident set size, in MiB, of the processes this one started and
-    reaped, and of those they reaped in turn (getrusage(2) keeps it): the bench's import
-    and outline reader, its worker. Not a pool process its worker left to init."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def remove_folder(path: Path | str) -> None:
@@ -106,14 +78,6 @@ def remove_folder(path: Path | str) -> None:
         except OSError:
             continue
     shutil.rmtree(path, ignore_errors=True)
-
-
-def reset_peak_rss() -> None:
-    """Start a fresh VmHWM measurement for this process (Linux; best effort)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 @dataclass

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from invoicing.bench import PROBE_FIGURES, peak_rss_mb, reset_peak_rss
+from invoicing.bench import PROBE_FIGURES
+from invoicing.bench.rss import peak_rss_mb, reset_peak_rss
 from invoicing.files import atomic_file
 from invoicing.pdf import Merged, Part
 from invoicing.run import steps
