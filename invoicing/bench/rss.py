@@ -8,20 +8,18 @@ from pathlib import Path
 
 def peak_rss_mb(pid: int | str = "self") -> float:
     """VmHWM: a process's peak resident set size, in MiB (Linux; 0 elsewhere)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _status_mb(pid, "VmHWM:")
 
 
 def current_rss_mb() -> float:
-    """VmRSS: a process's resident set size now, in MiB (Linux; 0 elsewhere)."""
+    """VmRSS: this process's resident set size now, in MiB (Linux; 0 elsewhere)."""
+    return _status_mb("self", "VmRSS:")
+
+
+def _status_mb(pid: int | str, field: str) -> float:
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
