@@ -50,6 +50,7 @@ def test_bench_reports_both_paths(redis_env: Env) -> None:
     assert result["prelinked"] == 40
     # and its bookmarks, read back from the merged file, are the run's 40 invoices
     assert result["outline_invoices"] == 40
+    assert 0 < result["outline_peak_rss_mb"] < 512  # the reader of the outline, apart from the run
     assert 0 < result["celery_merge_s"] < result["celery_s"]
     assert 0 < result["merge_tail_s"] < result["celery_s"]
     assert 0 < result["merge_cpu_s"] <= result["celery_merge_s"]
@@ -98,7 +99,7 @@ def test_the_outline_check_reads_every_invoice_once_from_the_file(tmp_path: Path
     numbers = [p.label for p in parts]
     merged = merge_pdfs(parts, tmp_path / "merged.pdf").path
     # then the check finds them, in order, in the file's bookmarks
-    assert check_outline(merged, numbers) == 3
+    assert check_outline(merged, numbers).invoices == 3
     # and says so when the database lists another invoice, one fewer, or another order
     for wrong, said in [
         ([*numbers, "INV-2026-10-999999"], "lists 3 invoices, the database 4"),
@@ -137,6 +138,8 @@ def test_bench_table_for_people(redis_env: Env) -> None:
         "projected from these figures: 1,000,000 subscribers",
         "128 processes",
         "dispatch (per header task)",
+        "largest peak RSS, every process",
+        "the bench's outline reader, apart",
     ):
         assert row in proc.stdout, row
     ratio = next(line for line in proc.stdout.splitlines() if "ratio billing run / baseline" in line)

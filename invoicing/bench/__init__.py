@@ -105,9 +105,11 @@ class BenchResult:
     merge_tail_s: float
     worker_cpu_s: float  # CPU the worker processes used during the billing run
     bench_peak_rss_mb: float  # this command: the baseline's loop and merge
-    # The largest peak of every process of the bench: this command, its import, workers,
-    # their pool processes (read before they stop) and the outline's reader.
+    # The largest peak of every process of the run: this command, its import, workers and
+    # their pool processes (read before they stop). Not the outline's reader, the bench's
+    # own check, apart below.
     every_process_peak_rss_mb: float
+    outline_peak_rss_mb: float  # the outline reader's peak: pypdf's cross-reference table
     prelinked: int  # invoices the body took from the header's pre-linked fragments
     bytes_per_single_invoice: float | None  # mean size of one invoice's own file
     issue_added_rss_mb: float  # peak RSS the issuing transaction added to this command's
@@ -361,7 +363,9 @@ def run_bench(
                     raise InvoicingError(f"bench run ended {run.status.value} with {run.failed_count} failed")
                 merged = Path(run.output_path or "")
                 merged_size = merged.stat().st_size
-            outline_invoices = check_outline(merged, printed_numbers(run_id))
+            # Every process of the run has ended and been reaped: its import, its workers.
+            run_reaped_peak = reaped_peak_rss_mb()
+            outline = check_outline(merged, printed_numbers(run_id))
             body = _probe_figures(root / "merge-figures.json")
 
             baseline_s = baseline_render_s = baseline_merge_s = single_bytes = None
@@ -412,6 +416,7 @@ def run_bench(
     # What of the merge is left after the header's last batch commits (the rest overlapped
     # the rendering, merged ahead).
     merge_tail_s = body["tail_s"]
+    bench_peak = peak_rss_mb()
     projected = project(
         subscribers, workers, issue_s, dispatch_s, worker_cpu_s, body["merge_cpu_s"], merge_tail_s, settings
     )
@@ -436,12 +441,13 @@ def run_bench(
         merge_cpu_s=round(body["merge_cpu_s"], 3),
         merge_tail_s=round(merge_tail_s, 3),
         worker_cpu_s=round(worker_cpu_s, 3),
-        bench_peak_rss_mb=round(peak_rss_mb(), 1),
-        every_process_peak_rss_mb=round(max(peak_rss_mb(), worker_peak, reaped_peak_rss_mb()), 1),
+        bench_peak_rss_mb=round(bench_peak, 1),
+        every_process_peak_rss_mb=round(max(bench_peak, worker_peak, run_reaped_peak), 1),
+        outline_peak_rss_mb=round(outline.peak_rss_mb, 1),
         prelinked=int(body["prelinked"]),
         bytes_per_single_invoice=_rounded(single_bytes, 1),
         issue_added_rss_mb=round(issue_rss_mb, 1),
-        outline_invoices=outline_invoices,
+        outline_invoices=outline.invoices,
         projected=[p.as_dict() for p in projected],
         worker_cpu_ms_per_invoice=round(worker_cpu_s * 1000 / subscribers, 3),
         worker_system_ms_per_invoice=round(worker_system_s * 1000 / subscribers, 3),

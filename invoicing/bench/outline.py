@@ -20,7 +20,9 @@ import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
+from invoicing.bench.rss import peak_rss_mb
 from invoicing.errors import InvoicingError
 
 _SEPARATOR = " — "  # a bookmark is "<number> — <name>" (steps.part_of)
@@ -58,8 +60,13 @@ def outline_numbers(path: Path) -> Iterator[str]:
                 reader.resolved_objects.clear()  # only the bookmark in hand is needed
 
 
-def check_outline(path: Path, numbers: Iterable[str]) -> int:
-    """The number of bookmarks in the merged file `path`, read in a child process; raises
+class OutlineCheck(NamedTuple):
+    invoices: int  # bookmarks read back, each invoice once and in order
+    peak_rss_mb: float  # the checker's own peak: the bench's, not the run's
+
+
+def check_outline(path: Path, numbers: Iterable[str]) -> OutlineCheck:
+    """The bookmarks in the merged file `path`, read in a child process; raises
     InvoicingError unless they are `numbers`, in that order, each once."""
     proc = subprocess.run(
         [sys.executable, "-m", "invoicing.bench.outline", str(path)], capture_output=True, text=True
@@ -74,7 +81,7 @@ def check_outline(path: Path, numbers: Iterable[str]) -> int:
             f"bench: the merged file's outline lists {found['count']:,} invoices, the database "
             f"{count:,}{'' if found['count'] != count else ', not the same ones in the same order'}"
         )
-    return count
+    return OutlineCheck(count, found["peak_rss_mb"])
 
 
 def printed_numbers(run_id: int) -> Iterator[str]:
@@ -87,7 +94,7 @@ def printed_numbers(run_id: int) -> Iterator[str]:
 
 def main(argv: list[str]) -> int:
     count, sha256 = digest(outline_numbers(Path(argv[0])))
-    print(json.dumps({"count": count, "sha256": sha256}))
+    print(json.dumps({"count": count, "sha256": sha256, "peak_rss_mb": peak_rss_mb()}))
     return 0
 
 
