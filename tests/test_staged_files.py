@@ -1,13 +1,16 @@
-"""files.StagedFiles: a batch's invoice files appear whole or not at all, with one flush."""
+"""files.StagedFiles: a batch's invoice files appear whole or not at all, with one flush;
+and the local store removes a folder of them without listing it whole."""
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from invoicing import files
 from invoicing.files import StagedFiles
+from invoicing.storage.local import LocalStore
 
 
 @pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
@@ -41,3 +44,22 @@ def test_discard_leaves_nothing(tmp_path: Path) -> None:
     staged.discard()
     assert list(tmp_path.iterdir()) == []
     assert staged.commit() == {}
+
+
+def test_a_local_store_removes_a_folder_without_listing_it_whole(tmp_path: Path) -> None:
+    """A million invoices' folder listed whole held 150 MB; one entry at a time, nothing."""
+    folder = tmp_path / "run" / "output"
+    folder.mkdir(parents=True)
+    (folder / "nested").mkdir()
+    for n in range(20_000):
+        (folder / f"INV-{n:06d}.pdf").touch()
+    (folder / "nested" / "manifest.json").touch()
+    tracemalloc.start()
+    try:
+        LocalStore(tmp_path).remove_tree(str(tmp_path / "run"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert not (tmp_path / "run").exists()
+    assert peak < 200_000, f"removing 20,000 files held {peak:,} bytes"
+    LocalStore(tmp_path).remove_tree(str(tmp_path / "run"))  # already gone: nothing to do

@@ -58,28 +58,6 @@ DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 PROBE_FIGURES = "INVOICING_BENCH_FIGURES"
 
 
-def remove_folder(path: Path | str) -> None:
-    """Remove a folder and everything in it, best effort, one entry at a time.
-
-    Not shutil.rmtree alone: it lists each folder whole before removing any of it, and a
-    million invoices' folder listed took the bench's process from 222 to 371 MB."""
-    for _ in range(3):  # a folder read while removed from may hide a few of its entries
-        try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        remove_folder(entry.path)
-                    else:
-                        os.unlink(entry.path)
-            os.rmdir(path)
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            continue
-    shutil.rmtree(path, ignore_errors=True)
-
-
 @dataclass
 class BenchResult:
     subscribers: int
@@ -305,6 +283,7 @@ def run_bench(
     from invoicing.run.runtime import check_backends
     from invoicing.run.state import FINAL
     from invoicing.run.steps import RENDER_CHUNK
+    from invoicing.storage.local import LocalStore
 
     broker_url = get_settings().broker_url or DEFAULT_BROKER
     period = Period(2026, 10)
@@ -411,7 +390,7 @@ def run_bench(
             _cleanup_redis(broker_url, prefix)
         except Exception:  # noqa: BLE001 - best effort; the keys expire with result_expires anyway
             pass
-        remove_folder(root)
+        LocalStore(root).remove_tree(str(root))
 
     # What of the merge is left after the header's last batch commits (the rest overlapped
     # the rendering, merged ahead).
