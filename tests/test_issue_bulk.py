@@ -7,13 +7,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
 
 from invoicing.billing import Period, create_run
 from invoicing.billing.importer import import_data
 from invoicing.config import get_settings
 from invoicing.db import init_db, session_scope
-from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunKind, RunStatus, Subscriber
+from invoicing.models import (
+    BillingRun,
+    Invoice,
+    InvoiceLineRow,
+    InvoiceStatus,
+    RunKind,
+    RunStatus,
+    Subscriber,
+)
 from invoicing.run.arguments import InvoiceRange
 from invoicing.run.dispatch import batch_size, ranges, run_ranges
 from invoicing.run.steps import invoices_in
@@ -67,6 +76,27 @@ def test_every_invoice_follows_the_money_rule_on_postgres(pg_env: Env) -> None:
     run_id = issued(300)
     # then every invoice's lines and totals are the rule's
     assert off_the_money_rule(run_id) == []
+
+
+def test_an_issued_run_gives_postgresql_the_statistics_the_workers_look_ups_need(pg_env: Env) -> None:
+    """The workers read a batch's invoices and lines by id, planned on the tables as the
+    run wrote them, not as PostgreSQL last saw them (never, in a fresh database), whether
+    or not autovacuum runs."""
+    init_db()
+    with session_scope() as session:
+        import_data(session, dataset(300))
+
+    def planned_rows(session: Session) -> list[float]:
+        known = "SELECT reltuples FROM pg_class WHERE relname = :name"
+        return [session.scalar(text(known), {"name": name}) for name in ("invoices", "invoice_lines")]
+
+    with session_scope() as session:
+        assert planned_rows(session) == [-1, -1]  # never analyzed
+        run = create_run(session, get_settings(), PERIOD)
+        invoices, lines = planned_rows(session)  # in the run's own transaction
+        written = session.scalar(select(func.count()).select_from(InvoiceLineRow))
+    assert (invoices, lines) == (run.invoice_count, written)
+    assert 300 <= lines
 
 
 def test_numbers_run_from_one_without_a_gap_in_account_order(env: Env) -> None:

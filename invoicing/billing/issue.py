@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
@@ -313,7 +313,21 @@ def create_run(
         )
     run.invoice_count = count
     session.flush()
+    if count:
+        _fresh_statistics(session)
     return run
+
+
+def _fresh_statistics(session: Session) -> None:
+    """The workers read each batch's invoices and their lines by invoice id. PostgreSQL
+    plans that on the tables' statistics, which autovacuum gives a table only some time
+    later (never, where it is off). Planned on tables it had never analyzed, with a
+    million invoices, a batch's lines were read through every line of the database: 221
+    ms a batch instead of 0.4 through the index, and 216 invoices/s instead of 350 on 2
+    workers. ANALYZE samples at most 30,000 rows of each: 1.3 s there, in the run's own
+    transaction, so the workers' first batch finds the statistics committed with it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE invoices, invoice_lines"))
 
 
 def _issue_set_based(
