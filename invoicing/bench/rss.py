@@ -29,7 +29,8 @@ def _status_mb(pid: int | str, field: str) -> float:
 def reaped_peak_rss_mb() -> float:
     """The largest peak resident set size, in MiB, of the processes this one started and
     reaped, and of those they reaped in turn (getrusage(2) keeps it): the bench's import
-    and outline reader, its worker. Not a pool process its worker left to init."""
+    and its worker, read before its outline reader starts. Not a pool process its worker
+    left to init."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 

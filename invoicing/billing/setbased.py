@@ -64,6 +64,7 @@ from sqlalchemy.sql.expression import cast as sql_cast
 from invoicing.billing.money import MAX_AMOUNT, Totals
 from invoicing.billing.period import Period
 from invoicing.billing.sqlite_money import MONEY_FUNCTIONS, register_money
+from invoicing.db import analyze
 from invoicing.models import Charge, DocumentKind, Invoice, InvoiceLineRow, InvoiceStatus, Subscriber
 
 # Decimal on PostgreSQL without a precision (a flagged subscriber's subtotal may be beyond
@@ -324,7 +325,7 @@ def _labels(connection: Connection, issue: Issue, month_label: MonthLabel) -> No
     ]
     if rows:
         connection.execute(insert(_LABELS), rows)
-    _analyze(connection, _SUBS, _FEES, _LABELS)
+    analyze(connection, _SUBS, _FEES, _LABELS)
 
 
 def _charge_lines(connection: Connection, issue: Issue, sqlite: bool) -> None:
@@ -349,7 +350,7 @@ def _charge_lines(connection: Connection, issue: Issue, sqlite: bool) -> None:
     )
     columns = ["subscriber_id", "position", "charge_id", "description", "quantity", "unit_price", "amount"]
     connection.execute(insert(_LINES).from_select(columns, rows))
-    _analyze(connection, _LINES)
+    analyze(connection, _LINES)
     lines = _LINES.c
     unfit: ColumnElement[bool]
     if sqlite:  # money_line is NULL for a line the limits refuse (or that is no number)
@@ -470,7 +471,7 @@ def _write(connection: Connection, issue: Issue, sqlite: bool) -> int:
     in `invoices` (on PostgreSQL that look-up, planned on statistics that had never
     seen the run's rows, took 18 of 28 s at 100,000 invoices)."""
     b, s, t, n = _SUBS.c, _SUBSCRIBERS.c, _TOTALS.c, _NUMBERS.c
-    _analyze(connection, _TOTALS)  # issue_subs' statistics from `_labels` still hold
+    analyze(connection, _TOTALS)  # issue_subs' statistics from `_labels` still hold
     if not sqlite:
         # The sorts of the numbers, invoices and lines in memory, for this transaction only
         # (4 MB, the default, spilled 25 MB of invoices to disk). Not earlier: with it the
@@ -492,7 +493,7 @@ def _write(connection: Connection, issue: Issue, sqlite: bool) -> int:
         invoice_id = func.nextval(sql_cast(literal(sequence), REGCLASS))
         rows = select(ordered_rows.c.subscriber_id, issue.first_seq - 1 + ordered_rows.c.rn, invoice_id)
     connection.execute(insert(_NUMBERS).from_select(["subscriber_id", "seq", "invoice_id"], rows))
-    _analyze(connection, _NUMBERS)
+    analyze(connection, _NUMBERS)
     text_seq = sql_cast(n.seq, String)
     if sqlite:
         number = literal(issue.prefix) + func.printf("%06d", n.seq)
@@ -574,14 +575,6 @@ def _write(connection: Connection, issue: Issue, sqlite: bool) -> int:
         update(_CHARGES).where(_CHARGES.c.id == billed.c.charge_id).values(invoice_id=billed.c.invoice_id)
     )
     return int(connection.scalar(select(func.count()).select_from(_NUMBERS)) or 0)
-
-
-def _analyze(connection: Connection, *tables: Table) -> None:
-    """PostgreSQL plans a temporary table's joins on its statistics, which only ANALYZE
-    gives it (autovacuum never sees temporary tables)."""
-    if connection.dialect.name == "postgresql":
-        for table in tables:
-            connection.exec_driver_sql(f"ANALYZE {table.name}")
 
 
 def _one(connection: Connection) -> Any:

@@ -28,10 +28,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import and_, func, insert, select, text
+from sqlalchemy import Table, and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from invoicing.billing.documents import seller_from
@@ -48,6 +48,7 @@ from invoicing.billing.importer.sources import Row, Source, from_data
 from invoicing.billing.money import MAX_AMOUNT, round_money
 from invoicing.billing.period import Period
 from invoicing.config import Settings, get_settings
+from invoicing.db import analyze
 from invoicing.errors import ImportProblems, plural
 from invoicing.models import Charge, DocumentKind, Invoice, Plan, Subscriber
 from invoicing.pdf.einvoice.profiles import Problem
@@ -546,7 +547,8 @@ class _Upsert:
         if not self.writing or self.session.get_bind().dialect.name != "postgresql":
             return
         if self.summary.subscribers.created + self.summary.charges.created >= ANALYZE_AFTER:
-            self.session.execute(text("ANALYZE subscribers, charges"))
+            written = (cast(Table, model.__table__) for model in (Subscriber, Charge))
+            analyze(self.session.connection(), *written)
 
     def _add_stored_charges(self, accounts: set[str]) -> None:
         unbilled = and_(Charge.invoice_id.is_(None), Charge.id <= self.charges_before)
