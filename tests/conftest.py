@@ -8,6 +8,7 @@ Markers follow from the fixtures a test uses (see MARKERS_BY_FIXTURE), so
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from hypothesis import settings  # noqa: E402
 
 from tests.support import envs  # noqa: E402
 from tests.support.envs import Env  # noqa: E402
+from tests.support.paths import ROOT  # noqa: E402
 from tests.support.s3 import SeaweedS3, use_s3  # noqa: E402
 from tests.support.smtp import SmtpServer  # noqa: E402
 from tests.support.webhooks import Receivers  # noqa: E402
@@ -44,6 +46,16 @@ MARKERS_BY_FIXTURE = {
     "s3_server": ("s3",),
     "own_s3": ("s3",),
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The processes the tests start (`invoicing`, `celery worker`, the bench's children)
+    # import the package from bytecode, as from an installed wheel. Under an editable
+    # install with PYTHONDONTWRITEBYTECODE set (CI's machine sets it), each of them
+    # compiled the package's 100 modules from source: 0.1 s of CPU per process, about
+    # 1,000 processes a suite. Once, in the controller, before xdist starts its workers.
+    if not hasattr(config, "workerinput"):
+        compileall.compile_dir(ROOT / "invoicing", quiet=1)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by them
