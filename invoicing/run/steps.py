@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from invoicing.billing.counts import count_by_status
@@ -357,30 +357,38 @@ def rendered_parts(run_id: int, chunk: int = PART_CHUNK) -> Iterator[Part]:
     last = 0
     while True:
         with session_scope() as session:
-            rows = session.execute(
-                select(
-                    Invoice.seq,
-                    Invoice.number,
-                    Invoice.pdf_path,
-                    Invoice.sha256,
-                    Invoice.bill_name,
-                    Subscriber.account,
-                )
-                .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
-                .where(
-                    Invoice.run_id == run_id,
-                    Invoice.status == InvoiceStatus.RENDERED,
-                    Invoice.bill_channel.in_(PRINTED),
-                    Invoice.seq > last,
-                )
-                .order_by(Invoice.seq)
-                .limit(chunk)
-            ).all()
+            rows = session.execute(parts_after(run_id, last, chunk)).all()
         if not rows:
             return
-        for _, number, path, sha, name, account in rows:
-            yield part_of(number, path, sha, name, account)
+        for row in rows:
+            if row.status == InvoiceStatus.RENDERED and row.bill_channel in PRINTED:
+                yield part_of(row.number, row.pdf_path, row.sha256, row.bill_name, row.account)
         last = rows[-1].seq
+
+
+def parts_after(run_id: int, last: int, chunk: int) -> Select[*tuple[Any, ...]]:
+    """The run's next `chunk` invoices after number `last`, whatever their status: by run
+    and number alone, through ix_invoices_run_seq, the rendered printed ones kept by the
+    caller. With the status in the query PostgreSQL planned on the statistics the run's
+    issue left (every invoice pending, so "rendered" looked rare): it read the whole run
+    through ix_invoices_run_status and sorted it for every chunk, 0.73 s a chunk of
+    2,000 at a million invoices (500 chunks), against 11 ms through the run's numbers."""
+    return (
+        select(
+            Invoice.seq,
+            Invoice.status,
+            Invoice.bill_channel,
+            Invoice.number,
+            Invoice.pdf_path,
+            Invoice.sha256,
+            Invoice.bill_name,
+            Subscriber.account,
+        )
+        .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
+        .where(Invoice.run_id == run_id, Invoice.seq > last)
+        .order_by(Invoice.seq)
+        .limit(chunk)
+    )
 
 
 def part_of(number: str, path: str | None, sha256: str | None, name: str, account: str) -> Part:
