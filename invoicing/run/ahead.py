@@ -36,7 +36,7 @@ from sqlalchemy import select
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import first_line
-from invoicing.models import PRINTED, BillingRun, Invoice, InvoiceStatus, RunStatus, Subscriber
+from invoicing.models import PRINTED, BillingRun, Invoice, InvoiceStatus, RunStatus
 from invoicing.pdf import Part
 from invoicing.pdf.fragments import Fragment, FragmentStore
 from invoicing.run import lease, steps
@@ -131,22 +131,7 @@ def ready_parts(
             time.sleep(POLL_S)
             continue
         with session_scope() as session:
-            rows = session.execute(
-                select(
-                    Invoice.seq,
-                    Invoice.status,
-                    Invoice.bill_channel,
-                    Invoice.number,
-                    Invoice.pdf_path,
-                    Invoice.sha256,
-                    Invoice.bill_name,
-                    Subscriber.account,
-                )
-                .join(Subscriber, Subscriber.id == Invoice.subscriber_id)
-                .where(Invoice.run_id == run_id, Invoice.seq > last)
-                .order_by(Invoice.seq)
-                .limit(CHUNK)
-            ).all()
+            rows = session.execute(steps.parts_after(run_id, last, CHUNK)).all()
             current = session.scalar(select(BillingRun.dispatched_at).where(BillingRun.id == run_id))
         if current is None or aware(current) != dispatched_at:
             raise GaveUp("the run was dispatched again")

@@ -368,11 +368,12 @@ def rendered_parts(run_id: int, chunk: int = PART_CHUNK) -> Iterator[Part]:
 
 def parts_after(run_id: int, last: int, chunk: int) -> Select[*tuple[Any, ...]]:
     """The run's next `chunk` invoices after number `last`, whatever their status: by run
-    and number alone, through ix_invoices_run_seq, the rendered printed ones kept by the
-    caller. With the status in the query PostgreSQL planned on the statistics the run's
-    issue left (every invoice pending, so "rendered" looked rare): it read the whole run
-    through ix_invoices_run_status and sorted it for every chunk, 0.73 s a chunk of
-    2,000 at a million invoices (500 chunks), against 11 ms through the run's numbers."""
+    and number alone, through ix_invoices_run_seq; the callers keep the rendered printed
+    ones (the merge ahead waits at a pending one). With the status in the query,
+    PostgreSQL planned on the statistics the run's issue left (every invoice pending, so
+    "rendered" looked rare): it read the whole run through ix_invoices_run_status and
+    sorted it for every chunk, 0.73 s a chunk of 2,000 at a million invoices (500
+    chunks), against 11 ms through the run's numbers."""
     return (
         select(
             Invoice.seq,
