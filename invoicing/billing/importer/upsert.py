@@ -544,9 +544,8 @@ class _Upsert:
         through every unbilled charge of the database, each checked against the 5,000: 1.5
         s at 300,000 charges and growing with them, so that importing a million
         subscribers 20,000 at a time had done 220,000 in 36 minutes."""
-        if not self.writing or self.session.get_bind().dialect.name != "postgresql":
-            return
-        if self.summary.subscribers.created + self.summary.charges.created >= ANALYZE_AFTER:
+        created = self.summary.subscribers.created + self.summary.charges.created
+        if self.writing and created >= ANALYZE_AFTER:
             written = (cast(Table, model.__table__) for model in (Subscriber, Charge))
             analyze(self.session.connection(), *written)
 
