@@ -36,7 +36,7 @@ from sqlalchemy import select
 from invoicing.config import Settings, get_settings
 from invoicing.db import session_scope
 from invoicing.errors import first_line
-from invoicing.models import PRINTED, BillingRun, Invoice, InvoiceStatus, RunStatus
+from invoicing.models import BillingRun, Invoice, InvoiceStatus, RunStatus
 from invoicing.pdf import Part
 from invoicing.pdf.fragments import Fragment, FragmentStore
 from invoicing.run import lease, steps
@@ -138,14 +138,14 @@ def ready_parts(
         if not rows:
             return
         waiting = False
-        for seq, status, channel, number, path, sha, name, account in rows:
-            if status == InvoiceStatus.PENDING:
+        for row in rows:
+            if row.status == InvoiceStatus.PENDING:
                 waiting = True
                 break
-            last = seq
+            last = row.seq
             moved = time.monotonic()
-            if status == InvoiceStatus.RENDERED and channel in PRINTED:
-                yield steps.part_of(number, path, sha, name, account)
+            if (part := steps.printed_part(row)) is not None:
+                yield part
             if not held.renew():  # at most every lease.RENEW_S, however slow the parts are
                 raise GaveUp("its lease was taken over")
 

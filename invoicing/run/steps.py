@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy import Row, Select, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from invoicing.billing.counts import count_by_status
@@ -361,8 +361,8 @@ def rendered_parts(run_id: int, chunk: int = PART_CHUNK) -> Iterator[Part]:
         if not rows:
             return
         for row in rows:
-            if row.status == InvoiceStatus.RENDERED and row.bill_channel in PRINTED:
-                yield part_of(row.number, row.pdf_path, row.sha256, row.bill_name, row.account)
+            if (part := printed_part(row)) is not None:
+                yield part
         last = rows[-1].seq
 
 
@@ -390,6 +390,14 @@ def parts_after(run_id: int, last: int, chunk: int) -> Select[*tuple[Any, ...]]:
         .order_by(Invoice.seq)
         .limit(chunk)
     )
+
+
+def printed_part(row: Row[Any]) -> Part | None:
+    """A row of `parts_after` as the merge takes it, if it goes into the print file
+    (rendered, channel print or both: what `printed_count` counts)."""
+    if row.status != InvoiceStatus.RENDERED or row.bill_channel not in PRINTED:
+        return None
+    return part_of(row.number, row.pdf_path, row.sha256, row.bill_name, row.account)
 
 
 def part_of(number: str, path: str | None, sha256: str | None, name: str, account: str) -> Part:
