@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy import update
+from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from invoicing.config import ConfigError, Settings, read_settings
@@ -310,9 +310,11 @@ def test_a_command_that_ends_early_lets_the_events_it_handed_out_finish_first(
     receiver = receivers.add(env, up=False, answer_after_s=2, INVOICING_WEBHOOK_TIMEOUT_S="60")
     seed_fixtures(env)
     summary = run_json(env, "--period", "2026-10")
-    # when the receiver is up, answering slowly, and the next command hands the event out
-    # and ends early (`retry` of a complete run exits inside the embedded worker's block)
+    # when the receiver is up, answering slowly, and the next command, started once the
+    # event is due again, hands it out and ends early (`retry` of a complete run exits
+    # inside the embedded worker's block)
     receiver.start()
+    assert wait_until(_due_again, 30)
     proc = env.cli("retry", str(summary["run_id"]))
     # then the command waited for the answer: the event is delivered, once
     assert (proc.returncode, status_of(env, summary["run_id"])["webhooks"], receiver.types()) == (
@@ -320,6 +322,16 @@ def test_a_command_that_ends_early_lets_the_events_it_handed_out_finish_first(
         {"pending": 0, "delivered": 1, "failed": 0},
         ["run.completed"],
     )
+
+
+def _due_again() -> bool:
+    """Whether the outbox's pending events are due now, as a command's sweep sees them."""
+    with session_scope() as session:
+        pending = session.scalars(
+            select(WebhookMessage.next_attempt_at).where(WebhookMessage.status == WebhookStatus.PENDING)
+        ).all()
+    now = datetime.now(UTC)
+    return bool(pending) and all((at if at.tzinfo else at.replace(tzinfo=UTC)) <= now for at in pending)
 
 
 def _given_up() -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.support.paths import BIN
+from tests.support.forked import run_cli
 
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379
@@ -47,15 +47,8 @@ class Env:
     def cli(
         self, *args: str, timeout: float = 240, check: bool = False, **extra: str
     ) -> subprocess.CompletedProcess[str]:
-        """Run the real `invoicing` command in its own process."""
-        proc = subprocess.run(
-            [str(BIN / "invoicing"), *args],
-            cwd=self.path,
-            env=self.environ(**extra),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        """Run the real `invoicing` command in its own process (`forked`)."""
+        proc = run_cli(list(args), self.path, self.environ(**extra), timeout)
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"invoicing {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
