@@ -438,17 +438,16 @@ _TEXTS = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(quantity=_TEXTS, unit_price=_TEXTS, amount=_TEXTS, currency=st.sampled_from(["EUR", "JPY", "KWD"]))
+@given(quantity=_TEXTS, unit_price=_TEXTS, currency=st.sampled_from(["EUR", "JPY", "KWD"]))
 def test_sqlite_issuing_lets_through_what_the_limits_do(
-    quantity: str, unit_price: str, amount: str, currency: str
+    quantity: str, unit_price: str, currency: str
 ) -> None:
-    """Issuing on SQLite tells most amounts fit by their text (`billing.setbased`); it
-    decides every line and invoice amount as `billing.limits` does."""
-    from invoicing.billing.limits import amount_problem, line_problem
+    """Issuing on SQLite tells most line amounts fit by their text (`billing.setbased`);
+    it decides every one as `billing.limits` does."""
+    from invoicing.billing.limits import line_problem
     from invoicing.billing.money import round_money
-    from invoicing.billing.sqlite_money import _fit, _money_line
+    from invoicing.billing.sqlite_money import _money_line
 
-    assert _fit(Decimal(amount)) == (None if amount_problem(Decimal(amount)) else str(Decimal(amount)))
     try:
         q, p = Decimal(quantity), Decimal(unit_price)
         line = round_money(q * p, currency)
@@ -456,3 +455,65 @@ def test_sqlite_issuing_lets_through_what_the_limits_do(
     except (ArithmeticError, ValueError):
         expected = None
     assert _money_line(quantity, unit_price, currency) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=_TEXTS, currency=st.sampled_from(["EUR", "JPY", "KWD"]))
+def test_sqlite_totals_are_written_and_refused_as_the_money_rule_and_the_limits_say(
+    amount: str, currency: str
+) -> None:
+    """Issuing on SQLite adds an invoice's amounts up as integers of minor units
+    (`billing.setbased`): the text it writes for one is what the money rule rounds it to,
+    and it refuses (NULL: the subscriber is judged in Python) what `billing.limits` does."""
+    from sqlalchemy import create_engine, literal
+
+    from invoicing.billing.limits import amount_problem
+    from invoicing.billing.money import round_money
+    from invoicing.billing.sqlite_money import decimal_text, within_max
+
+    try:
+        rounded = round_money(Decimal(amount), currency)
+    except ArithmeticError:
+        return  # no number: the line holding it was flagged before any total
+    if not rounded.is_finite():
+        return
+    places = -int(rounded.as_tuple().exponent)
+    minor = int(rounded.scaleb(places))
+    if abs(minor) >= 2**63:
+        return  # a sum of lines that each fit stays far below (`SUMMED_LINES`)
+    unit = literal(10**places)
+    with create_engine("sqlite://").connect() as connection:
+        written = connection.scalar(select(decimal_text(within_max(literal(minor), unit), unit)))
+    # A zero is written without a sign, as PostgreSQL writes its NUMERIC.
+    expected = None if amount_problem(rounded) else str(abs(rounded) if rounded == 0 else rounded)
+    assert written == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    subtotal=st.integers(-(10**13), 10**13),
+    rate=st.decimals(min_value=0, max_value=100, places=3),
+    currency=st.sampled_from(["EUR", "JPY", "KWD"]),
+)
+def test_sqlite_tax_in_minor_units_is_the_money_rules(subtotal: int, rate: Decimal, currency: str) -> None:
+    """Issuing on SQLite rounds the tax in integers of minor units (`billing.setbased`):
+    for any subtotal within the largest amount and any rate the limits take, it is the tax
+    the money rule gives, half up on the halves."""
+    from sqlalchemy import create_engine, literal
+
+    from invoicing.billing.money import MAX_AMOUNT, minor_unit, round_money
+    from invoicing.billing.sqlite_money import PER_MILLI_PERCENT, half_up, rate_milli, within_max
+
+    places = -int(minor_unit(currency).as_tuple().exponent)
+    major = Decimal(subtotal).scaleb(-places)
+    milli = rate_milli(str(rate))
+    assert milli is not None
+    unit = literal(10**places)
+    with create_engine("sqlite://").connect() as connection:
+        tax = connection.scalar(
+            select(half_up(within_max(literal(subtotal), unit) * literal(milli), PER_MILLI_PERCENT))
+        )
+    if abs(major) > MAX_AMOUNT:
+        assert tax is None
+    else:
+        assert tax == int(round_money(major * rate / 100, currency).scaleb(places))
