@@ -183,11 +183,20 @@ def run_cli(
     global _server
     if _server is None:
         _server = Server({k: v for k, v in os.environ.items() if not k.startswith("INVOICING_")})
-    if _server.serves(env) and _server.lock.acquire(blocking=False):
+    server = _server
+    if server.serves(env) and server.lock.acquire(blocking=False):
         try:
-            return _server.run(args, cwd, env, timeout)
+            return server.run(args, cwd, env, timeout)
+        except subprocess.TimeoutExpired:
+            raise  # the child killed and its end read: the server is ready for the next
+        except BaseException:
+            # Interrupted between a request and its answers (pytest's timeout, Ctrl-C): the
+            # answers still to come would be read as the next command's. A new server.
+            server.stop()
+            _server = None
+            raise
         finally:
-            _server.lock.release()
+            server.lock.release()
     return subprocess.run(
         [str(BIN / "invoicing"), *args],
         cwd=cwd,
