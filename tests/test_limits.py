@@ -502,7 +502,7 @@ def test_sqlite_tax_in_minor_units_is_the_money_rules(subtotal: int, rate: Decim
     from sqlalchemy import create_engine, literal
 
     from invoicing.billing.money import MAX_AMOUNT, minor_unit, round_money
-    from invoicing.billing.sqlite_money import PER_MILLI_PERCENT, half_up, rate_milli, within_max
+    from invoicing.billing.sqlite_money import PER_MILLI_PERCENT, _money_tax, half_up, rate_milli, within_max
 
     places = -int(minor_unit(currency).as_tuple().exponent)
     major = Decimal(subtotal).scaleb(-places)
@@ -517,3 +517,5 @@ def test_sqlite_tax_in_minor_units_is_the_money_rules(subtotal: int, rate: Decim
         assert tax is None
     else:
         assert tax == int(round_money(major * rate / 100, currency).scaleb(places))
+        # the same in Python, as currencies of 4 places take it
+        assert _money_tax(subtotal, str(rate), currency, places) == tax

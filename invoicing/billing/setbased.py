@@ -253,11 +253,10 @@ def _billable(connection: Connection, issue: Issue) -> None:
         started = func.likely(started)
     active = and_(started, or_(s.c.active_to.is_(None), s.c.active_to >= period.start))
     currencies = list(connection.scalars(select(s.c.currency).where(active).distinct()))
-    places = (
-        case({c: _places(c) for c in currencies}, value=s.c.currency, else_=2) if currencies else literal(2)
-    )
+    precision = {c: _places(c) for c in currencies}
+    places = case(precision, value=s.c.currency, else_=2) if currencies else literal(2)
     unit = (
-        case({c: 10 ** _places(c) for c in currencies}, value=s.c.currency, else_=100)
+        case({c: 10**p for c, p in precision.items()}, value=s.c.currency, else_=100)
         if currencies
         else literal(100)
     )

@@ -50,18 +50,14 @@ def _money_line(quantity: Any, unit_price: Any, currency: Any) -> str | None:
 def _money_tax(subtotal: Any, rate: Any, currency: Any, places: Any) -> int | None:
     """The tax on a subtotal of `subtotal` minor units, in minor units: the project's
     rule on Decimals, exact (the amounts around it are integers of minor units in SQL)."""
+    milli = rate_milli(rate)
+    if milli is None:
+        return None
     try:
-        if not _rate_fits(rate):
-            return None
-        tax = round_money(Decimal(subtotal).scaleb(-places) * Decimal(rate) / 100, currency)
+        tax = round_money(Decimal(subtotal).scaleb(-places) * milli / PER_MILLI_PERCENT, currency)
         return int(tax.scaleb(places))
     except _NOT_A_NUMBER:
         return None
-
-
-@_CACHED
-def _rate_fits(rate: Any) -> bool:  # a run has a few rates, and the tax as many subtotals
-    return not rate_problem(Decimal(rate))
 
 
 # A plain decimal text of at most _PLAIN characters (sign, digits, the column's places)
@@ -80,7 +76,7 @@ def _plain(text: Any, scale: int) -> bool:
     return isinstance(text, str) and len(text) <= _PLAIN and _PLAIN_TEXTS[scale].fullmatch(text) is not None
 
 
-MONEY_FUNCTIONS = (_money_line, _money_tax, _rate_fits)  # their caches
+MONEY_FUNCTIONS = (_money_line, _money_tax)  # their caches
 
 
 def register_money(connection: Connection) -> None:
