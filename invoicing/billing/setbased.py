@@ -144,7 +144,10 @@ _NUMBERS = _temp(
 )
 Index("ix_issue_fees", _FEES.c.plan_id, _FEES.c.currency, _FEES.c.locale, _FEES.c.first, _FEES.c.last)
 Index("ix_issue_labels", _LABELS.c.period, _LABELS.c.locale)
-Index("ix_issue_lines", _LINES.c.subscriber_id)
+# Covering what the totals read: each subscriber's lines added up from the index alone,
+# in order (by subscriber_id alone, each line read through the table: the SQLite totals
+# took 0.40-0.45 s at 100,000 subscribers, 0.35-0.37 s so).
+Index("ix_issue_lines", _LINES.c.subscriber_id, _LINES.c.position, _LINES.c.amount)
 _TABLES = (_SUBS, _FEES, _LABELS, _LINES, _TOTALS, _NUMBERS)
 
 _INVOICES = cast(Table, Invoice.__table__)
@@ -233,7 +236,8 @@ def issue_set_based(
 
 def _billable(connection: Connection, issue: Issue) -> None:
     """Who is billable in the period without an invoice for it: one row each, with the
-    days his plan fee covers and his currency's minor unit."""
+    days his plan fee covers, his currency's minor unit, and flagged if his bill-to texts
+    do not fit the invoice."""
     period, s = issue.period, _SUBSCRIBERS
     live = (
         select(_INVOICES.c.id)
@@ -277,8 +281,15 @@ def _billable(connection: Connection, issue: Issue) -> None:
         "last",
         "suspect",
     )
+    # Flagged from the start: a bill-to text longer than the invoice's column.
+    longer = [
+        func.length(s.c[key.removeprefix("bill_")]) > length
+        for key, length in _bill_lengths().items()
+        if key.removeprefix("bill_") in s.c
+    ]
+    suspect = case((or_(*longer), 1), else_=0) if longer else literal(0)
     rows = select(
-        s.c.id, s.c.account, s.c.plan_id, s.c.currency, places, unit, s.c.locale, first, last, literal(0)
+        s.c.id, s.c.account, s.c.plan_id, s.c.currency, places, unit, s.c.locale, first, last, suspect
     ).where(active, ~live)
     connection.execute(insert(_SUBS).from_select(columns, rows))
 
@@ -389,16 +400,6 @@ def _totals(connection: Connection, issue: Issue, sqlite: bool) -> None:
         _sqlite_totals(connection, issue)
     else:
         _numeric_totals(connection, issue)
-    b, s = _SUBS.c, _SUBSCRIBERS.c
-    # A bill-to text longer than the invoice's column.
-    longer = [
-        func.length(_SUBSCRIBERS.c[key.removeprefix("bill_")]) > length
-        for key, length in _bill_lengths().items()
-        if key.removeprefix("bill_") in _SUBSCRIBERS.c
-    ]
-    if longer:
-        flagged = select(s.id).where(s.id == b.subscriber_id, or_(*longer)).exists()
-        connection.execute(update(_SUBS).where(flagged).values(suspect=1))
 
 
 def _numeric_totals(connection: Connection, issue: Issue) -> None:

@@ -72,7 +72,7 @@ class Words:
         return self._translations.ngettext(singular, plural, n)
 
     def number(self, value: int) -> str:
-        return format_decimal(value, locale=self.locale) if self.locale is not None else str(value)
+        return _number(value, self.locale) if self.locale is not None else str(value)
 
 
 def languages() -> list[str]:
@@ -136,6 +136,13 @@ def _interval(first: date, last: date, locale: Locale) -> str:
     # A run's part months share few (first, last, language) triples: issuing 100,000
     # subscribers asked Babel 3,600 times, 0.06 ms each.
     return format_interval(first, last, "yMMMd", locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _number(value: int, locale: Locale) -> str:
+    # The day counts of part months: issuing 100,000 subscribers formatted 7,130 of them
+    # (0.19 s under cProfile), a few dozen distinct (value, language) pairs.
+    return format_decimal(value, locale=locale)
 
 
 def month(locale: str, day: date) -> str:
