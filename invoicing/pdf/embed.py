@@ -398,8 +398,11 @@ def with_base(face: Face, glyphs: Mapping[int, str]) -> dict[int, str]:
 
 # ------------------------------------------------------------------ subsets
 
-# A batch's subsets: the header renders, then pre-links them.
-_programs: Lru[tuple[int, tuple[int, ...]], tuple[bytes, bytes]] = Lru(256)
+# Subsets asked for again (the same glyphs of a face) within a batch. Few are: rendering
+# 3,000 mixed invoices asked for 580, 50 KB each on average, of which 256 entries found
+# 58 and held 14.8 MB of a worker's peak; 32 find 2, and the 56 made again cost 0.015 ms
+# of CPU per invoice (0.5 %), for 13 MB less in every render process.
+_programs: Lru[tuple[int, tuple[int, ...]], tuple[bytes, bytes]] = Lru(32)
 
 # The tables a CIDFontType2 font program keeps (ISO 32000-1 §9.9: glyf, head, hhea, hmtx,
 # loca, maxp; post, as HarfBuzz writes it, is 32 bytes without glyph names).
