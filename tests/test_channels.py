@@ -70,7 +70,8 @@ def test_the_default_channel_setting_applies_to_rows_without_one(env: Env) -> No
     env.cli("import", write_json(env, data), check=True, INVOICING_DEFAULT_CHANNEL="both")
     # then
     with session_scope() as session:
-        found = dict(session.execute(select(Subscriber.account, Subscriber.channel)).tuples().all())
+        rows = session.execute(select(Subscriber.account, Subscriber.channel))
+        found = {account: channel for account, channel in rows}
     assert (found["A-0001"], found["A-0002"]) == ("print", "both")
 
 
