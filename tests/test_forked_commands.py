@@ -12,19 +12,11 @@ import pytest
 
 from tests.support import forked
 from tests.support.envs import Env
-from tests.support.paths import BIN
 from tests.support.workers import free_port
 
 
 def script(env: Env, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "invoicing"), *args],
-        cwd=env.path,
-        env=env.environ(**extra),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return forked.run_script(list(args), env.path, env.environ(**extra), timeout=120)
 
 
 def outcome(proc: subprocess.CompletedProcess[str]) -> tuple[int, str, str]:

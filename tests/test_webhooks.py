@@ -326,13 +326,10 @@ def test_a_command_that_ends_early_lets_the_events_it_handed_out_finish_first(
 
 def _due_again() -> bool:
     """Whether the outbox has pending events and all are due now, as a command's sweep asks."""
-    pending = WebhookMessage.status == WebhookStatus.PENDING
     with session_scope() as session:
-        waiting = session.scalar(select(func.count()).where(pending)) or 0
-        later = session.scalar(
-            select(func.count()).where(pending, WebhookMessage.next_attempt_at > datetime.now(UTC))
-        )
-    return waiting > 0 and later == 0
+        waiting = session.scalar(select(func.count()).where(WebhookMessage.status == WebhookStatus.PENDING))
+        ready = session.scalar(select(func.count()).where(webhooks.due(datetime.now(UTC))))
+    return bool(waiting) and ready == waiting
 
 
 def _given_up() -> bool:

@@ -44,6 +44,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    Select,
     String,
     Table,
     Text,
@@ -388,10 +389,15 @@ def _charge_lines(connection: Connection, issue: Issue, sqlite: bool) -> None:
     flagged = select(lines.subscriber_id).where(
         or_(unfit, lines.description.is_(None), func.length(lines.description) > _DESCRIPTION)
     )
-    connection.execute(update(_SUBS).where(b.subscriber_id.in_(flagged)).values(suspect=1))
+    _flag(connection, flagged)
 
 
 _DESCRIPTION = cast(String, _INVOICE_LINES.c.description.type).length or 240
+
+
+def _flag(connection: Connection, subscriber_ids: Select[Any]) -> None:
+    """Flag these subscribers: `_judged` decides each of them in Python."""
+    connection.execute(update(_SUBS).where(_SUBS.c.subscriber_id.in_(subscriber_ids)).values(suspect=1))
 
 
 def _totals(connection: Connection, issue: Issue, sqlite: bool) -> None:
@@ -425,9 +431,7 @@ def _numeric_totals(connection: Connection, issue: Issue) -> None:
     )
     t = _TOTALS.c
     unfit = or_(t.lines > issue.max_lines, *(func.abs(v) > MAX_AMOUNT for v in (t.subtotal, t.tax, t.total)))
-    connection.execute(
-        update(_SUBS).where(b.subscriber_id.in_(select(t.subscriber_id).where(unfit))).values(suspect=1)
-    )
+    _flag(connection, select(t.subscriber_id).where(unfit))
 
 
 def _sqlite_totals(connection: Connection, issue: Issue) -> None:
@@ -491,9 +495,7 @@ def _sqlite_totals(connection: Connection, issue: Issue) -> None:
         )
     )
     unfit = or_(t.lines > capped, *(t[name].is_(None) for name in amounts))
-    connection.execute(
-        update(_SUBS).where(b.subscriber_id.in_(select(t.subscriber_id).where(unfit))).values(suspect=1)
-    )
+    _flag(connection, select(t.subscriber_id).where(unfit))
 
 
 def _bill_lengths() -> dict[str, int]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import ColumnElement, and_, event, func, select, update
 from sqlalchemy.orm import Session
 
 from invoicing.config import Settings, get_settings, redact
@@ -153,6 +153,11 @@ def hand_out(ids: list[int], database_url: str | None = None) -> None:
         log.warning("%s wait for the next sweep: %s", plural(len(ids), "webhook event"), first_line(exc))
 
 
+def due(now: datetime) -> ColumnElement[bool]:
+    """An outbox row to hand out at `now`: not answered yet, and its next attempt not later."""
+    return and_(WebhookMessage.status == WebhookStatus.PENDING, WebhookMessage.next_attempt_at <= now)
+
+
 def sweep(settings: Settings | None = None, limit: int = SWEEP_LIMIT) -> int:
     """Hand out the rows that are due and that nobody holds; returns how many."""
     settings = settings or get_settings()
@@ -162,10 +167,7 @@ def sweep(settings: Settings | None = None, limit: int = SWEEP_LIMIT) -> int:
         ids = list(
             session.scalars(
                 select(WebhookMessage.id)
-                .where(
-                    WebhookMessage.status == WebhookStatus.PENDING,
-                    WebhookMessage.next_attempt_at <= datetime.now(UTC),
-                )
+                .where(due(datetime.now(UTC)))
                 .order_by(WebhookMessage.next_attempt_at)
                 .limit(limit)
             )
@@ -201,11 +203,7 @@ def attempt(
     with session_scope(database_url) as session:
         claimed = session.execute(  # type: ignore[attr-defined]  # an UPDATE's CursorResult
             update(WebhookMessage)
-            .where(
-                WebhookMessage.id == message_id,
-                WebhookMessage.status == WebhookStatus.PENDING,
-                WebhookMessage.next_attempt_at <= now,
-            )
+            .where(WebhookMessage.id == message_id, due(now))
             .values(next_attempt_at=now + timedelta(seconds=timeout + CLAIM_MARGIN_S))
         ).rowcount
         if not claimed:

@@ -197,6 +197,13 @@ def run_cli(
             raise
         finally:
             server.lock.release()
+    return run_script(args, cwd, env, timeout)
+
+
+def run_script(
+    args: list[str], cwd: Path, env: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`invoicing ARGS` from its installed script, in a fresh interpreter."""
     return subprocess.run(
         [str(BIN / "invoicing"), *args],
         cwd=cwd,
